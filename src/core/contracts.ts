@@ -1,0 +1,119 @@
+// The shapes every component agrees on: stream names, events, batches, sources and sinks.
+
+export const STREAM_NAMES = [
+  'siem',
+  'ttp_url',
+  'ttp_attachment',
+  'ttp_impersonation',
+  'audit',
+  'dlp',
+  'held_release',
+  'archive_search',
+  'threat_intel',
+] as const;
+export type StreamName = (typeof STREAM_NAMES)[number];
+
+/** SIEM log types as written in config and in `mimecast.log_type`. */
+export const SIEM_TYPES = [
+  'receipt',
+  'process',
+  'delivery',
+  'av',
+  'spam',
+  'journal',
+  'internal_email_protect',
+  'impersonation_protect',
+  'url_protect',
+  'attachment_protect',
+] as const;
+export type SiemType = (typeof SIEM_TYPES)[number];
+
+/** The value the API 2.0 SIEM endpoints use for each type (`type=` parameter and the record's `type`). */
+export const SIEM_API_TYPE: Readonly<Record<SiemType, string>> = {
+  receipt: 'receipt',
+  process: 'process',
+  delivery: 'delivery',
+  av: 'av',
+  spam: 'spam',
+  journal: 'journal',
+  internal_email_protect: 'internal email protect',
+  impersonation_protect: 'impersonation protect',
+  url_protect: 'url protect',
+  attachment_protect: 'attachment protect',
+};
+
+export function siemTypeFromApi(apiType: string): SiemType | undefined {
+  const t = apiType.trim().toLowerCase().replace(/[\s-]+/g, '_');
+  return (SIEM_TYPES as readonly string[]).includes(t) ? (t as SiemType) : undefined;
+}
+
+/** An output document (ECS-shaped JSON object). */
+export type EcsDocument = Record<string, unknown>;
+
+/** One normalized event as a source produces it. */
+export interface NormalizedEvent {
+  /** `event.id`: stable and unique for the record. */
+  id: string;
+  stream: StreamName;
+  account: string;
+  /** `@timestamp`, ISO 8601 UTC. */
+  time: string;
+  doc: EcsDocument;
+}
+
+/** A record that could not be used; kept in the journal's quarantine table. */
+export interface Quarantined {
+  /** Short machine-readable reason: `bad_json`, `bad_record`, `truncated_gzip`, `blob_missing`... */
+  reason: string;
+  /** Human-readable detail (parser message). */
+  detail: string;
+  /** Where it came from: `page=...,blob=2,line=1043`. */
+  location: string;
+  /** The raw input, cut to a bounded size. */
+  raw: string;
+}
+
+/** A source's opaque position, serialised by the source itself. */
+export type Cursor = string;
+
+/** What a source yields: events of one page / file chunk plus the cursor just after them. */
+export interface Batch {
+  events: NormalizedEvent[];
+  cursor: Cursor;
+  quarantined?: Quarantined[];
+  /** Counters the source wants reported (e.g. `blob_expired: 1`). */
+  counters?: Record<string, number>;
+}
+
+/**
+ * A source drains one stream unit of one account from its cursor until caught up, yielding
+ * batches. It owns the cursor's meaning and neither schedules itself nor writes anywhere.
+ */
+export interface Source {
+  /** `account/stream[/subkey]`, the journal's cursor key. */
+  readonly key: string;
+  readonly account: string;
+  readonly stream: StreamName;
+  pull(cursor: Cursor | undefined, signal: AbortSignal): AsyncIterable<Batch>;
+}
+
+/** An event as read back from the journal for delivery: the document is already serialised. */
+export interface OutEvent {
+  seq: number;
+  id: string;
+  stream: StreamName;
+  account: string;
+  time: string;
+  /** The output document as one JSON text (no trailing newline). */
+  json: string;
+}
+
+/**
+ * A sink delivers events. `send` resolves only when the receiver confirmed; it throws a
+ * `SinkError` (retryable, with optional `retryAfterMs`, or permanent) and never retries by itself.
+ */
+export interface Sink {
+  readonly name: string;
+  send(events: readonly OutEvent[], signal: AbortSignal): Promise<void>;
+  close(): Promise<void>;
+}
