@@ -1,0 +1,75 @@
+// `run --config FILE`: the daemon. SIGTERM/SIGINT stop polling, finish in-flight deliveries, close cleanly.
+import { buildCollector, type Collector } from '../app.js';
+import { loadConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { ConfigError, describeError, isAbort, isCollectorError } from '../core/errors.js';
+import { createLogger, type Logger } from '../telemetry/logger.js';
+import { startStatusServer, type StatusServer } from '../telemetry/status-server.js';
+import { println, type CommandIo } from './io.js';
+import { printConfigError } from './validate.js';
+
+/** Codes that mean the credentials themselves are wrong: no point starting. */
+const FATAL_AT_START = new Set(['API_AUTH_FAILED', 'API_PERMISSION_DENIED']);
+
+export async function runCommand(file: string, io: CommandIo): Promise<number> {
+  let config: Config;
+  try {
+    config = loadConfig(file, io.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      printConfigError(err, io);
+      return 1;
+    }
+    throw err;
+  }
+  const logger = createLogger({ level: config.log_level });
+  return runCollector(config, logger, io);
+}
+
+/** Runs a collector until io.signal fires; shared by `run` and `demo`. */
+export async function runCollector(config: Config, logger: Logger, io: CommandIo, onStarted?: (c: Collector, status?: StatusServer) => void): Promise<number> {
+  let collector: Collector;
+  try {
+    collector = buildCollector(config, logger);
+  } catch (err) {
+    println(io.stderr, `error: ${describeError(err)}`);
+    return 1;
+  }
+  try {
+    await collector.verifyCredentials(io.signal);
+  } catch (err) {
+    if (isAbort(err, io.signal)) {
+      await collector.stop();
+      return 0;
+    }
+    if (isCollectorError(err) && FATAL_AT_START.has(err.code)) {
+      println(io.stderr, `error: ${describeError(err)}`);
+      await collector.stop();
+      return 1;
+    }
+    logger.warn({ err: describeError(err) }, 'could not check credentials at start-up; starting anyway, sources will retry');
+  }
+  let status: StatusServer | undefined;
+  if (config.http !== undefined) {
+    try {
+      status = await startStatusServer(config.http.listen, collector.pipeline, collector.journal, logger);
+      logger.info({ url: status.url }, 'status endpoints listening');
+    } catch (err) {
+      println(io.stderr, `error: http.listen ${config.http.listen}: ${describeError(err)}`);
+      await collector.stop();
+      return 1;
+    }
+  }
+  collector.start();
+  logger.info(
+    { accounts: config.accounts.map((a) => a.name), sinks: config.sinks.map((s) => s.name), data_dir: config.data_dir },
+    'collector started',
+  );
+  onStarted?.(collector, status);
+  if (!io.signal.aborted) await new Promise<void>((resolve) => io.signal.addEventListener('abort', () => resolve(), { once: true }));
+  logger.info('stopping: finishing in-flight deliveries');
+  await status?.close();
+  await collector.stop();
+  logger.info('stopped');
+  return 0;
+}

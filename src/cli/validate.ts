@@ -1,0 +1,25 @@
+// `validate --config FILE`: every problem with its path, or the effective config with secrets masked.
+import { stringify } from 'yaml';
+import { loadConfig, maskSecrets } from '../config/load.js';
+import { ConfigError } from '../core/errors.js';
+import { println, type CommandIo } from './io.js';
+
+export function validateCommand(file: string, io: CommandIo): number {
+  try {
+    const config = loadConfig(file, io.env);
+    println(io.stdout, `# ${file}: valid. Effective config (defaults filled in, secrets masked):`);
+    io.stdout.write(stringify(maskSecrets(config)));
+    return 0;
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      printConfigError(err, io);
+      return 1;
+    }
+    throw err;
+  }
+}
+
+export function printConfigError(err: ConfigError, io: CommandIo): void {
+  println(io.stderr, `error: ${err.message}`);
+  for (const issue of err.issues) println(io.stderr, `  ${issue.path}: ${issue.message}`);
+}

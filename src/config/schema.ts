@@ -1,0 +1,161 @@
+// The config schema: every key, its default and its documentation. Unknown keys are errors.
+import { z } from 'zod';
+import { SIEM_TYPES, STREAM_NAMES } from '../core/contracts.js';
+import { parseDuration, parseSize } from './units.js';
+
+/** A duration in human units (`30s`, `5m`, `24h`, `7d`), parsed to milliseconds. */
+const duration = z.string({ error: 'expected a duration such as 30s, 5m, 24h' }).transform((text, ctx) => {
+  const ms = parseDuration(text);
+  if (ms === undefined) {
+    ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration (use e.g. 30s, 5m, 24h, 7d)` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+/** A size in human units (`10MB`, `512KB`; binary multiples), parsed to bytes. */
+const size = z.union([z.number().int().nonnegative(), z.string()], { error: 'expected a size such as 10MB' }).transform((v, ctx) => {
+  if (typeof v === 'number') return v;
+  const bytes = parseSize(v);
+  if (bytes === undefined) {
+    ctx.addIssue({ code: 'custom', message: `"${v}" is not a size (use e.g. 512KB, 10MB, 1GB)` });
+    return z.NEVER;
+  }
+  return bytes;
+});
+
+const name = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_-]*$/, 'use lower-case letters, digits, "_" or "-" (it keys cursors and offsets)')
+  .max(64);
+
+const streamName = z.enum(STREAM_NAMES, { error: `expected one of: ${STREAM_NAMES.join(', ')}` });
+const siemType = z.enum(SIEM_TYPES, { error: `expected one of: ${SIEM_TYPES.join(', ')}` });
+
+const httpUrl = z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' });
+
+/** The SIEM stream (API 2.0 batch mode): one cursor per SIEM type. */
+const siemStream = z.strictObject({
+  /** Which SIEM log types to collect; all ten by default. */
+  types: z.array(siemType).min(1).default([...SIEM_TYPES]),
+  /** Batch files listed per API page (1–100). */
+  page_size: z.number().int().min(1).max(100).default(100),
+  /** Events per journal transaction inside a file: bounds memory and how much a restart re-reads. */
+  chunk_events: z.number().int().min(1).max(100_000).default(5000),
+});
+
+const streams = z.strictObject({
+  siem: siemStream.optional(),
+});
+
+const tls = z.strictObject({
+  /** Verify the server certificate (keep on; off only for a lab). */
+  verify: z.boolean().default(true),
+  /** Extra CA bundle (PEM) to trust. */
+  ca_file: z.string().optional(),
+});
+
+const account = z.strictObject({
+  /** Names the tenant in cursors, metrics and `mimecast.account`. */
+  name,
+  /** API generation: v2 = OAuth2 client credentials. */
+  api: z.literal('v2', { error: 'only "v2" (OAuth2 client credentials) is supported by this version' }).default('v2'),
+  base_url: httpUrl.default('https://api.services.mimecast.com'),
+  client_id: z.string().min(1),
+  /** Secret inline (prefer `client_secret_file` or `${ENV}`). */
+  client_secret: z.string().min(1),
+  /** First run only: how far back to start; clamped to what the API retains (7 days for SIEM). */
+  start_from: duration.prefault('24h'),
+  /** Pause between polls once a stream is caught up. */
+  poll_interval: duration.prefault('60s'),
+  /** Per-request timeout for API calls. */
+  request_timeout: duration.prefault('60s'),
+  tls: tls.prefault({}),
+  streams: streams.refine((s) => Object.values(s).some((v) => v !== undefined), 'enable at least one stream, e.g. siem: {}'),
+});
+
+/** How a sink groups events into one delivery. */
+const batch = z.strictObject({
+  max_events: z.number().int().min(1).max(100_000).default(1000),
+  max_bytes: size.prefault('4MB'),
+  max_wait: duration.prefault('1s'),
+});
+
+const sinkCommon = {
+  name,
+  /** Streams routed to this sink; all when absent. */
+  streams: z.array(streamName).min(1).optional(),
+  batch: batch.prefault({}),
+};
+
+const fileSink = z.strictObject({
+  ...sinkCommon,
+  type: z.literal('file'),
+  /** NDJSON output file; missing directories are created. */
+  path: z.string().min(1),
+  /** Rotate when the file would grow past this size. */
+  max_size: size.prefault('100MB'),
+  /** Rotated files kept (`events.ndjson.1` … `.N`). */
+  max_files: z.number().int().min(0).max(1000).default(5),
+  /** fsync before a batch counts as delivered. */
+  fsync: z.boolean().default(true),
+});
+
+const stdoutSink = z.strictObject({
+  ...sinkCommon,
+  type: z.literal('stdout'),
+});
+
+const sink = z.discriminatedUnion('type', [fileSink, stdoutSink], {
+  error: 'unknown sink type (this version supports: file, stdout)',
+});
+
+const journal = z.strictObject({
+  /** Backpressure: sources pause while the journal holds more than this many undelivered events… */
+  max_events: z.number().int().min(1000).default(1_000_000),
+  /** …or more than this many bytes. */
+  max_bytes: size.prefault('1GB'),
+  /** How long an event.id is remembered to drop duplicates (longer than the API's 7-day retention). */
+  dedup_window: duration.prefault('8d'),
+});
+
+const http = z.strictObject({
+  /** host:port for /healthz, /readyz and /status. */
+  listen: z.string().regex(/^[^:]*:\d+$/, 'expected host:port, e.g. 0.0.0.0:9090'),
+});
+
+export const configSchema = z
+  .strictObject({
+    /** Where the SQLite journal lives. */
+    data_dir: z.string().min(1).default('./data'),
+    log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    http: http.optional(),
+    journal: journal.prefault({}),
+    /** How long in-flight deliveries may take to finish on SIGTERM. */
+    shutdown_timeout: duration.prefault('30s'),
+    accounts: z.array(account).min(1, 'configure at least one Mimecast account'),
+    sinks: z.array(sink).min(1, 'configure at least one sink'),
+  })
+  .superRefine((cfg, ctx) => {
+    const seen = new Map<string, number>();
+    cfg.accounts.forEach((a, i) => {
+      const prev = seen.get(a.name);
+      if (prev !== undefined) ctx.addIssue({ code: 'custom', path: ['accounts', i, 'name'], message: `duplicate account name "${a.name}" (also accounts[${prev}])` });
+      seen.set(a.name, i);
+    });
+    const sinks = new Map<string, number>();
+    cfg.sinks.forEach((s, i) => {
+      const prev = sinks.get(s.name);
+      if (prev !== undefined) ctx.addIssue({ code: 'custom', path: ['sinks', i, 'name'], message: `duplicate sink name "${s.name}" (also sinks[${prev}])` });
+      sinks.set(s.name, i);
+    });
+  });
+
+export type Config = z.output<typeof configSchema>;
+export type AccountConfig = Config['accounts'][number];
+export type SinkConfig = Config['sinks'][number];
+export type FileSinkConfig = Extract<SinkConfig, { type: 'file' }>;
+export type SiemStreamConfig = z.output<typeof siemStream>;
+
+/** Keys whose values are secrets: masked in every output, and each also accepted as `<key>_file`. */
+export const SECRET_KEYS = ['client_secret', 'secret_key', 'access_key', 'app_key', 'token', 'password'] as const;

@@ -1,0 +1,362 @@
+// The supervisor: one polling loop per source into the journal, one drain loop per sink out of it.
+import type { OutEvent, Sink, Source, StreamName } from './contracts.js';
+import { describeError, isAbort, isCollectorError, SinkError } from './errors.js';
+import { API_RETRY, SINK_RETRY, backoffDelay } from './retry.js';
+import { sleep, withJitter } from './util.js';
+import type { Journal } from '../journal/journal.js';
+import type { Logger } from '../telemetry/logger.js';
+
+export interface SinkBinding {
+  sink: Sink;
+  /** Streams routed to this sink; all when undefined. */
+  streams?: readonly StreamName[] | undefined;
+  batch: { max_events: number; max_bytes: number; max_wait: number };
+}
+
+export interface SourceBinding {
+  source: Source;
+  pollIntervalMs: number;
+}
+
+export interface PipelineOptions {
+  journal: Journal;
+  sources: readonly SourceBinding[];
+  sinks: readonly SinkBinding[];
+  logger: Logger;
+  /** How long in-flight deliveries may take once stop() is called. */
+  shutdownTimeoutMs?: number;
+  /** Pause before the first poll of each source, spread so many sources don't start at once. */
+  startSpreadMs?: number;
+}
+
+export type SourceState = 'starting' | 'polling' | 'idle' | 'paused' | 'backoff' | 'stopped';
+export type SinkState = 'starting' | 'delivering' | 'idle' | 'retrying' | 'failed' | 'stopped';
+
+export interface SourceStatus {
+  key: string;
+  account: string;
+  stream: StreamName;
+  state: SourceState;
+  events: number;
+  duplicates: number;
+  quarantined: number;
+  batches: number;
+  counters: Record<string, number>;
+  lastPollAt?: number;
+  lastCaughtUpAt?: number;
+  lastEventTime?: string;
+  lastError?: { at: number; code?: string; message: string };
+  consecutiveFailures: number;
+}
+
+export interface SinkStatus {
+  name: string;
+  state: SinkState;
+  delivered: number;
+  batches: number;
+  deadLettered: number;
+  retries: number;
+  lastDeliveryAt?: number;
+  lastError?: { at: number; code?: string; message: string };
+}
+
+/** A wake-up flag: waiters resolve on notify() or after their timeout, whichever is first. */
+class Wakeup {
+  private waiters = new Set<() => void>();
+  notify(): void {
+    const ws = [...this.waiters];
+    this.waiters.clear();
+    for (const w of ws) w();
+  }
+  wait(ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.waiters.delete(done);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, Math.max(0, ms));
+      timer.unref();
+      this.waiters.add(done);
+      signal?.addEventListener('abort', done, { once: true });
+    });
+  }
+}
+
+export class Pipeline {
+  private readonly opts: PipelineOptions;
+  private readonly log: Logger;
+  private readonly sourceAbort = new AbortController();
+  private readonly sinkAbort = new AbortController();
+  private readonly newEvents = new Wakeup();
+  private readonly acked = new Wakeup();
+  private readonly sourceStatus = new Map<string, SourceStatus>();
+  private readonly sinkStatus = new Map<string, SinkStatus>();
+  private readonly loops: Promise<void>[] = [];
+  private sourceLoops: Promise<void>[] = [];
+  private stopping = false;
+  private started = false;
+  private stopPromise: Promise<void> | undefined;
+  private maintenance: NodeJS.Timeout | undefined;
+
+  constructor(opts: PipelineOptions) {
+    this.opts = opts;
+    this.log = opts.logger;
+    for (const { source } of opts.sources) {
+      this.sourceStatus.set(source.key, {
+        key: source.key,
+        account: source.account,
+        stream: source.stream,
+        state: 'starting',
+        events: 0,
+        duplicates: 0,
+        quarantined: 0,
+        batches: 0,
+        counters: {},
+        consecutiveFailures: 0,
+      });
+    }
+    for (const { sink } of opts.sinks) {
+      this.sinkStatus.set(sink.name, { name: sink.name, state: 'starting', delivered: 0, batches: 0, deadLettered: 0, retries: 0 });
+    }
+  }
+
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    const dropped = this.opts.journal.setSinks(this.opts.sinks.map((s) => s.sink.name));
+    for (const name of dropped) this.log.warn({ sink: name }, 'sink no longer configured: its delivery offset was dropped');
+    const spread = this.opts.startSpreadMs ?? 0;
+    this.sourceLoops = this.opts.sources.map((b, i) =>
+      this.sourceLoop(b, spread > 0 ? Math.round((spread * i) / Math.max(1, this.opts.sources.length)) : 0),
+    );
+    this.loops.push(...this.sourceLoops);
+    for (const b of this.opts.sinks) this.loops.push(this.drainLoop(b));
+    this.maintenance = setInterval(() => {
+      try {
+        const removed = this.opts.journal.pruneDedup();
+        if (removed > 0) this.log.debug({ removed }, 'pruned old dedup ids');
+      } catch (err) {
+        this.log.error({ err: describeError(err) }, 'dedup pruning failed');
+      }
+    }, 10 * 60_000);
+    this.maintenance.unref();
+  }
+
+  /** Stop polling, let in-flight deliveries finish within the shutdown timeout, close sinks. Idempotent. */
+  stop(): Promise<void> {
+    this.stopPromise ??= this.doStop();
+    return this.stopPromise;
+  }
+
+  private async doStop(): Promise<void> {
+    this.stopping = true;
+    if (this.maintenance !== undefined) clearInterval(this.maintenance);
+    this.sourceAbort.abort();
+    this.newEvents.notify();
+    this.acked.notify();
+    await Promise.allSettled(this.sourceLoops);
+    const timeout = this.opts.shutdownTimeoutMs ?? 30_000;
+    const timer = setTimeout(() => this.sinkAbort.abort(), timeout);
+    timer.unref();
+    await Promise.allSettled(this.loops);
+    clearTimeout(timer);
+    await Promise.allSettled(this.opts.sinks.map((b) => b.sink.close()));
+  }
+
+  /** Resolves when every loop has ended (after stop()). */
+  done(): Promise<void> {
+    return Promise.allSettled(this.loops).then(() => undefined);
+  }
+
+  sources(): SourceStatus[] {
+    return [...this.sourceStatus.values()].map((s) => ({ ...s, counters: { ...s.counters } }));
+  }
+
+  sinks(): SinkStatus[] {
+    return [...this.sinkStatus.values()].map((s) => ({ ...s }));
+  }
+
+  private async waitForBudget(st: SourceStatus, signal: AbortSignal): Promise<void> {
+    let logged = false;
+    while (!signal.aborted && this.opts.journal.overBudget()) {
+      if (!logged) {
+        const usage = this.opts.journal.usage();
+        this.log.warn({ source: st.key, journal_events: usage.events, journal_bytes: usage.bytes }, 'journal over budget: pausing source until sinks catch up');
+        logged = true;
+      }
+      st.state = 'paused';
+      await this.acked.wait(1000, signal);
+    }
+    if (logged && !signal.aborted) this.log.info({ source: st.key }, 'journal under budget again: resuming source');
+  }
+
+  private async sourceLoop(binding: SourceBinding, initialDelayMs: number): Promise<void> {
+    const { source } = binding;
+    const signal = this.sourceAbort.signal;
+    const st = this.sourceStatus.get(source.key);
+    if (st === undefined) return;
+    const log = this.log.child({ source: source.key });
+    try {
+      if (initialDelayMs > 0) await sleep(initialDelayMs, signal);
+      while (!signal.aborted) {
+        await this.waitForBudget(st, signal);
+        if (signal.aborted) break;
+        st.state = 'polling';
+        st.lastPollAt = Date.now();
+        let pausedForBudget = false;
+        try {
+          const cursor = this.opts.journal.getCursor(source.key);
+          for await (const batch of source.pull(cursor, signal)) {
+            const res = this.opts.journal.append(source.key, batch);
+            st.events += res.inserted;
+            st.duplicates += res.duplicates;
+            st.quarantined += res.quarantined;
+            st.batches += 1;
+            for (const [k, v] of Object.entries(batch.counters ?? {})) st.counters[k] = (st.counters[k] ?? 0) + v;
+            const last = batch.events[batch.events.length - 1];
+            if (last !== undefined) st.lastEventTime = last.time;
+            if (res.quarantined > 0) {
+              for (const q of batch.quarantined ?? []) log.warn({ reason: q.reason, location: q.location, detail: q.detail }, 'record quarantined');
+            }
+            if (res.inserted > 0) this.newEvents.notify();
+            if (this.opts.journal.overBudget()) {
+              pausedForBudget = true;
+              break;
+            }
+          }
+          if (st.consecutiveFailures > 0) log.info({ after_failures: st.consecutiveFailures }, 'source recovered');
+          st.consecutiveFailures = 0;
+          if (pausedForBudget) continue;
+          st.lastCaughtUpAt = Date.now();
+          st.state = 'idle';
+          await sleep(withJitter(binding.pollIntervalMs), signal);
+        } catch (err) {
+          if (isAbort(err, signal)) break;
+          st.consecutiveFailures += 1;
+          const code = isCollectorError(err) ? err.code : undefined;
+          st.lastError = { at: Date.now(), message: describeError(err), ...(code !== undefined ? { code } : {}) };
+          const retryable = isCollectorError(err) ? err.retryable : true;
+          const retryAfter = isCollectorError(err) ? err.retryAfterMs : undefined;
+          // Permanent problems (bad credentials, no permission) are retried at the poll interval, not hammered.
+          const delay = retryable
+            ? backoffDelay(st.consecutiveFailures, API_RETRY, retryAfter)
+            : Math.max(binding.pollIntervalMs, backoffDelay(st.consecutiveFailures, API_RETRY, retryAfter));
+          st.state = 'backoff';
+          const logFn = retryable && st.consecutiveFailures < 3 ? log.warn.bind(log) : log.error.bind(log);
+          logFn({ code, err: describeError(err), attempt: st.consecutiveFailures, retry_in_ms: delay }, 'source failed; will retry from its last committed cursor');
+          await sleep(delay, signal);
+        }
+      }
+    } catch (err) {
+      if (!isAbort(err, signal)) log.error({ err: describeError(err) }, 'source loop ended unexpectedly');
+    } finally {
+      st.state = 'stopped';
+    }
+  }
+
+  private async drainLoop(binding: SinkBinding): Promise<void> {
+    const { sink, batch } = binding;
+    const st = this.sinkStatus.get(sink.name);
+    if (st === undefined) return;
+    const log = this.log.child({ sink: sink.name });
+    const journal = this.opts.journal;
+    const signal = this.sinkAbort.signal;
+    let firstSeenAt = 0;
+    try {
+      while (!signal.aborted) {
+        if (this.stopping) break;
+        const { events, lastSeq } = journal.read(sink.name, batch.max_events, batch.max_bytes, binding.streams);
+        if (lastSeq <= journal.offset(sink.name)) {
+          st.state = 'idle';
+          firstSeenAt = 0;
+          await this.newEvents.wait(1000, this.stopSignal(signal));
+          continue;
+        }
+        if (events.length === 0) {
+          journal.ack(sink.name, lastSeq);
+          this.acked.notify();
+          continue;
+        }
+        // Give a small batch up to max_wait to fill, unless more is already waiting.
+        const full = events.length >= batch.max_events || this.approxBytes(events) >= batch.max_bytes;
+        if (!full && !this.stopping) {
+          if (firstSeenAt === 0) firstSeenAt = Date.now();
+          const waited = Date.now() - firstSeenAt;
+          if (waited < batch.max_wait) {
+            await this.newEvents.wait(batch.max_wait - waited, this.stopSignal(signal));
+            if (!this.stopping) continue;
+          }
+        }
+        firstSeenAt = 0;
+        const delivered = await this.deliver(binding, st, log, events, signal);
+        if (!delivered) break;
+        journal.ack(sink.name, lastSeq);
+        this.acked.notify();
+      }
+    } catch (err) {
+      if (!isAbort(err, signal)) {
+        st.state = 'failed';
+        st.lastError = { at: Date.now(), message: describeError(err) };
+        log.error({ err: describeError(err) }, 'sink drain ended unexpectedly; its backlog is kept');
+      }
+    } finally {
+      if (st.state !== 'failed') st.state = 'stopped';
+    }
+  }
+
+  private approxBytes(events: readonly OutEvent[]): number {
+    let n = 0;
+    for (const e of events) n += e.json.length + 1;
+    return n;
+  }
+
+  /** A signal that fires when the pipeline starts stopping (to cut idle waits short) or on the hard abort. */
+  private stopSignal(hard: AbortSignal): AbortSignal {
+    return AbortSignal.any([hard, this.sourceAbort.signal]);
+  }
+
+  /** Sends one batch until delivered. Returns false when the sink must stop (config error or shutdown timeout). */
+  private async deliver(binding: SinkBinding, st: SinkStatus, log: Logger, events: OutEvent[], signal: AbortSignal): Promise<boolean> {
+    let attempt = 0;
+    for (;;) {
+      try {
+        st.state = 'delivering';
+        await binding.sink.send(events, signal);
+        st.delivered += events.length;
+        st.batches += 1;
+        st.lastDeliveryAt = Date.now();
+        if (attempt > 0) log.info({ after_attempts: attempt }, 'sink recovered; delivery resumed');
+        return true;
+      } catch (err) {
+        if (signal.aborted) return false;
+        const code = isCollectorError(err) ? err.code : undefined;
+        st.lastError = { at: Date.now(), message: describeError(err), ...(code !== undefined ? { code } : {}) };
+        if (err instanceof SinkError && err.code === 'SINK_PERMANENT') {
+          this.opts.journal.deadLetter(binding.sink.name, events, describeError(err));
+          st.deadLettered += events.length;
+          log.error({ code, err: describeError(err), events: events.length }, 'sink rejected the batch permanently: moved to the dead-letter table');
+          return true;
+        }
+        if (err instanceof SinkError && err.code === 'SINK_CONFIG') {
+          st.state = 'failed';
+          log.error({ code, err: describeError(err) }, 'sink stopped: fix its configuration; its backlog is kept in the journal');
+          return false;
+        }
+        attempt += 1;
+        st.retries += 1;
+        st.state = 'retrying';
+        const delay = backoffDelay(attempt, SINK_RETRY, isCollectorError(err) ? err.retryAfterMs : undefined);
+        const logFn = attempt <= 3 ? log.warn.bind(log) : log.error.bind(log);
+        logFn({ code, err: describeError(err), attempt, retry_in_ms: delay }, 'sink delivery failed; retrying the same batch');
+        if (this.stopping) return false;
+        try {
+          await sleep(delay, this.stopSignal(signal));
+        } catch {
+          return false;
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,674 @@
+// The SQLite journal: events, dedup ids and source cursors in one transaction; per-sink offsets, budget, quarantine.
+import { hash } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { STREAM_NAMES, type Batch, type OutEvent, type StreamName } from '../core/contracts.js';
+import { CollectorError } from '../core/errors.js';
+import { silentLogger, type Logger } from '../telemetry/logger.js';
+
+/*
+ * Schema (version 1, tracked in PRAGMA user_version):
+ *
+ *   events(seq INTEGER PRIMARY KEY, cum, stream, account, id, time, json)
+ *     seq is assigned here, contiguously, from totals.head_seq (never reused, even after every row is
+ *     deleted, so sink offsets stay meaningful). Rows are only ever deleted as a prefix (seq <= the lowest
+ *     active sink offset), so live rows are exactly (del_seq, head_seq]: counts are subtractions.
+ *     cum = stored JSON bytes of all events up to and including this one, so the bytes freed by a range
+ *     delete are one primary-key lookup instead of a sum over the range.
+ *   dedup(t, h, PRIMARY KEY (t, h)) WITHOUT ROWID
+ *     h = first 16 bytes of sha256(account + "\n" + event.id): ids are scoped per account because two
+ *     tenants may legitimately reuse an id. t = the event's own time in whole seconds. A replay of a record
+ *     carries the same time, so (t, h) finds it; and because batches arrive roughly in time order, inserts
+ *     land on a few adjacent pages instead of one random page per event (keyed by h alone, a table of
+ *     millions of ids dirtied ~4 KiB of WAL per event and appends ran 4x slower). Pruning is then a range
+ *     delete on the key prefix: an id is remembered until its event time is older than the window, which
+ *     is what matters since the API only replays records within its retention.
+ *     INSERT OR IGNORE + changes() is the existence test, so a new event costs no SELECT.
+ *   dedup_odd(h PRIMARY KEY, seen) WITHOUT ROWID, index on seen
+ *     events whose time is unparsable, already outside the window or more than a day ahead: keyed by h
+ *     alone and remembered for the window from when first seen. Rare, so random keys are affordable here.
+ *   cursors(key PRIMARY KEY, cursor, updated_at)       the source position, written with its events
+ *   sink_offsets(sink PRIMARY KEY, seq)                highest seq each configured sink has acked
+ *   quarantine(id, key, reason, detail, location, raw, at)        unusable input, newest maxQuarantine kept
+ *   dead_letter(id, sink, seq, event_id, stream, account, time, json, reason, at)  same bound
+ *   totals(one = 1, head_seq, head_cum, del_seq, del_cum)          running usage, updated in the same tx
+ *
+ * Durability: WAL with synchronous=NORMAL. A killed process loses nothing committed; a power cut may roll
+ * back the last transactions, but cursor and events always roll back together, so the API is simply
+ * asked again for the same page.
+ *
+ * One process owns the journal: head/offset/total values are cached in memory and written through.
+ */
+
+const SCHEMA_VERSION = 1;
+const FILE_NAME = 'journal.sqlite';
+const DEFAULT_MAX_EVENTS = 1_000_000;
+const DEFAULT_MAX_BYTES = 1024 ** 3;
+const DEFAULT_DEDUP_WINDOW_MS = 8 * 24 * 3600 * 1000;
+const DEFAULT_MAX_QUARANTINE = 100_000;
+/** Rows a filtered read may look at before returning, so a sink routed to a rare stream never scans the whole journal in one call. */
+const SCAN_LIMIT = 50_000;
+/** Dedup ids deleted per transaction when pruning, so a prune after a long pause does not build one huge WAL. */
+const PRUNE_CHUNK = 50_000;
+const MAX_RAW_CHARS = 64 * 1024;
+/** Event times further ahead than this (clock skew beyond reason, parse slips) go to dedup_odd. */
+const FUTURE_SLACK_S = 24 * 3600;
+
+const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE events (
+    seq INTEGER PRIMARY KEY,
+    cum INTEGER NOT NULL,
+    stream TEXT NOT NULL,
+    account TEXT NOT NULL,
+    id TEXT NOT NULL,
+    time TEXT NOT NULL,
+    json TEXT NOT NULL
+  );
+  CREATE TABLE dedup (t INTEGER NOT NULL, h BLOB NOT NULL, PRIMARY KEY (t, h)) WITHOUT ROWID;
+  CREATE TABLE dedup_odd (h BLOB PRIMARY KEY, seen INTEGER NOT NULL) WITHOUT ROWID;
+  CREATE INDEX dedup_odd_seen ON dedup_odd (seen);
+  CREATE TABLE cursors (key TEXT PRIMARY KEY, cursor TEXT NOT NULL, updated_at INTEGER NOT NULL);
+  CREATE TABLE sink_offsets (sink TEXT PRIMARY KEY, seq INTEGER NOT NULL);
+  CREATE TABLE quarantine (
+    id INTEGER PRIMARY KEY, key TEXT NOT NULL, reason TEXT NOT NULL, detail TEXT NOT NULL,
+    location TEXT NOT NULL, raw TEXT NOT NULL, at INTEGER NOT NULL
+  );
+  CREATE TABLE dead_letter (
+    id INTEGER PRIMARY KEY, sink TEXT NOT NULL, seq INTEGER NOT NULL, event_id TEXT NOT NULL,
+    stream TEXT NOT NULL, account TEXT NOT NULL, time TEXT NOT NULL, json TEXT NOT NULL,
+    reason TEXT NOT NULL, at INTEGER NOT NULL
+  );
+  CREATE TABLE totals (
+    one INTEGER PRIMARY KEY CHECK (one = 1),
+    head_seq INTEGER NOT NULL, head_cum INTEGER NOT NULL,
+    del_seq INTEGER NOT NULL, del_cum INTEGER NOT NULL
+  );
+  INSERT INTO totals VALUES (1, 0, 0, 0, 0);
+  `,
+];
+
+export interface JournalOptions {
+  /** data_dir; the file `journal.sqlite` lives inside; created (recursively) if missing. */
+  dir: string;
+  /** Budget: overBudget() once more events than this are journaled. */
+  maxEvents?: number;
+  /** Budget on stored JSON bytes. */
+  maxBytes?: number;
+  /** How long an event.id is remembered. */
+  dedupWindowMs?: number;
+  /** Quarantine and dead-letter rows kept (each); the oldest are dropped beyond it. */
+  maxQuarantine?: number;
+  logger?: Logger;
+  now?: () => number;
+}
+
+export interface AppendResult {
+  inserted: number;
+  duplicates: number;
+  quarantined: number;
+}
+
+export interface QuarantineRow {
+  key: string;
+  reason: string;
+  detail: string;
+  location: string;
+  raw: string;
+  at: number;
+}
+
+export interface DeadLetterRow {
+  sink: string;
+  reason: string;
+  at: number;
+  event: OutEvent;
+}
+
+export interface Backlog {
+  /** Events journaled after the sink's offset (all streams, whatever the sink's routing). */
+  events: number;
+  oldestSeq?: number;
+  /** `time` of the oldest of them. */
+  oldestTime?: string;
+}
+
+const STREAM_SET: ReadonlySet<string> = new Set(STREAM_NAMES);
+
+type Stmt = Database.Statement<unknown[], unknown>;
+
+interface Totals {
+  headSeq: number;
+  headCum: number;
+  delSeq: number;
+  delCum: number;
+}
+
+function num(v: unknown, what: string): number {
+  if (typeof v === 'number') return v;
+  if (typeof v === 'bigint') return Number(v);
+  throw new TypeError(`journal row: ${what} is not a number`);
+}
+
+function str(v: unknown, what: string): string {
+  if (typeof v === 'string') return v;
+  throw new TypeError(`journal row: ${what} is not text`);
+}
+
+function stream(v: unknown): StreamName {
+  if (typeof v === 'string' && STREAM_SET.has(v)) return v as StreamName;
+  throw new TypeError(`journal row: unknown stream ${String(v)}`);
+}
+
+function row(v: unknown): unknown[] {
+  if (Array.isArray(v)) return v as unknown[];
+  throw new TypeError('journal row: unexpected shape');
+}
+
+function dedupHash(account: string, id: string): Buffer {
+  return hash('sha256', `${account}\n${id}`, 'buffer').subarray(0, 16);
+}
+
+function positive(v: number | undefined, dflt: number, name: string): number {
+  if (v === undefined) return dflt;
+  if (!Number.isFinite(v) || v <= 0) throw new CollectorError('JOURNAL_FAILED', `journal option ${name} must be a positive number, got ${v}`);
+  return v;
+}
+
+export class Journal {
+  readonly file: string;
+  private readonly db: Database.Database;
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private readonly maxEvents: number;
+  private readonly maxBytes: number;
+  private readonly dedupWindowMs: number;
+  private readonly maxQuarantine: number;
+  private totals: Totals;
+  private readonly offsets = new Map<string, number>();
+  private readonly filtered = new Map<string, Stmt>();
+  private closed = false;
+
+  private readonly s: {
+    insDedup: Stmt;
+    insDedupOdd: Stmt;
+    pruneDedupOdd: Stmt;
+    insEvent: Stmt;
+    insQuarantine: Stmt;
+    trimQuarantine: Stmt;
+    upsertCursor: Stmt;
+    delCursor: Stmt;
+    getCursor: Stmt;
+    listCursors: Stmt;
+    setTotals: Stmt;
+    upsertOffset: Stmt;
+    delOffset: Stmt;
+    readAll: Stmt;
+    cumAtOrBelow: Stmt;
+    timeOf: Stmt;
+    delEvents: Stmt;
+    insDead: Stmt;
+    trimDead: Stmt;
+    listDead: Stmt;
+    countDead: Stmt;
+    listQuarantine: Stmt;
+    countQuarantine: Stmt;
+    pruneDedup: Stmt;
+  };
+
+  private constructor(file: string, db: Database.Database, opts: JournalOptions) {
+    this.file = file;
+    this.db = db;
+    this.log = opts.logger ?? silentLogger();
+    this.now = opts.now ?? Date.now;
+    this.maxEvents = positive(opts.maxEvents, DEFAULT_MAX_EVENTS, 'maxEvents');
+    this.maxBytes = positive(opts.maxBytes, DEFAULT_MAX_BYTES, 'maxBytes');
+    this.dedupWindowMs = positive(opts.dedupWindowMs, DEFAULT_DEDUP_WINDOW_MS, 'dedupWindowMs');
+    this.maxQuarantine = Math.floor(positive(opts.maxQuarantine, DEFAULT_MAX_QUARANTINE, 'maxQuarantine'));
+
+    const p = (sql: string): Stmt => db.prepare<unknown[], unknown>(sql);
+    this.s = {
+      insDedup: p('INSERT OR IGNORE INTO dedup (t, h) VALUES (?, ?)'),
+      insDedupOdd: p('INSERT OR IGNORE INTO dedup_odd (h, seen) VALUES (?, ?)'),
+      insEvent: p('INSERT INTO events (seq, cum, stream, account, id, time, json) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      insQuarantine: p('INSERT INTO quarantine (key, reason, detail, location, raw, at) VALUES (?, ?, ?, ?, ?, ?)'),
+      trimQuarantine: p('DELETE FROM quarantine WHERE id <= (SELECT max(id) FROM quarantine) - ?'),
+      upsertCursor: p(
+        'INSERT INTO cursors (key, cursor, updated_at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at',
+      ),
+      delCursor: p('DELETE FROM cursors WHERE key = ?'),
+      getCursor: p('SELECT cursor FROM cursors WHERE key = ?').pluck(),
+      listCursors: p('SELECT key, cursor, updated_at FROM cursors ORDER BY key').raw(),
+      setTotals: p('UPDATE totals SET head_seq = ?, head_cum = ?, del_seq = ?, del_cum = ? WHERE one = 1'),
+      upsertOffset: p('INSERT INTO sink_offsets (sink, seq) VALUES (?, ?) ON CONFLICT (sink) DO UPDATE SET seq = excluded.seq'),
+      delOffset: p('DELETE FROM sink_offsets WHERE sink = ?'),
+      readAll: p('SELECT seq, id, stream, account, time, json FROM events WHERE seq > ? ORDER BY seq LIMIT ?').raw(),
+      cumAtOrBelow: p('SELECT cum FROM events WHERE seq <= ? ORDER BY seq DESC LIMIT 1').pluck(),
+      timeOf: p('SELECT time FROM events WHERE seq = ?').pluck(),
+      delEvents: p('DELETE FROM events WHERE seq <= ?'),
+      insDead: p(
+        'INSERT INTO dead_letter (sink, seq, event_id, stream, account, time, json, reason, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      ),
+      trimDead: p('DELETE FROM dead_letter WHERE id <= (SELECT max(id) FROM dead_letter) - ?'),
+      listDead: p(
+        'SELECT sink, seq, event_id, stream, account, time, json, reason, at FROM dead_letter ORDER BY id DESC LIMIT ?',
+      ).raw(),
+      countDead: p('SELECT count(*) FROM dead_letter').pluck(),
+      listQuarantine: p('SELECT key, reason, detail, location, raw, at FROM quarantine ORDER BY id DESC LIMIT ?').raw(),
+      countQuarantine: p('SELECT count(*) FROM quarantine').pluck(),
+      pruneDedup: p('DELETE FROM dedup WHERE (t, h) IN (SELECT t, h FROM dedup WHERE t < ? ORDER BY t LIMIT ?)'),
+      pruneDedupOdd: p('DELETE FROM dedup_odd WHERE h IN (SELECT h FROM dedup_odd WHERE seen < ? ORDER BY seen LIMIT ?)'),
+    };
+
+    const t = row(db.prepare('SELECT head_seq, head_cum, del_seq, del_cum FROM totals WHERE one = 1').raw().get());
+    this.totals = {
+      headSeq: num(t[0], 'head_seq'),
+      headCum: num(t[1], 'head_cum'),
+      delSeq: num(t[2], 'del_seq'),
+      delCum: num(t[3], 'del_cum'),
+    };
+    for (const r of db.prepare('SELECT sink, seq FROM sink_offsets').raw().all()) {
+      const a = row(r);
+      this.offsets.set(str(a[0], 'sink'), num(a[1], 'seq'));
+    }
+  }
+
+  /** Opens (creating if needed) `<dir>/journal.sqlite` and brings its schema up to date. */
+  static open(opts: JournalOptions): Journal {
+    const dir = path.resolve(opts.dir);
+    try {
+      fs.mkdirSync(dir, { recursive: true });
+      fs.accessSync(dir, fs.constants.W_OK);
+    } catch (err) {
+      throw new CollectorError('JOURNAL_FAILED', `data_dir ${dir} cannot be created or is not writable: ${(err as Error).message}`, {
+        cause: err,
+        details: { path: dir },
+      });
+    }
+    const file = path.join(dir, FILE_NAME);
+    let db: Database.Database | undefined;
+    try {
+      db = new Database(file);
+      db.pragma('busy_timeout = 5000');
+      const mode: unknown = db.pragma('journal_mode = WAL', { simple: true });
+      if (mode !== 'wal') throw new Error(`could not switch to WAL mode (got ${String(mode)})`);
+      db.pragma('synchronous = NORMAL');
+      // Bounded page cache (KiB when negative) keeps RSS flat whatever the journal size.
+      db.pragma('cache_size = -16384');
+      // After a checkpoint, shrink a WAL that grew during a burst instead of keeping it at its peak.
+      db.pragma('journal_size_limit = 67108864');
+      migrate(db, file);
+      const journal = new Journal(file, db, opts);
+      journal.log.info({ file, usage: journal.usage(), headSeq: journal.headSeq() }, 'journal opened');
+      return journal;
+    } catch (err) {
+      try {
+        db?.close();
+      } catch {
+        // Already failing; the original error is the one worth reporting.
+      }
+      if (err instanceof CollectorError) throw err;
+      throw new CollectorError('JOURNAL_FAILED', `cannot open journal ${file}: ${(err as Error).message}`, {
+        cause: err,
+        details: { path: file },
+      });
+    }
+  }
+
+  /**
+   * ONE transaction: remember each event's id; append the new ones; store quarantined rows; set the
+   * cursor of `key`. On any failure nothing of the batch is kept and the cursor is unchanged.
+   */
+  append(key: string, batch: Batch): AppendResult {
+    return this.guard('append', () => {
+      const t = this.totals;
+      let headSeq = t.headSeq;
+      let headCum = t.headCum;
+      let inserted = 0;
+      let duplicates = 0;
+      const at = this.now();
+      const nowS = Math.floor(at / 1000);
+      const oldestS = Math.floor((at - this.dedupWindowMs) / 1000);
+      const newestS = nowS + FUTURE_SLACK_S;
+      const run = this.db.transaction(() => {
+        for (const ev of batch.events) {
+          if (!STREAM_SET.has(ev.stream)) throw new TypeError(`event ${ev.id}: unknown stream ${String(ev.stream)}`);
+          const h = dedupHash(ev.account, ev.id);
+          const timeS = Math.floor(Date.parse(ev.time) / 1000);
+          const fresh =
+            timeS >= oldestS && timeS <= newestS ? this.s.insDedup.run(timeS, h).changes : this.s.insDedupOdd.run(h, nowS).changes;
+          if (fresh === 0) {
+            duplicates++;
+            continue;
+          }
+          const json: unknown = JSON.stringify(ev.doc);
+          if (typeof json !== 'string') throw new TypeError(`event ${ev.id}: document does not serialise to JSON`);
+          headSeq++;
+          headCum += Buffer.byteLength(json);
+          this.s.insEvent.run(headSeq, headCum, ev.stream, ev.account, ev.id, ev.time, json);
+          inserted++;
+        }
+        const q = batch.quarantined ?? [];
+        for (const item of q) {
+          const raw = item.raw.length > MAX_RAW_CHARS ? item.raw.slice(0, MAX_RAW_CHARS) : item.raw;
+          this.s.insQuarantine.run(key, item.reason, item.detail, item.location, raw, at);
+        }
+        if (q.length > 0) this.s.trimQuarantine.run(this.maxQuarantine);
+        this.s.upsertCursor.run(key, batch.cursor, at);
+        if (inserted > 0) this.s.setTotals.run(headSeq, headCum, t.delSeq, t.delCum);
+      });
+      run.immediate();
+      this.totals = { ...t, headSeq, headCum };
+      return { inserted, duplicates, quarantined: batch.quarantined?.length ?? 0 };
+    });
+  }
+
+  getCursor(key: string): string | undefined {
+    return this.guard('getCursor', () => {
+      const v: unknown = this.s.getCursor.get(key);
+      return v === undefined ? undefined : str(v, 'cursor');
+    });
+  }
+
+  /** `undefined` deletes the cursor, so the source starts over from its configured beginning. */
+  setCursor(key: string, cursor: string | undefined): void {
+    this.guard('setCursor', () => {
+      if (cursor === undefined) this.s.delCursor.run(key);
+      else this.s.upsertCursor.run(key, cursor, this.now());
+    });
+  }
+
+  listCursors(): { key: string; cursor: string; updatedAt: number }[] {
+    return this.guard('listCursors', () =>
+      this.s.listCursors.all().map((r) => {
+        const a = row(r);
+        return { key: str(a[0], 'key'), cursor: str(a[1], 'cursor'), updatedAt: num(a[2], 'updated_at') };
+      }),
+    );
+  }
+
+  /**
+   * Declares the configured sinks. New names start at offset 0 (everything still journaled); names no
+   * longer present are forgotten so they stop holding back deletion. Returns the dropped names.
+   */
+  setSinks(names: readonly string[]): string[] {
+    return this.guard('setSinks', () => {
+      const wanted = new Set(names);
+      const dropped = [...this.offsets.keys()].filter((n) => !wanted.has(n));
+      const added = [...wanted].filter((n) => !this.offsets.has(n));
+      const offsets = new Map(this.offsets);
+      for (const n of dropped) offsets.delete(n);
+      for (const n of added) offsets.set(n, 0);
+      const totals = this.db.transaction(() => {
+        for (const n of dropped) this.s.delOffset.run(n);
+        for (const n of added) this.s.upsertOffset.run(n, 0);
+        return this.deleteDelivered(offsets);
+      }).immediate();
+      this.replaceOffsets(offsets);
+      this.totals = totals;
+      if (dropped.length > 0 || added.length > 0) this.log.info({ added, dropped }, 'journal sinks changed');
+      return dropped;
+    });
+  }
+
+  /**
+   * Events after the sink's offset in seq order: at most `maxEvents`, about `maxBytes` (at least one
+   * event if any), only `streams` when given. `lastSeq` is the highest seq looked at, so a sink routed to
+   * few streams still moves past rows that are not its own; it equals the offset when nothing is new.
+   */
+  read(sink: string, maxEvents: number, maxBytes: number, streams?: readonly StreamName[]): { events: OutEvent[]; lastSeq: number } {
+    return this.guard('read', () => {
+      const from = this.liveOffset(this.requireSink(sink));
+      const events: OutEvent[] = [];
+      let lastSeq = from;
+      if (maxEvents <= 0) return { events, lastSeq };
+      let bytes = 0;
+      const stmt = streams === undefined ? this.s.readAll : this.filteredRead(streams);
+      const limit = streams === undefined ? Math.floor(maxEvents) : SCAN_LIMIT + Math.floor(maxEvents);
+      for (const r of stmt.iterate(from, limit)) {
+        const a = row(r);
+        const seq = num(a[0], 'seq');
+        const json = a[5];
+        if (json !== null) {
+          const text = str(json, 'json');
+          const size = Buffer.byteLength(text);
+          if (events.length > 0 && bytes + size > maxBytes) break;
+          bytes += size;
+          events.push({ seq, id: str(a[1], 'id'), stream: stream(a[2]), account: str(a[3], 'account'), time: str(a[4], 'time'), json: text });
+        }
+        lastSeq = seq;
+        if (events.length >= maxEvents || bytes >= maxBytes) break;
+      }
+      return { events, lastSeq };
+    });
+  }
+
+  /** Moves the sink's offset to `uptoSeq` (never backwards), then deletes rows every active sink has passed. */
+  ack(sink: string, uptoSeq: number): void {
+    this.guard('ack', () => {
+      const current = this.offsets.get(sink);
+      if (current === undefined) {
+        // A drain that was just removed by setSinks may still finish its last batch; that is not an error.
+        this.log.debug({ sink, uptoSeq }, 'ack for a sink that is not configured; ignored');
+        return;
+      }
+      const next = Math.min(Math.floor(uptoSeq), this.totals.headSeq);
+      if (next <= current) return;
+      const offsets = new Map(this.offsets).set(sink, next);
+      const totals = this.db.transaction(() => {
+        this.s.upsertOffset.run(sink, next);
+        return this.deleteDelivered(offsets);
+      }).immediate();
+      this.offsets.set(sink, next);
+      this.totals = totals;
+    });
+  }
+
+  offset(sink: string): number {
+    return this.offsets.get(sink) ?? 0;
+  }
+
+  /** Events journaled after the sink's offset, for status and lag. O(1) because live seqs are contiguous. */
+  backlog(sink: string): Backlog {
+    return this.guard('backlog', () => {
+      const from = this.liveOffset(this.offsets.get(sink) ?? 0);
+      const events = this.totals.headSeq - from;
+      if (events <= 0) return { events: 0 };
+      const oldestSeq = from + 1;
+      const time: unknown = this.s.timeOf.get(oldestSeq);
+      return typeof time === 'string' ? { events, oldestSeq, oldestTime: time } : { events, oldestSeq };
+    });
+  }
+
+  usage(): { events: number; bytes: number } {
+    const t = this.totals;
+    return { events: t.headSeq - t.delSeq, bytes: t.headCum - t.delCum };
+  }
+
+  /** True once the journal holds more than its budget of events or bytes: sources should pause. */
+  overBudget(): boolean {
+    const u = this.usage();
+    return u.events > this.maxEvents || u.bytes > this.maxBytes;
+  }
+
+  /** The highest seq ever assigned (0 for a new journal). */
+  headSeq(): number {
+    return this.totals.headSeq;
+  }
+
+  /** Keeps events a sink rejected permanently (per-event data errors), with the reason. */
+  deadLetter(sink: string, events: readonly OutEvent[], reason: string): void {
+    if (events.length === 0) return;
+    this.guard('deadLetter', () => {
+      const at = this.now();
+      this.db.transaction(() => {
+        for (const e of events) this.s.insDead.run(sink, e.seq, e.id, e.stream, e.account, e.time, e.json, reason, at);
+        this.s.trimDead.run(this.maxQuarantine);
+      }).immediate();
+      this.log.warn({ sink, events: events.length, reason }, 'events dead-lettered');
+    });
+  }
+
+  /** The newest dead-lettered events, newest first. */
+  deadLetters(limit = 100): DeadLetterRow[] {
+    return this.guard('deadLetters', () =>
+      this.s.listDead.all(Math.max(0, Math.floor(limit))).map((r) => {
+        const a = row(r);
+        return {
+          sink: str(a[0], 'sink'),
+          event: {
+            seq: num(a[1], 'seq'),
+            id: str(a[2], 'event_id'),
+            stream: stream(a[3]),
+            account: str(a[4], 'account'),
+            time: str(a[5], 'time'),
+            json: str(a[6], 'json'),
+          },
+          reason: str(a[7], 'reason'),
+          at: num(a[8], 'at'),
+        };
+      }),
+    );
+  }
+
+  deadLetterCount(): number {
+    return this.guard('deadLetterCount', () => num(this.s.countDead.get(), 'count'));
+  }
+
+  /** The newest quarantined records, newest first. */
+  quarantine(limit = 100): QuarantineRow[] {
+    return this.guard('quarantine', () =>
+      this.s.listQuarantine.all(Math.max(0, Math.floor(limit))).map((r) => {
+        const a = row(r);
+        return {
+          key: str(a[0], 'key'),
+          reason: str(a[1], 'reason'),
+          detail: str(a[2], 'detail'),
+          location: str(a[3], 'location'),
+          raw: str(a[4], 'raw'),
+          at: num(a[5], 'at'),
+        };
+      }),
+    );
+  }
+
+  quarantineCount(): number {
+    return this.guard('quarantineCount', () => num(this.s.countQuarantine.get(), 'count'));
+  }
+
+  /**
+   * Forgets ids whose event time (or, for odd times, first sighting) is older than the dedup window;
+   * returns how many. Both deletes seek on a key, so a call with nothing to do is a couple of lookups.
+   */
+  pruneDedup(): number {
+    return this.guard('pruneDedup', () => {
+      const cutoff = Math.floor((this.now() - this.dedupWindowMs) / 1000);
+      let removed = 0;
+      for (const stmt of [this.s.pruneDedup, this.s.pruneDedupOdd]) {
+        for (;;) {
+          const n = stmt.run(cutoff, PRUNE_CHUNK).changes;
+          removed += n;
+          if (n < PRUNE_CHUNK) break;
+        }
+      }
+      if (removed > 0) this.log.debug({ removed }, 'dedup ids pruned');
+      return removed;
+    });
+  }
+
+  /** Closes the database; safe to call more than once. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      this.db.close();
+    } catch (err) {
+      throw this.wrap('close', err);
+    }
+  }
+
+  /**
+   * Deletes the prefix of rows every sink in `offsets` has acked, inside the caller's transaction, and
+   * returns the totals to adopt once that transaction has committed.
+   */
+  private deleteDelivered(offsets: ReadonlyMap<string, number>): Totals {
+    const t = this.totals;
+    if (offsets.size === 0) return t;
+    const floor = Math.min(Math.min(...offsets.values()), t.headSeq);
+    if (floor <= t.delSeq) return t;
+    const cum: unknown = this.s.cumAtOrBelow.get(floor);
+    const delCum = cum === undefined ? t.delCum : num(cum, 'cum');
+    this.s.delEvents.run(floor);
+    this.s.setTotals.run(t.headSeq, t.headCum, floor, delCum);
+    return { ...t, delSeq: floor, delCum };
+  }
+
+  private replaceOffsets(next: ReadonlyMap<string, number>): void {
+    this.offsets.clear();
+    for (const [k, v] of next) this.offsets.set(k, v);
+  }
+
+  private liveOffset(offset: number): number {
+    return Math.max(offset, this.totals.delSeq);
+  }
+
+  private requireSink(sink: string): number {
+    const o = this.offsets.get(sink);
+    if (o === undefined) throw new CollectorError('JOURNAL_FAILED', `journal ${this.file}: sink "${sink}" is not configured (call setSinks first)`);
+    return o;
+  }
+
+  /** One statement per distinct stream set (as many as there are routed sinks), built on first use. */
+  private filteredRead(streams: readonly StreamName[]): Stmt {
+    const list = [...new Set(streams)].filter((x) => STREAM_SET.has(x)).sort();
+    const cacheKey = list.join(',');
+    let stmt = this.filtered.get(cacheKey);
+    if (stmt === undefined) {
+      // Stream names come from the fixed STREAM_NAMES list, so inlining them as literals is safe.
+      const inList = list.map((x) => `'${x}'`).join(', ');
+      const pick = list.length === 0 ? 'NULL' : `CASE WHEN stream IN (${inList}) THEN json END`;
+      stmt = this.db
+        .prepare<unknown[], unknown>(`SELECT seq, id, stream, account, time, ${pick} FROM events WHERE seq > ? ORDER BY seq LIMIT ?`)
+        .raw();
+      this.filtered.set(cacheKey, stmt);
+    }
+    return stmt;
+  }
+
+  private guard<T>(op: string, fn: () => T): T {
+    if (this.closed) throw new CollectorError('JOURNAL_FAILED', `journal ${this.file} is closed (${op})`);
+    try {
+      return fn();
+    } catch (err) {
+      throw this.wrap(op, err);
+    }
+  }
+
+  private wrap(op: string, err: unknown): CollectorError {
+    if (err instanceof CollectorError) return err;
+    const msg = err instanceof Error ? err.message : String(err);
+    return new CollectorError('JOURNAL_FAILED', `journal ${this.file}: ${op} failed: ${msg}`, {
+      cause: err,
+      details: { path: this.file, op },
+    });
+  }
+}
+
+function migrate(db: Database.Database, file: string): void {
+  const version = num(db.pragma('user_version', { simple: true }), 'user_version');
+  if (version > SCHEMA_VERSION) {
+    throw new CollectorError(
+      'JOURNAL_FAILED',
+      `journal ${file} has schema version ${version}, newer than this collector understands (${SCHEMA_VERSION}); upgrade the collector`,
+    );
+  }
+  for (let v = version; v < SCHEMA_VERSION; v++) {
+    const sql = MIGRATIONS[v];
+    if (sql === undefined) throw new Error(`missing migration to schema version ${v + 1}`);
+    db.transaction(() => {
+      db.exec(sql);
+      db.pragma(`user_version = ${v + 1}`);
+    }).immediate();
+  }
+}

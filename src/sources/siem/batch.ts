@@ -1,0 +1,268 @@
+// SIEM via API 2.0 batch mode: pages of pre-signed gzip NDJSON files, streamed, committed chunk by chunk.
+import { createGunzip } from 'node:zlib';
+import { StringDecoder } from 'node:string_decoder';
+import type { Readable } from 'node:stream';
+import { SIEM_API_TYPE, type Batch, type NormalizedEvent, type Quarantined, type SiemType, type Source } from '../../core/contracts.js';
+import { ApiError, CollectorError, describeError, isAbort } from '../../core/errors.js';
+import { formatDay } from '../../normalize/time.js';
+import type { Logger } from '../../telemetry/logger.js';
+import { normalizeSiemV2 } from './normalize.js';
+
+/** What the source needs from the API client (MimecastV2Client provides it). */
+export interface SiemBatchApi {
+  getJson(path: string, query: Record<string, string | number | undefined>, signal: AbortSignal): Promise<unknown>;
+  openDownload(url: string, signal: AbortSignal): Promise<{ body: Readable }>;
+}
+
+export interface SiemBatchOptions {
+  account: string;
+  type: SiemType;
+  api: SiemBatchApi;
+  /** First run only: how far back to start (ms); clamped to the API's 7-day retention. */
+  startFromMs: number;
+  pageSize: number;
+  /** Events per yielded batch inside a file. */
+  chunkEvents: number;
+  logger: Logger;
+  /** How often an expired or cut file is fetched again (with fresh URLs) before it is quarantined. */
+  maxFileAttempts?: number;
+  now?: () => number;
+}
+
+/** The cursor: the page token to ask for next, and how far into the page being read we got. */
+export interface SiemBatchCursor {
+  v: 1;
+  /** `@nextPage` of the last finished page; absent before the first page (use `start`). */
+  next?: string;
+  /** First day requested (YYYY-MM-DD) when there is no token yet. */
+  start?: string;
+  /** Progress inside the page fetched with `req` (absent `req`: the date-range request). */
+  page?: { req?: string; blob: number; line: number };
+}
+
+const RETENTION_MS = 7 * 86_400_000;
+const PATH = '/siem/v1/batch/events/cg';
+const MAX_RAW = 4096;
+
+interface PageReply {
+  blobs: { url: string }[];
+  next: string | undefined;
+  caughtUp: boolean;
+}
+
+function parseCursor(text: string | undefined): SiemBatchCursor | undefined {
+  if (text === undefined) return undefined;
+  try {
+    const v: unknown = JSON.parse(text);
+    if (v === null || typeof v !== 'object' || (v as { v?: unknown }).v !== 1) return undefined;
+    const c = v as Record<string, unknown>;
+    const out: SiemBatchCursor = { v: 1 };
+    if (typeof c['next'] === 'string') out.next = c['next'];
+    if (typeof c['start'] === 'string') out.start = c['start'];
+    const p = c['page'];
+    if (p !== null && typeof p === 'object') {
+      const pg = p as Record<string, unknown>;
+      if (typeof pg['blob'] === 'number' && typeof pg['line'] === 'number') {
+        out.page = { blob: pg['blob'], line: pg['line'], ...(typeof pg['req'] === 'string' ? { req: pg['req'] } : {}) };
+      }
+    }
+    return out;
+  } catch {
+    return undefined;
+  }
+}
+
+function parsePage(body: unknown, call: string): PageReply {
+  if (body === null || typeof body !== 'object') {
+    throw new ApiError('API_BAD_RESPONSE', `${call}: expected a JSON object`, call, { retryable: true });
+  }
+  const b = body as Record<string, unknown>;
+  const value = b['value'];
+  if (!Array.isArray(value)) throw new ApiError('API_BAD_RESPONSE', `${call}: reply has no "value" array`, call, { retryable: true });
+  const blobs: { url: string }[] = [];
+  for (const item of value) {
+    const url = item !== null && typeof item === 'object' ? (item as Record<string, unknown>)['url'] : undefined;
+    if (typeof url !== 'string' || url === '') throw new ApiError('API_BAD_RESPONSE', `${call}: a "value" entry has no url`, call, { retryable: true });
+    blobs.push({ url });
+  }
+  const next = b['@nextPage'];
+  return { blobs, next: typeof next === 'string' && next !== '' ? next : undefined, caughtUp: b['isCaughtUp'] === true };
+}
+
+export class SiemBatchSource implements Source {
+  readonly key: string;
+  readonly account: string;
+  readonly stream = 'siem' as const;
+  private readonly o: SiemBatchOptions;
+  private readonly log: Logger;
+
+  constructor(options: SiemBatchOptions) {
+    this.o = options;
+    this.account = options.account;
+    this.key = `${options.account}/siem/${options.type}`;
+    this.log = options.logger.child({ source: this.key });
+  }
+
+  /** The first day to ask for, never further back than the API retains. */
+  startDay(): string {
+    const now = (this.o.now ?? Date.now)();
+    const back = Math.min(this.o.startFromMs, RETENTION_MS - 3_600_000);
+    return formatDay(new Date(now - back));
+  }
+
+  private async fetchPage(req: string | undefined, start: string, signal: AbortSignal): Promise<PageReply> {
+    const now = (this.o.now ?? Date.now)();
+    const apiType = SIEM_API_TYPE[this.o.type];
+    const query: Record<string, string | number | undefined> =
+      req !== undefined
+        ? { type: apiType, pageSize: this.o.pageSize, nextPage: req }
+        : { type: apiType, pageSize: this.o.pageSize, dateRangeStartsAt: start, dateRangeEndsAt: formatDay(new Date(now)) };
+    const body = await this.o.api.getJson(PATH, query, signal);
+    return parsePage(body, `GET ${PATH} type=${apiType}`);
+  }
+
+  async *pull(cursorText: string | undefined, signal: AbortSignal): AsyncGenerator<Batch> {
+    const parsed = parseCursor(cursorText);
+    if (cursorText !== undefined && parsed === undefined) {
+      this.log.warn({ cursor: cursorText.slice(0, 200) }, 'stored cursor is unreadable; starting from start_from');
+    }
+    let cur: SiemBatchCursor = parsed ?? { v: 1, start: this.startDay() };
+    const start = cur.start ?? this.startDay();
+    const maxAttempts = this.o.maxFileAttempts ?? 4;
+
+    for (;;) {
+      const req = cur.page !== undefined ? cur.page.req : cur.next;
+      let page = await this.fetchPage(req, start, signal);
+      let blob = cur.page?.blob ?? 0;
+      let line = cur.page?.line ?? 0;
+      const counters: Record<string, number> = { pages: 1 };
+      const position = (b: number, l: number): string =>
+        JSON.stringify({ v: 1, ...(cur.next !== undefined ? { next: cur.next } : {}), start, page: { ...(req !== undefined ? { req } : {}), blob: b, line: l } } satisfies SiemBatchCursor);
+
+      while (blob < page.blobs.length) {
+        let attempts = 0;
+        for (;;) {
+          const entry = page.blobs[blob];
+          if (entry === undefined) break;
+          let failure: unknown;
+          try {
+            for await (const chunk of this.readFile(entry.url, blob, line, signal)) {
+              line = chunk.endLine;
+              const batch: Batch = { events: chunk.events, cursor: position(blob, line), quarantined: chunk.quarantined, counters: { ...counters } };
+              for (const k of Object.keys(counters)) counters[k] = 0;
+              yield batch;
+            }
+          } catch (err) {
+            if (isAbort(err, signal)) throw err;
+            failure = err;
+          }
+          if (failure === undefined) break;
+          attempts += 1;
+          const code = failure instanceof CollectorError ? failure.code : 'BLOB_CORRUPT';
+          const counter = code === 'BLOB_EXPIRED' ? 'blob_expired' : code === 'BLOB_MISSING' ? 'blob_missing' : 'blob_retry';
+          counters[counter] = (counters[counter] ?? 0) + 1;
+          if (attempts >= maxAttempts) {
+            // Never stall on one file: record exactly what was lost and where, then move on.
+            this.log.error({ code, blob, line, attempts, err: describeError(failure) }, 'SIEM file unusable after repeated attempts; quarantined, moving on');
+            const q: Quarantined = {
+              reason: code === 'BLOB_EXPIRED' ? 'blob_expired' : code === 'BLOB_MISSING' ? 'blob_missing' : 'blob_corrupt',
+              detail: `${describeError(failure)} (after ${attempts} attempts, from line ${line + 1})`,
+              location: `type=${this.o.type},page=${req ?? `start:${start}`},blob=${blob},line=${line + 1}`,
+              raw: entry.url.replace(/\?.*$/, ''),
+            };
+            yield { events: [], cursor: position(blob + 1, 0), quarantined: [q], counters: { ...counters } };
+            for (const k of Object.keys(counters)) counters[k] = 0;
+            break;
+          }
+          this.log.warn({ code, blob, line, attempt: attempts, err: describeError(failure) }, 'SIEM file failed; re-requesting the page for fresh URLs');
+          page = await this.fetchPage(req, start, signal);
+          if (blob >= page.blobs.length) break;
+        }
+        blob += 1;
+        line = 0;
+      }
+
+      const after: SiemBatchCursor = { v: 1, start };
+      const nextToken = page.next ?? req;
+      if (nextToken !== undefined) after.next = nextToken;
+      yield { events: [], cursor: JSON.stringify(after), counters };
+      if (page.caughtUp || page.next === undefined || page.blobs.length === 0) return;
+      cur = after;
+    }
+  }
+
+  /** Streams one file: gunzip → lines → parse → normalize, in chunks, skipping `skipLines` already committed. */
+  private async *readFile(
+    url: string,
+    blobIndex: number,
+    skipLines: number,
+    signal: AbortSignal,
+  ): AsyncGenerator<{ events: NormalizedEvent[]; quarantined: Quarantined[]; endLine: number }> {
+    const { body } = await this.o.api.openDownload(url, signal);
+    const gunzip = createGunzip();
+    body.on('error', (err) => gunzip.destroy(err));
+    body.pipe(gunzip);
+    let lineNo = 0;
+    let events: NormalizedEvent[] = [];
+    let quarantined: Quarantined[] = [];
+    const account = this.o.account;
+    const chunkEvents = this.o.chunkEvents;
+
+    const handle = (text: string): void => {
+      lineNo += 1;
+      if (lineNo <= skipLines) return;
+      const trimmed = text.endsWith('\r') ? text.slice(0, -1) : text;
+      if (trimmed.trim() === '') return;
+      let record: unknown;
+      try {
+        record = JSON.parse(trimmed);
+      } catch (err) {
+        quarantined.push({ reason: 'bad_json', detail: describeError(err), location: `type=${this.o.type},blob=${blobIndex},line=${lineNo}`, raw: trimmed.slice(0, MAX_RAW) });
+        return;
+      }
+      try {
+        events.push(normalizeSiemV2(record, { account }));
+      } catch (err) {
+        quarantined.push({ reason: 'bad_record', detail: describeError(err), location: `type=${this.o.type},blob=${blobIndex},line=${lineNo}`, raw: trimmed.slice(0, MAX_RAW) });
+      }
+    };
+
+    try {
+      for await (const lines of lineBatches(gunzip)) {
+        for (const text of lines) {
+          handle(text);
+          if (events.length >= chunkEvents) {
+            const out = { events, quarantined, endLine: lineNo };
+            events = [];
+            quarantined = [];
+            yield out;
+          }
+        }
+      }
+    } catch (err) {
+      if (isAbort(err, signal)) throw err;
+      // What was parsed before the cut is good: hand it over, then report the failure.
+      if (events.length > 0 || quarantined.length > 0) {
+        yield { events, quarantined, endLine: lineNo };
+      }
+      throw new CollectorError('BLOB_CORRUPT', `SIEM file ${blobIndex} is cut or corrupt after line ${lineNo}: ${describeError(err)}`, { cause: err, retryable: true });
+    } finally {
+      body.destroy();
+      gunzip.destroy();
+    }
+    if (events.length > 0 || quarantined.length > 0 || lineNo > skipLines) yield { events, quarantined, endLine: lineNo };
+  }
+}
+
+/** Splits a byte stream into lines, a buffer's worth at a time (cheaper than one await per line). */
+async function* lineBatches(stream: AsyncIterable<Buffer>): AsyncGenerator<string[]> {
+  const decoder = new StringDecoder('utf8');
+  let carry = '';
+  for await (const buf of stream) {
+    const parts = (carry + decoder.write(buf)).split('\n');
+    carry = parts.pop() ?? '';
+    if (parts.length > 0) yield parts;
+  }
+  const rest = carry + decoder.end();
+  if (rest !== '') yield [rest];
+}

@@ -1,0 +1,146 @@
+// Golden and unit tests for SIEM API 2.0 normalization; UPDATE_GOLDEN=1 rewrites the expected files.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { SIEM_API_TYPE, SIEM_TYPES, type NormalizedEvent } from '../../core/contracts.js';
+import { CollectorError } from '../../core/errors.js';
+import { checkNormalizedEvent } from '../../normalize/contract.js';
+import { normalizeSiemV2 } from './normalize.js';
+
+const DIR = join(dirname(fileURLToPath(import.meta.url)), 'testdata', 'v2');
+const UPDATE = process.env['UPDATE_GOLDEN'] === '1';
+const CTX = { account: 'acme-prod' };
+
+function readNdjson(path: string): unknown[] {
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim().length > 0)
+    .map((l) => JSON.parse(l) as unknown);
+}
+
+function normalizeAll(records: unknown[]): NormalizedEvent[] {
+  return records.map((r) => normalizeSiemV2(r, CTX));
+}
+
+function asRecord(v: unknown): Record<string, unknown> {
+  return v as Record<string, unknown>;
+}
+
+describe.each(SIEM_TYPES)('golden: %s', (logType) => {
+  const inputPath = join(DIR, `${logType}.input.ndjson`);
+  const expectedPath = join(DIR, `${logType}.expected.ndjson`);
+
+  it('normalizes to the expected documents', () => {
+    const inputs = readNdjson(inputPath);
+    expect(inputs.length).toBeGreaterThan(1);
+    const actual = normalizeAll(inputs);
+    if (UPDATE) writeFileSync(expectedPath, actual.map((e) => JSON.stringify(e)).join('\n') + '\n');
+    expect(existsSync(expectedPath)).toBe(true);
+    // Round-trip so the comparison sees exactly what a sink would write.
+    expect(JSON.parse(JSON.stringify(actual))).toEqual(readNdjson(expectedPath));
+  });
+
+  it('every output meets the event contract and keeps every original field unchanged', () => {
+    const inputs = readNdjson(inputPath);
+    const ids = new Set<string>();
+    for (const input of inputs) {
+      const ev = normalizeSiemV2(input, CTX);
+      expect(checkNormalizedEvent(ev)).toEqual([]);
+      const mc = asRecord(ev.doc['mimecast']);
+      for (const [k, v] of Object.entries(asRecord(input))) expect(mc[k]).toEqual(v);
+      expect(mc['log_type']).toBe(logType);
+      expect(asRecord(input)['type']).toBe(SIEM_API_TYPE[logType]);
+      ids.add(ev.id);
+    }
+    // The inputs hold no exact duplicates, so each one must get its own id.
+    expect(ids.size).toBe(inputs.length);
+  });
+});
+
+const RECEIPT = {
+  _offset: 1,
+  _partition: 2,
+  accountId: 'CUK98Z765',
+  action: 'Acc',
+  direction: 'Inbound',
+  messageId: '<m@x.example>',
+  recipients: 'a@acme.example',
+  senderEnvelope: 'b@x.example',
+  senderIp: '198.51.100.1',
+  subject: 'hi',
+  timestamp: 1714557603120,
+  type: 'receipt',
+};
+
+describe('normalizeSiemV2', () => {
+  it('builds the envelope from the record', () => {
+    const ev = normalizeSiemV2(RECEIPT, CTX);
+    expect(ev.stream).toBe('siem');
+    expect(ev.account).toBe('acme-prod');
+    expect(ev.time).toBe('2024-05-01T10:00:03.120Z');
+    expect(ev.id).toMatch(/^[0-9a-f]{32}$/);
+    expect(asRecord(ev.doc['event'])).toMatchObject({ module: 'mimecast', dataset: 'mimecast.siem', kind: 'event', action: 'accept', outcome: 'success' });
+  });
+
+  it('gives the same id to the same record in any key order, and a new id for any change', () => {
+    const reversed = Object.fromEntries(Object.entries(RECEIPT).reverse());
+    const id = normalizeSiemV2(RECEIPT, CTX).id;
+    expect(normalizeSiemV2(reversed, CTX).id).toBe(id);
+    expect(normalizeSiemV2({ ...RECEIPT, _offset: 2 }, CTX).id).not.toBe(id);
+    expect(normalizeSiemV2({ ...RECEIPT, messageId: null }, CTX).id).not.toBe(id);
+    expect(normalizeSiemV2(RECEIPT, { account: 'other' }).id).not.toBe(id);
+  });
+
+  it('does not modify the input record', () => {
+    const input = structuredClone(RECEIPT);
+    normalizeSiemV2(Object.freeze(input), CTX);
+    expect(input).toEqual(RECEIPT);
+  });
+
+  it('never lets record keys overwrite the metadata keys', () => {
+    const ev = normalizeSiemV2({ ...RECEIPT, account: 'evil', stream: 'audit', log_type: 'x' }, CTX);
+    expect(asRecord(ev.doc['mimecast'])).toMatchObject({ account: 'acme-prod', stream: 'siem', log_type: 'receipt' });
+    expect(checkNormalizedEvent(ev)).toEqual([]);
+  });
+
+  it('keeps unknown types, snake_cased, without throwing', () => {
+    const ev = normalizeSiemV2({ ...RECEIPT, type: ' Brand-New  Type! ' }, CTX);
+    expect(asRecord(ev.doc['mimecast'])['log_type']).toBe('brand_new_type');
+    expect(asRecord(ev.doc['mimecast'])['type']).toBe(' Brand-New  Type! ');
+    expect(checkNormalizedEvent(ev)).toEqual([]);
+    expect(asRecord(normalizeSiemV2({ ...RECEIPT, type: undefined }, CTX).doc['mimecast'])['log_type']).toBe('unknown');
+    expect(asRecord(normalizeSiemV2({ ...RECEIPT, type: '???' }, CTX).doc['mimecast'])['log_type']).toBe('unknown');
+  });
+
+  it('is not fooled by values that name Object.prototype members', () => {
+    const ev = normalizeSiemV2({ ...RECEIPT, action: 'constructor', direction: 'toString' }, CTX);
+    expect(asRecord(ev.doc['event'])['action']).toBe('constructor');
+    expect(asRecord(ev.doc['event'])['outcome']).toBeUndefined();
+    expect(asRecord(ev.doc['email'])['direction']).toBe('unknown');
+  });
+
+  it('accepts epoch-ms timestamps sent as strings', () => {
+    expect(normalizeSiemV2({ ...RECEIPT, timestamp: '1714557603120' }, CTX).time).toBe('2024-05-01T10:00:03.120Z');
+  });
+
+  it.each<[string, unknown, RegExp]>([
+    ['null', null, /not a JSON object/],
+    ['an array', [RECEIPT], /not a JSON object.*array/],
+    ['a string', 'receipt', /not a JSON object/],
+    ['a missing timestamp', { ...RECEIPT, timestamp: undefined }, /no usable timestamp.*missing/],
+    ['a null timestamp', { ...RECEIPT, timestamp: null }, /no usable timestamp.*null/],
+    ['a garbage timestamp', { ...RECEIPT, timestamp: 'yesterday' }, /no usable timestamp.*yesterday/],
+    ['a negative timestamp', { ...RECEIPT, timestamp: -1 }, /no usable timestamp/],
+  ])('throws NORMALIZE_FAILED for %s', (_name, input, pattern) => {
+    let caught: unknown;
+    try {
+      normalizeSiemV2(input, CTX);
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(CollectorError);
+    expect((caught as CollectorError).code).toBe('NORMALIZE_FAILED');
+    expect((caught as CollectorError).message).toMatch(pattern);
+  });
+});

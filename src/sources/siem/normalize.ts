@@ -1,0 +1,290 @@
+// Turns one SIEM API 2.0 record (a batch-file or stream line) into an ECS output event.
+import { siemTypeFromApi, type EcsDocument, type NormalizedEvent } from '../../core/contracts.js';
+import { CollectorError } from '../../core/errors.js';
+import { Related, asBool, asInt, asIp, asString, eventId, hasKeys, put, splitAddresses, uniq } from '../../normalize/ecs.js';
+import { parseTime } from '../../normalize/time.js';
+
+const STREAM = 'siem';
+const DATASET = 'mimecast.siem';
+
+// Mimecast's short action codes, spelled out for `event.action` (the code itself stays in mimecast.action).
+// Maps, not object literals, so a value such as "constructor" cannot hit Object.prototype.
+const ACTION_WORDS: ReadonlyMap<string, string> = new Map([
+  ['acc', 'accept'],
+  ['rej', 'reject'],
+  ['ign', 'ignore'],
+  ['bnc', 'bounce'],
+  ['hld', 'hold'],
+  ['sdbx', 'sandbox'],
+  ['rty', 'retry'],
+]);
+const ACTION_OUTCOMES: ReadonlyMap<string, 'success' | 'failure'> = new Map([
+  ['accept', 'success'],
+  ['reject', 'failure'],
+  ['bounce', 'failure'],
+]);
+const DIRECTIONS: ReadonlySet<string> = new Set(['inbound', 'outbound', 'internal']);
+
+const NON_WORD = /[^a-z0-9]+/g;
+const EDGE_UNDERSCORES = /^_+|_+$/g;
+const HAS_SPACE_OR_COLON = /[\s:]/;
+const TLS_VERSION = /^(tls|ssl)\s*v?\s*(\d+(?:\.\d+)?)$/i;
+
+/** `mimecast.log_type`: the known snake_case name, or the unknown API type made snake_case. */
+function logTypeOf(type: unknown): string {
+  if (typeof type !== 'string') return 'unknown';
+  const known = siemTypeFromApi(type);
+  if (known !== undefined) return known;
+  const cleaned = type.toLowerCase().replace(NON_WORD, '_').replace(EDGE_UNDERSCORES, '');
+  return cleaned.length > 0 ? cleaned : 'unknown';
+}
+
+function fail(message: string, logType?: string): CollectorError {
+  return new CollectorError('NORMALIZE_FAILED', message, { details: logType === undefined ? { stream: STREAM } : { stream: STREAM, logType } });
+}
+
+function preview(v: unknown): string {
+  const s = v === undefined ? 'missing' : JSON.stringify(v);
+  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+}
+
+/** Direction from `direction`, else from `route` when that names one ("Office365" routes do not). */
+function directionOf(r: Record<string, unknown>): string | undefined {
+  const d = asString(r['direction']);
+  if (d !== undefined) {
+    const lower = d.toLowerCase();
+    return DIRECTIONS.has(lower) ? lower : 'unknown';
+  }
+  const route = asString(r['route'])?.toLowerCase();
+  return route !== undefined && DIRECTIONS.has(route) ? route : undefined;
+}
+
+function extensionOf(name: string): string | undefined {
+  const dot = name.lastIndexOf('.');
+  return dot > 0 && dot < name.length - 1 ? name.slice(dot + 1).toLowerCase() : undefined;
+}
+
+/** `process` lists attachment names as `"a.pdf", "b, c.docx"` (quoted, comma-separated) or as an array. */
+function attachmentNames(v: unknown): string[] {
+  if (Array.isArray(v)) {
+    const out: string[] = [];
+    for (const item of v) {
+      const s = asString(item);
+      if (s !== undefined) out.push(s);
+    }
+    return out;
+  }
+  if (typeof v !== 'string') return [];
+  const out: string[] = [];
+  if (v.includes('"')) {
+    let i = v.indexOf('"');
+    while (i >= 0) {
+      const end = v.indexOf('"', i + 1);
+      if (end < 0) break;
+      const name = v.slice(i + 1, end).trim();
+      if (name.length > 0) out.push(name);
+      i = v.indexOf('"', end + 1);
+    }
+    return out;
+  }
+  for (const part of v.split(',')) {
+    const name = part.trim();
+    if (name.length > 0) out.push(name);
+  }
+  return out;
+}
+
+/** An ECS `file` object from the record's own file keys, or undefined when it has none. */
+function fileOf(r: Record<string, unknown>): Record<string, unknown> | undefined {
+  const file: Record<string, unknown> = {};
+  const name = asString(r['fileName']);
+  put(file, 'name', name);
+  put(file, 'extension', asString(r['fileExtension'])?.toLowerCase() ?? (name === undefined ? undefined : extensionOf(name)));
+  put(file, 'mime_type', asString(r['fileMime']) ?? asString(r['fileType']));
+  put(file, 'size', asInt(r['sizeAttachment']) ?? asInt(r['fileSize']));
+  const hash: Record<string, unknown> = {};
+  put(hash, 'md5', asString(r['md5']));
+  put(hash, 'sha1', asString(r['sha1']));
+  put(hash, 'sha256', asString(r['sha256']));
+  if (hasKeys(hash)) file['hash'] = hash;
+  return hasKeys(file) ? file : undefined;
+}
+
+function tlsOf(r: Record<string, unknown>): Record<string, unknown> {
+  const tls: Record<string, unknown> = {};
+  const ver = asString(r['tlsVersion']);
+  if (ver !== undefined) {
+    const m = TLS_VERSION.exec(ver);
+    if (m !== null) {
+      tls['version'] = m[2];
+      tls['version_protocol'] = (m[1] as string).toLowerCase();
+    }
+  }
+  put(tls, 'cipher', asString(r['tlsCipher']));
+  put(tls, 'established', asBool(r['tlsUsed']));
+  return tls;
+}
+
+interface Categorization {
+  category: string[];
+  type: string[];
+}
+
+function categorize(logType: string, r: Record<string, unknown>, action: string | undefined): Categorization {
+  switch (logType) {
+    case 'receipt': {
+      const category = ['email', 'network'];
+      if (asString(r['virusFound']) !== undefined) category.push('malware');
+      const type = ['connection', 'info'];
+      if (action === 'accept') type.push('allowed');
+      else if (action === 'reject' || action === 'bounce') type.push('denied');
+      return { category, type };
+    }
+    case 'delivery':
+      return { category: ['email', 'network'], type: ['connection', 'info'] };
+    case 'av':
+      return { category: ['email', 'malware', 'file'], type: ['info'] };
+    case 'attachment_protect':
+      return { category: ['email', 'file'], type: ['info'] };
+    case 'internal_email_protect':
+    case 'impersonation_protect':
+      return { category: ['email', 'threat'], type: ['indicator', 'info'] };
+    case 'url_protect':
+      return { category: ['email', 'threat', 'web'], type: ['indicator', 'info'] };
+    default:
+      return { category: ['email'], type: ['info'] };
+  }
+}
+
+/** `event.action` and `event.outcome` where the record says them. */
+function actionOf(logType: string, r: Record<string, unknown>): { action?: string; outcome?: 'success' | 'failure' } {
+  if (logType === 'delivery') {
+    const delivered = asBool(r['delivered']);
+    if (delivered === undefined) return {};
+    return delivered ? { action: 'delivered', outcome: 'success' } : { action: 'not_delivered', outcome: 'failure' };
+  }
+  const raw = asString(r['action']);
+  if (raw === undefined) return {};
+  const lower = raw.toLowerCase();
+  const action = ACTION_WORDS.get(lower) ?? lower;
+  const outcome = logType === 'receipt' || logType === 'process' ? ACTION_OUTCOMES.get(action) : undefined;
+  return outcome === undefined ? { action } : { action, outcome };
+}
+
+function urlOf(v: unknown): Record<string, unknown> | undefined {
+  const original = asString(v);
+  if (original === undefined) return undefined;
+  const url: Record<string, unknown> = { original };
+  // Only pay for URL parsing when it can succeed; scheme-less "www.x.example/path" still names a host.
+  const withScheme = original.includes('://') ? original : HAS_SPACE_OR_COLON.test(original) ? undefined : `http://${original}`;
+  if (withScheme !== undefined) {
+    try {
+      const host = new URL(withScheme).hostname;
+      if (host.length > 0) url['domain'] = host.startsWith('[') ? host.slice(1, -1) : host;
+    } catch {
+      // Not parseable: url.original alone still says what was clicked.
+    }
+  }
+  return url;
+}
+
+/**
+ * Normalizes one SIEM API 2.0 record. Throws `CollectorError('NORMALIZE_FAILED')` when the record
+ * cannot become an event (not an object, no usable timestamp); the caller quarantines it.
+ * Every original key is kept unchanged under `mimecast.*`.
+ */
+export function normalizeSiemV2(record: unknown, ctx: { account: string }): NormalizedEvent {
+  if (typeof record !== 'object' || record === null || Array.isArray(record)) {
+    throw fail(`SIEM record is not a JSON object (got ${record === null ? 'null' : Array.isArray(record) ? 'an array' : typeof record})`);
+  }
+  const r = record as Record<string, unknown>;
+  const logType = logTypeOf(r['type']);
+  const at = parseTime(r['timestamp']);
+  if (at === undefined) throw fail(`SIEM ${logType} record has no usable timestamp (timestamp: ${preview(r['timestamp'])})`, logType);
+  const time = at.toISOString();
+  const id = eventId(ctx.account, STREAM, r);
+  const related = new Related();
+
+  const { action, outcome } = actionOf(logType, r);
+  const { category, type } = categorize(logType, r, action);
+  const event: Record<string, unknown> = { id, module: 'mimecast', dataset: DATASET, kind: 'event', category, type };
+  put(event, 'action', action);
+  put(event, 'outcome', outcome);
+  put(
+    event,
+    'reason',
+    asString(r['rejectionInfo']) ??
+      asString(r['holdReason']) ??
+      asString(r['blockReason']) ??
+      asString(r['scanResults']) ??
+      asString(r['rejectionType']),
+  );
+
+  const email: Record<string, unknown> = {};
+  const envelope = splitAddresses(r['senderEnvelope'] ?? r['sender']);
+  let from = splitAddresses(r['senderHeader']);
+  if (from.length === 0) from = envelope;
+  if (from.length > 0) email['from'] = { address: from };
+  if (envelope.length > 0) email['sender'] = { address: envelope[0] };
+  const to = uniq(splitAddresses(r['recipients']));
+  if (to.length > 0) email['to'] = { address: to };
+  put(email, 'subject', asString(r['subject']));
+  put(email, 'message_id', asString(r['messageId']));
+  put(email, 'direction', directionOf(r));
+  related.addUser(from).addUser(envelope).addUser(to);
+
+  const file = fileOf(r);
+  if (file !== undefined) {
+    const hash = file['hash'] as Record<string, unknown> | undefined;
+    email['attachments'] = [{ file: hash === undefined ? { ...file } : { ...file, hash: { ...hash } } }];
+  } else {
+    const names = attachmentNames(r['attachments']);
+    if (names.length > 0) {
+      const total = names.length === 1 ? asInt(r['totalSizeAttachments']) : undefined;
+      email['attachments'] = names.map((name) => {
+        const f: Record<string, unknown> = { name };
+        put(f, 'extension', extensionOf(name));
+        put(f, 'size', total);
+        return { file: f };
+      });
+    }
+  }
+
+  const doc: EcsDocument = { '@timestamp': time, event };
+  if (hasKeys(email)) doc['email'] = email;
+
+  const source: Record<string, unknown> = {};
+  const sourceIp = asIp(r['senderIp']) ?? asIp(r['sourceIp']);
+  put(source, 'ip', sourceIp);
+  put(source, 'domain', asString(r['senderDomain']));
+  if (hasKeys(source)) doc['source'] = source;
+  const destinationIp = asIp(r['destinationIp']);
+  if (destinationIp !== undefined) doc['destination'] = { ip: destinationIp };
+  related.addIp(sourceIp).addIp(destinationIp).addIp(r['customerIp']);
+
+  const tls = tlsOf(r);
+  if (hasKeys(tls)) doc['tls'] = tls;
+  if (file !== undefined) {
+    doc['file'] = file;
+    const hash = file['hash'] as Record<string, unknown> | undefined;
+    if (hash !== undefined) related.addHash(hash['md5']).addHash(hash['sha1']).addHash(hash['sha256']);
+  }
+  const url = urlOf(r['url']);
+  if (url !== undefined) doc['url'] = url;
+  const ruleName = asString(r['policyDefinition']) ?? asString(r['definition']);
+  if (ruleName !== undefined) doc['rule'] = { name: ruleName };
+
+  const error: Record<string, unknown> = {};
+  put(error, 'code', asString(r['rejectionCode']));
+  put(error, 'type', asString(r['rejectionType']));
+  put(error, 'message', asString(r['receiptErrors']) ?? asString(r['deliveryErrors']));
+  if (hasKeys(error)) doc['error'] = error;
+
+  related.addHost(r['Hostname']);
+  const rel = related.toEcs();
+  if (rel !== undefined) doc['related'] = rel;
+
+  // The record's own keys first, so they can never overwrite the three metadata keys.
+  doc['mimecast'] = { ...r, account: ctx.account, stream: STREAM, log_type: logType };
+  return { id, stream: STREAM, account: ctx.account, time, doc };
+}

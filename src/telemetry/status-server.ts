@@ -1,0 +1,69 @@
+// The HTTP endpoints for operators: /healthz (process alive), /readyz (sources and sinks working), /status (JSON).
+import { createServer, type Server } from 'node:http';
+import type { Pipeline } from '../core/pipeline.js';
+import type { Journal } from '../journal/journal.js';
+import type { Logger } from './logger.js';
+
+export interface StatusServer {
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+export function statusSnapshot(pipeline: Pipeline, journal: Journal): Record<string, unknown> {
+  const now = Date.now();
+  return {
+    time: new Date(now).toISOString(),
+    journal: { ...journal.usage(), over_budget: journal.overBudget(), quarantined: journal.quarantineCount() },
+    sources: pipeline.sources().map((s) => ({
+      ...s,
+      lag_ms: s.lastEventTime !== undefined ? now - Date.parse(s.lastEventTime) : undefined,
+    })),
+    sinks: pipeline.sinks().map((s) => ({ ...s, backlog: journal.backlog(s.name).events })),
+  };
+}
+
+export async function startStatusServer(listen: string, pipeline: Pipeline, journal: Journal, logger: Logger): Promise<StatusServer> {
+  const idx = listen.lastIndexOf(':');
+  const host = listen.slice(0, idx) || '0.0.0.0';
+  const port = Number(listen.slice(idx + 1));
+  const server: Server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    const send = (code: number, body: unknown): void => {
+      const text = JSON.stringify(body, null, 2);
+      res.writeHead(code, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+      res.end(text);
+    };
+    try {
+      if (path === '/healthz') return send(200, { status: 'ok' });
+      if (path === '/readyz') {
+        const failedSinks = pipeline.sinks().filter((s) => s.state === 'failed').map((s) => s.name);
+        const failingSources = pipeline.sources().filter((s) => s.consecutiveFailures >= 3).map((s) => s.key);
+        const ready = failedSinks.length === 0 && failingSources.length === 0;
+        return send(ready ? 200 : 503, { status: ready ? 'ready' : 'degraded', failed_sinks: failedSinks, failing_sources: failingSources });
+      }
+      if (path === '/status' || path === '/') return send(200, statusSnapshot(pipeline, journal));
+      return send(404, { error: 'not found', endpoints: ['/healthz', '/readyz', '/status'] });
+    } catch (err) {
+      logger.error({ err: err instanceof Error ? err.message : String(err) }, 'status endpoint failed');
+      return send(500, { error: 'internal error' });
+    }
+  });
+  server.keepAliveTimeout = 5000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  const addr = server.address();
+  const boundPort = addr !== null && typeof addr === 'object' ? addr.port : port;
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${boundPort}`,
+    close() {
+      closing ??= new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,95 @@
+// The commands as a user runs them: demo end to end, validate on good and broken configs, run with bad credentials.
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { SIEM_TYPES } from '../src/core/contracts.js';
+import { checkEventContract } from '../src/normalize/contract.js';
+import { startSimulator, type RunningSimulator } from '../src/simulator/index.js';
+import { collectorYaml, readOutput, spawnCli, waitFor } from './helpers/harness.js';
+
+describe('demo (npm start)', () => {
+  it('writes ./data/demo/events.ndjson with all ten SIEM types, every line a valid event, and stops cleanly on SIGINT', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'mc-demo-'));
+    const log = join(cwd, 'demo.log');
+    const child = spawnCli(['demo', '--summary-every', '1000'], log, cwd);
+    const output = join(cwd, 'data/demo/events.ndjson');
+    try {
+      await waitFor(
+        () => {
+          const types = new Set(readOutput(output).map((d) => (d['mimecast'] as Record<string, unknown>)['log_type']));
+          return SIEM_TYPES.every((t) => types.has(t));
+        },
+        60_000,
+        'events of all ten SIEM types',
+        500,
+      );
+    } finally {
+      child.proc.kill('SIGINT');
+    }
+    expect((await child.exited).code).toBe(0);
+    const docs = readOutput(output);
+    expect(docs.length).toBeGreaterThan(1000);
+    const problems = docs.flatMap((d) => checkEventContract(d));
+    expect(problems.slice(0, 5)).toEqual([]);
+    const printed = readFileSync(log, 'utf8');
+    expect(printed).toContain(output);
+    expect(printed).toMatch(/siem \d+ events/);
+    expect(printed).toContain('/status');
+  }, 90_000);
+});
+
+describe('validate', () => {
+  it('prints every problem with its path and exits 1', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mc-validate-'));
+    const file = join(dir, 'bad.yaml');
+    writeFileSync(file, 'accounts:\n  - name: corp\n    client_id: x\n    poll_interval: often\n    streams: { siem: {} }\nsinks:\n  - { name: s, type: kafka }\nextra: 1\n');
+    const log = join(dir, 'out.log');
+    const child = spawnCli(['validate', '--config', file], log, dir);
+    expect((await child.exited).code).toBe(1);
+    const out = readFileSync(log, 'utf8');
+    expect(out).toContain('accounts[0].client_secret');
+    expect(out).toContain('accounts[0].poll_interval');
+    expect(out).toContain('sinks[0].type');
+    expect(out).toContain('extra');
+  });
+
+  it('prints the effective config with secrets masked and exits 0', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mc-validate-'));
+    const file = join(dir, 'good.yaml');
+    writeFileSync(file, 'accounts:\n  - name: corp\n    client_id: x\n    client_secret: very-secret-value\n    streams: { siem: {} }\nsinks:\n  - { name: s, type: stdout }\n');
+    const log = join(dir, 'out.log');
+    const child = spawnCli(['validate', '--config', file], log, dir);
+    expect((await child.exited).code).toBe(0);
+    const out = readFileSync(log, 'utf8');
+    expect(out).toContain('client_secret: "***"');
+    expect(out).not.toContain('very-secret-value');
+    expect(out).toContain('poll_interval: 60000');
+  });
+});
+
+describe('run', () => {
+  let sim: RunningSimulator | undefined;
+  afterAll(async () => {
+    await sim?.close();
+  });
+
+  it('exits 1 at start-up with a clear message when Mimecast rejects the credentials', async () => {
+    sim = await startSimulator({ seed: 'badcreds', backlogRecords: 10, publishIntervalMs: 0 });
+    const dir = mkdtempSync(join(tmpdir(), 'mc-run-'));
+    const yaml = collectorYaml(sim, { dataDir: join(dir, 'data'), output: join(dir, 'out.ndjson') }).replace(
+      `client_secret: ${JSON.stringify(sim.clientSecret)}`,
+      'client_secret: "wrong-secret"',
+    );
+    const file = join(dir, 'c.yaml');
+    writeFileSync(file, yaml);
+    const log = join(dir, 'out.log');
+    const child = spawnCli(['run', '--config', file], log, dir);
+    expect((await child.exited).code).toBe(1);
+    const out = readFileSync(log, 'utf8');
+    expect(out).toMatch(/credentials|client_id/i);
+    expect(out).toContain(sim.clientId);
+    expect(out).not.toContain('wrong-secret');
+    expect(readOutput(join(dir, 'out.ndjson'))).toEqual([]);
+  });
+});

@@ -1,0 +1,125 @@
+// Shared test plumbing: configs pointed at the simulator, the collector as a child process, output and manifest readers.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, writeFileSync, openSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import type { RunningSimulator } from '../../src/simulator/index.js';
+
+export const REPO = resolve(import.meta.dirname, '../..');
+export const MAIN = join(REPO, 'dist/cli/main.js');
+
+export interface ConfigOptions {
+  dataDir: string;
+  output: string;
+  types?: readonly string[];
+  pollInterval?: string;
+  chunkEvents?: number;
+  sinkMaxEvents?: number;
+  journalMaxEvents?: number;
+  startFrom?: string;
+  maxSize?: string;
+}
+
+/** A collector config (YAML) pointed at a running simulator with one file sink. */
+export function collectorYaml(sim: RunningSimulator, o: ConfigOptions): string {
+  return [
+    `data_dir: ${JSON.stringify(o.dataDir)}`,
+    'log_level: info',
+    'shutdown_timeout: 10s',
+    'journal:',
+    `  max_events: ${o.journalMaxEvents ?? 1_000_000}`,
+    'accounts:',
+    '  - name: sim',
+    `    base_url: ${sim.url}`,
+    `    client_id: ${JSON.stringify(sim.clientId)}`,
+    `    client_secret: ${JSON.stringify(sim.clientSecret)}`,
+    `    start_from: ${o.startFrom ?? '7d'}`,
+    `    poll_interval: ${o.pollInterval ?? '1s'}`,
+    '    request_timeout: 20s',
+    '    streams:',
+    '      siem:',
+    ...(o.types !== undefined ? [`        types: [${o.types.join(', ')}]`] : []),
+    `        chunk_events: ${o.chunkEvents ?? 500}`,
+    'sinks:',
+    '  - name: file',
+    '    type: file',
+    `    path: ${JSON.stringify(o.output)}`,
+    `    max_size: ${o.maxSize ?? '1GB'}`,
+    '    max_files: 3',
+    '    batch:',
+    `      max_events: ${o.sinkMaxEvents ?? 500}`,
+    '      max_wait: 100ms',
+    '',
+  ].join('\n');
+}
+
+export function writeConfig(path: string, yaml: string): string {
+  writeFileSync(path, yaml);
+  return path;
+}
+
+/** Every JSON line of the sink's output, rotated files first (oldest to newest). */
+export function readOutput(path: string): Record<string, unknown>[] {
+  const dir = dirname(path);
+  if (!existsSync(dir)) return [];
+  const base = path.slice(dir.length + 1);
+  const rotated = readdirSync(dir)
+    .filter((f) => f.startsWith(base + '.') && /^\d+$/.test(f.slice(base.length + 1)))
+    .sort((a, b) => Number(b.slice(base.length + 1)) - Number(a.slice(base.length + 1)));
+  const files = [...rotated.map((f) => join(dir, f)), ...(existsSync(path) ? [path] : [])];
+  const out: Record<string, unknown>[] = [];
+  for (const f of files) {
+    for (const line of readFileSync(f, 'utf8').split('\n')) {
+      if (line.trim() !== '') out.push(JSON.parse(line) as Record<string, unknown>);
+    }
+  }
+  return out;
+}
+
+export function readManifest(path: string): Record<string, unknown>[] {
+  if (!existsSync(path)) return [];
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+/** The identity of a SIEM record: its Kafka-style partition and offset. */
+export function recordKey(r: Record<string, unknown>): string {
+  return `${String(r['_partition'])}:${String(r['_offset'])}`;
+}
+
+export function outputKey(doc: Record<string, unknown>): string {
+  const m = doc['mimecast'] as Record<string, unknown> | undefined;
+  return recordKey(m ?? {});
+}
+
+export function eventId(doc: Record<string, unknown>): string {
+  return String((doc['event'] as Record<string, unknown> | undefined)?.['id']);
+}
+
+export interface Child {
+  proc: ChildProcess;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Starts the built CLI as a child process; its stdout/stderr go to `logFile` (appended). */
+export function spawnCli(args: readonly string[], logFile: string, cwd = REPO): Child {
+  const fd = openSync(logFile, 'a');
+  const proc = spawn(process.execPath, [MAIN, ...args], { cwd, stdio: ['ignore', fd, fd], env: { ...process.env } });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => {
+    proc.on('exit', (code, signal) => res({ code, signal }));
+  });
+  return { proc, exited };
+}
+
+export async function waitFor(pred: () => boolean, timeoutMs: number, what: string, stepMs = 200): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!pred()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+}
+
+export function sleepMs(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
