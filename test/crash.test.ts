@@ -35,7 +35,7 @@ describe('crash safety (SIGKILL at random moments)', () => {
         serverError500: 0.05,
         slowReplyMs: 300,
         slowReplyRate: 0.1,
-        earlyTokenExpiry: 0.1,
+        earlyTokenExpiry: 0.5,
         expiredBlob: 0.05,
         truncatedGzip: 0.05,
         nonJsonLines: 0.1,
@@ -98,8 +98,12 @@ describe('crash safety (SIGKILL at random moments)', () => {
     const duplicates = docs.length - byRecord.size;
     expect(duplicates).toBeLessThanOrEqual(KILLS * SINK_BATCH);
     const stats = sim.stats();
+    // The faults really happened (otherwise this test proves less than it claims).
+    for (const f of ['rateLimit429', 'serverError500', 'expiredBlob', 'truncatedGzip', 'nonJsonLines', 'replayRecords'] as const) {
+      expect(stats.faults[f], f).toBeGreaterThan(0);
+    }
     console.log(
-      `crash test: ${published.size} records, ${docs.length} lines, ${duplicates} duplicate lines after ${KILLS} kills; faults injected: ${JSON.stringify(stats.faults ?? stats)}`,
+      `crash test: ${published.size} records, ${docs.length} lines, ${duplicates} duplicate lines after ${KILLS} kills; faults injected: ${JSON.stringify(stats.faults)}`,
     );
   }, 240_000);
 });

@@ -66,7 +66,10 @@ export async function runCollector(config: Config, logger: Logger, io: CommandIo
     'collector started',
   );
   onStarted?.(collector, status);
+  // Every internal timer is unref()ed; this one keeps the daemon alive while it waits for work.
+  const alive = setInterval(() => undefined, 1 << 30);
   if (!io.signal.aborted) await new Promise<void>((resolve) => io.signal.addEventListener('abort', () => resolve(), { once: true }));
+  clearInterval(alive);
   logger.info('stopping: finishing in-flight deliveries');
   await status?.close();
   await collector.stop();
