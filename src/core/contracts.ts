@@ -59,6 +59,9 @@ export interface NormalizedEvent {
   /** `@timestamp`, ISO 8601 UTC. */
   time: string;
   doc: EcsDocument;
+  /** `doc` already serialised, when the normalizer could build the text more cheaply than JSON.stringify(doc).
+   *  Must parse to a value deep-equal to `doc`. */
+  json?: string;
 }
 
 /** A record that could not be used; kept in the journal's quarantine table. */

@@ -1,9 +1,9 @@
 // The supervisor: one polling loop per source into the journal, one drain loop per sink out of it.
-import type { OutEvent, Sink, Source, StreamName } from './contracts.js';
-import { describeError, isAbort, isCollectorError, SinkError } from './errors.js';
+import type { Batch, OutEvent, Sink, Source, StreamName } from './contracts.js';
+import { CollectorError, describeError, isAbort, isCollectorError, SinkError } from './errors.js';
 import { API_RETRY, SINK_RETRY, backoffDelay } from './retry.js';
 import { sleep, withJitter } from './util.js';
-import type { Journal } from '../journal/journal.js';
+import type { AppendResult, Journal } from '../journal/journal.js';
 import type { Logger } from '../telemetry/logger.js';
 
 export interface SinkBinding {
@@ -27,6 +27,42 @@ export interface PipelineOptions {
   shutdownTimeoutMs?: number;
   /** Pause before the first poll of each source, spread so many sources don't start at once. */
   startSpreadMs?: number;
+  /** How many sources may build a batch at the same time. Parsing is CPU-bound on one thread, so more
+   *  only holds more half-built batches in memory; fewer than the sources still interleaves them batch by batch. */
+  maxConcurrentBatches?: number;
+}
+
+/** A counting semaphore with a FIFO queue, so sources take turns batch by batch. */
+class Slots {
+  private free: number;
+  private readonly queue: (() => void)[] = [];
+  constructor(n: number) {
+    this.free = Math.max(1, n);
+  }
+  async acquire(signal: AbortSignal): Promise<void> {
+    if (this.free > 0) {
+      this.free -= 1;
+      return;
+    }
+    await new Promise<void>((resolve, reject) => {
+      const grant = (): void => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      const onAbort = (): void => {
+        const i = this.queue.indexOf(grant);
+        if (i >= 0) this.queue.splice(i, 1);
+        reject(new CollectorError('ABORTED', 'aborted'));
+      };
+      this.queue.push(grant);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+  release(): void {
+    const next = this.queue.shift();
+    if (next !== undefined) next();
+    else this.free += 1;
+  }
 }
 
 export type SourceState = 'starting' | 'polling' | 'idle' | 'paused' | 'backoff' | 'stopped';
@@ -91,6 +127,7 @@ export class Pipeline {
   private readonly sinkAbort = new AbortController();
   private readonly newEvents = new Wakeup();
   private readonly acked = new Wakeup();
+  private readonly slots: Slots;
   private readonly sourceStatus = new Map<string, SourceStatus>();
   private readonly sinkStatus = new Map<string, SinkStatus>();
   private readonly loops: Promise<void>[] = [];
@@ -103,6 +140,7 @@ export class Pipeline {
   constructor(opts: PipelineOptions) {
     this.opts = opts;
     this.log = opts.logger;
+    this.slots = new Slots(opts.maxConcurrentBatches ?? 2);
     for (const { source } of opts.sources) {
       this.sourceStatus.set(source.key, {
         key: source.key,
@@ -205,27 +243,8 @@ export class Pipeline {
         if (signal.aborted) break;
         st.state = 'polling';
         st.lastPollAt = Date.now();
-        let pausedForBudget = false;
         try {
-          const cursor = this.opts.journal.getCursor(source.key);
-          for await (const batch of source.pull(cursor, signal)) {
-            const res = this.opts.journal.append(source.key, batch);
-            st.events += res.inserted;
-            st.duplicates += res.duplicates;
-            st.quarantined += res.quarantined;
-            st.batches += 1;
-            for (const [k, v] of Object.entries(batch.counters ?? {})) st.counters[k] = (st.counters[k] ?? 0) + v;
-            const last = batch.events[batch.events.length - 1];
-            if (last !== undefined) st.lastEventTime = last.time;
-            if (res.quarantined > 0) {
-              for (const q of batch.quarantined ?? []) log.warn({ reason: q.reason, location: q.location, detail: q.detail }, 'record quarantined');
-            }
-            if (res.inserted > 0) this.newEvents.notify();
-            if (this.opts.journal.overBudget()) {
-              pausedForBudget = true;
-              break;
-            }
-          }
+          const pausedForBudget = await this.pullOnce(source, st, log, signal);
           if (st.consecutiveFailures > 0) log.info({ after_failures: st.consecutiveFailures }, 'source recovered');
           st.consecutiveFailures = 0;
           if (pausedForBudget) continue;
@@ -253,6 +272,41 @@ export class Pipeline {
       if (!isAbort(err, signal)) log.error({ err: describeError(err) }, 'source loop ended unexpectedly');
     } finally {
       st.state = 'stopped';
+    }
+  }
+
+  /** Pulls one source until it is caught up (false) or the journal went over budget (true). */
+  private async pullOnce(source: Source, st: SourceStatus, log: Logger, signal: AbortSignal): Promise<boolean> {
+    const cursor = this.opts.journal.getCursor(source.key);
+    const it = source.pull(cursor, signal)[Symbol.asyncIterator]();
+    try {
+      for (;;) {
+        await this.slots.acquire(signal);
+        let step: IteratorResult<Batch>;
+        let res: AppendResult;
+        try {
+          step = await it.next();
+          if (step.done === true) return false;
+          res = this.opts.journal.append(source.key, step.value);
+        } finally {
+          this.slots.release();
+        }
+        const batch = step.value;
+        st.events += res.inserted;
+        st.duplicates += res.duplicates;
+        st.quarantined += res.quarantined;
+        st.batches += 1;
+        for (const [k, v] of Object.entries(batch.counters ?? {})) st.counters[k] = (st.counters[k] ?? 0) + v;
+        const last = batch.events[batch.events.length - 1];
+        if (last !== undefined) st.lastEventTime = last.time;
+        if (res.quarantined > 0) {
+          for (const q of batch.quarantined ?? []) log.warn({ reason: q.reason, location: q.location, detail: q.detail }, 'record quarantined');
+        }
+        if (res.inserted > 0) this.newEvents.notify();
+        if (this.opts.journal.overBudget()) return true;
+      }
+    } finally {
+      await it.return?.();
     }
   }
 

@@ -342,7 +342,7 @@ export class Journal {
             duplicates++;
             continue;
           }
-          const json: unknown = JSON.stringify(ev.doc);
+          const json: unknown = ev.json ?? JSON.stringify(ev.doc);
           if (typeof json !== 'string') throw new TypeError(`event ${ev.id}: document does not serialise to JSON`);
           headSeq++;
           headCum += Buffer.byteLength(json);

@@ -1,5 +1,5 @@
 // Turns what undici and the Mimecast gateway return (bodies, headers, socket errors) into ApiErrors and parsed JSON.
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { ApiError, CollectorError } from '../core/errors.js';
 
 /** Largest JSON reply we are willing to hold in memory. */
@@ -175,4 +175,167 @@ export function parseRateLimitReset(value: HeaderValue, fallbackMs: number, maxM
   const ms = raw === undefined || raw === '' ? Number.NaN : Number(raw);
   if (!Number.isFinite(ms) || ms < 0) return fallbackMs;
   return Math.min(Math.max(Math.ceil(ms), 50), maxMs);
+}
+
+/** Bounds for the pause a 429 asks for. */
+export interface RateLimitWaits {
+  /** Used when X-RateLimit-Reset is absent or unreadable. */
+  fallbackMs: number;
+  /** Longest single pause accepted from the server. */
+  maxMs: number;
+}
+
+/** API 1.0 regional hosts (mimecast-api.md §1.1), named in "wrong region" errors when discovery is not possible. */
+export const V1_REGION_HOSTS: readonly string[] = Object.freeze([
+  'https://eu-api.mimecast.com',
+  'https://de-api.mimecast.com',
+  'https://us-api.mimecast.com',
+  'https://usb-api.mimecast.com',
+  'https://uspcom-api.mimecast-pscom-us.com',
+  'https://ca-api.mimecast.com',
+  'https://za-api.mimecast.com',
+  'https://au-api.mimecast.com',
+  'https://je-api.mimecast.com',
+]);
+
+/** What a Mimecast error can be explained with; never a secret (only a prefix of the access key). */
+export interface ApiErrorContext {
+  /** API 1.0 access key; only its first 6 characters are ever shown. */
+  accessKey?: string;
+  appId?: string;
+  /** The regional host the account belongs to, when discovery found it. */
+  regionHost?: string;
+}
+
+export const BINDING_EXPIRED = 'err_xdk_binding_expired';
+export const DEVELOPER_KEY = 'err_developer_key';
+export const INCORRECT_REGION = 'err_audit_log_incorrect_region';
+
+/**
+ * The error for the Mimecast codes that need their own wording whatever the HTTP status: expired 1.0 keys and a
+ * wrong app id are fatal auth failures, a wrong region is a config mistake. Undefined for every other code.
+ */
+export function knownCodeError(
+  apiCode: string | undefined,
+  call: string,
+  status: number,
+  summary: string,
+  ctx: ApiErrorContext = {},
+): ApiError | undefined {
+  const base = { status, retryable: false, ...(apiCode === undefined ? {} : { apiCode }) };
+  if (apiCode === BINDING_EXPIRED || status === 418) {
+    const who = ctx.accessKey === undefined ? '' : ` for access key ${ctx.accessKey.slice(0, 6)}…`;
+    return new ApiError(
+      'API_AUTH_FAILED',
+      `Mimecast API 1.0 access/secret keys${who} have expired (binding expired): create new keys for the service user or set its Authentication Profile TTL to 'Never expires' (${call}, HTTP ${status})`,
+      call,
+      base,
+    );
+  }
+  if (apiCode === DEVELOPER_KEY) {
+    const app = ctx.appId === undefined ? 'the application id' : `application id ${ctx.appId}`;
+    return new ApiError(
+      'API_AUTH_FAILED',
+      `Mimecast rejected the API 1.0 application key for ${app} (${apiCode}): check app_id and app_key against the registered API 1.0 application (${call}, HTTP ${status}: ${summary})`,
+      call,
+      base,
+    );
+  }
+  if (apiCode === INCORRECT_REGION) {
+    const hint =
+      ctx.regionHost !== undefined
+        ? `this account's API 1.0 host is ${ctx.regionHost}; set the account's base_url to it`
+        : `set the account's base_url to its region's host, one of ${V1_REGION_HOSTS.join(', ')} (or give a discovery email so the collector can look it up)`;
+    return new ApiError('API_BAD_REQUEST', `${call} went to the wrong Mimecast region (${apiCode}): ${hint}`, call, base);
+  }
+  return undefined;
+}
+
+/**
+ * The ApiError for a reply whose body carries a non-empty `fail[]` (either generation, any HTTP status the caller
+ * treats as delivered): the known codes get their own wording, everything else is API_FAIL, retryable when the
+ * item says so. Undefined when there is nothing in `fail`.
+ */
+export function failReplyError(parsed: unknown, call: string, status: number, ctx: ApiErrorContext = {}): ApiError | undefined {
+  if (!isRecord(parsed)) return undefined;
+  const fail = parsed['fail'];
+  if (!Array.isArray(fail) || fail.length === 0) return undefined;
+  const info = extractApiError(parsed) ?? {};
+  const reason = [info.code, info.message].filter((p): p is string => p !== undefined).join(': ') || JSON.stringify(fail[0]).slice(0, 200);
+  const known = knownCodeError(info.code, call, status, reason, ctx);
+  if (known !== undefined) return known;
+  return new ApiError('API_FAIL', `${call} returned HTTP ${status} with a failure: ${reason}`, call, {
+    status,
+    retryable: info.retryable === true,
+    ...(info.code === undefined ? {} : { apiCode: info.code }),
+    details: { fail: fail.length },
+  });
+}
+
+/** Maps a non-2xx status (other than the 401/429 each client handles itself) to the ApiError callers match on. */
+export function statusError(
+  status: number,
+  headers: Record<string, HeaderValue>,
+  call: string,
+  summary: string,
+  apiCode: string | undefined,
+  waits: RateLimitWaits,
+  ctx: ApiErrorContext = {},
+): ApiError {
+  const known = knownCodeError(apiCode, call, status, summary, ctx);
+  if (known !== undefined) return known;
+  const base = { status, ...(apiCode === undefined ? {} : { apiCode }) };
+  const what = `Mimecast API ${call} failed with HTTP ${status}: ${summary}`;
+  switch (status) {
+    case 400:
+      return new ApiError('API_BAD_REQUEST', what, call, base);
+    case 403:
+      return new ApiError('API_PERMISSION_DENIED', `${what} (the API application's role lacks permission for this call)`, call, base);
+    case 404:
+      return new ApiError('API_NOT_FOUND', what, call, base);
+    case 408:
+      return new ApiError('API_TIMEOUT', what, call, { ...base, retryable: true });
+    case 429: {
+      const retryAfterMs = parseRateLimitReset(headers['x-ratelimit-reset'], waits.fallbackMs, waits.maxMs);
+      return new ApiError('API_RATE_LIMITED', what, call, { ...base, retryable: true, retryAfterMs });
+    }
+    default:
+      break;
+  }
+  if (status >= 500) {
+    const retryAfterMs = parseRetryAfter(headers['retry-after']);
+    return new ApiError('API_SERVER_ERROR', what, call, {
+      ...base,
+      retryable: status !== 501,
+      ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+    });
+  }
+  return new ApiError('API_BAD_REQUEST', what, call, base);
+}
+
+/** Response headers as plain lower-case strings (repeated headers joined with ", "). */
+export function flattenHeaders(headers: Record<string, HeaderValue>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers)) {
+    if (v === undefined) continue;
+    out[k.toLowerCase()] = Array.isArray(v) ? v.join(', ') : v;
+  }
+  return out;
+}
+
+/** True for `application/json` and `+json` content types. */
+export function isJsonContentType(value: HeaderValue): boolean {
+  const ct = headerString(value)?.toLowerCase() ?? '';
+  return /^application\/(?:[\w.+-]*\+)?json\b/.test(ct.trim());
+}
+
+/** Passes a body through with backpressure, turning transport errors into ApiErrors that name the call. */
+export function guardStream(src: Readable, call: string, signal: AbortSignal | undefined): Readable {
+  const out = new PassThrough();
+  src.on('error', (err) => out.destroy(mapTransportError(err, call, signal)));
+  out.on('close', () => {
+    if (!src.destroyed) src.destroy();
+  });
+  src.pipe(out);
+  return out;
 }

@@ -361,3 +361,34 @@ describe('describeCall', () => {
     expect(describeCall('GET', BATCH, { nextPage: 'x'.repeat(100) })).toBe(`GET ${BATCH} nextPage=${'x'.repeat(40)}…`);
   });
 });
+
+describe('MimecastV2Client.postRaw', () => {
+  async function text(body: NodeJS.ReadableStream): Promise<string> {
+    const chunks: Buffer[] = [];
+    for await (const c of body) chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(c));
+    return Buffer.concat(chunks).toString('utf8');
+  }
+
+  it('is a v2 MimecastApi; a file reply comes back unread with lower-cased headers', async () => {
+    const { gw, client } = await setup((_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'X-Mc-Threat-Feed-Next-Token': 'nx' });
+      res.end('a,b\n1,2\n');
+    });
+    expect(client.generation).toBe('v2');
+    const raw = await client.postRaw('/api/ttp/threat-intel/get-feed', { data: [{ feedType: 'malware_customer' }] });
+    expect(raw.status).toBe(200);
+    expect(raw.headers['x-mc-threat-feed-next-token']).toBe('nx');
+    expect(await text(raw.body)).toBe('a,b\n1,2\n');
+    expect(gw.api[0]?.auth).toBe('Bearer tok-1');
+    expect(gw.api[0]?.contentType).toBe('application/json');
+  });
+
+  it('a JSON reply without failures is returned readable; with fail[] it is an ApiError', async () => {
+    const { client } = await setup((_req, res, n) =>
+      n === 1 ? json(res, 200, { meta: { status: 200, isLastToken: true }, data: [], fail: [] }) : json(res, 200, { fail: [{ errors: [{ code: 'err_x', message: 'no' }] }] }),
+    );
+    const raw = await client.postRaw('/api/audit/get-siem-logs', {});
+    expect(JSON.parse(await text(raw.body))).toMatchObject({ meta: { isLastToken: true } });
+    await expect(client.postRaw('/api/audit/get-siem-logs', {})).rejects.toMatchObject({ code: 'API_FAIL', apiCode: 'err_x' });
+  });
+});

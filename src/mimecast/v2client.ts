@@ -1,24 +1,29 @@
 // HTTP client for Mimecast API 2.0: bearer auth, per-credential limiter, 401/429/5xx handling, bounded JSON, streamed blobs.
-import { PassThrough, type Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { request, type Dispatcher } from 'undici';
 import { ApiError, CollectorError, describeError } from '../core/errors.js';
 import { API_RETRY, retryCall, type RetryPolicy } from '../core/retry.js';
 import type { Logger } from '../telemetry/logger.js';
 import { silentLogger } from '../telemetry/logger.js';
+import type { MimecastApi, RawResponse } from './api.js';
 import { createHttpAgent, type HttpAgentOptions } from './http.js';
 import { CredentialLimiter } from './limiter.js';
 import { TokenProvider, joinUrl } from './oauth.js';
 import {
   DEFAULT_MAX_RESPONSE_BYTES,
   describeErrorBody,
-  extractApiError,
+  failReplyError,
+  flattenHeaders,
+  guardStream,
   headerString,
+  isJsonContentType,
   mapTransportError,
   parseRateLimitReset,
-  parseRetryAfter,
   readBodyText,
   readErrorText,
+  statusError,
   type HeaderValue,
+  type RateLimitWaits,
 } from './responses.js';
 
 export type QueryParams = Record<string, string | number | undefined>;
@@ -86,7 +91,8 @@ function contentLength(value: HeaderValue): number | undefined {
   return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
 }
 
-export class MimecastV2Client {
+export class MimecastV2Client implements MimecastApi {
+  readonly generation = 'v2' as const;
   readonly baseUrl: string;
   readonly #tokens: TokenProvider;
   readonly #agent: Dispatcher;
@@ -144,54 +150,31 @@ export class MimecastV2Client {
   }
 
   /**
+   * POST whose 2xx reply may be a file: returned unread for the caller to stream. A JSON reply is read (bounded)
+   * so a `fail[]` inside it becomes an ApiError; without one it is handed back as a fresh stream of the same bytes.
+   */
+  async postRaw(path: string, body: unknown, signal?: AbortSignal): Promise<RawResponse> {
+    const value = await this.#call('POST', path, {}, JSON.stringify(body ?? {}), signal, true);
+    return value as RawResponse;
+  }
+
+  /**
    * Opens a pre-signed blob URL: no Authorization, not through the limiter (object storage is not the
    * API quota). 403 → BLOB_EXPIRED, 404 → BLOB_MISSING, neither retried here; 5xx/resets are retried
    * until the body starts. The body streams; an error mid-stream surfaces as a retryable ApiError on it.
    */
   async openDownload(url: string, signal?: AbortSignal): Promise<Download> {
     this.#assertOpen();
-    const parsed = new URL(url);
-    // The query string of a pre-signed URL is a credential: keep it out of messages and logs.
-    const call = `GET ${parsed.origin}${parsed.pathname}`;
-    return retryCall(
-      async () => {
-        const started = performance.now();
-        let res: Dispatcher.ResponseData;
-        try {
-          res = await request(url, {
-            method: 'GET',
-            headers: { 'user-agent': this.#userAgent },
-            dispatcher: this.#agent,
-            ...(signal === undefined ? {} : { signal }),
-          });
-        } catch (err) {
-          throw mapTransportError(err, call, signal);
-        }
-        const status = res.statusCode;
-        this.#log.debug(
-          { method: 'GET', host: parsed.host, path: parsed.pathname, status, ms: Math.round(performance.now() - started) },
-          'blob request',
-        );
-        if (status >= 200 && status < 300) {
-          const size = contentLength(res.headers['content-length']);
-          return { body: guardStream(res.body, call, signal), ...(size === undefined ? {} : { size }) };
-        }
-        const { summary } = describeErrorBody(await readErrorText(res.body));
-        if (status === 403) {
-          throw new ApiError(
-            'BLOB_EXPIRED',
-            `${call} was refused (HTTP 403): the pre-signed URL has expired; request the page again for fresh URLs`,
-            call,
-            { status },
-          );
-        }
-        if (status === 404) {
-          throw new ApiError('BLOB_MISSING', `${call} does not exist (HTTP 404): ${summary}`, call, { status });
-        }
-        throw this.#statusError(status, res.headers, call, summary, undefined);
+    return downloadUrl(
+      url,
+      {
+        agent: this.#agent,
+        logger: this.#log,
+        retry: this.#retry,
+        userAgent: this.#userAgent,
+        waits: { fallbackMs: this.#rateLimitFallbackMs, maxMs: this.#maxRateLimitWaitMs },
       },
-      this.#retry,
-      { ...(signal === undefined ? {} : { signal }), onRetry: (err, attempt, delayMs) => this.#onRetry(call, err, attempt, delayMs) },
+      signal,
     );
   }
 
@@ -207,7 +190,14 @@ export class MimecastV2Client {
     if (this.#closed) throw new CollectorError('ABORTED', 'Mimecast client is closed');
   }
 
-  async #call(method: 'GET' | 'POST', path: string, query: QueryParams, body: string | undefined, signal: AbortSignal | undefined): Promise<unknown> {
+  async #call(
+    method: 'GET' | 'POST',
+    path: string,
+    query: QueryParams,
+    body: string | undefined,
+    signal: AbortSignal | undefined,
+    raw = false,
+  ): Promise<unknown> {
     this.#assertOpen();
     const call = describeCall(method, path, query);
     const url = joinUrl(this.baseUrl, path) + queryString(query);
@@ -221,7 +211,7 @@ export class MimecastV2Client {
           await this.#limiter.acquire(signal);
           let outcome: Outcome;
           try {
-            outcome = await this.#send(method, url, path, call, token, body, signal);
+            outcome = await this.#send(method, url, path, call, token, body, signal, raw);
             // Pause before giving the slot back, or a queued caller would slip through ahead of the pause.
             if (outcome.kind === 'throttled') this.#limiter.pause(outcome.waitMs);
           } finally {
@@ -269,10 +259,11 @@ export class MimecastV2Client {
     token: string,
     body: string | undefined,
     signal: AbortSignal | undefined,
+    raw: boolean,
   ): Promise<Outcome> {
     const headers: Record<string, string> = {
       authorization: `Bearer ${token}`,
-      accept: 'application/json',
+      accept: raw ? '*/*' : 'application/json',
       'user-agent': this.#userAgent,
     };
     if (body !== undefined) headers['content-type'] = 'application/json';
@@ -307,6 +298,9 @@ export class MimecastV2Client {
       const { summary, info } = describeErrorBody(await readErrorText(res.body));
       throw this.#statusError(status, res.headers, call, summary, info?.code);
     }
+    if (raw && !isJsonContentType(res.headers['content-type'])) {
+      return { kind: 'ok', value: { status, headers: flattenHeaders(res.headers), body: guardStream(res.body, call, signal) } satisfies RawResponse };
+    }
 
     let text: string;
     try {
@@ -333,48 +327,16 @@ export class MimecastV2Client {
         cause: err,
       });
     }
-    const fail = typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>)['fail'] : undefined;
-    if (Array.isArray(fail) && fail.length > 0) {
-      const info = extractApiError(parsed) ?? {};
-      const reason = [info.code, info.message].filter((p): p is string => p !== undefined).join(': ') || JSON.stringify(fail[0]).slice(0, 200);
-      throw new ApiError('API_FAIL', `${call} returned HTTP ${status} with a failure: ${reason}`, call, {
-        status,
-        retryable: info.retryable === true,
-        ...(info.code === undefined ? {} : { apiCode: info.code }),
-        details: { fail: fail.length },
-      });
+    const failure = failReplyError(parsed, call, status);
+    if (failure !== undefined) throw failure;
+    if (raw) {
+      return { kind: 'ok', value: { status, headers: flattenHeaders(res.headers), body: Readable.from([Buffer.from(text, 'utf8')]) } satisfies RawResponse };
     }
     return { kind: 'ok', value: parsed };
   }
 
   #statusError(status: number, headers: Record<string, HeaderValue>, call: string, summary: string, apiCode: string | undefined): ApiError {
-    const base = { status, ...(apiCode === undefined ? {} : { apiCode }) };
-    const what = `Mimecast API ${call} failed with HTTP ${status}: ${summary}`;
-    switch (status) {
-      case 400:
-        return new ApiError('API_BAD_REQUEST', what, call, base);
-      case 403:
-        return new ApiError('API_PERMISSION_DENIED', `${what} (the API application's role lacks permission for this call)`, call, base);
-      case 404:
-        return new ApiError('API_NOT_FOUND', what, call, base);
-      case 408:
-        return new ApiError('API_TIMEOUT', what, call, { ...base, retryable: true });
-      case 429: {
-        const retryAfterMs = parseRateLimitReset(headers['x-ratelimit-reset'], this.#rateLimitFallbackMs, this.#maxRateLimitWaitMs);
-        return new ApiError('API_RATE_LIMITED', what, call, { ...base, retryable: true, retryAfterMs });
-      }
-      default:
-        break;
-    }
-    if (status >= 500) {
-      const retryAfterMs = parseRetryAfter(headers['retry-after']);
-      return new ApiError('API_SERVER_ERROR', what, call, {
-        ...base,
-        retryable: status !== 501,
-        ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
-      });
-    }
-    return new ApiError('API_BAD_REQUEST', what, call, base);
+    return statusError(status, headers, call, summary, apiCode, { fallbackMs: this.#rateLimitFallbackMs, maxMs: this.#maxRateLimitWaitMs });
   }
 
   #onRetry(call: string, err: unknown, attempt: number, delayMs: number): void {
@@ -383,13 +345,65 @@ export class MimecastV2Client {
   }
 }
 
-/** Passes the blob through with backpressure, turning transport errors into ApiErrors that name the call. */
-function guardStream(src: Readable, call: string, signal: AbortSignal | undefined): Readable {
-  const out = new PassThrough();
-  src.on('error', (err) => out.destroy(mapTransportError(err, call, signal)));
-  out.on('close', () => {
-    if (!src.destroyed) src.destroy();
-  });
-  src.pipe(out);
-  return out;
+export interface DownloadDeps {
+  agent: Dispatcher;
+  logger: Logger;
+  retry: RetryPolicy;
+  userAgent: string;
+  waits: RateLimitWaits;
+}
+
+/**
+ * Opens a pre-signed blob URL: no Authorization, not through the limiter (object storage is not the API quota).
+ * 403 → BLOB_EXPIRED, 404 → BLOB_MISSING, neither retried here; 5xx/resets are retried until the body starts.
+ * The body streams; an error mid-stream surfaces as a retryable ApiError on it. Shared by both client generations.
+ */
+export async function downloadUrl(url: string, deps: DownloadDeps, signal?: AbortSignal): Promise<Download> {
+  const parsed = new URL(url);
+  // The query string of a pre-signed URL is a credential: keep it out of messages and logs.
+  const call = `GET ${parsed.origin}${parsed.pathname}`;
+  return retryCall(
+    async () => {
+      const started = performance.now();
+      let res: Dispatcher.ResponseData;
+      try {
+        res = await request(url, {
+          method: 'GET',
+          headers: { 'user-agent': deps.userAgent },
+          dispatcher: deps.agent,
+          ...(signal === undefined ? {} : { signal }),
+        });
+      } catch (err) {
+        throw mapTransportError(err, call, signal);
+      }
+      const status = res.statusCode;
+      deps.logger.debug(
+        { method: 'GET', host: parsed.host, path: parsed.pathname, status, ms: Math.round(performance.now() - started) },
+        'blob request',
+      );
+      if (status >= 200 && status < 300) {
+        const size = contentLength(res.headers['content-length']);
+        return { body: guardStream(res.body, call, signal), ...(size === undefined ? {} : { size }) };
+      }
+      const { summary } = describeErrorBody(await readErrorText(res.body));
+      if (status === 403) {
+        throw new ApiError(
+          'BLOB_EXPIRED',
+          `${call} was refused (HTTP 403): the pre-signed URL has expired; request the page again for fresh URLs`,
+          call,
+          { status },
+        );
+      }
+      if (status === 404) {
+        throw new ApiError('BLOB_MISSING', `${call} does not exist (HTTP 404): ${summary}`, call, { status });
+      }
+      throw statusError(status, res.headers, call, summary, undefined, deps.waits);
+    },
+    deps.retry,
+    {
+      ...(signal === undefined ? {} : { signal }),
+      onRetry: (err, attempt, delayMs) =>
+        deps.logger.warn({ call, attempt, delayMs, code: err instanceof CollectorError ? err.code : undefined, err: describeError(err) }, 'mimecast call failed; retrying'),
+    },
+  );
 }

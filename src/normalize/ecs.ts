@@ -95,7 +95,12 @@ export function eventId(account: string, stream: string, record: unknown, native
   if (nativeId !== undefined && nativeId !== '') {
     return sha256Hex32(`n${JSON.stringify(account)}${JSON.stringify(stream)}${JSON.stringify(nativeId)}`);
   }
-  return sha256Hex32(`r${JSON.stringify(account)}${JSON.stringify(stream)}${canonicalJson(record)}`);
+  return idFromCanonical(account, stream, canonicalJson(record));
+}
+
+/** `eventId` for a record whose canonical JSON the caller already has (so it is built once). */
+export function idFromCanonical(account: string, stream: string, canonical: string): string {
+  return sha256Hex32(`r${JSON.stringify(account)}${JSON.stringify(stream)}${canonical}`);
 }
 
 export function isIp(s: string): boolean {

@@ -1,10 +1,23 @@
-// The Mimecast API 2.0 simulator (SIEM batch): start it in-process and point a collector at it.
+// The Mimecast API simulator (2.0 OAuth + 1.0 HMAC, SIEM batch/stream/files, paged logs, threat intel): start it in-process.
 import { SIEM_TYPES } from '../core/contracts.js';
 import { Simulator } from './server.js';
 import type { RunningSimulator, SimulatorOptions } from './types.js';
 
-export type { FaultCounterName, RunningSimulator, SimulatorFaults, SimulatorOptions, SimulatorStats } from './types.js';
+export type {
+  FaultCounterName,
+  LogStreamName,
+  RequestCounterName,
+  RunningSimulator,
+  SimulatorFaults,
+  SimulatorOptions,
+  SimulatorStats,
+} from './types.js';
 export { defaultCredentials } from './server.js';
+export { LOG_STREAMS } from './logstore.js';
+export { PAGED_PATHS } from './paged.js';
+export { signV1, v1Headers, type V1Credentials } from './v1auth.js';
+export { keyValueLine, keyValueObject, V1_PREFIXES } from './v1siem.js';
+export { crc32, unzipFirst, zipSingle } from './zip.js';
 
 /** Publishes the backlog, listens, and starts the publishing timer. */
 export async function startSimulator(options: SimulatorOptions = {}): Promise<RunningSimulator> {

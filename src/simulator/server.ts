@@ -1,33 +1,56 @@
-// The simulator's HTTP side: OAuth token, SIEM batch listing, pre-signed blob downloads, quotas and fault injection.
+// The simulator core: options, HTTP(S) server, the route table, and the auth/quota/fault helpers every API area shares.
 import { createHmac, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { SIEM_TYPES, siemTypeFromApi } from '../core/contracts.js';
+import { join } from 'node:path';
+import { SIEM_TYPES } from '../core/contracts.js';
 import { silentLogger, type Logger } from '../telemetry/logger.js';
-import { Catalog, type BlobDesc, type PublishFaults } from './catalog.js';
+import { Catalog, type PublishFaults } from './catalog.js';
+import { HttpReply, XML_TYPE, failReply, parseOffset, siemError, v1Fail, type Headers } from './http.js';
+import { LOG_STREAMS, LogStore, type LogStreamName } from './logstore.js';
+import { logRecord } from './logrecords.js';
+import { pagedRoutes } from './paged.js';
 import { Rng, mix, seedHash } from './prng.js';
-import { TYPE_COUNT, typeIndex } from './records.js';
-import type { FaultCounterName, RunningSimulator, SimulatorFaults, SimulatorOptions, SimulatorStats } from './types.js';
+import { streamEndpoint } from './stream.js';
+import { threatIntelEndpoint } from './threatintel.js';
+import { TokenSigner } from './tokens.js';
+import { discoverAuthentication, verifyV1 } from './v1auth.js';
+import { SiemV1Files, getSiemLogsEndpoint, siemV1ManifestLine } from './v1siem.js';
+import { batchEndpoint, blobEndpoint, s3Error, tokenEndpoint } from './v2siem.js';
+import type {
+  FaultCounterName,
+  RequestCounterName,
+  RunningSimulator,
+  SimulatorFaults,
+  SimulatorOptions,
+  SimulatorStats,
+} from './types.js';
 
-const DAY_MS = 86_400_000;
-const MAX_LOOKBACK_DAYS = 7;
-const TOKEN_PATH = '/oauth/token';
-const BATCH_PATH = '/siem/v1/batch/events/cg';
-const BLOB_PATH = /^\/blobs\/([^/]+)\/([a-z_]+)_(\d+)_(\d+)\.json\.gz$/;
-const DATE_RE = /^(\d{4})-(\d{2})-(\d{2})$/;
-const JSON_TYPE = 'application/json; charset=utf-8';
-const XML_TYPE = 'application/xml';
-const MAX_FORM_BYTES = 64 * 1024;
+/** How many records of each 1.0-style stream come with one v2 SIEM record, unless `streamShare` says otherwise. */
+const DEFAULT_SHARE: Readonly<Record<LogStreamName, number>> = {
+  siem_v1: 1,
+  ttp_url: 0.2,
+  ttp_attachment: 0.1,
+  ttp_impersonation: 0.05,
+  audit: 0.05,
+  dlp: 0.05,
+  held_release: 0.05,
+  archive_search: 0.05,
+  threat_intel: 0.1,
+};
 
-type Headers = Record<string, string | number>;
-
-interface ResolvedOptions {
+export interface ResolvedOptions {
   port: number;
   host: string;
   seedH: number;
   clientId: string;
   clientSecret: string;
   accountCode: string;
+  appId: string;
+  appKey: string;
+  accessKey: string;
+  secretKey: string;
   tokenTtlSeconds: number;
   backlogRecords: number;
   backlogHours: number;
@@ -38,10 +61,25 @@ interface ResolvedOptions {
   blobTtlMs: number;
   rateLimit: { limit: number; windowMs: number } | undefined;
   manifestPath: string | undefined;
+  manifestDir: string | undefined;
+  manifestSiemV1As: 'json' | 'key_value';
   cacheDir: string | undefined;
   faults: SimulatorFaults;
   logger: Logger;
   startTime: number;
+  accountOffsetMin: number;
+  streamRecords: Record<LogStreamName, number>;
+  streamShare: Record<LogStreamName, number>;
+  lateArrivalMs: number;
+  lateArrivalShare: number;
+  emptyLastPage: boolean;
+  unlicensed: ReadonlySet<string>;
+  wrongRegion: string | undefined;
+  tls: { cert: string; key: string } | undefined;
+  siemV1RecordsPerFile: number;
+  siemV1FileMs: number;
+  maxApiPageSize: number;
+  threatIntelObjectsPerFile: number;
 }
 
 function resolveOptions(o: SimulatorOptions): ResolvedOptions {
@@ -51,7 +89,25 @@ function resolveOptions(o: SimulatorOptions): ResolvedOptions {
   const derivedAccount = `CU${r.pick([...letters])}${r.range(10, 99)}${r.pick([...letters])}${r.range(100, 999)}`;
   const derivedId = `sim-${r.hex(24)}`;
   const derivedSecret = r.token(40);
+  // Drawn after the 2.0 values so existing seeds keep their client id/secret.
+  const v1 = new Rng(mix(seedH, 0x7161));
+  const hex = v1.hex(32);
+  const derivedAppId = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  const hex2 = v1.hex(32);
+  const derivedAppKey = `${hex2.slice(0, 8)}-${hex2.slice(8, 12)}-${hex2.slice(12, 16)}-${hex2.slice(16, 20)}-${hex2.slice(20)}`;
+  const derivedAccessKey = `mYtOL3XZCOwG96BOiFTZRm${v1.token(60)}`;
+  const secretBytes = Buffer.alloc(64);
+  for (let i = 0; i < secretBytes.length; i++) secretBytes[i] = v1.int(256);
   const positive = (v: number | undefined, d: number): number => (v !== undefined && Number.isFinite(v) && v >= 0 ? v : d);
+  const backlogRecords = Math.floor(positive(o.backlogRecords, 2000));
+  const streamRecords = {} as Record<LogStreamName, number>;
+  const streamShare = {} as Record<LogStreamName, number>;
+  for (const s of LOG_STREAMS) {
+    streamShare[s] = positive(o.streamShare?.[s], DEFAULT_SHARE[s]);
+    streamRecords[s] = Math.floor(positive(o.streamRecords?.[s], Math.round(backlogRecords * streamShare[s])));
+  }
+  const offset = parseOffset(o.accountUtcOffset ?? '+0100');
+  if (offset === undefined) throw new RangeError(`accountUtcOffset must look like +0100 or -04:00, got ${o.accountUtcOffset ?? ''}`);
   return {
     port: o.port ?? 0,
     host: o.host ?? '127.0.0.1',
@@ -59,8 +115,12 @@ function resolveOptions(o: SimulatorOptions): ResolvedOptions {
     clientId: o.clientId ?? derivedId,
     clientSecret: o.clientSecret ?? derivedSecret,
     accountCode: o.accountCode ?? derivedAccount,
+    appId: o.appId ?? derivedAppId,
+    appKey: o.appKey ?? derivedAppKey,
+    accessKey: o.accessKey ?? derivedAccessKey,
+    secretKey: o.secretKey ?? secretBytes.toString('base64'),
     tokenTtlSeconds: positive(o.tokenTtlSeconds, 1799),
-    backlogRecords: Math.floor(positive(o.backlogRecords, 2000)),
+    backlogRecords,
     backlogHours: positive(o.backlogHours, 24),
     publishIntervalMs: positive(o.publishIntervalMs, 5000),
     recordsPerInterval: Math.floor(positive(o.recordsPerInterval, 200)),
@@ -68,157 +128,154 @@ function resolveOptions(o: SimulatorOptions): ResolvedOptions {
     maxPageSize: Math.max(1, Math.floor(positive(o.maxPageSize, 100))),
     blobTtlMs: positive(o.blobTtlMs, 15 * 60_000),
     rateLimit: o.rateLimit,
-    manifestPath: o.manifestPath,
+    manifestPath: o.manifestPath ?? (o.manifestDir === undefined ? undefined : join(o.manifestDir, 'siem.ndjson')),
+    manifestDir: o.manifestDir,
+    manifestSiemV1As: o.manifestSiemV1As ?? 'json',
     cacheDir: o.cacheDir,
     faults: { ...(o.faults ?? {}) },
     logger: o.logger ?? silentLogger(),
     startTime: o.startTime ?? Date.now(),
+    accountOffsetMin: offset,
+    streamRecords,
+    streamShare,
+    lateArrivalMs: positive(o.lateArrivalMs, 0),
+    lateArrivalShare: Math.min(1, positive(o.lateArrivalShare, 0.25)),
+    emptyLastPage: o.emptyLastPage ?? false,
+    unlicensed: new Set(o.unlicensed ?? []),
+    wrongRegion: o.wrongRegion === true ? 'https://de-api.mimecast.com' : o.wrongRegion === false ? undefined : o.wrongRegion,
+    tls: o.tls,
+    siemV1RecordsPerFile: Math.max(1, Math.floor(positive(o.siemV1RecordsPerFile, 200))),
+    siemV1FileMs: Math.max(1000, positive(o.siemV1FileMs, 30 * 60_000)),
+    maxApiPageSize: Math.max(1, Math.floor(positive(o.maxApiPageSize, 500))),
+    threatIntelObjectsPerFile: Math.max(1, Math.floor(positive(o.threatIntelObjectsPerFile, 50))),
   };
 }
 
-function parseDay(s: string): number | undefined {
-  const match = DATE_RE.exec(s);
-  if (match === null) return undefined;
-  const y = Number(match[1]);
-  const mo = Number(match[2]);
-  const d = Number(match[3]);
-  const ms = Date.UTC(y, mo - 1, d);
-  const back = new Date(ms);
-  if (back.getUTCFullYear() !== y || back.getUTCMonth() !== mo - 1 || back.getUTCDate() !== d) return undefined;
-  return ms;
+type Handler = (sim: Simulator, req: IncomingMessage, url: URL) => Promise<HttpReply>;
+
+export interface Route {
+  method: 'GET' | 'POST';
+  path: string;
+  counter: RequestCounterName;
+  /** Error shape for a wrong method: 1.0 functions answer with the 1.0 envelope. */
+  v1?: boolean;
+  handler: Handler;
 }
 
-function s3Error(code: string, message: string, extra: Record<string, string> = {}): string {
-  const fields = Object.entries(extra)
-    .map(([k, v]) => `<${k}>${v}</${k}>`)
-    .join('');
-  return (
-    '<?xml version="1.0" encoding="UTF-8"?>\n' +
-    `<Error><Code>${code}</Code><Message>${message}</Message>${fields}` +
-    `<RequestId>${randomBytes(8).toString('hex').toUpperCase()}</RequestId></Error>`
-  );
-}
+const ROUTES: readonly Route[] = [
+  { method: 'POST', path: '/oauth/token', counter: 'token', handler: (sim, req) => tokenEndpoint(sim, req) },
+  { method: 'GET', path: '/siem/v1/batch/events/cg', counter: 'batch', handler: batchEndpoint },
+  { method: 'GET', path: '/siem/v1/events/cg', counter: 'stream', handler: streamEndpoint },
+  { method: 'POST', path: '/api/login/discover-authentication', counter: 'discover', v1: true, handler: (sim, req) => discoverAuthentication(req, sim.url) },
+  { method: 'POST', path: '/api/audit/get-siem-logs', counter: 'siemLogs', v1: true, handler: getSiemLogsEndpoint },
+  { method: 'POST', path: '/api/ttp/threat-intel/get-feed', counter: 'threatIntel', v1: true, handler: threatIntelEndpoint },
+  ...pagedRoutes(),
+];
 
-function readBody(req: IncomingMessage, limit: number): Promise<string | undefined> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= limit) chunks.push(chunk);
-    });
-    req.on('end', () => resolve(size > limit ? undefined : Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
-}
-
-interface PageCursor {
-  t: number;
-  pos: number;
-  /** Exclusive upper time bound from dateRangeEndsAt, 0 when open-ended. */
-  endLimit: number;
-}
-
-class HttpReply {
-  constructor(
-    readonly status: number,
-    readonly body: string | Buffer,
-    readonly headers: Headers = {},
-  ) {}
-}
-
-function json(status: number, body: unknown, headers: Headers = {}): HttpReply {
-  return new HttpReply(status, JSON.stringify(body), { 'Content-Type': JSON_TYPE, ...headers });
-}
-
-function failReply(status: number, code: string, message: string, headers: Headers = {}): HttpReply {
-  return json(status, { fail: [{ code, message }] }, headers);
-}
-
-function siemError(status: number, code: string, message: string): HttpReply {
-  return json(status, { error: { code, message } });
-}
+export type AuthResult = { ok: true; owner: string; headers: Headers } | { ok: false; reply: HttpReply };
 
 export class Simulator implements RunningSimulator {
   url = '';
   readonly clientId: string;
   readonly clientSecret: string;
   readonly accountCode: string;
-  private readonly o: ResolvedOptions;
-  private readonly catalog: Catalog;
+  readonly appId: string;
+  readonly appKey: string;
+  readonly accessKey: string;
+  readonly secretKey: string;
+  readonly opts: ResolvedOptions;
+  readonly catalog: Catalog;
+  readonly stores: Record<LogStreamName, LogStore>;
+  readonly siemV1: SiemV1Files;
+  readonly signKey: Buffer;
+  readonly signer: TokenSigner;
+  readonly faultRng: Rng;
   private readonly server: Server;
   private readonly log: Logger;
-  private readonly signKey: Buffer;
-  private readonly faultRng: Rng;
   private faults: SimulatorFaults;
   private readonly tokens = new Map<string, { owner: string; expiresAt: number }>();
   private readonly buckets = new Map<string, { windowStart: number; count: number }>();
   private readonly waits = new Set<{ timer: NodeJS.Timeout; resolve: () => void }>();
+  private readonly carry = new Map<LogStreamName, number>();
   private publishChain: Promise<void> = Promise.resolve();
   private publishTimer: NodeJS.Timeout | undefined;
   private lastPublishEnd: number;
   private closed = false;
   private closing: Promise<void> | undefined;
   private readonly counts = {
-    requests: { token: 0, batch: 0, blob: 0, other: 0 },
+    requests: { token: 0, batch: 0, blob: 0, other: 0, stream: 0, discover: 0, siemLogs: 0, threatIntel: 0, api: 0 } as Record<RequestCounterName, number>,
     responses: {} as Record<string, number>,
-    faults: {
-      rateLimit429: 0,
-      serverError500: 0,
-      slowReply: 0,
-      earlyTokenExpiry: 0,
-      expiredBlob: 0,
-      truncatedGzip: 0,
-    },
+    faults: {} as Partial<Record<FaultCounterName, number>>,
     rateLimited: 0,
     tokensIssued: 0,
   };
 
   constructor(options: SimulatorOptions) {
-    this.o = resolveOptions(options);
-    this.clientId = this.o.clientId;
-    this.clientSecret = this.o.clientSecret;
-    this.accountCode = this.o.accountCode;
-    this.log = this.o.logger;
-    this.faults = this.o.faults;
-    this.faultRng = new Rng(mix(this.o.seedH, 0xfa0175));
-    this.signKey = createHmac('sha256', 'mimecast-simulator').update(String(this.o.seedH)).digest();
-    this.lastPublishEnd = this.o.startTime;
+    this.opts = resolveOptions(options);
+    const o = this.opts;
+    this.clientId = o.clientId;
+    this.clientSecret = o.clientSecret;
+    this.accountCode = o.accountCode;
+    this.appId = o.appId;
+    this.appKey = o.appKey;
+    this.accessKey = o.accessKey;
+    this.secretKey = o.secretKey;
+    this.log = o.logger;
+    this.faults = o.faults;
+    this.faultRng = new Rng(mix(o.seedH, 0xfa0175));
+    this.signKey = createHmac('sha256', 'mimecast-simulator').update(String(o.seedH)).digest();
+    this.signer = new TokenSigner(this.signKey);
+    this.lastPublishEnd = o.startTime;
     this.catalog = new Catalog({
-      seedH: this.o.seedH,
-      accountCode: this.o.accountCode,
-      recordsPerBlob: this.o.recordsPerBlob,
-      manifestPath: this.o.manifestPath,
-      cacheDir: this.o.cacheDir,
+      seedH: o.seedH,
+      accountCode: o.accountCode,
+      recordsPerBlob: o.recordsPerBlob,
+      manifestPath: o.manifestPath,
+      cacheDir: o.cacheDir,
     });
-    this.server = createServer({ keepAlive: true }, (req, res) => this.onRequest(req, res));
+    const stores = {} as Record<LogStreamName, LogStore>;
+    for (const name of LOG_STREAMS) {
+      stores[name] = new LogStore({
+        seedH: o.seedH,
+        name,
+        manifestPath: o.manifestDir === undefined ? undefined : join(o.manifestDir, `${name}.ndjson`),
+        // Late arrival concerns the paged functions that collectors read by time window.
+        lateArrivalMs: name === 'siem_v1' || name === 'threat_intel' ? 0 : o.lateArrivalMs,
+        lateShare: o.lateArrivalShare,
+      });
+    }
+    this.stores = stores;
+    this.siemV1 = new SiemV1Files(stores.siem_v1, o.siemV1RecordsPerFile, o.siemV1FileMs);
+    const onRequest = (req: IncomingMessage, res: ServerResponse): void => this.onRequest(req, res);
+    this.server = o.tls === undefined ? createServer({ keepAlive: true }, onRequest) : createHttpsServer({ keepAlive: true, cert: o.tls.cert, key: o.tls.key }, onRequest);
   }
 
   async start(): Promise<void> {
-    const { backlogRecords, backlogHours, startTime } = this.o;
-    if (backlogRecords > 0) {
-      await this.catalog.publish(backlogRecords, startTime - backlogHours * 3_600_000, startTime, this.publishFaults());
-    }
+    const { backlogRecords, backlogHours, startTime } = this.opts;
+    const t0 = startTime - backlogHours * 3_600_000;
+    if (backlogRecords > 0) await this.catalog.publish(backlogRecords, t0, startTime, this.publishFaults());
+    for (const name of LOG_STREAMS) await this.publishInto(name, this.opts.streamRecords[name], t0, startTime);
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
-      this.server.listen(this.o.port, this.o.host, () => {
+      this.server.listen(this.opts.port, this.opts.host, () => {
         this.server.off('error', reject);
         resolve();
       });
     });
     const addr = this.server.address() as AddressInfo;
     const host = addr.address === '0.0.0.0' || addr.address === '::' ? '127.0.0.1' : addr.address;
-    this.url = `http://${host.includes(':') ? `[${host}]` : host}:${addr.port}`;
-    if (this.o.publishIntervalMs > 0 && this.o.recordsPerInterval > 0) {
+    const scheme = this.opts.tls === undefined ? 'http' : 'https';
+    this.url = `${scheme}://${host.includes(':') ? `[${host}]` : host}:${addr.port}`;
+    if (this.opts.publishIntervalMs > 0 && this.opts.recordsPerInterval > 0) {
       this.publishTimer = setInterval(() => {
-        void this.publish(this.o.recordsPerInterval).catch((err: unknown) => {
+        void this.publish(this.opts.recordsPerInterval).catch((err: unknown) => {
           this.log.error({ err }, 'simulator publish failed');
         });
-      }, this.o.publishIntervalMs);
+      }, this.opts.publishIntervalMs);
       this.publishTimer.unref();
     }
     this.log.info(
-      { url: this.url, accountCode: this.accountCode, clientId: this.clientId, backlogRecords },
+      { url: this.url, accountCode: this.accountCode, clientId: this.clientId, appId: this.appId, backlogRecords },
       'mimecast simulator listening',
     );
   }
@@ -227,16 +284,55 @@ export class Simulator implements RunningSimulator {
     this.faults = { ...f };
   }
 
+  currentFaults(): SimulatorFaults {
+    return this.faults;
+  }
+
+  private async publishInto(name: LogStreamName, n: number, t0: number, t1: number): Promise<void> {
+    if (n <= 0) return;
+    const store = this.stores[name];
+    const render =
+      name === 'siem_v1'
+        ? (i: number, t: number): string => siemV1ManifestLine(this, i, t)
+        : (i: number, t: number): string => JSON.stringify(logRecord(name, store.seedOf(i), t));
+    const first = await store.publish(n, t0, t1, render);
+    if (name === 'siem_v1') this.siemV1.addRange(first, store.count);
+  }
+
+  /** The window [t0, t1] of the next publication; t0 is the end of the previous one so times never go back. */
+  private window(): [number, number] {
+    const now = Date.now();
+    const t0 = Math.min(this.lastPublishEnd, now);
+    return [t0, Math.max(now, t0)];
+  }
+
   publish(records: number): Promise<void> {
     const run = async (): Promise<void> => {
       if (this.closed) return;
-      const now = Date.now();
-      const t0 = Math.min(this.lastPublishEnd, now);
-      const t1 = Math.max(now, t0);
+      const [t0, t1] = this.window();
       const blobs = await this.catalog.publish(records, t0, t1, this.publishFaults());
+      for (const name of LOG_STREAMS) {
+        const want = (this.carry.get(name) ?? 0) + records * this.opts.streamShare[name];
+        const n = Math.floor(want);
+        this.carry.set(name, want - n);
+        await this.publishInto(name, n, t0, t1);
+      }
       this.lastPublishEnd = t1;
       this.log.debug({ records, blobs: blobs.length }, 'simulator published records');
     };
+    return this.chain(run);
+  }
+
+  publishStream(name: LogStreamName, records: number): Promise<void> {
+    return this.chain(async () => {
+      if (this.closed) return;
+      const [t0, t1] = this.window();
+      await this.publishInto(name, records, t0, t1);
+      this.lastPublishEnd = t1;
+    });
+  }
+
+  private chain(run: () => Promise<void>): Promise<void> {
     const p = this.publishChain.then(run);
     this.publishChain = p.catch(() => undefined);
     return p;
@@ -255,6 +351,10 @@ export class Simulator implements RunningSimulator {
     return this.catalog.published;
   }
 
+  publishedCount(name: LogStreamName): number {
+    return this.stores[name].count;
+  }
+
   stats(): SimulatorStats {
     const c = this.catalog.counters;
     const byType = {} as SimulatorStats['published']['byType'];
@@ -267,18 +367,33 @@ export class Simulator implements RunningSimulator {
       records += r;
       blobs += b;
     });
+    const f = this.counts.faults;
     const faults: Record<FaultCounterName, number> = {
-      ...this.counts.faults,
+      rateLimit429: f.rateLimit429 ?? 0,
+      serverError500: f.serverError500 ?? 0,
+      slowReply: f.slowReply ?? 0,
+      earlyTokenExpiry: f.earlyTokenExpiry ?? 0,
+      expiredBlob: f.expiredBlob ?? 0,
+      truncatedGzip: f.truncatedGzip ?? 0,
       nonJsonLines: c.junkBlobs,
       replayRecords: c.replayBlobs,
+      streamReplay: f.streamReplay ?? 0,
+      truncatedFile: f.truncatedFile ?? 0,
+      corruptZip: f.corruptZip ?? 0,
+      apiFail200: f.apiFail200 ?? 0,
+      bindingExpired: f.bindingExpired ?? 0,
+      wrongRegion: f.wrongRegion ?? 0,
+      unlicensed: f.unlicensed ?? 0,
     };
+    const streams = {} as Record<LogStreamName, number>;
+    for (const name of LOG_STREAMS) streams[name] = this.stores[name].count;
     return {
       requests: { ...this.counts.requests },
       responses: { ...this.counts.responses },
       faults,
       rateLimited: this.counts.rateLimited,
       tokensIssued: this.counts.tokensIssued,
-      published: { records, blobs, byType },
+      published: { records, blobs, byType, streams, siemV1Files: this.siemV1.files.length },
       duplicateRecords: c.duplicateRecords,
       junkLines: c.junkLines,
     };
@@ -286,7 +401,7 @@ export class Simulator implements RunningSimulator {
 
   blobFiles(): string[] {
     const out: string[] = [];
-    if (this.o.cacheDir === undefined) return out;
+    if (this.opts.cacheDir === undefined) return out;
     for (const list of this.catalog.blobs) for (const desc of list) out.push(this.catalog.renderToDisk(desc));
     return out;
   }
@@ -306,11 +421,137 @@ export class Simulator implements RunningSimulator {
       this.server.closeAllConnections();
       // A large publication in progress stops at its next yield once the catalog is closed.
       this.catalog.close();
+      for (const name of LOG_STREAMS) this.stores[name].close();
       await closedServer;
       await this.publishChain;
       this.log.info('mimecast simulator closed');
     })();
     return this.closing;
+  }
+
+  // ---- helpers for the endpoint modules ----
+
+  roll(p: number | undefined): boolean {
+    return p !== undefined && p > 0 && this.faultRng.next() < p;
+  }
+
+  countFault(name: FaultCounterName): void {
+    this.counts.faults[name] = (this.counts.faults[name] ?? 0) + 1;
+  }
+
+  /** `http://host:port` as the client addressed us (keeps the client's host spelling in URLs we hand out). */
+  baseUrl(req: IncomingMessage): string {
+    const scheme = this.opts.tls === undefined ? 'http' : 'https';
+    return `${scheme}://${req.headers.host ?? this.url.replace(/^https?:\/\//, '')}`;
+  }
+
+  issueToken(owner: string, expiresAt: number): string {
+    const accessToken = randomBytes(24).toString('base64url');
+    const now = Date.now();
+    if (this.tokens.size >= 10_000) {
+      for (const [k, v] of this.tokens) if (v.expiresAt < now - 3_600_000) this.tokens.delete(k);
+    }
+    this.tokens.set(accessToken, { owner, expiresAt });
+    this.counts.tokensIssued++;
+    return accessToken;
+  }
+
+  private checkBearer(token: string): { owner: string } | HttpReply {
+    const tok = this.tokens.get(token);
+    if (tok === undefined) return failReply(401, 'unauthorized', 'unknown or invalid access token');
+    if (Date.now() >= tok.expiresAt) return failReply(401, 'token_expired', 'the access token has expired');
+    return { owner: tok.owner };
+  }
+
+  /** Auth for the /siem/v1 endpoints: a 2.0 bearer token only; then licence, quota and the injected 429/500. */
+  bearerAuth(req: IncomingMessage, stream: string): AuthResult {
+    const bearer = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '')?.[1];
+    if (bearer === undefined) return { ok: false, reply: failReply(401, 'unauthorized', 'missing Authorization: Bearer token') };
+    const who = this.checkBearer(bearer);
+    if (who instanceof HttpReply) return { ok: false, reply: who };
+    const gate = this.gate(who.owner);
+    if (gate.reply !== undefined) return { ok: false, reply: gate.reply };
+    if (this.opts.unlicensed.has(stream)) {
+      this.countFault('unlicensed');
+      return { ok: false, reply: siemError(403, 'not_licensed', `the account is not licensed for ${stream}`) };
+    }
+    return { ok: true, owner: who.owner, headers: gate.headers };
+  }
+
+  /** Auth for /api/* functions: a 2.0 bearer token or a 1.0 HMAC signature over the request path. */
+  apiAuth(req: IncomingMessage, path: string, streams: readonly string[]): AuthResult {
+    const auth = (req.headers.authorization ?? '').trim();
+    let owner: string;
+    if (/^Bearer\s/i.test(auth)) {
+      const who = this.checkBearer(auth.slice(7).trim());
+      if (who instanceof HttpReply) return { ok: false, reply: who };
+      owner = who.owner;
+    } else if (auth.startsWith('MC ')) {
+      const expired = this.roll(this.faults.bindingExpired);
+      const v = verifyV1(req, path, this, { bindingExpired: expired });
+      if (!v.ok) {
+        if (expired && v.reply.status === 418) this.countFault('bindingExpired');
+        return v;
+      }
+      if (this.opts.wrongRegion !== undefined) {
+        this.countFault('wrongRegion');
+        return {
+          ok: false,
+          reply: v1Fail(401, 'err_audit_log_incorrect_region', `This account is hosted in another region; use ${this.opts.wrongRegion}`),
+        };
+      }
+      owner = v.owner;
+    } else {
+      return { ok: false, reply: v1Fail(401, 'err_xdk_authorization_missing', 'The Authorization header is missing or not supported') };
+    }
+    const gate = this.gate(owner);
+    if (gate.reply !== undefined) return { ok: false, reply: gate.reply };
+    const denied = streams.find((s) => this.opts.unlicensed.has(s));
+    if (denied !== undefined) {
+      this.countFault('unlicensed');
+      return { ok: false, reply: v1Fail(403, 'err_ttp_not_licensed', `The account is not licensed for this product (${denied})`, { headers: gate.headers }) };
+    }
+    return { ok: true, owner, headers: gate.headers };
+  }
+
+  /** Shared gate for API calls: the real quota first, then the injected 429 and 500. */
+  gate(owner: string): { reply?: HttpReply; headers: Headers } {
+    const headers: Headers = {};
+    const rl = this.opts.rateLimit;
+    if (rl !== undefined) {
+      const now = Date.now();
+      let b = this.buckets.get(owner);
+      if (b === undefined || now >= b.windowStart + rl.windowMs) {
+        b = { windowStart: now, count: 0 };
+        this.buckets.set(owner, b);
+      }
+      const reset = Math.max(1, b.windowStart + rl.windowMs - now);
+      if (b.count >= rl.limit) {
+        this.counts.rateLimited++;
+        return { reply: this.tooMany(rl.limit, reset), headers };
+      }
+      b.count++;
+      headers['X-RateLimit-Limit'] = rl.limit;
+      headers['X-RateLimit-Remaining'] = rl.limit - b.count;
+      headers['X-RateLimit-Reset'] = reset;
+    }
+    if (this.roll(this.faults.rateLimit429)) {
+      this.countFault('rateLimit429');
+      return { reply: this.tooMany(rl?.limit ?? 100, 200 + this.faultRng.int(1301)), headers };
+    }
+    if (this.roll(this.faults.serverError500)) {
+      this.countFault('serverError500');
+      return { reply: failReply(500, 'internal_server_error', 'An internal error occurred (simulated)'), headers };
+    }
+    return { headers };
+  }
+
+  private tooMany(limit: number, resetMs: number): HttpReply {
+    return failReply(429, 'rate_limit_exceeded', 'Too many requests, quota exceeded; retry after X-RateLimit-Reset ms', {
+      'X-RateLimit-Limit': limit,
+      'X-RateLimit-Remaining': 0,
+      'X-RateLimit-Reset': resetMs,
+    });
   }
 
   // ---- request handling ----
@@ -340,35 +581,32 @@ export class Simulator implements RunningSimulator {
   private async route(req: IncomingMessage): Promise<HttpReply> {
     const url = new URL(req.url ?? '/', 'http://simulator.invalid');
     const path = url.pathname;
-    if (path === TOKEN_PATH) {
-      this.counts.requests.token++;
-      if (req.method !== 'POST') return failReply(405, 'method_not_allowed', 'use POST');
+    const route = ROUTES.find((r) => r.path === path);
+    if (route !== undefined) {
+      this.counts.requests[route.counter]++;
+      if (req.method !== route.method) {
+        return route.v1 === true
+          ? v1Fail(405, 'err_method_not_allowed', `use ${route.method}`, { httpStatus: 405 })
+          : failReply(405, 'method_not_allowed', `use ${route.method}`);
+      }
       await this.maybeSlow();
-      return this.token(req);
-    }
-    if (path === BATCH_PATH) {
-      this.counts.requests.batch++;
-      if (req.method !== 'GET') return failReply(405, 'method_not_allowed', 'use GET');
-      await this.maybeSlow();
-      return this.batch(req, url);
+      return route.handler(this, req, url);
     }
     if (path.startsWith('/blobs/')) {
       this.counts.requests.blob++;
-      if (req.method !== 'GET' && req.method !== 'HEAD') return new HttpReply(405, s3Error('MethodNotAllowed', 'The specified method is not allowed against this resource.'), { 'Content-Type': XML_TYPE });
-      return this.blob(url);
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        return new HttpReply(405, s3Error('MethodNotAllowed', 'The specified method is not allowed against this resource.'), { 'Content-Type': XML_TYPE });
+      }
+      return blobEndpoint(this, url);
     }
     this.counts.requests.other++;
     return failReply(404, 'not_found', `no such endpoint: ${req.method ?? 'GET'} ${path}`);
   }
 
-  private roll(p: number | undefined): boolean {
-    return p !== undefined && p > 0 && this.faultRng.next() < p;
-  }
-
   private async maybeSlow(): Promise<void> {
     const max = this.faults.slowReplyMs ?? 0;
     if (max <= 0 || !this.roll(this.faults.slowReplyRate ?? 1)) return;
-    this.counts.faults.slowReply++;
+    this.countFault('slowReply');
     const ms = this.faultRng.int(max + 1);
     await new Promise<void>((resolve) => {
       const w = {
@@ -382,276 +620,18 @@ export class Simulator implements RunningSimulator {
       this.waits.add(w);
     });
   }
-
-  /** Shared gate for API calls: the real quota first, then the injected 429 and 500. */
-  private gate(owner: string): { reply?: HttpReply; headers: Headers } {
-    const headers: Headers = {};
-    const rl = this.o.rateLimit;
-    if (rl !== undefined) {
-      const now = Date.now();
-      let b = this.buckets.get(owner);
-      if (b === undefined || now >= b.windowStart + rl.windowMs) {
-        b = { windowStart: now, count: 0 };
-        this.buckets.set(owner, b);
-      }
-      const reset = Math.max(1, b.windowStart + rl.windowMs - now);
-      if (b.count >= rl.limit) {
-        this.counts.rateLimited++;
-        return { reply: this.tooMany(rl.limit, reset), headers };
-      }
-      b.count++;
-      headers['X-RateLimit-Limit'] = rl.limit;
-      headers['X-RateLimit-Remaining'] = rl.limit - b.count;
-      headers['X-RateLimit-Reset'] = reset;
-    }
-    if (this.roll(this.faults.rateLimit429)) {
-      this.counts.faults.rateLimit429++;
-      return { reply: this.tooMany(rl?.limit ?? 100, 200 + this.faultRng.int(1301)), headers };
-    }
-    if (this.roll(this.faults.serverError500)) {
-      this.counts.faults.serverError500++;
-      return { reply: failReply(500, 'internal_server_error', 'An internal error occurred (simulated)'), headers };
-    }
-    return { headers };
-  }
-
-  private tooMany(limit: number, resetMs: number): HttpReply {
-    return failReply(429, 'rate_limit_exceeded', 'Too many requests, quota exceeded; retry after X-RateLimit-Reset ms', {
-      'X-RateLimit-Limit': limit,
-      'X-RateLimit-Remaining': 0,
-      'X-RateLimit-Reset': resetMs,
-    });
-  }
-
-  private async token(req: IncomingMessage): Promise<HttpReply> {
-    const raw = await readBody(req, MAX_FORM_BYTES);
-    if (raw === undefined) return failReply(413, 'request_too_large', 'request body too large');
-    let fields: Record<string, string> = {};
-    const ctype = req.headers['content-type'] ?? '';
-    if (ctype.includes('application/json')) {
-      try {
-        const parsed: unknown = JSON.parse(raw);
-        if (parsed !== null && typeof parsed === 'object') {
-          for (const [k, v] of Object.entries(parsed)) if (typeof v === 'string') fields[k] = v;
-        }
-      } catch {
-        return failReply(400, 'invalid_request', 'body is not valid JSON');
-      }
-    } else {
-      fields = Object.fromEntries(new URLSearchParams(raw));
-    }
-    const clientId = fields['client_id'] ?? '';
-    const clientSecret = fields['client_secret'] ?? '';
-    const grantType = fields['grant_type'] ?? '';
-    const gate = this.gate(clientId === '' ? '(anonymous)' : clientId);
-    if (gate.reply !== undefined) return gate.reply;
-    const missing = [
-      clientId === '' ? 'client_id' : '',
-      clientSecret === '' ? 'client_secret' : '',
-      grantType === '' ? 'grant_type' : '',
-    ].filter((f) => f !== '');
-    if (missing.length > 0) {
-      return failReply(400, 'invalid_request', `missing required field(s): ${missing.join(', ')}`, gate.headers);
-    }
-    if (grantType !== 'client_credentials') {
-      return failReply(400, 'unsupported_grant_type', `grant_type must be client_credentials`, gate.headers);
-    }
-    if (clientId !== this.clientId || clientSecret !== this.clientSecret) {
-      return failReply(401, 'invalid_client', 'Client authentication failed: unknown client_id or wrong client_secret', gate.headers);
-    }
-    const now = Date.now();
-    let expiresAt = now + this.o.tokenTtlSeconds * 1000;
-    if (this.roll(this.faults.earlyTokenExpiry)) {
-      this.counts.faults.earlyTokenExpiry++;
-      expiresAt = now + 1000 + this.faultRng.int(2001);
-    }
-    const accessToken = randomBytes(24).toString('base64url');
-    this.pruneTokens(now);
-    this.tokens.set(accessToken, { owner: clientId, expiresAt });
-    this.counts.tokensIssued++;
-    return json(
-      200,
-      { access_token: accessToken, token_type: 'Bearer', expires_in: this.o.tokenTtlSeconds, scope: '' },
-      { ...gate.headers, 'Cache-Control': 'no-store' },
-    );
-  }
-
-  private pruneTokens(now: number): void {
-    if (this.tokens.size < 10_000) return;
-    for (const [k, v] of this.tokens) if (v.expiresAt < now - 3_600_000) this.tokens.delete(k);
-  }
-
-  private signPage(c: PageCursor): string {
-    const payload = Buffer.from(JSON.stringify([1, c.t, c.pos, c.endLimit])).toString('base64url');
-    const sig = createHmac('sha256', this.signKey).update(`page:${payload}`).digest('base64url').slice(0, 22);
-    return `${payload}.${sig}`;
-  }
-
-  private parsePage(token: string): PageCursor | undefined {
-    const [payload, sig, extra] = token.split('.');
-    if (payload === undefined || sig === undefined || extra !== undefined) return undefined;
-    const want = createHmac('sha256', this.signKey).update(`page:${payload}`).digest('base64url').slice(0, 22);
-    if (sig !== want) return undefined;
-    try {
-      const v: unknown = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
-      if (!Array.isArray(v) || v.length !== 4 || v[0] !== 1) return undefined;
-      const [, t, pos, endLimit] = v as unknown[];
-      if (typeof t !== 'number' || typeof pos !== 'number' || typeof endLimit !== 'number') return undefined;
-      if (!Number.isInteger(t) || t < 0 || t >= TYPE_COUNT || !Number.isInteger(pos) || pos < 0) return undefined;
-      return { t, pos, endLimit };
-    } catch {
-      return undefined;
-    }
-  }
-
-  private async batch(req: IncomingMessage, url: URL): Promise<HttpReply> {
-    const auth = req.headers.authorization ?? '';
-    const bearer = /^Bearer\s+(\S+)\s*$/i.exec(auth)?.[1];
-    if (bearer === undefined) return failReply(401, 'unauthorized', 'missing Authorization: Bearer token');
-    const tok = this.tokens.get(bearer);
-    if (tok === undefined) return failReply(401, 'unauthorized', 'unknown or invalid access token');
-    if (Date.now() >= tok.expiresAt) return failReply(401, 'token_expired', 'the access token has expired');
-    const gate = this.gate(tok.owner);
-    if (gate.reply !== undefined) return gate.reply;
-
-    const q = url.searchParams;
-    const typeParam = q.get('type');
-    let t: number | undefined;
-    if (typeParam !== null) {
-      const st = siemTypeFromApi(typeParam);
-      // Only the API's own spelling (with spaces) is accepted, as the real endpoint does.
-      if (st === undefined || typeParam !== typeParam.trim().toLowerCase() || typeParam.includes('_')) {
-        return siemError(400, 'invalid_type', `type '${typeParam}' is not one of the supported log types`);
-      }
-      t = typeIndex(st);
-    }
-    let pageSize = Math.min(100, this.o.maxPageSize);
-    const ps = q.get('pageSize');
-    if (ps !== null) {
-      if (!/^\d+$/.test(ps) || Number(ps) < 1 || Number(ps) > this.o.maxPageSize) {
-        return siemError(400, 'invalid_page_size', `pageSize must be an integer between 1 and ${this.o.maxPageSize}`);
-      }
-      pageSize = Number(ps);
-    }
-    let cursor: PageCursor;
-    const next = q.get('nextPage');
-    if (next !== null && next !== '') {
-      const parsed = this.parsePage(next);
-      if (parsed === undefined) return siemError(400, 'invalid_next_page', 'nextPage is not a valid page token');
-      if (t !== undefined && t !== parsed.t) {
-        return siemError(400, 'invalid_next_page', 'nextPage belongs to a different type');
-      }
-      cursor = parsed;
-    } else {
-      if (t === undefined) return siemError(400, 'missing_type', 'type is required');
-      const startRaw = q.get('dateRangeStartsAt');
-      const endRaw = q.get('dateRangeEndsAt');
-      if (startRaw === null || endRaw === null) {
-        return siemError(400, 'missing_date_range', 'either nextPage or both dateRangeStartsAt and dateRangeEndsAt are required');
-      }
-      const start = parseDay(startRaw);
-      const end = parseDay(endRaw);
-      if (start === undefined || end === undefined) {
-        return siemError(400, 'invalid_date', 'dateRangeStartsAt and dateRangeEndsAt must be dates in the form YYYY-MM-DD');
-      }
-      const today = Math.floor(Date.now() / DAY_MS) * DAY_MS;
-      if (start < today - MAX_LOOKBACK_DAYS * DAY_MS) {
-        return siemError(400, 'invalid_date_range', `dateRangeStartsAt must not be more than ${MAX_LOOKBACK_DAYS} days in the past`);
-      }
-      if (end < start) return siemError(400, 'invalid_date_range', 'dateRangeEndsAt is before dateRangeStartsAt');
-      cursor = { t, pos: this.catalog.firstIndexFrom(t, start), endLimit: end < today ? end + DAY_MS : 0 };
-    }
-
-    const list = this.catalog.blobs[cursor.t] as BlobDesc[];
-    const page: BlobDesc[] = [];
-    let pos = Math.min(cursor.pos, list.length);
-    let ended = false;
-    while (page.length < pageSize && pos < list.length) {
-      const desc = list[pos] as BlobDesc;
-      if (cursor.endLimit > 0 && desc.tMin >= cursor.endLimit) {
-        ended = true;
-        break;
-      }
-      page.push(desc);
-      pos++;
-    }
-    if (!ended && cursor.endLimit > 0 && pos < list.length && (list[pos] as BlobDesc).tMin >= cursor.endLimit) ended = true;
-    const caughtUp = ended || pos >= list.length;
-    // Sizes need the rendered bytes; a few at a time keeps memory bounded and the loop responsive.
-    for (let i = 0; i < page.length; i += 4) {
-      await Promise.all(page.slice(i, i + 4).map((d) => (d.size >= 0 ? undefined : this.catalog.bytes(d))));
-    }
-    const now = Date.now();
-    const base = `http://${req.headers.host ?? this.url.replace(/^http:\/\//, '')}`;
-    const value = page.map((d) => {
-      let expiresAt = now + this.o.blobTtlMs;
-      if (this.roll(this.faults.expiredBlob)) {
-        this.counts.faults.expiredBlob++;
-        expiresAt = now - 1000 - this.faultRng.int(60_000);
-      }
-      return { url: base + this.blobPath(d, expiresAt), size: d.size, expiry: new Date(expiresAt).toISOString() };
-    });
-    return json(
-      200,
-      { value, '@nextPage': this.signPage({ t: cursor.t, pos, endLimit: cursor.endLimit }), isCaughtUp: caughtUp },
-      gate.headers,
-    );
-  }
-
-  private blobSignature(path: string, expiresAt: number): string {
-    return createHmac('sha256', this.signKey).update(`blob:${path}\n${expiresAt}`).digest('hex');
-  }
-
-  private blobPath(d: BlobDesc, expiresAt: number): string {
-    const path = `/blobs/${encodeURIComponent(this.accountCode)}/${this.catalog.fileName(d)}`;
-    return `${path}?X-Sim-Expires=${expiresAt}&X-Sim-Signature=${this.blobSignature(path, expiresAt)}`;
-  }
-
-  private async blob(url: URL): Promise<HttpReply> {
-    const xml = (status: number, code: string, message: string, extra?: Record<string, string>): HttpReply =>
-      new HttpReply(status, s3Error(code, message, extra), { 'Content-Type': XML_TYPE });
-    const match = BLOB_PATH.exec(url.pathname);
-    const account = match?.[1];
-    const typeName = match?.[2];
-    const index = Number(match?.[3]);
-    const offset = Number(match?.[4]);
-    const t = typeName === undefined ? -1 : SIEM_TYPES.indexOf(typeName as (typeof SIEM_TYPES)[number]);
-    const desc = t < 0 ? undefined : this.catalog.get(t, index);
-    if (account !== encodeURIComponent(this.accountCode) || desc === undefined || desc.firstOffset !== offset) {
-      return xml(404, 'NoSuchKey', 'The specified key does not exist.', { Key: url.pathname.slice(1) });
-    }
-    const expiresRaw = url.searchParams.get('X-Sim-Expires');
-    const sig = url.searchParams.get('X-Sim-Signature');
-    if (expiresRaw === null || sig === null || !/^\d+$/.test(expiresRaw)) {
-      return xml(403, 'AccessDenied', 'Query-string authentication requires the Signature and Expires parameters');
-    }
-    const expiresAt = Number(expiresRaw);
-    if (sig !== this.blobSignature(url.pathname, expiresAt)) {
-      return xml(403, 'SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided.');
-    }
-    const now = Date.now();
-    if (now >= expiresAt) {
-      return xml(403, 'AccessDenied', 'Request has expired', {
-        Expires: new Date(expiresAt).toISOString(),
-        ServerTime: new Date(now).toISOString(),
-      });
-    }
-    const bytes = await this.catalog.bytes(desc);
-    const headers: Headers = {
-      'Content-Type': 'application/gzip',
-      ETag: `"${createHmac('md5', this.signKey).update(url.pathname).digest('hex')}"`,
-    };
-    if (this.roll(this.faults.truncatedGzip) && bytes.length > 1) {
-      this.counts.faults.truncatedGzip++;
-      const cut = Math.min(bytes.length - 1, Math.max(1, Math.floor(bytes.length * (0.2 + 0.6 * this.faultRng.next()))));
-      return new HttpReply(200, bytes.subarray(0, cut), headers);
-    }
-    return new HttpReply(200, bytes, headers);
-  }
 }
 
 /** The credentials and account code a seed yields when none are given (what the CLI prints). */
-export function defaultCredentials(seed: number | string = 1): { clientId: string; clientSecret: string; accountCode: string } {
+export function defaultCredentials(seed: number | string = 1): {
+  clientId: string;
+  clientSecret: string;
+  accountCode: string;
+  appId: string;
+  appKey: string;
+  accessKey: string;
+  secretKey: string;
+} {
   const o = resolveOptions({ seed });
-  return { clientId: o.clientId, clientSecret: o.clientSecret, accountCode: o.accountCode };
+  return { clientId: o.clientId, clientSecret: o.clientSecret, accountCode: o.accountCode, appId: o.appId, appKey: o.appKey, accessKey: o.accessKey, secretKey: o.secretKey };
 }

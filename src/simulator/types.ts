@@ -1,6 +1,9 @@
 // Public option, stats and handle shapes of the Mimecast API simulator.
 import type { SiemType } from '../core/contracts.js';
 import type { Logger } from '../telemetry/logger.js';
+import type { LogStreamName } from './logstore.js';
+
+export type { LogStreamName } from './logstore.js';
 
 /** All default to 0 / off. Per-request probabilities are transient: a retry can succeed. */
 export interface SimulatorFaults {
@@ -20,8 +23,19 @@ export interface SimulatorFaults {
   truncatedGzip?: number;
   /** Chance a published blob holds junk non-JSON lines (persistent; junk is neither a record nor in the manifest). */
   nonJsonLines?: number;
-  /** Chance a published blob repeats some records of the previous blob of its type (not in the manifest again). */
+  /**
+   * Chance a published blob repeats some records of the previous blob of its type (not in the manifest again); on the
+   * stream endpoint, the chance a page starts by re-sending some records of the previous page.
+   */
   replayRecords?: number;
+  /** Chance a correctly signed API 1.0 call answers 418 `err_xdk_binding_expired` (1 = the keys have expired). */
+  bindingExpired?: number;
+  /** Chance a get-siem-logs file (zip or plain) or a threat-intel file is cut short (valid headers, partial body). */
+  truncatedFile?: number;
+  /** Chance a compressed get-siem-logs file has damaged deflate data (CRC/inflate fails). */
+  corruptZip?: number;
+  /** Chance a paged 1.0-style function answers HTTP 200 with a retryable `fail[]` and no data. */
+  apiFail200?: number;
 }
 
 export interface SimulatorOptions {
@@ -54,8 +68,49 @@ export interface SimulatorOptions {
   blobTtlMs?: number;
   /** A real per-credential quota: at most `limit` API calls per fixed window of `windowMs` (off by default). */
   rateLimit?: { limit: number; windowMs: number };
-  /** Appends every published record as one JSON line (the raw record). */
+  /** Appends every published v2 SIEM record as one JSON line (the raw record). */
   manifestPath?: string;
+  /**
+   * Per-stream manifests `<dir>/<name>.ndjson` (siem, siem_v1, ttp_url, ...): every published record as the API serves
+   * it, written before it becomes readable. `siem.ndjson` unless `manifestPath` is given.
+   */
+  manifestDir?: string;
+  /** siem_v1 manifest lines as the JSON file record (default) or as the object a key_value line encodes (all strings). */
+  manifestSiemV1As?: 'json' | 'key_value';
+  /** API 1.0 credentials; defaults derived from the seed (secretKey is base64 of 64 random bytes). */
+  appId?: string;
+  appKey?: string;
+  accessKey?: string;
+  secretKey?: string;
+  /** The account's local offset used in SIEM 1.0 `datetime` values (default `+0100`). */
+  accountUtcOffset?: string;
+  /** Backlog per 1.0-style stream (default backlogRecords × its share). */
+  streamRecords?: Partial<Record<LogStreamName, number>>;
+  /**
+   * Records of each 1.0-style stream per v2 SIEM record, for publish(n) and the interval (defaults: siem_v1 1,
+   * ttp_url 0.2, ttp_attachment 0.1, threat_intel 0.1, the others 0.05).
+   */
+  streamShare?: Partial<Record<LogStreamName, number>>;
+  /** Paged functions: a share of records becomes visible only lateArrivalMs/2..lateArrivalMs after its own time (0 = off). */
+  lateArrivalMs?: number;
+  /** Share of late records when lateArrivalMs > 0 (default 0.25). */
+  lateArrivalShare?: number;
+  /** Paged functions: the last page still carries `next`, and following it yields an empty page that carries it too. */
+  emptyLastPage?: boolean;
+  /** Stream names (`siem`, `siem_v1`, `ttp_url`, ..., `cloud_integrated`) whose endpoints answer 403 not licensed. */
+  unlicensed?: string[];
+  /** API 1.0 (HMAC) calls answer `err_audit_log_incorrect_region` naming this host (true = https://de-api.mimecast.com). */
+  wrongRegion?: boolean | string;
+  /** PEM certificate and key: serve HTTPS (`url` is https://...). */
+  tls?: { cert: string; key: string };
+  /** Max records per get-siem-logs file (default 200). */
+  siemV1RecordsPerFile?: number;
+  /** get-siem-logs files never span a boundary of this period (default 30 min). */
+  siemV1FileMs?: number;
+  /** Max pageSize of the paged 1.0 functions (default 500). */
+  maxApiPageSize?: number;
+  /** STIX objects per threat-intel feed file (default 50). */
+  threatIntelObjectsPerFile?: number;
   /** If set, each blob's gzip bytes are rendered once to this directory and served from disk. */
   cacheDir?: string;
   faults?: SimulatorFaults;
@@ -72,11 +127,20 @@ export type FaultCounterName =
   | 'expiredBlob'
   | 'truncatedGzip'
   | 'nonJsonLines'
-  | 'replayRecords';
+  | 'replayRecords'
+  | 'streamReplay'
+  | 'truncatedFile'
+  | 'corruptZip'
+  | 'apiFail200'
+  | 'bindingExpired'
+  | 'wrongRegion'
+  | 'unlicensed';
+
+export type RequestCounterName = 'token' | 'batch' | 'blob' | 'other' | 'stream' | 'discover' | 'siemLogs' | 'threatIntel' | 'api';
 
 export interface SimulatorStats {
   /** Requests received per endpoint. */
-  requests: { token: number; batch: number; blob: number; other: number };
+  requests: Record<RequestCounterName, number>;
   /** Responses sent per HTTP status code. */
   responses: Record<string, number>;
   /** How often each fault was injected (nonJsonLines/replayRecords: blobs published with the fault). */
@@ -88,6 +152,9 @@ export interface SimulatorStats {
     records: number;
     blobs: number;
     byType: Record<SiemType, { records: number; blobs: number }>;
+    /** Records published per 1.0-style stream. */
+    streams: Record<LogStreamName, number>;
+    siemV1Files: number;
   };
   /** Records repeated by the replay fault (each is also counted once in `published`). */
   duplicateRecords: number;
@@ -101,14 +168,23 @@ export interface RunningSimulator {
   readonly clientId: string;
   readonly clientSecret: string;
   readonly accountCode: string;
+  readonly appId: string;
+  readonly appKey: string;
+  readonly accessKey: string;
+  /** Base64 of the secret bytes, as Mimecast hands it out. */
+  readonly secretKey: string;
   /** Replaces the faults at run time. */
   setFaults(f: SimulatorFaults): void;
-  /** Publishes this many more records now. */
+  /** Publishes this many more v2 SIEM records now, and each 1.0-style stream its share. */
   publish(records: number): Promise<void>;
   stopPublishing(): void;
   stats(): SimulatorStats;
-  /** Distinct records published so far. */
+  /** Publishes records into one 1.0-style stream only. */
+  publishStream(name: LogStreamName, records: number): Promise<void>;
+  /** Distinct v2 SIEM records published so far. */
   publishedRecords(): number;
+  /** Records published so far in one 1.0-style stream. */
+  publishedCount(name: LogStreamName): number;
   /** With cacheDir: paths of the rendered .json.gz files (renders any not rendered yet); else []. */
   blobFiles(): string[];
   /** Idempotent; closes keep-alive sockets too. */

@@ -1,7 +1,7 @@
 // Turns one SIEM API 2.0 record (a batch-file or stream line) into an ECS output event.
 import { siemTypeFromApi, type EcsDocument, type NormalizedEvent } from '../../core/contracts.js';
 import { CollectorError } from '../../core/errors.js';
-import { Related, asBool, asInt, asIp, asString, eventId, hasKeys, put, splitAddresses, uniq } from '../../normalize/ecs.js';
+import { Related, asBool, asInt, asIp, asString, canonicalJson, idFromCanonical, hasKeys, put, splitAddresses, uniq } from '../../normalize/ecs.js';
 import { parseTime } from '../../normalize/time.js';
 
 const STREAM = 'siem';
@@ -202,7 +202,9 @@ export function normalizeSiemV2(record: unknown, ctx: { account: string }): Norm
   const at = parseTime(r['timestamp']);
   if (at === undefined) throw fail(`SIEM ${logType} record has no usable timestamp (timestamp: ${preview(r['timestamp'])})`, logType);
   const time = at.toISOString();
-  const id = eventId(ctx.account, STREAM, r);
+  // The canonical text serves twice: it is hashed for the id and embedded as mimecast.* in the output.
+  const canonical = canonicalJson(r);
+  const id = idFromCanonical(ctx.account, STREAM, canonical);
   const related = new Related();
 
   const { action, outcome } = actionOf(logType, r);
@@ -285,6 +287,19 @@ export function normalizeSiemV2(record: unknown, ctx: { account: string }): Norm
   if (rel !== undefined) doc['related'] = rel;
 
   // The record's own keys first, so they can never overwrite the three metadata keys.
+  const json = serialize(doc, canonical, r, ctx.account, logType);
   doc['mimecast'] = { ...r, account: ctx.account, stream: STREAM, log_type: logType };
-  return { id, stream: STREAM, account: ctx.account, time, doc };
+  return json === undefined ? { id, stream: STREAM, account: ctx.account, time, doc } : { id, stream: STREAM, account: ctx.account, time, doc, json };
+}
+
+/**
+ * The output text without serialising the record a second time: the ECS part, then `"mimecast":` with the
+ * record's canonical JSON plus the three metadata keys. Undefined (caller falls back to JSON.stringify)
+ * when the record itself has a metadata key, which the spread in the document would have overridden.
+ */
+function serialize(ecs: EcsDocument, canonical: string, r: Record<string, unknown>, account: string, logType: string): string | undefined {
+  if ('account' in r || 'stream' in r || 'log_type' in r || 'mimecast' in ecs) return undefined;
+  const meta = `"account":${JSON.stringify(account)},"stream":"${STREAM}","log_type":${JSON.stringify(logType)}`;
+  const mimecast = canonical === '{}' ? `{${meta}}` : `${canonical.slice(0, -1)},${meta}}`;
+  return `${JSON.stringify(ecs).slice(0, -1)},"mimecast":${mimecast}}`;
 }

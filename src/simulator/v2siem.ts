@@ -1,0 +1,246 @@
+// API 2.0 SIEM batch: OAuth token, the batch listing of pre-signed blob URLs, and the blob downloads themselves.
+import { createHmac, randomBytes } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { SIEM_TYPES, siemTypeFromApi } from '../core/contracts.js';
+import type { BlobDesc } from './catalog.js';
+import { HttpReply, XML_TYPE, failReply, json, readBody, siemError, type Headers } from './http.js';
+import { TYPE_COUNT, typeIndex } from './records.js';
+import type { Simulator } from './server.js';
+import { intAt } from './tokens.js';
+
+const DAY_MS = 86_400_000;
+const MAX_LOOKBACK_DAYS = 7;
+const BLOB_PATH = /^\/blobs\/([^/]+)\/([a-z_]+)_(\d+)_(\d+)\.json\.gz$/;
+const DATE_RE = /^(\d{4})-(\d{2})-(\d{2})$/;
+const MAX_FORM_BYTES = 64 * 1024;
+
+function parseDay(s: string): number | undefined {
+  const match = DATE_RE.exec(s);
+  if (match === null) return undefined;
+  const y = Number(match[1]);
+  const mo = Number(match[2]);
+  const d = Number(match[3]);
+  const ms = Date.UTC(y, mo - 1, d);
+  const back = new Date(ms);
+  if (back.getUTCFullYear() !== y || back.getUTCMonth() !== mo - 1 || back.getUTCDate() !== d) return undefined;
+  return ms;
+}
+
+export function s3Error(code: string, message: string, extra: Record<string, string> = {}): string {
+  const fields = Object.entries(extra)
+    .map(([k, v]) => `<${k}>${v}</${k}>`)
+    .join('');
+  return (
+    '<?xml version="1.0" encoding="UTF-8"?>\n' +
+    `<Error><Code>${code}</Code><Message>${message}</Message>${fields}` +
+    `<RequestId>${randomBytes(8).toString('hex').toUpperCase()}</RequestId></Error>`
+  );
+}
+
+interface PageCursor {
+  t: number;
+  pos: number;
+  /** Exclusive upper time bound from dateRangeEndsAt, 0 when open-ended. */
+  endLimit: number;
+}
+
+export async function tokenEndpoint(sim: Simulator, req: IncomingMessage): Promise<HttpReply> {
+  const raw = await readBody(req, MAX_FORM_BYTES);
+  if (raw === undefined) return failReply(413, 'request_too_large', 'request body too large');
+  let fields: Record<string, string> = {};
+  const ctype = req.headers['content-type'] ?? '';
+  if (ctype.includes('application/json')) {
+    try {
+      const parsed: unknown = JSON.parse(raw);
+      if (parsed !== null && typeof parsed === 'object') {
+        for (const [k, v] of Object.entries(parsed)) if (typeof v === 'string') fields[k] = v;
+      }
+    } catch {
+      return failReply(400, 'invalid_request', 'body is not valid JSON');
+    }
+  } else {
+    fields = Object.fromEntries(new URLSearchParams(raw));
+  }
+  const clientId = fields['client_id'] ?? '';
+  const clientSecret = fields['client_secret'] ?? '';
+  const grantType = fields['grant_type'] ?? '';
+  const gate = sim.gate(clientId === '' ? '(anonymous)' : clientId);
+  if (gate.reply !== undefined) return gate.reply;
+  const missing = [
+    clientId === '' ? 'client_id' : '',
+    clientSecret === '' ? 'client_secret' : '',
+    grantType === '' ? 'grant_type' : '',
+  ].filter((f) => f !== '');
+  if (missing.length > 0) {
+    return failReply(400, 'invalid_request', `missing required field(s): ${missing.join(', ')}`, gate.headers);
+  }
+  if (grantType !== 'client_credentials') {
+    return failReply(400, 'unsupported_grant_type', `grant_type must be client_credentials`, gate.headers);
+  }
+  if (clientId !== sim.clientId || clientSecret !== sim.clientSecret) {
+    return failReply(401, 'invalid_client', 'Client authentication failed: unknown client_id or wrong client_secret', gate.headers);
+  }
+  const now = Date.now();
+  let expiresAt = now + sim.opts.tokenTtlSeconds * 1000;
+  if (sim.roll(sim.currentFaults().earlyTokenExpiry)) {
+    sim.countFault('earlyTokenExpiry');
+    expiresAt = now + 1000 + sim.faultRng.int(2001);
+  }
+  const accessToken = sim.issueToken(clientId, expiresAt);
+  return json(
+    200,
+    { access_token: accessToken, token_type: 'Bearer', expires_in: sim.opts.tokenTtlSeconds, scope: '' },
+    { ...gate.headers, 'Cache-Control': 'no-store' },
+  );
+}
+
+function signPage(sim: Simulator, c: PageCursor): string {
+  return sim.signer.sign('page', [1, c.t, c.pos, c.endLimit]);
+}
+
+function parsePage(sim: Simulator, token: string): PageCursor | undefined {
+  const v = sim.signer.parse('page', token);
+  if (v === undefined || v.length !== 4 || v[0] !== 1) return undefined;
+  const t = intAt(v, 1);
+  const pos = intAt(v, 2);
+  const endLimit = intAt(v, 3);
+  if (t === undefined || pos === undefined || endLimit === undefined || t >= TYPE_COUNT) return undefined;
+  return { t, pos, endLimit };
+}
+
+export async function batchEndpoint(sim: Simulator, req: IncomingMessage, url: URL): Promise<HttpReply> {
+  const auth = sim.bearerAuth(req, 'siem');
+  if (!auth.ok) return auth.reply;
+  const gate = auth;
+
+  const q = url.searchParams;
+  const typeParam = q.get('type');
+  let t: number | undefined;
+  if (typeParam !== null) {
+    const st = siemTypeFromApi(typeParam);
+    // Only the API's own spelling (with spaces) is accepted, as the real endpoint does.
+    if (st === undefined || typeParam !== typeParam.trim().toLowerCase() || typeParam.includes('_')) {
+      return siemError(400, 'invalid_type', `type '${typeParam}' is not one of the supported log types`);
+    }
+    t = typeIndex(st);
+  }
+  const maxPageSize = sim.opts.maxPageSize;
+  let pageSize = Math.min(100, maxPageSize);
+  const ps = q.get('pageSize');
+  if (ps !== null) {
+    if (!/^\d+$/.test(ps) || Number(ps) < 1 || Number(ps) > maxPageSize) {
+      return siemError(400, 'invalid_page_size', `pageSize must be an integer between 1 and ${maxPageSize}`);
+    }
+    pageSize = Number(ps);
+  }
+  let cursor: PageCursor;
+  const next = q.get('nextPage');
+  if (next !== null && next !== '') {
+    const parsed = parsePage(sim, next);
+    if (parsed === undefined) return siemError(400, 'invalid_next_page', 'nextPage is not a valid page token');
+    if (t !== undefined && t !== parsed.t) {
+      return siemError(400, 'invalid_next_page', 'nextPage belongs to a different type');
+    }
+    cursor = parsed;
+  } else {
+    if (t === undefined) return siemError(400, 'missing_type', 'type is required');
+    const startRaw = q.get('dateRangeStartsAt');
+    const endRaw = q.get('dateRangeEndsAt');
+    if (startRaw === null || endRaw === null) {
+      return siemError(400, 'missing_date_range', 'either nextPage or both dateRangeStartsAt and dateRangeEndsAt are required');
+    }
+    const start = parseDay(startRaw);
+    const end = parseDay(endRaw);
+    if (start === undefined || end === undefined) {
+      return siemError(400, 'invalid_date', 'dateRangeStartsAt and dateRangeEndsAt must be dates in the form YYYY-MM-DD');
+    }
+    const today = Math.floor(Date.now() / DAY_MS) * DAY_MS;
+    if (start < today - MAX_LOOKBACK_DAYS * DAY_MS) {
+      return siemError(400, 'invalid_date_range', `dateRangeStartsAt must not be more than ${MAX_LOOKBACK_DAYS} days in the past`);
+    }
+    if (end < start) return siemError(400, 'invalid_date_range', 'dateRangeEndsAt is before dateRangeStartsAt');
+    cursor = { t, pos: sim.catalog.firstIndexFrom(t, start), endLimit: end < today ? end + DAY_MS : 0 };
+  }
+
+  const list = sim.catalog.blobs[cursor.t] as BlobDesc[];
+  const page: BlobDesc[] = [];
+  let pos = Math.min(cursor.pos, list.length);
+  let ended = false;
+  while (page.length < pageSize && pos < list.length) {
+    const desc = list[pos] as BlobDesc;
+    if (cursor.endLimit > 0 && desc.tMin >= cursor.endLimit) {
+      ended = true;
+      break;
+    }
+    page.push(desc);
+    pos++;
+  }
+  if (!ended && cursor.endLimit > 0 && pos < list.length && (list[pos] as BlobDesc).tMin >= cursor.endLimit) ended = true;
+  const caughtUp = ended || pos >= list.length;
+  // Sizes need the rendered bytes; a few at a time keeps memory bounded and the loop responsive.
+  for (let i = 0; i < page.length; i += 4) {
+    await Promise.all(page.slice(i, i + 4).map((d) => (d.size >= 0 ? undefined : sim.catalog.bytes(d))));
+  }
+  const now = Date.now();
+  const base = sim.baseUrl(req);
+  const value = page.map((d) => {
+    let expiresAt = now + sim.opts.blobTtlMs;
+    if (sim.roll(sim.currentFaults().expiredBlob)) {
+      sim.countFault('expiredBlob');
+      expiresAt = now - 1000 - sim.faultRng.int(60_000);
+    }
+    return { url: base + blobPath(sim, d, expiresAt), size: d.size, expiry: new Date(expiresAt).toISOString() };
+  });
+  return json(200, { value, '@nextPage': signPage(sim, { t: cursor.t, pos, endLimit: cursor.endLimit }), isCaughtUp: caughtUp }, gate.headers);
+}
+
+function blobSignature(sim: Simulator, path: string, expiresAt: number): string {
+  return createHmac('sha256', sim.signKey).update(`blob:${path}\n${expiresAt}`).digest('hex');
+}
+
+function blobPath(sim: Simulator, d: BlobDesc, expiresAt: number): string {
+  const path = `/blobs/${encodeURIComponent(sim.accountCode)}/${sim.catalog.fileName(d)}`;
+  return `${path}?X-Sim-Expires=${expiresAt}&X-Sim-Signature=${blobSignature(sim, path, expiresAt)}`;
+}
+
+export async function blobEndpoint(sim: Simulator, url: URL): Promise<HttpReply> {
+  const xml = (status: number, code: string, message: string, extra?: Record<string, string>): HttpReply =>
+    new HttpReply(status, s3Error(code, message, extra), { 'Content-Type': XML_TYPE });
+  const match = BLOB_PATH.exec(url.pathname);
+  const account = match?.[1];
+  const typeName = match?.[2];
+  const index = Number(match?.[3]);
+  const offset = Number(match?.[4]);
+  const t = typeName === undefined ? -1 : SIEM_TYPES.indexOf(typeName as (typeof SIEM_TYPES)[number]);
+  const desc = t < 0 ? undefined : sim.catalog.get(t, index);
+  if (account !== encodeURIComponent(sim.accountCode) || desc === undefined || desc.firstOffset !== offset) {
+    return xml(404, 'NoSuchKey', 'The specified key does not exist.', { Key: url.pathname.slice(1) });
+  }
+  const expiresRaw = url.searchParams.get('X-Sim-Expires');
+  const sig = url.searchParams.get('X-Sim-Signature');
+  if (expiresRaw === null || sig === null || !/^\d+$/.test(expiresRaw)) {
+    return xml(403, 'AccessDenied', 'Query-string authentication requires the Signature and Expires parameters');
+  }
+  const expiresAt = Number(expiresRaw);
+  if (sig !== blobSignature(sim, url.pathname, expiresAt)) {
+    return xml(403, 'SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided.');
+  }
+  const now = Date.now();
+  if (now >= expiresAt) {
+    return xml(403, 'AccessDenied', 'Request has expired', {
+      Expires: new Date(expiresAt).toISOString(),
+      ServerTime: new Date(now).toISOString(),
+    });
+  }
+  const bytes = await sim.catalog.bytes(desc);
+  const headers: Headers = {
+    'Content-Type': 'application/gzip',
+    ETag: `"${createHmac('md5', sim.signKey).update(url.pathname).digest('hex')}"`,
+  };
+  if (sim.roll(sim.currentFaults().truncatedGzip) && bytes.length > 1) {
+    sim.countFault('truncatedGzip');
+    const cut = Math.min(bytes.length - 1, Math.max(1, Math.floor(bytes.length * (0.2 + 0.6 * sim.faultRng.next()))));
+    return new HttpReply(200, bytes.subarray(0, cut), headers);
+  }
+  return new HttpReply(200, bytes, headers);
+}

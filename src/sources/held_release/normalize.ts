@@ -1,0 +1,84 @@
+// Turns one held-message release log (`data[0].heldReleaseLogs[]` item) into an ECS output event.
+import type { EcsDocument, NormalizedEvent } from '../../core/contracts.js';
+import { Related, asInt, asString, eventId, hasKeys, lowerOrUndefined, put, splitAddresses, uniq } from '../../normalize/ecs.js';
+import { directionOf, finishEvent, isRecord, jsonObjectOf, normalizeFailed, requireObject } from '../../normalize/fields.js';
+import { parseTime } from '../../normalize/time.js';
+
+const STREAM = 'held_release';
+/** Where the record's own time may be, best first: the release/reject time, then the time the message was held. */
+const TIME_KEYS = ['released', 'releasedTime', 'eventTime', 'dateReceived', 'received', 'heldTime'] as const;
+
+/** Addresses from `{emailAddress}`, a list of those, or plain strings. */
+function addressesOf(v: unknown): string[] {
+  if (Array.isArray(v)) return uniq(v.flatMap((item) => addressesOf(item)));
+  if (isRecord(v)) return splitAddresses(v['emailAddress']);
+  return splitAddresses(v);
+}
+
+function displayNames(v: unknown): string[] {
+  const list = Array.isArray(v) ? v : [v];
+  const out: string[] = [];
+  for (const item of list) {
+    const name = isRecord(item) ? asString(item['displayableName']) : undefined;
+    if (name !== undefined) out.push(name);
+  }
+  return out;
+}
+
+/**
+ * One release log → event. `event.id` from the API's `id`; `@timestamp` from `released` (else
+ * the first other time field present); `event.action` is the status (released / rejected);
+ * `user.*` is the operator who acted. `spamProcessingDetail` (object or JSON text) is also
+ * available, parsed, under `mimecast.parsed.spam_processing_detail`.
+ */
+export function normalizeHeldRelease(record: unknown, ctx: { account: string; logType?: string }): NormalizedEvent {
+  const r = requireObject(STREAM, record, 'held-release log');
+  let at: Date | undefined;
+  for (const key of TIME_KEYS) {
+    at = parseTime(r[key]);
+    if (at !== undefined) break;
+  }
+  if (at === undefined) {
+    throw normalizeFailed(STREAM, `held-release log has no usable time (none of ${TIME_KEYS.join(', ')} holds a date)`, STREAM);
+  }
+  const time = at.toISOString();
+  const id = eventId(ctx.account, STREAM, r, asString(r['id']));
+  const related = new Related();
+
+  const status = lowerOrUndefined(r['status']);
+  const type = ['info'];
+  if (status === 'released') type.push('allowed');
+  else if (status === 'rejected') type.push('denied');
+  const event: Record<string, unknown> = { id, module: 'mimecast', dataset: `mimecast.${STREAM}`, kind: 'event', category: ['email'], type };
+  put(event, 'action', status);
+  put(event, 'reason', asString(r['rejectReason']) ?? asString(r['heldReason']));
+  put(event, 'risk_score', asInt(r['spamScore']));
+
+  const email: Record<string, unknown> = {};
+  const envelope = addressesOf(r['fromEnv']);
+  const from = uniq([...addressesOf(r['fromHdr']), ...envelope]);
+  const to = addressesOf(r['to']);
+  if (from.length > 0) email['from'] = { address: from };
+  if (envelope[0] !== undefined) email['sender'] = { address: envelope[0] };
+  if (to.length > 0) email['to'] = { address: to };
+  put(email, 'subject', asString(r['subject']));
+  put(email, 'message_id', asString(r['messageId']));
+  put(email, 'direction', directionOf(r['route']));
+  related.addUser(from).addUser(to).addUser(displayNames(r['fromEnv'])).addUser(displayNames(r['to']));
+
+  const doc: EcsDocument = { '@timestamp': time, event };
+  if (hasKeys(email)) doc['email'] = email;
+  const operator = addressesOf(r['operator'])[0];
+  if (operator !== undefined) {
+    doc['user'] = operator.includes('@') ? { name: operator, email: operator } : { name: operator };
+    related.addUser(operator);
+  }
+  const rule = asString(r['policy']);
+  if (rule !== undefined) doc['rule'] = { name: rule };
+  const rel = related.toEcs();
+  if (rel !== undefined) doc['related'] = rel;
+
+  const parsed: Record<string, unknown> = {};
+  put(parsed, 'spam_processing_detail', jsonObjectOf(r['spamProcessingDetail']));
+  return finishEvent(r, doc, id, time, { stream: STREAM, account: ctx.account, logType: STREAM, parsed });
+}

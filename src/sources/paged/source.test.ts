@@ -1,0 +1,263 @@
+// The time-window source against a scripted paged endpoint over real HTTP: every spec, end cases, resume, overlap, clamps, 403.
+import { afterEach, describe, expect, it } from 'vitest';
+import { ApiError } from '../../core/errors.js';
+import { formatMimecastDate, parseTime } from '../../normalize/time.js';
+import { silentLogger } from '../../telemetry/logger.js';
+import { PagedSource, parsePagedCursor, type PagedSourceOptions } from './source.js';
+import { PAGED_SPECS, PAGED_STREAMS, type PagedSpec } from './specs.js';
+import { captureLogger, clientFor, drain, ids, startFake, testNormalizer, type FakeReply, type FakeRequest, type FakeServer } from './testkit.js';
+
+const NOW = Date.parse('2024-03-10T12:00:00Z');
+const MIN = 60_000;
+const DAY = 86_400_000;
+const MC_DATE = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+0000$/;
+
+type Ending = 'absent' | 'trailing_empty_records' | 'trailing_empty_data';
+
+/** A paged Mimecast function over an in-memory record list, filtering by the window it is sent. */
+class PagedEndpoint {
+  readonly records: { t: number; n: number }[] = [];
+  ending: Ending = 'absent';
+  generation = 1;
+  forbidden: FakeReply | undefined;
+  constructor(readonly spec: PagedSpec, readonly pageSize: number) {}
+
+  add(t: number, n: number): void {
+    this.records.push({ t, n });
+  }
+
+  private record(r: { t: number; n: number }): Record<string, unknown> {
+    return { n: r.n, t: r.t, [this.spec.timeField]: formatMimecastDate(new Date(r.t)), ...(this.spec.stream === 'audit' ? { id: `A${r.n}` } : {}) };
+  }
+
+  private reply(list: Record<string, unknown>[], next: string | undefined, emptyData = false): FakeReply {
+    const data = emptyData ? [] : this.spec.recordsKey === undefined ? list : [{ [this.spec.recordsKey]: list }];
+    return { body: { meta: { status: 200, pagination: { pageSize: this.pageSize, ...(next === undefined ? {} : { next }) } }, data, fail: [] } };
+  }
+
+  handle(req: FakeRequest): FakeReply {
+    if (this.forbidden !== undefined) return this.forbidden;
+    const body = req.body as { meta?: { pagination?: { pageToken?: string } }; data?: Record<string, unknown>[] };
+    const item = body.data?.[0] ?? {};
+    const from = parseTime(item[this.spec.window.from]);
+    const to = parseTime(item[this.spec.window.to]);
+    if (from === undefined || to === undefined) return { status: 400, body: { fail: [{ code: 'err_validation', message: 'bad window' }] } };
+    const inWindow = this.records.filter((r) => r.t >= from.getTime() && r.t <= to.getTime()).sort((a, b) => a.t - b.t || a.n - b.n);
+    let offset = 0;
+    const token = body.meta?.pagination?.pageToken;
+    if (token !== undefined) {
+      if (token === 'String') return this.reply([], 'String', this.ending === 'trailing_empty_data');
+      const m = /^g(\d+)-o(\d+)$/.exec(token);
+      if (m === null || Number(m[1]) !== this.generation) {
+        return { body: { meta: { status: 200 }, data: [], fail: [{ key: item, errors: [{ code: 'err_page_token_invalid', message: 'The page token is invalid', retryable: false }] }] } };
+      }
+      offset = Number(m[2]);
+    }
+    const page = inWindow.slice(offset, offset + this.pageSize).map((r) => this.record(r));
+    const more = offset + this.pageSize < inWindow.length;
+    const next = more ? `g${this.generation}-o${offset + this.pageSize}` : this.ending === 'absent' ? undefined : 'String';
+    return this.reply(page, next);
+  }
+}
+
+let fake: FakeServer | undefined;
+afterEach(async () => {
+  await fake?.close();
+  fake = undefined;
+});
+
+async function setup(stream: keyof typeof PAGED_SPECS, pageSize = 50): Promise<{ ep: PagedEndpoint; fake: FakeServer; make: (o?: Partial<PagedSourceOptions>) => PagedSource; clock: { now: number } }> {
+  const spec = PAGED_SPECS[stream];
+  const ep = new PagedEndpoint(spec, pageSize);
+  const f = await startFake((req) => (req.path === spec.path ? ep.handle(req) : { status: 404, body: { fail: [{ code: 'not_found', message: 'no such path' }] } }));
+  fake = f;
+  const client = clientFor(f);
+  const clock = { now: NOW };
+  const make = (o: Partial<PagedSourceOptions> = {}): PagedSource =>
+    new PagedSource({
+      account: 'acme',
+      spec,
+      api: client,
+      logger: silentLogger(),
+      startFromMs: 3 * DAY,
+      pageSize,
+      normalize: testNormalizer(stream),
+      now: () => clock.now,
+      ...o,
+    });
+  return { ep, fake: f, make, clock };
+}
+
+function items(f: FakeServer): Record<string, unknown>[] {
+  return f.requests.map((r) => ((r.body as { data: Record<string, unknown>[] }).data[0] ?? {}));
+}
+function tokens(f: FakeServer): (string | undefined)[] {
+  return f.requests.map((r) => (r.body as { meta: { pagination: { pageToken?: string } } }).meta.pagination.pageToken);
+}
+
+describe('PagedSource', () => {
+  it.each(PAGED_STREAMS)('%s: drains a 3-day backlog in ≤1-day UTC windows, one page per batch, with the spec request', async (stream) => {
+    const { ep, fake: f, make } = await setup(stream);
+    const spec = PAGED_SPECS[stream];
+    for (let i = 0; i < 400; i++) ep.add(NOW - 3 * DAY + 5 * MIN + i * 10 * MIN, i);
+    const { batches, cursor } = await drain(make(), undefined);
+    const want = ep.records.filter((r) => r.t <= NOW - MIN).map((r) => `n${r.n}`);
+    expect(new Set(ids(batches))).toEqual(new Set(want));
+    expect(ids(batches)).toHaveLength(want.length);
+    expect(Math.max(...batches.map((b) => b.events.length))).toBeLessThanOrEqual(50);
+    expect(batches).toHaveLength(f.requests.length);
+    for (const item of items(f)) {
+      const from = item[spec.window.from];
+      const to = item[spec.window.to];
+      expect(from).toMatch(MC_DATE);
+      expect(to).toMatch(MC_DATE);
+      const len = (parseTime(to)?.getTime() ?? 0) - (parseTime(from)?.getTime() ?? 0);
+      expect(len).toBeGreaterThan(0);
+      expect(len).toBeLessThanOrEqual(DAY);
+      for (const [k, v] of Object.entries(spec.extra)) expect(item[k]).toEqual(v);
+    }
+    expect(new Set(items(f).map((it) => it[spec.window.from])).size).toBe(3);
+    expect(parsePagedCursor(cursor)).toEqual({ v: 1, from: new Date(NOW - MIN).toISOString() });
+  });
+
+  it.each<Ending>(['absent', 'trailing_empty_records', 'trailing_empty_data'])('ends a window on %s without looping', async (ending) => {
+    const { ep, fake: f, make } = await setup('ttp_url', 10);
+    ep.ending = ending;
+    for (let i = 0; i < 25; i++) ep.add(NOW - 2 * 3_600_000 + i * MIN, i);
+    const { batches, cursor } = await drain(make({ startFromMs: 3 * 3_600_000 }), undefined);
+    expect(ids(batches)).toHaveLength(25);
+    expect(f.requests).toHaveLength(ending === 'absent' ? 3 : 4);
+    expect(parsePagedCursor(cursor)?.to).toBeUndefined();
+  });
+
+  it('treats a window with no records at all as done, and still moves the cursor', async () => {
+    const { fake: f, make } = await setup('dlp');
+    const { batches, cursor } = await drain(make({ startFromMs: 3_600_000 }), undefined);
+    expect(f.requests).toHaveLength(1);
+    expect(batches).toHaveLength(1);
+    expect(batches[0]?.events).toEqual([]);
+    expect(parsePagedCursor(cursor)?.from).toBe(new Date(NOW - MIN).toISOString());
+  });
+
+  it('resumes mid-window from the stored page token after a crash, without losing or repeating a page', async () => {
+    const { ep, fake: f, make } = await setup('ttp_attachment', 20);
+    for (let i = 0; i < 150; i++) ep.add(NOW - 10 * 3_600_000 + i * MIN, i);
+    const first = await drain(make({ startFromMs: 12 * 3_600_000 }), undefined, 3);
+    const mid = parsePagedCursor(first.cursor);
+    expect(mid?.pageToken).toBe('g1-o60');
+    const before = f.requests.length;
+    const second = await drain(make({ startFromMs: 12 * 3_600_000 }), first.cursor);
+    expect(tokens(f)[before]).toBe('g1-o60');
+    const all = [...ids(first.batches), ...ids(second.batches)];
+    expect(new Set(all).size).toBe(150);
+    expect(all).toHaveLength(150);
+  });
+
+  it('re-reads the last overlap minutes each cycle and so catches a late-indexed record', async () => {
+    const { ep, fake: f, make, clock } = await setup('ttp_impersonation');
+    for (let i = 0; i < 30; i++) ep.add(NOW - 60 * MIN + i * MIN, i);
+    const src = make({ startFromMs: 2 * 3_600_000 });
+    const one = await drain(src, undefined);
+    expect(ids(one.batches)).toHaveLength(30);
+    // Indexed after cycle one read its window, but timed inside it.
+    ep.add(NOW - 4 * MIN, 999);
+    clock.now = NOW + 5 * MIN;
+    const before = f.requests.length;
+    const two = await drain(src, one.cursor);
+    expect(ids(two.batches)).toContain('n999');
+    expect(items(f)[before]?.['from']).toBe(formatMimecastDate(new Date(NOW - MIN - 10 * MIN)));
+  });
+
+  it('reads the same window again from its start when the API refuses a stored page token', async () => {
+    const { ep, fake: f, make } = await setup('audit', 20);
+    for (let i = 0; i < 100; i++) ep.add(NOW - 5 * 3_600_000 + i * MIN, i);
+    const log = captureLogger();
+    const first = await drain(make({ startFromMs: 6 * 3_600_000 }), undefined, 2);
+    ep.generation += 1;
+    const before = f.requests.length;
+    const second = await drain(make({ startFromMs: 6 * 3_600_000, logger: log.logger }), first.cursor);
+    expect(tokens(f).slice(before, before + 2)).toEqual(['g1-o40', undefined]);
+    expect(items(f)[before]?.['startDateTime']).toBe(items(f)[before + 1]?.['startDateTime']);
+    expect(new Set([...ids(first.batches), ...ids(second.batches)]).size).toBe(100);
+    expect(second.batches.reduce((n, b) => n + (b.counters?.['token_restarts'] ?? 0), 0)).toBe(1);
+    expect(log.lines().some((l) => l.msg.includes('refused the page token'))).toBe(true);
+  });
+
+  it('clamps audit to its 60-day history, on a first run and for an old stored cursor (with a warning)', async () => {
+    const { fake: f, make } = await setup('audit');
+    await drain(make({ startFromMs: 90 * DAY, maxWindowMs: 30 * DAY }), undefined, 1);
+    const start = parseTime(items(f)[0]?.['startDateTime'])?.getTime() ?? 0;
+    expect(start).toBeGreaterThanOrEqual(NOW - 60 * DAY);
+    expect(start).toBeLessThan(NOW - 59 * DAY);
+
+    const log = captureLogger();
+    const old = JSON.stringify({ v: 1, from: new Date(NOW - 80 * DAY).toISOString() });
+    const { batches } = await drain(make({ logger: log.logger, maxWindowMs: 30 * DAY }), old, 1);
+    expect(parseTime(items(f)[1]?.['startDateTime'])?.getTime()).toBe(start);
+    expect(batches[0]?.counters?.['history_clamped']).toBe(1);
+    const warn = log.lines().find((l) => l.msg.includes('were not collected'));
+    expect(warn?.msg).toContain(new Date(NOW - 80 * DAY - 10 * MIN).toISOString());
+    expect(warn?.msg).toContain('60 days');
+  });
+
+  it('throws a "disabled" API_PERMISSION_DENIED error on HTTP 403 for an unlicensed product', async () => {
+    const { ep, make } = await setup('ttp_url');
+    ep.forbidden = { status: 403, body: { fail: [{ code: 'forbidden', message: 'Access denied' }] } };
+    const err = await drain(make(), undefined).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    const e = err as ApiError;
+    expect(e.code).toBe('API_PERMISSION_DENIED');
+    expect(e.retryable).toBe(false);
+    expect(e.details['disabled']).toBe(true);
+    expect(e.message).toMatch(/^stream ttp_url disabled for account acme: the account is not licensed for it \(HTTP 403/);
+  });
+
+  it('also disables on a 200 reply whose fail code says the product is not licensed', async () => {
+    const { ep, make } = await setup('held_release');
+    ep.forbidden = { body: { meta: { status: 200 }, data: [], fail: [{ errors: [{ code: 'err_product_not_licensed', message: 'Not licensed', retryable: false }] }] } };
+    const err = (await drain(make(), undefined).catch((e: unknown) => e)) as ApiError;
+    expect(err.code).toBe('API_PERMISSION_DENIED');
+    expect(err.details['disabled']).toBe(true);
+  });
+
+  it('quarantines a record the normalizer rejects and still commits the page', async () => {
+    const spec = PAGED_SPECS.archive_search;
+    const f = await startFake(() => ({ body: { meta: { pagination: { pageSize: 50 } }, data: [{ logs: [{ n: 1, t: NOW - 10 * MIN }, { bad: true }] }], fail: [] } }));
+    fake = f;
+    const src = new PagedSource({ account: 'acme', spec, api: clientFor(f), logger: silentLogger(), startFromMs: 3_600_000, normalize: testNormalizer('archive_search'), now: () => NOW });
+    const { batches } = await drain(src, undefined);
+    expect(ids(batches)).toEqual(['n1']);
+    expect(batches[0]?.quarantined?.[0]?.reason).toBe('bad_record');
+    expect(batches[0]?.quarantined?.[0]?.location).toContain('stream=archive_search');
+  });
+
+  it('stops a window when the API hands back a page token it already gave', async () => {
+    const spec = PAGED_SPECS.dlp;
+    let n = 0;
+    const f = await startFake(() => ({ body: { meta: { pagination: { next: 'same' } }, data: [{ dlpLogs: [{ n: n++, t: NOW - 10 * MIN }] }] } }));
+    fake = f;
+    const src = new PagedSource({ account: 'acme', spec, api: clientFor(f), logger: silentLogger(), startFromMs: 3_600_000, normalize: testNormalizer('dlp'), now: () => NOW });
+    const { batches, cursor } = await drain(src, undefined);
+    expect(f.requests).toHaveLength(2);
+    expect(batches).toHaveLength(2);
+    expect(parsePagedCursor(cursor)?.to).toBeUndefined();
+  });
+
+  it('normalizes with the registry normalizer of its stream when none is given', async () => {
+    const click = { userEmailAddress: 'amy@corp.example', fromUserEmailAddress: 'docs@bad.example', url: 'http://login.bad.example/doc', ttpDefinition: 'Default', subject: 'Sign', action: 'block', adminOverride: 'N/A', userOverride: 'None', scanResult: 'malicious', category: 'Phishing & Fraud', sendingIp: 'Internal IP', userAwarenessAction: 'N/A', date: '2024-03-10T11:30:00+0000', actions: 'Block', route: 'inbound', creationMethod: 'User Click', emailPartsDescription: ['Body'], messageId: '<s1@bad.example>' };
+    const audit = { id: 'eNqrVip', auditType: 'User Logged On', user: 'svc@corp.example', eventTime: '2024-03-10T11:20:00+0000', eventInfo: 'Successful authentication', category: 'authentication_logs' };
+    const f = await startFake((req) =>
+      req.path === PAGED_SPECS.audit.path ? { body: { meta: { pagination: {} }, data: [audit], fail: [] } } : { body: { meta: { pagination: {} }, data: [{ clickLogs: [click] }], fail: [] } },
+    );
+    fake = f;
+    for (const stream of ['ttp_url', 'audit'] as const) {
+      const src = new PagedSource({ account: 'acme', spec: PAGED_SPECS[stream], api: clientFor(f), logger: silentLogger(), startFromMs: 3_600_000, now: () => NOW });
+      const { batches } = await drain(src, undefined);
+      const events = batches.flatMap((b) => b.events);
+      expect(batches.flatMap((b) => b.quarantined ?? [])).toEqual([]);
+      expect(events).toHaveLength(1);
+      expect(events[0]?.stream).toBe(stream);
+      expect(events[0]?.time).toBe(stream === 'audit' ? '2024-03-10T11:20:00.000Z' : '2024-03-10T11:30:00.000Z');
+    }
+  });
+});

@@ -1,0 +1,274 @@
+// One source for every time-window API function: UTC windows with an overlap re-read, page tokens committed one page at a time.
+import type { Batch, NormalizedEvent, Quarantined, Source } from '../../core/contracts.js';
+import { ApiError, CollectorError, describeError, isAbort } from '../../core/errors.js';
+import type { MimecastApi } from '../../mimecast/api.js';
+import { formatMimecastDate, parseTime } from '../../normalize/time.js';
+import type { Logger } from '../../telemetry/logger.js';
+import { disabledError, isUnavailable, normalizeOrQuarantine, registryNormalizer, type RecordNormalizer } from './shared.js';
+import type { PagedSpec, PagedStream } from './specs.js';
+
+export interface PagedSourceOptions {
+  account: string;
+  spec: PagedSpec;
+  api: Pick<MimecastApi, 'postJson'>;
+  logger: Logger;
+  /** First run only: how far back to start (ms); clamped to the stream's history limit. */
+  startFromMs: number;
+  /** Re-read of the last minutes each cycle, for records the API indexes late. Default 10 min. */
+  overlapMs?: number;
+  /** A window ends this long before now, so records still being indexed are not asked for yet. Default 1 min. */
+  settleMs?: number;
+  /** Longest window per request chain; a backlog is read as consecutive windows. Default 1 day. */
+  maxWindowMs?: number;
+  /** Defaults to the spec's page size. */
+  pageSize?: number;
+  /** Defaults to `normalizerFor(stream)` from the registry, loaded on first use. */
+  normalize?: RecordNormalizer;
+  now?: () => number;
+}
+
+/**
+ * The cursor. Between cycles `{v, from}`: everything before `from` has been read once (the next cycle starts at
+ * `from − overlap`). Inside a window `{v, from, to, pageToken?}`: the window exactly as requested, and the token of
+ * the next page to read (absent: the window restarts from its first page).
+ */
+export interface PagedCursor {
+  v: 1;
+  from: string;
+  to?: string;
+  pageToken?: string;
+}
+
+export const DEFAULT_OVERLAP_MS = 10 * 60_000;
+export const DEFAULT_SETTLE_MS = 60_000;
+export const DEFAULT_MAX_WINDOW_MS = 86_400_000;
+/** Start this far inside the history limit so the API's clock and ours need not agree to the second. */
+const HISTORY_MARGIN_MS = 10 * 60_000;
+/** Guard against an API that keeps handing out fresh tokens for empty or repeated pages forever. */
+const MAX_PAGES_PER_WINDOW = 100_000;
+
+export function parsePagedCursor(text: string | undefined): PagedCursor | undefined {
+  if (text === undefined) return undefined;
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (v === null || typeof v !== 'object') return undefined;
+  const c = v as Record<string, unknown>;
+  if (c['v'] !== 1 || typeof c['from'] !== 'string' || parseTime(c['from']) === undefined) return undefined;
+  const out: PagedCursor = { v: 1, from: c['from'] };
+  if (typeof c['to'] === 'string' && parseTime(c['to']) !== undefined) {
+    out.to = c['to'];
+    if (typeof c['pageToken'] === 'string' && c['pageToken'] !== '') out.pageToken = c['pageToken'];
+  }
+  return out;
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+function floorSecond(ms: number): number {
+  return Math.floor(ms / 1000) * 1000;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+interface Page {
+  records: unknown[];
+  next: string | undefined;
+}
+
+/** Pulls the records and the next token out of a meta/data reply. */
+export function parsePagedReply(body: unknown, spec: PagedSpec, call: string): Page {
+  if (!isRecord(body)) throw new ApiError('API_BAD_RESPONSE', `${call}: expected a JSON object`, call, { retryable: true });
+  const data = body['data'];
+  if (data !== undefined && !Array.isArray(data)) {
+    throw new ApiError('API_BAD_RESPONSE', `${call}: "data" is not an array`, call, { retryable: true });
+  }
+  const items: unknown[] = data ?? [];
+  let records: unknown[];
+  if (spec.recordsKey === undefined) {
+    records = items;
+  } else {
+    records = [];
+    for (const item of items) {
+      if (!isRecord(item)) continue;
+      const list = item[spec.recordsKey];
+      if (list === undefined || list === null) continue;
+      if (!Array.isArray(list)) {
+        throw new ApiError('API_BAD_RESPONSE', `${call}: data[].${spec.recordsKey} is not an array`, call, { retryable: true });
+      }
+      for (const r of list as unknown[]) records.push(r);
+    }
+  }
+  const meta = body['meta'];
+  const pagination = isRecord(meta) ? meta['pagination'] : undefined;
+  const next = isRecord(pagination) ? pagination['next'] : undefined;
+  return { records, next: typeof next === 'string' && next !== '' ? next : undefined };
+}
+
+/** A reply to a request that carried a page token, refusing the token (expired, unknown): restart the window. */
+function isTokenRejection(err: unknown): boolean {
+  return err instanceof CollectorError && !err.retryable && (err.code === 'API_FAIL' || err.code === 'API_BAD_REQUEST');
+}
+
+export class PagedSource implements Source {
+  readonly key: string;
+  readonly account: string;
+  readonly stream: PagedStream;
+  readonly spec: PagedSpec;
+  private readonly o: PagedSourceOptions;
+  private readonly log: Logger;
+  private normalizer: RecordNormalizer | undefined;
+
+  constructor(options: PagedSourceOptions) {
+    this.o = options;
+    this.spec = options.spec;
+    this.account = options.account;
+    this.stream = options.spec.stream;
+    this.key = `${options.account}/${options.spec.stream}`;
+    this.log = options.logger.child({ source: this.key });
+    this.normalizer = options.normalize;
+  }
+
+  private now(): number {
+    return (this.o.now ?? Date.now)();
+  }
+
+  private request(from: number, to: number, token: string | undefined): unknown {
+    const pagination: Record<string, unknown> = { pageSize: this.o.pageSize ?? this.spec.pageSize };
+    if (token !== undefined) pagination['pageToken'] = token;
+    // The window is resent with the token: the 2.0 gateway expects it, and 1.0 ignores it when a token is given.
+    const item: Record<string, unknown> = {
+      ...this.spec.extra,
+      [this.spec.window.from]: formatMimecastDate(new Date(from)),
+      [this.spec.window.to]: formatMimecastDate(new Date(to)),
+    };
+    return { meta: { pagination }, data: [item] };
+  }
+
+  async *pull(cursorText: string | undefined, signal: AbortSignal): AsyncGenerator<Batch> {
+    this.normalizer ??= await registryNormalizer(this.stream);
+    const normalize = this.normalizer;
+    const now = this.now();
+    const overlap = this.o.overlapMs ?? DEFAULT_OVERLAP_MS;
+    const maxWindow = Math.max(60_000, this.o.maxWindowMs ?? DEFAULT_MAX_WINDOW_MS);
+    const limit = floorSecond(now - this.spec.historyMs + HISTORY_MARGIN_MS);
+    const target = floorSecond(now - (this.o.settleMs ?? DEFAULT_SETTLE_MS));
+    const counters: Record<string, number> = {};
+    const bump = (k: string, n = 1): void => {
+      counters[k] = (counters[k] ?? 0) + n;
+    };
+    const takeCounters = (): Record<string, number> => {
+      const out = { ...counters };
+      for (const k of Object.keys(counters)) delete counters[k];
+      return out;
+    };
+
+    const cursor = parsePagedCursor(cursorText);
+    if (cursorText !== undefined && cursor === undefined) {
+      this.log.warn({ cursor: cursorText.slice(0, 200) }, 'stored cursor is unreadable; starting from start_from');
+    }
+
+    let windowStart: number;
+    let windowEnd: number | undefined;
+    let token: string | undefined;
+    if (cursor?.to !== undefined) {
+      // Resuming a window a previous run did not finish.
+      windowStart = floorSecond(Date.parse(cursor.from));
+      windowEnd = floorSecond(Date.parse(cursor.to));
+      token = cursor.pageToken;
+    } else {
+      const read = cursor === undefined ? floorSecond(now - this.o.startFromMs) : floorSecond(Date.parse(cursor.from));
+      windowStart = cursor === undefined ? read : read - overlap;
+    }
+    if (windowStart < limit) {
+      const days = Math.round(this.spec.historyMs / 86_400_000);
+      if (cursor === undefined) {
+        this.log.info({ start_from: iso(windowStart), clamped_to: iso(limit) }, `start_from is further back than the ${days}-day history of ${this.stream}; starting at the limit`);
+      } else {
+        this.log.warn(
+          { from: iso(windowStart), to: iso(limit) },
+          `events between ${iso(windowStart)} and ${iso(limit)} were not collected: ${this.stream} only looks back ${days} days`,
+        );
+        bump('history_clamped');
+      }
+      windowStart = limit;
+      token = undefined;
+      if (windowEnd !== undefined && windowEnd <= windowStart) windowEnd = undefined;
+    }
+
+    for (;;) {
+      if (windowEnd === undefined) {
+        if (windowStart >= target) return;
+        windowEnd = Math.min(windowStart + maxWindow, target);
+      }
+      const from = windowStart;
+      const to = windowEnd;
+      const call = `POST ${this.spec.path}`;
+      const windowText = `${iso(from)}..${iso(to)}`;
+      const seen = new Set<string>();
+      let restarted = false;
+      let pageNo = 0;
+      bump('windows');
+
+      for (;;) {
+        let body: unknown;
+        try {
+          body = await this.o.api.postJson(this.spec.path, this.request(from, to, token), signal);
+        } catch (err) {
+          if (isAbort(err, signal)) throw err;
+          if (isUnavailable(err)) throw disabledError(this.stream, this.account, err, this.spec.permission);
+          if (token !== undefined && !restarted && isTokenRejection(err)) {
+            // The journal's dedup absorbs whatever of this window was already committed.
+            this.log.warn({ window: windowText, err: describeError(err) }, 'the API refused the page token; reading the window again from its start');
+            restarted = true;
+            token = undefined;
+            seen.clear();
+            bump('token_restarts');
+            continue;
+          }
+          throw err;
+        }
+        const page = parsePagedReply(body, this.spec, call);
+        pageNo += 1;
+        bump('pages');
+
+        const events: NormalizedEvent[] = [];
+        const quarantined: Quarantined[] = [];
+        let outside = 0;
+        page.records.forEach((record, i) => {
+          const t = isRecord(record) ? parseTime(record[this.spec.timeField]) : undefined;
+          if (t !== undefined && (t.getTime() < from - 1000 || t.getTime() > to + 1000)) outside += 1;
+          normalizeOrQuarantine(normalize, record, this.account, `stream=${this.stream},window=${windowText},page=${pageNo},record=${i + 1}`, events, quarantined);
+        });
+        if (outside > 0) bump('records_outside_window', outside);
+
+        let last = page.next === undefined || page.records.length === 0;
+        if (page.next !== undefined && page.records.length === 0) bump('empty_page_with_next');
+        if (!last && page.next !== undefined && (seen.has(page.next) || page.next === token || pageNo >= MAX_PAGES_PER_WINDOW)) {
+          this.log.warn({ window: windowText, page: pageNo }, 'the API repeated a page token; ending this window here');
+          bump('repeated_token');
+          last = true;
+        }
+        const next: PagedCursor = last ? { v: 1, from: iso(to) } : { v: 1, from: iso(from), to: iso(to), ...(page.next === undefined ? {} : { pageToken: page.next }) };
+        const batch: Batch = { events, cursor: JSON.stringify(next), counters: takeCounters() };
+        if (quarantined.length > 0) batch.quarantined = quarantined;
+        yield batch;
+        if (last || page.next === undefined) break;
+        seen.add(page.next);
+        token = page.next;
+      }
+
+      if (to >= target) return;
+      windowStart = to;
+      windowEnd = undefined;
+      token = undefined;
+    }
+  }
+}

@@ -1,0 +1,284 @@
+// Turns one SIEM API 1.0 record (get-siem-logs, JSON or key_value) into an ECS output event shaped like the 2.0 ones.
+import type { EcsDocument, NormalizedEvent, SiemType } from '../../core/contracts.js';
+import { siemTypeFromApi } from '../../core/contracts.js';
+import { Related, asBool, asInt, asIp, asString, eventId, hasKeys, put, splitAddresses, uniq } from '../../normalize/ecs.js';
+import { directionOf, fileFields, finishEvent, hashesOf, jsonObjectOf, normalizeFailed, preview, requireObject, urlFields } from '../../normalize/fields.js';
+import { parseTime } from '../../normalize/time.js';
+
+const STREAM = 'siem';
+
+/** File-name prefixes of get-siem-logs files (Content-Disposition) → log type. */
+const PREFIXES: ReadonlyMap<string, SiemType> = new Map([
+  ['receipt', 'receipt'],
+  ['process', 'process'],
+  ['delivery', 'delivery'],
+  ['jrnl', 'journal'],
+  ['journal', 'journal'],
+  ['av', 'av'],
+  ['spameventthread', 'spam'],
+  ['spam', 'spam'],
+  ['iep', 'internal_email_protect'],
+  ['impersonation', 'impersonation_protect'],
+  ['ttp_ip', 'impersonation_protect'],
+  ['ttp_url', 'url_protect'],
+  ['ttp_ap', 'attachment_protect'],
+]);
+
+const FILE_NAME = /filename\*?=(?:UTF-8'')?"?([^";]+)"?/i;
+
+/**
+ * The log type a get-siem-logs file name or prefix names: `receipt`, `ttp_url_2021...json`,
+ * `attachment; filename="jrnl_2021.json"` all work; unknown → undefined.
+ */
+export function siemV1TypeFromName(name: string | undefined): SiemType | undefined {
+  if (name === undefined) return undefined;
+  let s = name.trim();
+  const m = FILE_NAME.exec(s);
+  if (m?.[1] !== undefined) s = m[1];
+  s = (s.split('/').pop() ?? s).toLowerCase();
+  const direct = PREFIXES.get(s) ?? siemTypeFromApi(s);
+  if (direct !== undefined) return direct;
+  // "<prefix>_<yyyyMMddHHmmssSSS>.<ext>": strip the stamp and extension, keep a two-part ttp_ prefix.
+  const stem = s.replace(/\.[a-z0-9.]+$/, '').replace(/_\d+$/, '');
+  return PREFIXES.get(stem) ?? siemTypeFromApi(stem);
+}
+
+/** Keys whose presence settles the type (lower-cased; 1.0 key case varies between types). */
+const DEFINITE: ReadonlyArray<readonly [SiemType, readonly string[]]> = [
+  ['delivery', ['delivered', 'receiptack', 'latency', 'attempt', 'snt', 'usetls', 'err']],
+  ['journal', ['rcptacttype', 'rcpthdrtype']],
+  ['process', ['attnames', 'msgsize', 'hld', 'ipinternalname', 'ipnewdomain', 'ipreplymismatch', 'ipsimilardomain', 'ipthreaddict']],
+  ['receipt', ['spamscore', 'spamlimit', 'spaminfo', 'spamprocessingdetail', 'error']],
+  [
+    'impersonation_protect',
+    ['definition', 'hits', 'taggedmalicious', 'taggedexternal', 'customname', 'internalname', 'newdomain', 'replymismatch', 'similarinternaldomain', 'similarcustomexternaldomain', 'similarmimecastexternaldomain', 'threatdictionary', 'customthreatdictionary'],
+  ],
+  ['internal_email_protect', ['scanresultinfo']],
+  ['url_protect', ['reason', 'credentialtheft']],
+  ['av', ['customerip', 'mimecastip', 'senderdomaininternal', 'virus']],
+];
+
+/**
+ * The log type of a 1.0 record from its keys alone (for records whose file name is unknown).
+ * Ordered rules, most specific first; `unknown` when nothing fits.
+ */
+export function classifySiemV1(r: Record<string, unknown>): SiemType | 'unknown' {
+  const keys = new Set<string>();
+  for (const k of Object.keys(r)) keys.add(k.toLowerCase());
+  const has = (k: string): boolean => keys.has(k);
+  // Receipt's "Virus" must not make a receipt an AV record: receipt keys are checked first,
+  // and AV requires a non-receipt shape (Recipient rather than Rcpt).
+  for (const [type, markers] of DEFINITE) {
+    if (type === 'av' && has('rcpt')) continue;
+    if (markers.some(has)) return type;
+  }
+  if (has('filename') || has('md5') || has('sha1') || has('sha256') || has('fileext') || has('filemime')) return 'attachment_protect';
+  // The URL-protect keys are lower camel case ("url", "sourceIp"); internal email protect and spam use "URL" / "SourceIP".
+  if ('URL' in r || has('urlcategory')) return 'URL' in r ? 'internal_email_protect' : 'url_protect';
+  if ('url' in r || 'sourceIp' in r) return 'url_protect';
+  if ('SourceIP' in r || (has('recipient') && has('headerfrom'))) return 'spam';
+  if (has('act')) return has('attcnt') || has('attsize') ? 'process' : 'receipt';
+  if (has('rejtype') || has('rejcode') || has('rejinfo') || has('tlsver') || has('cphr')) return 'receipt';
+  return 'unknown';
+}
+
+const ACTION_WORDS: ReadonlyMap<string, string> = new Map([
+  ['acc', 'accept'],
+  ['rej', 'reject'],
+  ['ign', 'ignore'],
+  ['bnc', 'bounce'],
+  ['hld', 'hold'],
+  ['sdbx', 'sandbox'],
+  ['rty', 'retry'],
+]);
+const ACTION_OUTCOMES: ReadonlyMap<string, 'success' | 'failure'> = new Map([
+  ['accept', 'success'],
+  ['reject', 'failure'],
+  ['bounce', 'failure'],
+]);
+const TLS_VERSION = /^(tls|ssl)\s*v?\s*(\d+(?:\.\d+)?)$/i;
+
+/** The first present, non-blank string among `keys`. */
+function first(r: Record<string, unknown>, ...keys: string[]): string | undefined {
+  for (const k of keys) {
+    const v = asString(r[k]);
+    if (v !== undefined) return v;
+  }
+  return undefined;
+}
+
+function actionOf(logType: string, r: Record<string, unknown>): { action?: string; outcome?: 'success' | 'failure' } {
+  if (logType === 'delivery') {
+    const delivered = asBool(r['Delivered']);
+    if (delivered === undefined) return {};
+    return delivered ? { action: 'delivered', outcome: 'success' } : { action: 'not_delivered', outcome: 'failure' };
+  }
+  const raw = first(r, 'Act', 'Action', 'action');
+  if (raw === undefined) return {};
+  const lower = raw.toLowerCase();
+  const action = ACTION_WORDS.get(lower) ?? lower;
+  const outcome = logType === 'receipt' || logType === 'process' ? ACTION_OUTCOMES.get(action) : undefined;
+  return outcome === undefined ? { action } : { action, outcome };
+}
+
+function categorize(logType: string, r: Record<string, unknown>, action: string | undefined): { category: string[]; type: string[] } {
+  switch (logType) {
+    case 'receipt': {
+      const category = ['email', 'network'];
+      if (asString(r['Virus']) !== undefined) category.push('malware');
+      const type = ['connection', 'info'];
+      if (action === 'accept') type.push('allowed');
+      else if (action === 'reject' || action === 'bounce') type.push('denied');
+      return { category, type };
+    }
+    case 'delivery':
+      return { category: ['email', 'network'], type: ['connection', 'info'] };
+    case 'av':
+      return { category: ['email', 'malware', 'file'], type: ['info'] };
+    case 'attachment_protect':
+      return { category: ['email', 'file'], type: ['info'] };
+    case 'internal_email_protect':
+    case 'impersonation_protect':
+      return { category: ['email', 'threat'], type: ['indicator', 'info'] };
+    case 'url_protect':
+      return { category: ['email', 'threat', 'web'], type: ['indicator', 'info'] };
+    default:
+      return { category: ['email'], type: ['info'] };
+  }
+}
+
+/** `AttNames`: `"a.pdf", "b, c.docx"` (quoted, comma-separated), a plain list, or an array. */
+function attachmentNames(v: unknown): string[] {
+  if (Array.isArray(v)) return v.map((x) => asString(x)).filter((x): x is string => x !== undefined);
+  if (typeof v !== 'string') return [];
+  const out: string[] = [];
+  if (v.includes('"')) {
+    for (const m of v.matchAll(/"([^"]*)"/g)) {
+      const name = m[1]?.trim();
+      if (name !== undefined && name.length > 0) out.push(name);
+    }
+    return out;
+  }
+  for (const part of v.split(',')) {
+    const name = part.trim();
+    if (name.length > 0) out.push(name);
+  }
+  return out;
+}
+
+function tlsOf(r: Record<string, unknown>): Record<string, unknown> {
+  const tls: Record<string, unknown> = {};
+  const ver = asString(r['TlsVer']);
+  const m = ver === undefined ? null : TLS_VERSION.exec(ver);
+  if (m !== null) {
+    tls['version'] = m[2];
+    tls['version_protocol'] = (m[1] as string).toLowerCase();
+  }
+  put(tls, 'cipher', asString(r['Cphr']));
+  put(tls, 'established', asBool(r['UseTls']));
+  return tls;
+}
+
+/** The type this record gets: the file-name prefix when it names one, else the record's keys. */
+function logTypeOf(r: Record<string, unknown>, given: string | undefined): string {
+  return siemV1TypeFromName(given) ?? siemV1TypeFromName(asString(r['Content-Disposition'])) ?? classifySiemV1(r);
+}
+
+/**
+ * Normalizes one SIEM API 1.0 record. `ctx.logType` is the file-name prefix from the reply's
+ * Content-Disposition (`receipt`, `jrnl`, `ttp_url`, ...); absent or unknown → classified by
+ * keys. `mimecast.log_type` uses the same ten names as API 2.0. `datetime` keeps the account's
+ * local offset (`+0100`, `-0400`) and is converted to UTC. key_value records (every value a
+ * string: "true", "3") and JSON records (typed values) normalize alike. `SpamProcessingDetail`
+ * and `credentialTheft` are also available parsed under `mimecast.parsed.spam_processing_detail`
+ * / `mimecast.parsed.credential_theft`, whether sent as objects or as JSON text.
+ */
+export function normalizeSiemV1(record: unknown, ctx: { account: string; logType?: string }): NormalizedEvent {
+  const r = requireObject(STREAM, record, 'SIEM 1.0 record');
+  const logType = logTypeOf(r, ctx.logType);
+  const at = parseTime(r['datetime']);
+  if (at === undefined) throw normalizeFailed(STREAM, `SIEM 1.0 ${logType} record has no usable datetime (datetime: ${preview(r['datetime'])})`, logType);
+  const time = at.toISOString();
+  const id = eventId(ctx.account, STREAM, r);
+  const related = new Related();
+
+  const { action, outcome } = actionOf(logType, r);
+  const { category, type } = categorize(logType, r, action);
+  const event: Record<string, unknown> = { id, module: 'mimecast', dataset: `mimecast.${STREAM}`, kind: 'event', category, type };
+  put(event, 'action', action);
+  put(event, 'outcome', outcome);
+  put(event, 'reason', first(r, 'RejInfo', 'Hld', 'reason', 'ScanResultInfo', 'Virus', 'RejType'));
+
+  const email: Record<string, unknown> = {};
+  const envelope = splitAddresses(r['Sender'] ?? r['sender']);
+  let from = splitAddresses(r['headerFrom']);
+  if (from.length === 0) from = envelope;
+  if (from.length > 0) email['from'] = { address: from };
+  if (envelope[0] !== undefined) email['sender'] = { address: envelope[0] };
+  const to = uniq(splitAddresses(r['Rcpt'] ?? r['Recipient'] ?? r['recipient']));
+  if (to.length > 0) email['to'] = { address: to };
+  put(email, 'subject', first(r, 'Subject', 'subject'));
+  put(email, 'message_id', first(r, 'MsgId', 'msgid'));
+  put(email, 'local_id', asString(r['aCode']));
+  put(email, 'direction', directionOf(r['Dir']) ?? directionOf(r['Route']) ?? directionOf(r['route']));
+  related.addUser(from).addUser(envelope).addUser(to);
+
+  const file = fileFields({
+    name: asString(r['fileName']),
+    extension: asString(r['fileExt']),
+    mimeType: asString(r['fileMime']),
+    size: asInt(r['Size']),
+    hashes: [asString(r['md5']), asString(r['sha1']), asString(r['sha256'])],
+  });
+  if (file !== undefined) {
+    email['attachments'] = [{ file: structuredClone(file) }];
+  } else {
+    const names = attachmentNames(r['AttNames']);
+    if (names.length > 0) {
+      const total = names.length === 1 ? asInt(r['AttSize']) : undefined;
+      email['attachments'] = names.map((name) => ({ file: fileFields({ name, size: total }) }));
+    }
+  }
+
+  const doc: EcsDocument = { '@timestamp': time, event };
+  if (hasKeys(email)) doc['email'] = email;
+
+  // "IP" is the sending server except in delivery logs, where it is the server delivered to.
+  const ipKey = logType === 'delivery' ? undefined : asIp(r['IP']);
+  const source: Record<string, unknown> = {};
+  const sourceIp = ipKey ?? asIp(r['SourceIP']) ?? asIp(r['sourceIp']);
+  put(source, 'ip', sourceIp);
+  put(source, 'domain', first(r, 'SenderDomain', 'senderDomain'));
+  if (hasKeys(source)) doc['source'] = source;
+  const destinationIp = logType === 'delivery' ? asIp(r['IP']) : undefined;
+  if (destinationIp !== undefined) doc['destination'] = { ip: destinationIp };
+  related.addIp(sourceIp).addIp(destinationIp);
+
+  const tls = tlsOf(r);
+  if (hasKeys(tls)) doc['tls'] = tls;
+  if (file !== undefined) {
+    doc['file'] = file;
+    related.addHash(hashesOf(file));
+  }
+  const url = urlFields(r['URL'] ?? r['url']);
+  if (url !== undefined) {
+    doc['url'] = url;
+    related.addHost(url['domain']);
+  }
+  const rule = asString(r['Definition']);
+  if (rule !== undefined) doc['rule'] = { name: rule };
+
+  const error: Record<string, unknown> = {};
+  put(error, 'code', asString(r['RejCode']));
+  put(error, 'type', asString(r['RejType']));
+  put(error, 'message', first(r, 'Error', 'Err'));
+  if (hasKeys(error)) doc['error'] = error;
+
+  const rel = related.toEcs();
+  if (rel !== undefined) doc['related'] = rel;
+
+  const parsed: Record<string, unknown> = {};
+  put(parsed, 'spam_processing_detail', jsonObjectOf(r['SpamProcessingDetail']));
+  put(parsed, 'credential_theft', jsonObjectOf(r['credentialTheft']));
+  return finishEvent(r, doc, id, time, { stream: STREAM, account: ctx.account, logType, parsed });
+}

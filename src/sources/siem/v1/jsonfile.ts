@@ -1,0 +1,258 @@
+// Incremental reader for SIEM 1.0 `json` files (`{"type":"MTA","data":[{...},...]}`): one record in memory at a time.
+import { StringDecoder } from 'node:string_decoder';
+import { SiemFileError, clip, type RecordItem } from './records.js';
+
+export interface JsonFileOptions {
+  /** Longest single record accepted; a longer one is reported (not held) and skipped. Default 4 MiB of text. */
+  maxRecordChars?: number;
+}
+
+type Phase =
+  | 'start' // before the top-level value
+  | 'key' // in the top object, expecting a key or `}`
+  | 'keyString' // inside a top-level key
+  | 'colon'
+  | 'value' // expecting a top-level member's value
+  | 'comma' // after a member, expecting `,` or `}`
+  | 'elements' // in the records array, expecting an element, `,` or `]`
+  | 'done';
+
+const STRUCTURAL = /[{}[\]"]/g;
+const STRING_STOP = /["\\]/g;
+const WS = new Set([' ', '\t', '\n', '\r']);
+
+/**
+ * A push parser: feed() decoded text, end() at EOF. It understands only the file's outer structure (the top object,
+ * its `data` array) and finds each element's extent by tracking nesting and strings; JSON.parse does the rest per
+ * element. Other top-level members are skipped without being kept. A bare top-level array is read as the records.
+ */
+export class JsonRecordScanner {
+  readonly #max: number;
+  #phase: Phase = 'start';
+  #key = '';
+  #keyEscape = false;
+  #memberIsData = false;
+  #topIsArray = false;
+  #offset = 0;
+  // The value being scanned (a record, or a skipped member).
+  #inValue = false;
+  #capture = false;
+  #primitive = false;
+  #depth = 0;
+  #inString = false;
+  #escape = false;
+  #parts: string[] = [];
+  /** Where the current value starts in the text being fed (0 once it began in an earlier chunk). */
+  #segStart = 0;
+  #size = 0;
+  #oversized = false;
+
+  constructor(opts: JsonFileOptions = {}) {
+    this.#max = opts.maxRecordChars ?? 4 * 1024 * 1024;
+  }
+
+  /** Records completed by this text, in order. Throws SiemFileError when the text cannot be a SIEM JSON file. */
+  feed(text: string): RecordItem[] {
+    const out: RecordItem[] = [];
+    let i = 0;
+    const n = text.length;
+    while (i < n) {
+      if (this.#inValue) {
+        i = this.#scanValue(text, i, out);
+        continue;
+      }
+      const ch = text[i] as string;
+      switch (this.#phase) {
+        case 'start':
+          if (WS.has(ch) || ch === '\ufeff') break;
+          if (ch === '{') this.#phase = 'key';
+          else if (ch === '[') {
+            this.#phase = 'elements';
+            this.#topIsArray = true;
+          } else throw this.#corrupt(`expected '{' at the start, found ${JSON.stringify(ch)}`);
+          break;
+        case 'key':
+          if (WS.has(ch) || ch === ',') break;
+          if (ch === '"') {
+            this.#phase = 'keyString';
+            this.#key = '';
+          } else if (ch === '}') this.#phase = 'done';
+          else throw this.#corrupt(`expected a key, found ${JSON.stringify(ch)}`);
+          break;
+        case 'keyString':
+          if (this.#keyEscape) {
+            this.#keyEscape = false;
+            this.#key += ch;
+          } else if (ch === '\\') this.#keyEscape = true;
+          else if (ch === '"') this.#phase = 'colon';
+          else if (this.#key.length < 256) this.#key += ch;
+          break;
+        case 'colon':
+          if (WS.has(ch)) break;
+          if (ch !== ':') throw this.#corrupt(`expected ':' after key ${JSON.stringify(this.#key)}`);
+          this.#phase = 'value';
+          this.#memberIsData = this.#key === 'data';
+          break;
+        case 'value':
+          if (WS.has(ch)) break;
+          if (this.#memberIsData && ch === '[') {
+            this.#phase = 'elements';
+            break;
+          }
+          // Any other member (`type`, `meta`...) is skipped without keeping it.
+          this.#beginValue(ch, i, false);
+          this.#phase = 'comma';
+          continue;
+        case 'comma':
+          if (WS.has(ch)) break;
+          if (ch === ',') this.#phase = 'key';
+          else if (ch === '}') this.#phase = 'done';
+          else throw this.#corrupt(`expected ',' or '}', found ${JSON.stringify(ch)}`);
+          break;
+        case 'elements':
+          if (WS.has(ch) || ch === ',') break;
+          if (ch === ']') {
+            this.#phase = this.#topIsArray ? 'done' : 'comma';
+            break;
+          }
+          if (ch === '}' || ch === ':') throw this.#corrupt(`unexpected ${JSON.stringify(ch)} in the data array`);
+          this.#beginValue(ch, i, true);
+          continue;
+        case 'done':
+          if (!WS.has(ch)) throw this.#corrupt(`unexpected data after the end of the file's JSON: ${JSON.stringify(text.slice(i, i + 20))}`);
+          break;
+      }
+      i++;
+    }
+    if (this.#inValue && this.#capture && !this.#oversized) this.#keep(text, this.#segStart, n);
+    this.#segStart = 0;
+    this.#offset += n;
+    return out;
+  }
+
+  /** Records completed by EOF (a number as the last element); throws SiemFileError when the file was cut short. */
+  end(): RecordItem[] {
+    if (this.#phase === 'start') throw new SiemFileError('truncated_file', 'the JSON SIEM file is empty');
+    if (this.#phase !== 'done' || this.#inValue) {
+      const where = this.#phase === 'elements' || this.#inValue ? 'inside the data array' : `while reading ${this.#phase}`;
+      throw new SiemFileError('truncated_file', `the JSON SIEM file ends early (${where}, after ${this.#offset} chars)`);
+    }
+    return [];
+  }
+
+  #beginValue(ch: string, i: number, capture: boolean): void {
+    this.#inValue = true;
+    this.#capture = capture;
+    this.#oversized = false;
+    this.#parts = [];
+    this.#size = 0;
+    this.#segStart = i;
+    this.#inString = false;
+    this.#escape = false;
+    this.#primitive = false;
+    this.#depth = 0;
+    // `{`, `[` and `"` are left for #scanValue, which sees them as the first structural character.
+    this.#primitive = ch !== '{' && ch !== '[' && ch !== '"';
+  }
+
+  /** Advances through the current value; returns the index to continue from. */
+  #scanValue(text: string, i: number, out: RecordItem[]): number {
+    const n = text.length;
+    if (this.#primitive) {
+      let j = i;
+      while (j < n) {
+        const c = text[j] as string;
+        if (c === ',' || c === ']' || c === '}' || WS.has(c)) break;
+        j++;
+      }
+      if (j === n) return n;
+      this.#finish(text, j, out);
+      return j;
+    }
+    let j = i;
+    while (j < n) {
+      if (this.#inString) {
+        if (this.#escape) {
+          this.#escape = false;
+          j++;
+          continue;
+        }
+        STRING_STOP.lastIndex = j;
+        const m = STRING_STOP.exec(text);
+        if (m === null) return n;
+        j = m.index;
+        if (text[j] === '\\') this.#escape = true;
+        else {
+          this.#inString = false;
+          if (this.#depth === 0) {
+            this.#finish(text, j + 1, out);
+            return j + 1;
+          }
+        }
+        j++;
+        continue;
+      }
+      STRUCTURAL.lastIndex = j;
+      const m = STRUCTURAL.exec(text);
+      if (m === null) return n;
+      j = m.index;
+      const c = text[j];
+      if (c === '"') this.#inString = true;
+      else if (c === '{' || c === '[') this.#depth++;
+      else {
+        this.#depth--;
+        if (this.#depth <= 0) {
+          this.#finish(text, j + 1, out);
+          return j + 1;
+        }
+      }
+      j++;
+    }
+    return n;
+  }
+
+  #keep(text: string, from: number, to: number): void {
+    if (to <= from) return;
+    this.#size += to - from;
+    if (this.#size > this.#max) {
+      this.#oversized = true;
+      this.#parts = [this.#parts.join('').slice(0, 4096)];
+      return;
+    }
+    this.#parts.push(text.slice(from, to));
+  }
+
+  #finish(text: string, end: number, out: RecordItem[]): void {
+    this.#inValue = false;
+    if (!this.#capture) return;
+    if (!this.#oversized) this.#keep(text, this.#segStart, end);
+    const raw = this.#parts.join('');
+    this.#parts = [];
+    if (this.#oversized) {
+      out.push({ ok: false, reason: 'record_too_large', detail: `JSON record of more than ${this.#max} chars`, raw: clip(raw) });
+      return;
+    }
+    try {
+      out.push({ ok: true, value: JSON.parse(raw) as unknown });
+    } catch (err) {
+      out.push({ ok: false, reason: 'bad_json', detail: err instanceof Error ? err.message : String(err), raw: clip(raw) });
+    }
+  }
+
+  #corrupt(what: string): SiemFileError {
+    return new SiemFileError('corrupt_file', `not a SIEM JSON file: ${what} (near char ${this.#offset})`);
+  }
+}
+
+/** Streams the records of a JSON SIEM file; throws SiemFileError (after the good records) when it is cut or broken. */
+export async function* jsonRecords(src: AsyncIterable<Buffer | string>, opts: JsonFileOptions = {}): AsyncGenerator<RecordItem> {
+  const scanner = new JsonRecordScanner(opts);
+  const decoder = new StringDecoder('utf8');
+  for await (const chunk of src) {
+    const items = scanner.feed(typeof chunk === 'string' ? chunk : decoder.write(chunk));
+    for (const it of items) yield it;
+  }
+  const tail = decoder.end();
+  if (tail !== '') for (const it of scanner.feed(tail)) yield it;
+  for (const it of scanner.end()) yield it;
+}

@@ -1,0 +1,390 @@
+// Tests for SiemV1Source against a scripted get-siem-logs host: token chain, formats, faults, resume, memory.
+import { createHash } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
+import v8 from 'node:v8';
+import vm from 'node:vm';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Batch, NormalizedEvent } from '../../../core/contracts.js';
+import type { RetryPolicy } from '../../../core/retry.js';
+import { MimecastV1Client } from '../../../mimecast/v1client.js';
+import { silentLogger } from '../../../telemetry/logger.js';
+import { SiemV1Source, parseSiemV1Cursor, fileNameOf, logTypeOfName, type SiemV1SourceOptions } from './source.js';
+import { buildZip } from './testkit.js';
+
+const FAST: RetryPolicy = { retries: 2, minDelayMs: 5, maxDelayMs: 20, factor: 2 };
+const CREDS = { appId: 'app-1', appKey: 'appkey', accessKey: 'ACCESS123456', secretKey: Buffer.from('secret').toString('base64') };
+
+interface SiemFile {
+  name: string;
+  body: Buffer | (() => Readable);
+  contentType?: string;
+}
+
+interface Req {
+  token: string | undefined;
+  body: Record<string, unknown>;
+}
+
+/** Return true when the script answered the request itself. */
+type Fault = (req: Req, res: http.ServerResponse, n: number) => boolean;
+
+interface Host {
+  url: string;
+  requests: Req[];
+  close: () => Promise<void>;
+}
+
+function json(res: http.ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+}
+
+/** Token `t<i>` asks for file i; no token = file 0 (the oldest); past the end = caught up. */
+async function siemHost(files: SiemFile[], fault?: Fault): Promise<Host> {
+  const h: Host = { url: '', requests: [], close: async () => {} };
+  const server = http.createServer((req, res) => {
+    let raw = '';
+    req.setEncoding('utf8');
+    req.on('data', (c: string) => (raw += c));
+    req.on('end', () => {
+      const body = JSON.parse(raw) as { data: Record<string, unknown>[] };
+      const item = body.data[0] ?? {};
+      const token = typeof item['token'] === 'string' ? item['token'] : undefined;
+      const r: Req = { token, body: item };
+      h.requests.push(r);
+      if (fault?.(r, res, h.requests.length) === true) return;
+      const index = token === undefined ? 0 : /^t\d+$/.test(token) ? Number(token.slice(1)) : -1;
+      if (index < 0 || index > files.length) {
+        json(res, 200, { meta: { status: 200 }, data: [], fail: [{ key: item, errors: [{ code: 'err_audit_siem_invalid_token', message: 'The SIEM token is invalid', retryable: false }] }] });
+        return;
+      }
+      const f = files[index];
+      if (f === undefined) {
+        json(res, 200, { meta: { status: 200, isLastToken: true }, data: [], fail: [] });
+        return;
+      }
+      const headers = {
+        'content-type': f.contentType ?? 'application/octet-stream',
+        'content-disposition': `attachment; filename="${f.name}"`,
+        'mc-siem-token': `t${index + 1}`,
+      };
+      if (Buffer.isBuffer(f.body)) {
+        res.writeHead(200, { ...headers, 'content-length': String(f.body.length) }).end(f.body);
+      } else {
+        res.writeHead(200, headers);
+        f.body().pipe(res);
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  h.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  h.close = () =>
+    new Promise<void>((r) => {
+      server.closeAllConnections();
+      server.close(() => r());
+    });
+  return h;
+}
+
+/** Stands in for the real normalizer: the id is the record hash, the doc keeps the record and the log type. */
+function testNormalize(record: unknown, ctx: { account: string; logType?: string }): NormalizedEvent {
+  const text = JSON.stringify(record);
+  if (typeof record !== 'object' || record === null || !('datetime' in record)) throw new Error('no datetime');
+  return {
+    id: createHash('sha1').update(text).digest('hex'),
+    stream: 'siem',
+    account: ctx.account,
+    time: '2024-03-01T00:00:00.000Z',
+    doc: { record, logType: ctx.logType ?? null },
+  };
+}
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()?.();
+});
+
+async function setup(files: SiemFile[], fault?: Fault, extra: Partial<SiemV1SourceOptions> = {}): Promise<{ h: Host; source: SiemV1Source }> {
+  const h = await siemHost(files, fault);
+  const api = new MimecastV1Client({ baseUrl: h.url, ...CREDS, retry: FAST });
+  cleanups.push(() => h.close(), () => api.close());
+  const source = new SiemV1Source({ account: 'corp', api, fileFormat: 'json', compress: false, logger: silentLogger(), normalize: testNormalize, ...extra });
+  return { h, source };
+}
+
+async function drain(source: SiemV1Source, cursor?: string, stopAfter = Infinity): Promise<Batch[]> {
+  const out: Batch[] = [];
+  for await (const b of source.pull(cursor, new AbortController().signal)) {
+    out.push(b);
+    if (out.length >= stopAfter) break;
+  }
+  return out;
+}
+
+const ids = (batches: Batch[]): string[] => batches.flatMap((b) => b.events.map((e) => e.id));
+const subjects = (batches: Batch[]): unknown[] => batches.flatMap((b) => b.events.map((e) => (e.doc['record'] as Record<string, unknown>)['Subject']));
+const lastCursor = (batches: Batch[]): unknown => JSON.parse(batches[batches.length - 1]?.cursor ?? 'null');
+
+function rec(type: string, i: number): Record<string, unknown> {
+  return { datetime: `2024-03-01T10:${String(i % 60).padStart(2, '0')}:00+0100`, aCode: `${type}-${i}`, acc: 'CUK1', Subject: `${type} ${i}` };
+}
+function jsonFile(type: string, from: number, count: number): Buffer {
+  return Buffer.from(JSON.stringify({ type: 'MTA', data: Array.from({ length: count }, (_, k) => rec(type, from + k)) }));
+}
+function kvLine(r: Record<string, unknown>): string {
+  return Object.entries(r)
+    .map(([k, v]) => `${k}=${String(v)}`)
+    .join('|');
+}
+
+describe('helpers', () => {
+  it('file names, log types and cursors', () => {
+    expect(fileNameOf('attachment; filename="receipt_20191125134532478.log"')).toBe('receipt_20191125134532478.log');
+    expect(fileNameOf('attachment; filename=ttp_url_20211129153015541.json')).toBe('ttp_url_20211129153015541.json');
+    expect(fileNameOf(undefined)).toBeUndefined();
+    expect(logTypeOfName('receipt_20191125134532478.log')).toBe('receipt');
+    expect(logTypeOfName('ttp_url_20211129153015541.json')).toBe('ttp_url');
+    expect(logTypeOfName('spameventthread_20211129153015541.json')).toBe('spameventthread');
+    expect(logTypeOfName('siem.zip')).toBeUndefined();
+    expect(parseSiemV1Cursor('{"v":1,"token":"t3","file":"a.json","record":7}')).toEqual({ v: 1, token: 't3', file: 'a.json', record: 7 });
+    expect(parseSiemV1Cursor('garbage')).toBeUndefined();
+  });
+});
+
+describe('SiemV1Source', () => {
+  it('follows the token chain over json files, one file per call, until isLastToken', async () => {
+    const { h, source } = await setup([
+      { name: 'receipt_20240301101500123.json', body: jsonFile('receipt', 0, 3) },
+      { name: 'process_20240301103000456.json', body: jsonFile('process', 0, 2), contentType: 'application/json' },
+      { name: 'ttp_url_20240301110000789.json', body: jsonFile('url', 0, 1) },
+    ]);
+    const batches = await drain(source);
+    expect(subjects(batches)).toEqual(['receipt 0', 'receipt 1', 'receipt 2', 'process 0', 'process 1', 'url 0']);
+    expect(batches.flatMap((b) => b.events.map((e) => e.doc['logType']))).toEqual(['receipt', 'receipt', 'receipt', 'process', 'process', 'ttp_url']);
+    expect(h.requests.map((r) => r.token)).toEqual([undefined, 't1', 't2', 't3']);
+    expect(h.requests[0]?.body).toEqual({ type: 'MTA', fileFormat: 'json', compress: false });
+    expect(lastCursor(batches)).toEqual({ v: 1, token: 't3' });
+    expect(batches.reduce((n, b) => n + (b.counters?.['siem_files'] ?? 0), 0)).toBe(3);
+
+    // Next cycle from the stored cursor: caught up at once, cursor unchanged.
+    const again = await drain(source, batches[batches.length - 1]?.cursor);
+    expect(ids(again)).toEqual([]);
+    expect(lastCursor(again)).toEqual({ v: 1, token: 't3' });
+    expect(h.requests.at(-1)?.token).toBe('t3');
+  });
+
+  it('reads key_value files without corrupting values that contain | or datetime=', async () => {
+    const nasty = { ...rec('receipt', 1), Subject: 'Q1 | Q2 datetime=2024-01-01T00:00:00+0000|x' };
+    const body = `${kvLine(rec('receipt', 0))}\r\n${kvLine(nasty)}\r\n${kvLine(rec('receipt', 2))}`;
+    const { h, source } = await setup([{ name: 'receipt_20240301101500123.log', body: Buffer.from(body) }], undefined, { fileFormat: 'key_value' });
+    const batches = await drain(source);
+    expect(subjects(batches)).toEqual(['receipt 0', 'Q1 | Q2 datetime=2024-01-01T00:00:00+0000|x', 'receipt 2']);
+    expect(h.requests[0]?.body['fileFormat']).toBe('key_value');
+  });
+
+  it('reads zip replies: entries in order, log type from each entry name, json and key_value entries', async () => {
+    const zip1 = buildZip([
+      { name: 'receipt_20240301101500123.json', data: jsonFile('receipt', 0, 2) },
+      { name: 'delivery_20240301101500124.json', data: jsonFile('delivery', 0, 1), descriptor: true },
+    ]);
+    const zip2 = buildZip([{ name: 'jrnl_20240301103000000.log', data: `${kvLine(rec('jrnl', 0))}\n${kvLine(rec('jrnl', 1))}\n`, method: 'stored' }]);
+    const { h, source } = await setup(
+      [
+        { name: 'siem_20240301101500123.zip', body: zip1 },
+        { name: 'siem_20240301103000000.zip', body: zip2 },
+      ],
+      undefined,
+      { compress: true },
+    );
+    const batches = await drain(source);
+    expect(subjects(batches)).toEqual(['receipt 0', 'receipt 1', 'delivery 0', 'jrnl 0', 'jrnl 1']);
+    expect(batches.flatMap((b) => b.events.map((e) => e.doc['logType']))).toEqual(['receipt', 'receipt', 'delivery', 'jrnl', 'jrnl']);
+    expect(h.requests[0]?.body['compress']).toBe(true);
+    expect(lastCursor(batches)).toEqual({ v: 1, token: 't2' });
+  });
+
+  it('an invalid/expired token warns, restarts from the oldest file and counts it', async () => {
+    const { h, source } = await setup([
+      { name: 'receipt_20240301101500123.json', body: jsonFile('receipt', 0, 2) },
+      { name: 'receipt_20240301103000000.json', body: jsonFile('receipt', 2, 1) },
+    ]);
+    const batches = await drain(source, JSON.stringify({ v: 1, token: 'expired-token' }));
+    expect(h.requests.map((r) => r.token)).toEqual(['expired-token', undefined, 't1', 't2']);
+    expect(batches[0]).toMatchObject({ events: [], counters: { siem_token_reset: 1 } });
+    expect(JSON.parse(batches[0]?.cursor ?? '')).toEqual({ v: 1 });
+    expect(subjects(batches)).toEqual(['receipt 0', 'receipt 1', 'receipt 2']);
+  });
+
+  it('a truncated json file is quarantined after its good records and the chain moves on', async () => {
+    const full = jsonFile('receipt', 0, 3).toString();
+    const cut = Buffer.from(full.slice(0, full.lastIndexOf('{"datetime"') + 20));
+    const { h, source } = await setup([
+      { name: 'receipt_20240301101500123.json', body: cut },
+      { name: 'receipt_20240301103000000.json', body: jsonFile('receipt', 10, 1) },
+    ]);
+    const batches = await drain(source);
+    expect(subjects(batches)).toEqual(['receipt 0', 'receipt 1', 'receipt 10']);
+    // One more request for the cut file (skipping what was committed), then quarantine; never a retry loop.
+    expect(h.requests.map((r) => r.token)).toEqual([undefined, undefined, 't1', 't2']);
+    const q = batches.flatMap((b) => b.quarantined ?? []);
+    expect(q).toHaveLength(1);
+    expect(q[0]).toMatchObject({ reason: 'truncated_file', raw: 'receipt_20240301101500123.json' });
+    expect(q[0]?.location).toContain('token=(oldest)');
+    expect(q[0]?.location).toContain('file=receipt_20240301101500123.json');
+    // The quarantine batch already points past the bad file.
+    const qb = batches.find((b) => (b.quarantined ?? []).length > 0);
+    expect(JSON.parse(qb?.cursor ?? '')).toEqual({ v: 1, token: 't1' });
+    expect(lastCursor(batches)).toEqual({ v: 1, token: 't2' });
+  });
+
+  it('a file cut once (e.g. by a proxy) is read whole on the second request, without duplicates', async () => {
+    const full = jsonFile('receipt', 0, 6);
+    const { source } = await setup([{ name: 'receipt_20240301101500123.json', body: full }], (req, res, n) => {
+      if (n !== 1) return false;
+      const cut = full.subarray(0, Math.floor(full.length * 0.6));
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-disposition': 'attachment; filename="receipt_20240301101500123.json"', 'mc-siem-token': 't1', 'content-length': String(cut.length) });
+      res.end(cut);
+      return true;
+    }, { chunkEvents: 1 });
+    const batches = await drain(source);
+    expect(subjects(batches)).toEqual(['receipt 0', 'receipt 1', 'receipt 2', 'receipt 3', 'receipt 4', 'receipt 5']);
+    expect(batches.flatMap((b) => b.quarantined ?? [])).toEqual([]);
+  });
+
+  it('a truncated zip is quarantined (complete entries kept) and the chain moves on', async () => {
+    const zip = buildZip([
+      { name: 'receipt_20240301101500123.json', data: jsonFile('receipt', 0, 2) },
+      { name: 'process_20240301101500124.json', data: jsonFile('process', 0, 400) },
+    ]);
+    const { source } = await setup(
+      [
+        { name: 'siem_20240301101500123.zip', body: zip.subarray(0, zip.length - 200) },
+        { name: 'siem_20240301103000000.zip', body: buildZip([{ name: 'receipt_20240301103000000.json', data: jsonFile('receipt', 9, 1) }]) },
+      ],
+      undefined,
+      { compress: true },
+    );
+    const batches = await drain(source);
+    const s = subjects(batches);
+    expect(s.slice(0, 2)).toEqual(['receipt 0', 'receipt 1']);
+    expect(s.at(-1)).toBe('receipt 9');
+    expect(new Set(s).size).toBe(s.length);
+    const q = batches.flatMap((b) => b.quarantined ?? []);
+    expect(q.map((x) => x.reason)).toEqual(['truncated_file']);
+    expect(lastCursor(batches)).toEqual({ v: 1, token: 't2' });
+  });
+
+  it('bad records are quarantined one by one without stopping the file', async () => {
+    const body = Buffer.from(JSON.stringify({ type: 'MTA', data: [rec('receipt', 0), { nodatetime: true }, rec('receipt', 2)] }));
+    const { source } = await setup([{ name: 'receipt_20240301101500123.json', body }]);
+    const batches = await drain(source);
+    expect(subjects(batches)).toEqual(['receipt 0', 'receipt 2']);
+    expect(batches.flatMap((b) => b.quarantined ?? [])).toMatchObject([{ reason: 'bad_record', location: 'file=receipt_20240301101500123.json,record=2' }]);
+  });
+
+  it('resumes mid-file after a crash: same token, committed records skipped', async () => {
+    const files = [
+      { name: 'receipt_20240301101500123.json', body: jsonFile('receipt', 0, 2) },
+      { name: 'process_20240301103000000.json', body: jsonFile('process', 0, 7) },
+    ];
+    const { h, source } = await setup(files, undefined, { chunkEvents: 3 });
+    // First run: receipt file (2 events + end-of-file batch), then the first chunk of the process file; then "crash".
+    const first = await drain(source, undefined, 3);
+    expect(subjects(first)).toEqual(['receipt 0', 'receipt 1', 'process 0', 'process 1', 'process 2']);
+    const cursor = first.at(-1)?.cursor;
+    expect(JSON.parse(cursor ?? '')).toEqual({ v: 1, token: 't1', file: 'process_20240301103000000.json', record: 3 });
+    const second = await drain(source, cursor);
+    expect(h.requests.map((r) => r.token)).toEqual([undefined, 't1', 't1', 't2']);
+    expect(subjects(second)).toEqual(['process 3', 'process 4', 'process 5', 'process 6']);
+    expect(lastCursor(second)).toEqual({ v: 1, token: 't2' });
+  });
+
+  it('a connection cut mid-file is retried with the committed records skipped; no duplicates', async () => {
+    const body = jsonFile('receipt', 0, 50);
+    let cuts = 0;
+    const { h, source } = await setup([{ name: 'receipt_20240301101500123.json', body }], (req, res) => {
+      if (req.token !== undefined || cuts >= 1) return false;
+      cuts++;
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-disposition': 'attachment; filename="receipt_20240301101500123.json"', 'mc-siem-token': 't1', 'content-length': String(body.length) });
+      res.write(body.subarray(0, Math.floor(body.length / 2)), () => res.socket?.destroy());
+      return true;
+    }, { chunkEvents: 5 });
+    const batches = await drain(source);
+    const got = ids(batches);
+    expect(new Set(got).size).toBe(got.length);
+    expect(got).toHaveLength(50);
+    expect(h.requests.map((r) => r.token)).toEqual([undefined, undefined, 't1']);
+    expect(batches.flatMap((b) => b.quarantined ?? [])).toEqual([]);
+  });
+
+  it('a file that keeps failing to download is quarantined after the bounded attempts', async () => {
+    const body = jsonFile('receipt', 0, 20);
+    const { h, source } = await setup([{ name: 'receipt_20240301101500123.json', body }, { name: 'receipt_20240301103000000.json', body: jsonFile('receipt', 30, 1) }], (req, res) => {
+      if (req.token !== undefined) return false;
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-disposition': 'attachment; filename="receipt_20240301101500123.json"', 'mc-siem-token': 't1', 'content-length': String(body.length) });
+      res.write(body.subarray(0, 100), () => res.socket?.destroy());
+      return true;
+    }, { maxFileAttempts: 2 });
+    const batches = await drain(source);
+    expect(batches.flatMap((b) => b.quarantined ?? []).map((q) => q.reason)).toEqual(['file_unreadable']);
+    expect(subjects(batches)).toEqual(['receipt 30']);
+    expect(h.requests.map((r) => r.token)).toEqual([undefined, undefined, 't1', 't2']);
+  });
+
+  it('expired keys stop the pull with the fatal auth error', async () => {
+    const { source } = await setup([], (_req, res) => {
+      json(res, 418, { meta: { status: 418 }, data: [], fail: [{ errors: [{ code: 'err_xdk_binding_expired', message: 'binding expired' }] }] });
+      return true;
+    });
+    await expect(drain(source)).rejects.toMatchObject({ code: 'API_AUTH_FAILED' });
+  });
+
+  it('uses the registered SIEM 1.0 normalizer when none is given, with the file-name log type', async () => {
+    const h = await siemHost([{ name: 'receipt_20240301101500123.json', body: Buffer.from(JSON.stringify({ type: 'MTA', data: [{ datetime: '2024-03-01T10:02:11+0100', aCode: 'q7', acc: 'CUK12A345', Sender: 'a@x.example', Rcpt: 'b@corp.example', Act: 'Acc', IP: '198.51.100.23', Dir: 'Inbound', Subject: 'Hi' }] })) }]);
+    const api = new MimecastV1Client({ baseUrl: h.url, ...CREDS, retry: FAST });
+    cleanups.push(() => h.close(), () => api.close());
+    const source = new SiemV1Source({ account: 'corp', api, fileFormat: 'json', compress: false, logger: silentLogger() });
+    const events = (await drain(source)).flatMap((b) => b.events);
+    expect(events).toHaveLength(1);
+    // The account's +0100 offset is honoured: 10:02:11+0100 is 09:02:11 UTC.
+    expect(events[0]?.time).toBe('2024-03-01T09:02:11.000Z');
+    expect(JSON.stringify(events[0]?.doc)).toContain('receipt');
+  });
+
+  it('memory stays bounded while streaming a large file', async () => {
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    const total = 120_000;
+    const pad = 'p'.repeat(300);
+    const body = (): Readable =>
+      Readable.from(
+        (function* () {
+          yield '{"type":"MTA","data":[';
+          for (let i = 0; i < total; i += 1000) {
+            const part: string[] = [];
+            for (let k = i; k < i + 1000; k++) part.push(JSON.stringify({ ...rec('receipt', k), pad }));
+            yield (i === 0 ? '' : ',') + part.join(',');
+          }
+          yield ']}';
+        })(),
+      );
+    const { source } = await setup([{ name: 'receipt_20240301101500123.json', body }], undefined, { chunkEvents: 5000 });
+    gc();
+    const base = process.memoryUsage();
+    let peak = 0;
+    let count = 0;
+    let n = 0;
+    for await (const b of source.pull(undefined, new AbortController().signal)) {
+      count += b.events.length;
+      if (++n % 4 === 0) {
+        gc();
+        const m = process.memoryUsage();
+        peak = Math.max(peak, m.heapUsed - base.heapUsed + (m.arrayBuffers - base.arrayBuffers));
+      }
+    }
+    expect(count).toBe(total);
+    // The file is ~45 MB of text (90+ MB as JS strings); one 5000-event chunk is a few MB.
+    expect(peak).toBeLessThan(24 * 1024 * 1024);
+  });
+});

@@ -1,0 +1,435 @@
+// SIEM via API 1.0 (`/api/audit/get-siem-logs`): follows the mc-siem-token chain one file per call, streaming each file.
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Batch, NormalizedEvent, Quarantined, Source } from '../../../core/contracts.js';
+import { ApiError, describeError, isAbort } from '../../../core/errors.js';
+import type { MimecastApi, RawResponse } from '../../../mimecast/api.js';
+import type { Logger } from '../../../telemetry/logger.js';
+import { jsonRecords } from './jsonfile.js';
+import { keyValueRecords } from './keyvalue.js';
+import { SiemFileError, clip, type RecordItem } from './records.js';
+import { openZipEntry, readZipDirectory } from './zip.js';
+
+export const SIEM_V1_PATH = '/api/audit/get-siem-logs';
+export const INVALID_TOKEN = 'err_audit_siem_invalid_token';
+
+/** Same shape as `Normalizer` in src/normalize/registry.ts. */
+export type SiemV1Normalizer = (record: unknown, ctx: { account: string; logType?: string }) => NormalizedEvent;
+
+export interface SiemV1SourceOptions {
+  account: string;
+  api: MimecastApi;
+  fileFormat: 'json' | 'key_value';
+  compress: boolean;
+  logger: Logger;
+  /** Default: `normalizerFor('siem', 'v1')`, loaded on first use. */
+  normalize?: SiemV1Normalizer;
+  /** Events per yielded batch inside a file. Default 5000. */
+  chunkEvents?: number;
+  /** Tries per file when the download itself fails (reset, timeout) before the file is quarantined. Default 3. */
+  maxFileAttempts?: number;
+  /** Where zip replies are spooled. Default the OS temp dir. */
+  tempDir?: string;
+  /** Largest zip accepted for spooling. Default 1 GiB (real files are tens of MB). */
+  maxZipBytes?: number;
+}
+
+/**
+ * The cursor. `token`: what to send next (absent: the oldest retained file). `file`/`record`: inside the file that
+ * `token` returns, how many record slots are already committed — a restart re-requests `token` and skips them.
+ */
+export interface SiemV1Cursor {
+  v: 1;
+  token?: string;
+  file?: string;
+  record?: number;
+}
+
+const MAX_TOKEN_RESETS = 3;
+/** Requests of one token whose file came back cut or damaged before it is quarantined. */
+const CONTENT_ATTEMPTS = 2;
+const CAUGHT_UP_BYTES = 1024 * 1024;
+
+export function parseSiemV1Cursor(text: string | undefined): SiemV1Cursor | undefined {
+  if (text === undefined) return undefined;
+  try {
+    const v: unknown = JSON.parse(text);
+    if (v === null || typeof v !== 'object' || (v as { v?: unknown }).v !== 1) return undefined;
+    const c = v as Record<string, unknown>;
+    const out: SiemV1Cursor = { v: 1 };
+    if (typeof c['token'] === 'string' && c['token'] !== '') out.token = c['token'];
+    if (typeof c['file'] === 'string') out.file = c['file'];
+    if (typeof c['record'] === 'number' && Number.isSafeInteger(c['record']) && c['record'] >= 0) out.record = c['record'];
+    return out;
+  } catch {
+    return undefined;
+  }
+}
+
+function serialize(c: SiemV1Cursor): string {
+  return JSON.stringify(c);
+}
+
+/** `attachment; filename="receipt_20191125134532478.log"` → `receipt_20191125134532478.log`. */
+export function fileNameOf(disposition: string | undefined): string | undefined {
+  if (disposition === undefined) return undefined;
+  const star = /filename\*\s*=\s*(?:UTF-8|utf-8)?''([^;]+)/.exec(disposition);
+  if (star?.[1] !== undefined) {
+    try {
+      return path.basename(decodeURIComponent(star[1].trim()));
+    } catch {
+      // fall through to the plain parameter
+    }
+  }
+  const m = /filename\s*=\s*(?:"([^"]*)"|([^;\s]+))/i.exec(disposition);
+  const name = (m?.[1] ?? m?.[2])?.trim();
+  return name === undefined || name === '' ? undefined : path.basename(name);
+}
+
+/**
+ * The SIEM log type a file or zip entry name announces: the part before `_<timestamp>` (`ttp_url_2021…json` →
+ * `ttp_url`, `receipt_2019….log` → `receipt`); undefined when the name has no such shape.
+ */
+export function logTypeOfName(name: string | undefined): string | undefined {
+  if (name === undefined) return undefined;
+  const m = /^([A-Za-z][A-Za-z0-9_]*?)_\d{8,}/.exec(path.basename(name));
+  return m?.[1]?.toLowerCase();
+}
+
+type FileKind = 'zip' | 'json' | 'key_value';
+
+/** Reads the first bytes to tell a zip, a JSON and a key_value body apart; gives back a stream of all bytes. */
+async function sniff(src: AsyncIterable<Buffer | string>): Promise<{ kind: FileKind | 'empty'; body: AsyncIterable<Buffer> }> {
+  const it = src[Symbol.asyncIterator]();
+  const head: Buffer[] = [];
+  let size = 0;
+  let done = false;
+  while (size < 8) {
+    const r = await it.next();
+    if (r.done === true) {
+      done = true;
+      break;
+    }
+    const b = typeof r.value === 'string' ? Buffer.from(r.value) : r.value;
+    head.push(b);
+    size += b.length;
+  }
+  const first = Buffer.concat(head);
+  const body = (async function* (): AsyncGenerator<Buffer> {
+    if (first.length > 0) yield first;
+    if (done) return;
+    for (let r = await it.next(); r.done !== true; r = await it.next()) yield typeof r.value === 'string' ? Buffer.from(r.value) : r.value;
+  })();
+  if (first.length >= 4 && first.readUInt32LE(0) === 0x04034b50) return { kind: 'zip', body };
+  const text = first.toString('latin1').replace(/^\ufeff|^\xef\xbb\xbf/, '').trimStart();
+  if (text === '' && done) return { kind: 'empty', body };
+  if (text.startsWith('{') || text.startsWith('[')) return { kind: 'json', body };
+  return { kind: 'key_value', body };
+}
+
+interface Chunk {
+  events: NormalizedEvent[];
+  quarantined: Quarantined[];
+  /** Record slots of the file consumed so far (committed once this chunk is). */
+  end: number;
+}
+
+export class SiemV1Source implements Source {
+  readonly key: string;
+  readonly account: string;
+  readonly stream = 'siem' as const;
+  readonly #o: SiemV1SourceOptions;
+  readonly #log: Logger;
+  #normalize: SiemV1Normalizer | undefined;
+
+  constructor(options: SiemV1SourceOptions) {
+    this.#o = options;
+    this.account = options.account;
+    this.key = `${options.account}/siem/v1`;
+    this.#log = options.logger.child({ source: this.key });
+    this.#normalize = options.normalize;
+  }
+
+  async #normalizer(): Promise<SiemV1Normalizer> {
+    if (this.#normalize === undefined) {
+      const { normalizerFor } = await import('../../../normalize/registry.js');
+      this.#normalize = normalizerFor('siem', 'v1');
+    }
+    return this.#normalize;
+  }
+
+  #request(token: string | undefined): unknown {
+    return { data: [{ type: 'MTA', fileFormat: this.#o.fileFormat, compress: this.#o.compress, ...(token === undefined ? {} : { token }) }] };
+  }
+
+  async *pull(cursorText: string | undefined, signal: AbortSignal): AsyncGenerator<Batch> {
+    const parsed = parseSiemV1Cursor(cursorText);
+    if (cursorText !== undefined && parsed === undefined) {
+      this.#log.warn({ cursor: cursorText.slice(0, 200) }, 'stored SIEM 1.0 cursor is unreadable; starting from the oldest retained file');
+    }
+    let cur: SiemV1Cursor = parsed ?? { v: 1 };
+    const normalize = await this.#normalizer();
+    const maxAttempts = Math.max(1, this.#o.maxFileAttempts ?? 3);
+    let resets = 0;
+
+    chain: for (;;) {
+      const reqToken = cur.token;
+      let attempts = 0;
+      let nextToken: string | undefined;
+      for (;;) {
+        let res: RawResponse;
+        try {
+          res = await this.#o.api.postRaw(SIEM_V1_PATH, this.#request(reqToken), signal);
+        } catch (err) {
+          if (err instanceof ApiError && err.apiCode === INVALID_TOKEN && reqToken !== undefined) {
+            resets++;
+            if (resets > MAX_TOKEN_RESETS) throw err;
+            // Policy: the token aged out or was refused, so the only safe place left is the oldest retained file.
+            // Everything still retained is read again; the journal's dedup drops what was already delivered.
+            this.#log.warn(
+              { token: reqToken.slice(0, 40), err: describeError(err) },
+              'SIEM 1.0 token is invalid or expired; restarting from the oldest retained file (overlap is deduplicated by the journal)',
+            );
+            cur = { v: 1 };
+            yield { events: [], cursor: serialize(cur), counters: { siem_token_reset: 1 } };
+            continue chain;
+          }
+          throw err;
+        }
+
+        const disposition = res.headers['content-disposition'];
+        const fileName = fileNameOf(disposition);
+        const token = res.headers['mc-siem-token'];
+        const contentType = res.headers['content-type'] ?? '';
+        if (fileName === undefined && /json/i.test(contentType)) {
+          // No file: the chain is caught up (`isLastToken`); ask again with the same token next cycle.
+          const reply = await readCaughtUp(res.body);
+          this.#log.debug({ isLastToken: reply.isLastToken }, 'SIEM 1.0 caught up');
+          yield { events: [], cursor: serialize(cur), counters: {} };
+          return;
+        }
+        if (token === undefined || token === '') {
+          res.body.destroy();
+          throw new ApiError(
+            'API_BAD_RESPONSE',
+            `POST ${SIEM_V1_PATH} returned a file${fileName === undefined ? '' : ` (${fileName})`} without an mc-siem-token header; cannot continue the chain`,
+            `POST ${SIEM_V1_PATH}`,
+            { status: res.status, retryable: true },
+          );
+        }
+        nextToken = token;
+
+        let skip = 0;
+        if (cur.record !== undefined && cur.record > 0) {
+          if (cur.file === undefined || cur.file === fileName) skip = cur.record;
+          else {
+            this.#log.warn(
+              { expected: cur.file, got: fileName },
+              'the token now returns a different file than before the restart; reading it whole (duplicates are deduplicated by the journal)',
+            );
+          }
+        }
+        const position = (record: number): string =>
+          serialize({ v: 1, ...(reqToken === undefined ? {} : { token: reqToken }), ...(fileName === undefined ? {} : { file: fileName }), record });
+
+        let committed = skip;
+        let failure: unknown;
+        try {
+          for await (const chunk of this.#readFile(res.body, fileName, skip, normalize, signal)) {
+            committed = chunk.end;
+            yield { events: chunk.events, quarantined: chunk.quarantined, cursor: position(chunk.end), counters: {} };
+          }
+        } catch (err) {
+          if (isAbort(err, signal)) throw err;
+          failure = err;
+        }
+        if (failure === undefined) {
+          yield { events: [], cursor: serialize({ v: 1, token: nextToken }), counters: { siem_files: 1 } };
+          break;
+        }
+        attempts++;
+        const contentProblem = failure instanceof SiemFileError;
+        // A cut or damaged file gets one more request (a proxy may have cut it); then it is quarantined, never
+        // retried until it ages out (the elastic #5053 trap). Download failures get the full attempt budget.
+        if (attempts >= (contentProblem ? Math.min(maxAttempts, CONTENT_ATTEMPTS) : maxAttempts)) {
+          // Never stall on one file: record what was lost and where, then follow the token past it.
+          const reason = failure instanceof SiemFileError ? failure.reason : 'file_unreadable';
+          this.#log.error(
+            { file: fileName, token: reqToken?.slice(0, 40), record: committed, attempts, reason, err: describeError(failure) },
+            'SIEM 1.0 file unusable; quarantined, moving on to the next token',
+          );
+          const q: Quarantined = {
+            reason,
+            detail: `${describeError(failure)} (after ${attempts} attempt${attempts === 1 ? '' : 's'})`,
+            location: `token=${reqToken === undefined ? '(oldest)' : reqToken.slice(0, 80)},file=${fileName ?? '(unnamed)'},record=${committed + 1}`,
+            raw: fileName ?? '',
+          };
+          yield { events: [], quarantined: [q], cursor: serialize({ v: 1, token: nextToken }), counters: { siem_files_quarantined: 1 } };
+          break;
+        }
+        this.#log.warn({ file: fileName, record: committed, attempt: attempts, err: describeError(failure) }, 'SIEM 1.0 file failed; requesting it again');
+        cur = { v: 1, ...(reqToken === undefined ? {} : { token: reqToken }), ...(fileName === undefined ? {} : { file: fileName }), record: committed };
+      }
+
+      if (nextToken === reqToken) {
+        this.#log.warn({ token: reqToken?.slice(0, 40) }, 'the API returned the token it was sent; stopping this cycle to avoid a loop');
+        return;
+      }
+      cur = { v: 1, token: nextToken };
+    }
+  }
+
+  /** Streams one reply body: sniff → (spool zip →) records → normalize, in chunks, skipping committed slots. */
+  async *#readFile(
+    body: Readable,
+    fileName: string | undefined,
+    skip: number,
+    normalize: SiemV1Normalizer,
+    signal: AbortSignal,
+  ): AsyncGenerator<Chunk> {
+    const chunkEvents = Math.max(1, this.#o.chunkEvents ?? 5000);
+    const account = this.account;
+    let slot = 0;
+    let events: NormalizedEvent[] = [];
+    let quarantined: Quarantined[] = [];
+    const take = (item: RecordItem, logType: string | undefined, where: string): void => {
+      slot++;
+      if (slot <= skip) return;
+      const location = `file=${where},record=${slot}`;
+      if (!item.ok) {
+        quarantined.push({ reason: item.reason, detail: item.detail, location, raw: item.raw });
+        return;
+      }
+      try {
+        events.push(normalize(item.value, logType === undefined ? { account } : { account, logType }));
+      } catch (err) {
+        quarantined.push({ reason: 'bad_record', detail: describeError(err), location, raw: clip(safeJson(item.value)) });
+      }
+    };
+    const flush = (): Chunk => {
+      const out = { events, quarantined, end: Math.max(slot, skip) };
+      events = [];
+      quarantined = [];
+      return out;
+    };
+
+    try {
+      const sniffed = await sniff(body);
+      const outerType = logTypeOfName(fileName);
+      if (sniffed.kind === 'empty') {
+        this.#log.warn({ file: fileName }, 'SIEM 1.0 file is empty');
+      } else if (sniffed.kind === 'zip') {
+        for await (const entry of this.#zipEntries(sniffed.body, signal)) {
+          const kind = entryKind(entry.name);
+          const logType = logTypeOfName(entry.name) ?? outerType;
+          const records = await recordsOf(entry.stream, kind);
+          for await (const item of records) {
+            take(item, logType, `${fileName ?? '(unnamed)'}!${entry.name}`);
+            if (events.length >= chunkEvents) yield flush();
+          }
+        }
+      } else {
+        const records = await recordsOf(sniffed.body, sniffed.kind);
+        for await (const item of records) {
+          take(item, outerType, fileName ?? '(unnamed)');
+          if (events.length >= chunkEvents) yield flush();
+        }
+      }
+    } catch (err) {
+      // What was read before the cut is good: hand it over first, then report the failure.
+      if (!isAbort(err, signal) && (events.length > 0 || quarantined.length > 0)) yield flush();
+      throw err;
+    } finally {
+      body.destroy();
+    }
+    if (events.length > 0 || quarantined.length > 0) yield flush();
+  }
+
+  /** Spools a zip body to a private temp dir and yields its entries one by one; the dir is removed afterwards. */
+  async *#zipEntries(body: AsyncIterable<Buffer>, signal: AbortSignal): AsyncGenerator<{ name: string; stream: Readable }> {
+    const dir = await mkdtemp(path.join(this.#o.tempDir ?? os.tmpdir(), 'mc-siem-v1-'));
+    try {
+      const file = path.join(dir, 'reply.zip');
+      const max = this.#o.maxZipBytes ?? 1024 * 1024 * 1024;
+      let total = 0;
+      const limited = async function* (): AsyncGenerator<Buffer> {
+        for await (const b of body) {
+          total += b.length;
+          if (total > max) throw new SiemFileError('unsupported_file', `the zip reply is larger than ${max} bytes; refusing to spool it`);
+          yield b;
+        }
+      };
+      await pipeline(Readable.from(limited()), createWriteStream(file), { signal });
+      const dirInfo = await readZipDirectory(file);
+      for (const entry of dirInfo.entries) {
+        if (entry.name.endsWith('/')) continue;
+        const stream = await openZipEntry(file, entry, dirInfo.fileSize);
+        try {
+          yield { name: entry.name, stream };
+        } finally {
+          stream.destroy();
+        }
+      }
+      if (dirInfo.truncated) {
+        throw new SiemFileError('truncated_file', `the zip file is cut short (no central directory; ${dirInfo.entries.length} entr${dirInfo.entries.length === 1 ? 'y' : 'ies'} found)`);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+}
+
+function entryKind(name: string): FileKind | undefined {
+  const lower = name.toLowerCase();
+  if (lower.endsWith('.json')) return 'json';
+  if (lower.endsWith('.log') || lower.endsWith('.txt')) return 'key_value';
+  return undefined;
+}
+
+/** Records of one file or entry; the format comes from the name when it says, else from the first bytes. */
+async function recordsOf(src: AsyncIterable<Buffer | string>, kind: FileKind | undefined): Promise<AsyncIterable<RecordItem>> {
+  let k = kind;
+  let body = src;
+  if (k === undefined || k === 'zip') {
+    const s = await sniff(src);
+    body = s.body;
+    if (s.kind === 'empty') return (async function* () {})();
+    if (s.kind === 'zip') throw new SiemFileError('unsupported_file', 'a zip inside the zip');
+    k = s.kind;
+  }
+  return k === 'json' ? jsonRecords(body) : keyValueRecords(body);
+}
+
+async function readCaughtUp(body: Readable): Promise<{ isLastToken: boolean }> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const c of body) {
+    const b = Buffer.isBuffer(c) ? c : Buffer.from(c as string);
+    size += b.length;
+    if (size > CAUGHT_UP_BYTES) {
+      body.destroy();
+      break;
+    }
+    chunks.push(b);
+  }
+  try {
+    const v: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    const meta = typeof v === 'object' && v !== null ? (v as Record<string, unknown>)['meta'] : undefined;
+    return { isLastToken: typeof meta === 'object' && meta !== null && (meta as Record<string, unknown>)['isLastToken'] === true };
+  } catch {
+    return { isLastToken: false };
+  }
+}
+
+function safeJson(v: unknown): string {
+  try {
+    return JSON.stringify(v) ?? String(v);
+  } catch {
+    return String(v);
+  }
+}
+

@@ -1,0 +1,80 @@
+// Tests for the ZIP reader: stored/deflate entries, data descriptors, CRC checks and cut archives.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { afterAll, describe, expect, it } from 'vitest';
+import { SiemFileError } from './records.js';
+import { buildZip } from './testkit.js';
+import { openZipEntry, readZipDirectory } from './zip.js';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'zip-test-'));
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+let n = 0;
+function write(buf: Buffer): string {
+  const p = path.join(dir, `z${n++}.zip`);
+  fs.writeFileSync(p, buf);
+  return p;
+}
+
+async function text(s: Readable): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of s) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+async function readAll(p: string): Promise<{ names: string[]; texts: string[]; truncated: boolean }> {
+  const d = await readZipDirectory(p);
+  const texts: string[] = [];
+  for (const e of d.entries) texts.push(await text(await openZipEntry(p, e, d.fileSize)));
+  return { names: d.entries.map((e) => e.name), texts, truncated: d.truncated };
+}
+
+const big = Array.from({ length: 3000 }, (_, i) => `line ${i} ${'abc'.repeat(i % 17)}`).join('\n');
+
+describe('zip reader', () => {
+  it('reads stored and deflated entries, with and without data descriptors', async () => {
+    const p = write(
+      buildZip([
+        { name: 'receipt_20240301101500123.json', data: big },
+        { name: 'process_20240301101500124.json', data: 'stored text', method: 'stored' },
+        { name: 'delivery_20240301101500125.json', data: big.slice(0, 5000), descriptor: true },
+      ]),
+    );
+    const r = await readAll(p);
+    expect(r.truncated).toBe(false);
+    expect(r.names).toEqual(['receipt_20240301101500123.json', 'process_20240301101500124.json', 'delivery_20240301101500125.json']);
+    expect(r.texts).toEqual([big, 'stored text', big.slice(0, 5000)]);
+  });
+
+  it('detects a damaged entry by its CRC', async () => {
+    const zip = buildZip([{ name: 'a.log', data: 'hello world, hello world', method: 'stored' }]);
+    const at = 30 + 'a.log'.length + 3;
+    zip[at] = (zip[at] ?? 0) ^ 0xff;
+    const p = write(zip);
+    const d = await readZipDirectory(p);
+    const entry = d.entries[0];
+    if (entry === undefined) throw new Error('no entry');
+    await expect(text(await openZipEntry(p, entry, d.fileSize))).rejects.toMatchObject({ reason: 'corrupt_file' });
+  });
+
+  it('a cut archive falls back to local headers: complete entries read, the cut one fails as truncated', async () => {
+    const zip = buildZip([
+      { name: 'a_20240301101500123.json', data: 'first entry text' },
+      { name: 'b_20240301101500124.json', data: big },
+    ]);
+    const p = write(zip.subarray(0, Math.floor(zip.length * 0.6)));
+    const d = await readZipDirectory(p);
+    expect(d.truncated).toBe(true);
+    expect(d.entries.map((e) => e.name)).toEqual(['a_20240301101500123.json', 'b_20240301101500124.json']);
+    const [a, b] = d.entries;
+    if (a === undefined || b === undefined) throw new Error('entries');
+    expect(await text(await openZipEntry(p, a, d.fileSize))).toBe('first entry text');
+    await expect(text(await openZipEntry(p, b, d.fileSize))).rejects.toMatchObject({ reason: 'truncated_file' });
+  });
+
+  it('something that is not a zip is corrupt_file; an empty one truncated_file', async () => {
+    await expect(readZipDirectory(write(Buffer.from('{"type":"MTA"}')))).rejects.toBeInstanceOf(SiemFileError);
+    await expect(readZipDirectory(write(Buffer.alloc(0)))).rejects.toMatchObject({ reason: 'truncated_file' });
+  });
+});

@@ -1,0 +1,60 @@
+// Turns one TTP Impersonation Protect log (`data[0].impersonationLogs[]` item) into an ECS output event.
+import type { EcsDocument, NormalizedEvent } from '../../core/contracts.js';
+import { Related, asBool, asIp, asString, eventId, hasKeys, lowerOrUndefined, put, splitAddresses } from '../../normalize/ecs.js';
+import { finishEvent, normalizeFailed, preview, requireObject } from '../../normalize/fields.js';
+import { parseTime } from '../../normalize/time.js';
+
+const STREAM = 'ttp_impersonation';
+
+/**
+ * One impersonation log → event. `@timestamp` from `eventTime`; `event.id` from the API's own
+ * `id` (falls back to the record hash when absent); `source.ip` from `senderIpAddress`;
+ * `rule.name` from `definition`. Tagged-malicious logs are `event.kind: alert`.
+ */
+export function normalizeTtpImpersonation(record: unknown, ctx: { account: string; logType?: string }): NormalizedEvent {
+  const r = requireObject(STREAM, record, 'TTP impersonation log');
+  const at = parseTime(r['eventTime']);
+  if (at === undefined) {
+    throw normalizeFailed(STREAM, `TTP impersonation log has no usable eventTime (eventTime: ${preview(r['eventTime'])})`, STREAM);
+  }
+  const time = at.toISOString();
+  const id = eventId(ctx.account, STREAM, r, asString(r['id']));
+  const related = new Related();
+
+  const action = lowerOrUndefined(r['action']);
+  const type = ['info', 'indicator'];
+  if (action === 'hold' || action === 'bounce' || action === 'reject') type.push('denied');
+  const event: Record<string, unknown> = {
+    id,
+    module: 'mimecast',
+    dataset: `mimecast.${STREAM}`,
+    kind: asBool(r['taggedMalicious']) === true ? 'alert' : 'event',
+    category: ['email', 'threat'],
+    type,
+  };
+  put(event, 'action', action);
+  const identifiers = Array.isArray(r['identifiers'])
+    ? r['identifiers'].map((i) => asString(i)).filter((i): i is string => i !== undefined)
+    : [];
+  put(event, 'reason', identifiers.length > 0 ? identifiers.join(', ') : undefined);
+
+  const email: Record<string, unknown> = {};
+  const from = splitAddresses(r['senderAddress']);
+  const to = splitAddresses(r['recipientAddress']);
+  if (from.length > 0) email['from'] = { address: from };
+  if (to.length > 0) email['to'] = { address: to };
+  put(email, 'subject', asString(r['subject']));
+  put(email, 'message_id', asString(r['messageId']));
+  related.addUser(from).addUser(to);
+
+  const doc: EcsDocument = { '@timestamp': time, event };
+  if (hasKeys(email)) doc['email'] = email;
+  const ip = asIp(r['senderIpAddress']);
+  if (ip !== undefined) doc['source'] = { ip };
+  related.addIp(ip);
+  const rule = asString(r['definition']);
+  if (rule !== undefined) doc['rule'] = { name: rule };
+  const rel = related.toEcs();
+  if (rel !== undefined) doc['related'] = rel;
+  return finishEvent(r, doc, id, time, { stream: STREAM, account: ctx.account, logType: STREAM });
+}

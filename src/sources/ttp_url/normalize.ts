@@ -1,0 +1,67 @@
+// Turns one TTP URL Protect click log (`data[0].clickLogs[]` item) into an ECS output event.
+import type { EcsDocument, NormalizedEvent } from '../../core/contracts.js';
+import { Related, asIp, asString, eventId, hasKeys, lowerOrUndefined, put, splitAddresses } from '../../normalize/ecs.js';
+import { directionOf, finishEvent, jsonObjectOf, normalizeFailed, preview, requireObject, urlFields } from '../../normalize/fields.js';
+import { parseTime } from '../../normalize/time.js';
+
+const STREAM = 'ttp_url';
+
+/**
+ * One click log → event. `@timestamp` from `date`; `url.*` from `url`; `source.ip` from
+ * `sendingIp` ("Internal IP" dropped); `user.email` is the clicking user. `credentialTheft`
+ * (object, or JSON text) is also available parsed under `mimecast.parsed.credential_theft`.
+ */
+export function normalizeTtpUrl(record: unknown, ctx: { account: string; logType?: string }): NormalizedEvent {
+  const r = requireObject(STREAM, record, 'TTP URL log');
+  const at = parseTime(r['date']);
+  if (at === undefined) throw normalizeFailed(STREAM, `TTP URL log has no usable date (date: ${preview(r['date'])})`, STREAM);
+  const time = at.toISOString();
+  const id = eventId(ctx.account, STREAM, r);
+  const related = new Related();
+
+  const action = lowerOrUndefined(r['action']);
+  const verdict = lowerOrUndefined(r['scanResult']);
+  const type = ['info', 'indicator'];
+  if (action === 'block') type.push('denied');
+  else if (action === 'allow') type.push('allowed');
+  const event: Record<string, unknown> = {
+    id,
+    module: 'mimecast',
+    dataset: `mimecast.${STREAM}`,
+    kind: verdict === 'malicious' ? 'alert' : 'event',
+    category: ['email', 'threat', 'web'],
+    type,
+  };
+  put(event, 'action', action);
+  put(event, 'reason', asString(r['category']));
+
+  const email: Record<string, unknown> = {};
+  const from = splitAddresses(r['fromUserEmailAddress']);
+  const to = splitAddresses(r['userEmailAddress']);
+  if (from.length > 0) email['from'] = { address: from };
+  if (to.length > 0) email['to'] = { address: to };
+  put(email, 'subject', asString(r['subject']));
+  put(email, 'message_id', asString(r['messageId']));
+  put(email, 'direction', directionOf(r['route']));
+  related.addUser(from).addUser(to);
+
+  const doc: EcsDocument = { '@timestamp': time, event };
+  if (hasKeys(email)) doc['email'] = email;
+  const ip = asIp(r['sendingIp']);
+  if (ip !== undefined) doc['source'] = { ip };
+  related.addIp(ip);
+  const url = urlFields(r['url']);
+  if (url !== undefined) {
+    doc['url'] = url;
+    related.addHost(url['domain']);
+  }
+  if (to[0] !== undefined) doc['user'] = { email: to[0] };
+  const rule = asString(r['ttpDefinition']);
+  if (rule !== undefined) doc['rule'] = { name: rule };
+  const rel = related.toEcs();
+  if (rel !== undefined) doc['related'] = rel;
+
+  const parsed: Record<string, unknown> = {};
+  put(parsed, 'credential_theft', jsonObjectOf(r['credentialTheft']));
+  return finishEvent(r, doc, id, time, { stream: STREAM, account: ctx.account, logType: STREAM, parsed });
+}
