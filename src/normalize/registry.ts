@@ -10,26 +10,17 @@ import { normalizeThreatIntel } from '../sources/threat_intel/normalize.js';
 import { normalizeTtpAttachment } from '../sources/ttp_attachment/normalize.js';
 import { normalizeTtpImpersonation } from '../sources/ttp_impersonation/normalize.js';
 import { normalizeTtpUrl } from '../sources/ttp_url/normalize.js';
-import { isRecord, jsonObjectOf } from './fields.js';
+import { isRecord } from './fields.js';
 
 /** Turns one raw API record into an output event; throws CollectorError('NORMALIZE_FAILED') for unusable records. */
 export type Normalizer = (record: unknown, ctx: { account: string; logType?: string }) => NormalizedEvent;
 
 /**
- * SIEM API 2.0 through the shared normalizer, plus the parsed form of the JSON-encoded
+ * SIEM API 2.0: the shared normalizer, which also puts the parsed form of the JSON-encoded
  * `spamProcessingDetail` under `mimecast.parsed.spam_processing_detail` (the same place the
  * 1.0 normalizer puts it), leaving the original string untouched.
  */
-export const normalizeSiemV2Full: Normalizer = (record, ctx) => {
-  const ev = normalizeSiemV2(record, { account: ctx.account });
-  const mc = ev.doc['mimecast'];
-  if (!isRecord(mc)) return ev;
-  const parsed = jsonObjectOf(mc['spamProcessingDetail']);
-  if (parsed === undefined) return ev;
-  // `mimecast` is a fresh object per call, so adding to it cannot touch the input record.
-  mc['parsed'] = { spam_processing_detail: parsed };
-  return ev;
-};
+export const normalizeSiemV2Full: Normalizer = (record, ctx) => normalizeSiemV2(record, { account: ctx.account });
 
 const BY_STREAM: Readonly<Record<Exclude<StreamName, 'siem'>, Normalizer>> = {
   ttp_url: normalizeTtpUrl,

@@ -2,6 +2,7 @@
 import { siemTypeFromApi, type EcsDocument, type NormalizedEvent } from '../../core/contracts.js';
 import { CollectorError } from '../../core/errors.js';
 import { Related, asBool, asInt, asIp, asString, canonicalJson, idFromCanonical, hasKeys, put, splitAddresses, uniq } from '../../normalize/ecs.js';
+import { jsonObjectOf } from '../../normalize/fields.js';
 import { parseTime } from '../../normalize/time.js';
 
 const STREAM = 'siem';
@@ -287,8 +288,12 @@ export function normalizeSiemV2(record: unknown, ctx: { account: string }): Norm
   if (rel !== undefined) doc['related'] = rel;
 
   // The record's own keys first, so they can never overwrite the three metadata keys.
-  const json = serialize(doc, canonical, r, ctx.account, logType);
+  // 2.0 sends spamProcessingDetail as JSON text: its parsed form goes beside it, the original stays as sent.
+  const spamDetail = jsonObjectOf(r['spamProcessingDetail']);
+  const parsed = spamDetail === undefined ? undefined : { spam_processing_detail: spamDetail };
+  const json = serialize(doc, canonical, r, ctx.account, logType, parsed);
   doc['mimecast'] = { ...r, account: ctx.account, stream: STREAM, log_type: logType };
+  if (parsed !== undefined) (doc['mimecast'] as Record<string, unknown>)['parsed'] = parsed;
   return json === undefined ? { id, stream: STREAM, account: ctx.account, time, doc } : { id, stream: STREAM, account: ctx.account, time, doc, json };
 }
 
@@ -297,9 +302,17 @@ export function normalizeSiemV2(record: unknown, ctx: { account: string }): Norm
  * record's canonical JSON plus the three metadata keys. Undefined (caller falls back to JSON.stringify)
  * when the record itself has a metadata key, which the spread in the document would have overridden.
  */
-function serialize(ecs: EcsDocument, canonical: string, r: Record<string, unknown>, account: string, logType: string): string | undefined {
-  if ('account' in r || 'stream' in r || 'log_type' in r || 'mimecast' in ecs) return undefined;
-  const meta = `"account":${JSON.stringify(account)},"stream":"${STREAM}","log_type":${JSON.stringify(logType)}`;
+function serialize(
+  ecs: EcsDocument,
+  canonical: string,
+  r: Record<string, unknown>,
+  account: string,
+  logType: string,
+  parsed: Record<string, unknown> | undefined,
+): string | undefined {
+  if ('account' in r || 'stream' in r || 'log_type' in r || 'parsed' in r || 'mimecast' in ecs) return undefined;
+  let meta = `"account":${JSON.stringify(account)},"stream":"${STREAM}","log_type":${JSON.stringify(logType)}`;
+  if (parsed !== undefined) meta += `,"parsed":${JSON.stringify(parsed)}`;
   const mimecast = canonical === '{}' ? `{${meta}}` : `${canonical.slice(0, -1)},${meta}}`;
   return `${JSON.stringify(ecs).slice(0, -1)},"mimecast":${mimecast}}`;
 }
