@@ -4,9 +4,10 @@ import { StringDecoder } from 'node:string_decoder';
 import type { Readable } from 'node:stream';
 import { SIEM_API_TYPE, type Batch, type NormalizedEvent, type Quarantined, type SiemType, type Source } from '../../core/contracts.js';
 import { ApiError, CollectorError, describeError, isAbort } from '../../core/errors.js';
+import { ParsePool } from '../../core/parse-pool.js';
+import type { ParsedLines } from '../../core/parse-lines.js';
 import { formatDay } from '../../normalize/time.js';
 import type { Logger } from '../../telemetry/logger.js';
-import { normalizeSiemV2 } from './normalize.js';
 
 /** What the source needs from the API client (MimecastV2Client provides it). */
 export interface SiemBatchApi {
@@ -24,6 +25,8 @@ export interface SiemBatchOptions {
   /** Events per yielded batch inside a file. */
   chunkEvents: number;
   logger: Logger;
+  /** Where lines are parsed and normalized; inline on this thread when absent. */
+  pool?: ParsePool;
   /** How often an expired or cut file is fetched again (with fresh URLs) before it is quarantined. */
   maxFileAttempts?: number;
   now?: () => number;
@@ -42,7 +45,10 @@ export interface SiemBatchCursor {
 
 const RETENTION_MS = 7 * 86_400_000;
 const PATH = '/siem/v1/batch/events/cg';
-const MAX_RAW = 4096;
+/** Lines per parse job: large enough that passing them to a worker thread costs little per line. */
+const PARSE_GROUP_LINES = 500;
+/** Parse jobs a file may have outstanding: keeps the worker busy without reading far ahead. */
+const PARSE_GROUPS_AHEAD = 4;
 
 interface PageReply {
   blobs: { url: string }[];
@@ -95,9 +101,11 @@ export class SiemBatchSource implements Source {
   readonly stream = 'siem' as const;
   private readonly o: SiemBatchOptions;
   private readonly log: Logger;
+  private readonly pool: ParsePool;
 
   constructor(options: SiemBatchOptions) {
     this.o = options;
+    this.pool = options.pool ?? new ParsePool({ workers: 0 });
     this.account = options.account;
     this.key = `${options.account}/siem/${options.type}`;
     this.log = options.logger.child({ source: this.key });
@@ -202,55 +210,78 @@ export class SiemBatchSource implements Source {
     const gunzip = createGunzip();
     body.on('error', (err) => gunzip.destroy(err));
     body.pipe(gunzip);
+    const pool = this.pool;
+    const where = `type=${this.o.type},blob=${blobIndex}`;
+    const chunkEvents = this.o.chunkEvents;
+    const groupLines = Math.min(PARSE_GROUP_LINES, chunkEvents);
+    // Lines go to the parse pool in groups; results are taken in order, a few groups ahead of the reader.
+    const queue: { result: Promise<ParsedLines>; endLine: number }[] = [];
+    let group: string[] = [];
+    let groupFirst = 0;
     let lineNo = 0;
+    let doneLine = skipLines;
     let events: NormalizedEvent[] = [];
     let quarantined: Quarantined[] = [];
-    const account = this.o.account;
-    const chunkEvents = this.o.chunkEvents;
 
-    const handle = (text: string): void => {
-      lineNo += 1;
-      if (lineNo <= skipLines) return;
-      const trimmed = text.endsWith('\r') ? text.slice(0, -1) : text;
-      if (trimmed.trim() === '') return;
-      let record: unknown;
-      try {
-        record = JSON.parse(trimmed);
-      } catch (err) {
-        quarantined.push({ reason: 'bad_json', detail: describeError(err), location: `type=${this.o.type},blob=${blobIndex},line=${lineNo}`, raw: trimmed.slice(0, MAX_RAW) });
-        return;
-      }
-      try {
-        events.push(normalizeSiemV2(record, { account }));
-      } catch (err) {
-        quarantined.push({ reason: 'bad_record', detail: describeError(err), location: `type=${this.o.type},blob=${blobIndex},line=${lineNo}`, raw: trimmed.slice(0, MAX_RAW) });
-      }
+    const sendGroup = (): void => {
+      if (group.length === 0) return;
+      const result = pool.run({ stream: 'siem', variant: 'v2', account: this.o.account, lines: group, firstLine: groupFirst, where });
+      result.catch(() => undefined); // observed when taken; this only keeps an early failure from being "unhandled"
+      queue.push({ result, endLine: lineNo });
+      group = [];
+    };
+    type Chunk = { events: NormalizedEvent[]; quarantined: Quarantined[]; endLine: number };
+    /** Takes the oldest group's result; returns the chunks that became full (never more than chunkEvents each). */
+    const takeOne = async (): Promise<Chunk[]> => {
+      const head = queue.shift();
+      if (head === undefined) return [];
+      const r = await head.result;
+      const full: Chunk[] = [];
+      if (events.length > 0 && events.length + r.events.length > chunkEvents) full.push(take());
+      for (const e of r.events) events.push(e);
+      for (const q of r.quarantined) quarantined.push(q);
+      doneLine = head.endLine;
+      if (events.length >= chunkEvents) full.push(take());
+      return full;
+    };
+    const take = (): Chunk => {
+      const out = { events, quarantined, endLine: doneLine };
+      events = [];
+      quarantined = [];
+      return out;
     };
 
     try {
-      for await (const lines of lineBatches(gunzip)) {
-        for (const text of lines) {
-          handle(text);
-          if (events.length >= chunkEvents) {
-            const out = { events, quarantined, endLine: lineNo };
-            events = [];
-            quarantined = [];
-            yield out;
+      try {
+        for await (const lines of lineBatches(gunzip)) {
+          for (const text of lines) {
+            lineNo += 1;
+            if (lineNo <= skipLines) continue;
+            if (group.length === 0) groupFirst = lineNo;
+            group.push(text);
+            if (group.length >= groupLines) sendGroup();
           }
+          while (queue.length > PARSE_GROUPS_AHEAD) yield* await takeOne();
         }
+        sendGroup();
+      } catch (err) {
+        if (isAbort(err, signal)) throw err;
+        // Every complete line read before the cut is good: finish and hand those over, then report the failure.
+        sendGroup();
+        while (queue.length > 0) yield* await takeOne();
+        if (events.length > 0 || quarantined.length > 0) yield take();
+        throw new CollectorError('BLOB_CORRUPT', `SIEM file ${blobIndex} is cut or corrupt after line ${doneLine}: ${describeError(err)}`, {
+          cause: err,
+          retryable: true,
+        });
       }
-    } catch (err) {
-      if (isAbort(err, signal)) throw err;
-      // What was parsed before the cut is good: hand it over, then report the failure.
-      if (events.length > 0 || quarantined.length > 0) {
-        yield { events, quarantined, endLine: lineNo };
-      }
-      throw new CollectorError('BLOB_CORRUPT', `SIEM file ${blobIndex} is cut or corrupt after line ${lineNo}: ${describeError(err)}`, { cause: err, retryable: true });
+      while (queue.length > 0) yield* await takeOne();
     } finally {
       body.destroy();
       gunzip.destroy();
     }
-    if (events.length > 0 || quarantined.length > 0 || lineNo > skipLines) yield { events, quarantined, endLine: lineNo };
+    doneLine = Math.max(doneLine, lineNo);
+    if (events.length > 0 || quarantined.length > 0 || lineNo > skipLines) yield take();
   }
 }
 

@@ -1,0 +1,119 @@
+// Parsing and normalization off the main thread: a small pool of worker threads, inline when none can run.
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { Quarantined } from './contracts.js';
+import { CollectorError } from './errors.js';
+import { parseLines, unflattenEvents, type ParseJob, type ParsedLines } from './parse-lines.js';
+
+interface Pending {
+  resolve: (r: ParsedLines) => void;
+  reject: (e: unknown) => void;
+  job: ParseJob;
+}
+
+interface Reply {
+  id: number;
+  flat?: string[];
+  quarantined?: Quarantined[];
+  error?: string;
+}
+
+const WORKER_FILE = fileURLToPath(new URL('./parse-worker.js', import.meta.url));
+
+export interface ParsePoolOptions {
+  /** Worker threads; 0 parses on the calling thread. Default: one less than the CPUs, at least 1, at most 4. */
+  workers?: number;
+  /** The compiled worker script; defaults to the one beside this module (absent when running from sources). */
+  workerFile?: string;
+}
+
+export class ParsePool {
+  private readonly workers: Worker[] = [];
+  private readonly pending = new Map<number, Pending>();
+  private readonly owner = new Map<number, Worker>();
+  private nextId = 1;
+  private next = 0;
+  private closed = false;
+  private readonly workerFile: string;
+
+  constructor(options: ParsePoolOptions = {}) {
+    const want = options.workers ?? Math.max(1, Math.min(4, availableParallelism() - 1));
+    this.workerFile = options.workerFile ?? WORKER_FILE;
+    // Running from TypeScript sources (tests) there is no compiled worker file: parse inline.
+    if (want > 0 && existsSync(this.workerFile)) {
+      for (let i = 0; i < want; i++) this.workers.push(this.spawn());
+    }
+  }
+
+  /** Stops one worker as if it had crashed (tests). */
+  killOne(): Promise<number> {
+    const w = this.workers[0];
+    return w === undefined ? Promise.resolve(0) : w.terminate();
+  }
+
+  /** True when jobs run on worker threads. */
+  get threaded(): boolean {
+    return this.workers.length > 0;
+  }
+
+  run(job: ParseJob): Promise<ParsedLines> {
+    if (this.closed) return Promise.reject(new CollectorError('ABORTED', 'parse pool closed'));
+    if (this.workers.length === 0) {
+      try {
+        return Promise.resolve(parseLines(job));
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
+    const worker = this.workers[this.next++ % this.workers.length] as Worker;
+    const id = this.nextId++;
+    return new Promise<ParsedLines>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, job });
+      this.owner.set(id, worker);
+      worker.postMessage({ id, job });
+    });
+  }
+
+  private spawn(): Worker {
+    // A worker holds only the groups in flight: a small heap keeps the process's memory flat.
+    const worker = new Worker(this.workerFile, { resourceLimits: { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 16 } });
+    worker.on('message', (msg: Reply) => {
+      const p = this.pending.get(msg.id);
+      if (p === undefined) return;
+      this.pending.delete(msg.id);
+      this.owner.delete(msg.id);
+      if (msg.error !== undefined) p.reject(new CollectorError('NORMALIZE_FAILED', msg.error, { retryable: true }));
+      else p.resolve({ events: unflattenEvents(msg.flat ?? [], p.job.stream, p.job.account), quarantined: msg.quarantined ?? [] });
+    });
+    const fail = (err: unknown): void => {
+      // The worker died: fail its jobs (the source retries from its cursor) and start a fresh one.
+      for (const [id, w] of this.owner) {
+        if (w !== worker) continue;
+        const p = this.pending.get(id);
+        this.pending.delete(id);
+        this.owner.delete(id);
+        p?.reject(new CollectorError('NORMALIZE_FAILED', `parse worker failed: ${err instanceof Error ? err.message : String(err)}`, { retryable: true, cause: err }));
+      }
+      const i = this.workers.indexOf(worker);
+      if (i >= 0 && !this.closed) this.workers[i] = this.spawn();
+      worker.removeAllListeners();
+    };
+    worker.on('error', fail);
+    worker.on('exit', (code) => {
+      if (!this.closed) fail(new Error(`worker exited (code ${code})`));
+    });
+    return worker;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const p of this.pending.values()) p.reject(new CollectorError('ABORTED', 'parse pool closed'));
+    this.pending.clear();
+    this.owner.clear();
+    await Promise.allSettled(this.workers.map((w) => w.terminate()));
+    this.workers.length = 0;
+  }
+}
