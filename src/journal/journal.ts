@@ -39,6 +39,13 @@ import { silentLogger, type Logger } from '../telemetry/logger.js';
  * asked again for the same page.
  *
  * One process owns the journal: head/offset/total values are cached in memory and written through.
+ *
+ * Tail cache: sinks are usually caught up and read rows appended moments ago, so the newest events are also
+ * kept in memory (the very strings the append serialised) and such reads skip SQLite. The cache always holds
+ * a contiguous run of seqs ending at head_seq (or nothing): it is filled only after an append committed,
+ * loses its oldest entries past its byte/count bound, and drops rows as soon as they are deleted. A read is
+ * served from it only when it holds offset+1; anything older (after a restart, a sink far behind) is read
+ * from SQLite with the same semantics.
  */
 
 const SCHEMA_VERSION = 1;
@@ -54,6 +61,9 @@ const PRUNE_CHUNK = 50_000;
 const MAX_RAW_CHARS = 64 * 1024;
 /** Event times further ahead than this (clock skew beyond reason, parse slips) go to dedup_odd. */
 const FUTURE_SLACK_S = 24 * 3600;
+const DEFAULT_TAIL_CACHE_BYTES = 16 * 1024 * 1024;
+/** Entries the tail cache holds at most, so tiny events cannot pile up object overhead under the byte bound. */
+const TAIL_CACHE_MAX_EVENTS = 100_000;
 
 const MIGRATIONS: readonly string[] = [
   `
@@ -100,6 +110,8 @@ export interface JournalOptions {
   dedupWindowMs?: number;
   /** Quarantine and dead-letter rows kept (each); the oldest are dropped beyond it. */
   maxQuarantine?: number;
+  /** JSON bytes of the newest events kept in memory for caught-up readers; 0 disables. Default 16 MiB. */
+  tailCacheBytes?: number;
   logger?: Logger;
   now?: () => number;
 }
@@ -170,6 +182,96 @@ function dedupHash(account: string, id: string): Buffer {
   return hash('sha256', `${account}\n${id}`, 'buffer').subarray(0, 16);
 }
 
+/** ES2024 `String.prototype.isWellFormed` (Node 20 has it; the ES2023 lib typings do not). */
+function wellFormed(s: string): boolean {
+  return (s as string & { isWellFormed(): boolean }).isWellFormed();
+}
+
+/**
+ * The newest journaled events in seq order, contiguous, ending at the journal's head. A deque over two
+ * parallel arrays: entries leave from the front (advancing `head`), and the dead prefix is cut off once it
+ * is at least half the array, so both ends are amortised O(1) and lookups by seq are an index.
+ */
+class TailCache {
+  private evs: OutEvent[] = [];
+  private sizes: number[] = [];
+  private head = 0;
+  private total = 0;
+
+  constructor(
+    private readonly maxBytes: number,
+    private readonly maxEvents: number,
+  ) {}
+
+  get count(): number {
+    return this.evs.length - this.head;
+  }
+
+  get bytes(): number {
+    return this.total;
+  }
+
+  /** Seq of the oldest entry, or undefined when empty. */
+  firstSeq(): number | undefined {
+    return this.evs[this.head]?.seq;
+  }
+
+  /** Appends entries whose seqs continue the run, then evicts the oldest past either bound. */
+  push(evs: readonly OutEvent[], sizes: readonly number[]): void {
+    for (let i = 0; i < evs.length; i++) {
+      const ev = evs[i];
+      const size = sizes[i];
+      if (ev === undefined || size === undefined) continue;
+      this.evs.push(ev);
+      this.sizes.push(size);
+      this.total += size;
+    }
+    while (this.count > 0 && (this.total > this.maxBytes || this.count > this.maxEvents)) this.dropFirst();
+    this.compact();
+  }
+
+  /** Forgets entries with seq <= `seq` (rows deleted from the journal). */
+  dropThrough(seq: number): void {
+    while ((this.evs[this.head]?.seq ?? Infinity) <= seq) this.dropFirst();
+    this.compact();
+  }
+
+  clear(): void {
+    this.evs = [];
+    this.sizes = [];
+    this.head = 0;
+    this.total = 0;
+  }
+
+  /** Position of `seq` for at()/sizeAt(); only meaningful for firstSeq() <= seq <= the newest seq. */
+  indexOf(seq: number, first: number): number {
+    return this.head + (seq - first);
+  }
+
+  at(i: number): OutEvent | undefined {
+    return this.evs[i];
+  }
+
+  sizeAt(i: number): number {
+    return this.sizes[i] ?? 0;
+  }
+
+  private dropFirst(): void {
+    this.total -= this.sizes[this.head] ?? 0;
+    this.head++;
+  }
+
+  private compact(): void {
+    if (this.head === this.evs.length) {
+      this.clear();
+    } else if (this.head >= 1024 && this.head * 2 >= this.evs.length) {
+      this.evs.splice(0, this.head);
+      this.sizes.splice(0, this.head);
+      this.head = 0;
+    }
+  }
+}
+
 function positive(v: number | undefined, dflt: number, name: string): number {
   if (v === undefined) return dflt;
   if (!Number.isFinite(v) || v <= 0) throw new CollectorError('JOURNAL_FAILED', `journal option ${name} must be a positive number, got ${v}`);
@@ -188,6 +290,9 @@ export class Journal {
   private totals: Totals;
   private readonly offsets = new Map<string, number>();
   private readonly filtered = new Map<string, Stmt>();
+  private readonly tail: TailCache | undefined;
+  private tailHits = 0;
+  private tailMisses = 0;
   private closed = false;
 
   private readonly s: {
@@ -226,6 +331,9 @@ export class Journal {
     this.maxBytes = positive(opts.maxBytes, DEFAULT_MAX_BYTES, 'maxBytes');
     this.dedupWindowMs = positive(opts.dedupWindowMs, DEFAULT_DEDUP_WINDOW_MS, 'dedupWindowMs');
     this.maxQuarantine = Math.floor(positive(opts.maxQuarantine, DEFAULT_MAX_QUARANTINE, 'maxQuarantine'));
+    const tailBytes = opts.tailCacheBytes ?? DEFAULT_TAIL_CACHE_BYTES;
+    if (!(tailBytes >= 0)) throw new CollectorError('JOURNAL_FAILED', `journal option tailCacheBytes must be 0 or more, got ${tailBytes}`);
+    this.tail = tailBytes > 0 ? new TailCache(tailBytes, TAIL_CACHE_MAX_EVENTS) : undefined;
 
     const p = (sql: string): Stmt => db.prepare<unknown[], unknown>(sql);
     this.s = {
@@ -331,23 +439,40 @@ export class Journal {
       const nowS = Math.floor(at / 1000);
       const oldestS = Math.floor((at - this.dedupWindowMs) / 1000);
       const newestS = nowS + FUTURE_SLACK_S;
+      // What the tail cache gains once (and only if) the transaction commits.
+      const cache = this.tail !== undefined;
+      let fresh: OutEvent[] = [];
+      let freshSizes: number[] = [];
+      let restartTail = false;
       const run = this.db.transaction(() => {
         for (const ev of batch.events) {
           if (!STREAM_SET.has(ev.stream)) throw new TypeError(`event ${ev.id}: unknown stream ${String(ev.stream)}`);
           const h = dedupHash(ev.account, ev.id);
           const timeS = Math.floor(Date.parse(ev.time) / 1000);
-          const fresh =
+          const isNew =
             timeS >= oldestS && timeS <= newestS ? this.s.insDedup.run(timeS, h).changes : this.s.insDedupOdd.run(h, nowS).changes;
-          if (fresh === 0) {
+          if (isNew === 0) {
             duplicates++;
             continue;
           }
           const json: unknown = ev.json ?? JSON.stringify(ev.doc);
           if (typeof json !== 'string') throw new TypeError(`event ${ev.id}: document does not serialise to JSON`);
           headSeq++;
-          headCum += Buffer.byteLength(json);
+          const size = Buffer.byteLength(json);
+          headCum += size;
           this.s.insEvent.run(headSeq, headCum, ev.stream, ev.account, ev.id, ev.time, json);
           inserted++;
+          if (!cache) continue;
+          if (ev.json !== undefined && !wellFormed(json)) {
+            // SQLite stores lone surrogates mangled, so the cached text would differ from the stored row:
+            // restart the cached run after this event instead.
+            restartTail = true;
+            fresh = [];
+            freshSizes = [];
+            continue;
+          }
+          fresh.push(Object.freeze({ seq: headSeq, id: ev.id, stream: ev.stream, account: ev.account, time: ev.time, json }));
+          freshSizes.push(size);
         }
         const q = batch.quarantined ?? [];
         for (const item of q) {
@@ -360,6 +485,10 @@ export class Journal {
       });
       run.immediate();
       this.totals = { ...t, headSeq, headCum };
+      if (this.tail !== undefined) {
+        if (restartTail) this.tail.clear();
+        this.tail.push(fresh, freshSizes);
+      }
       return { inserted, duplicates, quarantined: batch.quarantined?.length ?? 0 };
     });
   }
@@ -407,6 +536,7 @@ export class Journal {
       }).immediate();
       this.replaceOffsets(offsets);
       this.totals = totals;
+      this.tail?.dropThrough(totals.delSeq);
       if (dropped.length > 0 || added.length > 0) this.log.info({ added, dropped }, 'journal sinks changed');
       return dropped;
     });
@@ -423,6 +553,12 @@ export class Journal {
       const events: OutEvent[] = [];
       let lastSeq = from;
       if (maxEvents <= 0) return { events, lastSeq };
+      const cached = this.readTail(from, maxEvents, maxBytes, streams);
+      if (cached !== undefined) {
+        this.tailHits++;
+        return cached;
+      }
+      if (this.tail !== undefined) this.tailMisses++;
       let bytes = 0;
       const stmt = streams === undefined ? this.s.readAll : this.filteredRead(streams);
       const limit = streams === undefined ? Math.floor(maxEvents) : SCAN_LIMIT + Math.floor(maxEvents);
@@ -462,6 +598,7 @@ export class Journal {
       }).immediate();
       this.offsets.set(sink, next);
       this.totals = totals;
+      this.tail?.dropThrough(totals.delSeq);
     });
   }
 
@@ -490,6 +627,11 @@ export class Journal {
   overBudget(): boolean {
     const u = this.usage();
     return u.events > this.maxEvents || u.bytes > this.maxBytes;
+  }
+
+  /** The in-memory tail cache: what it holds now and how many reads it served (hits) or left to SQLite (misses). */
+  tailCache(): { events: number; bytes: number; hits: number; misses: number } {
+    return { events: this.tail?.count ?? 0, bytes: this.tail?.bytes ?? 0, hits: this.tailHits, misses: this.tailMisses };
   }
 
   /** The highest seq ever assigned (0 for a new journal). */
@@ -581,6 +723,7 @@ export class Journal {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.tail?.clear();
     try {
       this.db.close();
     } catch (err) {
@@ -617,6 +760,47 @@ export class Journal {
     const o = this.offsets.get(sink);
     if (o === undefined) throw new CollectorError('JOURNAL_FAILED', `journal ${this.file}: sink "${sink}" is not configured (call setSinks first)`);
     return o;
+  }
+
+  /**
+   * The read of `read()` served from the tail cache, or undefined when the cache does not hold seq
+   * from+1 (then SQLite answers). Mirrors the SQLite path step by step: the same scan limit, the same
+   * byte and count checks, the same `lastSeq`; sizes are the UTF-8 lengths measured at append.
+   */
+  private readTail(
+    from: number,
+    maxEvents: number,
+    maxBytes: number,
+    streams: readonly StreamName[] | undefined,
+  ): { events: OutEvent[]; lastSeq: number } | undefined {
+    const tail = this.tail;
+    if (tail === undefined) return undefined;
+    const head = this.totals.headSeq;
+    const events: OutEvent[] = [];
+    let lastSeq = from;
+    // Nothing after the offset: SQLite would find no row either.
+    if (from >= head) return { events, lastSeq };
+    const first = tail.firstSeq();
+    if (first === undefined || first > from + 1) return undefined;
+    const limit = streams === undefined ? Math.floor(maxEvents) : SCAN_LIMIT + Math.floor(maxEvents);
+    // SQLite rejects a LIMIT it cannot hold as an integer; leave such calls to it.
+    if (!Number.isSafeInteger(limit)) return undefined;
+    const wanted = streams === undefined ? undefined : new Set<string>(streams);
+    let bytes = 0;
+    const end = Math.min(head, from + limit);
+    for (let seq = from + 1, i = tail.indexOf(seq, first); seq <= end; seq++, i++) {
+      const ev = tail.at(i);
+      if (ev === undefined) throw new Error(`tail cache lost seq ${seq}`);
+      if (wanted === undefined || wanted.has(ev.stream)) {
+        const size = tail.sizeAt(i);
+        if (events.length > 0 && bytes + size > maxBytes) break;
+        bytes += size;
+        events.push(ev);
+      }
+      lastSeq = seq;
+      if (events.length >= maxEvents || bytes >= maxBytes) break;
+    }
+    return { events, lastSeq };
   }
 
   /** One statement per distinct stream set (as many as there are routed sinks), built on first use. */
