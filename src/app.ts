@@ -1,22 +1,287 @@
 // Wires a validated config into a running collector: API clients, sources, journal, sinks, pipeline.
 import { readFileSync } from 'node:fs';
-import type { Config } from './config/schema.js';
-import type { Source } from './core/contracts.js';
+import type { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import type { AccountConfig, AccountV1Config, Config } from './config/schema.js';
+import { SIEM_TYPES, type Batch, type Source } from './core/contracts.js';
+import { CollectorError, describeError, isAbort } from './core/errors.js';
 import { Pipeline, type SinkBinding, type SourceBinding } from './core/pipeline.js';
 import { Journal } from './journal/journal.js';
+import type { MimecastApi, RawResponse } from './mimecast/api.js';
+import { discoverRegion } from './mimecast/discover.js';
 import { createHttpAgent } from './mimecast/http.js';
-import { CredentialLimiter } from './mimecast/limiter.js';
+import { MimecastV1Client } from './mimecast/v1client.js';
 import { MimecastV2Client } from './mimecast/v2client.js';
+import { formatMimecastDate } from './normalize/time.js';
 import { createSink } from './sinks/index.js';
+import { PagedSource } from './sources/paged/source.js';
+import { isUnavailable } from './sources/paged/shared.js';
+import { PAGED_SPECS, PAGED_STREAMS } from './sources/paged/specs.js';
 import { SiemBatchSource } from './sources/siem/batch.js';
+import { ParsePool } from './core/parse-pool.js';
+import { SiemStreamSource } from './sources/siem/stream.js';
+import { SiemV1Source } from './sources/siem/v1/source.js';
+import { ThreatIntelSource } from './sources/threat_intel/source.js';
 import type { Logger } from './telemetry/logger.js';
+
+/** One account's API client, whichever generation, plus its start-up check. */
+export interface AccountClient {
+  readonly account: AccountConfig;
+  readonly api: MimecastApi;
+  /** Fails fast on credentials Mimecast rejects (API_AUTH_FAILED); an unlicensed product is not a credential problem. */
+  verify(signal: AbortSignal): Promise<void>;
+  /** Closes the client and its HTTP agent. Idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * An API 1.0 client whose regional host is looked up (discover-authentication) on first use, so the collector can
+ * be built synchronously and the lookup happens inside the start-up check.
+ */
+class DiscoveringV1Api implements MimecastApi {
+  readonly generation = 'v1' as const;
+  #client: Promise<MimecastV1Client> | undefined;
+  #made: MimecastV1Client | undefined;
+  #closed = false;
+
+  constructor(
+    private readonly account: AccountV1Config,
+    private readonly agent: Dispatcher,
+    private readonly logger: Logger,
+  ) {}
+
+  client(signal: AbortSignal): Promise<MimecastV1Client> {
+    if (this.#closed) return Promise.reject(new CollectorError('ABORTED', 'Mimecast client is closed'));
+    const email = this.account.discover_email ?? '';
+    this.#client ??= discoverRegion(email, {
+      appId: this.account.app_id,
+      agent: this.agent,
+      signal,
+      ...(this.account.discover_url === undefined ? {} : { baseUrl: this.account.discover_url }),
+    }).then(
+      (baseUrl) => {
+        this.logger.info({ account: this.account.name, base_url: baseUrl }, 'API 1.0 region discovered');
+        this.#made = newV1Client(this.account, baseUrl, this.agent, this.logger);
+        return this.#made;
+      },
+      (err: unknown) => {
+        // A failed lookup is retried by the next caller instead of being remembered.
+        this.#client = undefined;
+        throw err;
+      },
+    );
+    return this.#client;
+  }
+
+  async postJson(path: string, body: unknown, signal: AbortSignal): Promise<unknown> {
+    return (await this.client(signal)).postJson(path, body, signal);
+  }
+  async postRaw(path: string, body: unknown, signal: AbortSignal): Promise<RawResponse> {
+    return (await this.client(signal)).postRaw(path, body, signal);
+  }
+  async getJson(path: string, query: Record<string, string | number | undefined>, signal: AbortSignal): Promise<unknown> {
+    return (await this.client(signal)).getJson(path, query, signal);
+  }
+  async openDownload(url: string, signal: AbortSignal): Promise<{ body: Readable; size?: number }> {
+    return (await this.client(signal)).openDownload(url, signal);
+  }
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#made?.close();
+  }
+}
+
+function newV1Client(account: AccountV1Config, baseUrl: string, agent: Dispatcher, logger: Logger): MimecastV1Client {
+  return new MimecastV1Client({
+    baseUrl,
+    appId: account.app_id,
+    appKey: account.app_key,
+    accessKey: account.access_key,
+    secretKey: account.secret_key,
+    agent,
+    logger: logger.child({ account: account.name }),
+    ...(account.discover_email === undefined ? {} : { discoveryEmail: account.discover_email }),
+    ...(account.discover_url === undefined ? {} : { discoveryBaseUrl: account.discover_url }),
+  });
+}
+
+/** A short window of the first configured paged stream (audit otherwise): the cheapest signed 1.0 call. */
+async function verifyV1(account: AccountV1Config, api: MimecastApi, signal: AbortSignal): Promise<void> {
+  const stream = PAGED_STREAMS.find((s) => account.streams[s] !== undefined) ?? 'audit';
+  const spec = PAGED_SPECS[stream];
+  const now = Date.now();
+  const item = {
+    ...spec.extra,
+    [spec.window.from]: formatMimecastDate(new Date(now - 60_000)),
+    [spec.window.to]: formatMimecastDate(new Date(now)),
+  };
+  try {
+    await api.postJson(spec.path, { meta: { pagination: { pageSize: 1 } }, data: [item] }, signal);
+  } catch (err) {
+    // The keys were accepted; the product behind this function is simply not there (its source says so once).
+    if (isUnavailable(err)) return;
+    throw err;
+  }
+}
+
+/** The account's client: API 2.0 (OAuth) or 1.0 (HMAC), each with its own HTTP agent and credential limiter. */
+export function createAccountClient(account: AccountConfig, logger: Logger): AccountClient {
+  const ca = account.tls.ca_file !== undefined ? readFileSync(account.tls.ca_file, 'utf8') : undefined;
+  const agent = createHttpAgent({
+    rejectUnauthorized: account.tls.verify,
+    ...(ca !== undefined ? { ca } : {}),
+    bodyTimeoutMs: account.request_timeout,
+    headersTimeoutMs: account.request_timeout,
+  });
+  let api: MimecastApi;
+  let verify: (signal: AbortSignal) => Promise<void>;
+  if (account.api === 'v2') {
+    const client = new MimecastV2Client({
+      baseUrl: account.base_url,
+      clientId: account.client_id,
+      clientSecret: account.client_secret,
+      agent,
+      logger: logger.child({ account: account.name }),
+    });
+    api = client;
+    verify = async (signal) => {
+      await client.tokens.getToken(signal);
+    };
+  } else {
+    api = account.base_url !== undefined ? newV1Client(account, account.base_url, agent, logger) : new DiscoveringV1Api(account, agent, logger);
+    const v1 = api;
+    verify = (signal) => verifyV1(account, v1, signal);
+  }
+  let closing: Promise<void> | undefined;
+  return {
+    account,
+    api,
+    verify,
+    close() {
+      closing ??= (async () => {
+        await api.close();
+        await agent.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+/** Overrides for one-shot use (`fetch`): a fixed "now", a start, and no settle delay. */
+export interface SourceOverrides {
+  now?: () => number;
+  startFromMs?: number;
+  settleMs?: number;
+  /** Worker threads that parse and normalize SIEM files; inline when absent. */
+  pool?: ParsePool;
+}
+
+/** Keeps only the SIEM types asked for (API 1.0 files carry every type; the filter is ours). */
+class SiemTypeFilter implements Source {
+  readonly key: string;
+  readonly account: string;
+  readonly stream = 'siem' as const;
+  constructor(
+    private readonly inner: Source,
+    private readonly types: ReadonlySet<string>,
+  ) {
+    this.key = inner.key;
+    this.account = inner.account;
+  }
+  async *pull(cursor: string | undefined, signal: AbortSignal): AsyncGenerator<Batch> {
+    for await (const batch of this.inner.pull(cursor, signal)) {
+      const events = batch.events.filter((e) => {
+        const mc = e.doc['mimecast'];
+        const type = typeof mc === 'object' && mc !== null ? (mc as Record<string, unknown>)['log_type'] : undefined;
+        return typeof type !== 'string' || this.types.has(type);
+      });
+      const counters = events.length === batch.events.length ? batch.counters : { ...batch.counters, siem_type_filtered: batch.events.length - events.length };
+      yield { ...batch, events, ...(counters === undefined ? {} : { counters }) };
+    }
+  }
+}
+
+/** Every source the account's config asks for, in a stable order. */
+export function buildSources(account: AccountConfig, api: MimecastApi, logger: Logger, overrides: SourceOverrides = {}): Source[] {
+  const sources: Source[] = [];
+  const startFromMs = overrides.startFromMs ?? account.start_from;
+  const now = overrides.now === undefined ? {} : { now: overrides.now };
+  const siem = account.streams.siem;
+  if (siem !== undefined) {
+    const allTypes = siem.types.length === SIEM_TYPES.length && SIEM_TYPES.every((t) => siem.types.includes(t));
+    if (account.api === 'v1') {
+      const source = new SiemV1Source({
+        account: account.name,
+        api,
+        fileFormat: siem.file_format ?? 'json',
+        compress: siem.compress ?? true,
+        chunkEvents: siem.chunk_events,
+        logger,
+      });
+      sources.push(allTypes ? source : new SiemTypeFilter(source, new Set(siem.types)));
+    } else if (siem.mode === 'stream') {
+      sources.push(
+        new SiemStreamSource({
+          account: account.name,
+          api,
+          logger,
+          startFromMs,
+          pageSize: siem.page_size ?? 100,
+          ...(allTypes ? {} : { types: siem.types }),
+          ...now,
+        }),
+      );
+    } else {
+      for (const type of siem.types) {
+        sources.push(
+          new SiemBatchSource({
+            account: account.name,
+            type,
+            api,
+            startFromMs,
+            pageSize: siem.page_size ?? 100,
+            chunkEvents: siem.chunk_events,
+            logger,
+            ...now,
+            ...(overrides.pool === undefined ? {} : { pool: overrides.pool }),
+          }),
+        );
+      }
+    }
+  }
+  for (const stream of PAGED_STREAMS) {
+    const cfg = account.streams[stream];
+    if (cfg === undefined) continue;
+    sources.push(
+      new PagedSource({
+        account: account.name,
+        spec: PAGED_SPECS[stream],
+        api,
+        logger,
+        startFromMs,
+        overlapMs: cfg.overlap,
+        settleMs: overrides.settleMs ?? cfg.settle,
+        maxWindowMs: cfg.max_window,
+        pageSize: cfg.page_size,
+        ...now,
+      }),
+    );
+  }
+  const ti = account.streams.threat_intel;
+  if (ti !== undefined) {
+    for (const feedType of ti.feeds) {
+      sources.push(new ThreatIntelSource({ account: account.name, feedType, api, logger, startFromMs, ...now }));
+    }
+  }
+  return sources;
+}
 
 export interface Collector {
   readonly config: Config;
   readonly journal: Journal;
   readonly pipeline: Pipeline;
-  readonly clients: ReadonlyMap<string, MimecastV2Client>;
-  /** Checks every account's credentials once (fail fast at start-up). */
+  readonly clients: ReadonlyMap<string, AccountClient>;
+  /** Checks every account's credentials once (fail fast at start-up); API 1.0 regions are discovered here. */
   verifyCredentials(signal: AbortSignal): Promise<void>;
   start(): void;
   stop(): Promise<void>;
@@ -30,42 +295,21 @@ export function buildCollector(config: Config, logger: Logger): Collector {
     dedupWindowMs: config.journal.dedup_window,
     logger: logger.child({ component: 'journal' }),
   });
-  const clients = new Map<string, MimecastV2Client>();
+  const clients = new Map<string, AccountClient>();
   const sources: SourceBinding[] = [];
-  const agents: { close(): Promise<void> }[] = [];
-  for (const account of config.accounts) {
-    const ca = account.tls.ca_file !== undefined ? readFileSync(account.tls.ca_file, 'utf8') : undefined;
-    const agent = createHttpAgent({
-      rejectUnauthorized: account.tls.verify,
-      ...(ca !== undefined ? { ca } : {}),
-      bodyTimeoutMs: account.request_timeout,
-      headersTimeoutMs: account.request_timeout,
-    });
-    agents.push(agent);
-    const client = new MimecastV2Client({
-      baseUrl: account.base_url,
-      clientId: account.client_id,
-      clientSecret: account.client_secret,
-      agent,
-      limiter: new CredentialLimiter(),
-      logger: logger.child({ account: account.name }),
-    });
-    clients.set(account.name, client);
-    const siem = account.streams.siem;
-    if (siem !== undefined) {
-      for (const type of siem.types) {
-        const source: Source = new SiemBatchSource({
-          account: account.name,
-          type,
-          api: client,
-          startFromMs: account.start_from,
-          pageSize: siem.page_size,
-          chunkEvents: siem.chunk_events,
-          logger,
-        });
-        sources.push({ source, pollIntervalMs: account.poll_interval });
-      }
+  // Parsing and normalization run on worker threads, so the main thread is free for the journal and the sinks.
+  const pool = new ParsePool();
+  try {
+    for (const account of config.accounts) {
+      const client = createAccountClient(account, logger);
+      clients.set(account.name, client);
+      for (const source of buildSources(account, client.api, logger, { pool })) sources.push({ source, pollIntervalMs: account.poll_interval });
     }
+  } catch (err) {
+    void Promise.allSettled([...clients.values()].map((c) => c.close()));
+    void pool.close();
+    journal.close();
+    throw err;
   }
   const sinks: SinkBinding[] = config.sinks.map((s) => ({ sink: createSink(s, logger), streams: s.streams, batch: s.batch }));
   const pipeline = new Pipeline({
@@ -85,9 +329,11 @@ export function buildCollector(config: Config, logger: Logger): Collector {
     async verifyCredentials(signal) {
       for (const [name, client] of clients) {
         try {
-          await client.tokens.getToken(signal);
+          await client.verify(signal);
         } catch (err) {
-          logger.error({ account: name }, 'credential check failed');
+          if (!isAbort(err, signal)) logger.error({ account: name, api: client.account.api, err: describeError(err) }, 'credential check failed');
+          // So the one-line message on stderr can say which account it is about.
+          if (err instanceof CollectorError) err.details['account'] ??= name;
           throw err;
         }
       }
@@ -99,7 +345,8 @@ export function buildCollector(config: Config, logger: Logger): Collector {
       stopped ??= (async () => {
         await pipeline.stop();
         journal.close();
-        await Promise.allSettled(agents.map((a) => a.close()));
+        await Promise.allSettled([...clients.values()].map((c) => c.close()));
+        await pool.close();
       })();
       return stopped;
     },

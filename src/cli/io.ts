@@ -1,7 +1,9 @@
 // What a command gets from main.ts: its output streams and a signal that fires on SIGINT/SIGTERM.
-import type { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 
 export interface CommandIo {
+  /** Standard input, for commands that read records (`normalize`). */
+  stdin?: Readable;
   stdout: Writable;
   stderr: Writable;
   env: NodeJS.ProcessEnv;

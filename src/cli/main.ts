@@ -2,9 +2,11 @@
 // The mimecast-collector command line; the only place that touches `process`.
 import { Command, InvalidArgumentError } from 'commander';
 import { demoCommand } from './demo.js';
+import { fetchCommand } from './fetch.js';
+import { normalizeCommand } from './normalize.js';
 import type { CommandIo } from './io.js';
 import { runCommand } from './run.js';
-import { simulateCommand } from './simulate.js';
+import { simulateCommand, type SimulateOptions } from './simulate.js';
 import { validateCommand } from './validate.js';
 
 function intArg(value: string): number {
@@ -26,7 +28,7 @@ async function main(argv: string[]): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const io: CommandIo = { stdout: process.stdout, stderr: process.stderr, env: process.env, signal: stop.signal };
+  const io: CommandIo = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env, signal: stop.signal };
   let exitCode = 0;
 
   const program = new Command()
@@ -61,6 +63,29 @@ async function main(argv: string[]): Promise<number> {
     });
 
   program
+    .command('normalize')
+    .description('turn raw Mimecast records (stdin, one JSON value a line; API envelopes unwrapped) into output events on stdout')
+    .requiredOption('-s, --stream <stream>', 'the stream the records come from (siem takes API 1.0 and 2.0 records alike)')
+    .option('-f, --format <format>', 'ecs | raw | cef | leef', 'ecs')
+    .option('-a, --account <name>', 'account name for mimecast.account and event ids', 'cli')
+    .action(async (o: { stream: string; format: string; account: string }) => {
+      exitCode = await normalizeCommand(o, { ...io, stdin: process.stdin });
+    });
+
+  program
+    .command('fetch')
+    .description('one-shot pull of one stream to stdout: no journal, no checkpoint')
+    .argument('<stream>', 'siem, ttp_url, ttp_attachment, ttp_impersonation, audit, dlp, held_release, archive_search or threat_intel')
+    .requiredOption('-c, --config <file>', 'config file (YAML): accounts and credentials')
+    .option('-a, --account <name>', 'only this account (default: every account)')
+    .requiredOption('--since <time>', 'start: a duration before now (24h) or an ISO time')
+    .option('--until <time>', 'end: a duration before now or an ISO time (default: now)')
+    .option('-o, --output <format>', 'ndjson | json | table', 'ndjson')
+    .action(async (streamArg: string, o: { config: string; account?: string; since: string; until?: string; output: string }) => {
+      exitCode = await fetchCommand({ stream: streamArg, ...o }, io);
+    });
+
+  program
     .command('simulate')
     .description('run the Mimecast API simulator standalone')
     .option('--port <n>', 'port to listen on', intArg, 8443)
@@ -71,8 +96,12 @@ async function main(argv: string[]): Promise<number> {
     .option('--rate <n>', 'records published per interval', intArg, 200)
     .option('--manifest <file>', 'append every published record to this file (one JSON line each)')
     .option('--config-out <file>', 'write a ready-to-run collector config pointed at this simulator')
-    .option('--faults <list>', 'fault switches, e.g. rateLimit429=0.05,serverError500=0.05,truncatedGzip=0.02')
-    .action(async (o: { port: number; host: string; seed: string; backlog: number; interval: string; rate: number; manifest?: string; configOut?: string; faults?: string }) => {
+    .option('--manifest-dir <dir>', 'append every published record of each stream to <dir>/<stream>.ndjson')
+    .option('--faults <list>', 'fault switches, e.g. rateLimit429=0.05,serverError500=0.05,truncatedFile=0.02,apiFail200=0.05')
+    .option('--unlicensed <streams>', 'comma-separated streams whose endpoints answer 403 not licensed')
+    .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (needs --tls-key)')
+    .option('--tls-key <file>', 'the PEM private key for --tls-cert')
+    .action(async (o: SimulateOptions) => {
       exitCode = await simulateCommand(o, io);
     });
 

@@ -2,7 +2,8 @@
 import { buildCollector, type Collector } from '../app.js';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
-import { ConfigError, describeError, isAbort, isCollectorError } from '../core/errors.js';
+import { ApiError, ConfigError, describeError, isAbort, isCollectorError } from '../core/errors.js';
+import { INCORRECT_REGION } from '../mimecast/responses.js';
 import { createLogger, type Logger } from '../telemetry/logger.js';
 import { startStatusServer, type StatusServer } from '../telemetry/status-server.js';
 import { println, type CommandIo } from './io.js';
@@ -35,6 +36,16 @@ export async function runCollector(config: Config, logger: Logger, io: CommandIo
     println(io.stderr, `error: ${describeError(err)}`);
     return 1;
   }
+  // Every internal timer is unref()ed (a 429 pause at start-up included); this one keeps the process alive until we return.
+  const alive = setInterval(() => undefined, 1 << 30);
+  try {
+    return await runBuilt(collector, config, logger, io, onStarted);
+  } finally {
+    clearInterval(alive);
+  }
+}
+
+async function runBuilt(collector: Collector, config: Config, logger: Logger, io: CommandIo, onStarted?: (c: Collector, status?: StatusServer) => void): Promise<number> {
   try {
     await collector.verifyCredentials(io.signal);
   } catch (err) {
@@ -42,8 +53,10 @@ export async function runCollector(config: Config, logger: Logger, io: CommandIo
       await collector.stop();
       return 0;
     }
-    if (isCollectorError(err) && FATAL_AT_START.has(err.code)) {
-      println(io.stderr, `error: ${describeError(err)}`);
+    // A wrong API 1.0 region is a config mistake every call would repeat.
+    if ((isCollectorError(err) && FATAL_AT_START.has(err.code)) || (err instanceof ApiError && err.apiCode === INCORRECT_REGION)) {
+      const account = err.details['account'];
+      println(io.stderr, `error: ${typeof account === 'string' ? `account ${account}: ` : ''}${describeError(err)}`);
       await collector.stop();
       return 1;
     }
@@ -66,10 +79,7 @@ export async function runCollector(config: Config, logger: Logger, io: CommandIo
     'collector started',
   );
   onStarted?.(collector, status);
-  // Every internal timer is unref()ed; this one keeps the daemon alive while it waits for work.
-  const alive = setInterval(() => undefined, 1 << 30);
   if (!io.signal.aborted) await new Promise<void>((resolve) => io.signal.addEventListener('abort', () => resolve(), { once: true }));
-  clearInterval(alive);
   logger.info('stopping: finishing in-flight deliveries');
   await status?.close();
   await collector.stop();

@@ -1,5 +1,5 @@
 // `simulate`: the Mimecast API simulator standalone, for demos, tests, benchmarks and pipeline trials.
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseDuration } from '../config/units.js';
 import { startSimulator, collectorConfigFor, type SimulatorFaults } from '../simulator/index.js';
@@ -14,8 +14,12 @@ export interface SimulateOptions {
   interval: string;
   rate: number;
   manifest?: string;
+  manifestDir?: string;
   configOut?: string;
   faults?: string;
+  unlicensed?: string;
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 const FAULT_KEYS: readonly (keyof SimulatorFaults)[] = [
@@ -28,6 +32,10 @@ const FAULT_KEYS: readonly (keyof SimulatorFaults)[] = [
   'truncatedGzip',
   'nonJsonLines',
   'replayRecords',
+  'bindingExpired',
+  'truncatedFile',
+  'corruptZip',
+  'apiFail200',
 ];
 
 /** `rateLimit429=0.05,truncatedGzip=0.02` → faults. */
@@ -58,6 +66,19 @@ export async function simulateCommand(opts: SimulateOptions, io: CommandIo): Pro
     println(io.stderr, `error: ${err instanceof Error ? err.message : String(err)}`);
     return 1;
   }
+  if ((opts.tlsCert === undefined) !== (opts.tlsKey === undefined)) {
+    println(io.stderr, 'error: --tls-cert and --tls-key go together');
+    return 1;
+  }
+  let tls: { cert: string; key: string } | undefined;
+  try {
+    if (opts.tlsCert !== undefined && opts.tlsKey !== undefined) tls = { cert: readFileSync(opts.tlsCert, 'utf8'), key: readFileSync(opts.tlsKey, 'utf8') };
+  } catch (err) {
+    println(io.stderr, `error: cannot read the TLS certificate or key: ${err instanceof Error ? err.message : String(err)}`);
+    return 1;
+  }
+  if (opts.manifestDir !== undefined) mkdirSync(resolve(opts.manifestDir), { recursive: true });
+  const unlicensed = opts.unlicensed?.split(',').map((s) => s.trim()).filter((s) => s !== '');
   const sim = await startSimulator({
     port: opts.port,
     host: opts.host,
@@ -68,17 +89,30 @@ export async function simulateCommand(opts: SimulateOptions, io: CommandIo): Pro
     faults,
     logger: createLogger({ level: 'info' }),
     ...(opts.manifest !== undefined ? { manifestPath: resolve(opts.manifest) } : {}),
+    ...(opts.manifestDir !== undefined ? { manifestDir: resolve(opts.manifestDir) } : {}),
+    ...(unlicensed !== undefined && unlicensed.length > 0 ? { unlicensed } : {}),
+    ...(tls !== undefined ? { tls } : {}),
   });
   println(io.stdout, `Mimecast API simulator listening on ${sim.url}`);
   println(io.stdout, `  base_url:      ${sim.url}`);
   println(io.stdout, `  client_id:     ${sim.clientId}`);
   println(io.stdout, `  client_secret: ${sim.clientSecret}`);
   println(io.stdout, `  account:       ${sim.accountCode}`);
+  println(io.stdout, '  API 1.0 keys (api: v1):');
+  println(io.stdout, `    app_id:      ${sim.appId}`);
+  println(io.stdout, `    app_key:     ${sim.appKey}`);
+  println(io.stdout, `    access_key:  ${sim.accessKey}`);
+  println(io.stdout, `    secret_key:  ${sim.secretKey}`);
   println(io.stdout, `  publishing:    ${opts.rate} records every ${opts.interval} (backlog ${opts.backlog})`);
   if (opts.manifest !== undefined) println(io.stdout, `  manifest:      ${resolve(opts.manifest)}`);
+  if (opts.manifestDir !== undefined) println(io.stdout, `  manifests:     ${resolve(opts.manifestDir)}/<stream>.ndjson`);
+  if (opts.tlsCert !== undefined) println(io.stdout, `  TLS:           certificate ${resolve(opts.tlsCert)} (trust it with the account's tls.ca_file)`);
   if (opts.configOut !== undefined) {
     const out = resolve(opts.configOut);
-    writeFileSync(out, collectorConfigFor(sim, { dataDir: resolve('data/simulated'), outputPath: resolve('data/simulated/events.ndjson') }));
+    let yaml = collectorConfigFor(sim, { dataDir: resolve('data/simulated'), outputPath: resolve('data/simulated/events.ndjson') });
+    // A self-signed simulator certificate has to be trusted explicitly.
+    if (opts.tlsCert !== undefined) yaml = yaml.replace('\n    streams:\n', `\n    tls: { ca_file: ${JSON.stringify(resolve(opts.tlsCert))} }\n    streams:\n`);
+    writeFileSync(out, yaml);
     println(io.stdout, `  collector config written to ${out}: run it with  mimecast-collector run --config ${opts.configOut}`);
   }
   if (!io.signal.aborted) await new Promise<void>((r) => io.signal.addEventListener('abort', () => r(), { once: true }));

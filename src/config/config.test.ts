@@ -16,11 +16,22 @@ describe('config/example.yaml', () => {
     const cfg = loadConfig(join(import.meta.dirname, '../../config/example.yaml'), {
       MIMECAST_CLIENT_ID: 'id-123',
       MIMECAST_CLIENT_SECRET_FILE: secretFile,
+      MIMECAST_V1_APP_KEY_FILE: secretFile,
+      MIMECAST_V1_ACCESS_KEY_FILE: secretFile,
+      MIMECAST_V1_SECRET_KEY_FILE: secretFile,
     });
-    expect(cfg.accounts[0]?.client_id).toBe('id-123');
-    expect(cfg.accounts[0]?.client_secret).toBe('s3cr3t-value');
+    const corp = cfg.accounts[0];
+    expect(corp?.api === 'v2' ? [corp.client_id, corp.client_secret] : []).toEqual(['id-123', 's3cr3t-value']);
     expect(cfg.accounts[0]?.poll_interval).toBe(60_000);
     expect(cfg.accounts[0]?.streams.siem?.types).toHaveLength(10);
+    expect(corp?.streams.siem?.mode).toBe('batch');
+    expect(corp?.streams.ttp_url).toEqual({ overlap: 600_000, settle: 60_000, page_size: 500, max_window: 86_400_000 });
+    expect(corp?.streams.audit).toEqual({ overlap: 600_000, settle: 60_000, page_size: 500, max_window: 86_400_000 });
+    expect(corp?.streams.threat_intel?.feeds).toEqual(['malware_customer']);
+    const legacy = cfg.accounts[1];
+    expect(legacy?.api).toBe('v1');
+    expect(legacy?.api === 'v1' ? [legacy.app_key, legacy.access_key, legacy.secret_key] : []).toEqual(['s3cr3t-value', 's3cr3t-value', 's3cr3t-value']);
+    expect(legacy?.streams.siem).toMatchObject({ file_format: 'json', compress: true });
     expect(cfg.journal.max_bytes).toBe(1024 ** 3);
     expect(cfg.sinks.map((s) => s.type)).toEqual(['file', 'stdout']);
   });
@@ -83,7 +94,8 @@ sinks:
 
   it('reads *_file secrets and rejects both forms together', () => {
     const ok = parseConfigText(minimal().replace('client_secret: ${SECRET}', `client_secret_file: ${secretFile}`), {});
-    expect(ok.config?.accounts[0]?.client_secret).toBe('s3cr3t-value');
+    const acc = ok.config?.accounts[0];
+    expect(acc?.api === 'v2' ? acc.client_secret : undefined).toBe('s3cr3t-value');
     const both = parseConfigText(minimal().replace('client_secret: ${SECRET}', `client_secret: a\n    client_secret_file: ${secretFile}`), {});
     expect(both.issues.map((i) => i.path)).toContain('accounts[0].client_secret_file');
     const missing = parseConfigText(minimal().replace('client_secret: ${SECRET}', `client_secret_file: ${dir}/nope`), {});
@@ -110,6 +122,118 @@ sinks:
   it('reports YAML syntax errors with a line', () => {
     const { issues } = parseConfigText('accounts:\n  - name: [unclosed\n', {});
     expect(issues[0]?.path).toMatch(/^line \d+/);
+  });
+});
+
+describe('accounts: API 1.0 and 2.0, streams', () => {
+  const v1 = (body: string, streams = 'siem: {}'): string => `
+accounts:
+  - name: old
+    api: v1
+${body}
+    streams: { ${streams} }
+sinks:
+  - { name: out, type: stdout }
+`;
+  const keys = '    app_id: id1\n    app_key: k1\n    access_key: a1\n    secret_key: c2VjcmV0\n';
+
+  it('takes v1 keys with a base_url or a discover_email, any of them from *_file, and masks them', () => {
+    const ok = parseConfigText(v1(`    base_url: https://eu-api.mimecast.com\n${keys}`), {});
+    expect(ok.issues).toEqual([]);
+    const a = ok.config?.accounts[0];
+    expect(a?.api === 'v1' ? [a.base_url, a.app_id, a.app_key, a.access_key, a.secret_key] : []).toEqual(['https://eu-api.mimecast.com', 'id1', 'k1', 'a1', 'c2VjcmV0']);
+    const masked = JSON.stringify(maskSecrets(ok.config));
+    for (const secret of ['k1', 'a1', 'c2VjcmV0']) expect(masked).not.toContain(`"${secret}"`);
+    const files = parseConfigText(
+      v1(`    discover_email: svc@corp.example\n    app_id: id1\n    app_key_file: ${secretFile}\n    access_key_file: ${secretFile}\n    secret_key_file: ${secretFile}\n`),
+      {},
+    );
+    expect(files.issues).toEqual([]);
+    const b = files.config?.accounts[0];
+    expect(b?.api === 'v1' ? [b.base_url, b.discover_email, b.secret_key] : []).toEqual([undefined, 'svc@corp.example', 's3cr3t-value']);
+  });
+
+  it('reports every v1 problem with its path', () => {
+    const { issues } = parseConfigText(v1('    app_id: id1\n    client_secret: x\n', 'siem: { mode: stream, page_size: 10 }'), {});
+    const byPath = new Map(issues.map((i) => [i.path, i.message]));
+    expect(byPath.get('accounts[0].app_key')).toBeDefined();
+    expect(byPath.get('accounts[0].secret_key')).toBeDefined();
+    expect(byPath.get('accounts[0]')).toMatch(/client_secret/);
+    const refined = parseConfigText(v1(keys, 'siem: { mode: stream, page_size: 10 }'), {}).issues;
+    const refinedBy = new Map(refined.map((i) => [i.path, i.message]));
+    expect(refinedBy.get('accounts[0].base_url')).toMatch(/regional host.*discover_email/);
+    expect(refinedBy.get('accounts[0].streams.siem.mode')).toMatch(/needs API 2\.0/);
+    expect(refinedBy.get('accounts[0].streams.siem.page_size')).toMatch(/API 2\.0 only/);
+  });
+
+  it('rejects API 1.0 options on a v2 account, and too large a batch page', () => {
+    const text = `
+accounts:
+  - name: corp
+    client_id: abc
+    client_secret: x
+    streams: { siem: { file_format: key_value, compress: false, page_size: 500 } }
+sinks:
+  - { name: out, type: stdout }
+`;
+    const paths = parseConfigText(text, {}).issues.map((i) => i.path);
+    expect(paths).toEqual(expect.arrayContaining(['accounts[0].streams.siem.file_format', 'accounts[0].streams.siem.compress', 'accounts[0].streams.siem.page_size']));
+    const stream = parseConfigText(text.replace('file_format: key_value, compress: false, page_size: 500', 'mode: stream, page_size: 500'), {});
+    expect(stream.issues).toEqual([]);
+    expect(stream.config?.accounts[0]?.streams.siem).toMatchObject({ mode: 'stream', page_size: 500 });
+  });
+
+  it('parses every stream, with defaults, and rejects keys a stream does not support', () => {
+    const text = (streams: string): string => `
+accounts:
+  - name: corp
+    client_id: abc
+    client_secret: x
+    streams:
+${streams}
+sinks:
+  - { name: out, type: stdout }
+`;
+    const all = parseConfigText(
+      text(
+        '      ttp_url: { overlap: 5m, settle: 10s, page_size: 100, max_window: 6h }\n      ttp_attachment: {}\n      ttp_impersonation: {}\n      audit: {}\n      dlp: {}\n      held_release: {}\n      archive_search: {}\n      threat_intel: { feeds: [malware_customer, malware_grid] }\n',
+      ),
+      {},
+    );
+    expect(all.issues).toEqual([]);
+    const s = all.config?.accounts[0]?.streams;
+    expect(s?.ttp_url).toEqual({ overlap: 300_000, settle: 10_000, page_size: 100, max_window: 21_600_000 });
+    expect(s?.held_release?.page_size).toBe(500);
+    expect(s?.threat_intel?.feeds).toEqual(['malware_customer', 'malware_grid']);
+    expect(s?.siem).toBeUndefined();
+    const bad = parseConfigText(
+      text('      audit: { types: [receipt], page_size: 5000, max_window: 10s }\n      threat_intel: { feeds: [malware_planet] }\n      bogus: {}\n'),
+      {},
+    );
+    expect(bad.issues.map((i) => i.path)).toEqual(
+      expect.arrayContaining([
+        'accounts[0].streams.audit',
+        'accounts[0].streams.audit.page_size',
+        'accounts[0].streams.audit.max_window',
+        'accounts[0].streams.threat_intel.feeds[0]',
+        'accounts[0].streams',
+      ]),
+    );
+  });
+
+  it('accepts several accounts of both generations and flags an unknown api', () => {
+    const text = `
+accounts:
+  - { name: a, client_id: abc, client_secret: x, streams: { siem: { mode: stream } } }
+  - { name: b, api: v1, base_url: "https://us-api.mimecast.com", app_id: i, app_key: k, access_key: a, secret_key: s, streams: { siem: { file_format: key_value }, audit: {} } }
+  - { name: c, api: v3, streams: { siem: {} } }
+sinks:
+  - { name: out, type: stdout }
+`;
+    const { issues } = parseConfigText(text, {});
+    expect(issues).toEqual([{ path: 'accounts[2].api', message: expect.stringMatching(/"v2".*"v1"/) as string }]);
+    const fixed = parseConfigText(text.replace(/\n {2}- \{ name: c.*\n/, '\n'), {});
+    expect(fixed.config?.accounts.map((a) => a.api)).toEqual(['v2', 'v1']);
   });
 });
 

@@ -34,18 +34,55 @@ const siemType = z.enum(SIEM_TYPES, { error: `expected one of: ${SIEM_TYPES.join
 
 const httpUrl = z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' });
 
-/** The SIEM stream (API 2.0 batch mode): one cursor per SIEM type. */
+/** The SIEM stream. API 2.0: batch files (one cursor per type) or the stream endpoint; API 1.0: get-siem-logs files. */
 const siemStream = z.strictObject({
   /** Which SIEM log types to collect; all ten by default. */
   types: z.array(siemType).min(1).default([...SIEM_TYPES]),
-  /** Batch files listed per API page (1–100). */
-  page_size: z.number().int().min(1).max(100).default(100),
+  /** API 2.0 only: `batch` (files per type, the default) or `stream` (inline events, 24-hour look-back). */
+  mode: z.enum(['batch', 'stream'], { error: 'expected batch or stream' }).default('batch'),
+  /** API 2.0 only. Batch mode: files listed per page (1–100, default 100); stream mode: events per page (1–1000, default 100). */
+  page_size: z.number().int().min(1).max(1000).optional(),
   /** Events per journal transaction inside a file: bounds memory and how much a restart re-reads. */
-  chunk_events: z.number().int().min(1).max(100_000).default(5000),
+  chunk_events: z.number().int().min(1).max(100_000).default(2000),
+  /** API 1.0 only: the get-siem-logs file format, `json` (default) or `key_value`. */
+  file_format: z.enum(['json', 'key_value'], { error: 'expected json or key_value' }).optional(),
+  /** API 1.0 only: ask for zip-compressed files (default true). */
+  compress: z.boolean().optional(),
+});
+
+/** The time-window functions (TTP, audit, DLP, held release, archive search): one cursor per stream. */
+const pagedStream = z.strictObject({
+  /** Each cycle re-reads this much before the last window's end, so records the API indexes late are caught. */
+  overlap: duration.prefault('10m'),
+  /** The newest part of the timeline left for the next cycle, so a window is only read once the API has filled it. */
+  settle: duration.prefault('1m'),
+  /** Records per API page (1–500). */
+  page_size: z.number().int().min(1).max(500).default(500),
+  /** Longest time window asked for in one paginated walk (at least 1m). */
+  max_window: duration.prefault('1d').refine((ms) => ms >= 60_000, 'max_window must be at least 1m'),
+});
+
+export const THREAT_FEEDS = ['malware_customer', 'malware_grid'] as const;
+
+const threatIntelStream = z.strictObject({
+  /** Which feeds to collect: malware_customer (seen in this account) and/or malware_grid (seen across Mimecast). */
+  feeds: z
+    .array(z.enum(THREAT_FEEDS, { error: `expected one of: ${THREAT_FEEDS.join(', ')}` }))
+    .min(1)
+    .default(['malware_customer'])
+    .refine((f) => new Set(f).size === f.length, 'a feed is listed twice'),
 });
 
 const streams = z.strictObject({
   siem: siemStream.optional(),
+  ttp_url: pagedStream.optional(),
+  ttp_attachment: pagedStream.optional(),
+  ttp_impersonation: pagedStream.optional(),
+  audit: pagedStream.optional(),
+  dlp: pagedStream.optional(),
+  held_release: pagedStream.optional(),
+  archive_search: pagedStream.optional(),
+  threat_intel: threatIntelStream.optional(),
 });
 
 const tls = z.strictObject({
@@ -55,15 +92,9 @@ const tls = z.strictObject({
   ca_file: z.string().optional(),
 });
 
-const account = z.strictObject({
+const accountCommon = {
   /** Names the tenant in cursors, metrics and `mimecast.account`. */
   name,
-  /** API generation: v2 = OAuth2 client credentials. */
-  api: z.literal('v2', { error: 'only "v2" (OAuth2 client credentials) is supported by this version' }).default('v2'),
-  base_url: httpUrl.default('https://api.services.mimecast.com'),
-  client_id: z.string().min(1),
-  /** Secret inline (prefer `client_secret_file` or `${ENV}`). */
-  client_secret: z.string().min(1),
   /** First run only: how far back to start; clamped to what the API retains (7 days for SIEM). */
   start_from: duration.prefault('24h'),
   /** Pause between polls once a stream is caught up. */
@@ -72,6 +103,68 @@ const account = z.strictObject({
   request_timeout: duration.prefault('60s'),
   tls: tls.prefault({}),
   streams: streams.refine((s) => Object.values(s).some((v) => v !== undefined), 'enable at least one stream, e.g. siem: {}'),
+};
+
+/** API 2.0: OAuth2 client credentials, one global host. */
+const accountV2 = z
+  .strictObject({
+    ...accountCommon,
+    api: z.literal('v2').default('v2'),
+    base_url: httpUrl.default('https://api.services.mimecast.com'),
+    client_id: z.string().min(1),
+    /** Secret inline (prefer `client_secret_file` or `${ENV}`). */
+    client_secret: z.string().min(1),
+  })
+  .superRefine((a, ctx) => {
+    const siem = a.streams.siem;
+    if (siem === undefined) return;
+    for (const key of ['file_format', 'compress'] as const) {
+      if (siem[key] !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['streams', 'siem', key], message: `${key} applies to API 1.0 accounts only (api: v1)` });
+      }
+    }
+    if (siem.mode === 'batch' && siem.page_size !== undefined && siem.page_size > 100) {
+      ctx.addIssue({ code: 'custom', path: ['streams', 'siem', 'page_size'], message: 'batch mode lists at most 100 files per page' });
+    }
+  });
+
+/** API 1.0: HMAC-signed calls to the account's regional host (legacy keys, until Mimecast retires them). */
+const accountV1 = z
+  .strictObject({
+    ...accountCommon,
+    api: z.literal('v1'),
+    /** The regional API host, e.g. https://eu-api.mimecast.com; or give discover_email to look it up at start-up. */
+    base_url: httpUrl.optional(),
+    /** An address in the account: its region is discovered at start-up (when base_url is absent) and named in wrong-region errors. */
+    discover_email: z.email({ error: 'expected an email address in the account' }).optional(),
+    /** Where discovery is asked (default https://api.mimecast.com). */
+    discover_url: httpUrl.optional(),
+    app_id: z.string().min(1),
+    app_key: z.string().min(1),
+    access_key: z.string().min(1),
+    /** Base64, as issued. */
+    secret_key: z.string().min(1),
+  })
+  .superRefine((a, ctx) => {
+    if (a.base_url === undefined && a.discover_email === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['base_url'],
+        message: 'API 1.0 needs the regional host (e.g. https://eu-api.mimecast.com), or discover_email to look it up',
+      });
+    }
+    const siem = a.streams.siem;
+    if (siem === undefined) return;
+    if (siem.mode === 'stream') {
+      ctx.addIssue({ code: 'custom', path: ['streams', 'siem', 'mode'], message: 'the stream endpoint needs API 2.0; API 1.0 accounts read get-siem-logs files (leave mode out)' });
+    }
+    if (siem.page_size !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['streams', 'siem', 'page_size'], message: 'page_size applies to API 2.0 only (get-siem-logs returns one file per call)' });
+    }
+  });
+
+const account = z.discriminatedUnion('api', [accountV2, accountV1], {
+  error: 'expected "v2" (OAuth2 client credentials) or "v1" (API 1.0 HMAC keys)',
 });
 
 /** How a sink groups events into one delivery. */
@@ -155,7 +248,12 @@ export type Config = z.output<typeof configSchema>;
 export type AccountConfig = Config['accounts'][number];
 export type SinkConfig = Config['sinks'][number];
 export type FileSinkConfig = Extract<SinkConfig, { type: 'file' }>;
+export type AccountV1Config = Extract<AccountConfig, { api: 'v1' }>;
+export type AccountV2Config = Extract<AccountConfig, { api: 'v2' }>;
+export type StreamsConfig = AccountConfig['streams'];
 export type SiemStreamConfig = z.output<typeof siemStream>;
+export type PagedStreamConfig = z.output<typeof pagedStream>;
+export type ThreatIntelStreamConfig = z.output<typeof threatIntelStream>;
 
 /** Keys whose values are secrets: masked in every output, and each also accepted as `<key>_file`. */
 export const SECRET_KEYS = ['client_secret', 'secret_key', 'access_key', 'app_key', 'token', 'password'] as const;

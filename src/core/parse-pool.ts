@@ -78,7 +78,7 @@ export class ParsePool {
 
   private spawn(): Worker {
     // A worker holds only the groups in flight: a small heap keeps the process's memory flat.
-    const worker = new Worker(this.workerFile, { resourceLimits: { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 16 } });
+    const worker = new Worker(this.workerFile, { resourceLimits: { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 4 } });
     worker.on('message', (msg: Reply) => {
       const p = this.pending.get(msg.id);
       if (p === undefined) return;

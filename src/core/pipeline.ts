@@ -1,4 +1,5 @@
 // The supervisor: one polling loop per source into the journal, one drain loop per sink out of it.
+import { setMaxListeners } from 'node:events';
 import type { Batch, OutEvent, Sink, Source, StreamName } from './contracts.js';
 import { CollectorError, describeError, isAbort, isCollectorError, SinkError } from './errors.js';
 import { API_RETRY, SINK_RETRY, backoffDelay } from './retry.js';
@@ -65,7 +66,7 @@ class Slots {
   }
 }
 
-export type SourceState = 'starting' | 'polling' | 'idle' | 'paused' | 'backoff' | 'stopped';
+export type SourceState = 'starting' | 'polling' | 'idle' | 'paused' | 'backoff' | 'disabled' | 'stopped';
 export type SinkState = 'starting' | 'delivering' | 'idle' | 'retrying' | 'failed' | 'stopped';
 
 export interface SourceStatus {
@@ -128,6 +129,7 @@ export class Pipeline {
   private readonly newEvents = new Wakeup();
   private readonly acked = new Wakeup();
   private readonly slots: Slots;
+  private drainStop: AbortSignal | undefined;
   private readonly sourceStatus = new Map<string, SourceStatus>();
   private readonly sinkStatus = new Map<string, SinkStatus>();
   private readonly loops: Promise<void>[] = [];
@@ -141,6 +143,10 @@ export class Pipeline {
     this.opts = opts;
     this.log = opts.logger;
     this.slots = new Slots(opts.maxConcurrentBatches ?? 2);
+    // Every source waits on these signals (sleeps, slots, HTTP calls): many listeners are expected, not a leak.
+    const listeners = Math.max(50, opts.sources.length * 8 + opts.sinks.length * 8);
+    setMaxListeners(listeners, this.sourceAbort.signal);
+    setMaxListeners(listeners, this.sinkAbort.signal);
     for (const { source } of opts.sources) {
       this.sourceStatus.set(source.key, {
         key: source.key,
@@ -253,9 +259,15 @@ export class Pipeline {
           await sleep(withJitter(binding.pollIntervalMs), signal);
         } catch (err) {
           if (isAbort(err, signal)) break;
-          st.consecutiveFailures += 1;
           const code = isCollectorError(err) ? err.code : undefined;
           st.lastError = { at: Date.now(), message: describeError(err), ...(code !== undefined ? { code } : {}) };
+          if (isCollectorError(err) && err.details['disabled'] === true) {
+            // An unlicensed product: say so once and stop asking until the next restart.
+            st.state = 'disabled';
+            log.warn({ account: source.account, stream: source.stream, code, err: describeError(err) }, 'stream disabled: the account does not have it');
+            return;
+          }
+          st.consecutiveFailures += 1;
           const retryable = isCollectorError(err) ? err.retryable : true;
           const retryAfter = isCollectorError(err) ? err.retryAfterMs : undefined;
           // Permanent problems (bad credentials, no permission) are retried at the poll interval, not hammered.
@@ -271,7 +283,7 @@ export class Pipeline {
     } catch (err) {
       if (!isAbort(err, signal)) log.error({ err: describeError(err) }, 'source loop ended unexpectedly');
     } finally {
-      st.state = 'stopped';
+      if (st.state !== 'disabled') st.state = 'stopped';
     }
   }
 
@@ -366,9 +378,13 @@ export class Pipeline {
     return n;
   }
 
-  /** A signal that fires when the pipeline starts stopping (to cut idle waits short) or on the hard abort. */
-  private stopSignal(hard: AbortSignal): AbortSignal {
-    return AbortSignal.any([hard, this.sourceAbort.signal]);
+  /** Fires when the pipeline starts stopping (to cut idle waits short) or on the hard abort; built once. */
+  private stopSignal(_hard: AbortSignal): AbortSignal {
+    if (this.drainStop === undefined) {
+      this.drainStop = AbortSignal.any([this.sinkAbort.signal, this.sourceAbort.signal]);
+      setMaxListeners(50, this.drainStop);
+    }
+    return this.drainStop;
   }
 
   /** Sends one batch until delivered. Returns false when the sink must stop (config error or shutdown timeout). */

@@ -61,7 +61,7 @@ const PRUNE_CHUNK = 50_000;
 const MAX_RAW_CHARS = 64 * 1024;
 /** Event times further ahead than this (clock skew beyond reason, parse slips) go to dedup_odd. */
 const FUTURE_SLACK_S = 24 * 3600;
-const DEFAULT_TAIL_CACHE_BYTES = 16 * 1024 * 1024;
+const DEFAULT_TAIL_CACHE_BYTES = 8 * 1024 * 1024;
 /** Entries the tail cache holds at most, so tiny events cannot pile up object overhead under the byte bound. */
 const TAIL_CACHE_MAX_EVENTS = 100_000;
 
@@ -110,7 +110,7 @@ export interface JournalOptions {
   dedupWindowMs?: number;
   /** Quarantine and dead-letter rows kept (each); the oldest are dropped beyond it. */
   maxQuarantine?: number;
-  /** JSON bytes of the newest events kept in memory for caught-up readers; 0 disables. Default 16 MiB. */
+  /** JSON bytes of the newest events kept in memory for caught-up readers; 0 disables. Default 8 MiB. */
   tailCacheBytes?: number;
   logger?: Logger;
   now?: () => number;
@@ -403,7 +403,7 @@ export class Journal {
       if (mode !== 'wal') throw new Error(`could not switch to WAL mode (got ${String(mode)})`);
       db.pragma('synchronous = NORMAL');
       // Bounded page cache (KiB when negative) keeps RSS flat whatever the journal size.
-      db.pragma('cache_size = -16384');
+      db.pragma('cache_size = -8192');
       // After a checkpoint, shrink a WAL that grew during a burst instead of keeping it at its peak.
       db.pragma('journal_size_limit = 67108864');
       migrate(db, file);

@@ -83,7 +83,8 @@ function stream(sim: Simulator, req: IncomingMessage, url: URL): HttpReply {
   if (next !== null && next !== '') {
     const c = decode(sim, next);
     if (c === undefined) return siemError(400, 'invalid_next_page', 'nextPage is not a valid page token');
-    cur = c;
+    // A stream token keeps following the stream: events published after the first request are served too.
+    cur = { ...c, end: Math.max(c.end, Date.now()) };
   } else {
     const sRaw = q.get('dateRangeStartsAt');
     const eRaw = q.get('dateRangeEndsAt');

@@ -46,9 +46,9 @@ export interface SiemBatchCursor {
 const RETENTION_MS = 7 * 86_400_000;
 const PATH = '/siem/v1/batch/events/cg';
 /** Lines per parse job: large enough that passing them to a worker thread costs little per line. */
-const PARSE_GROUP_LINES = 500;
+const PARSE_GROUP_LINES = 250;
 /** Parse jobs a file may have outstanding: keeps the worker busy without reading far ahead. */
-const PARSE_GROUPS_AHEAD = 4;
+const PARSE_GROUPS_AHEAD = 2;
 
 interface PageReply {
   blobs: { url: string }[];

@@ -1,0 +1,105 @@
+// The supervisor's handling of an unlicensed stream: one warning, state `disabled`, never polled again; others flow.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Journal } from '../journal/journal.js';
+import { ApiError } from './errors.js';
+import type { Batch, OutEvent, Sink, Source } from './contracts.js';
+import { Pipeline } from './pipeline.js';
+import { disabledError } from '../sources/paged/shared.js';
+
+class MemorySink implements Sink {
+  readonly name = 'mem';
+  readonly got: OutEvent[] = [];
+  send(events: readonly OutEvent[]): Promise<void> {
+    this.got.push(...events);
+    return Promise.resolve();
+  }
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+function logCapture(): { logger: pino.Logger; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const dest = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const l of chunk.toString('utf8').split('\n')) if (l.trim() !== '') lines.push(JSON.parse(l) as Record<string, unknown>);
+      cb();
+    },
+  });
+  return { logger: pino({ level: 'info' }, dest), lines };
+}
+
+describe('Pipeline: a disabled (unlicensed) stream', () => {
+  let pipeline: Pipeline | undefined;
+  let journal: Journal | undefined;
+  afterEach(async () => {
+    await pipeline?.stop();
+    journal?.close();
+  });
+
+  it('warns once naming the account, stream and the API words, is never polled again, and the others flow', async () => {
+    journal = Journal.open({ dir: mkdtempSync(join(tmpdir(), 'mc-pipe-')) });
+    let dlpPulls = 0;
+    const dlp: Source = {
+      key: 'corp/dlp',
+      account: 'corp',
+      stream: 'dlp',
+      // eslint-disable-next-line require-yield
+      async *pull(): AsyncGenerator<Batch> {
+        dlpPulls += 1;
+        const cause = new ApiError('API_PERMISSION_DENIED', 'POST /api/dlp/get-logs failed with HTTP 403: The account is not licensed for this product', 'POST /api/dlp/get-logs', {
+          status: 403,
+        });
+        throw disabledError('dlp', 'corp', cause);
+      },
+    };
+    let auditPulls = 0;
+    const audit: Source = {
+      key: 'corp/audit',
+      account: 'corp',
+      stream: 'audit',
+      async *pull(cursor): AsyncGenerator<Batch> {
+        auditPulls += 1;
+        await Promise.resolve();
+        const n = Number(cursor ?? '0') + 1;
+        yield {
+          cursor: String(n),
+          events: [{ id: `a${n}`, stream: 'audit', account: 'corp', time: new Date(0).toISOString(), doc: { event: { id: `a${n}` } } }],
+        };
+      },
+    };
+    const sink = new MemorySink();
+    const { logger, lines } = logCapture();
+    pipeline = new Pipeline({
+      journal,
+      sources: [
+        { source: dlp, pollIntervalMs: 10 },
+        { source: audit, pollIntervalMs: 10 },
+      ],
+      sinks: [{ sink, batch: { max_events: 100, max_bytes: 1 << 20, max_wait: 0 } }],
+      logger,
+    });
+    pipeline.start();
+    const deadline = Date.now() + 10_000;
+    while (auditPulls < 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(auditPulls).toBeGreaterThanOrEqual(5);
+    expect(dlpPulls).toBe(1);
+    const st = pipeline.sources().find((s) => s.key === 'corp/dlp');
+    expect(st?.state).toBe('disabled');
+    expect(st?.lastError?.message).toMatch(/stream dlp disabled for account corp: .*not licensed for this product/);
+    const warnings = lines.filter((l) => l['msg'] === 'stream disabled: the account does not have it');
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({ level: 40, account: 'corp', stream: 'dlp' });
+    expect(String(warnings[0]?.['err'])).toContain('The account is not licensed for this product');
+    expect(lines.filter((l) => Number(l['level']) >= 50)).toEqual([]);
+    while (sink.got.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(sink.got.length).toBeGreaterThan(0);
+    await pipeline.stop();
+    expect(pipeline.sources().find((s) => s.key === 'corp/dlp')?.state).toBe('disabled');
+  });
+});
