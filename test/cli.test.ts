@@ -3,13 +3,13 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { SIEM_TYPES } from '../src/core/contracts.js';
+import { SIEM_TYPES, STREAM_NAMES } from '../src/core/contracts.js';
 import { checkEventContract } from '../src/normalize/contract.js';
 import { startSimulator, type RunningSimulator } from '../src/simulator/index.js';
 import { collectorYaml, readOutput, spawnCli, waitFor } from './helpers/harness.js';
 
 describe('demo (npm start)', () => {
-  it('writes ./data/demo/events.ndjson with all ten SIEM types, every line a valid event, and stops cleanly on SIGINT', async () => {
+  it('writes ./data/demo/events.ndjson with all ten SIEM types and every other stream, every line a valid event, and stops cleanly on SIGINT', async () => {
     const cwd = mkdtempSync(join(tmpdir(), 'mc-demo-'));
     const log = join(cwd, 'demo.log');
     const child = spawnCli(['demo', '--summary-every', '1000'], log, cwd);
@@ -17,8 +17,10 @@ describe('demo (npm start)', () => {
     try {
       await waitFor(
         () => {
-          const types = new Set(readOutput(output).map((d) => (d['mimecast'] as Record<string, unknown>)['log_type']));
-          return SIEM_TYPES.every((t) => types.has(t));
+          const docs = readOutput(output).map((d) => d['mimecast'] as Record<string, unknown>);
+          const types = new Set(docs.map((m) => m['log_type']));
+          const streams = new Set(docs.map((m) => m['stream']));
+          return SIEM_TYPES.every((t) => types.has(t)) && STREAM_NAMES.every((s) => streams.has(s));
         },
         60_000,
         'events of all ten SIEM types',
@@ -34,7 +36,9 @@ describe('demo (npm start)', () => {
     expect(problems.slice(0, 5)).toEqual([]);
     const printed = readFileSync(log, 'utf8');
     expect(printed).toContain(output);
-    expect(printed).toMatch(/siem \d+ events/);
+    expect(printed).toMatch(/\] siem \d+/);
+    expect(printed).toMatch(/ttp_url \d+/);
+    expect(printed).toMatch(/siem by type: receipt=\d+/);
     expect(printed).toContain('/status');
   }, 90_000);
 });

@@ -3,6 +3,7 @@ import { rmSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../config/load.js';
+import { formatDuration } from '../config/units.js';
 import { ConfigError } from '../core/errors.js';
 import { SIEM_TYPES } from '../core/contracts.js';
 import { startSimulator } from '../simulator/index.js';
@@ -52,21 +53,25 @@ export async function demoCommand(opts: DemoOptions, io: CommandIo): Promise<num
     println(io.stdout);
     timer = setInterval(() => {
       const snap = statusSnapshot(collector.pipeline, collector.journal) as {
-        sources: { key: string; events: number; quarantined: number; lag_ms?: number }[];
+        sources: { key: string; stream: string; events: number; lag_ms?: number }[];
         sinks: { name: string; delivered: number; backlog: number }[];
       };
-      const byType = new Map<string, { events: number; lag?: number }>();
+      // Per stream: events collected and the lag of its most behind source; SIEM also per type.
+      const streams = new Map<string, { events: number; lag: number | undefined }>();
+      const siemTypes = new Map<string, number>();
       for (const s of snap.sources) {
-        const type = s.key.split('/')[2] ?? s.key;
-        byType.set(type, { events: s.events, ...(s.lag_ms !== undefined ? { lag: s.lag_ms } : {}) });
+        const cur = streams.get(s.stream) ?? { events: 0, lag: undefined };
+        cur.events += s.events;
+        if (s.lag_ms !== undefined) cur.lag = Math.max(cur.lag ?? 0, s.lag_ms);
+        streams.set(s.stream, cur);
+        if (s.stream === 'siem') siemTypes.set(s.key.split('/')[2] ?? s.key, s.events);
       }
-      const total = [...byType.values()].reduce((n, v) => n + v.events, 0);
-      const lags = [...byType.values()].map((v) => v.lag).filter((v): v is number => v !== undefined);
-      const lag = lags.length > 0 ? `${Math.round(Math.max(...lags) / 1000)}s` : 'n/a';
-      const parts = SIEM_TYPES.filter((t) => byType.has(t)).map((t) => `${t}=${byType.get(t)?.events ?? 0}`);
+      const fmtLag = (ms: number | undefined): string => (ms === undefined ? '' : ` (lag ${formatDuration(ms)})`);
+      const line = [...streams].map(([name, v]) => `${name} ${v.events}${fmtLag(v.lag)}`).join(' | ');
       const sinks = snap.sinks.map((s) => `${s.name}: delivered ${s.delivered}, backlog ${s.backlog}`).join('; ');
-      println(io.stdout, `[${new Date().toISOString().slice(11, 19)}] siem ${total} events (max lag ${lag}) | ${sinks}`);
-      println(io.stdout, `           ${parts.join(' ')}`);
+      println(io.stdout, `[${new Date().toISOString().slice(11, 19)}] ${line}`);
+      if (siemTypes.size > 0) println(io.stdout, `           siem by type: ${SIEM_TYPES.filter((t) => siemTypes.has(t)).map((t) => `${t}=${siemTypes.get(t) ?? 0}`).join(' ')}`);
+      println(io.stdout, `           sinks: ${sinks}`);
     }, opts.summaryEveryMs);
     timer.unref();
   });

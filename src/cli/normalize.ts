@@ -80,28 +80,164 @@ export interface NormalizeSummary {
   badRecords: number;
 }
 
+/**
+ * `{"events":[{"message":"<record as JSON text>"}]}` — the pipeline-test files other collectors keep their
+ * sample records in — yields the records; anything else is itself.
+ */
+function unwrapTestEvents(value: unknown): unknown[] {
+  if (!isObject(value) || !Array.isArray(value['events']) || Object.keys(value).length !== 1) return [value];
+  const items = value['events'] as unknown[];
+  if (!items.every((e) => isObject(e) && typeof e['message'] === 'string')) return [value];
+  return items.map((e) => JSON.parse((e as Record<string, string>)['message'] ?? '') as unknown);
+}
+
+/** A JSON value read from the input, or a line that is not JSON, with the line it starts on. */
+type InputItem = { line: number; value: unknown; error?: undefined; text: string } | { line: number; error: string; text: string; value?: undefined };
+
+/** Most a value spread over several lines may hold before it is given up as not JSON. */
+const MAX_MULTILINE = 16 * 1024 * 1024;
+
+/** End offsets of the complete top-level values in `text`; `open` is true when the last one is unfinished. */
+function scanValues(text: string): { starts: number[]; ends: number[]; open: boolean; junk: boolean } {
+  const starts: number[] = [];
+  const ends: number[] = [];
+  let depth = 0;
+  let inString = false;
+  let escaped = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (escaped) escaped = false;
+      else if (c === 92 /* \\ */) escaped = true;
+      else if (c === 34 /* " */) inString = false;
+      continue;
+    }
+    if (depth === 0) {
+      // Whitespace, and commas between objects run together (`{...},{...}`), separate top-level values.
+      if (c === 32 || c === 9 || c === 13 || c === 10 || c === 0xfeff || c === 44) continue;
+      if (c !== 123 /* { */ && c !== 91 /* [ */) return { starts, ends, open: false, junk: true };
+      starts.push(i);
+    }
+    if (c === 34) inString = true;
+    else if (c === 123 || c === 91) depth += 1;
+    else if (c === 125 || c === 93) {
+      depth -= 1;
+      if (depth === 0) ends.push(i + 1);
+    }
+  }
+  return { starts, ends, open: depth > 0, junk: false };
+}
+
+/**
+ * JSON values from lines: one per line (NDJSON) as the common case, but also several objects run together
+ * on one line and one document pretty-printed over several lines. A multi-line value that does not parse
+ * is not allowed to swallow the lines after its first one: those are read again one by one.
+ */
+export async function* jsonValues(lines: AsyncIterable<string>): AsyncGenerator<InputItem> {
+  let pending: { start: number; lines: string[]; size: number } | undefined;
+  let lineNo = 0;
+  const queue: { line: number; text: string }[] = [];
+  const iterator = lines[Symbol.asyncIterator]();
+  const nextLine = async (): Promise<{ line: number; text: string } | undefined> => {
+    const q = queue.shift();
+    if (q !== undefined) return q;
+    const r = await iterator.next();
+    if (r.done === true) return undefined;
+    lineNo += 1;
+    return { line: lineNo, text: lineNo === 1 ? r.value.replace(/^\ufeff/, '') : r.value };
+  };
+  for (;;) {
+    const next = await nextLine();
+    if (next === undefined) break;
+    if (pending !== undefined) {
+      pending.lines.push(next.text);
+      pending.size += next.text.length + 1;
+      const text = pending.lines.join('\n');
+      const scan = scanValues(text);
+      if (scan.open && !scan.junk && pending.size <= MAX_MULTILINE) continue;
+      const start = pending.start;
+      const group = pending.lines;
+      pending = undefined;
+      const end = scan.ends[scan.ends.length - 1];
+      if (!scan.junk && !scan.open && scan.ends.length === 1 && end !== undefined && text.slice(end).trim() === '') {
+        try {
+          yield { line: start, value: JSON.parse(text) as unknown, text };
+          continue;
+        } catch {
+          // fall through: read the lines again one by one
+        }
+      }
+      const [first, ...rest] = group;
+      yield { line: start, error: 'an unfinished or broken JSON value', text: first ?? '' };
+      queue.unshift(...rest.map((t, i) => ({ line: start + 1 + i, text: t })));
+      continue;
+    }
+    const line = next.text;
+    if (line.trim() === '') continue;
+    try {
+      yield { line: next.line, value: JSON.parse(line) as unknown, text: line };
+      continue;
+    } catch (e) {
+      const scan = scanValues(line);
+      if (scan.junk || (scan.ends.length === 0 && !scan.open)) {
+        yield { line: next.line, error: describeError(e), text: line };
+        continue;
+      }
+      let from = 0;
+      let ok = true;
+      const values: unknown[] = [];
+      scan.ends.forEach((end, k) => {
+        if (!ok) return;
+        try {
+          values.push(JSON.parse(line.slice(scan.starts[k] ?? from, end)));
+        } catch {
+          ok = false;
+        }
+        from = end;
+      });
+      if (!ok) {
+        yield { line: next.line, error: describeError(e), text: line };
+        continue;
+      }
+      for (const value of values) yield { line: next.line, value, text: line };
+      if (scan.open) {
+        const openAt = scan.starts[scan.ends.length] ?? from;
+        pending = { start: next.line, lines: [line.slice(openAt)], size: line.length - openAt };
+      }
+    }
+  }
+  if (pending !== undefined) {
+    const [first, ...rest] = pending.lines;
+    yield { line: pending.start, error: 'an unfinished JSON value at the end of the input', text: first ?? '' };
+    for (let i = 0; i < rest.length; i++) {
+      const t = rest[i] ?? '';
+      if (t.trim() === '') continue;
+      try {
+        yield { line: pending.start + 1 + i, value: JSON.parse(t) as unknown, text: t };
+      } catch (e) {
+        yield { line: pending.start + 1 + i, error: describeError(e), text: t };
+      }
+    }
+  }
+}
+
 /** Reads `input` line by line; every bad line or record is reported on `err` with its line number. */
 export async function normalizeStream(input: Readable, out: Writable, err: Writable, stream: StreamName, format: OutputFormat, account: string): Promise<NormalizeSummary> {
   const normalize: Normalizer = stream === 'siem' ? normalizeSiemAuto : normalizerFor(stream);
   const summary: NormalizeSummary = { lines: 0, events: 0, badLines: 0, badRecords: 0 };
   const rl = createInterface({ input, crlfDelay: Infinity });
-  let lineNo = 0;
-  for await (const raw of rl) {
-    lineNo += 1;
-    const line = lineNo === 1 ? raw.replace(/^\ufeff/, '') : raw;
-    if (line.trim() === '') continue;
+  for await (const item of jsonValues(rl)) {
     summary.lines += 1;
-    let value: unknown;
-    try {
-      value = JSON.parse(line);
-    } catch (e) {
+    const lineNo = item.line;
+    if (item.error !== undefined) {
       summary.badLines += 1;
-      println(err, `line ${lineNo}: not JSON (${describeError(e)}): ${line.slice(0, 120)}`);
+      println(err, `line ${lineNo}: not JSON (${item.error}): ${item.text.slice(0, 120)}`);
       continue;
     }
+    const value = item.value;
     let records: unknown[];
     try {
-      records = recordsOf(stream, value);
+      records = unwrapTestEvents(value).flatMap((v) => recordsOf(stream, v));
     } catch (e) {
       summary.badLines += 1;
       println(err, `line ${lineNo}: ${describeError(e)}`);

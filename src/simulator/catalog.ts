@@ -193,7 +193,7 @@ export class Catalog {
       if (ts < ob.tMin) ob.tMin = ts;
       if (ts > ob.tMax) ob.tMax = ts;
       if (manifest !== undefined) {
-        manifest.push(JSON.stringify(factory.record(m, t, offset, ts, this.timeOf(g - s))));
+        manifest.push(JSON.stringify(sortedKeys(factory.record(m, t, offset, ts, this.timeOf(g - s)))));
         if (manifest.length >= 4096) {
           this.writeManifest(manifest);
           manifest.length = 0;
@@ -277,7 +277,7 @@ export class Catalog {
       } else {
         for (; s < slots.length && g < desc.endG; s++, g++) {
           if (slots[s] === desc.t) {
-            out.push(JSON.stringify(factory.record(m, desc.t, offset++, this.timeOf(g), this.timeOf(g - s))));
+            out.push(JSON.stringify(sortedKeys(factory.record(m, desc.t, offset++, this.timeOf(g), this.timeOf(g - s)))));
           }
         }
       }
@@ -382,4 +382,11 @@ export class Catalog {
     this.memory.clear();
     this.memoryBytes = 0;
   }
+}
+
+/** The API 2.0 serves batch records with their keys in sorted order; so does the simulator. */
+function sortedKeys(r: object): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(r).sort()) out[k] = (r as Record<string, unknown>)[k];
+  return out;
 }

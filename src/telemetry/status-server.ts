@@ -37,9 +37,12 @@ export async function startStatusServer(listen: string, pipeline: Pipeline, jour
       if (path === '/healthz') return send(200, { status: 'ok' });
       if (path === '/readyz') {
         const failedSinks = pipeline.sinks().filter((s) => s.state === 'failed').map((s) => s.name);
-        const failingSources = pipeline.sources().filter((s) => s.consecutiveFailures >= 3).map((s) => s.key);
+        const sources = pipeline.sources();
+        const failingSources = sources.filter((s) => s.state !== 'disabled' && s.consecutiveFailures >= 3).map((s) => s.key);
+        // A stream the account is not licensed for is reported, but does not make the collector unready.
+        const disabled = sources.filter((s) => s.state === 'disabled').map((s) => s.key);
         const ready = failedSinks.length === 0 && failingSources.length === 0;
-        return send(ready ? 200 : 503, { status: ready ? 'ready' : 'degraded', failed_sinks: failedSinks, failing_sources: failingSources });
+        return send(ready ? 200 : 503, { status: ready ? 'ready' : 'degraded', failed_sinks: failedSinks, failing_sources: failingSources, disabled_sources: disabled });
       }
       if (path === '/status' || path === '/') return send(200, statusSnapshot(pipeline, journal));
       return send(404, { error: 'not found', endpoints: ['/healthz', '/readyz', '/status'] });

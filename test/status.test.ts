@@ -1,0 +1,51 @@
+// The operator endpoints over real HTTP: /healthz, /readyz and /status of a collector that is working.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { buildCollector, type Collector } from '../src/app.js';
+import { parseConfigText } from '../src/config/load.js';
+import { startSimulator, type RunningSimulator } from '../src/simulator/index.js';
+import { silentLogger } from '../src/telemetry/logger.js';
+import { startStatusServer, type StatusServer } from '../src/telemetry/status-server.js';
+import { collectorYaml, waitFor } from './helpers/harness.js';
+
+describe('status endpoints', () => {
+  let sim: RunningSimulator | undefined;
+  let collector: Collector | undefined;
+  let server: StatusServer | undefined;
+  afterAll(async () => {
+    await server?.close();
+    await collector?.stop();
+    await sim?.close();
+  });
+
+  it('answer health, readiness and per-stream status', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mc-status-'));
+    sim = await startSimulator({ seed: 'status', backlogRecords: 2000, publishIntervalMs: 0 });
+    const { config } = parseConfigText(collectorYaml(sim, { dataDir: join(dir, 'data'), output: join(dir, 'out.ndjson'), types: ['receipt', 'delivery'] }), {});
+    if (config === undefined) throw new Error('config');
+    collector = buildCollector(config, silentLogger());
+    collector.start();
+    server = await startStatusServer('127.0.0.1:0', collector.pipeline, collector.journal, silentLogger());
+    const get = async (path: string): Promise<{ status: number; body: Record<string, unknown> }> => {
+      const res = await fetch(`${server?.url ?? ''}${path}`);
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    };
+    expect((await get('/healthz')).status).toBe(200);
+    const c = collector;
+    await waitFor(() => (c.pipeline.sinks()[0]?.delivered ?? 0) > 0, 30_000, 'a delivery');
+    const status = await get('/status');
+    expect(status.status).toBe(200);
+    const sources = status.body['sources'] as { key: string; events: number; lag_ms?: number }[];
+    expect(sources.map((s) => s.key).sort()).toEqual(['sim/siem/delivery', 'sim/siem/receipt']);
+    expect(sources.some((s) => s.events > 0 && typeof s.lag_ms === 'number')).toBe(true);
+    const sinks = status.body['sinks'] as { name: string; delivered: number; backlog: number }[];
+    expect(sinks[0]?.name).toBe('file');
+    expect(sinks[0]?.delivered).toBeGreaterThan(0);
+    const ready = await get('/readyz');
+    expect(ready.status).toBe(200);
+    expect(ready.body['status']).toBe('ready');
+    expect((await get('/nope')).status).toBe(404);
+  });
+});
