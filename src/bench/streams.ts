@@ -1,0 +1,116 @@
+// Benchmark of the other collection paths: SIEM via API 1.0 zip files, and the TTP URL / audit pages.
+// BENCH_STREAM=siem_v1|ttp_url|audit, BENCH_RECORDS=N (default 100000). Prints events/s, CPU, peak RSS, API calls per 100k.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startSimulator } from '../simulator/index.js';
+
+const MAIN = resolve(dirname(fileURLToPath(import.meta.url)), '../cli/main.js');
+const STREAMS = ['siem_v1', 'ttp_url', 'audit'] as const;
+type BenchStream = (typeof STREAMS)[number];
+
+function procStat(pid: number): { cpuSeconds: number; peakRssMb: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const hwm = /VmHWM:\s+(\d+) kB/.exec(status);
+  return { cpuSeconds: (Number(fields[11]) + Number(fields[12])) / 100, peakRssMb: hwm !== null ? Number(hwm[1]) / 1024 : NaN };
+}
+
+async function delivered(port: number): Promise<number> {
+  try {
+    const body = (await (await fetch(`http://127.0.0.1:${port}/status`)).json()) as { sinks?: { delivered?: number }[] };
+    return body.sinks?.[0]?.delivered ?? 0;
+  } catch {
+    return 0;
+  }
+}
+
+async function main(): Promise<void> {
+  const stream = (process.env['BENCH_STREAM'] ?? 'siem_v1') as BenchStream;
+  if (!STREAMS.includes(stream)) throw new Error(`BENCH_STREAM must be one of ${STREAMS.join(', ')}`);
+  const records = Number(process.env['BENCH_RECORDS'] ?? 100_000);
+  const dir = mkdtempSync(join(tmpdir(), 'mc-bench-streams-'));
+  const sim = await startSimulator({
+    seed: 'bench-streams',
+    backlogRecords: 0,
+    backlogHours: 48,
+    publishIntervalMs: 0,
+    streamRecords: { [stream]: records },
+    siemV1RecordsPerFile: 5000,
+    siemV1FileMs: 6 * 3_600_000,
+  });
+  const published = sim.publishedCount(stream);
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const account =
+    stream === 'siem_v1'
+      ? [
+          '  - name: bench',
+          '    api: v1',
+          `    base_url: ${sim.url}`,
+          `    app_id: ${JSON.stringify(sim.appId)}`,
+          `    app_key: ${JSON.stringify(sim.appKey)}`,
+          `    access_key: ${JSON.stringify(sim.accessKey)}`,
+          `    secret_key: ${JSON.stringify(sim.secretKey)}`,
+          '    start_from: 7d',
+          '    poll_interval: 1s',
+          '    streams: { siem: { file_format: json, compress: true } }',
+        ]
+      : [
+          '  - name: bench',
+          `    base_url: ${sim.url}`,
+          `    client_id: ${JSON.stringify(sim.clientId)}`,
+          `    client_secret: ${JSON.stringify(sim.clientSecret)}`,
+          '    start_from: 3d',
+          '    poll_interval: 1s',
+          `    streams: { ${stream}: { settle: 1s } }`,
+        ];
+  const config = join(dir, 'collector.yaml');
+  writeFileSync(
+    config,
+    [
+      `data_dir: ${JSON.stringify(join(dir, 'data'))}`,
+      'log_level: warn',
+      `http: { listen: 127.0.0.1:${port} }`,
+      'accounts:',
+      ...account,
+      'sinks:',
+      `  - { name: file, type: file, path: ${JSON.stringify(join(dir, 'out', 'events.ndjson'))}, max_size: 1GB, max_files: 1 }`,
+      '',
+    ].join('\n'),
+  );
+  process.stdout.write(`bench: ${stream}, ${published} records published (node ${process.version})\n`);
+  const before = sim.stats().requests;
+  const started = process.hrtime.bigint();
+  const child = spawn(process.execPath, [MAIN, 'run', '--config', config], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const pid = child.pid;
+  if (pid === undefined) throw new Error('could not start the collector');
+  let done: number;
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 250));
+    procStat(pid); // throws once the collector has exited
+    done = await delivered(port);
+    if (done >= published) break;
+  }
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const last = procStat(pid);
+  child.kill('SIGTERM');
+  await once(child, 'exit');
+  const after = sim.stats().requests;
+  await sim.close();
+  rmSync(dir, { recursive: true, force: true });
+  const apiCalls = (after.api - before.api) + (after.siemLogs - before.siemLogs);
+  const per100k = (n: number): string => ((n / done) * 100_000).toFixed(1);
+  process.stdout.write(
+    `bench: stream=${stream} records=${done} eps=${Math.round(done / seconds)} cpu_s_per_100k=${((last.cpuSeconds / done) * 100_000).toFixed(2)} ` +
+      `peak_rss_mb=${Math.round(last.peakRssMb)} api_calls_per_100k=${per100k(apiCalls)} token_calls=${after.token - before.token}\n`,
+  );
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exitCode = 1;
+});
