@@ -92,6 +92,11 @@ sinks:
     expect(issues.find((i) => i.path === 'accounts[0].poll_interval')?.message).toMatch(/not a duration/);
   });
 
+  it('says a missing key is required', () => {
+    const { issues } = parseConfigText(minimal().replace('    client_secret: ${SECRET}\n', ''), {});
+    expect(issues).toContainEqual({ path: 'accounts[0].client_secret', message: 'required (string)' });
+  });
+
   it('reads *_file secrets and rejects both forms together', () => {
     const ok = parseConfigText(minimal().replace('client_secret: ${SECRET}', `client_secret_file: ${secretFile}`), {});
     const acc = ok.config?.accounts[0];

@@ -70,6 +70,15 @@ function resolveTree(value: unknown, env: NodeJS.ProcessEnv, path: PathPart[], i
   return value;
 }
 
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let cur: unknown = root;
+  for (const key of path) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<PropertyKey, unknown>)[key];
+  }
+  return cur;
+}
+
 /** Parses config text; returns the typed config or every problem found. */
 export function parseConfigText(text: string, env: NodeJS.ProcessEnv = process.env): { config?: Config; issues: ConfigIssue[] } {
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
@@ -90,7 +99,9 @@ export function parseConfigText(text: string, env: NodeJS.ProcessEnv = process.e
   const parsed = configSchema.safeParse(resolved);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
-      issues.push({ path: formatPath(issue.path), message: issue.message });
+      // A type error on a key that is not there at all means the key is missing: say so.
+      const missing = issue.code === 'invalid_type' && valueAt(resolved, issue.path) === undefined;
+      issues.push({ path: formatPath(issue.path), message: missing ? `required (${issue.expected})` : issue.message });
     }
   }
   if (issues.length > 0 || !parsed.success) return { issues };
