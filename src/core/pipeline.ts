@@ -142,7 +142,7 @@ export class Pipeline {
   constructor(opts: PipelineOptions) {
     this.opts = opts;
     this.log = opts.logger;
-    this.slots = new Slots(opts.maxConcurrentBatches ?? 2);
+    this.slots = new Slots(opts.maxConcurrentBatches ?? 8);
     // Every source waits on these signals (sleeps, slots, HTTP calls): many listeners are expected, not a leak.
     const listeners = Math.max(50, opts.sources.length * 8 + opts.sinks.length * 8);
     setMaxListeners(listeners, this.sourceAbort.signal);

@@ -48,7 +48,7 @@ const PATH = '/siem/v1/batch/events/cg';
 /** Lines per parse job: large enough that passing them to a worker thread costs little per line. */
 const PARSE_GROUP_LINES = 250;
 /** Parse jobs a file may have outstanding: keeps the worker busy without reading far ahead. */
-const PARSE_GROUPS_AHEAD = 2;
+const PARSE_GROUPS_AHEAD = 8;
 
 interface PageReply {
   blobs: { url: string }[];
