@@ -339,3 +339,46 @@ export function guardStream(src: Readable, call: string, signal: AbortSignal | u
   src.pipe(out);
   return out;
 }
+
+/** A Content-Length header as a byte count; undefined when absent or not a valid number. */
+export function contentLength(value: string | string[] | undefined): number | undefined {
+  const raw = headerString(value);
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+}
+
+/**
+ * A successful reply's JSON body: refused above `maxBytes` (announced or actual), transport failures mapped,
+ * and a body that is not JSON reported with its start (usually a proxy or gateway page served with 200:
+ * retryable, within the caller's bound).
+ */
+export async function readJsonBody(
+  res: { headers: Record<string, string | string[] | undefined>; body: Readable },
+  maxBytes: number,
+  call: string,
+  status: number,
+  signal: AbortSignal | undefined,
+): Promise<{ text: string; value: unknown }> {
+  let text: string;
+  try {
+    const declared = contentLength(res.headers['content-length']);
+    if (declared !== undefined && declared > maxBytes) {
+      res.body.destroy();
+      throw new ApiError('API_BAD_RESPONSE', `${call} announced ${declared} bytes, above the ${maxBytes}-byte limit`, call, { status });
+    }
+    text = await readBodyText(res.body, maxBytes, call, status);
+  } catch (err) {
+    throw mapTransportError(err, call, signal);
+  }
+  try {
+    return { text, value: JSON.parse(text) as unknown };
+  } catch (err) {
+    const snippet = text.replace(/\s+/g, ' ').trim().slice(0, 120);
+    throw new ApiError('API_BAD_RESPONSE', `${call} returned HTTP ${status} with a body that is not JSON: ${snippet || '(empty)'}`, call, {
+      status,
+      retryable: true,
+      cause: err,
+    });
+  }
+}

@@ -19,16 +19,15 @@ import {
   failReplyError,
   flattenHeaders,
   guardStream,
-  headerString,
   isJsonContentType,
   knownCodeError,
   mapTransportError,
   parseRateLimitReset,
-  readBodyText,
   readErrorText,
   statusError,
   type ApiErrorContext,
   type RateLimitWaits,
+  readJsonBody,
 } from './responses.js';
 import { downloadUrl, type Download } from './v2client.js';
 
@@ -64,12 +63,6 @@ export interface MimecastV1ClientOptions {
 
 type Outcome = { kind: 'ok'; value: unknown } | { kind: 'throttled'; waitMs: number; summary: string };
 
-function contentLength(value: string | string[] | undefined): number | undefined {
-  const raw = headerString(value);
-  if (raw === undefined) return undefined;
-  const n = Number(raw);
-  return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
-}
 
 export class MimecastV1Client implements MimecastApi {
   readonly generation = 'v1' as const;
@@ -238,28 +231,7 @@ export class MimecastV1Client implements MimecastApi {
       return { kind: 'ok', value: { status, headers: flattenHeaders(res.headers), body: guardStream(res.body, call, signal) } satisfies RawResponse };
     }
 
-    let text: string;
-    try {
-      const declared = contentLength(res.headers['content-length']);
-      if (declared !== undefined && declared > this.#maxResponseBytes) {
-        res.body.destroy();
-        throw new ApiError('API_BAD_RESPONSE', `${call} announced ${declared} bytes, above the ${this.#maxResponseBytes}-byte limit`, call, { status });
-      }
-      text = await readBodyText(res.body, this.#maxResponseBytes, call, status);
-    } catch (err) {
-      throw mapTransportError(err, call, signal);
-    }
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch (err) {
-      const snippet = text.replace(/\s+/g, ' ').trim().slice(0, 120);
-      throw new ApiError('API_BAD_RESPONSE', `${call} returned HTTP ${status} with a body that is not JSON: ${snippet || '(empty)'}`, call, {
-        status,
-        retryable: true,
-        cause: err,
-      });
-    }
+    const { text, value: parsed } = await readJsonBody(res, this.#maxResponseBytes, call, status, signal);
     const failure = failReplyError(parsed, call, status, await this.#context(extractApiError(parsed)?.code, signal));
     if (failure !== undefined) throw failure;
     if (raw) {

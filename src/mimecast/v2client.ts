@@ -15,15 +15,15 @@ import {
   failReplyError,
   flattenHeaders,
   guardStream,
-  headerString,
   isJsonContentType,
   mapTransportError,
   parseRateLimitReset,
-  readBodyText,
   readErrorText,
   statusError,
   type HeaderValue,
   type RateLimitWaits,
+  readJsonBody,
+  contentLength,
 } from './responses.js';
 
 export type QueryParams = Record<string, string | number | undefined>;
@@ -84,12 +84,6 @@ function queryString(query: QueryParams): string {
   return parts.length === 0 ? '' : `?${parts.join('&')}`;
 }
 
-function contentLength(value: HeaderValue): number | undefined {
-  const raw = headerString(value);
-  if (raw === undefined) return undefined;
-  const n = Number(raw);
-  return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
-}
 
 export class MimecastV2Client implements MimecastApi {
   readonly generation = 'v2' as const;
@@ -302,31 +296,7 @@ export class MimecastV2Client implements MimecastApi {
       return { kind: 'ok', value: { status, headers: flattenHeaders(res.headers), body: guardStream(res.body, call, signal) } satisfies RawResponse };
     }
 
-    let text: string;
-    try {
-      const declared = contentLength(res.headers['content-length']);
-      if (declared !== undefined && declared > this.#maxResponseBytes) {
-        res.body.destroy();
-        throw new ApiError('API_BAD_RESPONSE', `${call} announced ${declared} bytes, above the ${this.#maxResponseBytes}-byte limit`, call, {
-          status,
-        });
-      }
-      text = await readBodyText(res.body, this.#maxResponseBytes, call, status);
-    } catch (err) {
-      throw mapTransportError(err, call, signal);
-    }
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch (err) {
-      const snippet = text.replace(/\s+/g, ' ').trim().slice(0, 120);
-      // Usually a proxy or gateway page served with 200; worth a bounded retry.
-      throw new ApiError('API_BAD_RESPONSE', `${call} returned HTTP ${status} with a body that is not JSON: ${snippet || '(empty)'}`, call, {
-        status,
-        retryable: true,
-        cause: err,
-      });
-    }
+    const { text, value: parsed } = await readJsonBody(res, this.#maxResponseBytes, call, status, signal);
     const failure = failReplyError(parsed, call, status);
     if (failure !== undefined) throw failure;
     if (raw) {

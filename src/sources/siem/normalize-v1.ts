@@ -4,6 +4,7 @@ import { siemTypeFromApi } from '../../core/contracts.js';
 import { Related, asBool, asInt, asIp, asString, eventId, hasKeys, put, splitAddresses, uniq } from '../../normalize/ecs.js';
 import { directionOf, fileFields, finishEvent, hashesOf, jsonObjectOf, normalizeFailed, preview, requireObject, urlFields } from '../../normalize/fields.js';
 import { parseTime } from '../../normalize/time.js';
+import { siemCategories } from './normalize.js';
 
 const STREAM = 'siem';
 
@@ -121,32 +122,6 @@ function actionOf(logType: string, r: Record<string, unknown>): { action?: strin
   return outcome === undefined ? { action } : { action, outcome };
 }
 
-function categorize(logType: string, r: Record<string, unknown>, action: string | undefined): { category: string[]; type: string[] } {
-  switch (logType) {
-    case 'receipt': {
-      const category = ['email', 'network'];
-      if (asString(r['Virus']) !== undefined) category.push('malware');
-      const type = ['connection', 'info'];
-      if (action === 'accept') type.push('allowed');
-      else if (action === 'reject' || action === 'bounce') type.push('denied');
-      return { category, type };
-    }
-    case 'delivery':
-      return { category: ['email', 'network'], type: ['connection', 'info'] };
-    case 'av':
-      return { category: ['email', 'malware', 'file'], type: ['info'] };
-    case 'attachment_protect':
-      return { category: ['email', 'file'], type: ['info'] };
-    case 'internal_email_protect':
-    case 'impersonation_protect':
-      return { category: ['email', 'threat'], type: ['indicator', 'info'] };
-    case 'url_protect':
-      return { category: ['email', 'threat', 'web'], type: ['indicator', 'info'] };
-    default:
-      return { category: ['email'], type: ['info'] };
-  }
-}
-
 /** `AttNames`: `"a.pdf", "b, c.docx"` (quoted, comma-separated), a plain list, or an array. */
 function attachmentNames(v: unknown): string[] {
   if (Array.isArray(v)) return v.map((x) => asString(x)).filter((x): x is string => x !== undefined);
@@ -203,7 +178,7 @@ export function normalizeSiemV1(record: unknown, ctx: { account: string; logType
   const related = new Related();
 
   const { action, outcome } = actionOf(logType, r);
-  const { category, type } = categorize(logType, r, action);
+  const { category, type } = siemCategories(logType, asString(r['Virus']) !== undefined, action);
   const event: Record<string, unknown> = { id, module: 'mimecast', dataset: `mimecast.${STREAM}`, kind: 'event', category, type };
   put(event, 'action', action);
   put(event, 'outcome', outcome);

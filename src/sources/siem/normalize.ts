@@ -131,11 +131,12 @@ interface Categorization {
   type: string[];
 }
 
-function categorize(logType: string, r: Record<string, unknown>, action: string | undefined): Categorization {
+/** ECS `event.category` and `event.type` of a SIEM log type (shared by the 1.0 and 2.0 normalizers). */
+export function siemCategories(logType: string, virusFound: boolean, action: string | undefined): Categorization {
   switch (logType) {
     case 'receipt': {
       const category = ['email', 'network'];
-      if (asString(r['virusFound']) !== undefined) category.push('malware');
+      if (virusFound) category.push('malware');
       const type = ['connection', 'info'];
       if (action === 'accept') type.push('allowed');
       else if (action === 'reject' || action === 'bounce') type.push('denied');
@@ -209,7 +210,7 @@ export function normalizeSiemV2(record: unknown, ctx: { account: string }): Norm
   const related = new Related();
 
   const { action, outcome } = actionOf(logType, r);
-  const { category, type } = categorize(logType, r, action);
+  const { category, type } = siemCategories(logType, asString(r['virusFound']) !== undefined, action);
   const event: Record<string, unknown> = { id, module: 'mimecast', dataset: DATASET, kind: 'event', category, type };
   put(event, 'action', action);
   put(event, 'outcome', outcome);
