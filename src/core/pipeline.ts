@@ -81,6 +81,7 @@ export interface SourceStatus {
   counters: Record<string, number>;
   lastPollAt?: number;
   lastCaughtUpAt?: number;
+  /** The newest event time collected (ISO 8601); lag is measured from it. */
   lastEventTime?: string;
   lastError?: { at: number; code?: string; message: string };
   consecutiveFailures: number;
@@ -309,8 +310,8 @@ export class Pipeline {
         st.quarantined += res.quarantined;
         st.batches += 1;
         for (const [k, v] of Object.entries(batch.counters ?? {})) st.counters[k] = (st.counters[k] ?? 0) + v;
-        const last = batch.events[batch.events.length - 1];
-        if (last !== undefined) st.lastEventTime = last.time;
+        // The newest event time seen, whatever order the API pages in (audit pages come newest first).
+        for (const e of batch.events) if (st.lastEventTime === undefined || e.time > st.lastEventTime) st.lastEventTime = e.time;
         if (res.quarantined > 0) {
           for (const q of batch.quarantined ?? []) log.warn({ reason: q.reason, location: q.location, detail: q.detail }, 'record quarantined');
         }
