@@ -1,20 +1,9 @@
-// A minimal single-entry ZIP writer/reader (deflate, CRC-32 computed here because zlib.crc32 is missing on Node 20).
-import { deflateRawSync, inflateRawSync } from 'node:zlib';
+// A minimal single-entry ZIP writer/reader (deflate, CRC-32) for the simulator's get-siem-logs files.
+import { crc32 as zlibCrc32, deflateRawSync, inflateRawSync } from 'node:zlib';
 
-const CRC_TABLE = ((): Uint32Array => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
+/** CRC-32 of `buf` (zlib's, as the ZIP format uses). */
 export function crc32(buf: Uint8Array): number {
-  let c = 0xffffffff;
-  for (let i = 0; i < buf.length; i++) c = (CRC_TABLE[(c ^ (buf[i] as number)) & 0xff] as number) ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
+  return zlibCrc32(buf);
 }
 
 function dosTime(d: Date): { time: number; date: number } {

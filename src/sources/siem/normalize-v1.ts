@@ -4,7 +4,7 @@ import { siemTypeFromApi } from '../../core/contracts.js';
 import { Related, asBool, asInt, asIp, asString, eventId, hasKeys, put, splitAddresses, uniq } from '../../normalize/ecs.js';
 import { directionOf, fileFields, finishEvent, hashesOf, jsonObjectOf, normalizeFailed, preview, requireObject, urlFields } from '../../normalize/fields.js';
 import { parseTime } from '../../normalize/time.js';
-import { siemCategories } from './normalize.js';
+import { ACTION_OUTCOMES, ACTION_WORDS, TLS_VERSION, siemCategories } from './normalize.js';
 
 const STREAM = 'siem';
 
@@ -83,21 +83,6 @@ export function classifySiemV1(r: Record<string, unknown>): SiemType | 'unknown'
   return 'unknown';
 }
 
-const ACTION_WORDS: ReadonlyMap<string, string> = new Map([
-  ['acc', 'accept'],
-  ['rej', 'reject'],
-  ['ign', 'ignore'],
-  ['bnc', 'bounce'],
-  ['hld', 'hold'],
-  ['sdbx', 'sandbox'],
-  ['rty', 'retry'],
-]);
-const ACTION_OUTCOMES: ReadonlyMap<string, 'success' | 'failure'> = new Map([
-  ['accept', 'success'],
-  ['reject', 'failure'],
-  ['bounce', 'failure'],
-]);
-const TLS_VERSION = /^(tls|ssl)\s*v?\s*(\d+(?:\.\d+)?)$/i;
 
 /** The first present, non-blank string among `keys`. */
 function first(r: Record<string, unknown>, ...keys: string[]): string | undefined {

@@ -10,7 +10,7 @@ const DATASET = 'mimecast.siem';
 
 // Mimecast's short action codes, spelled out for `event.action` (the code itself stays in mimecast.action).
 // Maps, not object literals, so a value such as "constructor" cannot hit Object.prototype.
-const ACTION_WORDS: ReadonlyMap<string, string> = new Map([
+export const ACTION_WORDS: ReadonlyMap<string, string> = new Map([
   ['acc', 'accept'],
   ['rej', 'reject'],
   ['ign', 'ignore'],
@@ -19,7 +19,7 @@ const ACTION_WORDS: ReadonlyMap<string, string> = new Map([
   ['sdbx', 'sandbox'],
   ['rty', 'retry'],
 ]);
-const ACTION_OUTCOMES: ReadonlyMap<string, 'success' | 'failure'> = new Map([
+export const ACTION_OUTCOMES: ReadonlyMap<string, 'success' | 'failure'> = new Map([
   ['accept', 'success'],
   ['reject', 'failure'],
   ['bounce', 'failure'],
@@ -29,7 +29,7 @@ const DIRECTIONS: ReadonlySet<string> = new Set(['inbound', 'outbound', 'interna
 const NON_WORD = /[^a-z0-9]+/g;
 const EDGE_UNDERSCORES = /^_+|_+$/g;
 const HAS_SPACE_OR_COLON = /[\s:]/;
-const TLS_VERSION = /^(tls|ssl)\s*v?\s*(\d+(?:\.\d+)?)$/i;
+export const TLS_VERSION = /^(tls|ssl)\s*v?\s*(\d+(?:\.\d+)?)$/i;
 
 /** `mimecast.log_type`: the known snake_case name, or the unknown API type made snake_case. */
 function logTypeOf(type: unknown): string {
