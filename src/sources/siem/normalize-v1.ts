@@ -83,7 +83,6 @@ export function classifySiemV1(r: Record<string, unknown>): SiemType | 'unknown'
   return 'unknown';
 }
 
-
 /** The first present, non-blank string among `keys`. */
 function first(r: Record<string, unknown>, ...keys: string[]): string | undefined {
   for (const k of keys) {
