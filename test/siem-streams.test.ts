@@ -101,7 +101,8 @@ describe('SIEM end to end', () => {
           ...common,
           seed: 'siem-v1-kv',
           manifestSiemV1As: 'key_value',
-          siemV1RecordsPerFile: 40,
+          // Longer files keep the collector mid-file (the state a kill must hit) for longer.
+          siemV1RecordsPerFile: 120,
           // No truncatedFile here: a plain key_value file cut at a line end is indistinguishable from a whole one, and
           // one cut inside a line currently yields a damaged record (reported to the owner). The zip case covers cuts.
           faults: { rateLimit429: 0.05, serverError500: 0.05, slowReplyMs: 200, slowReplyRate: 0.2 },

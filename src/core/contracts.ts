@@ -62,6 +62,30 @@ export interface NormalizedEvent {
   /** `doc` already serialised, when the normalizer could build the text more cheaply than JSON.stringify(doc).
    *  Must parse to a value deep-equal to `doc`. */
   json?: string;
+  /** The same text as UTF-8, when it already exists as bytes (events from the parse worker): stored and
+   *  delivered as is, so it is never turned back into a string on the way. */
+  bytes?: Buffer | undefined;
+}
+
+/** An event held as its serialised document (text, or UTF-8 bytes from the parse worker): the document object is
+ *  built only if someone asks for it. */
+export class SerializedEvent implements NormalizedEvent {
+  constructor(
+    readonly id: string,
+    readonly stream: StreamName,
+    readonly account: string,
+    readonly time: string,
+    private readonly body: string | Buffer,
+  ) {}
+  get json(): string {
+    return typeof this.body === 'string' ? this.body : this.body.toString('utf8');
+  }
+  get bytes(): Buffer | undefined {
+    return typeof this.body === 'string' ? undefined : this.body;
+  }
+  get doc(): EcsDocument {
+    return JSON.parse(this.json) as EcsDocument;
+  }
 }
 
 /** A record that could not be used; kept in the journal's quarantine table. */
@@ -102,13 +126,30 @@ export interface Source {
 
 /** An event as read back from the journal for delivery: the document is already serialised. */
 export interface OutEvent {
-  seq: number;
-  id: string;
-  stream: StreamName;
-  account: string;
-  time: string;
-  /** The output document as one JSON text (no trailing newline). */
-  json: string;
+  readonly seq: number;
+  readonly id: string;
+  readonly stream: StreamName;
+  readonly account: string;
+  readonly time: string;
+  /** The output document as UTF-8 JSON (no trailing newline): what byte-oriented sinks write as is. */
+  readonly bytes: Buffer;
+  /** The same document as text. */
+  readonly json: string;
+}
+
+/** The journal's OutEvent: holds the bytes; the text is decoded only when a sink asks for it. */
+export class StoredEvent implements OutEvent {
+  constructor(
+    readonly seq: number,
+    readonly id: string,
+    readonly stream: StreamName,
+    readonly account: string,
+    readonly time: string,
+    readonly bytes: Buffer,
+  ) {}
+  get json(): string {
+    return this.bytes.toString('utf8');
+  }
 }
 
 /**

@@ -1,5 +1,5 @@
 // Turns raw NDJSON lines into normalized events and quarantine entries; runs in a worker thread or inline.
-import type { EcsDocument, NormalizedEvent, Quarantined, StreamName } from './contracts.js';
+import { SerializedEvent, type NormalizedEvent, type Quarantined, type StreamName } from './contracts.js';
 import { describeError } from './errors.js';
 import { normalizerFor } from '../normalize/registry.js';
 
@@ -9,7 +9,10 @@ export interface ParseJob {
   variant?: 'v1' | 'v2';
   account: string;
   logType?: string;
-  lines: readonly string[];
+  /** The lines as strings, or */
+  lines?: readonly string[];
+  /** as UTF-8 bytes, each line ended by `\n` (the last one may lack it): cheaper to cut and to hand to a worker. */
+  text?: Uint8Array;
   /** 1-based number of the first line, for quarantine locations. */
   firstLine: number;
   /** Location prefix, e.g. `type=receipt,blob=3`. */
@@ -28,8 +31,9 @@ export function parseLines(job: ParseJob): ParsedLines {
   const ctx = job.logType === undefined ? { account: job.account } : { account: job.account, logType: job.logType };
   const events: NormalizedEvent[] = [];
   const quarantined: Quarantined[] = [];
-  for (let i = 0; i < job.lines.length; i++) {
-    const raw = job.lines[i] ?? '';
+  const lines = job.lines ?? linesOf(job.text);
+  for (let i = 0; i < lines.length; i++) {
+    const raw = lines[i] ?? '';
     const text = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
     if (text.trim() === '') continue;
     let record: unknown;
@@ -48,36 +52,55 @@ export function parseLines(job: ParseJob): ParsedLines {
   return { events, quarantined };
 }
 
-/** An event that crossed a thread boundary as text: the document is parsed only if someone asks for it. */
-export class SerializedEvent implements NormalizedEvent {
-  constructor(
-    readonly id: string,
-    readonly stream: StreamName,
-    readonly account: string,
-    readonly time: string,
-    readonly json: string,
-  ) {}
-  get doc(): EcsDocument {
-    return JSON.parse(this.json) as EcsDocument;
-  }
+/** The lines of a `text` job: split at `\n`; a final `\n` ends the last line rather than starting an empty one. */
+function linesOf(text: Uint8Array | undefined): string[] {
+  if (text === undefined || text.length === 0) return [];
+  const lines = Buffer.from(text.buffer, text.byteOffset, text.byteLength).toString('utf8').split('\n');
+  if (text[text.length - 1] === 0x0a) lines.pop();
+  return lines;
 }
 
-/** Events as a flat list of strings (id, time, json, ...): far cheaper to pass between threads than objects. */
-export function flattenEvents(events: readonly NormalizedEvent[]): string[] {
-  const flat: string[] = new Array<string>(events.length * 3);
-  let j = 0;
-  for (const e of events) {
-    flat[j++] = e.id;
-    flat[j++] = e.time;
-    flat[j++] = e.json ?? JSON.stringify(e.doc);
-  }
-  return flat;
+/** Events packed to cross a thread boundary: the documents as one UTF-8 buffer (transferred, not copied). */
+export interface PackedEvents {
+  /** id, time for each event, in order. */
+  meta: string[];
+  /** End offset of each event's document in `docs`. */
+  ends: Uint32Array;
+  docs: Uint8Array;
 }
 
-export function unflattenEvents(flat: readonly string[], stream: StreamName, account: string): NormalizedEvent[] {
-  const out: NormalizedEvent[] = new Array<NormalizedEvent>(flat.length / 3);
-  for (let i = 0, j = 0; i < flat.length; i += 3) {
-    out[j++] = new SerializedEvent(flat[i] ?? '', stream, account, flat[i + 1] ?? '', flat[i + 2] ?? '');
+export function packEvents(events: readonly NormalizedEvent[]): PackedEvents {
+  const meta: string[] = new Array<string>(events.length * 2);
+  const texts: string[] = new Array<string>(events.length);
+  let total = 0;
+  for (let i = 0; i < events.length; i++) {
+    const e = events[i] as NormalizedEvent;
+    meta[2 * i] = e.id;
+    meta[2 * i + 1] = e.time;
+    const text = e.json ?? JSON.stringify(e.doc);
+    texts[i] = text;
+    total += Buffer.byteLength(text, 'utf8');
+  }
+  // Its own ArrayBuffer (never the shared pool), so it can be transferred.
+  const docs = Buffer.allocUnsafeSlow(total);
+  const ends = new Uint32Array(events.length);
+  let off = 0;
+  for (let i = 0; i < texts.length; i++) {
+    off += docs.write(texts[i] as string, off, 'utf8');
+    ends[i] = off;
+  }
+  return { meta, ends, docs: off === total ? docs : docs.subarray(0, off) };
+}
+
+export function unpackEvents(packed: PackedEvents, stream: StreamName, account: string): NormalizedEvent[] {
+  const { meta, ends, docs } = packed;
+  const out: NormalizedEvent[] = new Array<NormalizedEvent>(ends.length);
+  let start = 0;
+  for (let i = 0; i < ends.length; i++) {
+    const end = ends[i] as number;
+    const bytes = Buffer.from(docs.buffer, docs.byteOffset + start, end - start);
+    out[i] = new SerializedEvent(meta[2 * i] ?? '', stream, account, meta[2 * i + 1] ?? '', bytes);
+    start = end;
   }
   return out;
 }

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ParsePool } from './parse-pool.js';
-import type { ParseJob } from './parse-lines.js';
+import { packEvents, parseLines, unpackEvents, type ParseJob } from './parse-lines.js';
 
 const WORKER = join(import.meta.dirname, '../../dist/core/parse-worker.js');
 
@@ -40,6 +40,35 @@ describe('ParsePool', () => {
       await threaded.close();
       await inline.close();
     }
+  });
+
+  it('reads a job given as UTF-8 bytes exactly like the same lines given as strings', async () => {
+    const lines = [...(job(5).lines ?? []), '{"_offset":9,"_partition":1,"timestamp":1714557600000,"type":"receipt","subject":"Grüße 📧"}\r'];
+    const asLines: ParseJob = { ...job(0), lines };
+    const threaded = new ParsePool({ workers: 1, workerFile: WORKER });
+    try {
+      for (const text of [lines.join('\n') + '\n', lines.join('\n')]) {
+        const asText: ParseJob = { stream: 'siem', variant: 'v2', account: 'acct', text: Buffer.from(text), firstLine: 10, where: 'type=receipt,blob=0' };
+        const want = parseLines(asLines);
+        for (const got of [parseLines(asText), await threaded.run(asText)]) {
+          expect(got.events.map((e) => [e.id, e.json])).toEqual(want.events.map((e) => [e.id, e.json]));
+          expect(got.quarantined).toEqual(want.quarantined);
+        }
+      }
+      expect(parseLines({ stream: 'siem', variant: 'v2', account: 'acct', text: Buffer.alloc(0), firstLine: 1, where: 'x' })).toEqual({ events: [], quarantined: [] });
+    } finally {
+      await threaded.close();
+    }
+  });
+
+  it('packs events into one buffer and back without changing a byte (multi-byte text included)', () => {
+    const events = parseLines(job(4)).events;
+    const odd = { ...events[0], id: 'x', json: '{"s":"é—📧"}' } as (typeof events)[number];
+    const all = [...events, odd];
+    const back = unpackEvents(packEvents(all), 'siem', 'acct');
+    expect(back.map((e) => [e.id, e.time, e.json])).toEqual(all.map((e) => [e.id, e.time, e.json]));
+    expect(back.map((e) => e.bytes?.toString('utf8'))).toEqual(all.map((e) => e.json));
+    expect(unpackEvents(packEvents([]), 'siem', 'acct')).toEqual([]);
   });
 
   it('fails the jobs of a worker that died as retryable, and keeps working with a new one', async () => {

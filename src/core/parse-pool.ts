@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Quarantined } from './contracts.js';
 import { CollectorError } from './errors.js';
-import { parseLines, unflattenEvents, type ParseJob, type ParsedLines } from './parse-lines.js';
+import { parseLines, unpackEvents, type PackedEvents, type ParseJob, type ParsedLines } from './parse-lines.js';
 
 interface Pending {
   resolve: (r: ParsedLines) => void;
@@ -15,7 +15,7 @@ interface Pending {
 
 interface Reply {
   id: number;
-  flat?: string[];
+  packed?: PackedEvents;
   quarantined?: Quarantined[];
   error?: string;
 }
@@ -77,15 +77,17 @@ export class ParsePool {
   }
 
   private spawn(): Worker {
-    // A worker holds only the groups in flight: a small heap keeps the process's memory flat.
-    const worker = new Worker(this.workerFile, { resourceLimits: { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 4 } });
+    // A worker holds only the groups in flight: a small old generation keeps the process's memory flat. The
+    // young generation is sized for its garbage (each record's parsed object and intermediate text): at 4 MB
+    // scavenges took a fifth of the worker's time; 12 MB cut its CPU per event by ~10 % at no RSS cost.
+    const worker = new Worker(this.workerFile, { resourceLimits: { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 12 } });
     worker.on('message', (msg: Reply) => {
       const p = this.pending.get(msg.id);
       if (p === undefined) return;
       this.pending.delete(msg.id);
       this.owner.delete(msg.id);
       if (msg.error !== undefined) p.reject(new CollectorError('NORMALIZE_FAILED', msg.error, { retryable: true }));
-      else p.resolve({ events: unflattenEvents(msg.flat ?? [], p.job.stream, p.job.account), quarantined: msg.quarantined ?? [] });
+      else p.resolve({ events: msg.packed === undefined ? [] : unpackEvents(msg.packed, p.job.stream, p.job.account), quarantined: msg.quarantined ?? [] });
     });
     const fail = (err: unknown): void => {
       // The worker died: fail its jobs (the source retries from its cursor) and start a fresh one.

@@ -1,7 +1,7 @@
 // Worker thread entry: parses and normalizes line batches sent by the ParsePool (the only module that runs on load).
 import { parentPort } from 'node:worker_threads';
 import { describeError } from './errors.js';
-import { flattenEvents, parseLines, type ParseJob } from './parse-lines.js';
+import { packEvents, parseLines, type ParseJob } from './parse-lines.js';
 
 interface Request {
   id: number;
@@ -13,7 +13,8 @@ if (port !== null) {
   port.on('message', (msg: Request) => {
     try {
       const { events, quarantined } = parseLines(msg.job);
-      port.postMessage({ id: msg.id, flat: flattenEvents(events), quarantined });
+      const packed = packEvents(events);
+      port.postMessage({ id: msg.id, packed, quarantined }, [packed.docs.buffer as ArrayBuffer]);
     } catch (err) {
       port.postMessage({ id: msg.id, error: describeError(err) });
     }

@@ -375,7 +375,7 @@ export class Pipeline {
 
   private approxBytes(events: readonly OutEvent[]): number {
     let n = 0;
-    for (const e of events) n += e.json.length + 1;
+    for (const e of events) n += e.bytes.length + 1;
     return n;
   }
 

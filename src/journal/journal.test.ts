@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { NormalizedEvent, StreamName } from '../core/contracts.js';
+import { StoredEvent, type NormalizedEvent, type StreamName } from '../core/contracts.js';
 import { CollectorError } from '../core/errors.js';
 import { Journal, type JournalOptions } from './journal.js';
 
@@ -262,7 +262,7 @@ describe('Journal', () => {
     j.ack('slow', 3);
     const [first] = j.read('out', 1, 1 << 20).events;
     expect(first).toBeUndefined();
-    j.deadLetter('out', [{ seq: 2, id: '2', stream: 'siem', account: 'acme', time: 't', json: '{}' }], 'HEC code 6');
+    j.deadLetter('out', [new StoredEvent(2, '2', 'siem', 'acme', 't', Buffer.from('{}'))], 'HEC code 6');
     j.setCursor('acme/dlp', 'x');
     j.setCursor('acme/dlp', undefined);
     j.close();

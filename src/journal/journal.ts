@@ -3,7 +3,7 @@ import { hash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { STREAM_NAMES, type Batch, type OutEvent, type StreamName } from '../core/contracts.js';
+import { STREAM_NAMES, StoredEvent, type Batch, type NormalizedEvent, type OutEvent, type StreamName } from '../core/contracts.js';
 import { CollectorError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../telemetry/logger.js';
 
@@ -16,6 +16,8 @@ import { silentLogger, type Logger } from '../telemetry/logger.js';
  *     active sink offset), so live rows are exactly (del_seq, head_seq]: counts are subtractions.
  *     cum = stored JSON bytes of all events up to and including this one, so the bytes freed by a range
  *     delete are one primary-key lookup instead of a sum over the range.
+ *     json holds the document as UTF-8 bytes (BLOB values; the column's TEXT affinity leaves them as they are);
+ *     rows written by earlier versions hold TEXT and are read the same way.
  *   dedup(t, h, PRIMARY KEY (t, h)) WITHOUT ROWID
  *     h = first 16 bytes of sha256(account + "\n" + event.id): ids are scoped per account because two
  *     tenants may legitimately reuse an id. t = the event's own time in whole seconds. A replay of a record
@@ -41,7 +43,7 @@ import { silentLogger, type Logger } from '../telemetry/logger.js';
  * One process owns the journal: head/offset/total values are cached in memory and written through.
  *
  * Tail cache: sinks are usually caught up and read rows appended moments ago, so the newest events are also
- * kept in memory (the very strings the append serialised) and such reads skip SQLite. The cache always holds
+ * kept in memory (the very buffers the append stored) and such reads skip SQLite. The cache always holds
  * a contiguous run of seqs ending at head_seq (or nothing): it is filled only after an append committed,
  * loses its oldest entries past its byte/count bound, and drops rows as soon as they are deleted. A read is
  * served from it only when it holds offset+1; anything older (after a restart, a sink far behind) is read
@@ -182,9 +184,17 @@ function dedupHash(account: string, id: string): Buffer {
   return hash('sha256', `${account}\n${id}`, 'buffer').subarray(0, 16);
 }
 
-/** ES2024 `String.prototype.isWellFormed` (Node 20 has it; the ES2023 lib typings do not). */
-function wellFormed(s: string): boolean {
-  return (s as string & { isWellFormed(): boolean }).isWellFormed();
+/** The event's document as the UTF-8 bytes the journal stores. */
+function serialised(ev: NormalizedEvent): Buffer {
+  const json: unknown = ev.json ?? JSON.stringify(ev.doc);
+  if (typeof json !== 'string') throw new TypeError(`event ${ev.id}: document does not serialise to JSON`);
+  return Buffer.from(json, 'utf8');
+}
+
+/** A stored document: a BLOB, or TEXT in rows written before documents were stored as bytes. */
+function docBytes(v: unknown): Buffer {
+  if (Buffer.isBuffer(v)) return v;
+  return Buffer.from(str(v, 'json'), 'utf8');
 }
 
 /**
@@ -399,6 +409,9 @@ export class Journal {
     try {
       db = new Database(file);
       db.pragma('busy_timeout = 5000');
+      // Large pages: a ~1.5 KB event row costs far less B-tree and WAL bookkeeping per byte (about 40 % less
+      // CPU per append than 4 KiB pages). Takes effect only while the file is empty, i.e. for a new journal.
+      db.pragma('page_size = 32768');
       const mode: unknown = db.pragma('journal_mode = WAL', { simple: true });
       if (mode !== 'wal') throw new Error(`could not switch to WAL mode (got ${String(mode)})`);
       db.pragma('synchronous = NORMAL');
@@ -406,6 +419,8 @@ export class Journal {
       db.pragma('cache_size = -8192');
       // After a checkpoint, shrink a WAL that grew during a burst instead of keeping it at its peak.
       db.pragma('journal_size_limit = 67108864');
+      // Checkpoint about every 16 MiB of WAL (SQLite counts pages; the default of 1000 would be 32 MiB here).
+      db.pragma('wal_autocheckpoint = 512');
       migrate(db, file);
       const journal = new Journal(file, db, opts);
       journal.log.info({ file, usage: journal.usage(), headSeq: journal.headSeq() }, 'journal opened');
@@ -441,9 +456,8 @@ export class Journal {
       const newestS = nowS + FUTURE_SLACK_S;
       // What the tail cache gains once (and only if) the transaction commits.
       const cache = this.tail !== undefined;
-      let fresh: OutEvent[] = [];
-      let freshSizes: number[] = [];
-      let restartTail = false;
+      const fresh: OutEvent[] = [];
+      const freshSizes: number[] = [];
       const run = this.db.transaction(() => {
         for (const ev of batch.events) {
           if (!STREAM_SET.has(ev.stream)) throw new TypeError(`event ${ev.id}: unknown stream ${String(ev.stream)}`);
@@ -455,23 +469,17 @@ export class Journal {
             duplicates++;
             continue;
           }
-          const json: unknown = ev.json ?? JSON.stringify(ev.doc);
-          if (typeof json !== 'string') throw new TypeError(`event ${ev.id}: document does not serialise to JSON`);
+          // Stored as UTF-8 bytes (a BLOB), exactly what sinks write: no text conversion on the way out, and the
+          // cached copy is byte-identical to the row even for text SQLite would have had to mend.
+          const body = ev.bytes ?? serialised(ev);
           headSeq++;
-          const size = Buffer.byteLength(json);
+          const size = body.length;
           headCum += size;
-          this.s.insEvent.run(headSeq, headCum, ev.stream, ev.account, ev.id, ev.time, json);
+          this.s.insEvent.run(headSeq, headCum, ev.stream, ev.account, ev.id, ev.time, body);
           inserted++;
           if (!cache) continue;
-          if (ev.json !== undefined && !wellFormed(json)) {
-            // SQLite stores lone surrogates mangled, so the cached text would differ from the stored row:
-            // restart the cached run after this event instead.
-            restartTail = true;
-            fresh = [];
-            freshSizes = [];
-            continue;
-          }
-          fresh.push(Object.freeze({ seq: headSeq, id: ev.id, stream: ev.stream, account: ev.account, time: ev.time, json }));
+          // Frozen: every caught-up sink is handed this same object.
+          fresh.push(Object.freeze(new StoredEvent(headSeq, ev.id, ev.stream, ev.account, ev.time, body)));
           freshSizes.push(size);
         }
         const q = batch.quarantined ?? [];
@@ -485,10 +493,7 @@ export class Journal {
       });
       run.immediate();
       this.totals = { ...t, headSeq, headCum };
-      if (this.tail !== undefined) {
-        if (restartTail) this.tail.clear();
-        this.tail.push(fresh, freshSizes);
-      }
+      this.tail?.push(fresh, freshSizes);
       return { inserted, duplicates, quarantined: batch.quarantined?.length ?? 0 };
     });
   }
@@ -567,11 +572,11 @@ export class Journal {
         const seq = num(a[0], 'seq');
         const json = a[5];
         if (json !== null) {
-          const text = str(json, 'json');
-          const size = Buffer.byteLength(text);
+          const body = docBytes(json);
+          const size = body.length;
           if (events.length > 0 && bytes + size > maxBytes) break;
           bytes += size;
-          events.push({ seq, id: str(a[1], 'id'), stream: stream(a[2]), account: str(a[3], 'account'), time: str(a[4], 'time'), json: text });
+          events.push(new StoredEvent(seq, str(a[1], 'id'), stream(a[2]), str(a[3], 'account'), str(a[4], 'time'), body));
         }
         lastSeq = seq;
         if (events.length >= maxEvents || bytes >= maxBytes) break;
@@ -645,7 +650,7 @@ export class Journal {
     this.guard('deadLetter', () => {
       const at = this.now();
       this.db.transaction(() => {
-        for (const e of events) this.s.insDead.run(sink, e.seq, e.id, e.stream, e.account, e.time, e.json, reason, at);
+        for (const e of events) this.s.insDead.run(sink, e.seq, e.id, e.stream, e.account, e.time, e.bytes, reason, at);
         this.s.trimDead.run(this.maxQuarantine);
       }).immediate();
       this.log.warn({ sink, events: events.length, reason }, 'events dead-lettered');
@@ -659,14 +664,7 @@ export class Journal {
         const a = row(r);
         return {
           sink: str(a[0], 'sink'),
-          event: {
-            seq: num(a[1], 'seq'),
-            id: str(a[2], 'event_id'),
-            stream: stream(a[3]),
-            account: str(a[4], 'account'),
-            time: str(a[5], 'time'),
-            json: str(a[6], 'json'),
-          },
+          event: new StoredEvent(num(a[1], 'seq'), str(a[2], 'event_id'), stream(a[3]), str(a[4], 'account'), str(a[5], 'time'), docBytes(a[6])),
           reason: str(a[7], 'reason'),
           at: num(a[8], 'at'),
         };

@@ -242,19 +242,21 @@ describe('Journal tail cache', () => {
     expect(j.tailCache().events).toBe(1);
   });
 
-  it('never caches text SQLite would store differently (lone surrogates)', () => {
+  it('caches the very bytes SQLite stores, even for text that is not well-formed (lone surrogates)', () => {
     const j = journal('j');
     const p = journal('p', { tailCacheBytes: 0 });
     for (const x of [j, p]) {
       x.setSinks(['out']);
       x.append('k', { events: [ev('a'), ev('b', 'siem', { json: '{"x":"\uD800"}' }), ev('c')], cursor: '1' });
     }
-    expect(j.tailCache().events).toBe(1); // only c: the run restarts after b
-    expect(j.read('out', 100, 1 << 20)).toEqual(p.read('out', 100, 1 << 20));
+    expect(j.tailCache().events).toBe(3);
+    const cached = j.read('out', 100, 1 << 20);
+    expect(cached).toEqual(p.read('out', 100, 1 << 20));
+    expect(cached.events[1]?.json).toBe('{"x":"\uFFFD"}'); // stored as valid UTF-8, the same in both places
     j.ack('out', 2);
     p.ack('out', 2);
     expect(j.read('out', 100, 1 << 20)).toEqual(p.read('out', 100, 1 << 20));
-    expect(j.tailCache()).toMatchObject({ hits: 1, misses: 1 });
+    expect(j.tailCache()).toMatchObject({ hits: 2, misses: 0 });
   });
 
   it('rejects a negative tailCacheBytes', () => {

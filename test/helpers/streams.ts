@@ -192,7 +192,8 @@ export async function killLoop(o: KillLoop): Promise<number> {
         hit = true;
         break;
       }
-      await sleepMs(50);
+      // Mid-file states can last only milliseconds (a file is read in one go): look often.
+      await sleepMs(10);
     }
     child.proc.kill('SIGKILL');
     const exit = await child.exited;

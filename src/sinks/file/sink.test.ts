@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { OutEvent } from '../../core/contracts.js';
+import { StoredEvent, type OutEvent } from '../../core/contracts.js';
 import { SinkError } from '../../core/errors.js';
 import { silentLogger } from '../../telemetry/logger.js';
 import { FileSink } from './sink.js';
@@ -13,7 +13,7 @@ let seq = 0;
 function ev(n: number, pad = 0): OutEvent[] {
   return Array.from({ length: n }, () => {
     seq += 1;
-    return { seq, id: `id-${seq}`, stream: 'siem', account: 'a', time: '2024-01-01T00:00:00.000Z', json: JSON.stringify({ n: seq, pad: 'x'.repeat(pad) }) };
+    return new StoredEvent(seq, `id-${seq}`, 'siem', 'a', '2024-01-01T00:00:00.000Z', Buffer.from(JSON.stringify({ n: seq, pad: 'x'.repeat(pad) })));
   });
 }
 const lines = (p: string): string[] => readFileSync(p, 'utf8').split('\n').filter(Boolean);

@@ -2,6 +2,7 @@
 import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { OutEvent, Sink } from '../../core/contracts.js';
+import { ndjsonLines } from '../ndjson.js';
 import { SinkError } from '../../core/errors.js';
 import type { FileSinkConfig } from '../../config/schema.js';
 import type { Logger } from '../../telemetry/logger.js';
@@ -40,7 +41,7 @@ export class FileSink implements Sink {
   async send(events: readonly OutEvent[], _signal: AbortSignal): Promise<void> {
     if (events.length === 0) return;
     if (this.closed) throw new SinkError('SINK_RETRYABLE', `sink ${this.name} is closed`, this.name);
-    const data = Buffer.from(events.map((e) => e.json).join('\n') + '\n', 'utf8');
+    const data = ndjsonLines(events);
     try {
       await this.ensureOpen();
       if (this.size > 0 && this.size + data.length > this.maxSize) await this.rotate();

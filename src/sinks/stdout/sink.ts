@@ -2,6 +2,7 @@
 import type { Writable } from 'node:stream';
 import type { OutEvent, Sink } from '../../core/contracts.js';
 import { SinkError } from '../../core/errors.js';
+import { ndjsonLines } from '../ndjson.js';
 
 export class StdoutSink implements Sink {
   readonly name: string;
@@ -14,9 +15,9 @@ export class StdoutSink implements Sink {
 
   send(events: readonly OutEvent[], _signal: AbortSignal): Promise<void> {
     if (events.length === 0) return Promise.resolve();
-    const text = events.map((e) => e.json).join('\n') + '\n';
+    const data = ndjsonLines(events);
     return new Promise((resolve, reject) => {
-      this.out.write(text, (err) => {
+      this.out.write(data, (err) => {
         if (err) reject(new SinkError('SINK_RETRYABLE', `stdout sink ${this.name}: ${err.message}`, this.name, { cause: err }));
         else resolve();
       });

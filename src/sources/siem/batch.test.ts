@@ -10,6 +10,7 @@ import { MimecastV2Client } from '../../mimecast/v2client.js';
 import { startSimulator, type RunningSimulator } from '../../simulator/index.js';
 import { silentLogger } from '../../telemetry/logger.js';
 import { readFileSync } from 'node:fs';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { SiemBatchSource, type SiemBatchApi } from './batch.js';
 
 let sim: RunningSimulator;
@@ -89,6 +90,38 @@ describe('SiemBatchSource', () => {
     const all = [...first.batches, ...rest.batches].flatMap((b) => b.events).map(key);
     expect(all.length).toBe(want.size);
     expect(new Set(all)).toEqual(want);
+  });
+
+  it('reads lines however the bytes arrive: split mid-line and mid-character, CRLF, no final newline', async () => {
+    // Each file re-served as CRLF text with a multi-byte subject and no final newline, gzipped, in 7-byte pieces.
+    const api: SiemBatchApi = {
+      getJson: (p, q, s) => client.getJson(p, q, s),
+      openDownload: async (url, s) => {
+        const res = await client.openDownload(url, s);
+        const parts: Buffer[] = [];
+        for await (const c of res.body as AsyncIterable<Buffer>) parts.push(c);
+        const lines = gunzipSync(Buffer.concat(parts)).toString('utf8').split('\n').filter(Boolean);
+        const text = lines.map((l) => l.replace('"subject":"', '"subject":"Grüße 📧 ')).join('\r\n');
+        const gz = gzipSync(Buffer.from(text));
+        const pieces: Buffer[] = [];
+        for (let i = 0; i < gz.length; i += 7) pieces.push(gz.subarray(i, i + 7));
+        return { body: Readable.from(pieces) };
+      },
+    };
+    const want = expected('delivery');
+    const src = source(api, { type: 'delivery', chunkEvents: 50 });
+    const first = await drain(src, undefined, 7);
+    const cursor = JSON.parse(first.cursor ?? '{}') as { page?: { blob: number; line: number } };
+    expect(cursor.page?.line).toBeGreaterThan(0);
+    const rest = await drain(src, first.cursor);
+    const batches = [...first.batches, ...rest.batches];
+    const all = batches.flatMap((b) => b.events);
+    expect(batches.flatMap((b) => b.quarantined ?? [])).toEqual([]);
+    expect(all.map(key).length).toBe(want.size);
+    expect(new Set(all.map(key))).toEqual(want);
+    const subjects = all.map((e) => (e.doc['email'] as { subject?: string } | undefined)?.subject).filter((x) => x !== undefined);
+    expect(subjects.length).toBeGreaterThan(0);
+    expect(subjects.every((x) => x.startsWith('Grüße 📧 '))).toBe(true);
   });
 
   it('re-requests the page when a file URL expired, and counts it', async () => {

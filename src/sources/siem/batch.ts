@@ -1,6 +1,5 @@
 // SIEM via API 2.0 batch mode: pages of pre-signed gzip NDJSON files, streamed, committed chunk by chunk.
 import { createGunzip } from 'node:zlib';
-import { StringDecoder } from 'node:string_decoder';
 import type { Readable } from 'node:stream';
 import { SIEM_API_TYPE, type Batch, type NormalizedEvent, type Quarantined, type SiemType, type Source } from '../../core/contracts.js';
 import { ApiError, CollectorError, describeError, isAbort } from '../../core/errors.js';
@@ -214,9 +213,11 @@ export class SiemBatchSource implements Source {
     const where = `type=${this.o.type},blob=${blobIndex}`;
     const chunkEvents = this.o.chunkEvents;
     const groupLines = Math.min(PARSE_GROUP_LINES, chunkEvents);
-    // Lines go to the parse pool in groups; results are taken in order, a few groups ahead of the reader.
+    // Lines go to the parse pool in groups, as bytes (cut at '\n', which never occurs inside a UTF-8 sequence):
+    // decoding and splitting happen on the parse thread. Results are taken in order, a few groups ahead.
     const queue: { result: Promise<ParsedLines>; endLine: number }[] = [];
-    let group: string[] = [];
+    let parts: Buffer[] = [];
+    let groupCount = 0;
     let groupFirst = 0;
     let lineNo = 0;
     let doneLine = skipLines;
@@ -224,11 +225,13 @@ export class SiemBatchSource implements Source {
     let quarantined: Quarantined[] = [];
 
     const sendGroup = (): void => {
-      if (group.length === 0) return;
-      const result = pool.run({ stream: 'siem', variant: 'v2', account: this.o.account, lines: group, firstLine: groupFirst, where });
+      if (groupCount === 0) return;
+      const text = parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
+      const result = pool.run({ stream: 'siem', variant: 'v2', account: this.o.account, text, firstLine: groupFirst, where });
       result.catch(() => undefined); // observed when taken; this only keeps an early failure from being "unhandled"
       queue.push({ result, endLine: lineNo });
-      group = [];
+      parts = [];
+      groupCount = 0;
     };
     type Chunk = { events: NormalizedEvent[]; quarantined: Quarantined[]; endLine: number };
     /** Takes the oldest group's result; returns the chunks that became full (never more than chunkEvents each). */
@@ -253,15 +256,45 @@ export class SiemBatchSource implements Source {
 
     try {
       try {
-        for await (const lines of lineBatches(gunzip)) {
-          for (const text of lines) {
+        // The bytes of a line that has not ended yet (it continues in the next buffer).
+        let carry: Buffer[] = [];
+        for await (const chunk of gunzip as AsyncIterable<Buffer>) {
+          let pos = 0;
+          let runStart = 0; // where this buffer's part of the current group begins
+          for (;;) {
+            const nl = chunk.indexOf(0x0a, pos);
+            if (nl < 0) break;
             lineNo += 1;
-            if (lineNo <= skipLines) continue;
-            if (group.length === 0) groupFirst = lineNo;
-            group.push(text);
-            if (group.length >= groupLines) sendGroup();
+            if (lineNo <= skipLines) {
+              carry = [];
+              pos = runStart = nl + 1;
+              continue;
+            }
+            if (groupCount === 0) groupFirst = lineNo;
+            if (carry.length > 0) {
+              for (const c of carry) parts.push(c);
+              carry = [];
+            }
+            groupCount += 1;
+            pos = nl + 1;
+            if (groupCount >= groupLines) {
+              parts.push(chunk.subarray(runStart, pos));
+              runStart = pos;
+              sendGroup();
+            }
           }
+          if (runStart < pos) parts.push(chunk.subarray(runStart, pos));
+          if (pos < chunk.length) carry.push(chunk.subarray(pos));
           while (queue.length > PARSE_GROUPS_AHEAD) yield* await takeOne();
+        }
+        if (carry.length > 0) {
+          // The last line has no newline.
+          lineNo += 1;
+          if (lineNo > skipLines) {
+            if (groupCount === 0) groupFirst = lineNo;
+            for (const c of carry) parts.push(c);
+            groupCount += 1;
+          }
         }
         sendGroup();
       } catch (err) {
@@ -283,17 +316,4 @@ export class SiemBatchSource implements Source {
     doneLine = Math.max(doneLine, lineNo);
     if (events.length > 0 || quarantined.length > 0 || lineNo > skipLines) yield take();
   }
-}
-
-/** Splits a byte stream into lines, a buffer's worth at a time (cheaper than one await per line). */
-async function* lineBatches(stream: AsyncIterable<Buffer>): AsyncGenerator<string[]> {
-  const decoder = new StringDecoder('utf8');
-  let carry = '';
-  for await (const buf of stream) {
-    const parts = (carry + decoder.write(buf)).split('\n');
-    carry = parts.pop() ?? '';
-    if (parts.length > 0) yield parts;
-  }
-  const rest = carry + decoder.end();
-  if (rest !== '') yield [rest];
 }
