@@ -1,4 +1,5 @@
 // Turns raw NDJSON lines into normalized events and quarantine entries; runs in a worker thread or inline.
+import { isAscii } from 'node:buffer';
 import { SerializedEvent, type NormalizedEvent, type Quarantined, type StreamName } from './contracts.js';
 import { describeError } from './errors.js';
 import { normalizerFor } from '../normalize/registry.js';
@@ -52,11 +53,23 @@ export function parseLines(job: ParseJob): ParsedLines {
   return { events, quarantined };
 }
 
-/** The lines of a `text` job: split at `\n`; a final `\n` ends the last line rather than starting an empty one. */
+/**
+ * The lines of a `text` job: split at `\n`; a final `\n` ends the last line rather than starting an empty one.
+ * Decoded line by line: an ASCII line (most of them) becomes a one-byte string by a plain copy, and one line with
+ * accents no longer turns the whole group into two-byte strings (slower to decode, parse, hash and re-encode).
+ */
 function linesOf(text: Uint8Array | undefined): string[] {
   if (text === undefined || text.length === 0) return [];
-  const lines = Buffer.from(text.buffer, text.byteOffset, text.byteLength).toString('utf8').split('\n');
-  if (text[text.length - 1] === 0x0a) lines.pop();
+  const buf = Buffer.from(text.buffer, text.byteOffset, text.byteLength);
+  const lines: string[] = [];
+  let pos = 0;
+  while (pos < buf.length) {
+    const nl = buf.indexOf(0x0a, pos);
+    const end = nl < 0 ? buf.length : nl;
+    lines.push(buf.toString(isAscii(buf.subarray(pos, end)) ? 'latin1' : 'utf8', pos, end));
+    if (nl < 0) break;
+    pos = nl + 1;
+  }
   return lines;
 }
 
