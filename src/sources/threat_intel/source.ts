@@ -39,6 +39,8 @@ export interface ThreatIntelCursor {
 
 const PATH = '/api/ttp/threat-intel/get-feed';
 const NEXT_HEADER = 'x-mc-threat-feed-next-token';
+/** Reads of one feed file before a file that keeps arriving cut is quarantined. */
+const FILE_ATTEMPTS = 3;
 /** The feed's documented default range is the last 7 days; we do not ask for more. */
 export const FEED_LOOKBACK_MS = 7 * 86_400_000 - 10 * 60_000;
 
@@ -122,18 +124,27 @@ export class ThreatIntelSource implements Source {
       };
       if (token !== undefined) item['token'] = token;
       const here: ThreatIntelCursor = { v: 1, start: new Date(start).toISOString(), ...(token === undefined ? {} : { end: new Date(end).toISOString(), token }) };
-      let res: RawResponse;
-      try {
-        res = await this.o.api.postRaw(PATH, { data: [item] }, signal);
-      } catch (err) {
-        if (isAbort(err, signal)) throw err;
-        if (isUnavailable(err)) throw disabledError('threat_intel', this.account, err, 'Monitoring | Threat Intel | Read');
-        throw err;
-      }
-      const next = res.headers[NEXT_HEADER];
-      const nextToken = next !== undefined && next.trim() !== '' ? next.trim() : undefined;
       const label = `feed=${this.o.feedType},token=${token ?? 'first'}`;
-      yield* this.readFile(res.body, label, JSON.stringify(here), signal);
+      let nextToken: string | undefined;
+      // A file cut in transit is asked for again (the same token gives the same file; the journal absorbs the
+      // objects already delivered); only one that stays cut is quarantined, so the chain never stalls on it.
+      for (let attempt = 1; ; attempt++) {
+        let res: RawResponse;
+        try {
+          res = await this.o.api.postRaw(PATH, { data: [item] }, signal);
+        } catch (err) {
+          if (isAbort(err, signal)) throw err;
+          if (isUnavailable(err)) throw disabledError('threat_intel', this.account, err, 'Monitoring | Threat Intel | Read');
+          throw err;
+        }
+        const next = res.headers[NEXT_HEADER];
+        nextToken = next !== undefined && next.trim() !== '' ? next.trim() : undefined;
+        const last = attempt >= FILE_ATTEMPTS;
+        const cut = yield* this.readFile(res.body, label, JSON.stringify(here), signal, last);
+        if (cut === undefined || last) break;
+        this.log.warn({ file: label, detail: cut, attempt }, `threat-intel feed file is cut; fetching it again (attempt ${attempt + 1} of ${FILE_ATTEMPTS})`);
+        yield { events: [], cursor: JSON.stringify(here), counters: { file_retry: 1 } };
+      }
 
       const after: ThreatIntelCursor =
         nextToken === undefined ? { v: 1, start: new Date(end).toISOString() } : { v: 1, start: new Date(start).toISOString(), end: new Date(end).toISOString(), token: nextToken };
@@ -143,10 +154,14 @@ export class ThreatIntelSource implements Source {
     }
   }
 
-  /** One feed file: objects in bounded chunks, each chunk committed with the cursor that re-reads this file. */
-  private async *readFile(body: Readable, label: string, cursor: string, signal: AbortSignal): AsyncGenerator<Batch> {
+  /**
+   * One feed file: objects in bounded chunks, each chunk committed with the cursor that re-reads this file.
+   * Returns why the file is cut, if it is; only on the `last` attempt is that (and any other file-level problem)
+   * quarantined.
+   */
+  private async *readFile(body: Readable, label: string, cursor: string, signal: AbortSignal, last: boolean): AsyncGenerator<Batch, string | undefined> {
     const normalize = this.normalizer;
-    if (normalize === undefined) return;
+    if (normalize === undefined) return undefined;
     const chunk = Math.max(1, this.o.chunkObjects ?? 1000);
     const summary: BundleSummary = { truncated: false, nonObjects: 0 };
     let events: NormalizedEvent[] = [];
@@ -181,11 +196,15 @@ export class ThreatIntelSource implements Source {
     } finally {
       body.destroy();
     }
-    if (failure !== undefined || summary.truncated) {
-      // A cut file is not retried: the next token is already in hand and the chain must not stall on one file.
-      const detail = failure !== undefined ? `download failed after ${index} objects: ${describeError(failure)}` : `file ends inside a value after ${index} objects`;
-      this.log.warn({ file: label, detail }, 'threat-intel feed file is cut; kept what was complete, moving on');
-      quarantined.push({ reason: 'truncated_file', detail, location: label, raw: '' });
+    const cut =
+      failure !== undefined ? `download failed after ${index} objects: ${describeError(failure)}` : summary.truncated ? `file ends inside a value after ${index} objects` : undefined;
+    if (cut !== undefined && !last) {
+      if (events.length > 0 || quarantined.length > 0) yield { events, cursor, ...(quarantined.length > 0 ? { quarantined } : {}) };
+      return cut;
+    }
+    if (cut !== undefined) {
+      this.log.warn({ file: label, detail: cut, attempts: FILE_ATTEMPTS }, 'threat-intel feed file stays cut; kept what was complete, moving on');
+      quarantined.push({ reason: 'truncated_file', detail: `${cut} (after ${FILE_ATTEMPTS} attempts)`, location: label, raw: '' });
     }
     if (summary.notJson !== undefined) {
       quarantined.push({ reason: 'not_stix', detail: 'feed file is not a JSON STIX bundle', location: label, raw: summary.notJson.slice(0, MAX_RAW) });
@@ -194,5 +213,6 @@ export class ThreatIntelSource implements Source {
       quarantined.push({ reason: 'bad_record', detail: `${summary.nonObjects} elements of "objects" are not JSON objects`, location: label, raw: '' });
     }
     if (events.length > 0 || quarantined.length > 0) yield { events, cursor, ...(quarantined.length > 0 ? { quarantined } : {}) };
+    return cut;
   }
 }
