@@ -79,7 +79,7 @@ sinks:
       expect.arrayContaining([
         'accounts[0].client_secret',
         'data_dir',
-        '(top level)',
+        'bogus_key',
         'accounts[0].name',
         'accounts[0].poll_interval',
         'accounts[0].streams.siem.types[1]',
@@ -88,8 +88,27 @@ sinks:
       ]),
     );
     expect(issues.find((i) => i.path === 'accounts[0].client_secret')?.message).toMatch(/MISSING_VAR is not set/);
-    expect(issues.find((i) => i.path === '(top level)')?.message).toMatch(/bogus_key/);
+    expect(issues.find((i) => i.path === 'bogus_key')?.message).toBe('unknown key');
     expect(issues.find((i) => i.path === 'accounts[0].poll_interval')?.message).toMatch(/not a duration/);
+  });
+
+  it('names each unknown key, with the real key it is probably a typo of', () => {
+    const text = `
+accounts:
+  - name: corp
+    clinet_id: abc
+    client_secret_flie: /run/secrets/x
+    streams: { siem: {}, ttp_urls: {} }
+sinks:
+  - { name: out, type: file, path: /x, fsyncc: true, zzzzqq: 1 }
+`;
+    const { issues } = parseConfigText(text, {});
+    const byPath = new Map(issues.map((i) => [i.path, i.message]));
+    expect(byPath.get('accounts[0].clinet_id')).toBe('unknown key (did you mean "client_id"?)');
+    expect(byPath.get('accounts[0].client_secret_flie')).toBe('unknown key (did you mean "client_secret_file"?)');
+    expect(byPath.get('accounts[0].streams.ttp_urls')).toBe('unknown key (did you mean "ttp_url"?)');
+    expect(byPath.get('sinks[0].fsyncc')).toBe('unknown key (did you mean "fsync"?)');
+    expect(byPath.get('sinks[0].zzzzqq')).toBe('unknown key');
   });
 
   it('says a missing key is required', () => {
@@ -163,7 +182,7 @@ sinks:
     const byPath = new Map(issues.map((i) => [i.path, i.message]));
     expect(byPath.get('accounts[0].app_key')).toBeDefined();
     expect(byPath.get('accounts[0].secret_key')).toBeDefined();
-    expect(byPath.get('accounts[0]')).toMatch(/client_secret/);
+    expect(byPath.get('accounts[0].client_secret')).toMatch(/not allowed here/);
     const refined = parseConfigText(v1(keys, 'siem: { mode: stream, page_size: 10 }'), {}).issues;
     const refinedBy = new Map(refined.map((i) => [i.path, i.message]));
     expect(refinedBy.get('accounts[0].base_url')).toMatch(/regional host.*discover_email/);
@@ -217,11 +236,11 @@ sinks:
     );
     expect(bad.issues.map((i) => i.path)).toEqual(
       expect.arrayContaining([
-        'accounts[0].streams.audit',
+        'accounts[0].streams.audit.types',
         'accounts[0].streams.audit.page_size',
         'accounts[0].streams.audit.max_window',
         'accounts[0].streams.threat_intel.feeds[0]',
-        'accounts[0].streams',
+        'accounts[0].streams.bogus',
       ]),
     );
   });

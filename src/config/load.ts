@@ -79,6 +79,54 @@ function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
   return cur;
 }
 
+/** Every key name the schema knows, at any depth (plus the `*_file` secret forms). */
+function schemaKeys(schema: unknown, out: Set<string>, seen: Set<unknown>): Set<string> {
+  if (schema === null || typeof schema !== 'object' || seen.has(schema)) return out;
+  seen.add(schema);
+  const def = (schema as { _zod?: { def?: Record<string, unknown> } })._zod?.def;
+  if (def === undefined) return out;
+  if (def['type'] === 'object') {
+    for (const [k, v] of Object.entries(def['shape'] as Record<string, unknown>)) {
+      out.add(k);
+      schemaKeys(v, out, seen);
+    }
+  }
+  for (const inner of ['innerType', 'in', 'out', 'element', 'valueType', 'left', 'right']) schemaKeys(def[inner], out, seen);
+  if (Array.isArray(def['options'])) for (const o of def['options']) schemaKeys(o, out, seen);
+  return out;
+}
+
+let knownKeys: string[] | undefined;
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min((prev[j] ?? 0) + 1, (cur[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length] ?? 0;
+}
+
+/** "unknown key", with the closest real key name when one is a likely typo of it. */
+function unknownKeyMessage(key: string): string {
+  knownKeys ??= [...schemaKeys(configSchema, new Set(SECRET_FILE_KEYS.keys()), new Set())];
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const k of knownKeys) {
+    const d = editDistance(key.toLowerCase(), k);
+    if (d < bestDistance) {
+      best = k;
+      bestDistance = d;
+    }
+  }
+  if (bestDistance === 0) return 'not allowed here (a key of another section, or of another api or sink type)';
+  const close = best !== undefined && bestDistance <= Math.max(1, Math.floor(Math.min(key.length, best.length) / 4));
+  return close ? `unknown key (did you mean "${best}"?)` : 'unknown key';
+}
+
 /** Parses config text; returns the typed config or every problem found. */
 export function parseConfigText(text: string, env: NodeJS.ProcessEnv = process.env): { config?: Config; issues: ConfigIssue[] } {
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
@@ -98,9 +146,16 @@ export function parseConfigText(text: string, env: NodeJS.ProcessEnv = process.e
   const resolved = resolveTree(raw, env, [], issues);
   const parsed = configSchema.safeParse(resolved);
   if (!parsed.success) {
+    // A key whose value could not be resolved (unset variable, unreadable secret file) is already reported.
+    const reported = new Set(issues.map((i) => i.path));
     for (const issue of parsed.error.issues) {
+      if (reported.has(formatPath(issue.path))) continue;
       // A type error on a key that is not there at all means the key is missing: say so.
       const missing = issue.code === 'invalid_type' && valueAt(resolved, issue.path) === undefined;
+      if (issue.code === 'unrecognized_keys') {
+        for (const key of issue.keys) issues.push({ path: formatPath([...issue.path, key]), message: unknownKeyMessage(key) });
+        continue;
+      }
       issues.push({ path: formatPath(issue.path), message: missing ? `required (${issue.expected})` : issue.message });
     }
   }
