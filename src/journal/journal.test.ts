@@ -291,6 +291,27 @@ describe('Journal', () => {
     expect(r.events.map((e) => e.seq)).toEqual([4]);
   });
 
+  it('stores documents as UTF-8 bytes in 32 KiB pages, and still reads rows an earlier version stored as text', () => {
+    const j = journal({ tailCacheBytes: 0 });
+    j.setSinks(['out']);
+    j.append('k', { events: [ev('1', 'siem', { json: '{"s":"Grüße"}' }), ev('2')], cursor: 'c' });
+    j.close();
+    const db = new Database(path.join(dir, 'journal.sqlite'));
+    try {
+      expect(db.pragma('page_size', { simple: true })).toBe(32768);
+      expect(db.prepare('SELECT typeof(json) FROM events ORDER BY seq').pluck().all()).toEqual(['blob', 'blob']);
+      // What a journal written before documents were bytes holds.
+      db.prepare('UPDATE events SET json = CAST(json AS TEXT)').run();
+      expect(db.prepare('SELECT typeof(json) FROM events ORDER BY seq').pluck().all()).toEqual(['text', 'text']);
+    } finally {
+      db.close();
+    }
+    const again = journal({ tailCacheBytes: 0 });
+    const { events } = again.read('out', 10, 1 << 20);
+    expect(events.map((e) => e.json)).toEqual(['{"s":"Grüße"}', JSON.stringify(ev('2').doc)]);
+    expect(events[0]?.bytes).toEqual(Buffer.from('{"s":"Grüße"}'));
+  });
+
   it('keeps only the newest maxQuarantine quarantined rows', () => {
     const j = journal({ maxQuarantine: 3 });
     for (let i = 0; i < 5; i++) {
