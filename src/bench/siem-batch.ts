@@ -94,7 +94,7 @@ async function main(): Promise<void> {
       `    client_secret: ${JSON.stringify(sim.clientSecret)}`,
       '    start_from: 7d',
       '    poll_interval: 1s',
-      `    streams: { siem: { types: [${SIEM_TYPES.join(', ')}], chunk_events: 2000 } }`,
+      `    streams: { siem: { types: [${SIEM_TYPES.join(', ')}] } }`,
       'sinks:',
       `  - { name: file, type: file, path: ${JSON.stringify(join(dir, 'out', 'events.ndjson'))}, max_size: 1GB, max_files: 1, batch: { max_events: 1000, max_bytes: 4MB, max_wait: 200ms } }`,
       '',

@@ -1,13 +1,8 @@
 #!/usr/bin/env node
 // The mimecast-collector command line; the only place that touches `process`.
 import { Command, InvalidArgumentError } from 'commander';
-import { demoCommand } from './demo.js';
-import { fetchCommand } from './fetch.js';
-import { normalizeCommand } from './normalize.js';
 import type { CommandIo } from './io.js';
-import { runCommand } from './run.js';
-import { simulateCommand, type SimulateOptions } from './simulate.js';
-import { validateCommand } from './validate.js';
+import type { SimulateOptions } from './simulate.js';
 
 function intArg(value: string): number {
   const n = Number(value);
@@ -42,6 +37,8 @@ async function main(argv: string[]): Promise<number> {
     .description('run the collector daemon')
     .requiredOption('-c, --config <file>', 'config file (YAML)')
     .action(async (o: { config: string }) => {
+      // Each command loads only its own modules: a collector started with `run` never holds the simulator's.
+      const { runCommand } = await import('./run.js');
       exitCode = await runCommand(o.config, io);
     });
 
@@ -51,6 +48,7 @@ async function main(argv: string[]): Promise<number> {
     .option('--port <n>', 'simulator port (default: random)', intArg)
     .option('--summary-every <ms>', 'live summary interval in ms', intArg, 5000)
     .action(async (o: { port?: number; summaryEvery: number }) => {
+      const { demoCommand } = await import('./demo.js');
       exitCode = await demoCommand({ summaryEveryMs: o.summaryEvery, ...(o.port !== undefined ? { port: o.port } : {}) }, io);
     });
 
@@ -58,7 +56,8 @@ async function main(argv: string[]): Promise<number> {
     .command('validate')
     .description('check a config file: every problem with its path, or the effective config with secrets masked')
     .requiredOption('-c, --config <file>', 'config file (YAML)')
-    .action((o: { config: string }) => {
+    .action(async (o: { config: string }) => {
+      const { validateCommand } = await import('./validate.js');
       exitCode = validateCommand(o.config, io);
     });
 
@@ -69,6 +68,7 @@ async function main(argv: string[]): Promise<number> {
     .option('-f, --format <format>', 'ecs | raw | cef | leef', 'ecs')
     .option('-a, --account <name>', 'account name for mimecast.account and event ids', 'cli')
     .action(async (o: { stream: string; format: string; account: string }) => {
+      const { normalizeCommand } = await import('./normalize.js');
       exitCode = await normalizeCommand(o, { ...io, stdin: process.stdin });
     });
 
@@ -82,6 +82,7 @@ async function main(argv: string[]): Promise<number> {
     .option('--until <time>', 'end: a duration before now or an ISO time (default: now)')
     .option('-o, --output <format>', 'ndjson | json | table', 'ndjson')
     .action(async (streamArg: string, o: { config: string; account?: string; since: string; until?: string; output: string }) => {
+      const { fetchCommand } = await import('./fetch.js');
       exitCode = await fetchCommand({ stream: streamArg, ...o }, io);
     });
 
@@ -102,6 +103,7 @@ async function main(argv: string[]): Promise<number> {
     .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (needs --tls-key)')
     .option('--tls-key <file>', 'the PEM private key for --tls-cert')
     .action(async (o: SimulateOptions) => {
+      const { simulateCommand } = await import('./simulate.js');
       exitCode = await simulateCommand(o, io);
     });
 

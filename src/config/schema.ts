@@ -43,7 +43,7 @@ const siemStream = z.strictObject({
   /** API 2.0 only. Batch mode: files listed per page (1–100, default 100); stream mode: events per page (1–1000, default 100). */
   page_size: z.number().int().min(1).max(1000).optional(),
   /** Events per journal transaction inside a file: bounds memory and how much a restart re-reads. */
-  chunk_events: z.number().int().min(1).max(100_000).default(2000),
+  chunk_events: z.number().int().min(1).max(100_000).default(500),
   /** API 1.0 only: the get-siem-logs file format, `json` (default) or `key_value`. */
   file_format: z.enum(['json', 'key_value'], { error: 'expected json or key_value' }).optional(),
   /** API 1.0 only: ask for zip-compressed files (default true). */

@@ -61,6 +61,51 @@ describe('ParsePool', () => {
     }
   });
 
+  it('hands a whole job text over to the worker instead of copying it, and never a view into a larger buffer', async () => {
+    const threaded = new ParsePool({ workers: 1, workerFile: WORKER });
+    try {
+      const lines = (job(50).lines ?? []).join('\n') + '\n';
+      const asText = (text: Buffer): ParseJob => ({ stream: 'siem', variant: 'v2', account: 'acct', text, firstLine: 10, where: 'type=receipt,blob=0' });
+      const want = parseLines(asText(Buffer.from(lines)));
+      const whole = Buffer.allocUnsafeSlow(Buffer.byteLength(lines));
+      whole.write(lines);
+      const got = await threaded.run(asText(whole), true);
+      expect(got.events.map((e) => [e.id, e.json])).toEqual(want.events.map((e) => [e.id, e.json]));
+      expect(whole.byteLength).toBe(0); // moved: this thread no longer holds the bytes
+      // A view into a larger buffer (a read chunk that holds more) is copied: the rest of it stays readable.
+      const big = Buffer.from(lines + 'tail');
+      const view = big.subarray(0, Buffer.byteLength(lines));
+      const again = await threaded.run(asText(view), true);
+      expect(again.events).toHaveLength(want.events.length);
+      expect(big.toString('utf8').endsWith('tail')).toBe(true);
+      // Without handOver nothing is moved.
+      const kept = Buffer.allocUnsafeSlow(Buffer.byteLength(lines));
+      kept.write(lines);
+      await threaded.run(asText(kept));
+      expect(kept.toString('utf8')).toBe(lines);
+    } finally {
+      await threaded.close();
+    }
+  });
+
+  it('counts as saturated once its workers have enough queued, and never when parsing inline', async () => {
+    const threaded = new ParsePool({ workers: 1, workerFile: WORKER });
+    const inline = new ParsePool({ workers: 0 });
+    try {
+      expect(threaded.saturated).toBe(false);
+      const runs: Promise<unknown>[] = [];
+      while (!threaded.saturated && runs.length < 100) runs.push(threaded.run(job(2000)));
+      expect(runs.length).toBeGreaterThan(1);
+      expect(runs.length).toBeLessThan(100);
+      await Promise.all(runs);
+      expect(threaded.saturated).toBe(false);
+      expect(inline.saturated).toBe(false);
+    } finally {
+      await threaded.close();
+      await inline.close();
+    }
+  });
+
   it('packs events into one buffer and back without changing a byte (multi-byte text included)', () => {
     const events = parseLines(job(4)).events;
     const odd = { ...events[0], id: 'x', json: '{"s":"é—📧"}' } as (typeof events)[number];

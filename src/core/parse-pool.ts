@@ -10,7 +10,9 @@ import { parseLines, unpackEvents, type PackedEvents, type ParseJob, type Parsed
 interface Pending {
   resolve: (r: ParsedLines) => void;
   reject: (e: unknown) => void;
-  job: ParseJob;
+  /** What unpacking the reply needs; not the job itself, so its text is freed once it has been posted. */
+  stream: ParseJob['stream'];
+  account: string;
 }
 
 interface Reply {
@@ -19,6 +21,9 @@ interface Reply {
   quarantined?: Quarantined[];
   error?: string;
 }
+
+/** Jobs queued per worker before the pool counts as saturated: enough that the worker never waits for work. */
+const JOBS_PER_WORKER = 8;
 
 const WORKER_FILE = fileURLToPath(new URL('./parse-worker.js', import.meta.url));
 
@@ -58,7 +63,20 @@ export class ParsePool {
     return this.workers.length > 0;
   }
 
-  run(job: ParseJob): Promise<ParsedLines> {
+  /**
+   * True when the workers already have enough jobs queued to stay busy. Sources with a job of their own in
+   * flight wait for it before reading further, so the bytes in flight are bounded for the whole process,
+   * not per source (ten busy SIEM types would otherwise hold ten times as much).
+   */
+  get saturated(): boolean {
+    return this.workers.length > 0 && this.pending.size >= this.workers.length * JOBS_PER_WORKER;
+  }
+
+  /**
+   * Parses `job` on a worker (or inline). With `handOver`, a job text that owns its whole ArrayBuffer is moved to
+   * the worker instead of copied: the caller must not touch it afterwards.
+   */
+  run(job: ParseJob, handOver = false): Promise<ParsedLines> {
     if (this.closed) return Promise.reject(new CollectorError('ABORTED', 'parse pool closed'));
     if (this.workers.length === 0) {
       try {
@@ -70,9 +88,11 @@ export class ParsePool {
     const worker = this.workers[this.next++ % this.workers.length] as Worker;
     const id = this.nextId++;
     return new Promise<ParsedLines>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, job });
+      this.pending.set(id, { resolve, reject, stream: job.stream, account: job.account });
       this.owner.set(id, worker);
-      worker.postMessage({ id, job });
+      const t = job.text;
+      const movable = handOver && t instanceof Uint8Array && t.byteOffset === 0 && t.byteLength === t.buffer.byteLength && t.buffer instanceof ArrayBuffer;
+      worker.postMessage({ id, job }, movable ? [t.buffer] : []);
     });
   }
 
@@ -87,7 +107,7 @@ export class ParsePool {
       this.pending.delete(msg.id);
       this.owner.delete(msg.id);
       if (msg.error !== undefined) p.reject(new CollectorError('NORMALIZE_FAILED', msg.error, { retryable: true }));
-      else p.resolve({ events: msg.packed === undefined ? [] : unpackEvents(msg.packed, p.job.stream, p.job.account), quarantined: msg.quarantined ?? [] });
+      else p.resolve({ events: msg.packed === undefined ? [] : unpackEvents(msg.packed, p.stream, p.account), quarantined: msg.quarantined ?? [] });
     });
     const fail = (err: unknown): void => {
       // The worker died: fail its jobs (the source retries from its cursor) and start a fresh one.

@@ -2,7 +2,7 @@
 import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { OutEvent, Sink } from '../../core/contracts.js';
-import { ndjsonLines } from '../ndjson.js';
+import { NdjsonFramer } from '../ndjson.js';
 import { SinkError } from '../../core/errors.js';
 import type { FileSinkConfig } from '../../config/schema.js';
 import type { Logger } from '../../telemetry/logger.js';
@@ -28,6 +28,7 @@ export class FileSink implements Sink {
   private ino = 0;
   private size = 0;
   private closed = false;
+  private readonly framer = new NdjsonFramer();
 
   constructor(cfg: Pick<FileSinkConfig, 'name' | 'path' | 'max_size' | 'max_files' | 'fsync'>, logger: Logger) {
     this.name = cfg.name;
@@ -41,7 +42,8 @@ export class FileSink implements Sink {
   async send(events: readonly OutEvent[], _signal: AbortSignal): Promise<void> {
     if (events.length === 0) return;
     if (this.closed) throw new SinkError('SINK_RETRYABLE', `sink ${this.name} is closed`, this.name);
-    const data = ndjsonLines(events);
+    const framed = this.framer.frame(events);
+    const data = framed.data;
     try {
       await this.ensureOpen();
       if (this.size > 0 && this.size + data.length > this.maxSize) await this.rotate();
@@ -63,6 +65,8 @@ export class FileSink implements Sink {
     } catch (err) {
       await this.dropHandle();
       throw this.wrap(err);
+    } finally {
+      framed.release();
     }
   }
 

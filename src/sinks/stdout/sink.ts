@@ -2,11 +2,12 @@
 import type { Writable } from 'node:stream';
 import type { OutEvent, Sink } from '../../core/contracts.js';
 import { SinkError } from '../../core/errors.js';
-import { ndjsonLines } from '../ndjson.js';
+import { NdjsonFramer } from '../ndjson.js';
 
 export class StdoutSink implements Sink {
   readonly name: string;
   private readonly out: Writable;
+  private readonly framer = new NdjsonFramer();
 
   constructor(name: string, out: Writable = process.stdout) {
     this.name = name;
@@ -15,9 +16,11 @@ export class StdoutSink implements Sink {
 
   send(events: readonly OutEvent[], _signal: AbortSignal): Promise<void> {
     if (events.length === 0) return Promise.resolve();
-    const data = ndjsonLines(events);
+    const framed = this.framer.frame(events);
     return new Promise((resolve, reject) => {
-      this.out.write(data, (err) => {
+      // The stream may keep the buffer queued until it has been flushed: the framer's buffer is reused only then.
+      this.out.write(framed.data, (err) => {
+        framed.release();
         if (err) reject(new SinkError('SINK_RETRYABLE', `stdout sink ${this.name}: ${err.message}`, this.name, { cause: err }));
         else resolve();
       });
