@@ -38,8 +38,8 @@ async function main(argv: string[]): Promise<number> {
     .requiredOption('-c, --config <file>', 'config file (YAML)')
     .action(async (o: { config: string }) => {
       // Each command loads only its own modules: a collector started with `run` never holds the simulator's.
-      const { runCommand } = await import('./run.js');
-      exitCode = await runCommand(o.config, io);
+      const { runOnDaemonThread } = await import('./daemon-thread.js');
+      exitCode = await runOnDaemonThread({ command: 'run', config: o.config }, io);
     });
 
   program
@@ -48,8 +48,8 @@ async function main(argv: string[]): Promise<number> {
     .option('--port <n>', 'simulator port (default: random)', intArg)
     .option('--summary-every <ms>', 'live summary interval in ms', intArg, 5000)
     .action(async (o: { port?: number; summaryEvery: number }) => {
-      const { demoCommand } = await import('./demo.js');
-      exitCode = await demoCommand({ summaryEveryMs: o.summaryEvery, ...(o.port !== undefined ? { port: o.port } : {}) }, io);
+      const { runOnDaemonThread } = await import('./daemon-thread.js');
+      exitCode = await runOnDaemonThread({ command: 'demo', options: { summaryEveryMs: o.summaryEvery, ...(o.port !== undefined ? { port: o.port } : {}) } }, io);
     });
 
   program

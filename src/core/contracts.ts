@@ -115,6 +115,10 @@ export interface Batch {
 /**
  * A source drains one stream unit of one account from its cursor until caught up, yielding
  * batches. It owns the cursor's meaning and neither schedules itself nor writes anywhere.
+ *
+ * A batch is the consumer's only until it asks for the next one: the events' `bytes` may live in buffers the
+ * source fills again after that (the SIEM batch source reuses its parse worker's buffers). Journal, copy or
+ * write them out first; keep only what is not bytes (ids, times) past that point.
  */
 export interface Source {
   /** `account/stream[/subkey]`, the journal's cursor key. */

@@ -23,6 +23,11 @@ export interface ParseJob {
 export interface ParsedLines {
   events: NormalizedEvent[];
   quarantined: Quarantined[];
+  /**
+   * The buffer the events' bytes live in (worker replies only). Handing it back with `ParsePool.recycle` once
+   * nothing reads those bytes any more lets the worker fill it again; a buffer not handed back is simply collected.
+   */
+  block?: ArrayBuffer;
 }
 
 const MAX_RAW = 4096;
@@ -82,7 +87,13 @@ export interface PackedEvents {
   docs: Uint8Array;
 }
 
-export function packEvents(events: readonly NormalizedEvent[]): PackedEvents {
+/**
+ * Packs `events` for the trip back to the main thread. `reuse` offers a buffer the main thread handed back (see
+ * ParsePool.recycle) of at least the given size; a new one is allocated only when it has none, a little larger
+ * than needed so that it fits the next groups too. Buffers that circulate are neither freed nor left for the
+ * garbage collector (which frees ArrayBuffers late, and whose freed memory the allocator keeps).
+ */
+export function packEvents(events: readonly NormalizedEvent[], reuse?: (minBytes: number) => ArrayBuffer | undefined): PackedEvents {
   const meta: string[] = new Array<string>(events.length * 2);
   const texts: string[] = new Array<string>(events.length);
   let total = 0;
@@ -95,14 +106,21 @@ export function packEvents(events: readonly NormalizedEvent[]): PackedEvents {
     total += Buffer.byteLength(text, 'utf8');
   }
   // Its own ArrayBuffer (never the shared pool), so it can be transferred.
-  const docs = Buffer.allocUnsafeSlow(total);
+  const reused = total > 0 ? reuse?.(total) : undefined;
+  const docs = reused !== undefined ? Buffer.from(reused) : Buffer.allocUnsafeSlow(total === 0 ? 0 : blockSize(total));
   const ends = new Uint32Array(events.length);
   let off = 0;
   for (let i = 0; i < texts.length; i++) {
     off += docs.write(texts[i] as string, off, 'utf8');
     ends[i] = off;
   }
-  return { meta, ends, docs: off === total ? docs : docs.subarray(0, off) };
+  return { meta, ends, docs: docs.subarray(0, off) };
+}
+
+/** Size of a new document buffer: a quarter more than asked, in 16 KiB steps, so one buffer serves many groups. */
+export function blockSize(minBytes: number): number {
+  const step = 16 * 1024;
+  return Math.ceil((minBytes * 1.25) / step) * step;
 }
 
 export function unpackEvents(packed: PackedEvents, stream: StreamName, account: string): NormalizedEvent[] {

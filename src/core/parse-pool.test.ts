@@ -88,6 +88,48 @@ describe('ParsePool', () => {
     }
   });
 
+  it('fills buffers handed back again, and never one whose events are still in use', async () => {
+    const pool = new ParsePool({ workers: 1, workerFile: WORKER });
+    try {
+      const textOf = (n: number): string => (job(n).lines ?? []).join('\n') + '\n';
+      const run = async (n: number): Promise<{ got: Awaited<ReturnType<ParsePool['run']>>; want: (string | undefined)[] }> => {
+        const text = textOf(n);
+        const buf = pool.textBuffer(Buffer.byteLength(text));
+        buf.write(text);
+        const got = await pool.run({ stream: 'siem', variant: 'v2', account: 'acct', text: buf, firstLine: 1, where: 'w' }, true);
+        return { got, want: parseLines({ stream: 'siem', variant: 'v2', account: 'acct', text: Buffer.from(text), firstLine: 1, where: 'w' }).events.map((e) => e.json) };
+      };
+
+      // A document buffer handed back is filled with the next reply that fits (its size gives it away).
+      const first = await run(200);
+      const firstSize = first.got.block?.byteLength ?? 0;
+      expect(firstSize).toBeGreaterThan(0);
+      pool.recycle([first.got.block as ArrayBuffer]);
+      // Handed back means gone from this thread: the events' bytes can no longer be read here.
+      expect(first.got.events[0]?.bytes?.byteLength).toBe(0);
+      const smaller = await run(150);
+      expect(smaller.got.block?.byteLength).toBe(firstSize);
+      expect(smaller.got.events.map((e) => e.json)).toEqual(smaller.want);
+      // Job texts come back with the reply and serve the next job of a size that fits.
+      const t1 = pool.textBuffer(1000);
+      const t2 = pool.textBuffer(1000);
+      expect(t1.buffer.byteLength).toBeGreaterThanOrEqual(Buffer.byteLength(textOf(150)));
+      expect(t1.buffer).not.toBe(t2.buffer);
+
+      // Many rounds: each job's events are checked after the next job ran, and only then handed back.
+      let live = smaller;
+      for (let i = 0; i < 40; i++) {
+        const next = await run(1 + ((i * 37) % 300));
+        expect(next.got.events.map((e) => e.json)).toEqual(next.want);
+        expect(live.got.events.map((e) => e.json), `round ${i}`).toEqual(live.want);
+        if (live.got.block !== undefined) pool.recycle([live.got.block]);
+        live = next;
+      }
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('counts as saturated once its workers have enough queued, and never when parsing inline', async () => {
     const threaded = new ParsePool({ workers: 1, workerFile: WORKER });
     const inline = new ParsePool({ workers: 0 });

@@ -63,7 +63,7 @@ const PRUNE_CHUNK = 50_000;
 const MAX_RAW_CHARS = 64 * 1024;
 /** Event times further ahead than this (clock skew beyond reason, parse slips) go to dedup_odd. */
 const FUTURE_SLACK_S = 24 * 3600;
-const DEFAULT_TAIL_CACHE_BYTES = 8 * 1024 * 1024;
+const DEFAULT_TAIL_CACHE_BYTES = 4 * 1024 * 1024;
 /** Entries the tail cache holds at most, so tiny events cannot pile up object overhead under the byte bound. */
 const TAIL_CACHE_MAX_EVENTS = 100_000;
 
@@ -197,21 +197,58 @@ function docBytes(v: unknown): Buffer {
   return Buffer.from(str(v, 'json'), 'utf8');
 }
 
+/** Size of the buffers the tail cache copies documents into; larger documents get a buffer of their own. */
+const SLAB_BYTES = 256 * 1024;
+const SLAB_MAX_DOC = SLAB_BYTES / 8;
+/** Emptied slabs waiting for a slow sink to pass them, at most; beyond that they are left to the collector. */
+const MAX_RETIRED_SLABS = 16;
+
 /**
- * The newest journaled events in seq order, contiguous, ending at the journal's head. A deque over two
- * parallel arrays: entries leave from the front (advancing `head`), and the dead prefix is cut off once it
- * is at least half the array, so both ends are amortised O(1) and lookups by seq are an index.
+ * A buffer the tail cache copies documents into, end to end. Reused (filled again from the start) only when no
+ * cache entry points into it any more AND every sink has acknowledged its newest seq: a sink may use an
+ * event's bytes until it acknowledges it (the Sink contract), never after.
+ */
+interface Slab {
+  readonly buf: Buffer;
+  used: number;
+  /** Cache entries pointing into it. */
+  live: number;
+  /** Seq of the newest document copied into it. */
+  lastSeq: number;
+  /** False once a sink that may have read from it is gone (its acknowledgement will never come). */
+  reusable: boolean;
+}
+
+/**
+ * The newest journaled events in seq order, contiguous, ending at the journal's head. A deque over parallel
+ * arrays: entries leave from the front (advancing `head`), and the dead prefix is cut off once it is at least
+ * half the array, so both ends are amortised O(1) and lookups by seq are an index.
+ *
+ * It keeps its own copies of the documents, in a few fixed buffers that are reused: the buffers the events
+ * arrived in go back to the parse worker right after the append, and nothing here churns memory the garbage
+ * collector would free late (V8 frees an ArrayBuffer only at a collection, and the allocator keeps what it freed).
  */
 class TailCache {
   private evs: OutEvent[] = [];
   private sizes: number[] = [];
+  private slabOf: (Slab | undefined)[] = [];
   private head = 0;
   private total = 0;
+  private current: Slab | undefined;
+  private readonly spare: Slab[] = [];
+  private retired: Slab[] = [];
+  private readonly maxSpare: number;
+  /** Slabs filled again after every sink had passed them (for status and tests). */
+  reusedSlabs = 0;
 
   constructor(
     private readonly maxBytes: number,
     private readonly maxEvents: number,
-  ) {}
+    /** The lowest seq every sink has acknowledged. */
+    private readonly ackedThrough: () => number,
+  ) {
+    this.maxSpare = Math.ceil(maxBytes / SLAB_BYTES) + 2;
+  }
 
   get count(): number {
     return this.evs.length - this.head;
@@ -226,31 +263,67 @@ class TailCache {
     return this.evs[this.head]?.seq;
   }
 
-  /** Appends entries whose seqs continue the run, then evicts the oldest past either bound. */
-  push(evs: readonly OutEvent[], sizes: readonly number[]): void {
+  /**
+   * Appends copies of just-committed events (seqs `firstSeq`, `firstSeq + 1`, … continuing the run), then evicts
+   * the oldest past either bound.
+   */
+  push(firstSeq: number, evs: readonly NormalizedEvent[], bodies: readonly Buffer[]): void {
     for (let i = 0; i < evs.length; i++) {
       const ev = evs[i];
-      const size = sizes[i];
-      if (ev === undefined || size === undefined) continue;
-      this.evs.push(ev);
-      this.sizes.push(size);
-      this.total += size;
+      const body = bodies[i];
+      if (ev === undefined || body === undefined) continue;
+      const seq = firstSeq + i;
+      const slab = body.length > SLAB_MAX_DOC ? undefined : this.slabFor(body.length);
+      let bytes: Buffer;
+      if (slab === undefined) {
+        bytes = Buffer.from(body);
+      } else {
+        body.copy(slab.buf, slab.used);
+        bytes = slab.buf.subarray(slab.used, slab.used + body.length);
+        slab.used += body.length;
+        slab.live++;
+        slab.lastSeq = seq;
+      }
+      // Frozen: every caught-up sink is handed this same object.
+      this.evs.push(Object.freeze(new StoredEvent(seq, ev.id, ev.stream, ev.account, ev.time, bytes)));
+      this.sizes.push(body.length);
+      this.slabOf.push(slab);
+      this.total += body.length;
     }
     while (this.count > 0 && (this.total > this.maxBytes || this.count > this.maxEvents)) this.dropFirst();
     this.compact();
   }
 
-  /** Forgets entries with seq <= `seq` (rows deleted from the journal). */
+  /** Forgets entries with seq <= `seq` (rows deleted from the journal), and reuses slabs sinks are done with. */
   dropThrough(seq: number): void {
     while ((this.evs[this.head]?.seq ?? Infinity) <= seq) this.dropFirst();
     this.compact();
+    this.reclaim();
+  }
+
+  /**
+   * A sink went away without acknowledging what it read: no slab it may have read from is ever reused (the
+   * collector frees them); slabs filled from now on are reused as before.
+   */
+  forgetReaders(): void {
+    for (let i = this.head; i < this.slabOf.length; i++) {
+      const s = this.slabOf[i];
+      if (s !== undefined) s.reusable = false;
+    }
+    if (this.current !== undefined) this.current.reusable = false;
+    this.current = undefined;
+    this.retired = [];
   }
 
   clear(): void {
     this.evs = [];
     this.sizes = [];
+    this.slabOf = [];
     this.head = 0;
     this.total = 0;
+    this.current = undefined;
+    this.spare.length = 0;
+    this.retired = [];
   }
 
   /** Position of `seq` for at()/sizeAt(); only meaningful for firstSeq() <= seq <= the newest seq. */
@@ -266,17 +339,64 @@ class TailCache {
     return this.sizes[i] ?? 0;
   }
 
+  /** The slab with room for `n` more bytes: the current one, else a spare or a new one. */
+  private slabFor(n: number): Slab {
+    const cur = this.current;
+    if (cur !== undefined && cur.used + n <= cur.buf.length) return cur;
+    let next = this.spare.pop();
+    if (next !== undefined) this.reusedSlabs++;
+    else next = { buf: Buffer.allocUnsafeSlow(SLAB_BYTES), used: 0, live: 0, lastSeq: 0, reusable: true };
+    this.current = next;
+    if (cur !== undefined && cur.live === 0) this.retire(cur);
+    return next;
+  }
+
   private dropFirst(): void {
+    const slab = this.slabOf[this.head];
     this.total -= this.sizes[this.head] ?? 0;
     this.head++;
+    if (slab !== undefined && --slab.live === 0 && slab !== this.current) this.retire(slab);
+  }
+
+  /** A slab no entry points into: reused at once if every sink has passed it, else once they have. */
+  private retire(slab: Slab): void {
+    if (!slab.reusable) return;
+    if (slab.lastSeq <= this.ackedThrough()) {
+      this.reuse(slab);
+      return;
+    }
+    this.retired.push(slab);
+    if (this.retired.length > MAX_RETIRED_SLABS) this.retired.shift();
+  }
+
+  private reclaim(): void {
+    if (this.retired.length === 0) return;
+    const acked = this.ackedThrough();
+    const waiting: Slab[] = [];
+    for (const s of this.retired) {
+      if (s.lastSeq <= acked) this.reuse(s);
+      else waiting.push(s);
+    }
+    this.retired = waiting;
+  }
+
+  private reuse(slab: Slab): void {
+    slab.used = 0;
+    slab.live = 0;
+    if (this.spare.length < this.maxSpare) this.spare.push(slab);
   }
 
   private compact(): void {
     if (this.head === this.evs.length) {
-      this.clear();
+      this.evs = [];
+      this.sizes = [];
+      this.slabOf = [];
+      this.head = 0;
+      this.total = 0;
     } else if (this.head >= 1024 && this.head * 2 >= this.evs.length) {
       this.evs.splice(0, this.head);
       this.sizes.splice(0, this.head);
+      this.slabOf.splice(0, this.head);
       this.head = 0;
     }
   }
@@ -343,7 +463,7 @@ export class Journal {
     this.maxQuarantine = Math.floor(positive(opts.maxQuarantine, DEFAULT_MAX_QUARANTINE, 'maxQuarantine'));
     const tailBytes = opts.tailCacheBytes ?? DEFAULT_TAIL_CACHE_BYTES;
     if (!(tailBytes >= 0)) throw new CollectorError('JOURNAL_FAILED', `journal option tailCacheBytes must be 0 or more, got ${tailBytes}`);
-    this.tail = tailBytes > 0 ? new TailCache(tailBytes, TAIL_CACHE_MAX_EVENTS) : undefined;
+    this.tail = tailBytes > 0 ? new TailCache(tailBytes, TAIL_CACHE_MAX_EVENTS, () => this.ackedThrough()) : undefined;
 
     const p = (sql: string): Stmt => db.prepare<unknown[], unknown>(sql);
     this.s = {
@@ -456,8 +576,8 @@ export class Journal {
       const newestS = nowS + FUTURE_SLACK_S;
       // What the tail cache gains once (and only if) the transaction commits.
       const cache = this.tail !== undefined;
-      const fresh: OutEvent[] = [];
-      const freshSizes: number[] = [];
+      const fresh: NormalizedEvent[] = [];
+      const freshBodies: Buffer[] = [];
       const run = this.db.transaction(() => {
         for (const ev of batch.events) {
           if (!STREAM_SET.has(ev.stream)) throw new TypeError(`event ${ev.id}: unknown stream ${String(ev.stream)}`);
@@ -478,9 +598,8 @@ export class Journal {
           this.s.insEvent.run(headSeq, headCum, ev.stream, ev.account, ev.id, ev.time, body);
           inserted++;
           if (!cache) continue;
-          // Frozen: every caught-up sink is handed this same object.
-          fresh.push(Object.freeze(new StoredEvent(headSeq, ev.id, ev.stream, ev.account, ev.time, body)));
-          freshSizes.push(size);
+          fresh.push(ev);
+          freshBodies.push(body);
         }
         const q = batch.quarantined ?? [];
         for (const item of q) {
@@ -493,7 +612,7 @@ export class Journal {
       });
       run.immediate();
       this.totals = { ...t, headSeq, headCum };
-      this.tail?.push(fresh, freshSizes);
+      this.tail?.push(t.headSeq + 1, fresh, freshBodies);
       return { inserted, duplicates, quarantined: batch.quarantined?.length ?? 0 };
     });
   }
@@ -541,6 +660,8 @@ export class Journal {
       }).immediate();
       this.replaceOffsets(offsets);
       this.totals = totals;
+      // A removed sink's drain may still be writing its last batch: what it read is never overwritten.
+      if (dropped.length > 0) this.tail?.forgetReaders();
       this.tail?.dropThrough(totals.delSeq);
       if (dropped.length > 0 || added.length > 0) this.log.info({ added, dropped }, 'journal sinks changed');
       return dropped;
@@ -634,9 +755,12 @@ export class Journal {
     return u.events > this.maxEvents || u.bytes > this.maxBytes;
   }
 
-  /** The in-memory tail cache: what it holds now and how many reads it served (hits) or left to SQLite (misses). */
-  tailCache(): { events: number; bytes: number; hits: number; misses: number } {
-    return { events: this.tail?.count ?? 0, bytes: this.tail?.bytes ?? 0, hits: this.tailHits, misses: this.tailMisses };
+  /**
+   * The in-memory tail cache: what it holds now, how many reads it served (hits) or left to SQLite (misses), and
+   * how often it refilled a buffer of copies every sink had passed (slabs_reused).
+   */
+  tailCache(): { events: number; bytes: number; hits: number; misses: number; slabs_reused: number } {
+    return { events: this.tail?.count ?? 0, bytes: this.tail?.bytes ?? 0, hits: this.tailHits, misses: this.tailMisses, slabs_reused: this.tail?.reusedSlabs ?? 0 };
   }
 
   /** The highest seq ever assigned (0 for a new journal). */
@@ -743,6 +867,13 @@ export class Journal {
     this.s.delEvents.run(floor);
     this.s.setTotals.run(t.headSeq, t.headCum, floor, delCum);
     return { ...t, delSeq: floor, delCum };
+  }
+
+  /** The lowest offset of all configured sinks (Infinity with none: nothing reads). */
+  private ackedThrough(): number {
+    let min = Infinity;
+    for (const v of this.offsets.values()) if (v < min) min = v;
+    return min;
   }
 
   private replaceOffsets(next: ReadonlyMap<string, number>): void {

@@ -98,6 +98,14 @@ function parsePage(body: unknown, call: string): PageReply {
   return { blobs, next: typeof next === 'string' && next !== '' ? next : undefined, caughtUp: b['isCaughtUp'] === true };
 }
 
+/** Events of one file ready to be journaled, the line they reach, and the buffers their bytes live in. */
+interface Chunk {
+  events: NormalizedEvent[];
+  quarantined: Quarantined[];
+  endLine: number;
+  blocks: ArrayBuffer[];
+}
+
 export class SiemBatchSource implements Source {
   readonly key: string;
   readonly account: string;
@@ -162,6 +170,9 @@ export class SiemBatchSource implements Source {
               const batch: Batch = { events: chunk.events, cursor: position(blob, line), quarantined: chunk.quarantined, counters: { ...counters } };
               for (const k of Object.keys(counters)) counters[k] = 0;
               yield batch;
+              // Resumed: the pipeline has journaled the batch (the journal keeps copies of the bytes) and is done
+              // with it, so the buffers its documents were packed in can be filled again.
+              if (chunk.blocks.length > 0) this.pool.recycle(chunk.blocks);
             }
           } catch (err) {
             if (isAbort(err, signal)) throw err;
@@ -208,7 +219,7 @@ export class SiemBatchSource implements Source {
     blobIndex: number,
     skipLines: number,
     signal: AbortSignal,
-  ): AsyncGenerator<{ events: NormalizedEvent[]; quarantined: Quarantined[]; endLine: number }> {
+  ): AsyncGenerator<Chunk> {
     const { body } = await this.o.api.openDownload(url, signal);
     const gunzip = createGunzip();
     body.on('error', (err) => gunzip.destroy(err));
@@ -227,20 +238,23 @@ export class SiemBatchSource implements Source {
     let doneLine = skipLines;
     let events: NormalizedEvent[] = [];
     let quarantined: Quarantined[] = [];
+    let blocks: ArrayBuffer[] = [];
 
     const sendGroup = (): void => {
       if (groupCount === 0) return;
-      // One copy into a buffer of the group's own, handed over to the worker (not copied again): this thread lets
-      // go of the bytes at once instead of at its next garbage collection. (A group small enough for Node's shared
-      // buffer pool is copied to the worker instead; the pool tells the two apart.)
-      const text = Buffer.concat(parts);
+      // One copy into a buffer the pool hands out, moved to the worker (not copied again) and back with the reply
+      // to be filled with a later group: this thread lets go of the bytes at once and allocates nothing per group.
+      let size = 0;
+      for (const p of parts) size += p.length;
+      const text = pool.textBuffer(size);
+      let off = 0;
+      for (const p of parts) off += p.copy(text, off);
       const result = pool.run({ stream: 'siem', variant: 'v2', account: this.o.account, text, firstLine: groupFirst, where }, true);
       result.catch(() => undefined); // observed when taken; this only keeps an early failure from being "unhandled"
       queue.push({ result, endLine: lineNo });
       parts = [];
       groupCount = 0;
     };
-    type Chunk = { events: NormalizedEvent[]; quarantined: Quarantined[]; endLine: number };
     /** Takes the oldest group's result; returns the chunks that became full (never more than chunkEvents each). */
     const takeOne = async (): Promise<Chunk[]> => {
       const head = queue.shift();
@@ -250,14 +264,16 @@ export class SiemBatchSource implements Source {
       if (events.length > 0 && events.length + r.events.length > chunkEvents) full.push(take());
       for (const e of r.events) events.push(e);
       for (const q of r.quarantined) quarantined.push(q);
+      if (r.block !== undefined) blocks.push(r.block);
       doneLine = head.endLine;
       if (events.length >= chunkEvents) full.push(take());
       return full;
     };
     const take = (): Chunk => {
-      const out = { events, quarantined, endLine: doneLine };
+      const out = { events, quarantined, endLine: doneLine, blocks };
       events = [];
       quarantined = [];
+      blocks = [];
       return out;
     };
 
