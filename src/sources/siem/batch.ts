@@ -51,7 +51,7 @@ const PARSE_GROUP_LINES = 250;
  * The pool's saturation bounds the whole process's parse backlog (ten busy SIEM types share one worker); with
  * 8 per source and 2000-event chunks, events in flight held ~80 MB more at the 1M-record benchmark's peak.
  */
-const PARSE_GROUPS_AHEAD = 4;
+const PARSE_GROUPS_AHEAD = 3;
 
 interface PageReply {
   blobs: { url: string }[];
