@@ -1,12 +1,13 @@
 // The commands as a user runs them: demo end to end, validate on good and broken configs, run with bad credentials.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { SIEM_TYPES, STREAM_NAMES } from '../src/core/contracts.js';
 import { checkEventContract } from '../src/normalize/contract.js';
 import { startSimulator, type RunningSimulator } from '../src/simulator/index.js';
-import { collectorYaml, readOutput, spawnCli, waitFor } from './helpers/harness.js';
+import { MAIN, collectorYaml, readOutput, spawnCli, waitFor } from './helpers/harness.js';
 
 describe('demo (npm start)', () => {
   it('writes ./data/demo/events.ndjson with all ten SIEM types and every other stream, every line a valid event, and stops cleanly on SIGINT', async () => {
@@ -95,5 +96,33 @@ describe('run', () => {
     expect(out).toContain(sim.clientId);
     expect(out).not.toContain('wrong-secret');
     expect(readOutput(join(dir, 'out.ndjson'))).toEqual([]);
+  });
+
+  it('with a stdout sink writes every event to the process stdout and logs to stderr; SIGTERM exits 0', async () => {
+    // run works on a daemon thread: its stdout (the sink) and stderr (pino) must still be the process's own.
+    const s = await startSimulator({ seed: 'stdout-run', backlogRecords: 400, publishIntervalMs: 0 });
+    try {
+      const dir = mkdtempSync(join(tmpdir(), 'mc-run-'));
+      const yaml = collectorYaml(s, { dataDir: join(dir, 'data'), output: join(dir, 'unused.ndjson') });
+      const file = join(dir, 'c.yaml');
+      writeFileSync(file, yaml.slice(0, yaml.indexOf('sinks:')) + 'sinks:\n  - { name: out, type: stdout }\n');
+      const outFile = join(dir, 'stdout.ndjson');
+      const errFile = join(dir, 'stderr.log');
+      const proc = spawn(process.execPath, [MAIN, 'run', '--config', file], { cwd: dir, stdio: ['ignore', openSync(outFile, 'a'), openSync(errFile, 'a')] });
+      const exited = new Promise<number | null>((res) => proc.on('exit', (code) => res(code)));
+      const lines = (): string[] => readFileSync(outFile, 'utf8').split('\n').filter((l) => l !== '');
+      await waitFor(() => lines().length >= s.publishedRecords(), 30_000, 'every event on stdout');
+      proc.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      const events = lines().map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(events).toHaveLength(s.publishedRecords());
+      for (const e of events) expect(checkEventContract(e)).toEqual([]);
+      expect(new Set(events.map((e) => (e['event'] as { id: string }).id)).size).toBe(events.length);
+      const err = readFileSync(errFile, 'utf8');
+      expect(err).toContain('collector started');
+      expect(err).toContain('"msg":"stopped"');
+    } finally {
+      await s.close();
+    }
   });
 });
