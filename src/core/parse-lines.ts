@@ -123,6 +123,43 @@ export function blockSize(minBytes: number): number {
   return Math.ceil((minBytes * 1.25) / step) * step;
 }
 
+/**
+ * Buffers handed back for reuse, at most `capacity` of them. When full, a larger buffer replaces the smallest
+ * kept, so the spares keep fitting the largest groups; buffers under `minBytes` are not worth keeping.
+ */
+export class SpareBuffers {
+  private readonly list: ArrayBuffer[] = [];
+
+  constructor(
+    private readonly capacity: number,
+    private readonly minBytes = 0,
+  ) {}
+
+  put(b: ArrayBuffer): void {
+    if (b.byteLength < Math.max(1, this.minBytes)) return;
+    if (this.list.length < this.capacity) {
+      this.list.push(b);
+      return;
+    }
+    let min = 0;
+    for (let i = 1; i < this.list.length; i++) if ((this.list[i] as ArrayBuffer).byteLength < (this.list[min] as ArrayBuffer).byteLength) min = i;
+    if (this.list.length > 0 && (this.list[min] as ArrayBuffer).byteLength < b.byteLength) this.list[min] = b;
+  }
+
+  /** The first spare of at least `minBytes`, taken out of the list; undefined when none fits. */
+  take(minBytes: number): ArrayBuffer | undefined {
+    for (let i = 0; i < this.list.length; i++) {
+      const b = this.list[i] as ArrayBuffer;
+      if (b.byteLength >= minBytes) {
+        this.list[i] = this.list[this.list.length - 1] as ArrayBuffer;
+        this.list.pop();
+        return b;
+      }
+    }
+    return undefined;
+  }
+}
+
 export function unpackEvents(packed: PackedEvents, stream: StreamName, account: string): NormalizedEvent[] {
   const { meta, ends, docs } = packed;
   const out: NormalizedEvent[] = new Array<NormalizedEvent>(ends.length);

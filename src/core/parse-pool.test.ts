@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ParsePool } from './parse-pool.js';
-import { packEvents, parseLines, unpackEvents, type ParseJob } from './parse-lines.js';
+import { SpareBuffers, packEvents, parseLines, unpackEvents, type ParseJob } from './parse-lines.js';
 
 const WORKER = join(import.meta.dirname, '../../dist/core/parse-worker.js');
 
@@ -128,6 +128,20 @@ describe('ParsePool', () => {
     } finally {
       await pool.close();
     }
+  });
+
+  it('keeps at most its capacity of spare buffers, the largest ones, and none too small to be worth it', () => {
+    const spares = new SpareBuffers(2, 100);
+    spares.put(new ArrayBuffer(50)); // too small
+    spares.put(new ArrayBuffer(0)); // detached or empty
+    spares.put(new ArrayBuffer(200));
+    spares.put(new ArrayBuffer(300));
+    spares.put(new ArrayBuffer(150)); // full, and smaller than both kept
+    spares.put(new ArrayBuffer(400)); // full: replaces the smallest (200)
+    expect(spares.take(500)).toBeUndefined();
+    expect(spares.take(250)?.byteLength).toBeGreaterThanOrEqual(250);
+    expect(spares.take(250)?.byteLength).toBeGreaterThanOrEqual(250);
+    expect(spares.take(1)).toBeUndefined();
   });
 
   it('counts as saturated once its workers have enough queued, and never when parsing inline', async () => {

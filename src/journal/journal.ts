@@ -316,11 +316,7 @@ class TailCache {
   }
 
   clear(): void {
-    this.evs = [];
-    this.sizes = [];
-    this.slabOf = [];
-    this.head = 0;
-    this.total = 0;
+    this.dropEntries();
     this.current = undefined;
     this.spare.length = 0;
     this.retired = [];
@@ -386,13 +382,18 @@ class TailCache {
     if (this.spare.length < this.maxSpare) this.spare.push(slab);
   }
 
+  /** Forgets every entry (their slabs' bookkeeping was settled by dropFirst, or is dropped with clear()). */
+  private dropEntries(): void {
+    this.evs = [];
+    this.sizes = [];
+    this.slabOf = [];
+    this.head = 0;
+    this.total = 0;
+  }
+
   private compact(): void {
     if (this.head === this.evs.length) {
-      this.evs = [];
-      this.sizes = [];
-      this.slabOf = [];
-      this.head = 0;
-      this.total = 0;
+      this.dropEntries();
     } else if (this.head >= 1024 && this.head * 2 >= this.evs.length) {
       this.evs.splice(0, this.head);
       this.sizes.splice(0, this.head);
