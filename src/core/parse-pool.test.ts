@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ParsePool } from './parse-pool.js';
-import { SpareBuffers, packEvents, parseLines, unpackEvents, type ParseJob } from './parse-lines.js';
+import { SpareBuffers, packEvents, parseAndPack, parseLines, unpackEvents, type ParseJob } from './parse-lines.js';
 
 const WORKER = join(import.meta.dirname, '../../dist/core/parse-worker.js');
 
@@ -170,6 +170,27 @@ describe('ParsePool', () => {
     expect(back.map((e) => [e.id, e.time, e.json])).toEqual(all.map((e) => [e.id, e.time, e.json]));
     expect(back.map((e) => e.bytes?.toString('utf8'))).toEqual(all.map((e) => e.json));
     expect(unpackEvents(packEvents([]), 'siem', 'acct')).toEqual([]);
+  });
+
+  it('packs as it parses: the buffer grows when documents outgrow the reserve, a reused one is filled from the start', () => {
+    // Tiny records make documents many times their line: the reserve (sized from the input) is outgrown.
+    const tiny = Array.from({ length: 400 }, (_, i) => `{"timestamp":${1714557600000 + i},"type":"receipt","subject":"é${i}"}`);
+    const text = Buffer.from(tiny.join('\n') + '\n');
+    const j: ParseJob = { stream: 'siem', variant: 'v2', account: 'acct', text, firstLine: 1, where: 'w' };
+    const want = parseLines(j).events.map((e) => [e.id, e.time, e.json]);
+    const offered: number[] = [];
+    const spare = new ArrayBuffer(1 << 20);
+    new Uint8Array(spare).fill(0x41);
+    for (const reuse of [undefined, (n: number) => (offered.push(n), undefined), (n: number) => (offered.push(n), spare)]) {
+      const { packed, quarantined } = parseAndPack(j, reuse);
+      expect(quarantined).toEqual([]);
+      expect(unpackEvents(packed, 'siem', 'acct').map((e) => [e.id, e.time, e.bytes?.toString('utf8')])).toEqual(want);
+    }
+    expect(offered[0]).toBeLessThan(want.reduce((n, [, , json]) => n + Buffer.byteLength(json ?? ''), 0));
+    const last = parseAndPack(j, () => spare).packed;
+    expect(last.docs.buffer).toBe(spare);
+    expect(last.docs.byteOffset).toBe(0);
+    expect(parseAndPack({ ...j, text: Buffer.alloc(0) }).packed.ends).toHaveLength(0);
   });
 
   it('fails the jobs of a worker that died as retryable, and keeps working with a new one', async () => {

@@ -1,7 +1,7 @@
 // Worker thread entry: parses and normalizes line batches sent by the ParsePool (the only module that runs on load).
 import { parentPort } from 'node:worker_threads';
 import { describeError } from './errors.js';
-import { SpareBuffers, packEvents, parseLines, type ParseJob } from './parse-lines.js';
+import { SpareBuffers, parseAndPack, type ParseJob } from './parse-lines.js';
 
 type Request = { id: number; job: ParseJob } | { recycle: ArrayBuffer[] };
 
@@ -16,8 +16,7 @@ if (port !== null) {
       return;
     }
     try {
-      const { events, quarantined } = parseLines(msg.job);
-      const packed = packEvents(events, (n) => spare.take(n));
+      const { packed, quarantined } = parseAndPack(msg.job, (n) => spare.take(n));
       // The text is decoded into strings by now: its buffer goes back to be filled with a later group.
       const t = msg.job.text;
       const text = t !== undefined && t.buffer instanceof ArrayBuffer && t.buffer.byteLength > 0 ? t.buffer : undefined;
