@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { AccountConfig, AccountV1Config, Config } from './config/schema.js';
-import { SIEM_TYPES, type Batch, type Source } from './core/contracts.js';
+import { SIEM_TYPES, isCiType, type Batch, type SiemLogType, type SiemType, type Source } from './core/contracts.js';
 import { CollectorError, describeError, isAbort } from './core/errors.js';
 import { Pipeline, type SinkBinding, type SourceBinding } from './core/pipeline.js';
 import { Journal } from './journal/journal.js';
@@ -208,7 +208,22 @@ export function buildSources(account: AccountConfig, api: MimecastApi, logger: L
   const now = overrides.now === undefined ? {} : { now: overrides.now };
   const siem = account.streams.siem;
   if (siem !== undefined) {
-    const allTypes = siem.types.length === SIEM_TYPES.length && SIEM_TYPES.every((t) => siem.types.includes(t));
+    // Cloud Integrated types always come from their batch endpoint (config allows them on API 2.0 accounts only).
+    const cgTypes = siem.types.filter((t): t is SiemType => !isCiType(t));
+    const ciTypes = siem.types.filter(isCiType);
+    const allTypes = SIEM_TYPES.every((t) => cgTypes.includes(t));
+    const batchSource = (type: SiemLogType): Source =>
+      new SiemBatchSource({
+        account: account.name,
+        type,
+        api,
+        startFromMs,
+        pageSize: Math.min(siem.page_size ?? 100, 100),
+        chunkEvents: siem.chunk_events,
+        logger,
+        ...now,
+        ...(overrides.pool === undefined ? {} : { pool: overrides.pool }),
+      });
     if (account.api === 'v1') {
       const source = new SiemV1Source({
         account: account.name,
@@ -218,35 +233,24 @@ export function buildSources(account: AccountConfig, api: MimecastApi, logger: L
         chunkEvents: siem.chunk_events,
         logger,
       });
-      sources.push(allTypes ? source : new SiemTypeFilter(source, new Set(siem.types)));
+      sources.push(allTypes ? source : new SiemTypeFilter(source, new Set(cgTypes)));
     } else if (siem.mode === 'stream') {
-      sources.push(
-        new SiemStreamSource({
-          account: account.name,
-          api,
-          logger,
-          startFromMs,
-          pageSize: siem.page_size ?? 100,
-          ...(allTypes ? {} : { types: siem.types }),
-          ...now,
-        }),
-      );
-    } else {
-      for (const type of siem.types) {
+      if (cgTypes.length > 0) {
         sources.push(
-          new SiemBatchSource({
+          new SiemStreamSource({
             account: account.name,
-            type,
             api,
+            logger,
             startFromMs,
             pageSize: siem.page_size ?? 100,
-            chunkEvents: siem.chunk_events,
-            logger,
+            ...(allTypes ? {} : { types: cgTypes }),
             ...now,
-            ...(overrides.pool === undefined ? {} : { pool: overrides.pool }),
           }),
         );
       }
+      for (const type of ciTypes) sources.push(batchSource(type));
+    } else {
+      for (const type of siem.types) sources.push(batchSource(type));
     }
   }
   for (const stream of PAGED_STREAMS) {

@@ -117,6 +117,31 @@ describe('SIEM end to end', () => {
     expect(sim?.stats().faults.serverError500).toBeGreaterThan(0);
   }, 150_000);
 
+  it('API 2.0 batch with the Cloud Integrated types: every cg and ci record delivered once, across kills mid-file', async () => {
+    const all = 'receipt, process, delivery, av, spam, journal, internal_email_protect, impersonation_protect, url_protect, attachment_protect';
+    await run(
+      {
+        name: 'siem-ci',
+        api: 'v2',
+        sim: {
+          ...common,
+          seed: 'siem-ci',
+          cloudIntegrated: true,
+          recordsPerBlob: 60,
+          faults: { rateLimit429: 0.05, serverError500: 0.05, slowReplyMs: 200, slowReplyRate: 0.2, expiredBlob: 0.05, truncatedGzip: 0.05, replayRecords: 0.2 },
+        },
+        streams: [`siem: { types: [${all}, entities, mailflow, urlclick], chunk_events: 15 }`],
+        manifest: 'siem',
+        midway: (c) => c.includes('"page"'),
+        perLostFile: 0,
+      },
+      (s) => (sim = s),
+    );
+    const ci = sim?.stats().published.cloudIntegrated;
+    expect(ci?.entities.records).toBeGreaterThan(100);
+    expect(ci?.urlclick.records).toBeGreaterThan(0);
+  }, 150_000);
+
   it('API 2.0 stream endpoint (mode: stream): replayed records deduplicated', async () => {
     await run(
       {

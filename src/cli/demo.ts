@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../config/load.js';
 import { formatDuration } from '../config/units.js';
 import { ConfigError } from '../core/errors.js';
-import { SIEM_TYPES } from '../core/contracts.js';
+import { CI_TYPES, SIEM_TYPES } from '../core/contracts.js';
 import { startSimulator } from '../simulator/index.js';
 import { createLogger } from '../telemetry/logger.js';
 import { statusSnapshot } from '../telemetry/status-server.js';
@@ -23,7 +23,14 @@ export interface DemoOptions {
 }
 
 export async function demoCommand(opts: DemoOptions, io: CommandIo): Promise<number> {
-  const sim = await startSimulator({ seed: 1, backlogRecords: 5000, backlogHours: 6, publishIntervalMs: 5000, recordsPerInterval: 200, ...(opts.port !== undefined ? { port: opts.port } : {}) });
+  const sim = await startSimulator({
+    seed: 1,
+    backlogRecords: 5000,
+    backlogHours: 6,
+    publishIntervalMs: 5000,
+    recordsPerInterval: 200,
+    cloudIntegrated: true,
+    ...(opts.port !== undefined ? { port: opts.port } : {}) });
   let config;
   try {
     config = loadConfig(DEMO_CONFIG, { ...io.env, DEMO_SIMULATOR_URL: sim.url, DEMO_CLIENT_ID: sim.clientId, DEMO_CLIENT_SECRET: sim.clientSecret });
@@ -70,7 +77,7 @@ export async function demoCommand(opts: DemoOptions, io: CommandIo): Promise<num
       const line = [...streams].map(([name, v]) => `${name} ${v.events}${fmtLag(v.lag)}`).join(' | ');
       const sinks = snap.sinks.map((s) => `${s.name}: delivered ${s.delivered}, backlog ${s.backlog}`).join('; ');
       println(io.stdout, `[${new Date().toISOString().slice(11, 19)}] ${line}`);
-      if (siemTypes.size > 0) println(io.stdout, `           siem by type: ${SIEM_TYPES.filter((t) => siemTypes.has(t)).map((t) => `${t}=${siemTypes.get(t) ?? 0}`).join(' ')}`);
+      if (siemTypes.size > 0) println(io.stdout, `           siem by type: ${[...SIEM_TYPES, ...CI_TYPES].filter((t) => siemTypes.has(t)).map((t) => `${t}=${siemTypes.get(t) ?? 0}`).join(' ')}`);
       println(io.stdout, `           sinks: ${sinks}`);
     }, opts.summaryEveryMs);
     timer.unref();

@@ -10,6 +10,18 @@ function intArg(value: string): number {
   return n;
 }
 
+/**
+ * For commands whose output is meant to be piped: a reader that stops early (`| head`) closes the pipe, and the
+ * command stops quietly as other command-line tools do, instead of dying with an EPIPE stack trace.
+ */
+function endQuietlyWhenStdoutCloses(): void {
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    process.stderr.write(`fatal: writing to stdout: ${err.message}\n`);
+    process.exit(1);
+  });
+}
+
 async function main(argv: string[]): Promise<number> {
   const stop = new AbortController();
   let signals = 0;
@@ -68,6 +80,7 @@ async function main(argv: string[]): Promise<number> {
     .option('-f, --format <format>', 'ecs | raw | cef | leef', 'ecs')
     .option('-a, --account <name>', 'account name for mimecast.account and event ids', 'cli')
     .action(async (o: { stream: string; format: string; account: string }) => {
+      endQuietlyWhenStdoutCloses();
       const { normalizeCommand } = await import('./normalize.js');
       exitCode = await normalizeCommand(o, { ...io, stdin: process.stdin });
     });
@@ -82,6 +95,7 @@ async function main(argv: string[]): Promise<number> {
     .option('--until <time>', 'end: a duration before now or an ISO time (default: now)')
     .option('-o, --output <format>', 'ndjson | json | table', 'ndjson')
     .action(async (streamArg: string, o: { config: string; account?: string; since: string; until?: string; output: string }) => {
+      endQuietlyWhenStdoutCloses();
       const { fetchCommand } = await import('./fetch.js');
       exitCode = await fetchCommand({ stream: streamArg, ...o }, io);
     });
@@ -100,6 +114,7 @@ async function main(argv: string[]): Promise<number> {
     .option('--manifest-dir <dir>', 'append every published record of each stream to <dir>/<stream>.ndjson')
     .option('--faults <list>', 'fault switches, e.g. rateLimit429=0.05,serverError500=0.05,truncatedFile=0.02,apiFail200=0.05')
     .option('--unlicensed <streams>', 'comma-separated streams whose endpoints answer 403 not licensed')
+    .option('--cloud-integrated', 'the account has Cloud Integrated: serve entities, mailflow and urlclick files too')
     .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (needs --tls-key)')
     .option('--tls-key <file>', 'the PEM private key for --tls-cert')
     .action(async (o: SimulateOptions) => {

@@ -18,6 +18,7 @@ export interface SimulateOptions {
   configOut?: string;
   faults?: string;
   unlicensed?: string;
+  cloudIntegrated?: boolean;
   tlsCert?: string;
   tlsKey?: string;
 }
@@ -91,6 +92,7 @@ export async function simulateCommand(opts: SimulateOptions, io: CommandIo): Pro
     ...(opts.manifest !== undefined ? { manifestPath: resolve(opts.manifest) } : {}),
     ...(opts.manifestDir !== undefined ? { manifestDir: resolve(opts.manifestDir) } : {}),
     ...(unlicensed !== undefined && unlicensed.length > 0 ? { unlicensed } : {}),
+    ...(opts.cloudIntegrated === true ? { cloudIntegrated: true } : {}),
     ...(tls !== undefined ? { tls } : {}),
   });
   println(io.stdout, `Mimecast API simulator listening on ${sim.url}`);
@@ -104,12 +106,17 @@ export async function simulateCommand(opts: SimulateOptions, io: CommandIo): Pro
   println(io.stdout, `    access_key:  ${sim.accessKey}`);
   println(io.stdout, `    secret_key:  ${sim.secretKey}`);
   println(io.stdout, `  publishing:    ${opts.rate} records every ${opts.interval} (backlog ${opts.backlog})`);
+  if (opts.cloudIntegrated === true) println(io.stdout, '  Cloud Integrated: entities, mailflow, urlclick at /siem/v1/batch/events/ci (one record per five SIEM records)');
   if (opts.manifest !== undefined) println(io.stdout, `  manifest:      ${resolve(opts.manifest)}`);
   if (opts.manifestDir !== undefined) println(io.stdout, `  manifests:     ${resolve(opts.manifestDir)}/<stream>.ndjson`);
   if (opts.tlsCert !== undefined) println(io.stdout, `  TLS:           certificate ${resolve(opts.tlsCert)} (trust it with the account's tls.ca_file)`);
   if (opts.configOut !== undefined) {
     const out = resolve(opts.configOut);
-    let yaml = collectorConfigFor(sim, { dataDir: resolve('data/simulated'), outputPath: resolve('data/simulated/events.ndjson') });
+    let yaml = collectorConfigFor(sim, {
+      dataDir: resolve('data/simulated'),
+      outputPath: resolve('data/simulated/events.ndjson'),
+      ...(opts.cloudIntegrated === true ? { cloudIntegrated: true } : {}),
+    });
     // A self-signed simulator certificate has to be trusted explicitly.
     if (opts.tlsCert !== undefined) yaml = yaml.replace('\n    streams:\n', `\n    tls: { ca_file: ${JSON.stringify(resolve(opts.tlsCert))} }\n    streams:\n`);
     writeFileSync(out, yaml);

@@ -207,6 +207,27 @@ sinks:
     expect(stream.config?.accounts[0]?.streams.siem).toMatchObject({ mode: 'stream', page_size: 500 });
   });
 
+  it('takes the Cloud Integrated SIEM types on API 2.0 only, and never by default', () => {
+    const v2 = (types: string): string => `
+accounts:
+  - name: corp
+    client_id: abc
+    client_secret: x
+    streams: { siem: { types: [${types}] } }
+sinks:
+  - { name: out, type: stdout }
+`;
+    const ok = parseConfigText(v2('receipt, entities, mailflow, urlclick'), {});
+    expect(ok.issues).toEqual([]);
+    expect(ok.config?.accounts[0]?.streams.siem?.types).toEqual(['receipt', 'entities', 'mailflow', 'urlclick']);
+    const byDefault = parseConfigText(v2('receipt').replace('{ types: [receipt] }', '{}'), {});
+    expect(byDefault.config?.accounts[0]?.streams.siem?.types).not.toContain('entities');
+    const typo = parseConfigText(v2('entity'), {}).issues;
+    expect(typo.map((i) => [i.path, i.message])).toEqual([['accounts[0].streams.siem.types[0]', expect.stringMatching(/Cloud Integrated type: entities, mailflow, urlclick/)]]);
+    const old = parseConfigText(v1(keys.replace('    app_id', '    base_url: https://eu-api.mimecast.com\n    app_id'), 'siem: { types: [receipt, urlclick] }'), {}).issues;
+    expect(old.map((i) => [i.path, i.message])).toEqual([['accounts[0].streams.siem.types', 'urlclick: Cloud Integrated logs need API 2.0 (api: v2)']]);
+  });
+
   it('parses every stream, with defaults, and rejects keys a stream does not support', () => {
     const text = (streams: string): string => `
 accounts:

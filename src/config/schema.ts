@@ -1,6 +1,6 @@
 // The config schema: every key, its default and its documentation. Unknown keys are errors.
 import { z } from 'zod';
-import { SIEM_TYPES, STREAM_NAMES } from '../core/contracts.js';
+import { CI_TYPES, SIEM_TYPES, STREAM_NAMES, isCiType } from '../core/contracts.js';
 import { parseDuration, parseSize } from './units.js';
 
 /** A duration in human units (`30s`, `5m`, `24h`, `7d`), parsed to milliseconds. */
@@ -30,13 +30,18 @@ const name = z
   .max(64);
 
 const streamName = z.enum(STREAM_NAMES, { error: `expected one of: ${STREAM_NAMES.join(', ')}` });
-const siemType = z.enum(SIEM_TYPES, { error: `expected one of: ${SIEM_TYPES.join(', ')}` });
+const siemType = z.enum([...SIEM_TYPES, ...CI_TYPES], {
+  error: `expected one of: ${SIEM_TYPES.join(', ')}; or a Cloud Integrated type: ${CI_TYPES.join(', ')}`,
+});
 
 const httpUrl = z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' });
 
 /** The SIEM stream. API 2.0: batch files (one cursor per type) or the stream endpoint; API 1.0: get-siem-logs files. */
 const siemStream = z.strictObject({
-  /** Which SIEM log types to collect; all ten by default. */
+  /**
+   * Which SIEM log types to collect: the ten Cloud Gateway types by default. The Cloud Integrated types (entities,
+   * mailflow, urlclick; API 2.0, read from the `ci` batch endpoint) are collected only when listed.
+   */
   types: z.array(siemType).min(1).default([...SIEM_TYPES]),
   /** API 2.0 only: `batch` (files per type, the default) or `stream` (inline events, 24-hour look-back). */
   mode: z.enum(['batch', 'stream'], { error: 'expected batch or stream' }).default('batch'),
@@ -160,6 +165,10 @@ const accountV1 = z
     }
     if (siem.page_size !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['streams', 'siem', 'page_size'], message: 'page_size applies to API 2.0 only (get-siem-logs returns one file per call)' });
+    }
+    const ci = siem.types.filter(isCiType);
+    if (ci.length > 0) {
+      ctx.addIssue({ code: 'custom', path: ['streams', 'siem', 'types'], message: `${ci.join(', ')}: Cloud Integrated logs need API 2.0 (api: v2)` });
     }
   });
 

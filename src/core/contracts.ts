@@ -47,6 +47,20 @@ export function siemTypeFromApi(apiType: string): SiemType | undefined {
   return (SIEM_TYPES as readonly string[]).includes(t) ? (t as SiemType) : undefined;
 }
 
+/**
+ * Cloud Integrated SIEM log types (API 2.0 batch endpoint `/siem/v1/batch/events/ci`, same mechanics as `cg`).
+ * Only accounts with Mimecast's Cloud Integrated product have them: collected when listed in `siem.types`, never
+ * by default. The API spells them as written here (`type=` parameter and the record's `type`).
+ */
+export const CI_TYPES = ['entities', 'mailflow', 'urlclick'] as const;
+export type CiType = (typeof CI_TYPES)[number];
+/** Every value `siem.types` accepts: the ten Cloud Gateway types and the Cloud Integrated ones. */
+export type SiemLogType = SiemType | CiType;
+
+export function isCiType(t: string): t is CiType {
+  return (CI_TYPES as readonly string[]).includes(t);
+}
+
 /** An output document (ECS-shaped JSON object). */
 export type EcsDocument = Record<string, unknown>;
 

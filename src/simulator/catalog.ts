@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { constants as zlibConstants, gzip, gzipSync } from 'node:zlib';
 import { Rng, mix } from './prng.js';
-import { RecordFactory, TYPE_COUNT, slotsOf, typeAt } from './records.js';
+import { RecordFactory, type RecordModel } from './records.js';
 
 const gzipAsync = promisify(gzip);
 const GZIP_OPTIONS = { level: zlibConstants.Z_BEST_SPEED };
@@ -46,6 +46,8 @@ export interface CatalogOptions {
   cacheDir?: string | undefined;
   /** Bytes of rendered gzip kept in memory when there is no cacheDir. */
   memoryCacheBytes?: number;
+  /** The records published (default: the Cloud Gateway SIEM types). */
+  model?: RecordModel;
 }
 
 interface OpenBlob {
@@ -78,7 +80,9 @@ export interface CatalogCounters {
 }
 
 export class Catalog {
-  readonly factory: RecordFactory;
+  readonly factory: RecordModel;
+  /** Number of record types (the model's). */
+  readonly typeCount: number;
   /** Per type index, the published blobs in publication (= time) order. */
   readonly blobs: BlobDesc[][];
   readonly counters: CatalogCounters;
@@ -109,12 +113,13 @@ export class Catalog {
     this.manifestPath = options.manifestPath;
     this.cacheDir = options.cacheDir;
     this.memoryLimit = options.memoryCacheBytes ?? 64 * 1024 * 1024;
-    this.factory = new RecordFactory(options.seedH, options.accountCode);
-    this.blobs = Array.from({ length: TYPE_COUNT }, () => []);
-    this.typeOffset = Array.from({ length: TYPE_COUNT }, (_, t) => 1000 + (mix(options.seedH, 0x0ff5, t) % 50000));
+    this.factory = options.model ?? new RecordFactory(options.seedH, options.accountCode);
+    const types = (this.typeCount = this.factory.typeNames.length);
+    this.blobs = Array.from({ length: types }, () => []);
+    this.typeOffset = Array.from({ length: types }, (_, t) => 1000 + (mix(options.seedH, 0x0ff5, t) % 50000));
     this.counters = {
-      records: new Array<number>(TYPE_COUNT).fill(0),
-      blobs: new Array<number>(TYPE_COUNT).fill(0),
+      records: new Array<number>(types).fill(0),
+      blobs: new Array<number>(types).fill(0),
       duplicateRecords: 0,
       junkLines: 0,
       junkBlobs: 0,
@@ -160,9 +165,9 @@ export class Catalog {
     this.pubG.push(gStart);
     this.pubT0.push(t0);
     this.pubStep.push(Math.max(0, t1 - t0) / n);
-    const open: (OpenBlob | undefined)[] = new Array<OpenBlob | undefined>(TYPE_COUNT).fill(undefined);
+    const open: (OpenBlob | undefined)[] = new Array<OpenBlob | undefined>(this.typeCount).fill(undefined);
     const pending: BlobDesc[] = [];
-    const pendingPerType = new Array<number>(TYPE_COUNT).fill(0);
+    const pendingPerType = new Array<number>(this.typeCount).fill(0);
     const lastCount = this.blobs.map((list) => list[list.length - 1]?.count ?? 0);
     const closeBlob = (t: number, ob: OpenBlob, endG: number): void => {
       const index = (this.blobs[t] as BlobDesc[]).length + (pendingPerType[t] as number);
@@ -178,7 +183,7 @@ export class Catalog {
     const factory = this.factory;
     let m = this.nextM;
     let s = this.nextS;
-    let slots = slotsOf(factory.mask(m));
+    let slots = factory.slots(factory.mask(m));
     for (let i = 0; i < n; i++) {
       const g = gStart + i;
       const t = slots[s] as number;
@@ -211,10 +216,10 @@ export class Catalog {
       if (s >= slots.length) {
         m++;
         s = 0;
-        slots = slotsOf(factory.mask(m));
+        slots = factory.slots(factory.mask(m));
       }
     }
-    for (let t = 0; t < TYPE_COUNT; t++) {
+    for (let t = 0; t < this.typeCount; t++) {
       const ob = open[t];
       if (ob === undefined) continue;
       closeBlob(t, ob, gStart + n);
@@ -270,7 +275,7 @@ export class Catalog {
     let g = desc.startG;
     let offset = desc.firstOffset;
     let mask = factory.mask(m);
-    let slots = slotsOf(mask);
+    let slots = factory.slots(mask);
     while (g < desc.endG && out.length < desc.count) {
       if (s === 0 && (mask & bit) === 0) {
         g += slots.length;
@@ -284,7 +289,7 @@ export class Catalog {
       m++;
       s = 0;
       mask = factory.mask(m);
-      slots = slotsOf(mask);
+      slots = factory.slots(mask);
     }
     return out;
   }
@@ -309,7 +314,18 @@ export class Catalog {
 
   /** File name of a blob in the cache directory (and the last part of its URL path). */
   fileName(desc: BlobDesc): string {
-    return `${typeAt(desc.t)}_${String(desc.index).padStart(6, '0')}_${desc.firstOffset}.json.gz`;
+    return `${this.typeName(desc.t)}_${String(desc.index).padStart(6, '0')}_${desc.firstOffset}.json.gz`;
+  }
+
+  typeName(t: number): string {
+    const name = this.factory.typeNames[t];
+    if (name === undefined) throw new RangeError(`no record type at index ${t}`);
+    return name;
+  }
+
+  /** The index of a type name, or -1. */
+  typeIndex(name: string): number {
+    return this.factory.typeNames.indexOf(name);
   }
 
   filePath(desc: BlobDesc): string | undefined {

@@ -1,5 +1,5 @@
 // The Mimecast API simulator (2.0 OAuth + 1.0 HMAC, SIEM batch/stream/files, paged logs, threat intel): start it in-process.
-import { SIEM_TYPES } from '../core/contracts.js';
+import { CI_TYPES, SIEM_TYPES } from '../core/contracts.js';
 import { Simulator } from './server.js';
 import type { RunningSimulator, SimulatorOptions } from './types.js';
 
@@ -34,7 +34,8 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Ru
 /** A ready-to-run collector config (YAML text) pointed at the simulator, with a file sink. */
 export function collectorConfigFor(
   sim: RunningSimulator,
-  opts: { dataDir: string; outputPath: string; pollInterval?: string },
+  /** `cloudIntegrated`: the simulator serves the Cloud Integrated types; collect them too. */
+  opts: { dataDir: string; outputPath: string; pollInterval?: string; cloudIntegrated?: boolean },
 ): string {
   // JSON strings are valid YAML double-quoted scalars, so paths and secrets need no further escaping.
   const q = (s: string): string => JSON.stringify(s);
@@ -50,7 +51,7 @@ export function collectorConfigFor(
     '    start_from: 7d',
     `    poll_interval: ${q(opts.pollInterval ?? '5s')}`,
     '    streams:',
-    `      siem: { types: [${SIEM_TYPES.join(', ')}] }`,
+    `      siem: { types: [${[...SIEM_TYPES, ...(opts.cloudIntegrated === true ? CI_TYPES : [])].join(', ')}] }`,
     'sinks:',
     '  - name: file',
     '    type: file',

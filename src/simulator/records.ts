@@ -53,13 +53,32 @@ export function slotsOf(mask: number): readonly number[] {
   return SLOT_TABLE[mask & TYPE_BITS] as readonly number[];
 }
 
+/**
+ * What a Catalog publishes: simulated messages, each yielding records of some types (bits of `mask(m)`, in the
+ * order `slots(mask)` gives), every record regenerable byte for byte from (message, type, offset, times). All
+ * methods must be pure functions of their arguments and the model's seed.
+ */
+export interface RecordModel {
+  /** Type names by index (lower case, `[a-z_]`): the blob file-name prefix; also the `type=` value on the ci endpoint. */
+  readonly typeNames: readonly string[];
+  /** The types message `m` yields: bit `t` set for type index `t`; bits from `typeNames.length` up are the model's own. */
+  mask(m: number): number;
+  /** The type indices of a mask's records, in publication order (each set type bit once). */
+  slots(mask: number): readonly number[];
+  /**
+   * The record of type `t` for message `m`: `offset` is its `_offset`, `ts` its own time, `msgTs` the time of the
+   * message's first record. Key order does not matter (the catalog sorts keys).
+   */
+  record(m: number, t: number, offset: number, ts: number, msgTs: number): Record<string, unknown>;
+}
+
 const DIR_INBOUND = 0;
 const DIR_OUTBOUND = 1;
 const DIR_INTERNAL = 2;
 const DIRECTIONS = ['Inbound', 'Outbound', 'Internal'] as const;
 
-const INTERNAL_DOMAINS = ['example.com', 'eu.example.com'];
-const EXTERNAL_DOMAINS = [
+export const INTERNAL_DOMAINS = ['example.com', 'eu.example.com'];
+export const EXTERNAL_DOMAINS = [
   'example.net',
   'example.org',
   'vendor.example',
@@ -73,17 +92,17 @@ const EXTERNAL_DOMAINS = [
   'login-verify.example',
   'examp1e.com',
 ];
-const INTERNAL_USERS = [
+export const INTERNAL_USERS = [
   'amy', 'bob', 'carol', 'dave', 'erin', 'frank', 'grace', 'heidi', 'ivan', 'judy', 'mallory', 'niaj',
   'olivia', 'peggy', 'rupert', 'sybil', 'trent', 'victor', 'walter', 'ops', 'finance', 'hr', 'it-support',
   'ceo', 'cfo', 'sales', 'support', 'jörg.müller', 'zoë', 'o\'brien',
 ];
-const EXTERNAL_USERS = [
+export const EXTERNAL_USERS = [
   'alerts', 'news', 'billing', 'info', 'deals', 'no-reply', 'support', 'jane.doe', 'john.smith', 'hr-team',
   'accounts', 'notifications', 'ceo.name', 'payments',
 ];
 const WORDS = ['budget', 'roadmap', 'Q3 plan', 'onboarding', 'offsite', 'migration', 'audit', 'renewal', 'launch'];
-const SUBJECTS: readonly ((r: Rng) => string)[] = [
+export const SUBJECTS: readonly ((r: Rng) => string)[] = [
   (r) => `Invoice ${r.range(1000, 99999)}`,
   (r) => `RE: Quarterly report | Q${r.range(1, 4)} ${r.range(2023, 2025)}`,
   (r) => `Your order #${r.range(100000, 999999)} has shipped`,
@@ -111,7 +130,7 @@ interface FileSpec {
   sha1: string;
   sha256: string;
 }
-const FILE_NAMES = [
+export const FILE_NAMES = [
   'invoice-4411.pdf', 'q1.xlsm', 'datasheet.pdf', 'WinZip Attachments.zip', 'report final (2).docx', 'photo.jpg',
   'setup.exe', 'notes.txt', 'Übersicht.pdf', 'scan_0001.tiff', 'payload.js', 'contract "signed".pdf', 'budget.xlsx',
   'zero-day.pdf', 'readme.html',
@@ -177,10 +196,11 @@ interface Message {
 export type Rec = Record<string, unknown>;
 
 /**
- * Builds records from (message number, type): pure functions of the seed, so a blob can be regenerated from a
- * handful of numbers instead of being kept in memory.
+ * The Cloud Gateway SIEM model (the ten types of SIEM_TYPES): builds records from (message number, type), pure
+ * functions of the seed, so a blob can be regenerated from a handful of numbers instead of being kept in memory.
  */
-export class RecordFactory {
+export class RecordFactory implements RecordModel {
+  readonly typeNames: readonly string[] = SIEM_TYPES;
   private readonly seedH: number;
   private readonly accountId: string;
   private readonly partitionBase: number;
@@ -192,6 +212,10 @@ export class RecordFactory {
     this.accountId = accountId;
     this.partitionBase = 1 + (mix(seedH, 0x9a27) % 80);
     this.files = FILE_NAMES.map((_, i) => fileSpec(seedH, i));
+  }
+
+  slots(mask: number): readonly number[] {
+    return slotsOf(mask);
   }
 
   /** Kafka-style partition of a type; distinct per type so (`_partition`, `_offset`) is unique. */

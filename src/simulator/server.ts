@@ -4,9 +4,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { SIEM_TYPES } from '../core/contracts.js';
+import { CI_TYPES, SIEM_TYPES } from '../core/contracts.js';
 import { silentLogger, type Logger } from '../telemetry/logger.js';
 import { Catalog, type PublishFaults } from './catalog.js';
+import { CiRecordFactory } from './ci-records.js';
 import { HttpReply, XML_TYPE, failReply, parseOffset, siemError, v1Fail, type Headers } from './http.js';
 import { LOG_STREAMS, LogStore, type LogStreamName } from './logstore.js';
 import { logRecord } from './logrecords.js';
@@ -17,7 +18,7 @@ import { threatIntelEndpoint } from './threatintel.js';
 import { TokenSigner } from './tokens.js';
 import { discoverAuthentication, verifyV1 } from './v1auth.js';
 import { SiemV1Files, getSiemLogsEndpoint, siemV1ManifestLine } from './v1siem.js';
-import { batchEndpoint, blobEndpoint, s3Error, tokenEndpoint } from './v2siem.js';
+import { batchEndpoint, blobEndpoint, ciBatchEndpoint, s3Error, tokenEndpoint } from './v2siem.js';
 import type {
   FaultCounterName,
   RequestCounterName,
@@ -26,6 +27,9 @@ import type {
   SimulatorOptions,
   SimulatorStats,
 } from './types.js';
+
+/** Cloud Integrated records per Cloud Gateway SIEM record published (when the account has the product). */
+const CI_SHARE = 0.2;
 
 /** How many records of each 1.0-style stream come with one v2 SIEM record, unless `streamShare` says otherwise. */
 const DEFAULT_SHARE: Readonly<Record<LogStreamName, number>> = {
@@ -74,6 +78,7 @@ export interface ResolvedOptions {
   lateArrivalShare: number;
   emptyLastPage: boolean;
   unlicensed: ReadonlySet<string>;
+  cloudIntegrated: boolean;
   wrongRegion: string | undefined;
   tls: { cert: string; key: string } | undefined;
   siemV1RecordsPerFile: number;
@@ -141,7 +146,9 @@ function resolveOptions(o: SimulatorOptions): ResolvedOptions {
     lateArrivalMs: positive(o.lateArrivalMs, 0),
     lateArrivalShare: Math.min(1, positive(o.lateArrivalShare, 0.25)),
     emptyLastPage: o.emptyLastPage ?? false,
-    unlicensed: new Set(o.unlicensed ?? []),
+    // Without the Cloud Integrated product its endpoint answers like any unlicensed one.
+    unlicensed: new Set([...(o.unlicensed ?? []), ...(o.cloudIntegrated === true ? [] : ['cloud_integrated'])]),
+    cloudIntegrated: o.cloudIntegrated === true,
     wrongRegion: o.wrongRegion === true ? 'https://de-api.mimecast.com' : o.wrongRegion === false ? undefined : o.wrongRegion,
     tls: o.tls,
     siemV1RecordsPerFile: Math.max(1, Math.floor(positive(o.siemV1RecordsPerFile, 200))),
@@ -165,6 +172,7 @@ export interface Route {
 const ROUTES: readonly Route[] = [
   { method: 'POST', path: '/oauth/token', counter: 'token', handler: (sim, req) => tokenEndpoint(sim, req) },
   { method: 'GET', path: '/siem/v1/batch/events/cg', counter: 'batch', handler: batchEndpoint },
+  { method: 'GET', path: '/siem/v1/batch/events/ci', counter: 'batchCi', handler: ciBatchEndpoint },
   { method: 'GET', path: '/siem/v1/events/cg', counter: 'stream', handler: streamEndpoint },
   { method: 'POST', path: '/api/login/discover-authentication', counter: 'discover', v1: true, handler: (sim, req) => discoverAuthentication(req, sim.url) },
   { method: 'POST', path: '/api/audit/get-siem-logs', counter: 'siemLogs', v1: true, handler: getSiemLogsEndpoint },
@@ -185,6 +193,8 @@ export class Simulator implements RunningSimulator {
   readonly secretKey: string;
   readonly opts: ResolvedOptions;
   readonly catalog: Catalog;
+  /** Cloud Integrated files; only when the account has that product (option `cloudIntegrated`). */
+  readonly ciCatalog: Catalog | undefined;
   readonly stores: Record<LogStreamName, LogStore>;
   readonly siemV1: SiemV1Files;
   readonly signKey: Buffer;
@@ -196,14 +206,14 @@ export class Simulator implements RunningSimulator {
   private readonly tokens = new Map<string, { owner: string; expiresAt: number }>();
   private readonly buckets = new Map<string, { windowStart: number; count: number }>();
   private readonly waits = new Set<{ timer: NodeJS.Timeout; resolve: () => void }>();
-  private readonly carry = new Map<LogStreamName, number>();
+  private readonly carry = new Map<LogStreamName | 'cloud_integrated', number>();
   private publishChain: Promise<void> = Promise.resolve();
   private publishTimer: NodeJS.Timeout | undefined;
   private lastPublishEnd: number;
   private closed = false;
   private closing: Promise<void> | undefined;
   private readonly counts = {
-    requests: { token: 0, batch: 0, blob: 0, other: 0, stream: 0, discover: 0, siemLogs: 0, threatIntel: 0, api: 0 } as Record<RequestCounterName, number>,
+    requests: { token: 0, batch: 0, batchCi: 0, blob: 0, other: 0, stream: 0, discover: 0, siemLogs: 0, threatIntel: 0, api: 0 } as Record<RequestCounterName, number>,
     responses: {} as Record<string, number>,
     faults: {} as Partial<Record<FaultCounterName, number>>,
     rateLimited: 0,
@@ -233,6 +243,18 @@ export class Simulator implements RunningSimulator {
       manifestPath: o.manifestPath,
       cacheDir: o.cacheDir,
     });
+    this.ciCatalog = o.cloudIntegrated
+      ? new Catalog({
+          // Its own seed for offsets, record times and blob faults, so ci files do not mirror the cg ones.
+          seedH: mix(o.seedH, 0xc1c1),
+          accountCode: o.accountCode,
+          recordsPerBlob: o.recordsPerBlob,
+          // The same manifest as the Cloud Gateway records: both are the siem stream.
+          manifestPath: o.manifestPath,
+          cacheDir: o.cacheDir,
+          model: new CiRecordFactory(o.seedH, o.accountCode),
+        })
+      : undefined;
     const stores = {} as Record<LogStreamName, LogStore>;
     for (const name of LOG_STREAMS) {
       stores[name] = new LogStore({
@@ -254,6 +276,8 @@ export class Simulator implements RunningSimulator {
     const { backlogRecords, backlogHours, startTime } = this.opts;
     const t0 = startTime - backlogHours * 3_600_000;
     if (backlogRecords > 0) await this.catalog.publish(backlogRecords, t0, startTime, this.publishFaults());
+    // One Cloud Integrated record per five SIEM records, over the same window.
+    await this.ciCatalog?.publish(Math.round(backlogRecords * CI_SHARE), t0, startTime, this.publishFaults());
     for (const name of LOG_STREAMS) await this.publishInto(name, this.opts.streamRecords[name], t0, startTime);
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
@@ -299,6 +323,16 @@ export class Simulator implements RunningSimulator {
     if (name === 'siem_v1') this.siemV1.addRange(first, store.count);
   }
 
+  /** Cloud Integrated records to go with `siemRecords` new Cloud Gateway ones (one in five; fractions carried over). */
+  private async publishCi(siemRecords: number, t0: number, t1: number): Promise<void> {
+    if (this.ciCatalog === undefined) return;
+    const want = (this.carry.get('cloud_integrated') ?? 0) + siemRecords * CI_SHARE;
+    // The epsilon keeps float error (7 × 0.2 five times is 1.9999999999999996) from holding a record back.
+    const n = Math.floor(want + 1e-9);
+    this.carry.set('cloud_integrated', Math.max(0, want - n));
+    if (n > 0) await this.ciCatalog.publish(n, t0, t1, this.publishFaults());
+  }
+
   /** The window [t0, t1] of the next publication; t0 is the end of the previous one so times never go back. */
   private window(): [number, number] {
     const now = Date.now();
@@ -311,6 +345,7 @@ export class Simulator implements RunningSimulator {
       if (this.closed) return;
       const [t0, t1] = this.window();
       const blobs = await this.catalog.publish(records, t0, t1, this.publishFaults());
+      await this.publishCi(records, t0, t1);
       for (const name of LOG_STREAMS) {
         const want = (this.carry.get(name) ?? 0) + records * this.opts.streamShare[name];
         const n = Math.floor(want);
@@ -367,6 +402,11 @@ export class Simulator implements RunningSimulator {
       records += r;
       blobs += b;
     });
+    const ci = this.ciCatalog?.counters;
+    const cloudIntegrated = {} as SimulatorStats['published']['cloudIntegrated'];
+    CI_TYPES.forEach((t, i) => {
+      cloudIntegrated[t] = { records: ci?.records[i] ?? 0, blobs: ci?.blobs[i] ?? 0 };
+    });
     const f = this.counts.faults;
     const faults: Record<FaultCounterName, number> = {
       rateLimit429: f.rateLimit429 ?? 0,
@@ -393,7 +433,7 @@ export class Simulator implements RunningSimulator {
       faults,
       rateLimited: this.counts.rateLimited,
       tokensIssued: this.counts.tokensIssued,
-      published: { records, blobs, byType, streams, siemV1Files: this.siemV1.files.length },
+      published: { records, blobs, byType, cloudIntegrated, streams, siemV1Files: this.siemV1.files.length },
       duplicateRecords: c.duplicateRecords,
       junkLines: c.junkLines,
     };
@@ -402,7 +442,10 @@ export class Simulator implements RunningSimulator {
   blobFiles(): string[] {
     const out: string[] = [];
     if (this.opts.cacheDir === undefined) return out;
-    for (const list of this.catalog.blobs) for (const desc of list) out.push(this.catalog.renderToDisk(desc));
+    for (const catalog of [this.catalog, this.ciCatalog]) {
+      if (catalog === undefined) continue;
+      for (const list of catalog.blobs) for (const desc of list) out.push(catalog.renderToDisk(desc));
+    }
     return out;
   }
 
@@ -421,6 +464,7 @@ export class Simulator implements RunningSimulator {
       this.server.closeAllConnections();
       // A large publication in progress stops at its next yield once the catalog is closed.
       this.catalog.close();
+      this.ciCatalog?.close();
       for (const name of LOG_STREAMS) this.stores[name].close();
       await closedServer;
       await this.publishChain;

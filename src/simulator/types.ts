@@ -1,5 +1,5 @@
 // Public option, stats and handle shapes of the Mimecast API simulator.
-import type { SiemType } from '../core/contracts.js';
+import type { CiType, SiemType } from '../core/contracts.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { LogStreamName } from './logstore.js';
 
@@ -68,7 +68,7 @@ export interface SimulatorOptions {
   blobTtlMs?: number;
   /** A real per-credential quota: at most `limit` API calls per fixed window of `windowMs` (off by default). */
   rateLimit?: { limit: number; windowMs: number };
-  /** Appends every published v2 SIEM record as one JSON line (the raw record). */
+  /** Appends every published v2 SIEM record (Cloud Gateway, and Cloud Integrated when on) as one JSON line (the raw record). */
   manifestPath?: string;
   /**
    * Per-stream manifests `<dir>/<name>.ndjson` (siem, siem_v1, ttp_url, ...): every published record as the API serves
@@ -99,6 +99,11 @@ export interface SimulatorOptions {
   emptyLastPage?: boolean;
   /** Stream names (`siem`, `siem_v1`, `ttp_url`, ..., `cloud_integrated`) whose endpoints answer 403 not licensed. */
   unlicensed?: string[];
+  /**
+   * The account has Mimecast's Cloud Integrated product: `/siem/v1/batch/events/ci` serves entities, mailflow and
+   * urlclick files, with one CI record per five SIEM records published (default false: that endpoint answers 403).
+   */
+  cloudIntegrated?: boolean;
   /** API 1.0 (HMAC) calls answer `err_audit_log_incorrect_region` naming this host (true = https://de-api.mimecast.com). */
   wrongRegion?: boolean | string;
   /** PEM certificate and key: serve HTTPS (`url` is https://...). */
@@ -136,14 +141,14 @@ export type FaultCounterName =
   | 'wrongRegion'
   | 'unlicensed';
 
-export type RequestCounterName = 'token' | 'batch' | 'blob' | 'other' | 'stream' | 'discover' | 'siemLogs' | 'threatIntel' | 'api';
+export type RequestCounterName = 'token' | 'batch' | 'batchCi' | 'blob' | 'other' | 'stream' | 'discover' | 'siemLogs' | 'threatIntel' | 'api';
 
 export interface SimulatorStats {
   /** Requests received per endpoint. */
   requests: Record<RequestCounterName, number>;
   /** Responses sent per HTTP status code. */
   responses: Record<string, number>;
-  /** How often each fault was injected (nonJsonLines/replayRecords: blobs published with the fault). */
+  /** How often each fault was injected (nonJsonLines/replayRecords: Cloud Gateway blobs published with the fault). */
   faults: Record<FaultCounterName, number>;
   /** 429s from the real quota (`rateLimit`), not from the fault. */
   rateLimited: number;
@@ -152,13 +157,15 @@ export interface SimulatorStats {
     records: number;
     blobs: number;
     byType: Record<SiemType, { records: number; blobs: number }>;
+    /** Cloud Integrated records and files per type (zeros when the product is off); not in `records`/`blobs`. */
+    cloudIntegrated: Record<CiType, { records: number; blobs: number }>;
     /** Records published per 1.0-style stream. */
     streams: Record<LogStreamName, number>;
     siemV1Files: number;
   };
-  /** Records repeated by the replay fault (each is also counted once in `published`). */
+  /** Cloud Gateway records repeated by the replay fault (each is also counted once in `published`). */
   duplicateRecords: number;
-  /** Junk lines in published blobs. */
+  /** Junk lines in published Cloud Gateway blobs. */
   junkLines: number;
 }
 
@@ -181,7 +188,7 @@ export interface RunningSimulator {
   stats(): SimulatorStats;
   /** Publishes records into one 1.0-style stream only. */
   publishStream(name: LogStreamName, records: number): Promise<void>;
-  /** Distinct v2 SIEM records published so far. */
+  /** Distinct v2 SIEM (Cloud Gateway) records published so far; Cloud Integrated ones are in `stats()`. */
   publishedRecords(): number;
   /** Records published so far in one 1.0-style stream. */
   publishedCount(name: LogStreamName): number;

@@ -1,10 +1,10 @@
 // API 2.0 SIEM batch: OAuth token, the batch listing of pre-signed blob URLs, and the blob downloads themselves.
 import { createHmac, randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { SIEM_TYPES, siemTypeFromApi } from '../core/contracts.js';
-import type { BlobDesc } from './catalog.js';
+import { siemTypeFromApi } from '../core/contracts.js';
+import type { BlobDesc, Catalog } from './catalog.js';
 import { HttpReply, XML_TYPE, failReply, json, readBody, siemError, type Headers } from './http.js';
-import { TYPE_COUNT, typeIndex } from './records.js';
+import { typeIndex } from './records.js';
 import type { Simulator } from './server.js';
 import { intAt } from './tokens.js';
 
@@ -94,35 +94,58 @@ export async function tokenEndpoint(sim: Simulator, req: IncomingMessage): Promi
   );
 }
 
-function signPage(sim: Simulator, c: PageCursor): string {
-  return sim.signer.sign('page', [1, c.t, c.pos, c.endLimit]);
+/** The two batch endpoints: Cloud Gateway (`cg`) and Cloud Integrated (`ci`), each over its own catalog. */
+export type BatchKind = 'cg' | 'ci';
+
+/** Page tokens name their endpoint, so one endpoint's token is refused by the other. */
+function signPage(sim: Simulator, kind: BatchKind, c: PageCursor): string {
+  return sim.signer.sign(kind === 'cg' ? 'page' : 'page-ci', [1, c.t, c.pos, c.endLimit]);
 }
 
-function parsePage(sim: Simulator, token: string): PageCursor | undefined {
-  const v = sim.signer.parse('page', token);
+function parsePage(sim: Simulator, kind: BatchKind, catalog: Catalog, token: string): PageCursor | undefined {
+  const v = sim.signer.parse(kind === 'cg' ? 'page' : 'page-ci', token);
   if (v === undefined || v.length !== 4 || v[0] !== 1) return undefined;
   const t = intAt(v, 1);
   const pos = intAt(v, 2);
   const endLimit = intAt(v, 3);
-  if (t === undefined || pos === undefined || endLimit === undefined || t >= TYPE_COUNT) return undefined;
+  if (t === undefined || pos === undefined || endLimit === undefined || t >= catalog.typeCount) return undefined;
   return { t, pos, endLimit };
 }
 
-export async function batchEndpoint(sim: Simulator, req: IncomingMessage, url: URL): Promise<HttpReply> {
-  const auth = sim.bearerAuth(req, 'siem');
+/** The type index a `type=` value names on this endpoint, or undefined. Only the API's own spellings are accepted. */
+function typeOf(kind: BatchKind, catalog: Catalog, typeParam: string): number | undefined {
+  if (kind === 'ci') {
+    const t = catalog.typeIndex(typeParam);
+    return t < 0 ? undefined : t;
+  }
+  const st = siemTypeFromApi(typeParam);
+  // Cloud Gateway types are written with spaces ("url protect"), as the real endpoint wants them.
+  if (st === undefined || typeParam !== typeParam.trim().toLowerCase() || typeParam.includes('_')) return undefined;
+  return typeIndex(st);
+}
+
+export function batchEndpoint(sim: Simulator, req: IncomingMessage, url: URL): Promise<HttpReply> {
+  return batchPage(sim, 'cg', req, url);
+}
+
+export function ciBatchEndpoint(sim: Simulator, req: IncomingMessage, url: URL): Promise<HttpReply> {
+  return batchPage(sim, 'ci', req, url);
+}
+
+async function batchPage(sim: Simulator, kind: BatchKind, req: IncomingMessage, url: URL): Promise<HttpReply> {
+  // An account without Cloud Integrated has `cloud_integrated` among its unlicensed products (see resolveOptions).
+  const auth = sim.bearerAuth(req, kind === 'cg' ? 'siem' : 'cloud_integrated');
   if (!auth.ok) return auth.reply;
   const gate = auth;
+  const catalog = kind === 'cg' ? sim.catalog : sim.ciCatalog;
+  if (catalog === undefined) return siemError(403, 'not_licensed', 'the account is not licensed for cloud_integrated');
 
   const q = url.searchParams;
   const typeParam = q.get('type');
   let t: number | undefined;
   if (typeParam !== null) {
-    const st = siemTypeFromApi(typeParam);
-    // Only the API's own spelling (with spaces) is accepted, as the real endpoint does.
-    if (st === undefined || typeParam !== typeParam.trim().toLowerCase() || typeParam.includes('_')) {
-      return siemError(400, 'invalid_type', `type '${typeParam}' is not one of the supported log types`);
-    }
-    t = typeIndex(st);
+    t = typeOf(kind, catalog, typeParam);
+    if (t === undefined) return siemError(400, 'invalid_type', `type '${typeParam}' is not one of the supported log types`);
   }
   const maxPageSize = sim.opts.maxPageSize;
   let pageSize = Math.min(100, maxPageSize);
@@ -136,7 +159,7 @@ export async function batchEndpoint(sim: Simulator, req: IncomingMessage, url: U
   let cursor: PageCursor;
   const next = q.get('nextPage');
   if (next !== null && next !== '') {
-    const parsed = parsePage(sim, next);
+    const parsed = parsePage(sim, kind, catalog, next);
     if (parsed === undefined) return siemError(400, 'invalid_next_page', 'nextPage is not a valid page token');
     if (t !== undefined && t !== parsed.t) {
       return siemError(400, 'invalid_next_page', 'nextPage belongs to a different type');
@@ -159,10 +182,10 @@ export async function batchEndpoint(sim: Simulator, req: IncomingMessage, url: U
       return siemError(400, 'invalid_date_range', `dateRangeStartsAt must not be more than ${MAX_LOOKBACK_DAYS} days in the past`);
     }
     if (end < start) return siemError(400, 'invalid_date_range', 'dateRangeEndsAt is before dateRangeStartsAt');
-    cursor = { t, pos: sim.catalog.firstIndexFrom(t, start), endLimit: end < today ? end + DAY_MS : 0 };
+    cursor = { t, pos: catalog.firstIndexFrom(t, start), endLimit: end < today ? end + DAY_MS : 0 };
   }
 
-  const list = sim.catalog.blobs[cursor.t] as BlobDesc[];
+  const list = catalog.blobs[cursor.t] as BlobDesc[];
   const page: BlobDesc[] = [];
   let pos = Math.min(cursor.pos, list.length);
   let ended = false;
@@ -179,7 +202,7 @@ export async function batchEndpoint(sim: Simulator, req: IncomingMessage, url: U
   const caughtUp = ended || pos >= list.length;
   // Sizes need the rendered bytes; a few at a time keeps memory bounded and the loop responsive.
   for (let i = 0; i < page.length; i += 4) {
-    await Promise.all(page.slice(i, i + 4).map((d) => (d.size >= 0 ? undefined : sim.catalog.bytes(d))));
+    await Promise.all(page.slice(i, i + 4).map((d) => (d.size >= 0 ? undefined : catalog.bytes(d))));
   }
   const now = Date.now();
   const base = sim.baseUrl(req);
@@ -189,17 +212,17 @@ export async function batchEndpoint(sim: Simulator, req: IncomingMessage, url: U
       sim.countFault('expiredBlob');
       expiresAt = now - 1000 - sim.faultRng.int(60_000);
     }
-    return { url: base + blobPath(sim, d, expiresAt), size: d.size, expiry: new Date(expiresAt).toISOString() };
+    return { url: base + blobPath(sim, catalog, d, expiresAt), size: d.size, expiry: new Date(expiresAt).toISOString() };
   });
-  return json(200, { value, '@nextPage': signPage(sim, { t: cursor.t, pos, endLimit: cursor.endLimit }), isCaughtUp: caughtUp }, gate.headers);
+  return json(200, { value, '@nextPage': signPage(sim, kind, { t: cursor.t, pos, endLimit: cursor.endLimit }), isCaughtUp: caughtUp }, gate.headers);
 }
 
 function blobSignature(sim: Simulator, path: string, expiresAt: number): string {
   return createHmac('sha256', sim.signKey).update(`blob:${path}\n${expiresAt}`).digest('hex');
 }
 
-function blobPath(sim: Simulator, d: BlobDesc, expiresAt: number): string {
-  const path = `/blobs/${encodeURIComponent(sim.accountCode)}/${sim.catalog.fileName(d)}`;
+function blobPath(sim: Simulator, catalog: Catalog, d: BlobDesc, expiresAt: number): string {
+  const path = `/blobs/${encodeURIComponent(sim.accountCode)}/${catalog.fileName(d)}`;
   return `${path}?X-Sim-Expires=${expiresAt}&X-Sim-Signature=${blobSignature(sim, path, expiresAt)}`;
 }
 
@@ -211,8 +234,10 @@ export async function blobEndpoint(sim: Simulator, url: URL): Promise<HttpReply>
   const typeName = match?.[2];
   const index = Number(match?.[3]);
   const offset = Number(match?.[4]);
-  const t = typeName === undefined ? -1 : SIEM_TYPES.indexOf(typeName as (typeof SIEM_TYPES)[number]);
-  const desc = t < 0 ? undefined : sim.catalog.get(t, index);
+  // Type names differ between the two catalogs, so the name says which one holds the blob.
+  const catalog = typeName !== undefined && sim.catalog.typeIndex(typeName) < 0 ? sim.ciCatalog : sim.catalog;
+  const t = typeName === undefined || catalog === undefined ? -1 : catalog.typeIndex(typeName);
+  const desc = t < 0 || catalog === undefined ? undefined : catalog.get(t, index);
   if (account !== encodeURIComponent(sim.accountCode) || desc === undefined || desc.firstOffset !== offset) {
     return xml(404, 'NoSuchKey', 'The specified key does not exist.', { Key: url.pathname.slice(1) });
   }
@@ -232,7 +257,7 @@ export async function blobEndpoint(sim: Simulator, url: URL): Promise<HttpReply>
       ServerTime: new Date(now).toISOString(),
     });
   }
-  const bytes = await sim.catalog.bytes(desc);
+  const bytes = await (catalog as Catalog).bytes(desc);
   const headers: Headers = {
     'Content-Type': 'application/gzip',
     ETag: `"${createHmac('md5', sim.signKey).update(url.pathname).digest('hex')}"`,

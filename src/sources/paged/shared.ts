@@ -66,10 +66,10 @@ export function isUnavailable(err: unknown): boolean {
 }
 
 /**
- * The error a source throws once for an unlicensed stream. `details.disabled` tells the pipeline to stop polling
+ * The error a source throws once for an unlicensed stream (`label` names it in the message; default `stream <name>`). `details.disabled` tells the pipeline to stop polling
  * this stream instead of retrying it forever; the message is meant to be shown to the user once.
  */
-export function disabledError(stream: StreamName, account: string, err: unknown, permission?: string): ApiError {
+export function disabledError(stream: StreamName, account: string, err: unknown, permission?: string, label = `stream ${stream}`): ApiError {
   const status = err instanceof CollectorError ? statusOf(err) : undefined;
   const call = err instanceof ApiError ? err.call : '';
   const what = status === 404 ? 'the function is not available for it' : 'the account is not licensed for it';
@@ -78,7 +78,7 @@ export function disabledError(stream: StreamName, account: string, err: unknown,
   const text = describeError(err);
   const said = /HTTP \d{3}: (.*)$/.exec(text)?.[1] ?? text;
   const where = `${status === undefined ? '' : `HTTP ${status}`}${call === '' ? '' : ` from ${call}`}`;
-  const message = `stream ${stream} disabled for account ${account}: ${what} (${where === '' ? '' : `${where}: `}${said})${hint}`;
+  const message = `${label} disabled for account ${account}: ${what} (${where === '' ? '' : `${where}: `}${said})${hint}`;
   return new ApiError('API_PERMISSION_DENIED', message, call, {
     cause: err,
     retryable: false,

@@ -68,6 +68,34 @@ async function drain(src: SiemBatchSource, cursor: string | undefined, maxBatche
   return { batches, cursor: cur };
 }
 
+describe('SiemBatchSource, Cloud Integrated types', () => {
+  it('an account without Cloud Integrated: the type is disabled with one clear error, not retried', async () => {
+    // The simulator started above has no Cloud Integrated product: its ci endpoint answers 403.
+    const src = new SiemBatchSource({ account: 'sim', type: 'entities', api: client, startFromMs: 86_400_000, pageSize: 10, chunkEvents: 50, logger: silentLogger() });
+    const err = await drain(src, undefined).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    const e = err as ApiError;
+    expect(e.details['disabled']).toBe(true);
+    expect(e.retryable).toBe(false);
+    expect(e.message).toMatch(/^SIEM type entities \(Cloud Integrated\) disabled for account sim: the account is not licensed for it \(HTTP 403 from GET \/siem\/v1\/batch\/events\/ci/);
+  });
+
+  it('asks the ci endpoint with the type as the API spells it; a cg type never goes there', async () => {
+    const calls: string[] = [];
+    const fake: SiemBatchApi = {
+      getJson: (path, query) => {
+        calls.push(`${path}?type=${String(query['type'])}`);
+        return Promise.resolve({ value: [], isCaughtUp: true });
+      },
+      openDownload: () => Promise.reject(new Error('no files')),
+    };
+    for (const type of ['urlclick', 'url_protect'] as const) {
+      await drain(new SiemBatchSource({ account: 'a', type, api: fake, startFromMs: 3_600_000, pageSize: 10, chunkEvents: 50, logger: silentLogger() }), undefined);
+    }
+    expect(calls).toEqual(['/siem/v1/batch/events/ci?type=urlclick', '/siem/v1/batch/events/cg?type=url protect']);
+  });
+});
+
 describe('SiemBatchSource', () => {
   it('drains a type completely, in bounded chunks, and ends caught up', async () => {
     const want = expected('receipt');

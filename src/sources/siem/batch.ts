@@ -1,11 +1,12 @@
 // SIEM via API 2.0 batch mode: pages of pre-signed gzip NDJSON files, streamed, committed chunk by chunk.
 import { createGunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
-import { SIEM_API_TYPE, type Batch, type NormalizedEvent, type Quarantined, type SiemType, type Source } from '../../core/contracts.js';
+import { SIEM_API_TYPE, isCiType, type Batch, type NormalizedEvent, type Quarantined, type SiemLogType, type Source } from '../../core/contracts.js';
 import { ApiError, CollectorError, describeError, isAbort } from '../../core/errors.js';
 import { ParsePool } from '../../core/parse-pool.js';
 import type { ParsedLines } from '../../core/parse-lines.js';
 import { formatDay } from '../../normalize/time.js';
+import { disabledError, isUnavailable } from '../paged/shared.js';
 import type { Logger } from '../../telemetry/logger.js';
 
 /** What the source needs from the API client (MimecastV2Client provides it). */
@@ -16,7 +17,8 @@ export interface SiemBatchApi {
 
 export interface SiemBatchOptions {
   account: string;
-  type: SiemType;
+  /** A Cloud Gateway type (`cg` endpoint) or a Cloud Integrated one (`ci` endpoint). */
+  type: SiemLogType;
   api: SiemBatchApi;
   /** First run only: how far back to start (ms); clamped to the API's 7-day retention. */
   startFromMs: number;
@@ -43,7 +45,9 @@ export interface SiemBatchCursor {
 }
 
 const RETENTION_MS = 7 * 86_400_000;
-const PATH = '/siem/v1/batch/events/cg';
+const CG_PATH = '/siem/v1/batch/events/cg';
+/** Cloud Integrated accounts: the same mechanics, its own types. */
+const CI_PATH = '/siem/v1/batch/events/ci';
 /** Lines per parse job: large enough that passing them to a worker thread costs little per line. */
 const PARSE_GROUP_LINES = 250;
 /**
@@ -131,13 +135,23 @@ export class SiemBatchSource implements Source {
 
   private async fetchPage(req: string | undefined, start: string, signal: AbortSignal): Promise<PageReply> {
     const now = (this.o.now ?? Date.now)();
-    const apiType = SIEM_API_TYPE[this.o.type];
+    const type = this.o.type;
+    const ci = isCiType(type);
+    const apiType = ci ? type : SIEM_API_TYPE[type];
+    const path = ci ? CI_PATH : CG_PATH;
     const query: Record<string, string | number | undefined> =
       req !== undefined
         ? { type: apiType, pageSize: this.o.pageSize, nextPage: req }
         : { type: apiType, pageSize: this.o.pageSize, dateRangeStartsAt: start, dateRangeEndsAt: formatDay(new Date(now)) };
-    const body = await this.o.api.getJson(PATH, query, signal);
-    return parsePage(body, `GET ${PATH} type=${apiType}`);
+    let body: unknown;
+    try {
+      body = await this.o.api.getJson(path, query, signal);
+    } catch (err) {
+      // An account without Cloud Integrated answers 403/404 here: say so once and stop asking, not an error loop.
+      if (ci && isUnavailable(err)) throw disabledError('siem', this.account, err, undefined, `SIEM type ${type} (Cloud Integrated)`);
+      throw err;
+    }
+    return parsePage(body, `GET ${path} type=${apiType}`);
   }
 
   async *pull(cursorText: string | undefined, signal: AbortSignal): AsyncGenerator<Batch> {

@@ -3,7 +3,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { SIEM_API_TYPE, SIEM_TYPES, type NormalizedEvent } from '../../core/contracts.js';
+import { CI_TYPES, SIEM_API_TYPE, SIEM_TYPES, isCiType, type NormalizedEvent } from '../../core/contracts.js';
 import { CollectorError } from '../../core/errors.js';
 import { checkNormalizedEvent } from '../../normalize/contract.js';
 import { normalizeSiemV2 } from './normalize.js';
@@ -27,7 +27,7 @@ function asRecord(v: unknown): Record<string, unknown> {
   return v as Record<string, unknown>;
 }
 
-describe.each(SIEM_TYPES)('golden: %s', (logType) => {
+describe.each([...SIEM_TYPES, ...CI_TYPES])('golden: %s', (logType) => {
   const inputPath = join(DIR, `${logType}.input.ndjson`);
   const expectedPath = join(DIR, `${logType}.expected.ndjson`);
 
@@ -54,7 +54,7 @@ describe.each(SIEM_TYPES)('golden: %s', (logType) => {
       const mc = asRecord(ev.doc['mimecast']);
       for (const [k, v] of Object.entries(asRecord(input))) expect(mc[k]).toEqual(v);
       expect(mc['log_type']).toBe(logType);
-      expect(asRecord(input)['type']).toBe(SIEM_API_TYPE[logType]);
+      expect(asRecord(input)['type']).toBe(isCiType(logType) ? logType : SIEM_API_TYPE[logType]);
       ids.add(ev.id);
     }
     // The inputs hold no exact duplicates, so each one must get its own id.
@@ -122,6 +122,28 @@ describe('normalizeSiemV2', () => {
     expect(asRecord(ev.doc['event'])['action']).toBe('constructor');
     expect(asRecord(ev.doc['event'])['outcome']).toBeUndefined();
     expect(asRecord(ev.doc['email'])['direction']).toBe('unknown');
+  });
+
+  it('maps Cloud Integrated records: detections, clicks and the policies applied', () => {
+    const base = { _offset: 7, _partition: 9, accountId: 'C1', aggregateId: 'a_1', processingId: 'p_1', timestamp: 1714557603120 };
+    const threat = normalizeSiemV2(
+      { ...base, type: 'entities', threatType: 'MALWARE', threatState: 'REMEDIATED', direction: 'INBOUND', recipients: ['a@x.example'], policiesApplied: [{ name: 'P1' }, { name: 'P2' }, { name: 'P1' }] },
+      CTX,
+    );
+    expect(asRecord(threat.doc['event'])).toMatchObject({ category: ['email', 'threat'], type: ['indicator', 'info'], action: 'remediated', reason: 'MALWARE' });
+    expect(asRecord(threat.doc['email'])).toMatchObject({ direction: 'inbound', to: { address: ['a@x.example'] } });
+    expect(threat.doc['rule']).toEqual({ name: 'P1, P2' });
+    const clean = normalizeSiemV2({ ...base, type: 'entities', threatType: 'NO_DETECTIONS' }, CTX);
+    expect(asRecord(clean.doc['event'])).toMatchObject({ category: ['email'], type: ['info'] });
+    expect(asRecord(clean.doc['event'])['reason']).toBeUndefined();
+    const click = normalizeSiemV2({ ...base, type: 'urlclick', action: 'block', originalUrl: 'https://bad.example/x', sourceIp: '203.0.113.5', userEmailAddress: 'u@x.example' }, CTX);
+    expect(asRecord(click.doc['event'])).toMatchObject({ category: ['email', 'web'], type: ['access', 'denied'], action: 'block' });
+    expect(click.doc['url']).toEqual({ original: 'https://bad.example/x', domain: 'bad.example' });
+    expect(click.doc['user']).toEqual({ email: 'u@x.example' });
+    expect(asRecord(click.doc['source'])['ip']).toBe('203.0.113.5');
+    expect(asRecord(click.doc['related'])['user']).toEqual(['u@x.example']);
+    expect(asRecord(normalizeSiemV2({ ...base, type: 'MailFlow' }, CTX).doc['mimecast'])['log_type']).toBe('mailflow');
+    for (const ev of [threat, clean, click]) expect(checkNormalizedEvent(ev)).toEqual([]);
   });
 
   it('accepts epoch-ms timestamps sent as strings', () => {

@@ -1,5 +1,5 @@
 // Turns one SIEM API 2.0 record (a batch-file or stream line) into an ECS output event.
-import { SerializedEvent, siemTypeFromApi, type EcsDocument, type NormalizedEvent } from '../../core/contracts.js';
+import { SerializedEvent, isCiType, siemTypeFromApi, type EcsDocument, type NormalizedEvent } from '../../core/contracts.js';
 import { CollectorError } from '../../core/errors.js';
 import { Related, asBool, asInt, asIp, asString, canonicalJson, idFromCanonical, hasKeys, put, splitAddresses, uniq } from '../../normalize/ecs.js';
 import { jsonObjectOf } from '../../normalize/fields.js';
@@ -36,6 +36,8 @@ function logTypeOf(type: unknown): string {
   if (typeof type !== 'string') return 'unknown';
   const known = siemTypeFromApi(type);
   if (known !== undefined) return known;
+  const lower = type.trim().toLowerCase();
+  if (isCiType(lower)) return lower;
   const cleaned = type.toLowerCase().replace(NON_WORD, '_').replace(EDGE_UNDERSCORES, '');
   return cleaned.length > 0 ? cleaned : 'unknown';
 }
@@ -95,6 +97,17 @@ function attachmentNames(v: unknown): string[] {
   return out;
 }
 
+/** Cloud Integrated `policiesApplied: [{action, mode, name}]`: the policy names, comma-separated. */
+function policyNames(v: unknown): string | undefined {
+  if (!Array.isArray(v)) return undefined;
+  const names: string[] = [];
+  for (const p of v) {
+    const n = p !== null && typeof p === 'object' ? asString((p as Record<string, unknown>)['name']) : undefined;
+    if (n !== undefined && !names.includes(n)) names.push(n);
+  }
+  return names.length > 0 ? names.join(', ') : undefined;
+}
+
 /** An ECS `file` object from the record's own file keys, or undefined when it has none. */
 function fileOf(r: Record<string, unknown>): Record<string, unknown> | undefined {
   const file: Record<string, unknown> = {};
@@ -131,9 +144,20 @@ interface Categorization {
   type: string[];
 }
 
-/** ECS `event.category` and `event.type` of a SIEM log type (shared by the 1.0 and 2.0 normalizers). */
-export function siemCategories(logType: string, virusFound: boolean, action: string | undefined): Categorization {
+/**
+ * ECS `event.category` and `event.type` of a SIEM log type (shared by the 1.0 and 2.0 normalizers). `threat`: a
+ * Cloud Integrated record names a detection (threatType other than NO_DETECTIONS).
+ */
+export function siemCategories(logType: string, virusFound: boolean, action: string | undefined, threat = false): Categorization {
   switch (logType) {
+    case 'entities':
+      return threat ? { category: ['email', 'threat'], type: ['indicator', 'info'] } : { category: ['email'], type: ['info'] };
+    case 'urlclick': {
+      const type = ['access'];
+      if (action === 'allow') type.push('allowed');
+      else if (action === 'block') type.push('denied');
+      return { category: ['email', 'web'], type };
+    }
     case 'receipt': {
       const category = ['email', 'network'];
       if (virusFound) category.push('malware');
@@ -165,7 +189,8 @@ function actionOf(logType: string, r: Record<string, unknown>): { action?: strin
     if (delivered === undefined) return {};
     return delivered ? { action: 'delivered', outcome: 'success' } : { action: 'not_delivered', outcome: 'failure' };
   }
-  const raw = asString(r['action']);
+  // Cloud Integrated message summaries say what happened to the message in threatState (e.g. DELIVERED, QUARANTINED).
+  const raw = asString(r['action']) ?? (logType === 'entities' ? asString(r['threatState']) : undefined);
   if (raw === undefined) return {};
   const lower = raw.toLowerCase();
   const action = ACTION_WORDS.get(lower) ?? lower;
@@ -210,7 +235,9 @@ export function normalizeSiemV2(record: unknown, ctx: { account: string }): Norm
   const related = new Related();
 
   const { action, outcome } = actionOf(logType, r);
-  const { category, type } = siemCategories(logType, asString(r['virusFound']) !== undefined, action);
+  const threatType = asString(r['threatType']);
+  const threat = threatType !== undefined && threatType.toUpperCase() !== 'NO_DETECTIONS';
+  const { category, type } = siemCategories(logType, asString(r['virusFound']) !== undefined, action, threat);
   const event: Record<string, unknown> = { id, module: 'mimecast', dataset: DATASET, kind: 'event', category, type };
   put(event, 'action', action);
   put(event, 'outcome', outcome);
@@ -221,7 +248,8 @@ export function normalizeSiemV2(record: unknown, ctx: { account: string }): Norm
       asString(r['holdReason']) ??
       asString(r['blockReason']) ??
       asString(r['scanResults']) ??
-      asString(r['rejectionType']),
+      asString(r['rejectionType']) ??
+      (threat ? threatType : undefined),
   );
 
   const email: Record<string, unknown> = {};
@@ -273,9 +301,15 @@ export function normalizeSiemV2(record: unknown, ctx: { account: string }): Norm
     const hash = file['hash'] as Record<string, unknown> | undefined;
     if (hash !== undefined) related.addHash(hash['md5']).addHash(hash['sha1']).addHash(hash['sha256']);
   }
-  const url = urlOf(r['url']);
+  // url_protect has `url`; a Cloud Integrated click has `originalUrl` (and where it led, under mimecast.redirectUrl).
+  const url = urlOf(r['url']) ?? urlOf(r['originalUrl']);
   if (url !== undefined) doc['url'] = url;
-  const ruleName = asString(r['policyDefinition']) ?? asString(r['definition']);
+  const userEmail = asString(r['userEmailAddress']);
+  if (userEmail !== undefined) {
+    doc['user'] = { email: userEmail };
+    related.addUser(userEmail);
+  }
+  const ruleName = asString(r['policyDefinition']) ?? asString(r['definition']) ?? policyNames(r['policiesApplied']);
   if (ruleName !== undefined) doc['rule'] = { name: ruleName };
 
   const error: Record<string, unknown> = {};
