@@ -172,9 +172,9 @@ describe('ParsePool', () => {
     expect(unpackEvents(packEvents([]), 'siem', 'acct')).toEqual([]);
   });
 
-  it('packs as it parses: the buffer grows when documents outgrow the reserve, a reused one is filled from the start', () => {
-    // Tiny records make documents many times their line: the reserve (sized from the input) is outgrown.
-    const tiny = Array.from({ length: 400 }, (_, i) => `{"timestamp":${1714557600000 + i},"type":"receipt","subject":"é${i}"}`);
+  it('packs as it parses: documents beyond the scratch size, exact-size reuse, a reused buffer filled from the start', () => {
+    // 1000 small records make ~370 KB of documents, more than the 256 KB scratch buffer starts with.
+    const tiny = Array.from({ length: 1000 }, (_, i) => `{"timestamp":${1714557600000 + i},"type":"receipt","subject":"é${i}"}`);
     const text = Buffer.from(tiny.join('\n') + '\n');
     const j: ParseJob = { stream: 'siem', variant: 'v2', account: 'acct', text, firstLine: 1, where: 'w' };
     const want = parseLines(j).events.map((e) => [e.id, e.time, e.json]);
@@ -186,7 +186,9 @@ describe('ParsePool', () => {
       expect(quarantined).toEqual([]);
       expect(unpackEvents(packed, 'siem', 'acct').map((e) => [e.id, e.time, e.bytes?.toString('utf8')])).toEqual(want);
     }
-    expect(offered[0]).toBeLessThan(want.reduce((n, [, , json]) => n + Buffer.byteLength(json ?? ''), 0));
+    const total = want.reduce((n, [, , json]) => n + Buffer.byteLength(json ?? ''), 0);
+    expect(total).toBeGreaterThan(256 * 1024);
+    expect(offered).toEqual([total, total]);
     const last = parseAndPack(j, () => spare).packed;
     expect(last.docs.buffer).toBe(spare);
     expect(last.docs.byteOffset).toBe(0);
