@@ -223,7 +223,10 @@ sinks:
     const byDefault = parseConfigText(v2('receipt').replace('{ types: [receipt] }', '{}'), {});
     expect(byDefault.config?.accounts[0]?.streams.siem?.types).not.toContain('entities');
     const typo = parseConfigText(v2('entity'), {}).issues;
-    expect(typo.map((i) => [i.path, i.message])).toEqual([['accounts[0].streams.siem.types[0]', expect.stringMatching(/Cloud Integrated type: entities, mailflow, urlclick/)]]);
+    expect(typo.map((i) => [i.path, i.message])).toEqual([['accounts[0].streams.siem.types[0]', expect.stringMatching(/Cloud Integrated type: entities, mailflow, urlclick \(did you mean "entities"\?\)$/)]]);
+    // A value nothing like the allowed ones gets no guess.
+    expect(parseConfigText(v2('firewall'), {}).issues[0]?.message).not.toMatch(/did you mean/);
+    expect(parseConfigText(v2('receipt').replace('types: [receipt]', 'types: [receipt], mode: strem'), {}).issues[0]?.message).toMatch(/did you mean "stream"\?/);
     const old = parseConfigText(v1(keys.replace('    app_id', '    base_url: https://eu-api.mimecast.com\n    app_id'), 'siem: { types: [receipt, urlclick] }'), {}).issues;
     expect(old.map((i) => [i.path, i.message])).toEqual([['accounts[0].streams.siem.types', 'urlclick: Cloud Integrated logs need API 2.0 (api: v2)']]);
   });

@@ -110,21 +110,48 @@ function editDistance(a: string, b: string): number {
   return prev[b.length] ?? 0;
 }
 
+/** The candidate closest to `word` and its edit distance (case-insensitive). */
+function closest(word: string, candidates: readonly string[]): { best: string | undefined; distance: number } {
+  let best: string | undefined;
+  let distance = Infinity;
+  for (const c of candidates) {
+    const d = editDistance(word.toLowerCase(), c.toLowerCase());
+    if (d < distance) {
+      best = c;
+      distance = d;
+    }
+  }
+  return { best, distance };
+}
+
+/**
+ * True when `word` is probably a slip for `best`: about one edit per four characters, or another form of the
+ * same word (`entity` for `entities`: the shorter one's first five characters or more, most of it, in common).
+ */
+function likelyTypo(word: string, best: string | undefined, distance: number): best is string {
+  if (best === undefined || distance === 0) return false;
+  const shorter = Math.min(word.length, best.length);
+  if (distance <= Math.max(1, Math.floor(shorter / 4))) return true;
+  const a = word.toLowerCase();
+  const b = best.toLowerCase();
+  let common = 0;
+  while (common < shorter && a[common] === b[common]) common++;
+  return common >= 5 && common >= 0.8 * shorter;
+}
+
 /** "unknown key", with the closest real key name when one is a likely typo of it. */
 function unknownKeyMessage(key: string): string {
   knownKeys ??= [...schemaKeys(configSchema, new Set(SECRET_FILE_KEYS.keys()), new Set())];
-  let best: string | undefined;
-  let bestDistance = Infinity;
-  for (const k of knownKeys) {
-    const d = editDistance(key.toLowerCase(), k);
-    if (d < bestDistance) {
-      best = k;
-      bestDistance = d;
-    }
-  }
-  if (bestDistance === 0) return 'not allowed here (a key of another section, or of another api or sink type)';
-  const close = best !== undefined && bestDistance <= Math.max(1, Math.floor(Math.min(key.length, best.length) / 4));
-  return close ? `unknown key (did you mean "${best}"?)` : 'unknown key';
+  const { best, distance } = closest(key, knownKeys);
+  if (distance === 0) return 'not allowed here (a key of another section, or of another api or sink type)';
+  return likelyTypo(key, best, distance) ? `unknown key (did you mean "${best}"?)` : 'unknown key';
+}
+
+/** A value outside a fixed list (a SIEM type, a stream name, a mode): the schema's message, plus the likely fix. */
+function invalidValueMessage(message: string, value: unknown, allowed: readonly unknown[]): string {
+  if (typeof value !== 'string') return message;
+  const { best, distance } = closest(value, allowed.filter((v): v is string => typeof v === 'string'));
+  return likelyTypo(value, best, distance) ? `${message} (did you mean "${best}"?)` : message;
 }
 
 /** Parses config text; returns the typed config or every problem found. */
@@ -154,6 +181,10 @@ export function parseConfigText(text: string, env: NodeJS.ProcessEnv = process.e
       const missing = issue.code === 'invalid_type' && valueAt(resolved, issue.path) === undefined;
       if (issue.code === 'unrecognized_keys') {
         for (const key of issue.keys) issues.push({ path: formatPath([...issue.path, key]), message: unknownKeyMessage(key) });
+        continue;
+      }
+      if (issue.code === 'invalid_value') {
+        issues.push({ path: formatPath(issue.path), message: invalidValueMessage(issue.message, valueAt(resolved, issue.path), issue.values) });
         continue;
       }
       issues.push({ path: formatPath(issue.path), message: missing ? `required (${issue.expected})` : issue.message });
