@@ -30,7 +30,8 @@ export async function demoCommand(opts: DemoOptions, io: CommandIo): Promise<num
     publishIntervalMs: 5000,
     recordsPerInterval: 200,
     cloudIntegrated: true,
-    ...(opts.port !== undefined ? { port: opts.port } : {}) });
+    ...(opts.port !== undefined ? { port: opts.port } : {}),
+  });
   let config;
   try {
     config = loadConfig(DEMO_CONFIG, { ...io.env, DEMO_SIMULATOR_URL: sim.url, DEMO_CLIENT_ID: sim.clientId, DEMO_CLIENT_SECRET: sim.clientSecret });

@@ -100,18 +100,19 @@ let knownKeys: string[] | undefined;
 
 /** Edits (insert, delete, replace, swap two neighbours) from a to b: `fiel` is one slip away from `file`. */
 function editDistance(a: string, b: string): number {
-  const rows: number[][] = [Array.from({ length: b.length + 1 }, (_, j) => j)];
+  let before: number[] = [];
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const cur = [i];
-    const prev = rows[i - 1] as number[];
     for (let j = 1; j <= b.length; j++) {
       let d = Math.min((prev[j] ?? 0) + 1, (cur[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1));
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d = Math.min(d, ((rows[i - 2] as number[])[j - 2] ?? 0) + 1);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d = Math.min(d, (before[j - 2] ?? 0) + 1);
       cur[j] = d;
     }
-    rows.push(cur);
+    before = prev;
+    prev = cur;
   }
-  return (rows[a.length] as number[])[b.length] ?? 0;
+  return prev[b.length] ?? 0;
 }
 
 /** The candidate closest to `word` and its edit distance (case-insensitive). */
@@ -187,14 +188,11 @@ export function parseConfigText(text: string, env: NodeJS.ProcessEnv = process.e
         for (const key of issue.keys) issues.push({ path: formatPath([...issue.path, key]), message: unknownKeyMessage(key) });
         continue;
       }
-      if (issue.code === 'invalid_value') {
-        issues.push({ path: formatPath(issue.path), message: invalidValueMessage(issue.message, valueAt(resolved, issue.path), issue.values) });
-        continue;
-      }
-      // An unknown `type` of a sink: the union names the types it knows.
+      // A value outside a fixed list: an enum's values, or the types a union of sinks knows.
       const options = (issue as { options?: unknown }).options;
-      if (issue.code === 'invalid_union' && Array.isArray(options)) {
-        issues.push({ path: formatPath(issue.path), message: invalidValueMessage(issue.message, valueAt(resolved, issue.path), options) });
+      const allowed = issue.code === 'invalid_value' ? issue.values : issue.code === 'invalid_union' && Array.isArray(options) ? (options as unknown[]) : undefined;
+      if (allowed !== undefined) {
+        issues.push({ path: formatPath(issue.path), message: invalidValueMessage(issue.message, valueAt(resolved, issue.path), allowed) });
         continue;
       }
       issues.push({ path: formatPath(issue.path), message: missing ? `required (${issue.expected})` : issue.message });

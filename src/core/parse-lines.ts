@@ -113,18 +113,6 @@ export interface PackedEvents {
 }
 
 /**
- * Packs `events` for the trip back to the main thread. `reuse` offers a buffer the main thread handed back (see
- * ParsePool.recycle) of at least the given size; a new one is allocated only when it has none, a little larger
- * than needed so that it fits the next groups too. Buffers that circulate are neither freed nor left for the
- * garbage collector (which frees ArrayBuffers late, and whose freed memory the allocator keeps).
- */
-export function packEvents(events: readonly NormalizedEvent[], reuse?: (minBytes: number) => ArrayBuffer | undefined): PackedEvents {
-  const writer = new PackWriter();
-  for (const e of events) writer.add(e);
-  return writer.finish(reuse);
-}
-
-/**
  * The bytes of the group being packed, in this thread: reused from group to group (it grows to the largest group
  * and stays), so writing a document allocates nothing and its text can die at once.
  */

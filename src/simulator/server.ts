@@ -323,14 +323,13 @@ export class Simulator implements RunningSimulator {
     if (name === 'siem_v1') this.siemV1.addRange(first, store.count);
   }
 
-  /** Cloud Integrated records to go with `siemRecords` new Cloud Gateway ones (one in five; fractions carried over). */
-  private async publishCi(siemRecords: number, t0: number, t1: number): Promise<void> {
-    if (this.ciCatalog === undefined) return;
-    const want = (this.carry.get('cloud_integrated') ?? 0) + siemRecords * CI_SHARE;
+  /** Records of `key` to go with `records` new SIEM records at `share` per record; the fraction is carried over. */
+  private shareOf(key: LogStreamName | 'cloud_integrated', records: number, share: number): number {
+    const want = (this.carry.get(key) ?? 0) + records * share;
     // The epsilon keeps float error (7 × 0.2 five times is 1.9999999999999996) from holding a record back.
     const n = Math.floor(want + 1e-9);
-    this.carry.set('cloud_integrated', Math.max(0, want - n));
-    if (n > 0) await this.ciCatalog.publish(n, t0, t1, this.publishFaults());
+    this.carry.set(key, Math.max(0, want - n));
+    return n;
   }
 
   /** The window [t0, t1] of the next publication; t0 is the end of the previous one so times never go back. */
@@ -345,13 +344,9 @@ export class Simulator implements RunningSimulator {
       if (this.closed) return;
       const [t0, t1] = this.window();
       const blobs = await this.catalog.publish(records, t0, t1, this.publishFaults());
-      await this.publishCi(records, t0, t1);
-      for (const name of LOG_STREAMS) {
-        const want = (this.carry.get(name) ?? 0) + records * this.opts.streamShare[name];
-        const n = Math.floor(want);
-        this.carry.set(name, want - n);
-        await this.publishInto(name, n, t0, t1);
-      }
+      const ci = this.ciCatalog === undefined ? 0 : this.shareOf('cloud_integrated', records, CI_SHARE);
+      if (ci > 0) await this.ciCatalog?.publish(ci, t0, t1, this.publishFaults());
+      for (const name of LOG_STREAMS) await this.publishInto(name, this.shareOf(name, records, this.opts.streamShare[name]), t0, t1);
       this.lastPublishEnd = t1;
       this.log.debug({ records, blobs: blobs.length }, 'simulator published records');
     };

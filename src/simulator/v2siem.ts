@@ -237,8 +237,8 @@ export async function blobEndpoint(sim: Simulator, url: URL): Promise<HttpReply>
   // Type names differ between the two catalogs, so the name says which one holds the blob.
   const catalog = typeName !== undefined && sim.catalog.typeIndex(typeName) < 0 ? sim.ciCatalog : sim.catalog;
   const t = typeName === undefined || catalog === undefined ? -1 : catalog.typeIndex(typeName);
-  const desc = t < 0 || catalog === undefined ? undefined : catalog.get(t, index);
-  if (account !== encodeURIComponent(sim.accountCode) || desc === undefined || desc.firstOffset !== offset) {
+  const desc = t < 0 ? undefined : catalog?.get(t, index);
+  if (catalog === undefined || account !== encodeURIComponent(sim.accountCode) || desc === undefined || desc.firstOffset !== offset) {
     return xml(404, 'NoSuchKey', 'The specified key does not exist.', { Key: url.pathname.slice(1) });
   }
   const expiresRaw = url.searchParams.get('X-Sim-Expires');
@@ -257,7 +257,7 @@ export async function blobEndpoint(sim: Simulator, url: URL): Promise<HttpReply>
       ServerTime: new Date(now).toISOString(),
     });
   }
-  const bytes = await (catalog as Catalog).bytes(desc);
+  const bytes = await catalog.bytes(desc);
   const headers: Headers = {
     'Content-Type': 'application/gzip',
     ETag: `"${createHmac('md5', sim.signKey).update(url.pathname).digest('hex')}"`,
