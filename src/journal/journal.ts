@@ -6,6 +6,7 @@ import Database from 'better-sqlite3';
 import { STREAM_NAMES, StoredEvent, type Batch, type NormalizedEvent, type OutEvent, type StreamName } from '../core/contracts.js';
 import { CollectorError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../telemetry/logger.js';
+import { AUTOCHECKPOINT_PAGES, Checkpointer } from './checkpointer.js';
 
 /*
  * Schema (version 1, tracked in PRAGMA user_version):
@@ -38,7 +39,8 @@ import { silentLogger, type Logger } from '../telemetry/logger.js';
  *
  * Durability: WAL with synchronous=NORMAL. A killed process loses nothing committed; a power cut may roll
  * back the last transactions, but cursor and events always roll back together, so the API is simply
- * asked again for the same page.
+ * asked again for the same page. Checkpoints (the syncs and the copy into the database file) run on a
+ * thread of their own with a second connection when the compiled worker is there (checkpointer.ts).
  *
  * One process owns the journal: head/offset/total values are cached in memory and written through.
  *
@@ -66,6 +68,12 @@ const FUTURE_SLACK_S = 24 * 3600;
 const DEFAULT_TAIL_CACHE_BYTES = 4 * 1024 * 1024;
 /** Entries the tail cache holds at most, so tiny events cannot pile up object overhead under the byte bound. */
 const TAIL_CACHE_MAX_EVENTS = 100_000;
+/** WAL bytes (estimated) between two checkpoints: about what SQLite's automatic trigger of 512 pages meant. */
+const CHECKPOINT_EVERY_BYTES = 16 * 1024 * 1024;
+/** What one small write transaction (an ack, a cursor) adds to the WAL, roughly: a page or two. */
+const SMALL_TX_BYTES = 64 * 1024;
+/** Per appended event beyond its document: its index entries and dedup key. */
+const EVENT_OVERHEAD_BYTES = 128;
 
 const MIGRATIONS: readonly string[] = [
   `
@@ -114,6 +122,13 @@ export interface JournalOptions {
   maxQuarantine?: number;
   /** JSON bytes of the newest events kept in memory for caught-up readers; 0 disables. Default 8 MiB. */
   tailCacheBytes?: number;
+  /**
+   * The compiled checkpoint thread script (tests); by default the one beside this module. When it does not
+   * exist (running from sources) or is `false`, SQLite checkpoints on the calling thread.
+   */
+  checkpointWorker?: string | false;
+  /** WAL bytes (estimated) between checkpoints on that thread; default 16 MiB (tests use less). */
+  checkpointEveryBytes?: number;
   logger?: Logger;
   now?: () => number;
 }
@@ -425,6 +440,7 @@ export class Journal {
   private tailHits = 0;
   private tailMisses = 0;
   private closed = false;
+  private checkpointer: Checkpointer | undefined;
 
   private readonly s: {
     insDedup: Stmt;
@@ -542,9 +558,16 @@ export class Journal {
       // After a checkpoint, shrink a WAL that grew during a burst instead of keeping it at its peak.
       db.pragma('journal_size_limit = 67108864');
       // Checkpoint about every 16 MiB of WAL (SQLite counts pages; the default of 1000 would be 32 MiB here).
-      db.pragma('wal_autocheckpoint = 512');
+      db.pragma(`wal_autocheckpoint = ${AUTOCHECKPOINT_PAGES}`);
       migrate(db, file);
       const journal = new Journal(file, db, opts);
+      if (opts.checkpointWorker !== false) {
+        journal.checkpointer = Checkpointer.start(file, db, {
+          everyBytes: opts.checkpointEveryBytes ?? CHECKPOINT_EVERY_BYTES,
+          logger: journal.log,
+          ...(opts.checkpointWorker !== undefined ? { workerFile: opts.checkpointWorker } : {}),
+        });
+      }
       journal.log.info({ file, usage: journal.usage(), headSeq: journal.headSeq() }, 'journal opened');
       return journal;
     } catch (err) {
@@ -614,6 +637,7 @@ export class Journal {
       });
       run.immediate();
       this.totals = { ...t, headSeq, headCum };
+      this.checkpointer?.noteWritten(headCum - t.headCum + inserted * EVENT_OVERHEAD_BYTES + SMALL_TX_BYTES);
       this.tail?.push(t.headSeq + 1, fresh, freshBodies);
       return { inserted, duplicates, quarantined: batch.quarantined?.length ?? 0 };
     });
@@ -726,6 +750,7 @@ export class Journal {
       }).immediate();
       this.offsets.set(sink, next);
       this.totals = totals;
+      this.checkpointer?.noteWritten(SMALL_TX_BYTES);
       this.tail?.dropThrough(totals.delSeq);
     });
   }
@@ -763,6 +788,15 @@ export class Journal {
    */
   tailCache(): { events: number; bytes: number; hits: number; misses: number; slabs_reused: number } {
     return { events: this.tail?.count ?? 0, bytes: this.tail?.bytes ?? 0, hits: this.tailHits, misses: this.tailMisses, slabs_reused: this.tail?.reusedSlabs ?? 0 };
+  }
+
+  /**
+   * Checkpoints: whether a thread of their own runs them (else SQLite does, inside appends), the rounds it
+   * completed, and how often the writer then copied the last pages itself.
+   */
+  checkpoints(): { threaded: boolean; thread_rounds: number; writer_finishes: number } {
+    const c = this.checkpointer;
+    return { threaded: c?.threaded ?? false, thread_rounds: c?.stats.thread ?? 0, writer_finishes: c?.stats.writer ?? 0 };
   }
 
   /** The highest seq ever assigned (0 for a new journal). */
@@ -848,6 +882,7 @@ export class Journal {
     if (this.closed) return;
     this.closed = true;
     this.tail?.clear();
+    this.checkpointer?.close();
     try {
       this.db.close();
     } catch (err) {

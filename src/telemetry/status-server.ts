@@ -13,7 +13,7 @@ export function statusSnapshot(pipeline: Pipeline, journal: Journal): Record<str
   const now = Date.now();
   return {
     time: new Date(now).toISOString(),
-    journal: { ...journal.usage(), over_budget: journal.overBudget(), quarantined: journal.quarantineCount(), tail_cache: journal.tailCache() },
+    journal: { ...journal.usage(), over_budget: journal.overBudget(), quarantined: journal.quarantineCount(), tail_cache: journal.tailCache(), checkpoints: journal.checkpoints() },
     sources: pipeline.sources().map((s) => ({
       ...s,
       lag_ms: s.lastEventTime !== undefined ? now - Date.parse(s.lastEventTime) : undefined,
