@@ -68,8 +68,14 @@ export class Checkpointer {
   static start(file: string, db: Database.Database, opts: CheckpointerOptions): Checkpointer | undefined {
     const script = opts.workerFile ?? WORKER_FILE;
     if (!existsSync(script)) return undefined;
-    // Small heaps: the thread holds nothing but a connection.
-    const worker = new Worker(script, { workerData: { file }, resourceLimits: { maxOldGenerationSizeMb: 8, maxYoungGenerationSizeMb: 2 } });
+    let worker: Worker;
+    try {
+      // Small heaps: the thread holds nothing but a connection.
+      worker = new Worker(script, { workerData: { file }, resourceLimits: { maxOldGenerationSizeMb: 8, maxYoungGenerationSizeMb: 2 } });
+    } catch (err) {
+      opts.logger.warn({ reason: err instanceof Error ? err.message : String(err) }, 'journal checkpoint thread failed; checkpointing on the collector thread instead');
+      return undefined;
+    }
     return new Checkpointer(db, worker, opts);
   }
 
