@@ -142,6 +142,7 @@ export class Checkpointer {
     this.running = false;
     this.ready = false;
     w.removeAllListeners();
+    w.on('error', () => undefined);
     void w.terminate();
     this.log.warn({ reason }, 'journal checkpoint thread failed; checkpointing on the collector thread instead');
     try {
@@ -151,7 +152,10 @@ export class Checkpointer {
     }
   }
 
-  /** Stops the thread (before the writer's connection closes, so that closing it checkpoints and removes the WAL). */
+  /**
+   * Asks the thread to close its connection and end. Whichever connection closes last checkpoints and removes the
+   * WAL; one left behind (the process ended first) is simply read back on the next open.
+   */
   close(): void {
     if (this.closed) return;
     this.closed = true;
