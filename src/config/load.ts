@@ -117,10 +117,11 @@ function editDistance(a: string, b: string): number {
 
 /** The candidate closest to `word` and its edit distance (case-insensitive). */
 function closest(word: string, candidates: readonly string[]): { best: string | undefined; distance: number } {
+  const w = word.toLowerCase();
   let best: string | undefined;
   let distance = Infinity;
   for (const c of candidates) {
-    const d = editDistance(word.toLowerCase(), c.toLowerCase());
+    const d = editDistance(w, c.toLowerCase());
     if (d < distance) {
       best = c;
       distance = d;

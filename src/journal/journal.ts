@@ -557,7 +557,8 @@ export class Journal {
       db.pragma('cache_size = -2048');
       // After a checkpoint, shrink a WAL that grew during a burst instead of keeping it at its peak.
       db.pragma('journal_size_limit = 67108864');
-      // Checkpoint about every 16 MiB of WAL (SQLite counts pages; the default of 1000 would be 32 MiB here).
+      // Checkpoint about every 16 MiB of WAL (SQLite counts pages; the default of 1000 would be 32 MiB here). This
+      // holds until the checkpoint thread is ready, and whenever no such thread runs.
       db.pragma(`wal_autocheckpoint = ${AUTOCHECKPOINT_PAGES}`);
       migrate(db, file);
       const journal = new Journal(file, db, opts);

@@ -4,7 +4,6 @@ import type { IncomingMessage } from 'node:http';
 import { siemTypeFromApi } from '../core/contracts.js';
 import type { BlobDesc, Catalog } from './catalog.js';
 import { HttpReply, XML_TYPE, failReply, json, readBody, siemError, type Headers } from './http.js';
-import { typeIndex } from './records.js';
 import type { Simulator } from './server.js';
 import { intAt } from './tokens.js';
 
@@ -114,14 +113,13 @@ function parsePage(sim: Simulator, kind: BatchKind, catalog: Catalog, token: str
 
 /** The type index a `type=` value names on this endpoint, or undefined. Only the API's own spellings are accepted. */
 function typeOf(kind: BatchKind, catalog: Catalog, typeParam: string): number | undefined {
-  if (kind === 'ci') {
-    const t = catalog.typeIndex(typeParam);
-    return t < 0 ? undefined : t;
+  let name: string | undefined = typeParam;
+  if (kind === 'cg') {
+    // Cloud Gateway types are written with spaces ("url protect"), as the real endpoint wants them.
+    name = typeParam === typeParam.trim().toLowerCase() && !typeParam.includes('_') ? siemTypeFromApi(typeParam) : undefined;
   }
-  const st = siemTypeFromApi(typeParam);
-  // Cloud Gateway types are written with spaces ("url protect"), as the real endpoint wants them.
-  if (st === undefined || typeParam !== typeParam.trim().toLowerCase() || typeParam.includes('_')) return undefined;
-  return typeIndex(st);
+  const t = name === undefined ? -1 : catalog.typeIndex(name);
+  return t < 0 ? undefined : t;
 }
 
 export function batchEndpoint(sim: Simulator, req: IncomingMessage, url: URL): Promise<HttpReply> {

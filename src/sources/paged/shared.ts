@@ -66,8 +66,9 @@ export function isUnavailable(err: unknown): boolean {
 }
 
 /**
- * The error a source throws once for an unlicensed stream (`label` names it in the message; default `stream <name>`). `details.disabled` tells the pipeline to stop polling
- * this stream instead of retrying it forever; the message is meant to be shown to the user once.
+ * The error a source throws once for an unlicensed stream (`label` names it in the message; default `stream <name>`).
+ * `details.disabled` tells the pipeline to stop polling this stream instead of retrying it forever; the message is
+ * meant to be shown to the user once.
  */
 export function disabledError(stream: StreamName, account: string, err: unknown, permission?: string, label = `stream ${stream}`): ApiError {
   const status = err instanceof CollectorError ? statusOf(err) : undefined;

@@ -117,9 +117,17 @@ export class SiemBatchSource implements Source {
   private readonly o: SiemBatchOptions;
   private readonly log: Logger;
   private readonly pool: ParsePool;
+  /** Cloud Integrated types have their own endpoint and are spelled there as in the config. */
+  private readonly ci: boolean;
+  private readonly apiType: string;
+  private readonly path: string;
 
   constructor(options: SiemBatchOptions) {
     this.o = options;
+    const type = options.type;
+    this.ci = isCiType(type);
+    this.apiType = isCiType(type) ? type : SIEM_API_TYPE[type];
+    this.path = this.ci ? CI_PATH : CG_PATH;
     this.pool = options.pool ?? new ParsePool({ workers: 0 });
     this.account = options.account;
     this.key = `${options.account}/siem/${options.type}`;
@@ -135,10 +143,7 @@ export class SiemBatchSource implements Source {
 
   private async fetchPage(req: string | undefined, start: string, signal: AbortSignal): Promise<PageReply> {
     const now = (this.o.now ?? Date.now)();
-    const type = this.o.type;
-    const ci = isCiType(type);
-    const apiType = ci ? type : SIEM_API_TYPE[type];
-    const path = ci ? CI_PATH : CG_PATH;
+    const { apiType, path } = this;
     const query: Record<string, string | number | undefined> =
       req !== undefined
         ? { type: apiType, pageSize: this.o.pageSize, nextPage: req }
@@ -148,7 +153,7 @@ export class SiemBatchSource implements Source {
       body = await this.o.api.getJson(path, query, signal);
     } catch (err) {
       // An account without Cloud Integrated answers 403/404 here: say so once and stop asking, not an error loop.
-      if (ci && isUnavailable(err)) throw disabledError('siem', this.account, err, undefined, `SIEM type ${type} (Cloud Integrated)`);
+      if (this.ci && isUnavailable(err)) throw disabledError('siem', this.account, err, undefined, `SIEM type ${this.o.type} (Cloud Integrated)`);
       throw err;
     }
     return parsePage(body, `GET ${path} type=${apiType}`);

@@ -38,7 +38,7 @@ function logTypeOf(type: unknown): string {
   if (known !== undefined) return known;
   const lower = type.trim().toLowerCase();
   if (isCiType(lower)) return lower;
-  const cleaned = type.toLowerCase().replace(NON_WORD, '_').replace(EDGE_UNDERSCORES, '');
+  const cleaned = lower.replace(NON_WORD, '_').replace(EDGE_UNDERSCORES, '');
   return cleaned.length > 0 ? cleaned : 'unknown';
 }
 
