@@ -6,6 +6,7 @@ import type { AccountConfig, Config } from '../config/schema.js';
 import { parseDuration } from '../config/units.js';
 import { SIEM_TYPES, STREAM_NAMES, type NormalizedEvent, type StreamName } from '../core/contracts.js';
 import { ConfigError, describeError, isAbort, isCollectorError } from '../core/errors.js';
+import { DEFAULT_FILE_RETRY_SPAN_MS } from '../core/retry.js';
 import { pick, text } from '../normalize/cef.js';
 import { parseTime } from '../normalize/time.js';
 import { createLogger } from '../telemetry/logger.js';
@@ -37,7 +38,7 @@ function withOnly(account: AccountConfig, stream: StreamName): AccountConfig {
   const configured = account.streams[stream];
   let cfg: unknown = configured;
   if (cfg === undefined) {
-    if (stream === 'siem') cfg = { types: [...SIEM_TYPES], mode: 'batch', chunk_events: 5000 };
+    if (stream === 'siem') cfg = { types: [...SIEM_TYPES], mode: 'batch', chunk_events: 5000, file_retry_span: DEFAULT_FILE_RETRY_SPAN_MS };
     else if (stream === 'threat_intel') cfg = { feeds: ['malware_customer'] };
     else cfg = { overlap: 0, settle: 0, page_size: 500, max_window: 86_400_000 };
   }

@@ -49,6 +49,13 @@ const siemStream = z.strictObject({
   page_size: z.number().int().min(1).max(1000).optional(),
   /** Events per journal transaction inside a file: bounds memory and how much a restart re-reads. */
   chunk_events: z.number().int().min(1).max(100_000).default(500),
+  /**
+   * How long a SIEM file that fails to download or arrives cut is tried again (fresh URLs, backoff from 1 s to a
+   * minute) before it is quarantined: transient storage and network faults are ridden out. 1m–7d, default 10m.
+   */
+  file_retry_span: duration
+    .prefault('10m')
+    .refine((ms) => ms >= 60_000 && ms <= 7 * 86_400_000, 'file_retry_span must be between 1m and 7d'),
   /** API 1.0 only: the get-siem-logs file format, `json` (default) or `key_value`. */
   file_format: z.enum(['json', 'key_value'], { error: 'expected json or key_value' }).optional(),
   /** API 1.0 only: ask for zip-compressed files (default true). */

@@ -1,7 +1,7 @@
 // Tests for the shared retry helper: which errors are retried, how long it waits, and that it stops.
 import { describe, expect, it } from 'vitest';
 import { CollectorError, ApiError } from './errors.js';
-import { API_RETRY, SINK_RETRY, backoffDelay, retryCall, type RetryPolicy } from './retry.js';
+import { API_RETRY, FILE_RETRY, FileRetryBudget, MIN_FILE_ATTEMPTS, SINK_RETRY, backoffDelay, retryCall, type RetryPolicy } from './retry.js';
 
 const FAST: RetryPolicy = { retries: 3, minDelayMs: 1, maxDelayMs: 5, factor: 2 };
 
@@ -144,5 +144,48 @@ describe('retryCall', () => {
 
   it('refuses an unbounded policy', async () => {
     await expect(retryCall(async () => 1, { ...FAST, retries: Number.POSITIVE_INFINITY })).rejects.toThrow(RangeError);
+  });
+});
+
+describe('FileRetryBudget', () => {
+  it('keeps a failing file going for the whole span, then gives it up', () => {
+    let now = 1_000_000;
+    const budget = new FileRetryBudget(10 * 60_000, () => now);
+    let tries = 0;
+    for (;;) {
+      const wait = budget.fail();
+      if (wait === undefined) break;
+      tries += 1;
+      expect(wait).toBeGreaterThanOrEqual(0);
+      expect(wait).toBeLessThanOrEqual(FILE_RETRY.maxDelayMs);
+      now += Math.max(wait, 1); // the attempt itself takes a little time
+      expect(tries).toBeLessThan(10_000);
+    }
+    // Given up only after the span: 150 ms of failures (the old behaviour) is nowhere near it.
+    expect(budget.elapsedMs()).toBeGreaterThanOrEqual(10 * 60_000);
+    expect(budget.attempts).toBeGreaterThanOrEqual(MIN_FILE_ATTEMPTS);
+  });
+
+  it('tries at least a few times even with a zero span', () => {
+    const budget = new FileRetryBudget(0, () => 5);
+    expect(budget.fail()).toBeDefined();
+    expect(budget.fail()).toBeDefined();
+    expect(budget.fail()).toBeUndefined();
+  });
+
+  it('starts over after a success', () => {
+    let now = 0;
+    const budget = new FileRetryBudget(1_000, () => now);
+    budget.fail();
+    now = 5_000;
+    budget.reset();
+    expect(budget.fail()).toBeDefined();
+    expect(budget.attempts).toBe(1);
+  });
+
+  it('honours a server-asked pause, but not past the end of the span', () => {
+    const budget = new FileRetryBudget(60_000, () => 0);
+    expect(budget.fail(30_000)).toBeGreaterThanOrEqual(30_000);
+    expect(budget.fail(10 * 60_000)).toBeLessThanOrEqual(60_000);
   });
 });

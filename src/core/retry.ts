@@ -18,6 +18,65 @@ export const API_RETRY: RetryPolicy = Object.freeze({ retries: 5, minDelayMs: 50
 export const SINK_RETRY: RetryPolicy = Object.freeze({ retries: 10, minDelayMs: 1_000, maxDelayMs: 60_000, factor: 2 });
 
 /**
+ * For a SIEM file that fails to download or arrives cut (either generation): waits from 1 s growing to a minute,
+ * fresh URLs each time. How long a file keeps being tried is a span of time (FileRetryBudget), not this count.
+ */
+export const FILE_RETRY: RetryPolicy = Object.freeze({ retries: 1_000, minDelayMs: 1_000, maxDelayMs: 60_000, factor: 2 });
+
+/** Default `streams.siem.file_retry_span`: how long a failing file is tried again before it is quarantined. */
+export const DEFAULT_FILE_RETRY_SPAN_MS = 10 * 60_000;
+/** A file is quarantined only after at least this many failed attempts, however short the span. */
+export const MIN_FILE_ATTEMPTS = 3;
+
+/**
+ * Decides, for one file, whether another attempt follows a failure and how long to wait before it. Transient faults
+ * (a storage redirect storm, a proxy cutting downloads for a while) are ridden out: the file is given up only when
+ * it has failed at least MIN_FILE_ATTEMPTS times and for longer than `spanMs` since its first failure.
+ */
+export class FileRetryBudget {
+  private first: number | undefined;
+  private failures = 0;
+
+  constructor(
+    private readonly spanMs: number = DEFAULT_FILE_RETRY_SPAN_MS,
+    private readonly now: () => number = Date.now,
+    private readonly policy: RetryPolicy = FILE_RETRY,
+  ) {}
+
+  /** Failed attempts so far. */
+  get attempts(): number {
+    return this.failures;
+  }
+
+  /** Time since the first failure, 0 before any. */
+  elapsedMs(): number {
+    return this.first === undefined ? 0 : Math.max(0, this.now() - this.first);
+  }
+
+  /**
+   * Records a failure. Returns the wait before the next attempt, or undefined when the file should be given up
+   * (quarantined). `retryAfterMs` (the server asked for a pause) raises the wait, bounded by what is left of the span.
+   */
+  fail(retryAfterMs?: number): number | undefined {
+    const t = this.now();
+    this.first ??= t;
+    this.failures += 1;
+    const elapsed = t - this.first;
+    if (this.failures >= MIN_FILE_ATTEMPTS && elapsed >= this.spanMs) return undefined;
+    const wait = backoffDelay(this.failures, this.policy, retryAfterMs);
+    // Never wait far past the span's end only to give up then: the last attempt comes when the span is over.
+    const left = Math.max(this.policy.minDelayMs, this.spanMs - elapsed);
+    return Math.min(wait, left);
+  }
+
+  /** A success: the next failure starts a new span. */
+  reset(): void {
+    this.first = undefined;
+    this.failures = 0;
+  }
+}
+
+/**
  * Delay before the retry that follows failed attempt number `attempt` (1-based: after the first failure
  * pass 1). Full jitter: uniform in [0, min(maxDelayMs, minDelayMs * factor^(attempt-1))], so many callers
  * failing together spread out; never less than `retryAfterMs` because the other side asked for that.
