@@ -7,6 +7,7 @@ import { buildCollector, type Collector } from '../src/app.js';
 import { parseConfigText } from '../src/config/load.js';
 import { startSimulator, type RunningSimulator } from '../src/simulator/index.js';
 import { silentLogger } from '../src/telemetry/logger.js';
+import { startStatusServer, type StatusServer } from '../src/telemetry/status-server.js';
 import { collectorYaml, eventId, outputKey, readManifest, readOutput, recordKey, sleepMs, waitFor } from './helpers/harness.js';
 
 const BUDGET = 2000;
@@ -16,7 +17,9 @@ const TYPES = ['receipt', 'process', 'delivery', 'spam', 'journal'];
 describe('sink outage', () => {
   let sim: RunningSimulator | undefined;
   let collector: Collector | undefined;
+  let server: StatusServer | undefined;
   afterAll(async () => {
+    await server?.close();
     await collector?.stop();
     await sim?.close();
   });
@@ -61,12 +64,26 @@ describe('sink outage', () => {
     expect(sink?.lastError?.message).toContain(output);
     expect(existsSync(output)).toBe(false);
 
+    // Failing for longer than unready_after: /readyz says so, naming the sink and its error.
+    server = await startStatusServer('127.0.0.1:0', c.pipeline, c.journal, silentLogger(), { unreadyAfterMs: 1_000 });
+    const url = server.url;
+    await waitFor(() => (c.pipeline.sinks()[0]?.failingSince ?? Date.now()) <= Date.now() - 1_000, 10_000, 'a sink failing for 1 s');
+    const res = await fetch(`${url}/readyz`);
+    expect(res.status).toBe(503);
+    const ready = (await res.json()) as { status: string; failing_sinks: { name: string; error?: string }[] };
+    expect(ready.status).toBe('degraded');
+    expect(ready.failing_sinks.map((s) => s.name)).toEqual(['file']);
+    expect(ready.failing_sinks[0]?.error).toContain(output);
+
     // The operator fixes it.
     rmSync(outDir);
     mkdirSync(outDir);
     const published = new Set(readManifest(manifest).filter((r) => TYPES.includes(String(r['type']))).map(recordKey));
     expect(published.size).toBeGreaterThan(5000);
+    // The sink's receiver is probed while it waits to retry: the first delivery follows within seconds.
+    await waitFor(() => existsSync(output), 15_000, 'a delivery soon after the fix', 50);
     await waitFor(() => readOutput(output).length >= published.size, 90_000, 'all records delivered', 250);
+    expect((await fetch(`${url}/readyz`)).status).toBe(200);
     await sleepMs(300);
     const docs = readOutput(output);
     const keys = new Set(docs.map(outputKey));

@@ -231,6 +231,8 @@ const journal = z.strictObject({
 const http = z.strictObject({
   /** host:port for /healthz, /readyz and /status. */
   listen: z.string().regex(/^[^:]*:\d+$/, 'expected host:port, e.g. 0.0.0.0:9090'),
+  /** /readyz answers 503 once a sink's deliveries have failed for this long (1s–1d, default 1m). */
+  unready_after: duration.prefault('1m').refine((ms) => ms >= 1_000 && ms <= 86_400_000, 'unready_after must be between 1s and 1d'),
 });
 
 export const configSchema = z

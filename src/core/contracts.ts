@@ -177,5 +177,11 @@ export class StoredEvent implements OutEvent {
 export interface Sink {
   readonly name: string;
   send(events: readonly OutEvent[], signal: AbortSignal): Promise<void>;
+  /**
+   * Optional, cheap: true when the receiver looks able to take data again (the directory is writable, the endpoint
+   * answers). While a failed delivery waits to be retried, the pipeline probes every few seconds and retries at once
+   * when this says yes, so delivery resumes within seconds of a fix however long the backoff has grown. Never throws.
+   */
+  probe?(signal: AbortSignal): Promise<boolean>;
   close(): Promise<void>;
 }

@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Journal } from '../journal/journal.js';
-import { ApiError } from './errors.js';
+import { ApiError, SinkError } from './errors.js';
 import type { Batch, OutEvent, Sink, Source } from './contracts.js';
 import { Pipeline } from './pipeline.js';
 import { disabledError } from '../sources/paged/shared.js';
@@ -101,5 +101,85 @@ describe('Pipeline: a disabled (unlicensed) stream', () => {
     expect(sink.got.length).toBeGreaterThan(0);
     await pipeline.stop();
     expect(pipeline.sources().find((s) => s.key === 'corp/dlp')?.state).toBe('disabled');
+  });
+});
+
+/** A sink whose receiver is down until `up` is set; counts deliveries tried and probes. */
+class OutageSink implements Sink {
+  readonly name = 'down';
+  up = false;
+  sends = 0;
+  probes = 0;
+  readonly got: OutEvent[] = [];
+  send(events: readonly OutEvent[]): Promise<void> {
+    this.sends += 1;
+    if (!this.up) return Promise.reject(new SinkError('SINK_RETRYABLE', 'receiver unreachable (ECONNREFUSED)', this.name));
+    this.got.push(...events);
+    return Promise.resolve();
+  }
+  probe(): Promise<boolean> {
+    this.probes += 1;
+    return Promise.resolve(this.up);
+  }
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+describe('Pipeline: a sink that keeps failing', () => {
+  let pipeline: Pipeline | undefined;
+  let journal: Journal | undefined;
+  afterEach(async () => {
+    vi.useRealTimers();
+    await pipeline?.stop();
+    journal?.close();
+  });
+
+  it('makes the collector unready after unready_after, names it, and delivers within seconds of the fix', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
+    journal = Journal.open({ dir: mkdtempSync(join(tmpdir(), 'mc-pipe-')) });
+    const source: Source = {
+      key: 'corp/audit',
+      account: 'corp',
+      stream: 'audit',
+      async *pull(cursor): AsyncGenerator<Batch> {
+        await Promise.resolve();
+        if (cursor !== undefined) return;
+        yield {
+          cursor: '1',
+          events: [1, 2, 3].map((n) => ({ id: `e${n}`, stream: 'audit' as const, account: 'corp', time: new Date(0).toISOString(), doc: { event: { id: `e${n}` } } })),
+        };
+      },
+    };
+    const sink = new OutageSink();
+    pipeline = new Pipeline({
+      journal,
+      sources: [{ source, pollIntervalMs: 3_600_000 }],
+      sinks: [{ sink, batch: { max_events: 100, max_bytes: 1 << 20, max_wait: 0 } }],
+      logger: pino({ level: 'silent' }),
+    });
+    pipeline.start();
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(sink.sends).toBeGreaterThan(0);
+    // Failing, but not for long yet: still ready.
+    expect(pipeline.readiness(60_000).ready).toBe(true);
+
+    await vi.advanceTimersByTimeAsync(61_000);
+    const r = pipeline.readiness(60_000);
+    expect(r.ready).toBe(false);
+    expect(r.failing_sinks).toEqual([{ name: 'down', failing_for_ms: expect.any(Number) as number, error: 'receiver unreachable (ECONNREFUSED)' }]);
+    expect(r.failing_sinks[0]?.failing_for_ms).toBeGreaterThanOrEqual(60_000);
+
+    // Ten minutes of outage: the backoff has grown to its cap; sends stay few (no hot loop), probes keep watch.
+    await vi.advanceTimersByTimeAsync(10 * 60_000);
+    const sendsDuringOutage = sink.sends;
+    expect(sendsDuringOutage).toBeLessThan(200);
+    expect(sink.probes).toBeGreaterThan(100);
+
+    sink.up = true;
+    await vi.advanceTimersByTimeAsync(2_500);
+    expect(sink.got.map((e) => e.id)).toEqual(['e1', 'e2', 'e3']);
+    expect(pipeline.readiness(60_000).ready).toBe(true);
+    expect(pipeline.sinks()[0]?.failingSince).toBeUndefined();
   });
 });

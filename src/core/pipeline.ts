@@ -96,7 +96,25 @@ export interface SinkStatus {
   retries: number;
   lastDeliveryAt?: number;
   lastError?: { at: number; code?: string; message: string };
+  /** When the current run of failed deliveries began; absent while deliveries succeed. */
+  failingSince?: number;
 }
+
+/** What /readyz reports: ready unless a sink stopped or has failed for too long, or a source keeps failing. */
+export interface Readiness {
+  ready: boolean;
+  /** Sinks stopped for a configuration problem (their backlog is kept). */
+  failed_sinks: string[];
+  /** Sinks whose deliveries have failed for longer than the threshold, with how long and the last error. */
+  failing_sinks: { name: string; failing_for_ms: number; error?: string }[];
+  failing_sources: string[];
+  disabled_sources: string[];
+}
+
+/** Default `http.unready_after`: a sink failing this long makes the collector unready. */
+export const DEFAULT_UNREADY_AFTER_MS = 60_000;
+/** How often a sink waiting to retry is probed (when it can be): delivery resumes this soon after a fix. */
+export const SINK_PROBE_INTERVAL_MS = 2_000;
 
 /** A wake-up flag: waiters resolve on notify() or after their timeout, whichever is first. */
 class Wakeup {
@@ -221,6 +239,28 @@ export class Pipeline {
 
   sinks(): SinkStatus[] {
     return [...this.sinkStatus.values()].map((s) => ({ ...s }));
+  }
+
+  /**
+   * Ready unless a sink stopped (configuration), a sink's deliveries have failed for longer than `unreadyAfterMs`,
+   * or a source failed 3 times in a row. A stream the account is not licensed for is listed but keeps it ready.
+   */
+  readiness(unreadyAfterMs: number = DEFAULT_UNREADY_AFTER_MS, now: number = Date.now()): Readiness {
+    const sinks = [...this.sinkStatus.values()];
+    const failedSinks = sinks.filter((s) => s.state === 'failed').map((s) => s.name);
+    const failingSinks = sinks
+      .filter((s) => s.state !== 'failed' && s.failingSince !== undefined && now - s.failingSince >= unreadyAfterMs)
+      .map((s) => ({ name: s.name, failing_for_ms: now - (s.failingSince ?? now), ...(s.lastError === undefined ? {} : { error: s.lastError.message }) }));
+    const sources = [...this.sourceStatus.values()];
+    const failingSources = sources.filter((s) => s.state !== 'disabled' && s.consecutiveFailures >= 3).map((s) => s.key);
+    const disabled = sources.filter((s) => s.state === 'disabled').map((s) => s.key);
+    return {
+      ready: failedSinks.length === 0 && failingSinks.length === 0 && failingSources.length === 0,
+      failed_sinks: failedSinks,
+      failing_sinks: failingSinks,
+      failing_sources: failingSources,
+      disabled_sources: disabled,
+    };
   }
 
   private async waitForBudget(st: SourceStatus, signal: AbortSignal): Promise<void> {
@@ -388,6 +428,27 @@ export class Pipeline {
     return this.drainStop;
   }
 
+  /**
+   * Waits `delayMs` before a retry, cut short when the sink's probe says its receiver is back (probed every
+   * SINK_PROBE_INTERVAL_MS). Rejects with ABORTED on `signal`.
+   */
+  private async waitToRetry(sink: Sink, delayMs: number, signal: AbortSignal): Promise<void> {
+    const end = Date.now() + delayMs;
+    for (;;) {
+      const left = end - Date.now();
+      if (left <= 0) return;
+      if (sink.probe === undefined) {
+        await sleep(left, signal);
+        return;
+      }
+      await sleep(Math.min(left, SINK_PROBE_INTERVAL_MS), signal);
+      if (end - Date.now() <= 0) return;
+      const up = await sink.probe(signal).catch(() => false);
+      if (signal.aborted) throw new CollectorError('ABORTED', 'aborted');
+      if (up) return;
+    }
+  }
+
   /** Sends one batch until delivered. Returns false when the sink must stop (config error or shutdown timeout). */
   private async deliver(binding: SinkBinding, st: SinkStatus, log: Logger, events: OutEvent[], signal: AbortSignal): Promise<boolean> {
     let attempt = 0;
@@ -398,12 +459,14 @@ export class Pipeline {
         st.delivered += events.length;
         st.batches += 1;
         st.lastDeliveryAt = Date.now();
+        delete st.failingSince;
         if (attempt > 0) log.info({ after_attempts: attempt }, 'sink recovered; delivery resumed');
         return true;
       } catch (err) {
         if (signal.aborted) return false;
         const code = isCollectorError(err) ? err.code : undefined;
         st.lastError = { at: Date.now(), message: describeError(err), ...(code !== undefined ? { code } : {}) };
+        st.failingSince ??= st.lastError.at;
         if (err instanceof SinkError && err.code === 'SINK_PERMANENT') {
           this.opts.journal.deadLetter(binding.sink.name, events, describeError(err));
           st.deadLettered += events.length;
@@ -423,7 +486,7 @@ export class Pipeline {
         logFn({ code, err: describeError(err), attempt, retry_in_ms: delay }, 'sink delivery failed; retrying the same batch');
         if (this.stopping) return false;
         try {
-          await sleep(delay, this.stopSignal(signal));
+          await this.waitToRetry(binding.sink, delay, this.stopSignal(signal));
         } catch {
           return false;
         }

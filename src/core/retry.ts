@@ -14,8 +14,11 @@ export interface RetryPolicy {
 /** For calls to the Mimecast API: a handful of tries spread over about a minute. */
 export const API_RETRY: RetryPolicy = Object.freeze({ retries: 5, minDelayMs: 500, maxDelayMs: 30_000, factor: 2 });
 
-/** For sink drains: the drain decides whether to keep going forever; this only shapes the waits. */
-export const SINK_RETRY: RetryPolicy = Object.freeze({ retries: 10, minDelayMs: 1_000, maxDelayMs: 60_000, factor: 2 });
+/**
+ * For sink drains: the drain decides whether to keep going forever; this only shapes the waits. Capped at 30 s, and
+ * a sink that can probe its receiver is probed every few seconds meanwhile (Pipeline), so a fix is noticed quickly.
+ */
+export const SINK_RETRY: RetryPolicy = Object.freeze({ retries: 10, minDelayMs: 1_000, maxDelayMs: 30_000, factor: 2 });
 
 /**
  * For a SIEM file that fails to download or arrives cut (either generation): waits from 1 s growing to a minute,

@@ -22,7 +22,12 @@ export function statusSnapshot(pipeline: Pipeline, journal: Journal): Record<str
   };
 }
 
-export async function startStatusServer(listen: string, pipeline: Pipeline, journal: Journal, logger: Logger): Promise<StatusServer> {
+export interface StatusServerOptions {
+  /** A sink whose deliveries have failed this long makes /readyz answer 503 (`http.unready_after`). */
+  unreadyAfterMs?: number;
+}
+
+export async function startStatusServer(listen: string, pipeline: Pipeline, journal: Journal, logger: Logger, options: StatusServerOptions = {}): Promise<StatusServer> {
   const idx = listen.lastIndexOf(':');
   const host = listen.slice(0, idx) || '0.0.0.0';
   const port = Number(listen.slice(idx + 1));
@@ -36,13 +41,8 @@ export async function startStatusServer(listen: string, pipeline: Pipeline, jour
     try {
       if (path === '/healthz') return send(200, { status: 'ok' });
       if (path === '/readyz') {
-        const failedSinks = pipeline.sinks().filter((s) => s.state === 'failed').map((s) => s.name);
-        const sources = pipeline.sources();
-        const failingSources = sources.filter((s) => s.state !== 'disabled' && s.consecutiveFailures >= 3).map((s) => s.key);
-        // A stream the account is not licensed for is reported, but does not make the collector unready.
-        const disabled = sources.filter((s) => s.state === 'disabled').map((s) => s.key);
-        const ready = failedSinks.length === 0 && failingSources.length === 0;
-        return send(ready ? 200 : 503, { status: ready ? 'ready' : 'degraded', failed_sinks: failedSinks, failing_sources: failingSources, disabled_sources: disabled });
+        const { ready, ...detail } = pipeline.readiness(options.unreadyAfterMs);
+        return send(ready ? 200 : 503, { status: ready ? 'ready' : 'degraded', ...detail });
       }
       if (path === '/status' || path === '/') return send(200, statusSnapshot(pipeline, journal));
       return send(404, { error: 'not found', endpoints: ['/healthz', '/readyz', '/status'] });

@@ -122,6 +122,19 @@ export class FileSink implements Sink {
     });
   }
 
+  /** The file can be opened for appending again (its directory exists or can be made, permissions allow it). */
+  async probe(_signal: AbortSignal): Promise<boolean> {
+    if (this.closed) return false;
+    try {
+      await mkdir(dirname(this.path), { recursive: true });
+      const handle = await open(this.path, 'a', 0o640);
+      await handle.close();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
