@@ -38,7 +38,7 @@ describe('backoffDelay', () => {
     expect(API_RETRY.retries).toBeGreaterThan(0);
     expect(Number.isFinite(API_RETRY.retries)).toBe(true);
     expect(SINK_RETRY.minDelayMs).toBe(1_000);
-    expect(SINK_RETRY.maxDelayMs).toBe(60_000);
+    expect(SINK_RETRY.maxDelayMs).toBe(30_000);
   });
 });
 
