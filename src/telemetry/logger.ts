@@ -1,4 +1,4 @@
-// The one pino logger setup: structured lines on stderr, secrets redacted here and nowhere else.
+// The one pino logger setup: structured lines on stderr, secrets redacted here by key (paths) and by value (redact.ts).
 import { pino, type Logger, type LevelWithSilent } from 'pino';
 import { redactText } from './redact.js';
 

@@ -14,6 +14,8 @@ const PREFIX_MATCH_CHARS = 256;
 
 const known = new Set<string>();
 let pattern: RegExp | undefined;
+/** The first MIN_REDACTED_LENGTH characters of every form: a line holding none of them needs no regex (the usual case). */
+let heads: string[] = [];
 const listeners = new Set<(values: readonly string[]) => void>();
 
 function escapeRegExp(text: string): string {
@@ -49,6 +51,7 @@ function rebuild(): void {
   // Longest first: where one form contains another (the JSON-escaped one holds the raw one), the whole is cut.
   const sorted = [...all].sort((a, b) => b.length - a.length);
   pattern = sorted.length === 0 ? undefined : new RegExp(sorted.map(prefixPattern).join('|'), 'g');
+  heads = [...new Set(sorted.map((f) => Array.from(f).slice(0, MIN_REDACTED_LENGTH).join('')))];
 }
 
 /** Adds secret values (those of the loaded config); values shorter than MIN_REDACTED_LENGTH are ignored. */
@@ -78,11 +81,13 @@ export function onSecretsRegistered(listener: (values: readonly string[]) => voi
 
 /** `text` with every registered secret value (in any of its forms, or a prefix of one) replaced by `[redacted]`. */
 export function redactText(text: string): string {
-  return pattern === undefined ? text : text.replace(pattern, REDACTED);
+  if (pattern === undefined || !heads.some((h) => text.includes(h))) return text;
+  return text.replace(pattern, REDACTED);
 }
 
 /** Forgets every value; for tests. */
 export function clearSecrets(): void {
   known.clear();
   pattern = undefined;
+  heads = [];
 }
