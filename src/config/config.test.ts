@@ -364,6 +364,12 @@ sinks:
     expect(parseConfigText(base('', 'http: { listen: "0.0.0.0:65535" }'), {}).issues).toEqual([]);
   });
 
+  it('refuses a SIEM type or a routed stream listed twice (each list is bounded by its values)', () => {
+    const text = base().replace('siem: {}', 'siem: { types: [receipt, receipt] }');
+    expect(issueAt(text, 'accounts[0].streams.siem.types')).toBe('a type is listed twice');
+    expect(issueAt(base('', '', ', streams: [siem, siem]'), 'sinks[0].streams')).toBe('a stream is listed twice');
+  });
+
   it('caps the number of accounts and sinks', () => {
     const accounts = Array.from({ length: 501 }, (_, i) => `  - { name: a${i}, client_id: abc, client_secret: x, streams: { siem: {} } }`).join('\n');
     const text = `accounts:\n${accounts}\nsinks:\n  - { name: out, type: stdout }\n`;

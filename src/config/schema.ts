@@ -69,7 +69,11 @@ const siemStream = z.strictObject({
    * Which SIEM log types to collect: the ten Cloud Gateway types by default. The Cloud Integrated types (entities,
    * mailflow, urlclick; API 2.0, read from the `ci` batch endpoint) are collected only when listed.
    */
-  types: z.array(siemType).min(1).default([...SIEM_TYPES]),
+  types: z
+    .array(siemType)
+    .min(1)
+    .refine((t) => new Set(t).size === t.length, 'a type is listed twice')
+    .default([...SIEM_TYPES]),
   /** API 2.0 only: `batch` (files per type, the default) or `stream` (inline events, 24-hour look-back). */
   mode: z.enum(['batch', 'stream'], { error: 'expected batch or stream' }).default('batch'),
   /** API 2.0 only. Batch mode: files listed per page (1–100, default 100); stream mode: events per page (1–1000, default 100). */
@@ -224,7 +228,11 @@ const batch = z.strictObject({
 const sinkCommon = {
   name,
   /** Streams routed to this sink; all when absent. */
-  streams: z.array(streamName).min(1).optional(),
+  streams: z
+    .array(streamName)
+    .min(1)
+    .refine((t) => new Set(t).size === t.length, 'a stream is listed twice')
+    .optional(),
   batch: batch.prefault({}),
 };
 
