@@ -60,7 +60,7 @@ export const MAX_CONFIG_DEPTH = 32;
 /** Aliases (`*name`) the YAML may expand; an alias bomb expands into billions of nodes. */
 export const MAX_YAML_ALIASES = 100;
 
-/** A file whose reads could block (FIFO, socket, terminal) or never end (a device): what it is, for the message. */
+/** What a file that is not a regular file is, for the message. */
 function fileKind(st: Stats): string {
   if (st.isDirectory()) return 'a directory';
   if (st.isFIFO()) return 'a FIFO';
@@ -74,50 +74,53 @@ function kib(bytes: number): string {
   return bytes >= 1024 * 1024 ? `${bytes / (1024 * 1024)}MB` : `${bytes / 1024}KB`;
 }
 
-class FileRefused extends Error {}
+/** A file's text, or why it was refused (the fs errors of a file that cannot be read are thrown). */
+type CappedRead = { text: string } | { refused: string };
 
 /**
- * Reads at most `cap` bytes of a file; throws FileRefused (with the reason) when it is larger or is not a regular
- * file, and the fs error when it cannot be read. The type is checked before opening, so a FIFO is never opened
- * (opening one blocks until a writer comes), and again on the open descriptor, in case the path was swapped.
+ * Reads at most `cap` bytes of a file, refusing a larger one or one that is not a regular file (a pipe too, unless
+ * `allowPipe`). The type is checked before opening, so a FIFO is never opened (opening one waits for a writer),
+ * and again on the open descriptor, in case the path was swapped in between.
  */
-function readCapped(path: string, cap: number, allowPipe: boolean): string {
+function readCapped(path: string, cap: number, allowPipe: boolean): CappedRead {
   const before = statSync(path);
   const pipe = allowPipe && before.isFIFO();
-  if (!before.isFile() && !pipe) throw new FileRefused(`is not a regular file (${fileKind(before)})`);
-  if (before.size > cap) throw new FileRefused(`is larger than ${kib(cap)}`);
+  if (!before.isFile() && !pipe) return { refused: `is not a regular file (${fileKind(before)})` };
+  if (before.size > cap) return { refused: `is larger than ${kib(cap)}` };
   const fd = openSync(path, constants.O_RDONLY | (pipe ? 0 : (constants.O_NONBLOCK ?? 0)));
   try {
     const st = fstatSync(fd);
-    if (!st.isFile() && !pipe) throw new FileRefused(`is not a regular file (${fileKind(st)})`);
+    if (!st.isFile() && !pipe) return { refused: `is not a regular file (${fileKind(st)})` };
     const buf = Buffer.alloc(cap + 1);
     let total = 0;
     for (;;) {
       const n = readSync(fd, buf, total, buf.length - total, null);
       if (n === 0) break;
       total += n;
-      if (total > cap) throw new FileRefused(`is larger than ${kib(cap)}`);
+      if (total > cap) return { refused: `is larger than ${kib(cap)}` };
     }
-    return buf.toString('utf8', 0, total);
+    return { text: buf.toString('utf8', 0, total) };
   } finally {
     closeSync(fd);
   }
 }
 
 function readSecretFile(file: string, path: readonly PathPart[], issues: ConfigIssue[]): string | undefined {
+  let read: CappedRead;
   try {
-    const text = readCapped(file, MAX_SECRET_FILE_BYTES, false).replace(/\r?\n$/, '');
-    if (text === '') issues.push({ path: formatPath(path), message: `secret file ${file} is empty` });
-    return text;
+    read = readCapped(file, MAX_SECRET_FILE_BYTES, false);
   } catch (err) {
-    if (err instanceof FileRefused) {
-      issues.push({ path: formatPath(path), message: `secret file ${file} ${err.message}; expected a regular file of at most ${kib(MAX_SECRET_FILE_BYTES)}` });
-      return undefined;
-    }
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
     issues.push({ path: formatPath(path), message: `cannot read secret file ${file} (${code})` });
     return undefined;
   }
+  if ('refused' in read) {
+    issues.push({ path: formatPath(path), message: `secret file ${file} ${read.refused}; expected a regular file of at most ${kib(MAX_SECRET_FILE_BYTES)}` });
+    return undefined;
+  }
+  const text = read.text.replace(/\r?\n$/, '');
+  if (text === '') issues.push({ path: formatPath(path), message: `secret file ${file} is empty` });
+  return text;
 }
 
 interface ResolveState {
@@ -336,18 +339,19 @@ export function parseConfigText(text: string, env: NodeJS.ProcessEnv = process.e
 
 /** Reads and parses a config file; throws ConfigError listing every problem. Its secret values are registered for redaction. */
 export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): Config {
-  let text: string;
+  let read: CappedRead;
   try {
     // A pipe is allowed (`--config <(envsubst < template)`); a device or a directory is not.
-    text = readCapped(file, MAX_CONFIG_FILE_BYTES, true);
+    read = readCapped(file, MAX_CONFIG_FILE_BYTES, true);
   } catch (err) {
-    if (err instanceof FileRefused) {
-      const message = `${file} ${err.message}; expected a YAML file of at most ${kib(MAX_CONFIG_FILE_BYTES)}`;
-      throw new ConfigError(`cannot read config file ${message}`, [{ path: '(file)', message }]);
-    }
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
     throw new ConfigError(`cannot read config file ${file} (${code})`, [{ path: '(file)', message: `cannot read ${file} (${code})` }], { cause: err });
   }
+  if ('refused' in read) {
+    const message = `${file} ${read.refused}; expected a YAML file of at most ${kib(MAX_CONFIG_FILE_BYTES)}`;
+    throw new ConfigError(`cannot read config file ${message}`, [{ path: '(file)', message }]);
+  }
+  const text = read.text;
   const { config, issues, secrets } = parseConfigText(text, env);
   registerSecrets(secrets);
   if (config === undefined) {
