@@ -128,8 +128,9 @@ describe('accounts end to end', () => {
     const exit = await child.exited;
     expect(exit.code).toBe(1);
     const text = readFileSync(log, 'utf8');
-    expect(text).toMatch(/^error: account legacy: Mimecast API 1\.0 access\/secret keys for access key \S+ have expired \(binding expired\)/m);
+    expect(text).toMatch(/^error: account legacy: Mimecast API 1\.0 access\/secret keys \(the configured access_key and secret_key used with application id \S+\) have expired \(binding expired\)/m);
     expect(text).not.toContain(sim.secretKey);
+    expect(text).not.toContain(sim.accessKey.slice(0, 6));
     expect(sim.stats().faults.bindingExpired).toBeGreaterThan(0);
   }, 60_000);
 });

@@ -5,6 +5,7 @@ import v8 from 'node:v8';
 import { fileURLToPath } from 'node:url';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { describeError } from '../core/errors.js';
+import { onSecretsRegistered, redactText, registerSecrets } from '../telemetry/redact.js';
 import type { DemoOptions } from './demo.js';
 import type { CommandIo } from './io.js';
 
@@ -40,7 +41,11 @@ const EXIT_GRACE_MS = 5000;
 export type DaemonCommand = { command: 'run'; config: string } | { command: 'demo'; options: DemoOptions };
 
 type ToDaemon = { type: 'stop' };
-type FromDaemon = { type: 'done'; code: number } | { type: 'failed'; message: string };
+/**
+ * `secrets`: the config's secret values, loaded on the daemon thread, so the main thread can redact what it prints
+ * for the daemon (a `fatal:` line); each thread has its own registry.
+ */
+type FromDaemon = { type: 'done'; code: number } | { type: 'failed'; message: string } | { type: 'secrets'; values: string[] };
 
 const THIS_FILE = fileURLToPath(import.meta.url);
 
@@ -59,8 +64,12 @@ export function runOnDaemonThread(cmd: DaemonCommand, io: CommandIo): Promise<nu
     if (io.signal.aborted) stop();
     else io.signal.addEventListener('abort', stop, { once: true });
     worker.on('message', (msg: FromDaemon) => {
+      if (msg.type === 'secrets') {
+        registerSecrets(msg.values);
+        return;
+      }
       if (msg.type === 'failed') {
-        io.stderr.write(`fatal: ${msg.message}\n`);
+        io.stderr.write(redactText(`fatal: ${msg.message}\n`));
         code = 1;
       } else code = msg.code;
       // Its work is done; if a stray handle keeps it alive, end it rather than hang the process.
@@ -69,7 +78,7 @@ export function runOnDaemonThread(cmd: DaemonCommand, io: CommandIo): Promise<nu
     });
     worker.on('error', (err) => {
       // An exception nothing caught: the thread is gone.
-      io.stderr.write(`fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      io.stderr.write(redactText(`fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`));
       code = 1;
     });
     worker.on('exit', (exitCode) => {
@@ -99,8 +108,9 @@ async function daemonMain(cmd: DaemonCommand): Promise<number> {
 
 if (!isMainThread && parentPort !== null && (workerData as DaemonCommand | undefined)?.command !== undefined) {
   const port = parentPort;
+  onSecretsRegistered((values) => port.postMessage({ type: 'secrets', values: [...values] } satisfies FromDaemon));
   daemonMain(workerData as DaemonCommand).then(
     (code) => port.postMessage({ type: 'done', code } satisfies FromDaemon),
-    (err: unknown) => port.postMessage({ type: 'failed', message: err instanceof Error ? (err.stack ?? describeError(err)) : String(err) } satisfies FromDaemon),
+    (err: unknown) => port.postMessage({ type: 'failed', message: redactText(err instanceof Error ? (err.stack ?? describeError(err)) : String(err)) } satisfies FromDaemon),
   );
 }

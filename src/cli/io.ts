@@ -1,5 +1,6 @@
 // What a command gets from main.ts: its output streams and a signal that fires on SIGINT/SIGTERM.
 import type { Readable, Writable } from 'node:stream';
+import { redactText } from '../telemetry/redact.js';
 
 export interface CommandIo {
   /** Standard input, for commands that read records (`normalize`). */
@@ -11,6 +12,7 @@ export interface CommandIo {
   signal: AbortSignal;
 }
 
+/** Writes one line; a configured secret value in it (an API error quoting the request) is redacted first. */
 export function println(out: Writable, text = ''): void {
-  out.write(text + '\n');
+  out.write(redactText(text) + '\n');
 }

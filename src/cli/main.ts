@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The mimecast-collector command line; the only place that touches `process`.
 import { Command, InvalidArgumentError } from 'commander';
+import { redactText } from '../telemetry/redact.js';
 import type { CommandIo } from './io.js';
 import type { SimulateOptions } from './simulate.js';
 
@@ -17,7 +18,7 @@ function intArg(value: string): number {
 function endQuietlyWhenStdoutCloses(): void {
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE') process.exit(0);
-    process.stderr.write(`fatal: writing to stdout: ${err.message}\n`);
+    process.stderr.write(redactText(`fatal: writing to stdout: ${err.message}\n`));
     process.exit(1);
   });
 }
@@ -138,7 +139,7 @@ main(process.argv).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    process.stderr.write(`fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.stderr.write(redactText(`fatal: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`));
     process.exitCode = 1;
   },
 );

@@ -2,13 +2,15 @@
 import { stringify } from 'yaml';
 import { loadConfig, maskSecrets } from '../config/load.js';
 import { ConfigError } from '../core/errors.js';
+import { redactText } from '../telemetry/redact.js';
 import { println, type CommandIo } from './io.js';
 
 export function validateCommand(file: string, io: CommandIo): number {
   try {
     const config = loadConfig(file, io.env);
     println(io.stdout, `# ${file}: valid. Effective config (defaults filled in, secrets masked):`);
-    io.stdout.write(stringify(maskSecrets(config)));
+    // Masked by key, then by value: a secret also written under another key (a URL with a password) is cut too.
+    io.stdout.write(redactText(stringify(maskSecrets(config))));
     return 0;
   } catch (err) {
     if (err instanceof ConfigError) {

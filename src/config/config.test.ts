@@ -1,4 +1,5 @@
 // Config loading from the user's side: the example file, every problem at once, env and *_file secrets, masking.
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -300,5 +301,149 @@ describe('units', () => {
     expect(parseSize('1.5KB')).toBe(1536);
     expect(parseSize('ten')).toBeUndefined();
     expect(formatDuration(5_400_000)).toBe('1h30m');
+  });
+});
+
+describe('limits: every duration, size, port and count has a range', () => {
+  const base = (account = '', top = '', sink = ''): string => `
+${top}
+accounts:
+  - name: corp
+    client_id: abc
+    client_secret: x
+    streams: { siem: {}, audit: {} }
+${account}
+sinks:
+  - { name: out, type: file, path: ${dir}/out.ndjson ${sink} }
+`;
+  const issueAt = (text: string, path: string): string | undefined => parseConfigText(text, {}).issues.find((i) => i.path === path)?.message;
+
+  it.each([
+    ['poll_interval', '0s', 'between 1s and 1d'],
+    ['poll_interval', '2d', 'between 1s and 1d'],
+    ['request_timeout', '500ms', 'between 1s and 10m'],
+    ['request_timeout', '1h', 'between 1s and 10m'],
+    ['start_from', '61d', 'between 0s and 60d'],
+  ])('accounts[0].%s: %s is refused', (key, value, message) => {
+    expect(issueAt(base(`    ${key}: ${value}`), `accounts[0].${key}`)).toMatch(message);
+  });
+
+  it('bounds the stream keys, the journal, the sinks and the status port', () => {
+    const streams = base().replace('streams: { siem: {}, audit: {} }', 'streams: { siem: {}, audit: { overlap: 2d, settle: 2d, max_window: 61d } }');
+    expect(issueAt(streams, 'accounts[0].streams.audit.overlap')).toMatch('between 0s and 1d');
+    expect(issueAt(streams, 'accounts[0].streams.audit.settle')).toMatch('between 0s and 1d');
+    expect(issueAt(streams, 'accounts[0].streams.audit.max_window')).toMatch('between 1m and 60d');
+    const top = base('', 'shutdown_timeout: 0s\njournal: { max_bytes: 99999999999999GB, max_events: 2000000000, dedup_window: 91d }\nhttp: { listen: "127.0.0.1:99999" }');
+    expect(issueAt(top, 'shutdown_timeout')).toMatch('between 1s and 1h');
+    expect(issueAt(top, 'journal.max_bytes')).toBe('"99999999999999GB" is too large');
+    expect(issueAt(base('', 'journal: { max_bytes: 65TB }'), 'journal.max_bytes')).toMatch('between 1MB and 64TB');
+    expect(issueAt(top, 'journal.max_events')).toMatch(/1000000000|1,000,000,000|less than or equal/);
+    expect(issueAt(top, 'journal.dedup_window')).toMatch('between 1h and 90d');
+    expect(issueAt(top, 'http.listen')).toMatch('port must be 0-65535');
+    const sink = base('', '', ', max_size: 0, batch: { max_bytes: 2GB, max_wait: 10m }');
+    expect(issueAt(sink, 'sinks[0].max_size')).toMatch('between 1KB and 1TB');
+    expect(issueAt(sink, 'sinks[0].batch.max_bytes')).toMatch('between 1KB and 256MB');
+    expect(issueAt(sink, 'sinks[0].batch.max_wait')).toMatch('between 0s and 5m');
+  });
+
+  it('refuses numbers too large to be exact, in any unit or as a bare number', () => {
+    expect(issueAt(base('', 'journal: { max_bytes: 1e300 }'), 'journal.max_bytes')).toMatch('too large');
+    expect(issueAt(base('', 'journal: { max_bytes: 99999999999999999999 }'), 'journal.max_bytes')).toMatch('too large');
+    expect(issueAt(base('    poll_interval: 999999999999999999999w'), 'accounts[0].poll_interval')).toBe('"999999999999999999999w" is too large');
+    expect(parseSize('99999999999999GB')).toBeUndefined();
+    expect(parseDuration('999999999999999999999w')).toBeUndefined();
+  });
+
+  it('accepts the edges of each range and port 0 (a free port)', () => {
+    const text = base(
+      '    poll_interval: 1s\n    request_timeout: 10m\n    start_from: 60d',
+      'shutdown_timeout: 1h\njournal: { max_bytes: 1MB, dedup_window: 90d }\nhttp: { listen: "127.0.0.1:0" }',
+      ', max_size: 1KB, batch: { max_bytes: 256MB, max_wait: 0s }',
+    );
+    expect(parseConfigText(text, {}).issues).toEqual([]);
+    expect(parseConfigText(base('', 'http: { listen: "0.0.0.0:65535" }'), {}).issues).toEqual([]);
+  });
+
+  it('refuses a SIEM type or a routed stream listed twice (each list is bounded by its values)', () => {
+    const text = base().replace('siem: {}', 'siem: { types: [receipt, receipt] }');
+    expect(issueAt(text, 'accounts[0].streams.siem.types')).toBe('a type is listed twice');
+    expect(issueAt(base('', '', ', streams: [siem, siem]'), 'sinks[0].streams')).toBe('a stream is listed twice');
+  });
+
+  it('caps the number of accounts and sinks', () => {
+    const accounts = Array.from({ length: 501 }, (_, i) => `  - { name: a${i}, client_id: abc, client_secret: x, streams: { siem: {} } }`).join('\n');
+    const text = `accounts:\n${accounts}\nsinks:\n  - { name: out, type: stdout }\n`;
+    expect(issueAt(text, 'accounts')).toMatch(/at most 500/);
+  });
+});
+
+describe('hostile config input', () => {
+  const withSecret = (line: string): string => `
+accounts:
+  - name: corp
+    client_id: abc
+${line}
+    streams: { siem: {} }
+sinks:
+  - { name: out, type: stdout }
+`;
+
+  it('refuses a secret file that is a character device, without reading it', () => {
+    const started = Date.now();
+    const { issues } = parseConfigText(withSecret('    client_secret_file: /dev/zero'), {});
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(issues).toEqual([{ path: 'accounts[0].client_secret_file', message: expect.stringMatching(/\/dev\/zero is not a regular file \(a character device\)/) as string }]);
+  });
+
+  it('refuses a secret file that is a FIFO, without blocking on it', () => {
+    const fifo = join(dir, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    const { issues } = parseConfigText(withSecret(`    client_secret_file: ${fifo}`), {});
+    expect(issues).toEqual([{ path: 'accounts[0].client_secret_file', message: expect.stringMatching(/is not a regular file \(a FIFO\)/) as string }]);
+  });
+
+  it('refuses a secret file that is a directory or larger than 64 KiB', () => {
+    expect(parseConfigText(withSecret(`    client_secret_file: ${dir}`), {}).issues[0]?.message).toMatch(/is not a regular file \(a directory\)/);
+    const big = join(dir, 'big-secret');
+    writeFileSync(big, 'a'.repeat(64 * 1024 + 1));
+    expect(parseConfigText(withSecret(`    client_secret_file: ${big}`), {}).issues[0]).toEqual({
+      path: 'accounts[0].client_secret_file',
+      message: expect.stringMatching(/larger than 64KB/) as string,
+    });
+  });
+
+  it('reports a YAML alias bomb as a config problem', () => {
+    const bomb = ['a: &a [x, x, x, x, x, x, x, x, x, x]'];
+    for (let i = 1; i < 12; i++) bomb.push(`${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(10).fill('*' + String.fromCharCode(96 + i)).join(', ')}]`);
+    const { config, issues } = parseConfigText(bomb.join('\n') + '\n', {});
+    expect(config).toBeUndefined();
+    expect(issues).toEqual([{ path: '(yaml)', message: expect.stringMatching(/aliases/) as string }]);
+  });
+
+  it('reports a document nested too deeply instead of overflowing the stack', () => {
+    const deep = `accounts: ${'['.repeat(5000)}${']'.repeat(5000)}\n`;
+    const { config, issues } = parseConfigText(deep, {});
+    expect(config).toBeUndefined();
+    expect(issues[0]?.message).toMatch(/nested/);
+    const deepMap = `accounts:\n  - ${Array.from({ length: 200 }, () => 'a: {').join(' ')}${'}'.repeat(200)}\n`;
+    expect(parseConfigText(deepMap, {}).issues.some((i) => /nested more than 32 levels/.test(i.message))).toBe(true);
+  });
+
+  it('refuses a malformed ${...} reference instead of keeping it as a literal value', () => {
+    for (const bad of ['${SECRET', '${}', '${1X}', 'pre-${SECRET:default}']) {
+      const { config, issues } = parseConfigText(withSecret(`    client_secret: "${bad}"`), { SECRET: 'value' });
+      expect(config).toBeUndefined();
+      expect(issues).toEqual([{ path: 'accounts[0].client_secret', message: expect.stringMatching(/malformed \$\{\.\.\.\} reference/) as string }]);
+    }
+    const escaped = parseConfigText(withSecret('    client_secret: "a$${B}c"'), {});
+    const acc = escaped.config?.accounts[0];
+    expect(acc?.api === 'v2' ? acc.client_secret : undefined).toBe('a${B}c');
+  });
+
+  it('refuses a config file that is not a regular file or is larger than 1 MiB', () => {
+    expect(() => loadConfig('/dev/zero', {})).toThrow(/not a regular file/);
+    const big = join(dir, 'big.yaml');
+    writeFileSync(big, '#'.repeat(1024 * 1024 + 1));
+    expect(() => loadConfig(big, {})).toThrow(/larger than 1MB/);
   });
 });

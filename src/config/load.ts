@@ -1,7 +1,8 @@
 // Loads a config file: YAML, `${ENV}` interpolation, `*_file` secrets, then the strict schema — every problem at once.
-import { readFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
 import { parseDocument } from 'yaml';
 import { ConfigError } from '../core/errors.js';
+import { registerSecrets } from '../telemetry/redact.js';
 import { configSchema, SECRET_KEYS, type Config } from './schema.js';
 
 export interface ConfigIssue {
@@ -21,53 +22,160 @@ export function formatPath(parts: readonly PropertyKey[]): string {
   return out === '' ? '(top level)' : out;
 }
 
-const ENV_RE = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+/**
+ * `$${` (a literal `${`), a well-formed `${NAME}` / `${NAME:-default}`, or any other `${`: a malformed reference,
+ * which is an error rather than a literal value (a typo must not become a password).
+ */
+const ENV_RE = /\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{/g;
 
 function interpolate(text: string, env: NodeJS.ProcessEnv, path: readonly PathPart[], issues: ConfigIssue[]): string {
-  return text.replace(ENV_RE, (_match, name: string, fallback: string | undefined) => {
+  let malformed = false;
+  const out = text.replace(ENV_RE, (match, name: string | undefined, fallback: string | undefined) => {
+    if (match === '$${') return '${';
+    if (name === undefined) {
+      malformed = true;
+      return '';
+    }
     const value = env[name];
     if (value !== undefined && value !== '') return value;
     if (fallback !== undefined) return fallback;
     issues.push({ path: formatPath(path), message: `environment variable ${name} is not set` });
     return '';
   });
+  if (malformed) {
+    // The text itself is not echoed: it may be a secret written inline.
+    issues.push({ path: formatPath(path), message: 'malformed ${...} reference: write ${NAME} or ${NAME:-default} (and $${ for a literal "${")' });
+  }
+  return out;
 }
 
 const SECRET_FILE_KEYS = new Map<string, string>(SECRET_KEYS.map((k) => [`${k}_file`, k]));
 
-/** Walks the parsed YAML: interpolates strings and turns `<secret>_file` keys into their values. */
-function resolveTree(value: unknown, env: NodeJS.ProcessEnv, path: PathPart[], issues: ConfigIssue[]): unknown {
-  if (typeof value === 'string') return interpolate(value, env, path, issues);
-  if (Array.isArray(value)) return value.map((v, i) => resolveTree(v, env, [...path, i], issues));
-  if (value !== null && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    const entries = Object.entries(value as Record<string, unknown>);
-    for (const [key, raw] of entries) {
-      const resolved = resolveTree(raw, env, [...path, key], issues);
-      const secretKey = SECRET_FILE_KEYS.get(key);
-      if (secretKey === undefined) {
-        out[key] = resolved;
-        continue;
-      }
-      if (Object.prototype.hasOwnProperty.call(value, secretKey)) {
-        issues.push({ path: formatPath([...path, key]), message: `set either ${secretKey} or ${key}, not both` });
-        continue;
-      }
-      if (typeof resolved !== 'string' || resolved === '') {
-        issues.push({ path: formatPath([...path, key]), message: 'expected the path of a file holding the secret' });
-        continue;
-      }
-      try {
-        out[secretKey] = readFileSync(resolved, 'utf8').replace(/\r?\n$/, '');
-        if (out[secretKey] === '') issues.push({ path: formatPath([...path, key]), message: `secret file ${resolved} is empty` });
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code ?? 'error';
-        issues.push({ path: formatPath([...path, key]), message: `cannot read secret file ${resolved} (${code})` });
-      }
+/** Secret files hold a key or a password: anything larger is a wrong path (a log, a device, an image). */
+export const MAX_SECRET_FILE_BYTES = 64 * 1024;
+/** The config file: far above any real config, far below what could exhaust memory. */
+export const MAX_CONFIG_FILE_BYTES = 1024 * 1024;
+/** Deeper than any key of the schema (accounts[0].streams.siem.types[0] is 5 levels): a deeper document is hostile. */
+export const MAX_CONFIG_DEPTH = 32;
+/** Aliases (`*name`) the YAML may expand; an alias bomb expands into billions of nodes. */
+export const MAX_YAML_ALIASES = 100;
+
+/** What a file that is not a regular file is, for the message. */
+function fileKind(st: Stats): string {
+  if (st.isDirectory()) return 'a directory';
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  if (st.isSocket()) return 'a socket';
+  return 'not a plain file';
+}
+
+function kib(bytes: number): string {
+  return bytes >= 1024 * 1024 ? `${bytes / (1024 * 1024)}MB` : `${bytes / 1024}KB`;
+}
+
+/** A file's text, or why it was refused (the fs errors of a file that cannot be read are thrown). */
+type CappedRead = { text: string } | { refused: string };
+
+/**
+ * Reads at most `cap` bytes of a file, refusing a larger one or one that is not a regular file (a pipe too, unless
+ * `allowPipe`). The type is checked before opening, so a FIFO is never opened (opening one waits for a writer),
+ * and again on the open descriptor, in case the path was swapped in between.
+ */
+function readCapped(path: string, cap: number, allowPipe: boolean): CappedRead {
+  const before = statSync(path);
+  const pipe = allowPipe && before.isFIFO();
+  if (!before.isFile() && !pipe) return { refused: `is not a regular file (${fileKind(before)})` };
+  if (before.size > cap) return { refused: `is larger than ${kib(cap)}` };
+  const fd = openSync(path, constants.O_RDONLY | (pipe ? 0 : (constants.O_NONBLOCK ?? 0)));
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile() && !pipe) return { refused: `is not a regular file (${fileKind(st)})` };
+    const buf = Buffer.alloc(cap + 1);
+    let total = 0;
+    for (;;) {
+      const n = readSync(fd, buf, total, buf.length - total, null);
+      if (n === 0) break;
+      total += n;
+      if (total > cap) return { refused: `is larger than ${kib(cap)}` };
     }
-    return out;
+    return { text: buf.toString('utf8', 0, total) };
+  } finally {
+    closeSync(fd);
   }
-  return value;
+}
+
+function readSecretFile(file: string, path: readonly PathPart[], issues: ConfigIssue[]): string | undefined {
+  let read: CappedRead;
+  try {
+    read = readCapped(file, MAX_SECRET_FILE_BYTES, false);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'error';
+    issues.push({ path: formatPath(path), message: `cannot read secret file ${file} (${code})` });
+    return undefined;
+  }
+  if ('refused' in read) {
+    issues.push({ path: formatPath(path), message: `secret file ${file} ${read.refused}; expected a regular file of at most ${kib(MAX_SECRET_FILE_BYTES)}` });
+    return undefined;
+  }
+  const text = read.text.replace(/\r?\n$/, '');
+  if (text === '') issues.push({ path: formatPath(path), message: `secret file ${file} is empty` });
+  return text;
+}
+
+interface ResolveState {
+  issues: ConfigIssue[];
+  /** Paths of keys whose value could not be resolved (its `_file` is reported): the schema's "required" is noise. */
+  unresolved: Set<string>;
+  /** Some part of the tree was deeper than MAX_CONFIG_DEPTH (and is reported). */
+  tooDeep: boolean;
+}
+
+/** Walks the parsed YAML: interpolates strings and turns `<secret>_file` keys into their values. */
+function resolveTree(value: unknown, env: NodeJS.ProcessEnv, path: PathPart[], state: ResolveState): unknown {
+  const issues = state.issues;
+  if (typeof value === 'string') return interpolate(value, env, path, issues);
+  if (value === null || typeof value !== 'object') return value;
+  // Nothing in the schema is this deep; stopping here also keeps the schema's own recursion off a hostile depth.
+  if (path.length >= MAX_CONFIG_DEPTH) {
+    if (!state.tooDeep) issues.push({ path: formatPath(path), message: `nested more than ${MAX_CONFIG_DEPTH} levels deep` });
+    state.tooDeep = true;
+    return undefined;
+  }
+  if (Array.isArray(value)) return value.map((v, i) => resolveTree(v, env, [...path, i], state));
+  const out: Record<string, unknown> = {};
+  const entries = Object.entries(value as Record<string, unknown>);
+  for (const [key, raw] of entries) {
+    const resolved = resolveTree(raw, env, [...path, key], state);
+    const secretKey = SECRET_FILE_KEYS.get(key);
+    if (secretKey === undefined) {
+      out[key] = resolved;
+      continue;
+    }
+    if (Object.prototype.hasOwnProperty.call(value, secretKey)) {
+      issues.push({ path: formatPath([...path, key]), message: `set either ${secretKey} or ${key}, not both` });
+      continue;
+    }
+    if (typeof resolved !== 'string' || resolved === '') {
+      issues.push({ path: formatPath([...path, key]), message: 'expected the path of a file holding the secret' });
+      state.unresolved.add(formatPath([...path, secretKey]));
+      continue;
+    }
+    const secret = readSecretFile(resolved, [...path, key], issues);
+    if (secret !== undefined) out[secretKey] = secret;
+    else state.unresolved.add(formatPath([...path, secretKey]));
+  }
+  return out;
+}
+
+/** Every secret value in a resolved config tree (at any depth), so they can be redacted wherever they show up. */
+function secretValues(value: unknown, out: Set<string>, depth = 0): Set<string> {
+  if (value === null || typeof value !== 'object' || depth > MAX_CONFIG_DEPTH) return out;
+  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+    if ((SECRET_KEYS as readonly string[]).includes(k) && typeof v === 'string' && v !== '') out.add(v);
+    else secretValues(v, out, depth + 1);
+  }
+  return out;
 }
 
 function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
@@ -160,27 +268,53 @@ function invalidValueMessage(message: string, value: unknown, allowed: readonly 
   return likelyTypo(value, best, distance) ? `${message} (did you mean "${best}"?)` : message;
 }
 
+/** The outcome of parsing config text: the typed config, or every problem; and the secret values it holds. */
+export interface ParsedConfig {
+  config?: Config;
+  issues: ConfigIssue[];
+  /** Every secret value found (also when the config is invalid), for redaction by value. */
+  secrets: string[];
+}
+
 /** Parses config text; returns the typed config or every problem found. */
-export function parseConfigText(text: string, env: NodeJS.ProcessEnv = process.env): { config?: Config; issues: ConfigIssue[] } {
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    return {
-      issues: doc.errors.map((e) => ({
-        path: e.linePos?.[0] !== undefined ? `line ${e.linePos[0].line}` : '(yaml)',
-        message: e.message.split('\n')[0] ?? e.message,
-      })),
-    };
+export function parseConfigText(text: string, env: NodeJS.ProcessEnv = process.env): ParsedConfig {
+  let raw: unknown;
+  try {
+    const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+    if (doc.errors.length > 0) {
+      return {
+        issues: doc.errors.map((e) => ({
+          path: e.linePos?.[0] !== undefined ? `line ${e.linePos[0].line}` : '(yaml)',
+          // The parser's own guard against a hostile depth ran out of stack: say what that means here.
+          message: e.code === 'RESOURCE_EXHAUSTION' ? `the YAML is nested too deeply (at most ${MAX_CONFIG_DEPTH} levels)` : (e.message.split('\n')[0] ?? e.message),
+        })),
+        secrets: [],
+      };
+    }
+    raw = doc.toJS({ maxAliasCount: MAX_YAML_ALIASES });
+  } catch (err) {
+    // The yaml library's own guards: an alias bomb (ReferenceError), and its recursion on a hostile depth.
+    if (err instanceof ReferenceError) {
+      return { issues: [{ path: '(yaml)', message: `the YAML expands too many aliases (*name; at most ${MAX_YAML_ALIASES} expansions): write the values out` }], secrets: [] };
+    }
+    if (err instanceof RangeError) {
+      return { issues: [{ path: '(yaml)', message: `the YAML is nested too deeply (at most ${MAX_CONFIG_DEPTH} levels)` }], secrets: [] };
+    }
+    throw err;
   }
-  const raw: unknown = doc.toJS({ maxAliasCount: 100 });
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-    return { issues: [{ path: '(top level)', message: 'the config must be a YAML mapping (key: value)' }] };
+    return { issues: [{ path: '(top level)', message: 'the config must be a YAML mapping (key: value)' }], secrets: [] };
   }
   const issues: ConfigIssue[] = [];
-  const resolved = resolveTree(raw, env, [], issues);
+  const state: ResolveState = { issues, unresolved: new Set(), tooDeep: false };
+  const resolved = resolveTree(raw, env, [], state);
+  const secrets = [...secretValues(resolved, new Set())];
+  // A tree cut at MAX_CONFIG_DEPTH is already reported; the schema is not run over what is left of it.
+  if (state.tooDeep) return { issues, secrets };
   const parsed = configSchema.safeParse(resolved);
   if (!parsed.success) {
     // A key whose value could not be resolved (unset variable, unreadable secret file) is already reported.
-    const reported = new Set(issues.map((i) => i.path));
+    const reported = new Set([...issues.map((i) => i.path), ...state.unresolved]);
     for (const issue of parsed.error.issues) {
       if (reported.has(formatPath(issue.path))) continue;
       // A type error on a key that is not there at all means the key is missing: say so.
@@ -199,20 +333,27 @@ export function parseConfigText(text: string, env: NodeJS.ProcessEnv = process.e
       issues.push({ path: formatPath(issue.path), message: missing ? `required (${issue.expected})` : issue.message });
     }
   }
-  if (issues.length > 0 || !parsed.success) return { issues };
-  return { config: parsed.data, issues };
+  if (issues.length > 0 || !parsed.success) return { issues, secrets };
+  return { config: parsed.data, issues, secrets };
 }
 
-/** Reads and parses a config file; throws ConfigError listing every problem. */
+/** Reads and parses a config file; throws ConfigError listing every problem. Its secret values are registered for redaction. */
 export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): Config {
-  let text: string;
+  let read: CappedRead;
   try {
-    text = readFileSync(file, 'utf8');
+    // A pipe is allowed (`--config <(envsubst < template)`); a device or a directory is not.
+    read = readCapped(file, MAX_CONFIG_FILE_BYTES, true);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'error';
     throw new ConfigError(`cannot read config file ${file} (${code})`, [{ path: '(file)', message: `cannot read ${file} (${code})` }], { cause: err });
   }
-  const { config, issues } = parseConfigText(text, env);
+  if ('refused' in read) {
+    const message = `${file} ${read.refused}; expected a YAML file of at most ${kib(MAX_CONFIG_FILE_BYTES)}`;
+    throw new ConfigError(`cannot read config file ${message}`, [{ path: '(file)', message }]);
+  }
+  const text = read.text;
+  const { config, issues, secrets } = parseConfigText(text, env);
+  registerSecrets(secrets);
   if (config === undefined) {
     throw new ConfigError(`${file}: ${issues.length} problem${issues.length === 1 ? '' : 's'} in the config`, issues);
   }

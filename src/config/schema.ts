@@ -3,26 +3,53 @@ import { z } from 'zod';
 import { CI_TYPES, SIEM_TYPES, STREAM_NAMES, isCiType } from '../core/contracts.js';
 import { parseDuration, parseSize } from './units.js';
 
+/** `99999999999999GB`: well-formed, but with its number taken as 1 it parses, so only its size is wrong. */
+function tooLarge(text: string, parse: (t: string) => number | undefined): boolean {
+  return parse(text.replace(/\d+(?:\.\d+)?/, '1')) !== undefined;
+}
+
 /** A duration in human units (`30s`, `5m`, `24h`, `7d`), parsed to milliseconds. */
 const duration = z.string({ error: 'expected a duration such as 30s, 5m, 24h' }).transform((text, ctx) => {
   const ms = parseDuration(text);
   if (ms === undefined) {
-    ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration (use e.g. 30s, 5m, 24h, 7d)` });
+    const message = tooLarge(text, parseDuration) ? `"${text}" is too large` : `"${text}" is not a duration (use e.g. 30s, 5m, 24h, 7d)`;
+    ctx.addIssue({ code: 'custom', message });
     return z.NEVER;
   }
   return ms;
 });
 
-/** A size in human units (`10MB`, `512KB`; binary multiples), parsed to bytes. */
-const size = z.union([z.number().int().nonnegative(), z.string()], { error: 'expected a size such as 10MB' }).transform((v, ctx) => {
-  if (typeof v === 'number') return v;
-  const bytes = parseSize(v);
+/** A size in human units (`10MB`, `512KB`; binary multiples) or a number of bytes, parsed to bytes. */
+const size = z.union([z.number(), z.string()], { error: 'expected a size such as 10MB' }).transform((v, ctx) => {
+  const bytes = typeof v === 'number' ? (Number.isSafeInteger(v) && v >= 0 ? v : undefined) : parseSize(v);
   if (bytes === undefined) {
-    ctx.addIssue({ code: 'custom', message: `"${v}" is not a size (use e.g. 512KB, 10MB, 1GB)` });
+    const huge = typeof v === 'number' ? v > Number.MAX_SAFE_INTEGER : tooLarge(v, parseSize);
+    ctx.addIssue({ code: 'custom', message: huge ? `"${String(v)}" is too large` : `"${String(v)}" is not a size (use e.g. 512KB, 10MB, 1GB)` });
     return z.NEVER;
   }
   return bytes;
 });
+
+/** The parsed value of a range bound written in config units; a typo in a bound is a bug, caught at import. */
+function bound(text: string, parse: (t: string) => number | undefined): number {
+  const v = parse(text);
+  if (v === undefined) throw new Error(`bad range bound ${text}`);
+  return v;
+}
+
+/** A duration that must lie within [min, max], both written as in the config so the message reads the same. */
+function durationIn(min: string, max: string) {
+  const lo = bound(min, parseDuration);
+  const hi = bound(max, parseDuration);
+  return duration.refine((ms) => ms >= lo && ms <= hi, `must be between ${min} and ${max}`);
+}
+
+/** A size that must lie within [min, max], both written as in the config. */
+function sizeIn(min: string, max: string) {
+  const lo = bound(min, parseSize);
+  const hi = bound(max, parseSize);
+  return size.refine((bytes) => bytes >= lo && bytes <= hi, `must be between ${min} and ${max}`);
+}
 
 const name = z
   .string()
@@ -42,20 +69,22 @@ const siemStream = z.strictObject({
    * Which SIEM log types to collect: the ten Cloud Gateway types by default. The Cloud Integrated types (entities,
    * mailflow, urlclick; API 2.0, read from the `ci` batch endpoint) are collected only when listed.
    */
-  types: z.array(siemType).min(1).default([...SIEM_TYPES]),
+  types: z
+    .array(siemType)
+    .min(1)
+    .refine((t) => new Set(t).size === t.length, 'a type is listed twice')
+    .default([...SIEM_TYPES]),
   /** API 2.0 only: `batch` (files per type, the default) or `stream` (inline events, 24-hour look-back). */
   mode: z.enum(['batch', 'stream'], { error: 'expected batch or stream' }).default('batch'),
   /** API 2.0 only. Batch mode: files listed per page (1–100, default 100); stream mode: events per page (1–1000, default 100). */
   page_size: z.number().int().min(1).max(1000).optional(),
-  /** Events per journal transaction inside a file: bounds memory and how much a restart re-reads. */
+  /** Events per journal transaction inside a file: bounds memory and how much a restart re-reads. 1–100000, default 500. */
   chunk_events: z.number().int().min(1).max(100_000).default(500),
   /**
    * How long a SIEM file that fails to download or arrives cut is tried again (fresh URLs, backoff from 1 s to a
    * minute) before it is quarantined: transient storage and network faults are ridden out. 1m–7d, default 10m.
    */
-  file_retry_span: duration
-    .prefault('10m')
-    .refine((ms) => ms >= 60_000 && ms <= 7 * 86_400_000, 'file_retry_span must be between 1m and 7d'),
+  file_retry_span: durationIn('1m', '7d').prefault('10m'),
   /** API 1.0 only: the get-siem-logs file format, `json` (default) or `key_value`. */
   file_format: z.enum(['json', 'key_value'], { error: 'expected json or key_value' }).optional(),
   /** API 1.0 only: ask for zip-compressed files (default true). */
@@ -64,14 +93,14 @@ const siemStream = z.strictObject({
 
 /** The time-window functions (TTP, audit, DLP, held release, archive search): one cursor per stream. */
 const pagedStream = z.strictObject({
-  /** Each cycle re-reads this much before the last window's end, so records the API indexes late are caught. */
-  overlap: duration.prefault('10m'),
-  /** The newest part of the timeline left for the next cycle, so a window is only read once the API has filled it. */
-  settle: duration.prefault('1m'),
+  /** Each cycle re-reads this much before the last window's end, so records the API indexes late are caught. 0s–1d, default 10m. */
+  overlap: durationIn('0s', '1d').prefault('10m'),
+  /** The newest part of the timeline left for the next cycle, so a window is only read once the API has filled it. 0s–1d, default 1m. */
+  settle: durationIn('0s', '1d').prefault('1m'),
   /** Records per API page (1–500). */
   page_size: z.number().int().min(1).max(500).default(500),
-  /** Longest time window asked for in one paginated walk (at least 1m). */
-  max_window: duration.prefault('1d').refine((ms) => ms >= 60_000, 'max_window must be at least 1m'),
+  /** Longest time window asked for in one paginated walk. 1m–60d (the longest the API looks back), default 1d. */
+  max_window: durationIn('1m', '60d').prefault('1d'),
 });
 
 export const THREAT_FEEDS = ['malware_customer', 'malware_grid'] as const;
@@ -107,12 +136,15 @@ const tls = z.strictObject({
 const accountCommon = {
   /** Names the tenant in cursors, metrics and `mimecast.account`. */
   name,
-  /** First run only: how far back to start; clamped to what the API retains (7 days for SIEM). */
-  start_from: duration.prefault('24h'),
-  /** Pause between polls once a stream is caught up. */
-  poll_interval: duration.prefault('60s'),
-  /** Per-request timeout for API calls. */
-  request_timeout: duration.prefault('60s'),
+  /**
+   * First run only: how far back to start; clamped to what each stream retains (7 days for SIEM). 0s–60d (audit,
+   * the longest-kept log, goes back 60 days), default 24h.
+   */
+  start_from: durationIn('0s', '60d').prefault('24h'),
+  /** Pause between polls once a stream is caught up. 1s–1d, default 60s. */
+  poll_interval: durationIn('1s', '1d').prefault('60s'),
+  /** Per-request timeout for API calls. 1s–10m, default 60s. */
+  request_timeout: durationIn('1s', '10m').prefault('60s'),
   tls: tls.prefault({}),
   streams: streams.refine((s) => Object.values(s).some((v) => v !== undefined), 'enable at least one stream, e.g. siem: {}'),
 };
@@ -185,15 +217,22 @@ const account = z.discriminatedUnion('api', [accountV2, accountV1], {
 
 /** How a sink groups events into one delivery. */
 const batch = z.strictObject({
+  /** Events in one delivery at most. 1–100000, default 1000. */
   max_events: z.number().int().min(1).max(100_000).default(1000),
-  max_bytes: size.prefault('4MB'),
-  max_wait: duration.prefault('1s'),
+  /** About this many bytes in one delivery at most. 1KB–256MB, default 4MB. */
+  max_bytes: sizeIn('1KB', '256MB').prefault('4MB'),
+  /** How long a small batch waits to fill. 0s–5m, default 1s. */
+  max_wait: durationIn('0s', '5m').prefault('1s'),
 });
 
 const sinkCommon = {
   name,
   /** Streams routed to this sink; all when absent. */
-  streams: z.array(streamName).min(1).optional(),
+  streams: z
+    .array(streamName)
+    .min(1)
+    .refine((t) => new Set(t).size === t.length, 'a stream is listed twice')
+    .optional(),
   batch: batch.prefault({}),
 };
 
@@ -202,9 +241,9 @@ const fileSink = z.strictObject({
   type: z.literal('file'),
   /** NDJSON output file; missing directories are created. */
   path: z.string().min(1),
-  /** Rotate when the file would grow past this size. */
-  max_size: size.prefault('100MB'),
-  /** Rotated files kept (`events.ndjson.1` … `.N`). */
+  /** Rotate when the file would grow past this size. 1KB–1TB, default 100MB. */
+  max_size: sizeIn('1KB', '1TB').prefault('100MB'),
+  /** Rotated files kept (`events.ndjson.1` … `.N`). 0–1000, default 5. */
   max_files: z.number().int().min(0).max(1000).default(5),
   /** fsync before a batch counts as delivered. */
   fsync: z.boolean().default(true),
@@ -220,19 +259,22 @@ const sink = z.discriminatedUnion('type', [fileSink, stdoutSink], {
 });
 
 const journal = z.strictObject({
-  /** Backpressure: sources pause while the journal holds more than this many undelivered events… */
-  max_events: z.number().int().min(1000).default(1_000_000),
-  /** …or more than this many bytes. */
-  max_bytes: size.prefault('1GB'),
-  /** How long an event.id is remembered to drop duplicates (longer than the API's 7-day retention). */
-  dedup_window: duration.prefault('8d'),
+  /** Backpressure: sources pause while the journal holds more than this many undelivered events… 1000–1000000000, default 1000000. */
+  max_events: z.number().int().min(1000).max(1_000_000_000).default(1_000_000),
+  /** …or more than this many bytes. 1MB–64TB, default 1GB. */
+  max_bytes: sizeIn('1MB', '64TB').prefault('1GB'),
+  /** How long an event.id is remembered to drop duplicates (longer than the API's 7-day retention). 1h–90d, default 8d. */
+  dedup_window: durationIn('1h', '90d').prefault('8d'),
 });
 
 const http = z.strictObject({
-  /** host:port for /healthz, /readyz and /status. */
-  listen: z.string().regex(/^[^:]*:\d+$/, 'expected host:port, e.g. 0.0.0.0:9090'),
-  /** /readyz answers 503 once a sink's deliveries have failed for this long (1s–1d, default 1m). */
-  unready_after: duration.prefault('1m').refine((ms) => ms >= 1_000 && ms <= 86_400_000, 'unready_after must be between 1s and 1d'),
+  /** host:port for /healthz, /readyz and /status; port 0–65535 (0: any free port). */
+  listen: z
+    .string()
+    .regex(/^[^:]*:\d{1,5}$/, 'expected host:port, e.g. 0.0.0.0:9090')
+    .refine((l) => Number(l.slice(l.lastIndexOf(':') + 1)) <= 65_535, 'port must be 0-65535'),
+  /** /readyz answers 503 once a sink's deliveries have failed for this long. 1s–1d, default 1m. */
+  unready_after: durationIn('1s', '1d').prefault('1m'),
 });
 
 export const configSchema = z
@@ -242,10 +284,12 @@ export const configSchema = z
     log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     http: http.optional(),
     journal: journal.prefault({}),
-    /** How long in-flight deliveries may take to finish on SIGTERM. */
-    shutdown_timeout: duration.prefault('30s'),
-    accounts: z.array(account).min(1, 'configure at least one Mimecast account'),
-    sinks: z.array(sink).min(1, 'configure at least one sink'),
+    /** How long in-flight deliveries may take to finish on SIGTERM. 1s–1h, default 30s. */
+    shutdown_timeout: durationIn('1s', '1h').prefault('30s'),
+    /** 1–500 Mimecast accounts. */
+    accounts: z.array(account).min(1, 'configure at least one Mimecast account').max(500, 'at most 500 accounts in one collector'),
+    /** 1–64 sinks. */
+    sinks: z.array(sink).min(1, 'configure at least one sink').max(64, 'at most 64 sinks in one collector'),
   })
   .superRefine((cfg, ctx) => {
     const seen = new Map<string, number>();

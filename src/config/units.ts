@@ -26,7 +26,9 @@ export function parseDuration(text: string): number | undefined {
     total += Number(m[1]) * unit;
     rest = rest.slice(m[0].length).trimStart();
   }
-  return Math.round(total);
+  const ms = Math.round(total);
+  // A value past 2^53 is no longer exact (and far past any timer): not a duration this program can hold.
+  return Number.isSafeInteger(ms) ? ms : undefined;
 }
 
 export function isSimpleDuration(text: string): boolean {
@@ -71,7 +73,8 @@ export function parseSize(text: string): number | undefined {
   if (m === null) return undefined;
   const unit = SIZE_UNITS[(m[2] ?? '').toLowerCase() || 'b'];
   if (unit === undefined) return undefined;
-  return Math.round(Number(m[1]) * unit);
+  const bytes = Math.round(Number(m[1]) * unit);
+  return Number.isSafeInteger(bytes) ? bytes : undefined;
 }
 
 export function formatSize(bytes: number): string {

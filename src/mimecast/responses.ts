@@ -198,9 +198,9 @@ export const V1_REGION_HOSTS: readonly string[] = Object.freeze([
   'https://je-api.mimecast.com',
 ]);
 
-/** What a Mimecast error can be explained with; never a secret (only a prefix of the access key). */
+/** What a Mimecast error can be explained with; never a secret, nor any part of one. */
 export interface ApiErrorContext {
-  /** API 1.0 access key; only its first 6 characters are ever shown. */
+  /** API 1.0 access key; never shown (not even a prefix): its presence only says which keys are meant. */
   accessKey?: string;
   appId?: string;
   /** The regional host the account belongs to, when discovery found it. */
@@ -224,7 +224,7 @@ export function knownCodeError(
 ): ApiError | undefined {
   const base = { status, retryable: false, ...(apiCode === undefined ? {} : { apiCode }) };
   if (apiCode === BINDING_EXPIRED || status === 418) {
-    const who = ctx.accessKey === undefined ? '' : ` for access key ${ctx.accessKey.slice(0, 6)}…`;
+    const who = ctx.accessKey === undefined ? '' : ` (the configured access_key and secret_key${ctx.appId === undefined ? '' : ` used with application id ${ctx.appId}`})`;
     return new ApiError(
       'API_AUTH_FAILED',
       `Mimecast API 1.0 access/secret keys${who} have expired (binding expired): create new keys for the service user or set its Authentication Profile TTL to 'Never expires' (${call}, HTTP ${status})`,

@@ -142,7 +142,8 @@ describe('MimecastV1Client.postJson', () => {
     const err = await client.postJson(SIEM, { data: [] }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'API_AUTH_FAILED', retryable: false });
     const msg = (err as Error).message;
-    expect(msg).toContain('Mimecast API 1.0 access/secret keys for access key AKEY12… have expired (binding expired)');
+    expect(msg).toMatch(/Mimecast API 1\.0 access\/secret keys \(the configured access_key and secret_key used with application id \S+\) have expired \(binding expired\)/);
+    expect(msg).not.toContain('AKEY12');
     expect(msg).toContain("set its Authentication Profile TTL to 'Never expires'");
     expect(msg).not.toContain(CREDS.accessKey);
     expect(msg).not.toContain(CREDS.secretKey);

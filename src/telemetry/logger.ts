@@ -1,5 +1,6 @@
-// The one pino logger setup: structured lines on stderr, secrets redacted here and nowhere else.
+// The one pino logger setup: structured lines on stderr, secrets redacted here by key (paths) and by value (redact.ts).
 import { pino, type Logger, type LevelWithSilent } from 'pino';
+import { redactText } from './redact.js';
 
 export type { Logger };
 
@@ -49,6 +50,9 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       base: null,
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
+      // By value, on the finished line: a secret echoed inside an error text (an API reply quoting the request)
+      // has no key the paths above could name. Only what is written is scanned, so lines below the level cost nothing.
+      hooks: { streamWrite: redactText },
     },
     pino.destination({ fd: options.fd ?? 2, sync: true }),
   );

@@ -3,6 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { Pipeline } from '../core/pipeline.js';
 import type { Journal } from '../journal/journal.js';
 import type { Logger } from './logger.js';
+import { redactText } from './redact.js';
 
 export interface StatusServer {
   readonly url: string;
@@ -34,7 +35,8 @@ export async function startStatusServer(listen: string, pipeline: Pipeline, jour
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     const send = (code: number, body: unknown): void => {
-      const text = JSON.stringify(body, null, 2);
+      // lastError texts come from API replies, which may quote the request (and so a configured secret).
+      const text = redactText(JSON.stringify(body, null, 2));
       res.writeHead(code, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
       res.end(text);
     };
