@@ -113,6 +113,22 @@ const accountCommon = {
   poll_interval: duration.prefault('60s'),
   /** Per-request timeout for API calls. */
   request_timeout: duration.prefault('60s'),
+  /**
+   * Total time for one API call attempt, request to last byte of the reply (request_timeout only measures silence,
+   * so a server sending a byte every few seconds would hold a call forever). A call past it is aborted, logged,
+   * counted and retried. 10s–1h, default 2m.
+   */
+  call_deadline: duration
+    .prefault('2m')
+    .refine((ms) => ms >= 10_000 && ms <= 3_600_000, 'call_deadline must be between 10s and 1h'),
+  /**
+   * Total time for one file transfer (a SIEM batch file, an API 1.0 get-siem-logs file, a threat-intel feed), request
+   * to last byte, including the time the collector takes to process what it reads. Past it the transfer is aborted,
+   * logged, counted and the file retried. 1m–24h, default 30m (a 1 GB file needs ~0.6 MB/s).
+   */
+  download_deadline: duration
+    .prefault('30m')
+    .refine((ms) => ms >= 60_000 && ms <= 86_400_000, 'download_deadline must be between 1m and 24h'),
   tls: tls.prefault({}),
   streams: streams.refine((s) => Object.values(s).some((v) => v !== undefined), 'enable at least one stream, e.g. siem: {}'),
 };

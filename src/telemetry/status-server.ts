@@ -1,5 +1,6 @@
 // The HTTP endpoints for operators: /healthz (process alive), /readyz (sources and sinks working), /status (JSON).
 import { createServer, type Server } from 'node:http';
+import type { AccountStatus } from '../app.js';
 import type { Pipeline } from '../core/pipeline.js';
 import type { Journal } from '../journal/journal.js';
 import type { Logger } from './logger.js';
@@ -9,7 +10,10 @@ export interface StatusServer {
   close(): Promise<void>;
 }
 
-export function statusSnapshot(pipeline: Pipeline, journal: Journal): Record<string, unknown> {
+/** Per account: the credential's rate-limit pause (and why) and its HTTP counters; `Collector.accountStatus`. */
+export type AccountStatusSource = () => readonly AccountStatus[];
+
+export function statusSnapshot(pipeline: Pipeline, journal: Journal, accounts: AccountStatusSource = () => []): Record<string, unknown> {
   const now = Date.now();
   return {
     time: new Date(now).toISOString(),
@@ -19,10 +23,17 @@ export function statusSnapshot(pipeline: Pipeline, journal: Journal): Record<str
       lag_ms: s.lastEventTime !== undefined ? now - Date.parse(s.lastEventTime) : undefined,
     })),
     sinks: pipeline.sinks().map((s) => ({ ...s, backlog: journal.backlog(s.name).events })),
+    accounts: accounts(),
   };
 }
 
-export async function startStatusServer(listen: string, pipeline: Pipeline, journal: Journal, logger: Logger): Promise<StatusServer> {
+export async function startStatusServer(
+  listen: string,
+  pipeline: Pipeline,
+  journal: Journal,
+  logger: Logger,
+  accounts: AccountStatusSource = () => [],
+): Promise<StatusServer> {
   const idx = listen.lastIndexOf(':');
   const host = listen.slice(0, idx) || '0.0.0.0';
   const port = Number(listen.slice(idx + 1));
@@ -44,7 +55,7 @@ export async function startStatusServer(listen: string, pipeline: Pipeline, jour
         const ready = failedSinks.length === 0 && failingSources.length === 0;
         return send(ready ? 200 : 503, { status: ready ? 'ready' : 'degraded', failed_sinks: failedSinks, failing_sources: failingSources, disabled_sources: disabled });
       }
-      if (path === '/status' || path === '/') return send(200, statusSnapshot(pipeline, journal));
+      if (path === '/status' || path === '/') return send(200, statusSnapshot(pipeline, journal, accounts));
       return send(404, { error: 'not found', endpoints: ['/healthz', '/readyz', '/status'] });
     } catch (err) {
       logger.error({ err: err instanceof Error ? err.message : String(err) }, 'status endpoint failed');
