@@ -9,7 +9,8 @@ import { Pipeline, type SinkBinding, type SourceBinding } from './core/pipeline.
 import { Journal } from './journal/journal.js';
 import type { MimecastApi, RawResponse } from './mimecast/api.js';
 import { discoverRegion } from './mimecast/discover.js';
-import { createHttpAgent } from './mimecast/http.js';
+import { HttpStats, createHttpAgent } from './mimecast/http.js';
+import { CredentialLimiter } from './mimecast/limiter.js';
 import { MimecastV1Client } from './mimecast/v1client.js';
 import { MimecastV2Client } from './mimecast/v2client.js';
 import { formatMimecastDate } from './normalize/time.js';
@@ -24,10 +25,38 @@ import { SiemV1Source } from './sources/siem/v1/source.js';
 import { ThreatIntelSource } from './sources/threat_intel/source.js';
 import type { Logger } from './telemetry/logger.js';
 
+/** What /status shows per account: the credential's rate-limit pauses and its HTTP trouble counters. */
+export interface AccountStatus {
+  name: string;
+  api: 'v1' | 'v2';
+  rate_limit: {
+    /** Whether every call of this credential is being held now, and for how much longer. */
+    paused: boolean;
+    paused_for_ms: number;
+    /** Why the current pause was asked for, e.g. `HTTP 429 X-RateLimit-Reset=1200`. */
+    reason?: string;
+    /** Why the last pause (current or over) was asked for. */
+    last_reason?: string;
+    /** Server-asked pauses so far, and the time calls spent waiting for the credential. */
+    pauses: number;
+    waited_ms: number;
+    /** Server-given waits that were out of bounds and clamped (each logged at warn). */
+    clamped: number;
+  };
+  http: {
+    /** Calls and downloads aborted at call_deadline / download_deadline (each logged at warn, then retried). */
+    deadlines_hit: number;
+    /** Storage redirects followed by file downloads. */
+    redirects_followed: number;
+  };
+}
+
 /** One account's API client, whichever generation, plus its start-up check. */
 export interface AccountClient {
   readonly account: AccountConfig;
   readonly api: MimecastApi;
+  /** The account's rate-limit pause and HTTP counters, for /status. */
+  status(): AccountStatus;
   /** Fails fast on credentials Mimecast rejects (API_AUTH_FAILED); an unlicensed product is not a credential problem. */
   verify(signal: AbortSignal): Promise<void>;
   /** Closes the client and its HTTP agent. Idempotent. */
@@ -46,7 +75,7 @@ class DiscoveringV1Api implements MimecastApi {
 
   constructor(
     private readonly account: AccountV1Config,
-    private readonly agent: Dispatcher,
+    private readonly shared: SharedHttp,
     private readonly logger: Logger,
   ) {}
 
@@ -55,13 +84,16 @@ class DiscoveringV1Api implements MimecastApi {
     const email = this.account.discover_email ?? '';
     this.#client ??= discoverRegion(email, {
       appId: this.account.app_id,
-      agent: this.agent,
+      agent: this.shared.agent,
       signal,
+      deadlineMs: this.account.call_deadline,
+      logger: this.logger.child({ account: this.account.name }),
+      stats: this.shared.stats,
       ...(this.account.discover_url === undefined ? {} : { baseUrl: this.account.discover_url }),
     }).then(
       (baseUrl) => {
         this.logger.info({ account: this.account.name, base_url: baseUrl }, 'API 1.0 region discovered');
-        this.#made = newV1Client(this.account, baseUrl, this.agent, this.logger);
+        this.#made = newV1Client(this.account, baseUrl, this.shared, this.logger);
         return this.#made;
       },
       (err: unknown) => {
@@ -91,14 +123,25 @@ class DiscoveringV1Api implements MimecastApi {
   }
 }
 
-function newV1Client(account: AccountV1Config, baseUrl: string, agent: Dispatcher, logger: Logger): MimecastV1Client {
+/** What every client of one account shares: the HTTP agent, the credential's limiter and the HTTP counters. */
+interface SharedHttp {
+  agent: Dispatcher;
+  limiter: CredentialLimiter;
+  stats: HttpStats;
+}
+
+function newV1Client(account: AccountV1Config, baseUrl: string, shared: SharedHttp, logger: Logger): MimecastV1Client {
   return new MimecastV1Client({
     baseUrl,
     appId: account.app_id,
     appKey: account.app_key,
     accessKey: account.access_key,
     secretKey: account.secret_key,
-    agent,
+    agent: shared.agent,
+    limiter: shared.limiter,
+    stats: shared.stats,
+    callDeadlineMs: account.call_deadline,
+    downloadDeadlineMs: account.download_deadline,
     logger: logger.child({ account: account.name }),
     ...(account.discover_email === undefined ? {} : { discoveryEmail: account.discover_email }),
     ...(account.discover_url === undefined ? {} : { discoveryBaseUrl: account.discover_url }),
@@ -133,6 +176,7 @@ export function createAccountClient(account: AccountConfig, logger: Logger): Acc
     bodyTimeoutMs: account.request_timeout,
     headersTimeoutMs: account.request_timeout,
   });
+  const shared: SharedHttp = { agent, limiter: new CredentialLimiter(), stats: new HttpStats() };
   let api: MimecastApi;
   let verify: (signal: AbortSignal) => Promise<void>;
   if (account.api === 'v2') {
@@ -141,6 +185,10 @@ export function createAccountClient(account: AccountConfig, logger: Logger): Acc
       clientId: account.client_id,
       clientSecret: account.client_secret,
       agent,
+      limiter: shared.limiter,
+      stats: shared.stats,
+      callDeadlineMs: account.call_deadline,
+      downloadDeadlineMs: account.download_deadline,
       logger: logger.child({ account: account.name }),
     });
     api = client;
@@ -148,7 +196,7 @@ export function createAccountClient(account: AccountConfig, logger: Logger): Acc
       await client.tokens.getToken(signal);
     };
   } else {
-    api = account.base_url !== undefined ? newV1Client(account, account.base_url, agent, logger) : new DiscoveringV1Api(account, agent, logger);
+    api = account.base_url !== undefined ? newV1Client(account, account.base_url, shared, logger) : new DiscoveringV1Api(account, shared, logger);
     const v1 = api;
     verify = (signal) => verifyV1(account, v1, signal);
   }
@@ -157,9 +205,28 @@ export function createAccountClient(account: AccountConfig, logger: Logger): Acc
     account,
     api,
     verify,
+    status() {
+      const l = shared.limiter.stats();
+      const h = shared.stats.snapshot();
+      return {
+        name: account.name,
+        api: account.api,
+        rate_limit: {
+          paused: l.paused,
+          paused_for_ms: l.pausedForMs,
+          ...(l.reason === undefined ? {} : { reason: l.reason }),
+          ...(l.lastReason === undefined ? {} : { last_reason: l.lastReason }),
+          pauses: l.pauses,
+          waited_ms: l.waitedMs,
+          clamped: h.waits_clamped,
+        },
+        http: { deadlines_hit: h.deadlines_hit, redirects_followed: h.redirects_followed },
+      };
+    },
     close() {
       closing ??= (async () => {
         await api.close();
+        shared.limiter.close();
         await agent.close();
       })();
       return closing;
@@ -285,6 +352,8 @@ export interface Collector {
   readonly journal: Journal;
   readonly pipeline: Pipeline;
   readonly clients: ReadonlyMap<string, AccountClient>;
+  /** Per account: rate-limit pause and HTTP counters (for /status). */
+  accountStatus(): AccountStatus[];
   /** Checks every account's credentials once (fail fast at start-up); API 1.0 regions are discovered here. */
   verifyCredentials(signal: AbortSignal): Promise<void>;
   start(): void;
@@ -330,6 +399,9 @@ export function buildCollector(config: Config, logger: Logger): Collector {
     journal,
     pipeline,
     clients,
+    accountStatus() {
+      return [...clients.values()].map((c) => c.status());
+    },
     async verifyCredentials(signal) {
       for (const [name, client] of clients) {
         try {

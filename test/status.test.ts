@@ -27,7 +27,8 @@ describe('status endpoints', () => {
     if (config === undefined) throw new Error('config');
     collector = buildCollector(config, silentLogger());
     collector.start();
-    server = await startStatusServer('127.0.0.1:0', collector.pipeline, collector.journal, silentLogger());
+    const running = collector;
+    server = await startStatusServer('127.0.0.1:0', collector.pipeline, collector.journal, silentLogger(), { accounts: () => running.accountStatus() });
     const get = async (path: string): Promise<{ status: number; body: Record<string, unknown> }> => {
       const res = await fetch(`${server?.url ?? ''}${path}`);
       return { status: res.status, body: (await res.json()) as Record<string, unknown> };
@@ -46,6 +47,45 @@ describe('status endpoints', () => {
     const ready = await get('/readyz');
     expect(ready.status).toBe(200);
     expect(ready.body['status']).toBe('ready');
+    const accounts = status.body['accounts'] as { name: string; rate_limit: Record<string, unknown>; http: Record<string, unknown> }[];
+    expect(accounts).toEqual([
+      {
+        name: 'sim',
+        api: 'v2',
+        rate_limit: { paused: false, paused_for_ms: 0, pauses: 0, waited_ms: expect.any(Number) as number, clamped: 0 },
+        http: { deadlines_hit: 0, redirects_followed: 0 },
+      },
+    ]);
     expect((await get('/nope')).status).toBe(404);
+  });
+
+  it('shows a rate-limit pause, and why, while Mimecast holds the account back', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mc-status-rl-'));
+    // A quota of three calls a minute is soon used up; then every call is told to wait.
+    const rl = await startSimulator({ seed: 'status-rl', backlogRecords: 200, publishIntervalMs: 0, rateLimit: { limit: 3, windowMs: 60_000 } });
+    const { config } = parseConfigText(collectorYaml(rl, { dataDir: join(dir, 'data'), output: join(dir, 'out.ndjson'), types: ['receipt', 'delivery'] }), {});
+    if (config === undefined) throw new Error('config');
+    const c = buildCollector(config, silentLogger());
+    const s = await startStatusServer('127.0.0.1:0', c.pipeline, c.journal, silentLogger(), { accounts: () => c.accountStatus() });
+    try {
+      c.start();
+      type Account = { rate_limit: { paused: boolean; paused_for_ms: number; reason?: string; pauses: number } };
+      let account: Account | undefined;
+      const until = Date.now() + 20_000;
+      for (;;) {
+        const body = (await (await fetch(`${s.url}/status`)).json()) as { accounts: Account[] };
+        account = body.accounts[0];
+        if (account?.rate_limit.paused === true) break;
+        if (Date.now() > until) throw new Error(`no rate-limit pause in /status: ${JSON.stringify(body.accounts)}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(account?.rate_limit.reason).toMatch(/^HTTP 429 X-RateLimit-Reset=\d+$/);
+      expect(account?.rate_limit.paused_for_ms).toBeGreaterThan(0);
+      expect(account?.rate_limit.pauses).toBeGreaterThan(0);
+    } finally {
+      await s.close();
+      await c.stop();
+      await rl.close();
+    }
   });
 });

@@ -65,7 +65,10 @@ async function runBuilt(collector: Collector, config: Config, logger: Logger, io
   let status: StatusServer | undefined;
   if (config.http !== undefined) {
     try {
-      status = await startStatusServer(config.http.listen, collector.pipeline, collector.journal, logger, { unreadyAfterMs: config.http.unready_after });
+      status = await startStatusServer(config.http.listen, collector.pipeline, collector.journal, logger, {
+        unreadyAfterMs: config.http.unready_after,
+        accounts: () => collector.accountStatus(),
+      });
       logger.info({ url: status.url }, 'status endpoints listening');
     } catch (err) {
       println(io.stderr, `error: http.listen ${config.http.listen}: ${describeError(err)}`);

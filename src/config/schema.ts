@@ -143,8 +143,20 @@ const accountCommon = {
   start_from: durationIn('0s', '60d').prefault('24h'),
   /** Pause between polls once a stream is caught up. 1s–1d, default 60s. */
   poll_interval: durationIn('1s', '1d').prefault('60s'),
-  /** Per-request timeout for API calls. 1s–10m, default 60s. */
+  /** Longest silence allowed within an API call or file download (an inactivity timeout). 1s–10m, default 60s. */
   request_timeout: durationIn('1s', '10m').prefault('60s'),
+  /**
+   * Total time for one API call attempt, request to last byte of the reply (request_timeout only measures silence,
+   * so a server sending a byte every few seconds would hold a call forever). A call past it is aborted, logged,
+   * counted and retried. 10s–1h, default 2m.
+   */
+  call_deadline: durationIn('10s', '1h').prefault('2m'),
+  /**
+   * Total time for one file transfer (a SIEM batch file, an API 1.0 get-siem-logs file, a threat-intel feed), request
+   * to last byte, including the time the collector takes to process what it reads. Past it the transfer is aborted,
+   * logged, counted and the file retried. 1m–24h, default 30m (a 1 GB file needs ~0.6 MB/s).
+   */
+  download_deadline: durationIn('1m', '24h').prefault('30m'),
   tls: tls.prefault({}),
   streams: streams.refine((s) => Object.values(s).some((v) => v !== undefined), 'enable at least one stream, e.g. siem: {}'),
 };

@@ -3,7 +3,7 @@ import { setMaxListeners } from 'node:events';
 import type { Batch, OutEvent, Sink, Source, StreamName } from './contracts.js';
 import { CollectorError, describeError, isAbort, isCollectorError, SinkError } from './errors.js';
 import { API_RETRY, SINK_RETRY, backoffDelay } from './retry.js';
-import { sleep, withJitter } from './util.js';
+import { safeTimeout, sleep, withJitter } from './util.js';
 import type { AppendResult, Journal } from '../journal/journal.js';
 import type { Logger } from '../telemetry/logger.js';
 
@@ -127,13 +127,12 @@ class Wakeup {
   wait(ms: number, signal?: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
       const done = (): void => {
-        clearTimeout(timer);
+        timer.clear();
         this.waiters.delete(done);
         signal?.removeEventListener('abort', done);
         resolve();
       };
-      const timer = setTimeout(done, Math.max(0, ms));
-      timer.unref();
+      const timer = safeTimeout(done, ms);
       this.waiters.add(done);
       signal?.addEventListener('abort', done, { once: true });
     });
@@ -221,10 +220,9 @@ export class Pipeline {
     this.acked.notify();
     await Promise.allSettled(this.sourceLoops);
     const timeout = this.opts.shutdownTimeoutMs ?? 30_000;
-    const timer = setTimeout(() => this.sinkAbort.abort(), timeout);
-    timer.unref();
+    const timer = safeTimeout(() => this.sinkAbort.abort(), timeout);
     await Promise.allSettled(this.loops);
-    clearTimeout(timer);
+    timer.clear();
     await Promise.allSettled(this.opts.sinks.map((b) => b.sink.close()));
   }
 

@@ -1,7 +1,45 @@
-// Small shared helpers: abortable sleep, jitter.
+// Small shared helpers: overflow-safe timers, abortable sleep, jitter.
 import { CollectorError } from './errors.js';
 
-/** Waits `ms`, or rejects with ABORTED as soon as `signal` fires. The timer never keeps the process alive. */
+/**
+ * Longest delay one Node timer holds: setTimeout turns anything above it into 1 ms (with a TimeoutOverflowWarning),
+ * so a server asking for "999999999 seconds" would become a hot loop.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** A pending safeTimeout; clear() is idempotent. */
+export interface SafeTimer {
+  clear(): void;
+}
+
+/**
+ * setTimeout for any delay: waits longer than MAX_TIMER_MS are chained from several timers, NaN and negative waits
+ * fire at once (as with setTimeout), and the timers never keep the process alive unless `ref` is true.
+ */
+export function safeTimeout(fn: () => void, ms: number, ref = false): SafeTimer {
+  let left = Number.isNaN(ms) ? 0 : Math.max(0, ms);
+  let handle: NodeJS.Timeout | undefined;
+  let cleared = false;
+  const arm = (): void => {
+    const step = Math.min(left, MAX_TIMER_MS);
+    left -= step;
+    handle = setTimeout(() => {
+      if (cleared) return;
+      if (left > 0) arm();
+      else fn();
+    }, step);
+    if (!ref) handle.unref();
+  };
+  arm();
+  return {
+    clear() {
+      cleared = true;
+      if (handle !== undefined) clearTimeout(handle);
+    },
+  };
+}
+
+/** Waits `ms`, or rejects with ABORTED as soon as `signal` fires. Any `ms` is safe; the timer never keeps the process alive. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted === true) {
@@ -9,14 +47,13 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
       return;
     }
     const onAbort = (): void => {
-      clearTimeout(timer);
+      timer.clear();
       reject(new CollectorError('ABORTED', 'aborted'));
     };
-    const timer = setTimeout(() => {
+    const timer = safeTimeout(() => {
       signal?.removeEventListener('abort', onAbort);
       resolve();
-    }, Math.max(0, ms));
-    timer.unref();
+    }, ms);
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }

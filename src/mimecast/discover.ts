@@ -4,8 +4,10 @@ import { request, type Dispatcher } from 'undici';
 import { ApiError } from '../core/errors.js';
 import { API_RETRY, retryCall, type RetryPolicy } from '../core/retry.js';
 import { formatMcDate } from './hmac.js';
-import { createHttpAgent } from './http.js';
+import { silentLogger, type Logger } from '../telemetry/logger.js';
+import { DEFAULT_CALL_DEADLINE_MS, HttpStats, createHttpAgent, transferDeadline, type TransferRules } from './http.js';
 import { describeErrorBody, failReplyError, mapTransportError, readBodyText, readErrorText, statusError } from './responses.js';
+import { DEFAULT_WAIT_BOUNDS, noteWait, serverWait } from './waits.js';
 
 export const DISCOVERY_BASE_URL = 'https://api.mimecast.com';
 const PATH = '/api/login/discover-authentication';
@@ -18,6 +20,10 @@ export interface DiscoverOptions {
   signal?: AbortSignal;
   retry?: RetryPolicy;
   userAgent?: string;
+  /** Total time for one attempt, reply included (`call_deadline`). Default 2 min. */
+  deadlineMs?: number;
+  logger?: Logger;
+  stats?: HttpStats;
 }
 
 /**
@@ -29,52 +35,68 @@ export async function discoverRegion(email: string, opts: DiscoverOptions): Prom
   const call = `POST ${PATH}`;
   const agent = opts.agent ?? createHttpAgent();
   const signal = opts.signal;
+  const log = opts.logger ?? silentLogger();
+  const deadlineMs = opts.deadlineMs ?? DEFAULT_CALL_DEADLINE_MS;
+  const rules: TransferRules = { callDeadlineMs: deadlineMs, downloadDeadlineMs: deadlineMs, stats: opts.stats ?? new HttpStats(), logger: log };
   try {
     return await retryCall(
       async () => {
-        let res: Dispatcher.ResponseData;
+        const deadline = transferDeadline(rules, call, signal, 'call');
         try {
-          res = await request(base + PATH, {
-            method: 'POST',
-            dispatcher: agent,
-            headers: {
-              'x-mc-date': formatMcDate(new Date()),
-              'x-mc-req-id': randomUUID(),
-              'x-mc-app-id': opts.appId,
-              'content-type': 'application/json',
-              accept: 'application/json',
-              'user-agent': opts.userAgent ?? 'mimecast-collector',
-            },
-            body: JSON.stringify({ data: [{ emailAddress: email }] }),
-            ...(signal === undefined ? {} : { signal }),
-          });
+          return await attempt(deadline.signal);
         } catch (err) {
-          throw mapTransportError(err, call, signal);
+          throw mapTransportError(deadline.map(err), call, signal);
+        } finally {
+          deadline.clear();
         }
-        const status = res.statusCode;
-        if (status < 200 || status >= 300) {
-          const { summary, info } = describeErrorBody(await readErrorText(res.body));
-          throw statusError(status, res.headers, call, summary, info?.code, { fallbackMs: 1_000, maxMs: 60_000 }, { appId: opts.appId });
-        }
-        let parsed: unknown;
-        try {
-          parsed = JSON.parse(await readBodyText(res.body, 1024 * 1024, call, status));
-        } catch (err) {
-          throw err instanceof ApiError ? err : new ApiError('API_BAD_RESPONSE', `${call} returned a body that is not JSON`, call, { status, cause: err, retryable: true });
-        }
-        const failure = failReplyError(parsed, call, status, { appId: opts.appId });
-        if (failure !== undefined) throw failure;
-        const host = regionApiOf(parsed);
-        if (host === undefined) {
-          throw new ApiError('API_BAD_RESPONSE', `${call} did not name a region for ${email} (no data[0].region.api)`, call, { status });
-        }
-        return host;
       },
       opts.retry ?? API_RETRY,
       signal === undefined ? {} : { signal },
     );
   } finally {
     if (opts.agent === undefined) await agent.close();
+  }
+
+  async function attempt(attemptSignal: AbortSignal): Promise<string> {
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await request(base + PATH, {
+        method: 'POST',
+        dispatcher: agent,
+        headers: {
+          'x-mc-date': formatMcDate(new Date()),
+          'x-mc-req-id': randomUUID(),
+          'x-mc-app-id': opts.appId,
+          'content-type': 'application/json',
+          accept: 'application/json',
+          'user-agent': opts.userAgent ?? 'mimecast-collector',
+        },
+        body: JSON.stringify({ data: [{ emailAddress: email }] }),
+        signal: attemptSignal,
+      });
+    } catch (err) {
+      throw mapTransportError(err, call, signal);
+    }
+    const status = res.statusCode;
+    if (status < 200 || status >= 300) {
+      const { summary, info } = describeErrorBody(await readErrorText(res.body));
+      const wait = serverWait(status, res.headers, DEFAULT_WAIT_BOUNDS);
+      noteWait(log, rules.stats, call, status, wait);
+      throw statusError(status, call, summary, info?.code, wait, { appId: opts.appId });
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(await readBodyText(res.body, 1024 * 1024, call, status));
+    } catch (err) {
+      throw err instanceof ApiError ? err : new ApiError('API_BAD_RESPONSE', `${call} returned a body that is not JSON`, call, { status, cause: err, retryable: true });
+    }
+    const failure = failReplyError(parsed, call, status, { appId: opts.appId });
+    if (failure !== undefined) throw failure;
+    const host = regionApiOf(parsed);
+    if (host === undefined) {
+      throw new ApiError('API_BAD_RESPONSE', `${call} did not name a region for ${email} (no data[0].region.api)`, call, { status });
+    }
+    return host;
   }
 }
 

@@ -1,5 +1,6 @@
 // Tests for the per-credential limiter: concurrency cap, shared 429 pauses, aborts, close.
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { MAX_TIMER_MS } from '../core/util.js';
 import { CollectorError } from '../core/errors.js';
 import { CredentialLimiter } from './limiter.js';
 
@@ -13,6 +14,11 @@ function settled(p: Promise<unknown>): { done: () => boolean } {
 }
 
 const tick = (ms = 10): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+afterEach(() => {
+  vi.restoreAllMocks();
+  vi.useRealTimers();
+});
 
 describe('CredentialLimiter', () => {
   it('caps concurrency and hands slots out in FIFO order', async () => {
@@ -88,6 +94,37 @@ describe('CredentialLimiter', () => {
     limiter.close();
     await expect(waiting).rejects.toMatchObject({ code: 'ABORTED' });
     await expect(limiter.acquire()).rejects.toMatchObject({ code: 'ABORTED' });
+  });
+
+  it('a pause longer than one Node timer holds keeps everyone waiting, with no 1 ms timer loop', async () => {
+    vi.useFakeTimers();
+    let clock = 0;
+    const limiter = new CredentialLimiter({ now: () => clock });
+    const spy = vi.spyOn(globalThis, 'setTimeout');
+    limiter.pause(1e12, 'HTTP 429 test');
+    const s = settled(limiter.acquire());
+    clock += 60_000;
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(s.done()).toBe(false);
+    // Before: a 1e12 ms timer became a 1 ms one that re-armed itself every millisecond.
+    expect(spy.mock.calls.length).toBeLessThan(5);
+    for (const call of spy.mock.calls) expect(call[1]).toBeLessThanOrEqual(MAX_TIMER_MS);
+    expect(limiter.stats()).toMatchObject({ paused: true, reason: 'HTTP 429 test' });
+    limiter.close();
+  });
+
+  it('reports the reason of the pause in force, and none once it is over', async () => {
+    let clock = 0;
+    const limiter = new CredentialLimiter({ now: () => clock });
+    limiter.pause(1_000, 'HTTP 429 X-RateLimit-Reset=1000');
+    expect(limiter.stats()).toMatchObject({ paused: true, pausedForMs: 1_000, reason: 'HTTP 429 X-RateLimit-Reset=1000' });
+    limiter.pause(10, 'shorter');
+    expect(limiter.stats().reason).toBe('HTTP 429 X-RateLimit-Reset=1000');
+    clock = 1_001;
+    expect(limiter.stats()).toMatchObject({ paused: false, pausedForMs: 0, pauses: 2 });
+    expect(limiter.stats().reason).toBeUndefined();
+    expect(limiter.stats().lastReason).toBe('HTTP 429 X-RateLimit-Reset=1000');
+    limiter.close();
   });
 
   it('rejects a nonsensical concurrency', () => {

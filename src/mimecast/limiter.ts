@@ -1,5 +1,6 @@
 // Per-credential gate shared by every stream of one Mimecast account: caps concurrency and holds everyone during a 429 pause.
 import { CollectorError } from '../core/errors.js';
+import { safeTimeout, type SafeTimer } from '../core/util.js';
 
 export interface CredentialLimiterOptions {
   /** Requests in flight at once for this credential. Default 4. */
@@ -15,8 +16,14 @@ export interface LimiterStats {
   waitedMs: number;
   active: number;
   waiting: number;
+  /** Whether callers are being held right now. */
+  paused: boolean;
   /** Time left in the current pause, 0 when not paused. */
   pausedForMs: number;
+  /** Why the current pause was asked for (e.g. `HTTP 429 X-RateLimit-Reset=1200`); absent when not paused. */
+  reason?: string;
+  /** Why the last pause (current or over) was asked for. */
+  lastReason?: string;
 }
 
 interface Waiter {
@@ -33,7 +40,8 @@ export class CredentialLimiter {
   #active = 0;
   #pausedUntil = 0;
   #queue: Waiter[] = [];
-  #timer: NodeJS.Timeout | undefined;
+  #timer: SafeTimer | undefined;
+  #reason: string | undefined;
   #pauses = 0;
   #waitedMs = 0;
   #closed = false;
@@ -75,21 +83,32 @@ export class CredentialLimiter {
     this.#drain();
   }
 
-  /** Holds every caller (queued and future) for `ms` milliseconds; overlapping pauses keep the later end. */
-  pause(ms: number): void {
+  /**
+   * Holds every caller (queued and future) for `ms` milliseconds; overlapping pauses keep the later end (and its
+   * reason). Callers bound `ms` (see waits.ts); a non-finite value is taken as no pause.
+   */
+  pause(ms: number, reason?: string): void {
     this.#pauses++;
     const until = this.#now() + Math.max(0, Number.isFinite(ms) ? ms : 0);
-    if (until > this.#pausedUntil) this.#pausedUntil = until;
+    if (until > this.#pausedUntil) {
+      this.#pausedUntil = until;
+      this.#reason = reason;
+    }
     this.#drain();
   }
 
   stats(): LimiterStats {
+    const left = Math.max(0, Math.round(this.#pausedUntil - this.#now()));
+    const paused = this.#isPaused();
     return {
       pauses: this.#pauses,
       waitedMs: Math.round(this.#waitedMs),
       active: this.#active,
       waiting: this.#queue.length,
-      pausedForMs: Math.max(0, Math.round(this.#pausedUntil - this.#now())),
+      paused,
+      pausedForMs: paused ? left : 0,
+      ...(paused && this.#reason !== undefined ? { reason: this.#reason } : {}),
+      ...(this.#reason !== undefined ? { lastReason: this.#reason } : {}),
     };
   }
 
@@ -117,11 +136,10 @@ export class CredentialLimiter {
       // One timer for the end of the pause; re-armed if a later pause extends it.
       this.#clearTimer();
       if (this.#queue.length > 0) {
-        this.#timer = setTimeout(() => {
+        this.#timer = safeTimeout(() => {
           this.#timer = undefined;
           this.#drain();
         }, Math.ceil(left));
-        this.#timer.unref();
       }
       return;
     }
@@ -141,7 +159,7 @@ export class CredentialLimiter {
 
   #clearTimer(): void {
     if (this.#timer !== undefined) {
-      clearTimeout(this.#timer);
+      this.#timer.clear();
       this.#timer = undefined;
     }
   }

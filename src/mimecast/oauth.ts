@@ -3,14 +3,9 @@ import { request, type Dispatcher } from 'undici';
 import { ApiError, CollectorError } from '../core/errors.js';
 import type { Logger } from '../telemetry/logger.js';
 import { silentLogger } from '../telemetry/logger.js';
-import {
-  describeErrorBody,
-  mapTransportError,
-  parseRateLimitReset,
-  parseRetryAfter,
-  readBodyText,
-  readErrorText,
-} from './responses.js';
+import { DEFAULT_CALL_DEADLINE_MS, HttpStats, transferDeadline, type TransferRules } from './http.js';
+import { describeErrorBody, mapTransportError, readBodyText, readErrorText } from './responses.js';
+import { DEFAULT_WAIT_BOUNDS, noteWait, serverWait } from './waits.js';
 
 export interface TokenProviderOptions {
   baseUrl: string;
@@ -24,6 +19,10 @@ export interface TokenProviderOptions {
   refreshMarginMs?: number;
   /** Wall clock in ms; injectable for tests. */
   now?: () => number;
+  /** Total time for one token request, reply included (`call_deadline`). Default 2 min. */
+  deadlineMs?: number;
+  /** The account's HTTP counters. */
+  stats?: HttpStats;
 }
 
 interface CachedToken {
@@ -71,6 +70,7 @@ export class TokenProvider {
   readonly #userAgent: string;
   readonly #marginMs: number;
   readonly #now: () => number;
+  readonly #rules: TransferRules;
   #cached: CachedToken | undefined;
   #inflight: Promise<CachedToken> | undefined;
   #requests = 0;
@@ -84,6 +84,12 @@ export class TokenProvider {
     this.#userAgent = opts.userAgent ?? 'mimecast-collector';
     this.#marginMs = opts.refreshMarginMs ?? 180_000;
     this.#now = opts.now ?? Date.now;
+    this.#rules = {
+      callDeadlineMs: opts.deadlineMs ?? DEFAULT_CALL_DEADLINE_MS,
+      downloadDeadlineMs: opts.deadlineMs ?? DEFAULT_CALL_DEADLINE_MS,
+      stats: opts.stats ?? new HttpStats(),
+      logger: this.#log,
+    };
   }
 
   /** Token requests sent so far (for stats and tests). */
@@ -124,6 +130,18 @@ export class TokenProvider {
   }
 
   async #refresh(): Promise<CachedToken> {
+    // Shared by every waiting caller, so no caller's signal stops it; the deadline does, if the reply never ends.
+    const deadline = transferDeadline(this.#rules, TOKEN_CALL, undefined, 'call');
+    try {
+      return await this.#request(deadline.signal);
+    } catch (err) {
+      throw mapTransportError(deadline.map(err), TOKEN_CALL, undefined);
+    } finally {
+      deadline.clear();
+    }
+  }
+
+  async #request(signal: AbortSignal): Promise<CachedToken> {
     this.#requests++;
     const started = performance.now();
     const form = new URLSearchParams({
@@ -141,6 +159,7 @@ export class TokenProvider {
           'user-agent': this.#userAgent,
         },
         body: form,
+        signal,
         ...(this.#agent === undefined ? {} : { dispatcher: this.#agent }),
       });
     } catch (err) {
@@ -192,16 +211,17 @@ export class TokenProvider {
         { ...opts, retryable: false },
       );
     }
+    const wait = serverWait(status, res.headers, DEFAULT_WAIT_BOUNDS);
+    noteWait(this.#log, this.#rules.stats, TOKEN_CALL, status, wait);
+    const retryAfterMs = wait?.ms;
     if (status === 429) {
-      const retryAfterMs = parseRateLimitReset(res.headers['x-ratelimit-reset'], 1_000, 300_000);
       return new ApiError('API_RATE_LIMITED', `Mimecast rate-limited the token request at ${this.tokenUrl}: ${summary}`, TOKEN_CALL, {
         ...opts,
         retryable: true,
-        retryAfterMs,
+        ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
       });
     }
     if (status >= 500 && status !== 501) {
-      const retryAfterMs = parseRetryAfter(res.headers['retry-after']);
       return new ApiError('API_SERVER_ERROR', `Mimecast token endpoint ${this.tokenUrl} failed with HTTP ${status}: ${summary}`, TOKEN_CALL, {
         ...opts,
         retryable: true,

@@ -1,6 +1,8 @@
 // Turns what undici and the Mimecast gateway return (bodies, headers, socket errors) into ApiErrors and parsed JSON.
 import { PassThrough, type Readable } from 'node:stream';
 import { ApiError, CollectorError } from '../core/errors.js';
+import type { Deadline } from './http.js';
+import type { ServerWait } from './waits.js';
 
 /** Largest JSON reply we are willing to hold in memory. */
 export const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
@@ -160,31 +162,6 @@ export function mapTransportError(err: unknown, call: string, signal: AbortSigna
   });
 }
 
-/** `Retry-After` in seconds or as an HTTP date, in ms; undefined when absent or unreadable. */
-export function parseRetryAfter(value: HeaderValue, nowMs: number = Date.now()): number | undefined {
-  const raw = headerString(value)?.trim();
-  if (raw === undefined || raw === '') return undefined;
-  if (/^\d+(\.\d+)?$/.test(raw)) return Math.round(Number(raw) * 1000);
-  const at = Date.parse(raw);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - nowMs);
-}
-
-/** Wait asked by a 429: `X-RateLimit-Reset` is milliseconds sent as a string; garbage falls back, huge values are capped. */
-export function parseRateLimitReset(value: HeaderValue, fallbackMs: number, maxMs: number): number {
-  const raw = headerString(value)?.trim();
-  const ms = raw === undefined || raw === '' ? Number.NaN : Number(raw);
-  if (!Number.isFinite(ms) || ms < 0) return fallbackMs;
-  return Math.min(Math.max(Math.ceil(ms), 50), maxMs);
-}
-
-/** Bounds for the pause a 429 asks for. */
-export interface RateLimitWaits {
-  /** Used when X-RateLimit-Reset is absent or unreadable. */
-  fallbackMs: number;
-  /** Longest single pause accepted from the server. */
-  maxMs: number;
-}
-
 /** API 1.0 regional hosts (mimecast-api.md §1.1), named in "wrong region" errors when discovery is not possible. */
 export const V1_REGION_HOSTS: readonly string[] = Object.freeze([
   'https://eu-api.mimecast.com',
@@ -272,14 +249,16 @@ export function failReplyError(parsed: unknown, call: string, status: number, ct
   });
 }
 
-/** Maps a non-2xx status (other than the 401/429 each client handles itself) to the ApiError callers match on. */
+/**
+ * Maps a non-2xx status (other than the 401/429 each client handles itself) to the ApiError callers match on;
+ * `wait` is what the reply asked for (serverWait), already clamped, carried as retryAfterMs.
+ */
 export function statusError(
   status: number,
-  headers: Record<string, HeaderValue>,
   call: string,
   summary: string,
   apiCode: string | undefined,
-  waits: RateLimitWaits,
+  wait: ServerWait | undefined,
   ctx: ApiErrorContext = {},
 ): ApiError {
   const known = knownCodeError(apiCode, call, status, summary, ctx);
@@ -295,19 +274,16 @@ export function statusError(
       return new ApiError('API_NOT_FOUND', what, call, base);
     case 408:
       return new ApiError('API_TIMEOUT', what, call, { ...base, retryable: true });
-    case 429: {
-      const retryAfterMs = parseRateLimitReset(headers['x-ratelimit-reset'], waits.fallbackMs, waits.maxMs);
-      return new ApiError('API_RATE_LIMITED', what, call, { ...base, retryable: true, retryAfterMs });
-    }
+    case 429:
+      return new ApiError('API_RATE_LIMITED', what, call, { ...base, retryable: true, ...(wait === undefined ? {} : { retryAfterMs: wait.ms }) });
     default:
       break;
   }
   if (status >= 500) {
-    const retryAfterMs = parseRetryAfter(headers['retry-after']);
     return new ApiError('API_SERVER_ERROR', what, call, {
       ...base,
       retryable: status !== 501,
-      ...(retryAfterMs === undefined ? {} : { retryAfterMs }),
+      ...(wait === undefined ? {} : { retryAfterMs: wait.ms }),
     });
   }
   return new ApiError('API_BAD_REQUEST', what, call, base);
@@ -329,13 +305,18 @@ export function isJsonContentType(value: HeaderValue): boolean {
   return /^application\/(?:[\w.+-]*\+)?json\b/.test(ct.trim());
 }
 
-/** Passes a body through with backpressure, turning transport errors into ApiErrors that name the call. */
-export function guardStream(src: Readable, call: string, signal: AbortSignal | undefined): Readable {
+/**
+ * Passes a body through with backpressure, turning transport errors into ApiErrors that name the call. With a
+ * `deadline`, the stream fails with its API_TIMEOUT when it passes, and the deadline is cleared when the stream closes.
+ */
+export function guardStream(src: Readable, call: string, signal: AbortSignal | undefined, deadline?: Deadline): Readable {
   const out = new PassThrough();
-  src.on('error', (err) => out.destroy(mapTransportError(err, call, signal)));
+  src.on('error', (err) => out.destroy(deadline === undefined ? mapTransportError(err, call, signal) : mapTransportError(deadline.map(err), call, signal)));
   out.on('close', () => {
+    deadline?.clear();
     if (!src.destroyed) src.destroy();
   });
+  deadline?.onExpire((err) => out.destroy(err));
   src.pipe(out);
   return out;
 }

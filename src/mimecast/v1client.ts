@@ -8,7 +8,15 @@ import { silentLogger } from '../telemetry/logger.js';
 import type { MimecastApi, RawResponse } from './api.js';
 import { discoverRegion } from './discover.js';
 import { signRequest } from './hmac.js';
-import { createHttpAgent, type HttpAgentOptions } from './http.js';
+import {
+  DEFAULT_CALL_DEADLINE_MS,
+  DEFAULT_DOWNLOAD_DEADLINE_MS,
+  HttpStats,
+  createHttpAgent,
+  transferDeadline,
+  type HttpAgentOptions,
+  type TransferRules,
+} from './http.js';
 import { CredentialLimiter } from './limiter.js';
 import { joinUrl } from './oauth.js';
 import {
@@ -22,14 +30,13 @@ import {
   isJsonContentType,
   knownCodeError,
   mapTransportError,
-  parseRateLimitReset,
   readErrorText,
   statusError,
   type ApiErrorContext,
-  type RateLimitWaits,
   readJsonBody,
 } from './responses.js';
 import { downloadUrl, type Download } from './v2client.js';
+import { DEFAULT_WAIT_BOUNDS, describeWait, noteWait, serverWait, type ServerWait, type WaitBounds } from './waits.js';
 
 export interface MimecastV1ClientOptions {
   /** The account's regional host, e.g. https://eu-api.mimecast.com. */
@@ -49,10 +56,16 @@ export interface MimecastV1ClientOptions {
   userAgent?: string;
   /** 429s absorbed per attempt before one counts against `retry`. Default 20. */
   rateLimitRetries?: number;
-  /** Pause used when a 429 has no usable X-RateLimit-Reset. Default 1 s. */
+  /** Pause used when a 429 names no usable wait. Default 1 s. */
   rateLimitFallbackMs?: number;
-  /** Longest single 429 pause we accept. Default 5 min. */
+  /** Longest single server-given wait (429 pause, Retry-After) we accept. Default 5 min. */
   maxRateLimitWaitMs?: number;
+  /** `call_deadline`: total time for one API call attempt, reply included. Default 2 min. */
+  callDeadlineMs?: number;
+  /** `download_deadline`: total time for one file (get-siem-logs file reply, blob download), request to last byte. Default 30 min. */
+  downloadDeadlineMs?: number;
+  /** The account's counters (deadlines hit, waits clamped, redirects); the client keeps its own when absent. */
+  stats?: HttpStats;
   /** Largest JSON reply read into memory. Default 64 MB. */
   maxResponseBytes?: number;
   /** An address in the account: lets a wrong-region error name the right host (via discover-authentication). */
@@ -61,7 +74,7 @@ export interface MimecastV1ClientOptions {
   discoveryBaseUrl?: string;
 }
 
-type Outcome = { kind: 'ok'; value: unknown } | { kind: 'throttled'; waitMs: number; summary: string };
+type Outcome = { kind: 'ok'; value: unknown } | { kind: 'throttled'; wait: ServerWait; summary: string };
 
 
 export class MimecastV1Client implements MimecastApi {
@@ -79,7 +92,8 @@ export class MimecastV1Client implements MimecastApi {
   readonly #retry: RetryPolicy;
   readonly #userAgent: string;
   readonly #rateLimitRetries: number;
-  readonly #waits: RateLimitWaits;
+  readonly #waits: WaitBounds;
+  readonly #rules: TransferRules;
   readonly #maxResponseBytes: number;
   readonly #discoveryEmail: string | undefined;
   readonly #discoveryBaseUrl: string | undefined;
@@ -100,7 +114,17 @@ export class MimecastV1Client implements MimecastApi {
     this.#retry = opts.retry ?? API_RETRY;
     this.#userAgent = opts.userAgent ?? 'mimecast-collector';
     this.#rateLimitRetries = opts.rateLimitRetries ?? 20;
-    this.#waits = { fallbackMs: opts.rateLimitFallbackMs ?? 1_000, maxMs: opts.maxRateLimitWaitMs ?? 300_000 };
+    this.#waits = {
+      minMs: DEFAULT_WAIT_BOUNDS.minMs,
+      maxMs: opts.maxRateLimitWaitMs ?? DEFAULT_WAIT_BOUNDS.maxMs,
+      fallbackMs: opts.rateLimitFallbackMs ?? DEFAULT_WAIT_BOUNDS.fallbackMs,
+    };
+    this.#rules = {
+      callDeadlineMs: opts.callDeadlineMs ?? DEFAULT_CALL_DEADLINE_MS,
+      downloadDeadlineMs: opts.downloadDeadlineMs ?? DEFAULT_DOWNLOAD_DEADLINE_MS,
+      stats: opts.stats ?? new HttpStats(),
+      logger: this.#log,
+    };
     this.#maxResponseBytes = opts.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
     this.#discoveryEmail = opts.discoveryEmail;
     this.#discoveryBaseUrl = opts.discoveryBaseUrl;
@@ -108,6 +132,11 @@ export class MimecastV1Client implements MimecastApi {
 
   get limiter(): CredentialLimiter {
     return this.#limiter;
+  }
+
+  /** Deadlines hit, server waits clamped, redirects followed: this account's HTTP counters. */
+  get stats(): HttpStats {
+    return this.#rules.stats;
   }
 
   postJson(path: string, body: unknown, signal?: AbortSignal): Promise<unknown> {
@@ -134,7 +163,7 @@ export class MimecastV1Client implements MimecastApi {
   /** A plain unauthenticated GET (pre-signed or public file URLs), with the same retry rules as 2.0. */
   async openDownload(url: string, signal?: AbortSignal): Promise<Download> {
     this.#assertOpen();
-    return downloadUrl(url, { agent: this.#agent, logger: this.#log, retry: this.#retry, userAgent: this.#userAgent, waits: this.#waits }, signal);
+    return downloadUrl(url, { agent: this.#agent, retry: this.#retry, userAgent: this.#userAgent, waits: this.#waits, rules: this.#rules }, signal);
   }
 
   /** Closes the agent and limiter if this client made them. Idempotent. */
@@ -161,8 +190,6 @@ export class MimecastV1Client implements MimecastApi {
           let outcome: Outcome;
           try {
             outcome = await this.#send(url, path, call, body, signal, raw);
-            // Pause before giving the slot back, or a queued caller would slip through ahead of the pause.
-            if (outcome.kind === 'throttled') this.#limiter.pause(outcome.waitMs);
           } finally {
             this.#limiter.release();
           }
@@ -172,10 +199,10 @@ export class MimecastV1Client implements MimecastApi {
             throw new ApiError('API_RATE_LIMITED', `${call} was rate-limited ${throttled} times in a row (HTTP 429): ${outcome.summary}`, call, {
               status: 429,
               retryable: true,
-              retryAfterMs: outcome.waitMs,
+              retryAfterMs: outcome.wait.ms,
             });
           }
-          this.#log.debug({ call, waitMs: outcome.waitMs, throttled }, 'mimecast 429; pausing this credential');
+          this.#log.debug({ call, waitMs: outcome.wait.ms, throttled }, 'mimecast 429; pausing this credential');
         }
       },
       this.#retry,
@@ -195,49 +222,79 @@ export class MimecastV1Client implements MimecastApi {
       accept: 'application/json',
       'user-agent': this.#userAgent,
     };
-    const started = performance.now();
-    let res: Dispatcher.ResponseData;
+    const deadline = transferDeadline(this.#rules, call, signal, 'call');
+    let handedOver = false;
     try {
-      res = await request(url, { method: 'POST', headers, body, dispatcher: this.#agent, ...(signal === undefined ? {} : { signal }) });
-    } catch (err) {
-      const mapped = mapTransportError(err, call, signal);
-      this.#log.debug({ method: 'POST', path, status: 0, ms: Math.round(performance.now() - started), code: mapped.code }, 'mimecast request');
-      throw mapped;
-    }
-    const status = res.statusCode;
-    this.#log.debug({ method: 'POST', path, status, ms: Math.round(performance.now() - started), reqId: signed['x-mc-req-id'] }, 'mimecast request');
-
-    if (status === 429) {
-      const { summary } = describeErrorBody(await readErrorText(res.body));
-      return { kind: 'throttled', waitMs: parseRateLimitReset(res.headers['x-ratelimit-reset'], this.#waits.fallbackMs, this.#waits.maxMs), summary };
-    }
-    if (status < 200 || status >= 300) {
-      const { summary, info } = describeErrorBody(await readErrorText(res.body));
-      const ctx = await this.#context(info?.code, signal);
-      if (status === 401) {
-        const known = knownCodeError(info?.code, call, status, summary, ctx);
-        if (known !== undefined) throw known;
-        // No token to refresh in 1.0: a 401 means the signature, the keys or the clock are wrong.
-        throw new ApiError(
-          'API_AUTH_FAILED',
-          `Mimecast rejected the API 1.0 signature for ${call} (HTTP 401: ${summary}) for access key ${this.#accessKey.slice(0, 6)}… and app id ${this.appId}: check access_key, secret_key and app_key, and that this host's clock is right (x-mc-date)`,
-          call,
-          { status, retryable: false, ...(info?.code === undefined ? {} : { apiCode: info.code }) },
-        );
+      const started = performance.now();
+      let res: Dispatcher.ResponseData;
+      try {
+        res = await request(url, { method: 'POST', headers, body, dispatcher: this.#agent, signal: deadline.signal });
+      } catch (err) {
+        const mapped = mapTransportError(deadline.map(err), call, signal);
+        this.#log.debug({ method: 'POST', path, status: 0, ms: Math.round(performance.now() - started), code: mapped.code }, 'mimecast request');
+        throw mapped;
       }
-      throw statusError(status, res.headers, call, summary, info?.code, this.#waits, ctx);
-    }
-    if (raw && !isJsonContentType(res.headers['content-type'])) {
-      return { kind: 'ok', value: { status, headers: flattenHeaders(res.headers), body: guardStream(res.body, call, signal) } satisfies RawResponse };
-    }
+      const status = res.statusCode;
+      this.#log.debug({ method: 'POST', path, status, ms: Math.round(performance.now() - started), reqId: signed['x-mc-req-id'] }, 'mimecast request');
+      const errorBody = async (): Promise<ReturnType<typeof describeErrorBody>> => {
+        const text = await readErrorText(res.body);
+        deadline.throwIfExpired();
+        return describeErrorBody(text);
+      };
 
-    const { text, value: parsed } = await readJsonBody(res, this.#maxResponseBytes, call, status, signal);
-    const failure = failReplyError(parsed, call, status, await this.#context(extractApiError(parsed)?.code, signal));
-    if (failure !== undefined) throw failure;
-    if (raw) {
-      return { kind: 'ok', value: { status, headers: flattenHeaders(res.headers), body: Readable.from([Buffer.from(text, 'utf8')]) } satisfies RawResponse };
+      // Any wait the server asks for holds the whole credential, paused before the slot is given back.
+      const wait = this.#serverWait(status, res.headers, call);
+      if (status === 429) {
+        const { summary } = await errorBody();
+        return { kind: 'throttled', wait: wait ?? { ms: this.#waits.fallbackMs }, summary };
+      }
+      if (status < 200 || status >= 300) {
+        const { summary, info } = await errorBody();
+        const ctx = await this.#context(info?.code, signal);
+        if (status === 401) {
+          const known = knownCodeError(info?.code, call, status, summary, ctx);
+          if (known !== undefined) throw known;
+          // No token to refresh in 1.0: a 401 means the signature, the keys or the clock are wrong.
+          throw new ApiError(
+            'API_AUTH_FAILED',
+            `Mimecast rejected the API 1.0 signature for ${call} (HTTP 401: ${summary}) for the configured access_key used with app id ${this.appId}: check access_key, secret_key and app_key, and that this host's clock is right (x-mc-date)`,
+            call,
+            { status, retryable: false, ...(info?.code === undefined ? {} : { apiCode: info.code }) },
+          );
+        }
+        throw statusError(status, call, summary, info?.code, wait, ctx);
+      }
+      if (raw && !isJsonContentType(res.headers['content-type'])) {
+        // A file: it gets the download deadline, from the start of this call, and keeps it while the caller reads.
+        deadline.extend(this.#rules.downloadDeadlineMs, 'download_deadline');
+        handedOver = true;
+        return {
+          kind: 'ok',
+          value: { status, headers: flattenHeaders(res.headers), body: guardStream(res.body, call, signal, deadline) } satisfies RawResponse,
+        };
+      }
+
+      const { text, value: parsed } = await readJsonBody(res, this.#maxResponseBytes, call, status, deadline.signal);
+      const failure = failReplyError(parsed, call, status, await this.#context(extractApiError(parsed)?.code, signal));
+      if (failure !== undefined) throw failure;
+      if (raw) {
+        return { kind: 'ok', value: { status, headers: flattenHeaders(res.headers), body: Readable.from([Buffer.from(text, 'utf8')]) } satisfies RawResponse };
+      }
+      return { kind: 'ok', value: parsed };
+    } catch (err) {
+      throw mapTransportError(deadline.map(err), call, signal);
+    } finally {
+      if (!handedOver) deadline.clear();
     }
-    return { kind: 'ok', value: parsed };
+  }
+
+  /** The wait a reply asks for, clamped, logged if out of bounds, and applied to the credential's limiter. */
+  #serverWait(status: number, headers: Record<string, string | string[] | undefined>, call: string): ServerWait | undefined {
+    const wait = serverWait(status, headers, this.#waits);
+    if (wait === undefined) return undefined;
+    noteWait(this.#log, this.#rules.stats, call, status, wait);
+    this.#limiter.pause(wait.ms, describeWait(status, wait));
+    return wait;
   }
 
   /** What error messages may say about this credential; looks the region up only when the error is about it. */
@@ -258,6 +315,9 @@ export class MimecastV1Client implements MimecastApi {
       agent: this.#agent,
       retry: { ...this.#retry, retries: Math.min(this.#retry.retries, 2) },
       userAgent: this.#userAgent,
+      deadlineMs: this.#rules.callDeadlineMs,
+      logger: this.#log,
+      stats: this.#rules.stats,
       ...(this.#discoveryBaseUrl === undefined ? {} : { baseUrl: this.#discoveryBaseUrl }),
       ...(signal === undefined ? {} : { signal }),
     }).catch((err: unknown) => {

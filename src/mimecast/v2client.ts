@@ -6,7 +6,15 @@ import { API_RETRY, retryCall, type RetryPolicy } from '../core/retry.js';
 import type { Logger } from '../telemetry/logger.js';
 import { silentLogger } from '../telemetry/logger.js';
 import type { MimecastApi, RawResponse } from './api.js';
-import { createHttpAgent, type HttpAgentOptions } from './http.js';
+import {
+  DEFAULT_CALL_DEADLINE_MS,
+  DEFAULT_DOWNLOAD_DEADLINE_MS,
+  HttpStats,
+  createHttpAgent,
+  transferDeadline,
+  type HttpAgentOptions,
+  type TransferRules,
+} from './http.js';
 import { CredentialLimiter } from './limiter.js';
 import { TokenProvider, joinUrl } from './oauth.js';
 import {
@@ -15,16 +23,15 @@ import {
   failReplyError,
   flattenHeaders,
   guardStream,
+  headerString,
   isJsonContentType,
   mapTransportError,
-  parseRateLimitReset,
   readErrorText,
   statusError,
-  type HeaderValue,
-  type RateLimitWaits,
   readJsonBody,
   contentLength,
 } from './responses.js';
+import { DEFAULT_WAIT_BOUNDS, describeWait, noteWait, serverWait, type ServerWait, type WaitBounds } from './waits.js';
 
 export type QueryParams = Record<string, string | number | undefined>;
 
@@ -44,12 +51,18 @@ export interface MimecastV2ClientOptions {
   tokens?: TokenProvider;
   /** 429s absorbed per attempt before one counts against `retry`. Default 20. */
   rateLimitRetries?: number;
-  /** Pause used when a 429 has no usable X-RateLimit-Reset. Default 1 s. */
+  /** Pause used when a 429 names no usable wait. Default 1 s. */
   rateLimitFallbackMs?: number;
-  /** Longest single 429 pause we accept from the server. Default 5 min. */
+  /** Longest single server-given wait (429 pause, Retry-After) we accept. Default 5 min. */
   maxRateLimitWaitMs?: number;
   /** Largest JSON reply read into memory. Default 64 MB. */
   maxResponseBytes?: number;
+  /** `call_deadline`: total time for one API call attempt, reply included. Default 2 min. */
+  callDeadlineMs?: number;
+  /** `download_deadline`: total time for one file (blob download or file reply), request to last byte. Default 30 min. */
+  downloadDeadlineMs?: number;
+  /** The account's counters (deadlines hit, waits clamped, redirects); the client keeps its own when absent. */
+  stats?: HttpStats;
 }
 
 export interface Download {
@@ -61,7 +74,7 @@ export interface Download {
 type Outcome =
   | { kind: 'ok'; value: unknown }
   | { kind: 'unauthorized'; summary: string; apiCode: string | undefined }
-  | { kind: 'throttled'; waitMs: number; summary: string };
+  | { kind: 'throttled'; wait: ServerWait; summary: string };
 
 const MAX_SHOWN_PARAM = 40;
 
@@ -97,9 +110,9 @@ export class MimecastV2Client implements MimecastApi {
   readonly #retry: RetryPolicy;
   readonly #userAgent: string;
   readonly #rateLimitRetries: number;
-  readonly #rateLimitFallbackMs: number;
-  readonly #maxRateLimitWaitMs: number;
+  readonly #waits: WaitBounds;
   readonly #maxResponseBytes: number;
+  readonly #rules: TransferRules;
   #closed = false;
 
   constructor(opts: MimecastV2ClientOptions) {
@@ -112,9 +125,18 @@ export class MimecastV2Client implements MimecastApi {
     this.#retry = opts.retry ?? API_RETRY;
     this.#userAgent = opts.userAgent ?? 'mimecast-collector';
     this.#rateLimitRetries = opts.rateLimitRetries ?? 20;
-    this.#rateLimitFallbackMs = opts.rateLimitFallbackMs ?? 1_000;
-    this.#maxRateLimitWaitMs = opts.maxRateLimitWaitMs ?? 300_000;
+    this.#waits = {
+      minMs: DEFAULT_WAIT_BOUNDS.minMs,
+      maxMs: opts.maxRateLimitWaitMs ?? DEFAULT_WAIT_BOUNDS.maxMs,
+      fallbackMs: opts.rateLimitFallbackMs ?? DEFAULT_WAIT_BOUNDS.fallbackMs,
+    };
     this.#maxResponseBytes = opts.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+    this.#rules = {
+      callDeadlineMs: opts.callDeadlineMs ?? DEFAULT_CALL_DEADLINE_MS,
+      downloadDeadlineMs: opts.downloadDeadlineMs ?? DEFAULT_DOWNLOAD_DEADLINE_MS,
+      stats: opts.stats ?? new HttpStats(),
+      logger: this.#log,
+    };
     this.#tokens =
       opts.tokens ??
       new TokenProvider({
@@ -124,11 +146,18 @@ export class MimecastV2Client implements MimecastApi {
         agent: this.#agent,
         logger: this.#log,
         userAgent: this.#userAgent,
+        deadlineMs: this.#rules.callDeadlineMs,
+        stats: this.#rules.stats,
       });
   }
 
   get limiter(): CredentialLimiter {
     return this.#limiter;
+  }
+
+  /** Deadlines hit, server waits clamped, redirects followed: this account's HTTP counters. */
+  get stats(): HttpStats {
+    return this.#rules.stats;
   }
 
   get tokens(): TokenProvider {
@@ -161,13 +190,7 @@ export class MimecastV2Client implements MimecastApi {
     this.#assertOpen();
     return downloadUrl(
       url,
-      {
-        agent: this.#agent,
-        logger: this.#log,
-        retry: this.#retry,
-        userAgent: this.#userAgent,
-        waits: { fallbackMs: this.#rateLimitFallbackMs, maxMs: this.#maxRateLimitWaitMs },
-      },
+      { agent: this.#agent, retry: this.#retry, userAgent: this.#userAgent, waits: this.#waits, rules: this.#rules },
       signal,
     );
   }
@@ -206,8 +229,6 @@ export class MimecastV2Client implements MimecastApi {
           let outcome: Outcome;
           try {
             outcome = await this.#send(method, url, path, call, token, body, signal, raw);
-            // Pause before giving the slot back, or a queued caller would slip through ahead of the pause.
-            if (outcome.kind === 'throttled') this.#limiter.pause(outcome.waitMs);
           } finally {
             this.#limiter.release();
           }
@@ -234,10 +255,10 @@ export class MimecastV2Client implements MimecastApi {
               'API_RATE_LIMITED',
               `${call} was rate-limited ${throttled} times in a row (HTTP 429): ${outcome.summary}`,
               call,
-              { status: 429, retryable: true, retryAfterMs: outcome.waitMs },
+              { status: 429, retryable: true, retryAfterMs: outcome.wait.ms },
             );
           }
-          this.#log.debug({ call, waitMs: outcome.waitMs, throttled }, 'mimecast 429; pausing this credential');
+          this.#log.debug({ call, waitMs: outcome.wait.ms, throttled }, 'mimecast 429; pausing this credential');
         }
       },
       this.#retry,
@@ -261,52 +282,78 @@ export class MimecastV2Client implements MimecastApi {
       'user-agent': this.#userAgent,
     };
     if (body !== undefined) headers['content-type'] = 'application/json';
-    const started = performance.now();
-    let res: Dispatcher.ResponseData;
+    const deadline = transferDeadline(this.#rules, call, signal, 'call');
+    let handedOver = false;
     try {
-      res = await request(url, {
-        method,
-        headers,
-        dispatcher: this.#agent,
-        ...(body === undefined ? {} : { body }),
-        ...(signal === undefined ? {} : { signal }),
-      });
+      const started = performance.now();
+      let res: Dispatcher.ResponseData;
+      try {
+        res = await request(url, {
+          method,
+          headers,
+          dispatcher: this.#agent,
+          ...(body === undefined ? {} : { body }),
+          signal: deadline.signal,
+        });
+      } catch (err) {
+        const mapped = mapTransportError(deadline.map(err), call, signal);
+        this.#log.debug({ method, path, status: 0, ms: Math.round(performance.now() - started), code: mapped.code }, 'mimecast request');
+        throw mapped;
+      }
+      const status = res.statusCode;
+      this.#log.debug({ method, path, status, ms: Math.round(performance.now() - started) }, 'mimecast request');
+      const errorBody = async (): Promise<ReturnType<typeof describeErrorBody>> => {
+        const text = await readErrorText(res.body);
+        deadline.throwIfExpired();
+        return describeErrorBody(text);
+      };
+
+      if (status === 401) {
+        const { summary, info } = await errorBody();
+        return { kind: 'unauthorized', summary, apiCode: info?.code };
+      }
+      // Any wait the server asks for holds the whole credential: its other streams would only be told the same.
+      // Paused here, before the slot is given back, so no queued caller slips through ahead of the pause.
+      const wait = this.#serverWait(status, res.headers, call);
+      if (status === 429) {
+        const { summary } = await errorBody();
+        return { kind: 'throttled', wait: wait ?? { ms: this.#waits.fallbackMs }, summary };
+      }
+      if (status < 200 || status >= 300) {
+        const { summary, info } = await errorBody();
+        throw statusError(status, call, summary, info?.code, wait);
+      }
+      if (raw && !isJsonContentType(res.headers['content-type'])) {
+        // A file: it gets the download deadline, from the start of this call, and keeps it while the caller reads.
+        deadline.extend(this.#rules.downloadDeadlineMs, 'download_deadline');
+        handedOver = true;
+        return {
+          kind: 'ok',
+          value: { status, headers: flattenHeaders(res.headers), body: guardStream(res.body, call, signal, deadline) } satisfies RawResponse,
+        };
+      }
+
+      const { text, value: parsed } = await readJsonBody(res, this.#maxResponseBytes, call, status, deadline.signal);
+      const failure = failReplyError(parsed, call, status);
+      if (failure !== undefined) throw failure;
+      if (raw) {
+        return { kind: 'ok', value: { status, headers: flattenHeaders(res.headers), body: Readable.from([Buffer.from(text, 'utf8')]) } satisfies RawResponse };
+      }
+      return { kind: 'ok', value: parsed };
     } catch (err) {
-      const mapped = mapTransportError(err, call, signal);
-      this.#log.debug({ method, path, status: 0, ms: Math.round(performance.now() - started), code: mapped.code }, 'mimecast request');
-      throw mapped;
+      throw mapTransportError(deadline.map(err), call, signal);
+    } finally {
+      if (!handedOver) deadline.clear();
     }
-    const status = res.statusCode;
-    this.#log.debug({ method, path, status, ms: Math.round(performance.now() - started) }, 'mimecast request');
-
-    if (status === 401) {
-      const { summary, info } = describeErrorBody(await readErrorText(res.body));
-      return { kind: 'unauthorized', summary, apiCode: info?.code };
-    }
-    if (status === 429) {
-      const { summary } = describeErrorBody(await readErrorText(res.body));
-      const waitMs = parseRateLimitReset(res.headers['x-ratelimit-reset'], this.#rateLimitFallbackMs, this.#maxRateLimitWaitMs);
-      return { kind: 'throttled', waitMs, summary };
-    }
-    if (status < 200 || status >= 300) {
-      const { summary, info } = describeErrorBody(await readErrorText(res.body));
-      throw this.#statusError(status, res.headers, call, summary, info?.code);
-    }
-    if (raw && !isJsonContentType(res.headers['content-type'])) {
-      return { kind: 'ok', value: { status, headers: flattenHeaders(res.headers), body: guardStream(res.body, call, signal) } satisfies RawResponse };
-    }
-
-    const { text, value: parsed } = await readJsonBody(res, this.#maxResponseBytes, call, status, signal);
-    const failure = failReplyError(parsed, call, status);
-    if (failure !== undefined) throw failure;
-    if (raw) {
-      return { kind: 'ok', value: { status, headers: flattenHeaders(res.headers), body: Readable.from([Buffer.from(text, 'utf8')]) } satisfies RawResponse };
-    }
-    return { kind: 'ok', value: parsed };
   }
 
-  #statusError(status: number, headers: Record<string, HeaderValue>, call: string, summary: string, apiCode: string | undefined): ApiError {
-    return statusError(status, headers, call, summary, apiCode, { fallbackMs: this.#rateLimitFallbackMs, maxMs: this.#maxRateLimitWaitMs });
+  /** The wait a reply asks for, clamped, logged if out of bounds, and applied to the credential's limiter. */
+  #serverWait(status: number, headers: Record<string, string | string[] | undefined>, call: string): ServerWait | undefined {
+    const wait = serverWait(status, headers, this.#waits);
+    if (wait === undefined) return undefined;
+    noteWait(this.#log, this.#rules.stats, call, status, wait);
+    this.#limiter.pause(wait.ms, describeWait(status, wait));
+    return wait;
   }
 
   #onRetry(call: string, err: unknown, attempt: number, delayMs: number): void {
@@ -317,63 +364,115 @@ export class MimecastV2Client implements MimecastApi {
 
 export interface DownloadDeps {
   agent: Dispatcher;
-  logger: Logger;
   retry: RetryPolicy;
   userAgent: string;
-  waits: RateLimitWaits;
+  waits: WaitBounds;
+  rules: TransferRules;
+}
+
+/** Redirects followed for one blob download before giving up. */
+export const MAX_REDIRECTS = 5;
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+
+/** `GET https://host/path`: a URL as messages name it, without its query (a pre-signed query is a credential). */
+function describeUrl(url: URL): string {
+  return `GET ${url.origin}${url.pathname}`;
 }
 
 /**
  * Opens a pre-signed blob URL: no Authorization, not through the limiter (object storage is not the API quota).
- * 403 → BLOB_EXPIRED, 404 → BLOB_MISSING, neither retried here; 5xx/resets are retried until the body starts.
- * The body streams; an error mid-stream surfaces as a retryable ApiError on it. Shared by both client generations.
+ * Redirects (301/302/303/307/308) are followed up to MAX_REDIRECTS hops, to any origin since the request carries
+ * no credentials of ours, but never from https to http and only to http(s). 403 → BLOB_EXPIRED, 404 → BLOB_MISSING,
+ * neither retried here; 5xx/resets are retried until the body starts. The body streams under the download deadline
+ * (all hops included); an error or the deadline mid-stream surfaces as a retryable ApiError on it. Shared by both
+ * client generations.
  */
 export async function downloadUrl(url: string, deps: DownloadDeps, signal?: AbortSignal): Promise<Download> {
-  const parsed = new URL(url);
-  // The query string of a pre-signed URL is a credential: keep it out of messages and logs.
-  const call = `GET ${parsed.origin}${parsed.pathname}`;
+  const first = new URL(url);
+  const call = describeUrl(first);
+  const log = deps.rules.logger;
   return retryCall(
     async () => {
-      const started = performance.now();
-      let res: Dispatcher.ResponseData;
+      const deadline = transferDeadline(deps.rules, call, signal, 'download');
+      let handedOver = false;
       try {
-        res = await request(url, {
-          method: 'GET',
-          headers: { 'user-agent': deps.userAgent },
-          dispatcher: deps.agent,
-          ...(signal === undefined ? {} : { signal }),
-        });
+        let target = first;
+        for (let hop = 0; ; hop++) {
+          const started = performance.now();
+          let res: Dispatcher.ResponseData;
+          try {
+            res = await request(target, {
+              method: 'GET',
+              headers: { 'user-agent': deps.userAgent },
+              dispatcher: deps.agent,
+              signal: deadline.signal,
+            });
+          } catch (err) {
+            throw mapTransportError(deadline.map(err), call, signal);
+          }
+          const status = res.statusCode;
+          log.debug(
+            { method: 'GET', host: target.host, path: target.pathname, status, ms: Math.round(performance.now() - started), hop },
+            'blob request',
+          );
+          if (status >= 200 && status < 300) {
+            const size = contentLength(res.headers['content-length']);
+            handedOver = true;
+            return { body: guardStream(res.body, call, signal, deadline), ...(size === undefined ? {} : { size }) };
+          }
+          if (REDIRECT_STATUSES.has(status)) {
+            await readErrorText(res.body);
+            target = redirectTarget(target, headerString(res.headers['location']), status, call, hop);
+            deps.rules.stats.redirectsFollowed++;
+            continue;
+          }
+          const { summary } = describeErrorBody(await readErrorText(res.body));
+          deadline.throwIfExpired();
+          if (status === 403) {
+            throw new ApiError(
+              'BLOB_EXPIRED',
+              `${call} was refused (HTTP 403): the pre-signed URL has expired; request the page again for fresh URLs`,
+              call,
+              { status },
+            );
+          }
+          if (status === 404) {
+            throw new ApiError('BLOB_MISSING', `${call} does not exist (HTTP 404): ${summary}`, call, { status });
+          }
+          const wait = serverWait(status, res.headers, deps.waits);
+          noteWait(log, deps.rules.stats, call, status, wait);
+          throw statusError(status, call, summary, undefined, wait);
+        }
       } catch (err) {
-        throw mapTransportError(err, call, signal);
+        throw mapTransportError(deadline.map(err), call, signal);
+      } finally {
+        if (!handedOver) deadline.clear();
       }
-      const status = res.statusCode;
-      deps.logger.debug(
-        { method: 'GET', host: parsed.host, path: parsed.pathname, status, ms: Math.round(performance.now() - started) },
-        'blob request',
-      );
-      if (status >= 200 && status < 300) {
-        const size = contentLength(res.headers['content-length']);
-        return { body: guardStream(res.body, call, signal), ...(size === undefined ? {} : { size }) };
-      }
-      const { summary } = describeErrorBody(await readErrorText(res.body));
-      if (status === 403) {
-        throw new ApiError(
-          'BLOB_EXPIRED',
-          `${call} was refused (HTTP 403): the pre-signed URL has expired; request the page again for fresh URLs`,
-          call,
-          { status },
-        );
-      }
-      if (status === 404) {
-        throw new ApiError('BLOB_MISSING', `${call} does not exist (HTTP 404): ${summary}`, call, { status });
-      }
-      throw statusError(status, res.headers, call, summary, undefined, deps.waits);
     },
     deps.retry,
     {
       ...(signal === undefined ? {} : { signal }),
       onRetry: (err, attempt, delayMs) =>
-        deps.logger.warn({ call, attempt, delayMs, code: err instanceof CollectorError ? err.code : undefined, err: describeError(err) }, 'mimecast call failed; retrying'),
+        log.warn({ call, attempt, delayMs, code: err instanceof CollectorError ? err.code : undefined, err: describeError(err) }, 'mimecast call failed; retrying'),
     },
   );
+}
+
+/** Where a storage redirect leads, or the error that ends the download (loop, no Location, unsafe scheme). */
+function redirectTarget(from: URL, location: string | undefined, status: number, call: string, hop: number): URL {
+  const bad = (why: string): ApiError =>
+    new ApiError('API_BAD_RESPONSE', `${call} was redirected (HTTP ${status}) ${why}`, call, { status, retryable: true });
+  if (hop + 1 > MAX_REDIRECTS) throw bad(`more than ${MAX_REDIRECTS} redirects in a row; giving up on this URL`);
+  if (location === undefined || location.trim() === '') throw bad('without a Location header');
+  let next: URL;
+  try {
+    next = new URL(location.trim(), from);
+  } catch (err) {
+    throw new ApiError('API_BAD_RESPONSE', `${call} was redirected (HTTP ${status}) to an invalid Location`, call, { status, retryable: true, cause: err });
+  }
+  if (next.protocol !== 'https:' && next.protocol !== 'http:') throw bad(`to a ${next.protocol} URL; only http(s) is followed`);
+  if (from.protocol === 'https:' && next.protocol === 'http:') {
+    throw bad(`from https to plain http (${describeUrl(next)}); refusing to fetch log files unencrypted`);
+  }
+  return next;
 }

@@ -1,5 +1,6 @@
 // The HTTP endpoints for operators: /healthz (process alive), /readyz (sources and sinks working), /status (JSON).
 import { createServer, type Server } from 'node:http';
+import type { AccountStatus } from '../app.js';
 import type { Pipeline } from '../core/pipeline.js';
 import type { Journal } from '../journal/journal.js';
 import type { Logger } from './logger.js';
@@ -10,7 +11,10 @@ export interface StatusServer {
   close(): Promise<void>;
 }
 
-export function statusSnapshot(pipeline: Pipeline, journal: Journal): Record<string, unknown> {
+/** Per account: the credential's rate-limit pause (and why) and its HTTP counters; `Collector.accountStatus`. */
+export type AccountStatusSource = () => readonly AccountStatus[];
+
+export function statusSnapshot(pipeline: Pipeline, journal: Journal, accounts: AccountStatusSource = () => []): Record<string, unknown> {
   const now = Date.now();
   return {
     time: new Date(now).toISOString(),
@@ -20,15 +24,19 @@ export function statusSnapshot(pipeline: Pipeline, journal: Journal): Record<str
       lag_ms: s.lastEventTime !== undefined ? now - Date.parse(s.lastEventTime) : undefined,
     })),
     sinks: pipeline.sinks().map((s) => ({ ...s, backlog: journal.backlog(s.name).events })),
+    accounts: accounts(),
   };
 }
 
 export interface StatusServerOptions {
   /** A sink whose deliveries have failed this long makes /readyz answer 503 (`http.unready_after`). */
   unreadyAfterMs?: number;
+  /** Per-account API state for /status (rate-limit pauses, HTTP counters). */
+  accounts?: AccountStatusSource;
 }
 
 export async function startStatusServer(listen: string, pipeline: Pipeline, journal: Journal, logger: Logger, options: StatusServerOptions = {}): Promise<StatusServer> {
+  const accounts = options.accounts ?? ((): ReturnType<AccountStatusSource> => []);
   const idx = listen.lastIndexOf(':');
   const host = listen.slice(0, idx) || '0.0.0.0';
   const port = Number(listen.slice(idx + 1));
@@ -46,7 +54,7 @@ export async function startStatusServer(listen: string, pipeline: Pipeline, jour
         const { ready, ...detail } = pipeline.readiness(options.unreadyAfterMs);
         return send(ready ? 200 : 503, { status: ready ? 'ready' : 'degraded', ...detail });
       }
-      if (path === '/status' || path === '/') return send(200, statusSnapshot(pipeline, journal));
+      if (path === '/status' || path === '/') return send(200, statusSnapshot(pipeline, journal, accounts));
       return send(404, { error: 'not found', endpoints: ['/healthz', '/readyz', '/status'] });
     } catch (err) {
       logger.error({ err: err instanceof Error ? err.message : String(err) }, 'status endpoint failed');
