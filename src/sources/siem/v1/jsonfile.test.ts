@@ -10,7 +10,7 @@ async function collect(chunks: readonly string[], max?: number): Promise<{ items
     for (const c of chunks) yield Buffer.from(c, 'utf8');
   })();
   try {
-    for await (const r of jsonRecords(src, max === undefined ? {} : { maxRecordChars: max })) items.push(r);
+    for await (const r of jsonRecords(src, max === undefined ? {} : { maxRecordBytes: max })) items.push(r);
   } catch (error) {
     return { items, error };
   }

@@ -8,7 +8,7 @@ async function collect(chunks: readonly string[], max?: number): Promise<RecordI
   const src = (async function* () {
     for (const c of chunks) yield Buffer.from(c, 'utf8');
   })();
-  for await (const r of keyValueRecords(src, max === undefined ? {} : { maxRecordChars: max })) out.push(r);
+  for await (const r of keyValueRecords(src, max === undefined ? {} : { maxRecordBytes: max })) out.push(r);
   return out;
 }
 

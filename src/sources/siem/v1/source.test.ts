@@ -8,6 +8,7 @@ import vm from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Batch, NormalizedEvent } from '../../../core/contracts.js';
 import type { RetryPolicy } from '../../../core/retry.js';
+import { sleep as realSleep } from '../../../core/util.js';
 import { MimecastV1Client } from '../../../mimecast/v1client.js';
 import { silentLogger } from '../../../telemetry/logger.js';
 import { SiemV1Source, parseSiemV1Cursor, fileNameOf, logTypeOfName, type SiemV1SourceOptions } from './source.js';
@@ -105,12 +106,52 @@ afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()?.();
 });
 
-async function setup(files: SiemFile[], fault?: Fault, extra: Partial<SiemV1SourceOptions> = {}): Promise<{ h: Host; source: SiemV1Source }> {
+/** The source's clock and waits, virtual: a wait moves the clock at once, so retry spans of minutes take no time. */
+interface VirtualTime {
+  now: () => number;
+  sleep: (ms: number) => Promise<void>;
+  /** Every wait, in order. */
+  waits: number[];
+  elapsed: () => number;
+}
+
+function virtualTime(): VirtualTime {
+  const start = 1_700_000_000_000;
+  let t = start;
+  const waits: number[] = [];
+  return {
+    now: () => t,
+    sleep: (ms) => {
+      waits.push(ms);
+      t += ms;
+      return Promise.resolve();
+    },
+    waits,
+    elapsed: () => t - start,
+  };
+}
+
+async function setup(
+  files: SiemFile[],
+  fault?: Fault,
+  extra: Partial<SiemV1SourceOptions> = {},
+): Promise<{ h: Host; source: SiemV1Source; time: VirtualTime }> {
   const h = await siemHost(files, fault);
   const api = new MimecastV1Client({ baseUrl: h.url, ...CREDS, retry: FAST });
   cleanups.push(() => h.close(), () => api.close());
-  const source = new SiemV1Source({ account: 'corp', api, fileFormat: 'json', compress: false, logger: silentLogger(), normalize: testNormalize, ...extra });
-  return { h, source };
+  const time = virtualTime();
+  const source = new SiemV1Source({
+    account: 'corp',
+    api,
+    fileFormat: 'json',
+    compress: false,
+    logger: silentLogger(),
+    normalize: testNormalize,
+    now: time.now,
+    sleep: time.sleep,
+    ...extra,
+  });
+  return { h, source, time };
 }
 
 async function drain(source: SiemV1Source, cursor?: string, stopAfter = Infinity): Promise<Batch[]> {
@@ -216,22 +257,31 @@ describe('SiemV1Source', () => {
     expect(subjects(batches)).toEqual(['receipt 0', 'receipt 1', 'receipt 2']);
   });
 
-  it('a truncated json file is quarantined after its good records and the chain moves on', async () => {
+  it('a json file cut the same way on every download is quarantined after the retry span, and the chain moves on', async () => {
     const full = jsonFile('receipt', 0, 3).toString();
     const cut = Buffer.from(full.slice(0, full.lastIndexOf('{"datetime"') + 20));
-    const { h, source } = await setup([
-      { name: 'receipt_20240301101500123.json', body: cut },
-      { name: 'receipt_20240301103000000.json', body: jsonFile('receipt', 10, 1) },
-    ]);
+    const { h, source, time } = await setup(
+      [
+        { name: 'receipt_20240301101500123.json', body: cut },
+        { name: 'receipt_20240301103000000.json', body: jsonFile('receipt', 10, 1) },
+      ],
+      undefined,
+      { fileRetrySpanMs: 5 * 60_000 },
+    );
     const batches = await drain(source);
     expect(subjects(batches)).toEqual(['receipt 0', 'receipt 1', 'receipt 10']);
-    // One more request for the cut file (skipping what was committed), then quarantine; never a retry loop.
-    expect(h.requests.map((r) => r.token)).toEqual([undefined, undefined, 't1', 't2']);
+    // Requested again with backoff (skipping what was committed) until the span is over, then quarantined.
+    const again = h.requests.filter((r) => r.token === undefined).length;
+    expect(again).toBeGreaterThanOrEqual(4);
+    expect(time.elapsed()).toBeGreaterThanOrEqual(5 * 60_000);
+    expect(time.elapsed()).toBeLessThan(6 * 60_000);
+    expect(time.waits.every((w) => w <= 60_000)).toBe(true);
+    expect(h.requests.map((r) => r.token).slice(again)).toEqual(['t1', 't2']);
     const q = batches.flatMap((b) => b.quarantined ?? []);
     expect(q).toHaveLength(1);
-    expect(q[0]).toMatchObject({ reason: 'truncated_file', raw: 'receipt_20240301101500123.json' });
-    expect(q[0]?.location).toContain('token=(oldest)');
-    expect(q[0]?.location).toContain('file=receipt_20240301101500123.json');
+    expect(q[0]).toMatchObject({ reason: 'truncated_file', location: 'token=(oldest),file=receipt_20240301101500123.json,record=3' });
+    // What re-reads the rest of the file: the cursor of the first record not delivered.
+    expect(JSON.parse(q[0]?.raw ?? '')).toEqual({ v: 1, file: 'receipt_20240301101500123.json', record: 2 });
     // The quarantine batch already points past the bad file.
     const qb = batches.find((b) => (b.quarantined ?? []).length > 0);
     expect(JSON.parse(qb?.cursor ?? '')).toEqual({ v: 1, token: 't1' });
@@ -318,18 +368,91 @@ describe('SiemV1Source', () => {
     expect(batches.flatMap((b) => b.quarantined ?? [])).toEqual([]);
   });
 
-  it('a file that keeps failing to download is quarantined after the bounded attempts', async () => {
+  it('a file whose download always breaks is quarantined after the span, with the whole token to fetch it again', async () => {
     const body = jsonFile('receipt', 0, 20);
-    const { h, source } = await setup([{ name: 'receipt_20240301101500123.json', body }, { name: 'receipt_20240301103000000.json', body: jsonFile('receipt', 30, 1) }], (req, res) => {
-      if (req.token !== undefined) return false;
-      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-disposition': 'attachment; filename="receipt_20240301101500123.json"', 'mc-siem-token': 't1', 'content-length': String(body.length) });
-      res.write(body.subarray(0, 100), () => res.socket?.destroy());
-      return true;
-    }, { maxFileAttempts: 2 });
+    const longToken = `t1${'x'.repeat(300)}`;
+    const { h, source, time } = await setup(
+      [
+        { name: 'receipt_20240301101500123.json', body: jsonFile('receipt', 0, 1) },
+        { name: 'receipt_20240301101600000.json', body },
+        { name: 'receipt_20240301103000000.json', body: jsonFile('receipt', 30, 1) },
+      ],
+      (req, res) => {
+        if (req.token === undefined) {
+          // The first file hands out a long token for the second.
+          const f = jsonFile('receipt', 0, 1);
+          res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-disposition': 'attachment; filename="receipt_20240301101500123.json"', 'mc-siem-token': longToken, 'content-length': String(f.length) });
+          res.end(f);
+          return true;
+        }
+        if (req.token !== longToken) return false;
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-disposition': 'attachment; filename="receipt_20240301101600000.json"', 'mc-siem-token': 't2', 'content-length': String(body.length) });
+        res.write(body.subarray(0, 100), () => res.socket?.destroy());
+        return true;
+      },
+      { fileRetrySpanMs: 2 * 60_000 },
+    );
     const batches = await drain(source);
-    expect(batches.flatMap((b) => b.quarantined ?? []).map((q) => q.reason)).toEqual(['file_unreadable']);
-    expect(subjects(batches)).toEqual(['receipt 30']);
-    expect(h.requests.map((r) => r.token)).toEqual([undefined, undefined, 't1', 't2']);
+    const q = batches.flatMap((b) => b.quarantined ?? []);
+    expect(q.map((x) => x.reason)).toEqual(['file_unreadable']);
+    expect(q[0]?.location).toBe(`token=${longToken},file=receipt_20240301101600000.json,record=1`);
+    expect(JSON.parse(q[0]?.raw ?? '')).toEqual({ v: 1, token: longToken, file: 'receipt_20240301101600000.json', record: 0 });
+    expect(subjects(batches)).toEqual(['receipt 0', 'receipt 30']);
+    expect(h.requests.filter((r) => r.token === longToken).length).toBeGreaterThanOrEqual(3);
+    expect(time.elapsed()).toBeGreaterThanOrEqual(2 * 60_000);
+    expect(h.requests.at(-1)?.token).toBe('t3');
+  });
+
+  it('a file cut at a later place on every download keeps being requested and arrives whole, however long it takes', async () => {
+    const name = 'receipt_20240301101500123.json';
+    const full = jsonFile('receipt', 0, 20);
+    const starts: number[] = [];
+    for (let at = full.indexOf('{"datetime"'); at >= 0; at = full.indexOf('{"datetime"', at + 1)) starts.push(at);
+    let downloads = 0;
+    const { h, source, time } = await setup(
+      [{ name, body: full }],
+      (req, res) => {
+        if (req.token !== undefined) return false;
+        downloads++;
+        // Download n is cut inside record n + 1: every read gets exactly one record further than the one before.
+        const cut = starts[downloads];
+        if (cut === undefined) return false;
+        const part = full.subarray(0, cut + 5);
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-disposition': `attachment; filename="${name}"`, 'mc-siem-token': 't1', 'content-length': String(part.length) });
+        res.end(part);
+        return true;
+      },
+      { chunkEvents: 1, fileRetrySpanMs: 60_000 },
+    );
+    const batches = await drain(source);
+    expect(downloads).toBe(20);
+    expect(subjects(batches)).toEqual(Array.from({ length: 20 }, (_, i) => `receipt ${i}`));
+    expect(batches.flatMap((b) => b.quarantined ?? [])).toEqual([]);
+    // Every retry came after a progress, so each waited like a first retry (at most the 1 s minimum).
+    expect(time.waits).toHaveLength(19);
+    expect(time.waits.every((w) => w <= 1_000)).toBe(true);
+    expect(h.requests.at(-1)?.token).toBe('t1');
+  });
+
+  it('waits between attempts are abortable: stopping during a backoff ends the pull with ABORTED', async () => {
+    const full = jsonFile('receipt', 0, 3);
+    const h = await siemHost([{ name: 'receipt_20240301101500123.json', body: full.subarray(0, 30) }]);
+    const api = new MimecastV1Client({ baseUrl: h.url, ...CREDS, retry: FAST });
+    cleanups.push(() => h.close(), () => api.close());
+    const ac = new AbortController();
+    // The production sleep, asked for a minute: only the abort (10 ms into the wait) can end it quickly.
+    const sleep = (_ms: number, sig: AbortSignal): Promise<void> => {
+      setTimeout(() => ac.abort(), 10).unref();
+      return realSleep(60_000, sig);
+    };
+    const source = new SiemV1Source({ account: 'corp', api, fileFormat: 'json', compress: false, logger: silentLogger(), normalize: testNormalize, sleep });
+    const started = Date.now();
+    const run = (async () => {
+      for await (const b of source.pull(undefined, ac.signal)) void b;
+    })();
+    await expect(run).rejects.toMatchObject({ code: 'ABORTED' });
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(h.requests).toHaveLength(1);
   });
 
   it('expired keys stop the pull with the fatal auth error', async () => {
