@@ -104,4 +104,11 @@ describe('keyValueRecords', () => {
     expect(items.filter((i) => !i.ok).map((i) => (i.ok ? '' : i.reason))).toEqual(['record_too_large']);
     expect((ok[199] as { value: Record<string, string> }).value['aCode']).toBe('A199');
   });
+
+  it('the record limit counts UTF-8 bytes, not characters', async () => {
+    const wide = `datetime=2024-03-01T10:00:00+0100|aCode=W|acc=C1|Subject=${'✓'.repeat(900)}`;
+    const narrow = 'datetime=2024-03-01T10:00:01+0100|aCode=N|acc=C1|Subject=ok';
+    const items = await collect([`${wide}\n${narrow}\n`], 2000);
+    expect(items.map((i) => (i.ok ? (i.value as Record<string, string>)['aCode'] : i.reason))).toEqual(['record_too_large', 'N']);
+  });
 });

@@ -11,6 +11,7 @@ import type { RetryPolicy } from '../../../core/retry.js';
 import { sleep as realSleep } from '../../../core/util.js';
 import { MimecastV1Client } from '../../../mimecast/v1client.js';
 import { silentLogger } from '../../../telemetry/logger.js';
+import { captureLogger } from '../../paged/testkit.js';
 import { SiemV1Source, parseSiemV1Cursor, fileNameOf, logTypeOfName, type SiemV1SourceOptions } from './source.js';
 import { buildZip } from './testkit.js';
 
@@ -453,6 +454,90 @@ describe('SiemV1Source', () => {
     await expect(run).rejects.toMatchObject({ code: 'ABORTED' });
     expect(Date.now() - started).toBeLessThan(5_000);
     expect(h.requests).toHaveLength(1);
+  });
+
+  it('a record over max_record_size is quarantined alone with a bounded prefix; the file flows on (json and key_value)', async () => {
+    const huge = { ...rec('receipt', 1), Subject: 'y'.repeat(200_000) };
+    const json = Buffer.from(JSON.stringify({ type: 'MTA', data: [rec('receipt', 0), huge, rec('receipt', 2)] }));
+    const kv = Buffer.from(`${kvLine(rec('receipt', 0))}\n${kvLine(huge)}\n${kvLine(rec('receipt', 2))}\n`);
+    for (const [format, body, name] of [
+      ['json', json, 'receipt_20240301101500123.json'],
+      ['key_value', kv, 'receipt_20240301101500123.log'],
+    ] as const) {
+      const { h, source } = await setup([{ name, body }], undefined, { fileFormat: format, maxRecordBytes: 64 * 1024 });
+      const batches = await drain(source);
+      expect(subjects(batches)).toEqual(['receipt 0', 'receipt 2']);
+      const q = batches.flatMap((b) => b.quarantined ?? []);
+      expect(q).toHaveLength(1);
+      expect(q[0]).toMatchObject({ reason: 'record_too_large', location: `file=${name},record=2` });
+      expect(q[0]?.detail).toContain('65536 bytes (max_record_size)');
+      expect(q[0]?.raw.length).toBeLessThanOrEqual(4096);
+      expect(q[0]?.raw.startsWith(format === 'json' ? '{"datetime"' : 'datetime=')).toBe(true);
+      expect(h.requests).toHaveLength(2);
+    }
+  });
+
+  it('a zip bomb stops at max_file_size: what came before is kept, the rest quarantined at once, the chain moves on', async () => {
+    const records = (from: number): string => Array.from({ length: 10 }, (_, k) => JSON.stringify(rec('receipt', from + k))).join(',');
+    // 10 records, 8 MiB of blanks (a few KB once deflated), 10 more records.
+    const inflated = `{"type":"MTA","data":[${records(0)},${' '.repeat(8 * 1024 * 1024)}${records(10)}]}`;
+    const zip = buildZip([{ name: 'receipt_20240301101500123.json', data: inflated }]);
+    expect(zip.length).toBeLessThan(64 * 1024);
+    const { h, source, time } = await setup(
+      [
+        { name: 'siem_20240301101500123.zip', body: zip },
+        { name: 'siem_20240301103000000.zip', body: buildZip([{ name: 'receipt_20240301103000000.json', data: jsonFile('receipt', 90, 1) }]) },
+      ],
+      undefined,
+      { compress: true, maxFileBytes: 1024 * 1024 },
+    );
+    const batches = await drain(source);
+    expect(subjects(batches)).toEqual([...Array.from({ length: 10 }, (_, i) => `receipt ${i}`), 'receipt 90']);
+    const q = batches.flatMap((b) => b.quarantined ?? []);
+    expect(q.map((x) => x.reason)).toEqual(['file_too_large']);
+    expect(q[0]?.detail).toContain('max_file_size');
+    expect(q[0]?.location).toBe('token=(oldest),file=siem_20240301101500123.zip,record=11');
+    expect(JSON.parse(q[0]?.raw ?? '')).toEqual({ v: 1, file: 'siem_20240301101500123.zip', record: 10 });
+    // The same on every download, so no retry and no wait.
+    expect(h.requests.map((r) => r.token)).toEqual([undefined, 't1', 't2']);
+    expect(time.waits).toEqual([]);
+  });
+
+  it('a zip reply over the spool limit is quarantined at once as file_too_large', async () => {
+    const zip = buildZip([{ name: 'receipt_20240301101500123.json', data: jsonFile('receipt', 0, 50), method: 'stored' }]);
+    const { h, source } = await setup([{ name: 'siem_20240301101500123.zip', body: zip }], undefined, { compress: true, maxZipBytes: 1024 });
+    const batches = await drain(source);
+    expect(ids(batches)).toEqual([]);
+    expect(batches.flatMap((b) => b.quarantined ?? []).map((x) => x.reason)).toEqual(['file_too_large']);
+    expect(h.requests.map((r) => r.token)).toEqual([undefined, 't1']);
+  });
+
+  it('a file of nothing but bad records still commits its place in bounded chunks', async () => {
+    const body = Buffer.from(JSON.stringify({ type: 'MTA', data: Array.from({ length: 1000 }, (_, i) => ({ nodatetime: i })) }));
+    const { source } = await setup([{ name: 'receipt_20240301101500123.json', body }], undefined, { chunkEvents: 5000 });
+    const batches = await drain(source);
+    const withBad = batches.filter((b) => (b.quarantined ?? []).length > 0);
+    expect(withBad.reduce((n, b) => n + (b.quarantined ?? []).length, 0)).toBe(1000);
+    expect(Math.max(...withBad.map((b) => (b.quarantined ?? []).length))).toBeLessThanOrEqual(256);
+    expect(withBad.length).toBeGreaterThanOrEqual(4);
+    const records = withBad.map((b) => (JSON.parse(b.cursor) as { record: number }).record);
+    expect(records).toEqual([...records].sort((a, b) => a - b));
+    expect(records.at(-1)).toBe(1000);
+  });
+
+  it('a long file logs its progress at info as it is read', async () => {
+    const log = captureLogger();
+    const { source } = await setup([{ name: 'receipt_20240301101500123.json', body: jsonFile('receipt', 0, 2000) }], undefined, {
+      logger: log.logger,
+      progressBytes: 64 * 1024,
+    });
+    const batches = await drain(source);
+    expect(ids(batches)).toHaveLength(2000);
+    const progress = log.lines().filter((l) => l.msg === 'SIEM 1.0 file still being read');
+    expect(progress.length).toBeGreaterThanOrEqual(2);
+    expect(progress.every((l) => l.level === 30 && l['file'] === 'receipt_20240301101500123.json')).toBe(true);
+    expect(progress.map((l) => l['bytes'])).toEqual([...progress.map((l) => l['bytes'])].sort((a, b) => Number(a) - Number(b)));
+    expect(log.lines().filter((l) => l.msg === 'SIEM 1.0 file read to the end')).toHaveLength(1);
   });
 
   it('expired keys stop the pull with the fatal auth error', async () => {
