@@ -56,6 +56,20 @@ const siemStream = z.strictObject({
   file_retry_span: duration
     .prefault('10m')
     .refine((ms) => ms >= 60_000 && ms <= 7 * 86_400_000, 'file_retry_span must be between 1m and 7d'),
+  /**
+   * Longest single SIEM record, in bytes of its text. A longer one is quarantined alone (`record_too_large`, with its
+   * first 4096 characters) without being held in memory, and the rest of the file flows. 64KB–64MB, default 1MB.
+   */
+  max_record_size: size
+    .prefault('1MB')
+    .refine((b) => b >= 64 * 1024 && b <= 64 * 1024 ** 2, 'max_record_size must be between 64KB and 64MB'),
+  /**
+   * Most bytes read from one SIEM file once decompressed (a zip bomb stops here). What came before is kept; the rest
+   * of the file is quarantined (`file_too_large`) with the position to fetch it again. 64MB–64GB, default 2GB.
+   */
+  max_file_size: size
+    .prefault('2GB')
+    .refine((b) => b >= 64 * 1024 ** 2 && b <= 64 * 1024 ** 3, 'max_file_size must be between 64MB and 64GB'),
   /** API 1.0 only: the get-siem-logs file format, `json` (default) or `key_value`. */
   file_format: z.enum(['json', 'key_value'], { error: 'expected json or key_value' }).optional(),
   /** API 1.0 only: ask for zip-compressed files (default true). */
