@@ -8,6 +8,8 @@ import vm from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Batch, NormalizedEvent } from '../../../core/contracts.js';
 import type { RetryPolicy } from '../../../core/retry.js';
+import { buildSources } from '../../../app.js';
+import { parseConfigText } from '../../../config/load.js';
 import { sleep as realSleep } from '../../../core/util.js';
 import { MimecastV1Client } from '../../../mimecast/v1client.js';
 import { silentLogger } from '../../../telemetry/logger.js';
@@ -538,6 +540,24 @@ describe('SiemV1Source', () => {
     expect(progress.every((l) => l.level === 30 && l['file'] === 'receipt_20240301101500123.json')).toBe(true);
     expect(progress.map((l) => l['bytes'])).toEqual([...progress.map((l) => l['bytes'])].sort((a, b) => Number(a) - Number(b)));
     expect(log.lines().filter((l) => l.msg === 'SIEM 1.0 file read to the end')).toHaveLength(1);
+  });
+
+  it('the collector builds the source with streams.siem.max_record_size from the config', async () => {
+    const cfg = parseConfigText(
+      `accounts:\n  - name: corp\n    api: v1\n    base_url: https://eu-api.mimecast.com\n    app_id: a\n    app_key: b\n    access_key: c\n    secret_key: ZA==\n    streams: { siem: { compress: false, max_record_size: 64KB } }\nsinks:\n  - { name: out, type: stdout }\n`,
+      {},
+    );
+    const account = cfg.config?.accounts[0];
+    if (account === undefined) throw new Error(JSON.stringify(cfg.issues));
+    const huge = { ...rec('receipt', 1), Subject: 'y'.repeat(100_000) };
+    const h = await siemHost([{ name: 'receipt_20240301101500123.json', body: Buffer.from(JSON.stringify({ type: 'MTA', data: [rec('receipt', 0), huge, rec('receipt', 2)] })) }]);
+    const api = new MimecastV1Client({ baseUrl: h.url, ...CREDS, retry: FAST });
+    cleanups.push(() => h.close(), () => api.close());
+    const [source] = buildSources(account, api, silentLogger());
+    const out: Batch[] = [];
+    for await (const b of source?.pull(undefined, new AbortController().signal) ?? []) out.push(b);
+    expect(out.flatMap((b) => b.events)).toHaveLength(2);
+    expect(out.flatMap((b) => b.quarantined ?? []).map((q) => q.reason)).toEqual(['record_too_large']);
   });
 
   it('expired keys stop the pull with the fatal auth error', async () => {

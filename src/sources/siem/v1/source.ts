@@ -206,6 +206,8 @@ export class SiemV1Source implements Source {
       const reqToken = cur.token;
       // One budget per file: failures that make no progress are ridden out for `spanMs`, then the file is given up.
       const budget = new FileRetryBudget(spanMs, now);
+      // The farthest any read of this token's file got: only going past it counts as progress.
+      let reached = { file: cur.file, record: cur.record ?? 0 };
       let attempts = 0;
       let nextToken: string | undefined;
       for (;;) {
@@ -289,12 +291,13 @@ export class SiemV1Source implements Source {
         const reason = failure instanceof SiemFileError ? failure.reason : 'file_unreadable';
         // A cut download, a damaged zip or a reset connection is usually a fault on the way: the same token returns
         // the same file, so it is requested again after a backoff, skipping what is committed. An attempt that got
-        // further than the one before is not "failing the same way" (a file cut at a different place each time), so
-        // the span starts again; each restart needs at least one new record, so this ends. Only a file that fails
-        // without progress for the whole span, or in a way no download can change (unsupported, over a size limit),
-        // is quarantined.
+        // further into the same file than any before is not "failing the same way" (a file cut at a different place
+        // each time), so the span starts again; each restart needs at least one new record, so this ends. Only a
+        // file that fails without progress for the whole span, or in a way no download can change (unsupported, over
+        // a size limit), is quarantined.
         const permanent = failure instanceof SiemFileError && !failure.retryable;
-        if (committed > skip) budget.reset();
+        if (fileName === reached.file && committed > reached.record) budget.reset();
+        if (fileName !== reached.file || committed > reached.record) reached = { file: fileName, record: committed };
         const delay = permanent ? undefined : budget.fail();
         if (delay === undefined) {
           // Never stall on one file: record what was lost and how to fetch it again, then follow the token past it.
