@@ -1,6 +1,8 @@
 // Tests for SiemV1Source against a scripted get-siem-logs host: token chain, formats, faults, resume, memory.
 import { createHash } from 'node:crypto';
 import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import v8 from 'node:v8';
@@ -558,6 +560,22 @@ describe('SiemV1Source', () => {
     for await (const b of source?.pull(undefined, new AbortController().signal) ?? []) out.push(b);
     expect(out.flatMap((b) => b.events)).toHaveLength(2);
     expect(out.flatMap((b) => b.quarantined ?? []).map((q) => q.reason)).toEqual(['record_too_large']);
+  });
+
+  it('a zip that cannot be spooled to local disk fails the pull (code SPOOL_FAILED) and is never quarantined', async () => {
+    const zip = buildZip([{ name: 'receipt_20240301101500123.json', data: jsonFile('receipt', 0, 2) }]);
+    const { h, source, time } = await setup([{ name: 'siem_20240301101500123.zip', body: zip }], undefined, {
+      compress: true,
+      tempDir: path.join(os.tmpdir(), `mc-no-such-dir-${process.pid}`, 'deeper'),
+    });
+    const batches: Batch[] = [];
+    const run = (async () => {
+      for await (const b of source.pull(JSON.stringify({ v: 1, token: 't0' }), new AbortController().signal)) batches.push(b);
+    })();
+    await expect(run).rejects.toMatchObject({ code: 'SPOOL_FAILED', message: expect.stringContaining('ENOENT') as unknown });
+    expect(batches.flatMap((b) => b.quarantined ?? [])).toEqual([]);
+    expect(h.requests).toHaveLength(1);
+    expect(time.waits).toEqual([]);
   });
 
   it('expired keys stop the pull with the fatal auth error', async () => {

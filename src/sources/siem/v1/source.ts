@@ -6,7 +6,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Batch, NormalizedEvent, Quarantined, Source } from '../../../core/contracts.js';
-import { ApiError, describeError, isAbort } from '../../../core/errors.js';
+import { ApiError, CollectorError, describeError, isAbort } from '../../../core/errors.js';
 import { DEFAULT_FILE_RETRY_SPAN_MS, FileRetryBudget } from '../../../core/retry.js';
 import { sleep as realSleep } from '../../../core/util.js';
 import type { MimecastApi, RawResponse } from '../../../mimecast/api.js';
@@ -282,6 +282,8 @@ export class SiemV1Source implements Source {
           }
         } catch (err) {
           if (isAbort(err, signal)) throw err;
+          // A local disk problem ends the pull (the supervisor retries from the committed cursor); the file keeps its place.
+          if (err instanceof CollectorError && err.code === 'SPOOL_FAILED') throw err;
           failure = err;
         }
         if (failure === undefined) {
@@ -413,7 +415,13 @@ export class SiemV1Source implements Source {
 
   /** Spools a zip body to a private temp dir and yields its entries one by one; the dir is removed afterwards. */
   async *#zipEntries(body: AsyncIterable<Buffer>, signal: AbortSignal): AsyncGenerator<{ name: string; stream: Readable }> {
-    const dir = await mkdtemp(path.join(this.#o.tempDir ?? os.tmpdir(), 'mc-siem-v1-'));
+    const base = this.#o.tempDir ?? os.tmpdir();
+    let dir: string;
+    try {
+      dir = await mkdtemp(path.join(base, 'mc-siem-v1-'));
+    } catch (err) {
+      throw spoolFailed(base, err);
+    }
     try {
       const file = path.join(dir, 'reply.zip');
       const max = this.#o.maxZipBytes ?? DEFAULT_MAX_ZIP_BYTES;
@@ -425,7 +433,16 @@ export class SiemV1Source implements Source {
           yield b;
         }
       };
-      await pipeline(Readable.from(limited()), createWriteStream(file), { signal });
+      const out = createWriteStream(file);
+      let writeError: unknown;
+      out.once('error', (err) => (writeError = err));
+      try {
+        await pipeline(Readable.from(limited()), out, { signal });
+      } catch (err) {
+        // The disk, not the download: the file is not to blame and must not use up its retries or be quarantined.
+        if (writeError !== undefined && !isAbort(err, signal)) throw spoolFailed(base, writeError);
+        throw err;
+      }
       const dirInfo = await readZipDirectory(file);
       for (const entry of dirInfo.entries) {
         if (entry.name.endsWith('/')) continue;
@@ -443,6 +460,15 @@ export class SiemV1Source implements Source {
       await rm(dir, { recursive: true, force: true });
     }
   }
+}
+
+function spoolFailed(dir: string, err: unknown): CollectorError {
+  // Node's fs messages carry the OS code (ENOSPC, EACCES...) already.
+  return new CollectorError(
+    'SPOOL_FAILED',
+    `cannot spool a SIEM 1.0 zip reply under ${dir}: ${describeError(err)}; it needs free space up to the zip size in the OS temp dir (TMPDIR)`,
+    { cause: err, retryable: true, details: { dir } },
+  );
 }
 
 function entryKind(name: string): FileKind | undefined {
