@@ -282,6 +282,7 @@ describe('SiemV1Source', () => {
     expect(time.elapsed()).toBeLessThan(6 * 60_000);
     expect(time.waits.every((w) => w <= 60_000)).toBe(true);
     expect(h.requests.map((r) => r.token).slice(again)).toEqual(['t1', 't2']);
+    expect(batches.reduce((n, b) => n + (b.counters?.['siem_file_retry'] ?? 0), 0)).toBe(again - 1);
     const q = batches.flatMap((b) => b.quarantined ?? []);
     expect(q).toHaveLength(1);
     expect(q[0]).toMatchObject({ reason: 'truncated_file', location: 'token=(oldest),file=receipt_20240301101500123.json,record=3' });

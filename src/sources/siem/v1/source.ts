@@ -323,8 +323,10 @@ export class SiemV1Source implements Source {
           { file: fileName, record: committed, attempt: attempts, reason, waitMs: delay, err: describeError(failure) },
           'SIEM 1.0 file failed; requesting it again',
         );
-        await wait(delay, signal);
         cur = position(committed);
+        // Counted where the status page shows it; the cursor is the one already committed.
+        yield { events: [], cursor: serialize(cur), counters: { siem_file_retry: 1 } };
+        await wait(delay, signal);
       }
 
       if (nextToken === reqToken) {
