@@ -298,6 +298,9 @@ export function buildSources(account: AccountConfig, api: MimecastApi, logger: L
         fileFormat: siem.file_format ?? 'json',
         compress: siem.compress ?? true,
         chunkEvents: siem.chunk_events,
+        fileRetrySpanMs: siem.file_retry_span,
+        maxRecordBytes: siem.max_record_size,
+        maxFileBytes: siem.max_file_size,
         logger,
       });
       sources.push(allTypes ? source : new SiemTypeFilter(source, new Set(cgTypes)));

@@ -191,6 +191,19 @@ sinks:
     expect(refinedBy.get('accounts[0].streams.siem.page_size')).toMatch(/API 2\.0 only/);
   });
 
+  it('bounds SIEM records and files: max_record_size and max_file_size, with defaults and ranges', () => {
+    const siem = (streams: string): unknown => {
+      const a = parseConfigText(v1(`    base_url: https://eu-api.mimecast.com\n${keys}`, streams), {}).config?.accounts[0];
+      return a?.streams.siem;
+    };
+    expect(siem('siem: {}')).toMatchObject({ max_record_size: 1024 ** 2, max_file_size: 1024 ** 3 });
+    expect(siem('siem: { max_record_size: 256KB, max_file_size: 10GB }')).toMatchObject({ max_record_size: 256 * 1024, max_file_size: 10 * 1024 ** 3 });
+    const { issues } = parseConfigText(v1(`    base_url: https://eu-api.mimecast.com\n${keys}`, 'siem: { max_record_size: 1KB, max_file_size: 100TB }'), {});
+    const byPath = new Map(issues.map((i) => [i.path, i.message]));
+    expect(byPath.get('accounts[0].streams.siem.max_record_size')).toMatch(/between 64KB and 64MB/);
+    expect(byPath.get('accounts[0].streams.siem.max_file_size')).toMatch(/between 1MB and 64GB/);
+  });
+
   it('rejects API 1.0 options on a v2 account, and too large a batch page', () => {
     const text = `
 accounts:

@@ -85,6 +85,16 @@ const siemStream = z.strictObject({
    * minute) before it is quarantined: transient storage and network faults are ridden out. 1m–7d, default 10m.
    */
   file_retry_span: durationIn('1m', '7d').prefault('10m'),
+  /**
+   * Longest single SIEM record, in bytes of its text. A longer one is quarantined alone (`record_too_large`, with its
+   * first 4096 characters) without being held in memory, and the rest of the file flows. 64KB–64MB, default 1MB.
+   */
+  max_record_size: sizeIn('64KB', '64MB').prefault('1MB'),
+  /**
+   * Most bytes read from one SIEM file once decompressed (a decompression bomb stops here). What came before is kept;
+   * the rest of the file is quarantined (`file_too_large`) with the position to fetch it again. 1MB–64GB, default 1GB.
+   */
+  max_file_size: sizeIn('1MB', '64GB').prefault('1GB'),
   /** API 1.0 only: the get-siem-logs file format, `json` (default) or `key_value`. */
   file_format: z.enum(['json', 'key_value'], { error: 'expected json or key_value' }).optional(),
   /** API 1.0 only: ask for zip-compressed files (default true). */

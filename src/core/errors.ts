@@ -17,6 +17,8 @@ export const ERROR_CODES = [
   'BLOB_EXPIRED',
   'BLOB_MISSING',
   'BLOB_CORRUPT',
+  /** A file could not be spooled to local disk (TMPDIR full or not writable): a local problem, never the file's. */
+  'SPOOL_FAILED',
   'NORMALIZE_FAILED',
   'JOURNAL_FAILED',
   'SINK_RETRYABLE',

@@ -10,7 +10,7 @@ async function collect(chunks: readonly string[], max?: number): Promise<{ items
     for (const c of chunks) yield Buffer.from(c, 'utf8');
   })();
   try {
-    for await (const r of jsonRecords(src, max === undefined ? {} : { maxRecordChars: max })) items.push(r);
+    for await (const r of jsonRecords(src, max === undefined ? {} : { maxRecordBytes: max })) items.push(r);
   } catch (error) {
     return { items, error };
   }
@@ -72,6 +72,18 @@ describe('jsonRecords', () => {
     for (let i = 0; i < text.length; i += 512) chunks.push(text.slice(i, i + 512));
     const { items } = await collect(chunks, 2000);
     expect(items.map((i) => (i.ok ? i.value : i.reason))).toEqual([{ a: 1 }, 'record_too_large', { c: 3 }]);
+  });
+
+  it('an over-long element that arrives in one piece keeps its prefix; the limit counts UTF-8 bytes', async () => {
+    const big = JSON.stringify({ s: 'x'.repeat(10_000) });
+    const { items } = await collect([`{"data":[{"a":1},${big},{"c":3}]}`], 2000);
+    const bad = items[1];
+    expect(bad?.ok).toBe(false);
+    expect(bad?.ok === false ? bad.raw : '').toBe(big.slice(0, 4096));
+    // 900 characters of 3 bytes each: under 2000 characters, over 2000 bytes.
+    const wide = JSON.stringify({ s: '✓'.repeat(900) });
+    const { items: w } = await collect([`{"data":[${wide},{"c":3}]}`], 2000);
+    expect(w.map((i) => (i.ok ? i.value : i.reason))).toEqual(['record_too_large', { c: 3 }]);
   });
 
   it('text that is not a SIEM JSON file is corrupt_file', async () => {

@@ -1,10 +1,14 @@
 // Incremental reader for SIEM 1.0 `json` files (`{"type":"MTA","data":[{...},...]}`): one record in memory at a time.
 import { StringDecoder } from 'node:string_decoder';
-import { SiemFileError, clip, type RecordItem } from './records.js';
+import { DEFAULT_MAX_RECORD_BYTES, MAX_RAW, SiemFileError, clip, type RecordItem } from './records.js';
 
 export interface JsonFileOptions {
-  /** Longest single record accepted; a longer one is reported (not held) and skipped. Default 4 MiB of text. */
-  maxRecordChars?: number;
+  /**
+   * Longest single record accepted, in UTF-8 bytes of its text (`streams.siem.max_record_size`); a longer one is
+   * reported as `record_too_large` with its first MAX_RAW characters, and the rest of it is scanned past, never held.
+   * Default 1 MiB.
+   */
+  maxRecordBytes?: number;
 }
 
 type Phase =
@@ -48,7 +52,7 @@ export class JsonRecordScanner {
   #oversized = false;
 
   constructor(opts: JsonFileOptions = {}) {
-    this.#max = opts.maxRecordChars ?? 4 * 1024 * 1024;
+    this.#max = opts.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
   }
 
   /** Records completed by this text, in order. Throws SiemFileError when the text cannot be a SIEM JSON file. */
@@ -213,13 +217,15 @@ export class JsonRecordScanner {
 
   #keep(text: string, from: number, to: number): void {
     if (to <= from) return;
-    this.#size += to - from;
+    const seg = text.slice(from, to);
+    this.#size += Buffer.byteLength(seg, 'utf8');
     if (this.#size > this.#max) {
+      // From here on only the prefix is kept; the rest of the record streams past.
       this.#oversized = true;
-      this.#parts = [this.#parts.join('').slice(0, 4096)];
+      this.#parts = [clip(this.#parts.join('') + seg.slice(0, MAX_RAW))];
       return;
     }
-    this.#parts.push(text.slice(from, to));
+    this.#parts.push(seg);
   }
 
   #finish(text: string, end: number, out: RecordItem[]): void {
@@ -229,7 +235,7 @@ export class JsonRecordScanner {
     const raw = this.#parts.join('');
     this.#parts = [];
     if (this.#oversized) {
-      out.push({ ok: false, reason: 'record_too_large', detail: `JSON record of more than ${this.#max} chars`, raw: clip(raw) });
+      out.push({ ok: false, reason: 'record_too_large', detail: `JSON record larger than ${this.#max} bytes (max_record_size); its first ${MAX_RAW} characters are kept`, raw: clip(raw) });
       return;
     }
     try {

@@ -8,7 +8,7 @@ async function collect(chunks: readonly string[], max?: number): Promise<RecordI
   const src = (async function* () {
     for (const c of chunks) yield Buffer.from(c, 'utf8');
   })();
-  for await (const r of keyValueRecords(src, max === undefined ? {} : { maxRecordChars: max })) out.push(r);
+  for await (const r of keyValueRecords(src, max === undefined ? {} : { maxRecordBytes: max })) out.push(r);
   return out;
 }
 
@@ -103,5 +103,12 @@ describe('keyValueRecords', () => {
     expect(ok).toHaveLength(200);
     expect(items.filter((i) => !i.ok).map((i) => (i.ok ? '' : i.reason))).toEqual(['record_too_large']);
     expect((ok[199] as { value: Record<string, string> }).value['aCode']).toBe('A199');
+  });
+
+  it('the record limit counts UTF-8 bytes, not characters', async () => {
+    const wide = `datetime=2024-03-01T10:00:00+0100|aCode=W|acc=C1|Subject=${'✓'.repeat(900)}`;
+    const narrow = 'datetime=2024-03-01T10:00:01+0100|aCode=N|acc=C1|Subject=ok';
+    const items = await collect([`${wide}\n${narrow}\n`], 2000);
+    expect(items.map((i) => (i.ok ? (i.value as Record<string, string>)['aCode'] : i.reason))).toEqual(['record_too_large', 'N']);
   });
 });

@@ -12,7 +12,7 @@
 // The one case no rule can settle: a value that itself contains `|NewKey=` for a key the record has not used yet
 // is split there (the extra key lands next to the real ones; nothing is dropped).
 import { StringDecoder } from 'node:string_decoder';
-import { clip, type RecordItem } from './records.js';
+import { DEFAULT_MAX_RECORD_BYTES, MAX_RAW, clip, type RecordItem } from './records.js';
 
 /** Kept from an over-long record so a record start split across chunks is still found. */
 const TAIL_KEEP = 128;
@@ -75,8 +75,17 @@ export function parseKeyValue(text: string): Record<string, string> {
 }
 
 export interface KeyValueOptions {
-  /** Longest record text accepted; longer ones become bad records. Default 1 MiB. */
-  maxRecordChars?: number;
+  /**
+   * Longest record accepted, in UTF-8 bytes (`streams.siem.max_record_size`); a longer one is reported as
+   * `record_too_large` with its first MAX_RAW characters and the rest of it is skipped as it streams. Default 1 MiB.
+   */
+  maxRecordBytes?: number;
+}
+
+/** UTF-8 size of `text` above `max`; counted only when the character count cannot settle it. */
+function overBytes(text: string, max: number): boolean {
+  if (text.length > max) return true;
+  return text.length * 3 > max && Buffer.byteLength(text, 'utf8') > max;
 }
 
 /**
@@ -84,7 +93,8 @@ export interface KeyValueOptions {
  * text is cut at record starts as it grows, and a record longer than the limit is reported and skipped.
  */
 export async function* keyValueRecords(src: AsyncIterable<Buffer | string>, opts: KeyValueOptions = {}): AsyncGenerator<RecordItem> {
-  const max = opts.maxRecordChars ?? 1024 * 1024;
+  // Pending text is bounded in characters (never fewer than its bytes), records are judged in bytes.
+  const max = opts.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
   const decoder = new StringDecoder('utf8');
   let carry = '';
   let oversized = false;
@@ -94,8 +104,8 @@ export async function* keyValueRecords(src: AsyncIterable<Buffer | string>, opts
     const text = line.endsWith('\r') ? line.slice(0, -1) : line;
     for (const rec of splitRecords(text)) {
       if (rec.trim() === '') continue;
-      if (rec.length > max) {
-        yield { ok: false, reason: 'record_too_large', detail: `key_value record of ${rec.length} chars exceeds ${max}`, raw: clip(rec) };
+      if (overBytes(rec, max)) {
+        yield { ok: false, reason: 'record_too_large', detail: `key_value record larger than ${max} bytes (max_record_size); its first ${MAX_RAW} characters are kept`, raw: clip(rec) };
         continue;
       }
       try {
@@ -143,7 +153,7 @@ export async function* keyValueRecords(src: AsyncIterable<Buffer | string>, opts
         yield* emit(carry.slice(0, last));
         carry = carry.slice(last);
       } else {
-        yield { ok: false, reason: 'record_too_large', detail: `key_value record longer than ${max} chars`, raw: clip(carry) };
+        yield { ok: false, reason: 'record_too_large', detail: `key_value record larger than ${max} bytes (max_record_size); its first ${MAX_RAW} characters are kept`, raw: clip(carry) };
         oversized = true;
         carry = carry.slice(-TAIL_KEEP);
       }

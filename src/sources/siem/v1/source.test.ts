@@ -1,6 +1,8 @@
 // Tests for SiemV1Source against a scripted get-siem-logs host: token chain, formats, faults, resume, memory.
 import { createHash } from 'node:crypto';
 import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import v8 from 'node:v8';
@@ -8,8 +10,12 @@ import vm from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Batch, NormalizedEvent } from '../../../core/contracts.js';
 import type { RetryPolicy } from '../../../core/retry.js';
+import { buildSources } from '../../../app.js';
+import { parseConfigText } from '../../../config/load.js';
+import { sleep as realSleep } from '../../../core/util.js';
 import { MimecastV1Client } from '../../../mimecast/v1client.js';
 import { silentLogger } from '../../../telemetry/logger.js';
+import { captureLogger } from '../../paged/testkit.js';
 import { SiemV1Source, parseSiemV1Cursor, fileNameOf, logTypeOfName, type SiemV1SourceOptions } from './source.js';
 import { buildZip } from './testkit.js';
 
@@ -105,12 +111,52 @@ afterEach(async () => {
   while (cleanups.length > 0) await cleanups.pop()?.();
 });
 
-async function setup(files: SiemFile[], fault?: Fault, extra: Partial<SiemV1SourceOptions> = {}): Promise<{ h: Host; source: SiemV1Source }> {
+/** The source's clock and waits, virtual: a wait moves the clock at once, so retry spans of minutes take no time. */
+interface VirtualTime {
+  now: () => number;
+  sleep: (ms: number) => Promise<void>;
+  /** Every wait, in order. */
+  waits: number[];
+  elapsed: () => number;
+}
+
+function virtualTime(): VirtualTime {
+  const start = 1_700_000_000_000;
+  let t = start;
+  const waits: number[] = [];
+  return {
+    now: () => t,
+    sleep: (ms) => {
+      waits.push(ms);
+      t += ms;
+      return Promise.resolve();
+    },
+    waits,
+    elapsed: () => t - start,
+  };
+}
+
+async function setup(
+  files: SiemFile[],
+  fault?: Fault,
+  extra: Partial<SiemV1SourceOptions> = {},
+): Promise<{ h: Host; source: SiemV1Source; time: VirtualTime }> {
   const h = await siemHost(files, fault);
   const api = new MimecastV1Client({ baseUrl: h.url, ...CREDS, retry: FAST });
   cleanups.push(() => h.close(), () => api.close());
-  const source = new SiemV1Source({ account: 'corp', api, fileFormat: 'json', compress: false, logger: silentLogger(), normalize: testNormalize, ...extra });
-  return { h, source };
+  const time = virtualTime();
+  const source = new SiemV1Source({
+    account: 'corp',
+    api,
+    fileFormat: 'json',
+    compress: false,
+    logger: silentLogger(),
+    normalize: testNormalize,
+    now: time.now,
+    sleep: time.sleep,
+    ...extra,
+  });
+  return { h, source, time };
 }
 
 async function drain(source: SiemV1Source, cursor?: string, stopAfter = Infinity): Promise<Batch[]> {
@@ -216,22 +262,32 @@ describe('SiemV1Source', () => {
     expect(subjects(batches)).toEqual(['receipt 0', 'receipt 1', 'receipt 2']);
   });
 
-  it('a truncated json file is quarantined after its good records and the chain moves on', async () => {
+  it('a json file cut the same way on every download is quarantined after the retry span, and the chain moves on', async () => {
     const full = jsonFile('receipt', 0, 3).toString();
     const cut = Buffer.from(full.slice(0, full.lastIndexOf('{"datetime"') + 20));
-    const { h, source } = await setup([
-      { name: 'receipt_20240301101500123.json', body: cut },
-      { name: 'receipt_20240301103000000.json', body: jsonFile('receipt', 10, 1) },
-    ]);
+    const { h, source, time } = await setup(
+      [
+        { name: 'receipt_20240301101500123.json', body: cut },
+        { name: 'receipt_20240301103000000.json', body: jsonFile('receipt', 10, 1) },
+      ],
+      undefined,
+      { fileRetrySpanMs: 5 * 60_000 },
+    );
     const batches = await drain(source);
     expect(subjects(batches)).toEqual(['receipt 0', 'receipt 1', 'receipt 10']);
-    // One more request for the cut file (skipping what was committed), then quarantine; never a retry loop.
-    expect(h.requests.map((r) => r.token)).toEqual([undefined, undefined, 't1', 't2']);
+    // Requested again with backoff (skipping what was committed) until the span is over, then quarantined.
+    const again = h.requests.filter((r) => r.token === undefined).length;
+    expect(again).toBeGreaterThanOrEqual(4);
+    expect(time.elapsed()).toBeGreaterThanOrEqual(5 * 60_000);
+    expect(time.elapsed()).toBeLessThan(6 * 60_000);
+    expect(time.waits.every((w) => w <= 60_000)).toBe(true);
+    expect(h.requests.map((r) => r.token).slice(again)).toEqual(['t1', 't2']);
+    expect(batches.reduce((n, b) => n + (b.counters?.['siem_file_retry'] ?? 0), 0)).toBe(again - 1);
     const q = batches.flatMap((b) => b.quarantined ?? []);
     expect(q).toHaveLength(1);
-    expect(q[0]).toMatchObject({ reason: 'truncated_file', raw: 'receipt_20240301101500123.json' });
-    expect(q[0]?.location).toContain('token=(oldest)');
-    expect(q[0]?.location).toContain('file=receipt_20240301101500123.json');
+    expect(q[0]).toMatchObject({ reason: 'truncated_file', location: 'token=(oldest),file=receipt_20240301101500123.json,record=3' });
+    // What re-reads the rest of the file: the cursor of the first record not delivered.
+    expect(JSON.parse(q[0]?.raw ?? '')).toEqual({ v: 1, file: 'receipt_20240301101500123.json', record: 2 });
     // The quarantine batch already points past the bad file.
     const qb = batches.find((b) => (b.quarantined ?? []).length > 0);
     expect(JSON.parse(qb?.cursor ?? '')).toEqual({ v: 1, token: 't1' });
@@ -318,18 +374,209 @@ describe('SiemV1Source', () => {
     expect(batches.flatMap((b) => b.quarantined ?? [])).toEqual([]);
   });
 
-  it('a file that keeps failing to download is quarantined after the bounded attempts', async () => {
+  it('a file whose download always breaks is quarantined after the span, with the whole token to fetch it again', async () => {
     const body = jsonFile('receipt', 0, 20);
-    const { h, source } = await setup([{ name: 'receipt_20240301101500123.json', body }, { name: 'receipt_20240301103000000.json', body: jsonFile('receipt', 30, 1) }], (req, res) => {
-      if (req.token !== undefined) return false;
-      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-disposition': 'attachment; filename="receipt_20240301101500123.json"', 'mc-siem-token': 't1', 'content-length': String(body.length) });
-      res.write(body.subarray(0, 100), () => res.socket?.destroy());
-      return true;
-    }, { maxFileAttempts: 2 });
+    const longToken = `t1${'x'.repeat(300)}`;
+    const { h, source, time } = await setup(
+      [
+        { name: 'receipt_20240301101500123.json', body: jsonFile('receipt', 0, 1) },
+        { name: 'receipt_20240301101600000.json', body },
+        { name: 'receipt_20240301103000000.json', body: jsonFile('receipt', 30, 1) },
+      ],
+      (req, res) => {
+        if (req.token === undefined) {
+          // The first file hands out a long token for the second.
+          const f = jsonFile('receipt', 0, 1);
+          res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-disposition': 'attachment; filename="receipt_20240301101500123.json"', 'mc-siem-token': longToken, 'content-length': String(f.length) });
+          res.end(f);
+          return true;
+        }
+        if (req.token !== longToken) return false;
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-disposition': 'attachment; filename="receipt_20240301101600000.json"', 'mc-siem-token': 't2', 'content-length': String(body.length) });
+        res.write(body.subarray(0, 100), () => res.socket?.destroy());
+        return true;
+      },
+      { fileRetrySpanMs: 2 * 60_000 },
+    );
     const batches = await drain(source);
-    expect(batches.flatMap((b) => b.quarantined ?? []).map((q) => q.reason)).toEqual(['file_unreadable']);
-    expect(subjects(batches)).toEqual(['receipt 30']);
-    expect(h.requests.map((r) => r.token)).toEqual([undefined, undefined, 't1', 't2']);
+    const q = batches.flatMap((b) => b.quarantined ?? []);
+    expect(q.map((x) => x.reason)).toEqual(['file_unreadable']);
+    expect(q[0]?.location).toBe(`token=${longToken},file=receipt_20240301101600000.json,record=1`);
+    expect(JSON.parse(q[0]?.raw ?? '')).toEqual({ v: 1, token: longToken, file: 'receipt_20240301101600000.json', record: 0 });
+    expect(subjects(batches)).toEqual(['receipt 0', 'receipt 30']);
+    expect(h.requests.filter((r) => r.token === longToken).length).toBeGreaterThanOrEqual(3);
+    expect(time.elapsed()).toBeGreaterThanOrEqual(2 * 60_000);
+    expect(h.requests.at(-1)?.token).toBe('t3');
+  });
+
+  it('a file cut at a later place on every download keeps being requested and arrives whole, however long it takes', async () => {
+    const name = 'receipt_20240301101500123.json';
+    const full = jsonFile('receipt', 0, 20);
+    const starts: number[] = [];
+    for (let at = full.indexOf('{"datetime"'); at >= 0; at = full.indexOf('{"datetime"', at + 1)) starts.push(at);
+    let downloads = 0;
+    const { h, source, time } = await setup(
+      [{ name, body: full }],
+      (req, res) => {
+        if (req.token !== undefined) return false;
+        downloads++;
+        // Download n is cut inside record n + 1: every read gets exactly one record further than the one before.
+        const cut = starts[downloads];
+        if (cut === undefined) return false;
+        const part = full.subarray(0, cut + 5);
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-disposition': `attachment; filename="${name}"`, 'mc-siem-token': 't1', 'content-length': String(part.length) });
+        res.end(part);
+        return true;
+      },
+      { chunkEvents: 1, fileRetrySpanMs: 60_000 },
+    );
+    const batches = await drain(source);
+    expect(downloads).toBe(20);
+    expect(subjects(batches)).toEqual(Array.from({ length: 20 }, (_, i) => `receipt ${i}`));
+    expect(batches.flatMap((b) => b.quarantined ?? [])).toEqual([]);
+    // Every retry came after a progress, so each waited like a first retry (at most the 1 s minimum).
+    expect(time.waits).toHaveLength(19);
+    expect(time.waits.every((w) => w <= 1_000)).toBe(true);
+    expect(h.requests.at(-1)?.token).toBe('t1');
+  });
+
+  it('waits between attempts are abortable: stopping during a backoff ends the pull with ABORTED', async () => {
+    const full = jsonFile('receipt', 0, 3);
+    const h = await siemHost([{ name: 'receipt_20240301101500123.json', body: full.subarray(0, 30) }]);
+    const api = new MimecastV1Client({ baseUrl: h.url, ...CREDS, retry: FAST });
+    cleanups.push(() => h.close(), () => api.close());
+    const ac = new AbortController();
+    // The production sleep, asked for a minute: only the abort (10 ms into the wait) can end it quickly.
+    const sleep = (_ms: number, sig: AbortSignal): Promise<void> => {
+      setTimeout(() => ac.abort(), 10).unref();
+      return realSleep(60_000, sig);
+    };
+    const source = new SiemV1Source({ account: 'corp', api, fileFormat: 'json', compress: false, logger: silentLogger(), normalize: testNormalize, sleep });
+    const started = Date.now();
+    const run = (async () => {
+      for await (const b of source.pull(undefined, ac.signal)) void b;
+    })();
+    await expect(run).rejects.toMatchObject({ code: 'ABORTED' });
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(h.requests).toHaveLength(1);
+  });
+
+  it('a record over max_record_size is quarantined alone with a bounded prefix; the file flows on (json and key_value)', async () => {
+    const huge = { ...rec('receipt', 1), Subject: 'y'.repeat(200_000) };
+    const json = Buffer.from(JSON.stringify({ type: 'MTA', data: [rec('receipt', 0), huge, rec('receipt', 2)] }));
+    const kv = Buffer.from(`${kvLine(rec('receipt', 0))}\n${kvLine(huge)}\n${kvLine(rec('receipt', 2))}\n`);
+    for (const [format, body, name] of [
+      ['json', json, 'receipt_20240301101500123.json'],
+      ['key_value', kv, 'receipt_20240301101500123.log'],
+    ] as const) {
+      const { h, source } = await setup([{ name, body }], undefined, { fileFormat: format, maxRecordBytes: 64 * 1024 });
+      const batches = await drain(source);
+      expect(subjects(batches)).toEqual(['receipt 0', 'receipt 2']);
+      const q = batches.flatMap((b) => b.quarantined ?? []);
+      expect(q).toHaveLength(1);
+      expect(q[0]).toMatchObject({ reason: 'record_too_large', location: `file=${name},record=2` });
+      expect(q[0]?.detail).toContain('65536 bytes (max_record_size)');
+      expect(q[0]?.raw.length).toBeLessThanOrEqual(4096);
+      expect(q[0]?.raw.startsWith(format === 'json' ? '{"datetime"' : 'datetime=')).toBe(true);
+      expect(h.requests).toHaveLength(2);
+    }
+  });
+
+  it('a zip bomb stops at max_file_size: what came before is kept, the rest quarantined at once, the chain moves on', async () => {
+    const records = (from: number): string => Array.from({ length: 10 }, (_, k) => JSON.stringify(rec('receipt', from + k))).join(',');
+    // 10 records, 8 MiB of blanks (a few KB once deflated), 10 more records.
+    const inflated = `{"type":"MTA","data":[${records(0)},${' '.repeat(8 * 1024 * 1024)}${records(10)}]}`;
+    const zip = buildZip([{ name: 'receipt_20240301101500123.json', data: inflated }]);
+    expect(zip.length).toBeLessThan(64 * 1024);
+    const { h, source, time } = await setup(
+      [
+        { name: 'siem_20240301101500123.zip', body: zip },
+        { name: 'siem_20240301103000000.zip', body: buildZip([{ name: 'receipt_20240301103000000.json', data: jsonFile('receipt', 90, 1) }]) },
+      ],
+      undefined,
+      { compress: true, maxFileBytes: 1024 * 1024 },
+    );
+    const batches = await drain(source);
+    expect(subjects(batches)).toEqual([...Array.from({ length: 10 }, (_, i) => `receipt ${i}`), 'receipt 90']);
+    const q = batches.flatMap((b) => b.quarantined ?? []);
+    expect(q.map((x) => x.reason)).toEqual(['file_too_large']);
+    expect(q[0]?.detail).toContain('max_file_size');
+    expect(q[0]?.location).toBe('token=(oldest),file=siem_20240301101500123.zip,record=11');
+    expect(JSON.parse(q[0]?.raw ?? '')).toEqual({ v: 1, file: 'siem_20240301101500123.zip', record: 10 });
+    // The same on every download, so no retry and no wait.
+    expect(h.requests.map((r) => r.token)).toEqual([undefined, 't1', 't2']);
+    expect(time.waits).toEqual([]);
+  });
+
+  it('a zip reply over the spool limit is quarantined at once as file_too_large', async () => {
+    const zip = buildZip([{ name: 'receipt_20240301101500123.json', data: jsonFile('receipt', 0, 50), method: 'stored' }]);
+    const { h, source } = await setup([{ name: 'siem_20240301101500123.zip', body: zip }], undefined, { compress: true, maxZipBytes: 1024 });
+    const batches = await drain(source);
+    expect(ids(batches)).toEqual([]);
+    expect(batches.flatMap((b) => b.quarantined ?? []).map((x) => x.reason)).toEqual(['file_too_large']);
+    expect(h.requests.map((r) => r.token)).toEqual([undefined, 't1']);
+  });
+
+  it('a file of nothing but bad records still commits its place in bounded chunks', async () => {
+    const body = Buffer.from(JSON.stringify({ type: 'MTA', data: Array.from({ length: 1000 }, (_, i) => ({ nodatetime: i })) }));
+    const { source } = await setup([{ name: 'receipt_20240301101500123.json', body }], undefined, { chunkEvents: 5000 });
+    const batches = await drain(source);
+    const withBad = batches.filter((b) => (b.quarantined ?? []).length > 0);
+    expect(withBad.reduce((n, b) => n + (b.quarantined ?? []).length, 0)).toBe(1000);
+    expect(Math.max(...withBad.map((b) => (b.quarantined ?? []).length))).toBeLessThanOrEqual(256);
+    expect(withBad.length).toBeGreaterThanOrEqual(4);
+    const records = withBad.map((b) => (JSON.parse(b.cursor) as { record: number }).record);
+    expect(records).toEqual([...records].sort((a, b) => a - b));
+    expect(records.at(-1)).toBe(1000);
+  });
+
+  it('a long file logs its progress at info as it is read', async () => {
+    const log = captureLogger();
+    const { source } = await setup([{ name: 'receipt_20240301101500123.json', body: jsonFile('receipt', 0, 2000) }], undefined, {
+      logger: log.logger,
+      progressBytes: 64 * 1024,
+    });
+    const batches = await drain(source);
+    expect(ids(batches)).toHaveLength(2000);
+    const progress = log.lines().filter((l) => l.msg === 'SIEM 1.0 file still being read');
+    expect(progress.length).toBeGreaterThanOrEqual(2);
+    expect(progress.every((l) => l.level === 30 && l['file'] === 'receipt_20240301101500123.json')).toBe(true);
+    expect(progress.map((l) => l['bytes'])).toEqual([...progress.map((l) => l['bytes'])].sort((a, b) => Number(a) - Number(b)));
+    expect(log.lines().filter((l) => l.msg === 'SIEM 1.0 file read to the end')).toHaveLength(1);
+  });
+
+  it('the collector builds the source with streams.siem.max_record_size from the config', async () => {
+    const cfg = parseConfigText(
+      `accounts:\n  - name: corp\n    api: v1\n    base_url: https://eu-api.mimecast.com\n    app_id: a\n    app_key: b\n    access_key: c\n    secret_key: ZA==\n    streams: { siem: { compress: false, max_record_size: 64KB } }\nsinks:\n  - { name: out, type: stdout }\n`,
+      {},
+    );
+    const account = cfg.config?.accounts[0];
+    if (account === undefined) throw new Error(JSON.stringify(cfg.issues));
+    const huge = { ...rec('receipt', 1), Subject: 'y'.repeat(100_000) };
+    const h = await siemHost([{ name: 'receipt_20240301101500123.json', body: Buffer.from(JSON.stringify({ type: 'MTA', data: [rec('receipt', 0), huge, rec('receipt', 2)] })) }]);
+    const api = new MimecastV1Client({ baseUrl: h.url, ...CREDS, retry: FAST });
+    cleanups.push(() => h.close(), () => api.close());
+    const [source] = buildSources(account, api, silentLogger());
+    const out: Batch[] = [];
+    for await (const b of source?.pull(undefined, new AbortController().signal) ?? []) out.push(b);
+    expect(out.flatMap((b) => b.events)).toHaveLength(2);
+    expect(out.flatMap((b) => b.quarantined ?? []).map((q) => q.reason)).toEqual(['record_too_large']);
+  });
+
+  it('a zip that cannot be spooled to local disk fails the pull (code SPOOL_FAILED) and is never quarantined', async () => {
+    const zip = buildZip([{ name: 'receipt_20240301101500123.json', data: jsonFile('receipt', 0, 2) }]);
+    const { h, source, time } = await setup([{ name: 'siem_20240301101500123.zip', body: zip }], undefined, {
+      compress: true,
+      tempDir: path.join(os.tmpdir(), `mc-no-such-dir-${process.pid}`, 'deeper'),
+    });
+    const batches: Batch[] = [];
+    const run = (async () => {
+      for await (const b of source.pull(JSON.stringify({ v: 1, token: 't0' }), new AbortController().signal)) batches.push(b);
+    })();
+    await expect(run).rejects.toMatchObject({ code: 'SPOOL_FAILED', message: expect.stringContaining('ENOENT') as unknown });
+    expect(batches.flatMap((b) => b.quarantined ?? [])).toEqual([]);
+    expect(h.requests).toHaveLength(1);
+    expect(time.waits).toEqual([]);
   });
 
   it('expired keys stop the pull with the fatal auth error', async () => {

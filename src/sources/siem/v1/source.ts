@@ -6,12 +6,14 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Batch, NormalizedEvent, Quarantined, Source } from '../../../core/contracts.js';
-import { ApiError, describeError, isAbort } from '../../../core/errors.js';
+import { ApiError, CollectorError, describeError, isAbort } from '../../../core/errors.js';
+import { DEFAULT_FILE_RETRY_SPAN_MS, FileRetryBudget } from '../../../core/retry.js';
+import { sleep as realSleep } from '../../../core/util.js';
 import type { MimecastApi, RawResponse } from '../../../mimecast/api.js';
 import type { Logger } from '../../../telemetry/logger.js';
 import { jsonRecords } from './jsonfile.js';
 import { keyValueRecords } from './keyvalue.js';
-import { SiemFileError, clip, type RecordItem } from './records.js';
+import { DEFAULT_MAX_RECORD_BYTES, SiemFileError, clip, type RecordItem } from './records.js';
 import { openZipEntry, readZipDirectory } from './zip.js';
 
 export const SIEM_V1_PATH = '/api/audit/get-siem-logs';
@@ -28,15 +30,39 @@ export interface SiemV1SourceOptions {
   logger: Logger;
   /** Default: `normalizerFor('siem', 'v1')`, loaded on first use. */
   normalize?: SiemV1Normalizer;
-  /** Events per yielded batch inside a file. Default 5000. */
+  /** Events (and quarantined records) per yielded batch inside a file. Default 5000. */
   chunkEvents?: number;
-  /** Tries per file when the download itself fails (reset, timeout) before the file is quarantined. Default 3. */
-  maxFileAttempts?: number;
+  /**
+   * `streams.siem.file_retry_span`: how long a file that arrives cut, damaged or not at all is requested again
+   * (FileRetryBudget) before it is quarantined. Default 10 minutes.
+   */
+  fileRetrySpanMs?: number;
+  /** `streams.siem.max_record_size`: longest record in bytes; a longer one is quarantined alone. Default 1 MiB. */
+  maxRecordBytes?: number;
+  /** `streams.siem.max_file_size`: most decompressed bytes read from one file; the rest is quarantined. Default 1 GiB. */
+  maxFileBytes?: number;
   /** Where zip replies are spooled. Default the OS temp dir. */
   tempDir?: string;
-  /** Largest zip accepted for spooling. Default 1 GiB (real files are tens of MB). */
+  /** Largest zip reply accepted for spooling (compressed bytes). Default 1 GiB (real files are tens of MB). */
   maxZipBytes?: number;
+  /** A file still being read logs its progress at info after this many more decompressed bytes. Default 64 MiB. */
+  progressBytes?: number;
+  /** ...or after this long since its start or its last progress line. Default 30 s. */
+  progressMs?: number;
+  /** Clock for the retry budget and progress lines. Default Date.now. */
+  now?: () => number;
+  /** Waits between requests of a failing file; rejects with ABORTED on abort. Default the abortable sleep of core/util. */
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
 }
+
+/** Default `streams.siem.max_file_size`: decompressed bytes read from one get-siem-logs file (a zip bomb stops here). */
+export const DEFAULT_MAX_FILE_BYTES = 1024 * 1024 * 1024;
+/** Default largest zip reply spooled to disk. */
+export const DEFAULT_MAX_ZIP_BYTES = 1024 * 1024 * 1024;
+const DEFAULT_PROGRESS_BYTES = 64 * 1024 * 1024;
+const DEFAULT_PROGRESS_MS = 30_000;
+/** Quarantined records per batch at most, so a file of bad records commits its place often and stays small in memory. */
+const QUARANTINE_CHUNK = 256;
 
 /**
  * The cursor. `token`: what to send next (absent: the oldest retained file). `file`/`record`: inside the file that
@@ -50,8 +76,6 @@ export interface SiemV1Cursor {
 }
 
 const MAX_TOKEN_RESETS = 3;
-/** Requests of one token whose file came back cut or damaged before it is quarantined. */
-const CONTENT_ATTEMPTS = 2;
 const CAUGHT_UP_BYTES = 1024 * 1024;
 
 export function parseSiemV1Cursor(text: string | undefined): SiemV1Cursor | undefined {
@@ -173,14 +197,21 @@ export class SiemV1Source implements Source {
     }
     let cur: SiemV1Cursor = parsed ?? { v: 1 };
     const normalize = await this.#normalizer();
-    const maxAttempts = Math.max(1, this.#o.maxFileAttempts ?? 3);
+    const spanMs = this.#o.fileRetrySpanMs ?? DEFAULT_FILE_RETRY_SPAN_MS;
+    const now = this.#o.now ?? Date.now;
+    const wait = this.#o.sleep ?? realSleep;
     let resets = 0;
 
     chain: for (;;) {
       const reqToken = cur.token;
+      // One budget per file: failures that make no progress are ridden out for `spanMs`, then the file is given up.
+      const budget = new FileRetryBudget(spanMs, now);
+      // The farthest any read of this token's file got: only going past it counts as progress.
+      let reached = { file: cur.file, record: cur.record ?? 0 };
       let attempts = 0;
       let nextToken: string | undefined;
       for (;;) {
+        attempts++;
         let res: RawResponse;
         try {
           res = await this.#o.api.postRaw(SIEM_V1_PATH, this.#request(reqToken), signal);
@@ -198,6 +229,8 @@ export class SiemV1Source implements Source {
             yield { events: [], cursor: serialize(cur), counters: { siem_token_reset: 1 } };
             continue chain;
           }
+          // The API call itself failed after the client's own retries: nothing is lost, the supervisor pulls again
+          // from the committed cursor (same token, same record) after its backoff.
           throw err;
         }
 
@@ -233,46 +266,67 @@ export class SiemV1Source implements Source {
             );
           }
         }
-        const position = (record: number): string =>
-          serialize({ v: 1, ...(reqToken === undefined ? {} : { token: reqToken }), ...(fileName === undefined ? {} : { file: fileName }), record });
+        const position = (record: number): SiemV1Cursor => ({
+          v: 1,
+          ...(reqToken === undefined ? {} : { token: reqToken }),
+          ...(fileName === undefined ? {} : { file: fileName }),
+          record,
+        });
 
         let committed = skip;
         let failure: unknown;
         try {
           for await (const chunk of this.#readFile(res.body, fileName, skip, normalize, signal)) {
             committed = chunk.end;
-            yield { events: chunk.events, quarantined: chunk.quarantined, cursor: position(chunk.end), counters: {} };
+            yield { events: chunk.events, quarantined: chunk.quarantined, cursor: serialize(position(chunk.end)), counters: {} };
           }
         } catch (err) {
           if (isAbort(err, signal)) throw err;
+          // A local disk problem ends the pull (the supervisor retries from the committed cursor); the file keeps its place.
+          if (err instanceof CollectorError && err.code === 'SPOOL_FAILED') throw err;
           failure = err;
         }
         if (failure === undefined) {
           yield { events: [], cursor: serialize({ v: 1, token: nextToken }), counters: { siem_files: 1 } };
           break;
         }
-        attempts++;
-        const contentProblem = failure instanceof SiemFileError;
-        // A cut or damaged file gets one more request (a proxy may have cut it); then it is quarantined, never
-        // retried until it ages out (the elastic #5053 trap). Download failures get the full attempt budget.
-        if (attempts >= (contentProblem ? Math.min(maxAttempts, CONTENT_ATTEMPTS) : maxAttempts)) {
-          // Never stall on one file: record what was lost and where, then follow the token past it.
-          const reason = failure instanceof SiemFileError ? failure.reason : 'file_unreadable';
+        const reason = failure instanceof SiemFileError ? failure.reason : 'file_unreadable';
+        // A cut download, a damaged zip or a reset connection is usually a fault on the way: the same token returns
+        // the same file, so it is requested again after a backoff, skipping what is committed. An attempt that got
+        // further into the same file than any before is not "failing the same way" (a file cut at a different place
+        // each time), so the span starts again; each restart needs at least one new record, so this ends. Only a
+        // file that fails without progress for the whole span, or in a way no download can change (unsupported, over
+        // a size limit), is quarantined.
+        const permanent = failure instanceof SiemFileError && !failure.retryable;
+        if (fileName === reached.file && committed > reached.record) budget.reset();
+        if (fileName !== reached.file || committed > reached.record) reached = { file: fileName, record: committed };
+        const delay = permanent ? undefined : budget.fail();
+        if (delay === undefined) {
+          // Never stall on one file: record what was lost and how to fetch it again, then follow the token past it.
+          const lost = position(committed);
           this.#log.error(
-            { file: fileName, token: reqToken?.slice(0, 40), record: committed, attempts, reason, err: describeError(failure) },
-            'SIEM 1.0 file unusable; quarantined, moving on to the next token',
+            { file: fileName, record: committed, attempts, reason, spanMs, err: describeError(failure) },
+            permanent
+              ? 'SIEM 1.0 file cannot be read; the rest of it is quarantined, moving on to the next token'
+              : 'SIEM 1.0 file unusable after repeated attempts; the rest of it is quarantined, moving on to the next token',
           );
           const q: Quarantined = {
             reason,
-            detail: `${describeError(failure)} (after ${attempts} attempt${attempts === 1 ? '' : 's'})`,
-            location: `token=${reqToken === undefined ? '(oldest)' : reqToken.slice(0, 80)},file=${fileName ?? '(unnamed)'},record=${committed + 1}`,
-            raw: fileName ?? '',
+            detail: `${describeError(failure)} (after ${attempts} attempt${attempts === 1 ? '' : 's'} over ${Math.round(budget.elapsedMs() / 1000)} s)`,
+            location: `token=${reqToken ?? '(oldest)'},file=${fileName ?? '(unnamed)'},record=${committed + 1}`,
+            raw: serialize(lost),
           };
           yield { events: [], quarantined: [q], cursor: serialize({ v: 1, token: nextToken }), counters: { siem_files_quarantined: 1 } };
           break;
         }
-        this.#log.warn({ file: fileName, record: committed, attempt: attempts, err: describeError(failure) }, 'SIEM 1.0 file failed; requesting it again');
-        cur = { v: 1, ...(reqToken === undefined ? {} : { token: reqToken }), ...(fileName === undefined ? {} : { file: fileName }), record: committed };
+        this.#log.warn(
+          { file: fileName, record: committed, attempt: attempts, reason, waitMs: delay, err: describeError(failure) },
+          'SIEM 1.0 file failed; requesting it again',
+        );
+        cur = position(committed);
+        // Counted where the status page shows it; the cursor is the one already committed.
+        yield { events: [], cursor: serialize(cur), counters: { siem_file_retry: 1 } };
+        await wait(delay, signal);
       }
 
       if (nextToken === reqToken) {
@@ -293,9 +347,18 @@ export class SiemV1Source implements Source {
   ): AsyncGenerator<Chunk> {
     const chunkEvents = Math.max(1, this.#o.chunkEvents ?? 5000);
     const account = this.account;
+    const parse = { maxRecordBytes: this.#o.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES };
     let slot = 0;
     let events: NormalizedEvent[] = [];
     let quarantined: Quarantined[] = [];
+    const meter = new FileMeter({
+      maxBytes: this.#o.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES,
+      progressBytes: this.#o.progressBytes ?? DEFAULT_PROGRESS_BYTES,
+      progressMs: this.#o.progressMs ?? DEFAULT_PROGRESS_MS,
+      now: this.#o.now ?? Date.now,
+      onProgress: (bytes, ms) =>
+        this.#log.info({ file: fileName, bytes, records: slot, seconds: Math.round(ms / 1000) }, 'SIEM 1.0 file still being read'),
+    });
     const take = (item: RecordItem, logType: string | undefined, where: string): void => {
       slot++;
       if (slot <= skip) return;
@@ -310,6 +373,8 @@ export class SiemV1Source implements Source {
         quarantined.push({ reason: 'bad_record', detail: describeError(err), location, raw: clip(safeJson(item.value)) });
       }
     };
+    // A chunk closes on events or on quarantined records, so a stretch of bad records also commits its place.
+    const full = (): boolean => events.length + quarantined.length >= chunkEvents || quarantined.length >= QUARANTINE_CHUNK;
     const flush = (): Chunk => {
       const out = { events, quarantined, end: Math.max(slot, skip) };
       events = [];
@@ -326,17 +391,17 @@ export class SiemV1Source implements Source {
         for await (const entry of this.#zipEntries(sniffed.body, signal)) {
           const kind = entryKind(entry.name);
           const logType = logTypeOfName(entry.name) ?? outerType;
-          const records = await recordsOf(entry.stream, kind);
+          const records = await recordsOf(meter.count(entry.stream), kind, parse);
           for await (const item of records) {
             take(item, logType, `${fileName ?? '(unnamed)'}!${entry.name}`);
-            if (events.length >= chunkEvents) yield flush();
+            if (full()) yield flush();
           }
         }
       } else {
-        const records = await recordsOf(sniffed.body, sniffed.kind);
+        const records = await recordsOf(meter.count(sniffed.body), sniffed.kind, parse);
         for await (const item of records) {
           take(item, outerType, fileName ?? '(unnamed)');
-          if (events.length >= chunkEvents) yield flush();
+          if (full()) yield flush();
         }
       }
     } catch (err) {
@@ -347,23 +412,39 @@ export class SiemV1Source implements Source {
       body.destroy();
     }
     if (events.length > 0 || quarantined.length > 0) yield flush();
+    if (meter.logged) this.#log.info({ file: fileName, bytes: meter.bytes, records: slot }, 'SIEM 1.0 file read to the end');
   }
 
   /** Spools a zip body to a private temp dir and yields its entries one by one; the dir is removed afterwards. */
   async *#zipEntries(body: AsyncIterable<Buffer>, signal: AbortSignal): AsyncGenerator<{ name: string; stream: Readable }> {
-    const dir = await mkdtemp(path.join(this.#o.tempDir ?? os.tmpdir(), 'mc-siem-v1-'));
+    const base = this.#o.tempDir ?? os.tmpdir();
+    let dir: string;
+    try {
+      dir = await mkdtemp(path.join(base, 'mc-siem-v1-'));
+    } catch (err) {
+      throw spoolFailed(base, err);
+    }
     try {
       const file = path.join(dir, 'reply.zip');
-      const max = this.#o.maxZipBytes ?? 1024 * 1024 * 1024;
+      const max = this.#o.maxZipBytes ?? DEFAULT_MAX_ZIP_BYTES;
       let total = 0;
       const limited = async function* (): AsyncGenerator<Buffer> {
         for await (const b of body) {
           total += b.length;
-          if (total > max) throw new SiemFileError('unsupported_file', `the zip reply is larger than ${max} bytes; refusing to spool it`);
+          if (total > max) throw new SiemFileError('file_too_large', `the zip reply is larger than ${max} bytes (the zip spool limit); refusing to spool it`);
           yield b;
         }
       };
-      await pipeline(Readable.from(limited()), createWriteStream(file), { signal });
+      const out = createWriteStream(file);
+      let writeError: unknown;
+      out.once('error', (err) => (writeError = err));
+      try {
+        await pipeline(Readable.from(limited()), out, { signal });
+      } catch (err) {
+        // The disk, not the download: the file is not to blame and must not use up its retries or be quarantined.
+        if (writeError !== undefined && !isAbort(err, signal)) throw spoolFailed(base, writeError);
+        throw err;
+      }
       const dirInfo = await readZipDirectory(file);
       for (const entry of dirInfo.entries) {
         if (entry.name.endsWith('/')) continue;
@@ -383,6 +464,15 @@ export class SiemV1Source implements Source {
   }
 }
 
+function spoolFailed(dir: string, err: unknown): CollectorError {
+  // Node's fs messages carry the OS code (ENOSPC, EACCES...) already.
+  return new CollectorError(
+    'SPOOL_FAILED',
+    `cannot spool a SIEM 1.0 zip reply under ${dir}: ${describeError(err)}; it needs free space up to the zip size in the OS temp dir (TMPDIR)`,
+    { cause: err, retryable: true, details: { dir } },
+  );
+}
+
 function entryKind(name: string): FileKind | undefined {
   const lower = name.toLowerCase();
   if (lower.endsWith('.json')) return 'json';
@@ -390,8 +480,59 @@ function entryKind(name: string): FileKind | undefined {
   return undefined;
 }
 
+/**
+ * Counts the decompressed bytes of one file as its parsers pull them: past `maxBytes` the rest of the file is refused
+ * (`file_too_large`: a zip bomb, or a file far beyond anything Mimecast writes); a long file logs its progress.
+ */
+class FileMeter {
+  bytes = 0;
+  /** True once a progress line was written. */
+  logged = false;
+  #lastBytes = 0;
+  #lastAt: number;
+  readonly #started: number;
+
+  constructor(
+    private readonly o: {
+      maxBytes: number;
+      progressBytes: number;
+      progressMs: number;
+      now: () => number;
+      onProgress: (bytes: number, elapsedMs: number) => void;
+    },
+  ) {
+    this.#started = o.now();
+    this.#lastAt = this.#started;
+  }
+
+  async *count(src: AsyncIterable<Buffer | string>): AsyncGenerator<Buffer> {
+    for await (const c of src) {
+      const b = typeof c === 'string' ? Buffer.from(c) : c;
+      this.bytes += b.length;
+      if (this.bytes > this.o.maxBytes) {
+        throw new SiemFileError('file_too_large', `the file holds more than ${this.o.maxBytes} bytes once decompressed (max_file_size); the rest of it is not read`);
+      }
+      if (this.bytes - this.#lastBytes >= this.o.progressBytes) this.#progress();
+      else if (this.o.now() - this.#lastAt >= this.o.progressMs) this.#progress();
+      yield b;
+    }
+  }
+
+  #progress(): void {
+    const t = this.o.now();
+    this.#lastBytes = this.bytes;
+    this.#lastAt = t;
+    this.logged = true;
+    this.o.onProgress(this.bytes, t - this.#started);
+  }
+}
+
 /** Records of one file or entry; the format comes from the name when it says, else from the first bytes. */
-async function recordsOf(src: AsyncIterable<Buffer | string>, kind: FileKind | undefined): Promise<AsyncIterable<RecordItem>> {
+async function recordsOf(
+  src: AsyncIterable<Buffer | string>,
+  kind: FileKind | undefined,
+  parse: { maxRecordBytes: number },
+): Promise<AsyncIterable<RecordItem>> {
   let k = kind;
   let body = src;
   if (k === undefined || k === 'zip') {
@@ -401,7 +542,7 @@ async function recordsOf(src: AsyncIterable<Buffer | string>, kind: FileKind | u
     if (s.kind === 'zip') throw new SiemFileError('unsupported_file', 'a zip inside the zip');
     k = s.kind;
   }
-  return k === 'json' ? jsonRecords(body) : keyValueRecords(body);
+  return k === 'json' ? jsonRecords(body, parse) : keyValueRecords(body, parse);
 }
 
 async function readCaughtUp(body: Readable): Promise<{ isLastToken: boolean }> {

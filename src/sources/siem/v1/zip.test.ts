@@ -77,4 +77,24 @@ describe('zip reader', () => {
     await expect(readZipDirectory(write(Buffer.from('{"type":"MTA"}')))).rejects.toBeInstanceOf(SiemFileError);
     await expect(readZipDirectory(write(Buffer.alloc(0)))).rejects.toMatchObject({ reason: 'truncated_file' });
   });
+
+  it('refuses a directory or a header walk too large to hold, instead of allocating it', async () => {
+    // An end record that claims a 512 MiB central directory in a file that really is that large (sparse).
+    const big = write(Buffer.alloc(0));
+    const eocd = Buffer.alloc(22);
+    eocd.writeUInt32LE(0x06054b50, 0);
+    eocd.writeUInt16LE(1, 8);
+    eocd.writeUInt16LE(1, 10);
+    eocd.writeUInt32LE(512 * 1024 * 1024, 12);
+    eocd.writeUInt32LE(0, 16);
+    fs.truncateSync(big, 512 * 1024 * 1024);
+    fs.appendFileSync(big, eocd);
+    await expect(readZipDirectory(big)).rejects.toMatchObject({ reason: 'unsupported_file' });
+    // A cut archive of empty stored entries, more than the walk accepts (65535 by default, 100 here).
+    const one = buildZip([{ name: 'a', data: '', method: 'stored' }]);
+    const local = one.subarray(0, 31);
+    const many = write(Buffer.concat(Array.from({ length: 101 }, () => local)));
+    await expect(readZipDirectory(many, { maxEntries: 100 })).rejects.toMatchObject({ reason: 'unsupported_file' });
+    expect((await readZipDirectory(many, { maxEntries: 101 })).entries).toHaveLength(101);
+  });
 });

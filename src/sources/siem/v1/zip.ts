@@ -13,6 +13,10 @@ const MAX_COMMENT = 0xffff;
 const FLAG_ENCRYPTED = 0x1;
 const FLAG_DESCRIPTOR = 0x8;
 const FLAG_UTF8 = 0x800;
+/** Largest central directory read into memory; a SIEM zip holds a handful of entries (about 100 bytes each). */
+const MAX_CENTRAL_DIRECTORY = 16 * 1024 * 1024;
+/** Most entries a zip without ZIP64 can list; a header walk (of a cut archive) that finds more is not a real one. */
+const MAX_ENTRIES = 0xffff;
 
 export interface ZipEntry {
   name: string;
@@ -62,6 +66,9 @@ async function centralEntries(fh: FileHandle, eocd: Buffer, size: number): Promi
     throw new SiemFileError('unsupported_file', 'ZIP64 archives are not supported');
   }
   if (cdOffset + cdSize > size) throw new SiemFileError('corrupt_file', 'the ZIP central directory points past the end of the file');
+  if (cdSize > MAX_CENTRAL_DIRECTORY) {
+    throw new SiemFileError('unsupported_file', `the ZIP central directory is ${cdSize} bytes, more than the ${MAX_CENTRAL_DIRECTORY} read into memory`);
+  }
   const cd = await readAt(fh, cdOffset, cdSize);
   const entries: ZipEntry[] = [];
   let p = 0;
@@ -90,10 +97,11 @@ async function centralEntries(fh: FileHandle, eocd: Buffer, size: number): Promi
 }
 
 /** Entries found by walking local headers from the start; stops at the first entry whose end it cannot know. */
-async function localEntries(fh: FileHandle, size: number): Promise<ZipEntry[]> {
+async function localEntries(fh: FileHandle, size: number, maxEntries: number): Promise<ZipEntry[]> {
   const entries: ZipEntry[] = [];
   let pos = 0;
   while (pos + 30 <= size) {
+    if (entries.length >= maxEntries) throw new SiemFileError('unsupported_file', `the cut ZIP file holds more than ${maxEntries} local headers`);
     const h = await readAt(fh, pos, 30);
     if (h.length < 30 || h.readUInt32LE(0) !== SIG_LOCAL) break;
     const flags = h.readUInt16LE(6);
@@ -119,7 +127,7 @@ async function localEntries(fh: FileHandle, size: number): Promise<ZipEntry[]> {
 }
 
 /** Reads the archive's table of entries. Throws SiemFileError when it is not a ZIP at all. */
-export async function readZipDirectory(path: string): Promise<ZipDirectory> {
+export async function readZipDirectory(path: string, opts: { maxEntries?: number } = {}): Promise<ZipDirectory> {
   const fh = await open(path, 'r');
   try {
     const { size } = await fh.stat();
@@ -129,7 +137,7 @@ export async function readZipDirectory(path: string): Promise<ZipDirectory> {
     if (head.length < 4 || head.readUInt32LE(0) !== SIG_LOCAL) {
       throw new SiemFileError(size === 0 ? 'truncated_file' : 'corrupt_file', size === 0 ? 'the ZIP file is empty' : 'not a ZIP file');
     }
-    return { entries: await localEntries(fh, size), truncated: true, fileSize: size };
+    return { entries: await localEntries(fh, size, opts.maxEntries ?? MAX_ENTRIES), truncated: true, fileSize: size };
   } finally {
     await fh.close();
   }
