@@ -334,7 +334,28 @@ export function parseConfigText(text: string, env: NodeJS.ProcessEnv = process.e
     }
   }
   if (issues.length > 0 || !parsed.success) return { issues, secrets };
+  checkCaFiles(parsed.data, issues);
+  if (issues.length > 0) return { issues, secrets };
   return { config: parsed.data, issues, secrets };
+}
+
+/** Largest CA bundle accepted (`tls.ca_file`); the system's whole bundle is about 200KB. */
+export const MAX_CA_FILE_BYTES = 1024 * 1024;
+
+/** Every `tls.ca_file` must be a readable regular file of PEM text (a FIFO there would hang the start). */
+function checkCaFiles(config: Config, issues: ConfigIssue[]): void {
+  config.accounts.forEach((a, i) => {
+    const file = a.tls.ca_file;
+    if (file === undefined) return;
+    const path = formatPath(['accounts', i, 'tls', 'ca_file']);
+    try {
+      const read = readCapped(file, MAX_CA_FILE_BYTES, false);
+      if ('refused' in read) issues.push({ path, message: `CA file ${file} ${read.refused}; expected a regular PEM file of at most ${kib(MAX_CA_FILE_BYTES)}` });
+      else if (!read.text.includes('-----BEGIN CERTIFICATE-----')) issues.push({ path, message: `CA file ${file} holds no PEM certificate (-----BEGIN CERTIFICATE-----)` });
+    } catch (err) {
+      issues.push({ path, message: `cannot read CA file ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})` });
+    }
+  });
 }
 
 /** Reads and parses a config file; throws ConfigError listing every problem. Its secret values are registered for redaction. */
