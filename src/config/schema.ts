@@ -226,6 +226,11 @@ const journal = z.strictObject({
   max_bytes: size.prefault('1GB'),
   /** How long an event.id is remembered to drop duplicates (longer than the API's 7-day retention). */
   dedup_window: duration.prefault('8d'),
+  /**
+   * Event ids the dedup store keeps at most (~32 bytes each on disk, not part of max_bytes). Past it the ids with
+   * the oldest event times are forgotten early: a replay of those records is delivered again (same event.id), never lost.
+   */
+  dedup_max_ids: z.number().int().min(10_000).max(1_000_000_000).default(10_000_000),
 });
 
 const http = z.strictObject({

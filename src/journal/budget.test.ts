@@ -6,6 +6,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Batch, NormalizedEvent, OutEvent, Sink, Source } from '../core/contracts.js';
+import { parseConfigText } from '../config/load.js';
 import { SinkError } from '../core/errors.js';
 import { Pipeline } from '../core/pipeline.js';
 import { silentLogger } from '../telemetry/logger.js';
@@ -281,5 +282,22 @@ describe('journal dedup store', () => {
     db.pragma('user_version = 1');
     db.close();
     expect(journal({ now: () => clock }).usage().dedup.ids).toBe(50);
+  });
+});
+
+describe('journal budget config', () => {
+  const yaml = (journalBlock: string): string => `
+accounts:
+  - { name: corp, client_id: abc, client_secret: x, streams: { siem: {} } }
+sinks:
+  - { name: out, type: stdout }
+${journalBlock}`;
+
+  it('defaults dedup_max_ids to 10,000,000 and names the key when it is out of range', () => {
+    expect(parseConfigText(yaml(''), {}).config?.journal.dedup_max_ids).toBe(10_000_000);
+    expect(parseConfigText(yaml('journal: { dedup_max_ids: 50000 }'), {}).config?.journal.dedup_max_ids).toBe(50_000);
+    const { config, issues } = parseConfigText(yaml('journal: { dedup_max_ids: 5 }'), {});
+    expect(config).toBeUndefined();
+    expect(issues.map((i) => i.path)).toEqual(['journal.dedup_max_ids']);
   });
 });
