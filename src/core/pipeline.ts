@@ -296,8 +296,8 @@ export class Pipeline {
     const cursor = this.opts.journal.getCursor(source.key);
     const it = source.pull(cursor, signal)[Symbol.asyncIterator]();
     // A batch that does not fit the budget is dropped unwritten (its cursor with it) and pulled again once there
-    // is room: the source stays in the journal's line until then.
-    let refused = false;
+    // is room: the source stays in the journal's line until then (as it does when its next batch would not fit).
+    let waiting = false;
     try {
       for (;;) {
         await this.slots.acquire(signal);
@@ -307,7 +307,7 @@ export class Pipeline {
           step = await it.next();
           if (step.done === true) return false;
           res = this.opts.journal.tryAppend(source.key, step.value);
-          refused = res === undefined;
+          waiting = res === undefined;
         } finally {
           this.slots.release();
         }
@@ -324,10 +324,11 @@ export class Pipeline {
           for (const q of batch.quarantined ?? []) log.warn({ reason: q.reason, location: q.location, detail: q.detail }, 'record quarantined');
         }
         if (res.inserted > 0) this.newEvents.notify();
-        if (!this.opts.journal.hasRoom(source.key)) return true;
+        waiting = !this.opts.journal.hasRoom(source.key);
+        if (waiting) return true;
       }
     } finally {
-      if (!refused) this.opts.journal.withdraw(source.key);
+      if (!waiting) this.opts.journal.withdraw(source.key);
       await it.return?.();
     }
   }

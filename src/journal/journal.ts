@@ -98,8 +98,8 @@ const TAIL_CACHE_MAX_EVENTS = 100_000;
 const CHECKPOINT_EVERY_BYTES = 16 * 1024 * 1024;
 /** What one small write transaction (an ack, a cursor) adds to the WAL, roughly: a page or two. */
 const SMALL_TX_BYTES = 64 * 1024;
-/** WAL bytes per appended event beyond its row: its dedup key and index entries. */
-const EVENT_WAL_BYTES = 32;
+/** Per appended event beyond its document: its index entries and dedup key (for the WAL estimate). */
+const EVENT_OVERHEAD_BYTES = 128;
 
 const MIGRATIONS: readonly string[] = [
   `
@@ -676,12 +676,18 @@ export class Journal {
    * append() if the rows the batch adds fit the budget, else nothing is written and undefined is returned: `key`
    * then waits in line (hasRoom tells when to pull the batch again; withdraw leaves the line). The journal
    * being empty admits any batch of the source first in line, so a batch larger than the budget is not stuck.
+   * After a batch is written, `key` also joins the line if one more batch like it would not fit: its next batch
+   * is then not fetched only to be refused (with a slow sink that was every other fetch).
    */
   tryAppend(key: string, batch: Batch): AppendResult | undefined {
     return this.guard('tryAppend', () => {
+      const before = this.totals.headCum;
       const res = this.write(key, batch, this.room(key));
       if (res !== undefined) {
         this.waiters.delete(key);
+        const next = { events: Math.max(1, batch.events.length), bytes: Math.max(1, this.totals.headCum - before) };
+        const room = this.room(key);
+        if (next.events > room.events || next.bytes > room.bytes) this.waiters.set(key, next);
         return res;
       }
       // Room for the whole batch as if every event were new (an upper bound: duplicates take none).
@@ -751,6 +757,7 @@ export class Journal {
     const newestS = nowS + FUTURE_SLACK_S;
     const maxEvents = room?.events ?? Infinity;
     const maxCum = t.headCum + (room?.bytes ?? Infinity);
+    let docBytes = 0;
     let dedupIds = t.dedupIds;
     let trimmed = 0;
     // What the tail cache gains once (and only if) the transaction commits.
@@ -773,6 +780,7 @@ export class Journal {
         const body = ev.bytes ?? serialised(ev);
         headSeq++;
         headCum += this.rowCost(ev, body.length);
+        docBytes += body.length;
         if (inserted >= maxEvents || headCum > maxCum) throw new Refused();
         this.s.insEvent.run(headSeq, headCum, ev.stream, ev.account, ev.id, ev.time, body);
         inserted++;
@@ -804,7 +812,7 @@ export class Journal {
     }
     this.totals = { ...t, headSeq, headCum, dedupIds };
     if (trimmed > 0) this.noteTrimmed(trimmed);
-    this.checkpointer?.noteWritten(headCum - t.headCum + inserted * EVENT_WAL_BYTES + SMALL_TX_BYTES);
+    this.checkpointer?.noteWritten(docBytes + inserted * EVENT_OVERHEAD_BYTES + SMALL_TX_BYTES);
     this.tail?.push(t.headSeq + 1, fresh, freshBodies);
     return { inserted, duplicates, quarantined: batch.quarantined?.length ?? 0 };
   }
