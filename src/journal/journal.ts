@@ -41,9 +41,10 @@ import { AUTOCHECKPOINT_PAGES, Checkpointer } from './checkpointer.js';
  *
  * Budgets. Events: a batch is admitted by tryAppend only if the rows it adds fit under max_events/max_bytes
  * (counted as rowCost, i.e. what the file really holds, not just the documents), or if the journal is empty and
- * no other source is waiting (a batch larger than the whole budget must still be able to go, or that stream
+ * no source is ahead of it in line (a batch larger than the whole budget must still be able to go, or that stream
  * would be stuck). A batch that does not fit is not written; its source waits in line (waiters, oldest first,
- * reserve room ahead of later arrivals, so a large batch is not starved by small ones) and pulls it again.
+ * reserve room ahead of later arrivals, so a large batch is not starved by small ones) and pulls it again. A
+ * source whose batch was written joins the line too when one more like it would not fit (no fetch to be refused).
  * Dedup ids: not part of max_bytes (they outlive the events by the dedup window); capped at dedup_max_ids rows.
  * Past the cap the ids with the oldest event times are forgotten early: that only shortens the window in which
  * a replay is recognised (a forgotten id's record, if the API sends it again, is delivered again with the same
