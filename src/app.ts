@@ -369,6 +369,7 @@ export function buildCollector(config: Config, logger: Logger): Collector {
     maxEvents: config.journal.max_events,
     maxBytes: config.journal.max_bytes,
     dedupWindowMs: config.journal.dedup_window,
+    dedupMaxIds: config.journal.dedup_max_ids,
     logger: logger.child({ component: 'journal' }),
   });
   const clients = new Map<string, AccountClient>();

@@ -57,8 +57,11 @@ describe('sink outage', () => {
       peak = Math.max(peak, c.journal.usage().events);
       await sleepMs(100);
     }
-    expect(peak).toBeGreaterThanOrEqual(BUDGET);
-    expect(peak).toBeLessThanOrEqual(BUDGET + TYPES.length * CHUNK);
+    // A chunk that would cross the budget is not written (it is pulled again once there is room), so the journal
+    // fills up to within one chunk of the budget and never past it.
+    expect(peak).toBeGreaterThan(BUDGET - CHUNK);
+    expect(peak).toBeLessThanOrEqual(BUDGET);
+    expect(c.journal.usage().waiting).toBeGreaterThan(0);
     const sink = c.pipeline.sinks()[0];
     expect(sink?.state).toBe('retrying');
     expect(sink?.lastError?.message).toContain(output);

@@ -281,12 +281,18 @@ const sink = z.discriminatedUnion('type', [fileSink, stdoutSink], {
 });
 
 const journal = z.strictObject({
-  /** Backpressure: sources pause while the journal holds more than this many undelivered events… 1000–1000000000, default 1000000. */
+  /** Backpressure: a batch is journaled only if the journal then holds at most this many undelivered events… 1000–1000000000, default 1000000. */
   max_events: z.number().int().min(1000).max(1_000_000_000).default(1_000_000),
-  /** …or more than this many bytes. 1MB–64TB, default 1GB. */
+  /** …and at most this many bytes of event rows (documents + per-row overhead). 1MB–64TB, default 1GB. */
   max_bytes: sizeIn('1MB', '64TB').prefault('1GB'),
   /** How long an event.id is remembered to drop duplicates (longer than the API's 7-day retention). 1h–90d, default 8d. */
   dedup_window: durationIn('1h', '90d').prefault('8d'),
+  /**
+   * Event ids the dedup store keeps at most (~32 bytes each on disk, not part of max_bytes). Past it the ids with
+   * the oldest event times are forgotten early: a replay of those records is delivered again (same event.id), never lost.
+   * 10000–1000000000, default 10000000.
+   */
+  dedup_max_ids: z.number().int().min(10_000).max(1_000_000_000).default(10_000_000),
 });
 
 const http = z.strictObject({

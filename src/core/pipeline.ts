@@ -263,10 +263,13 @@ export class Pipeline {
 
   private async waitForBudget(st: SourceStatus, signal: AbortSignal): Promise<void> {
     let logged = false;
-    while (!signal.aborted && this.opts.journal.overBudget()) {
+    while (!signal.aborted && !this.opts.journal.hasRoom(st.key)) {
       if (!logged) {
         const usage = this.opts.journal.usage();
-        this.log.warn({ source: st.key, journal_events: usage.events, journal_bytes: usage.bytes }, 'journal over budget: pausing source until sinks catch up');
+        this.log.warn(
+          { source: st.key, journal_events: usage.events, journal_bytes: usage.bytes, max_events: usage.max_events, max_bytes: usage.max_bytes },
+          'journal over budget: pausing source until sinks catch up',
+        );
         logged = true;
       }
       st.state = 'paused';
@@ -330,18 +333,23 @@ export class Pipeline {
   private async pullOnce(source: Source, st: SourceStatus, log: Logger, signal: AbortSignal): Promise<boolean> {
     const cursor = this.opts.journal.getCursor(source.key);
     const it = source.pull(cursor, signal)[Symbol.asyncIterator]();
+    // A batch that does not fit the budget is dropped unwritten (its cursor with it) and pulled again once there
+    // is room: the source stays in the journal's line until then (as it does when its next batch would not fit).
+    let waiting = false;
     try {
       for (;;) {
         await this.slots.acquire(signal);
         let step: IteratorResult<Batch>;
-        let res: AppendResult;
+        let res: AppendResult | undefined;
         try {
           step = await it.next();
           if (step.done === true) return false;
-          res = this.opts.journal.append(source.key, step.value);
+          res = this.opts.journal.tryAppend(source.key, step.value);
+          waiting = res === undefined;
         } finally {
           this.slots.release();
         }
+        if (res === undefined) return true;
         const batch = step.value;
         st.events += res.inserted;
         st.duplicates += res.duplicates;
@@ -354,9 +362,11 @@ export class Pipeline {
           for (const q of batch.quarantined ?? []) log.warn({ reason: q.reason, location: q.location, detail: q.detail }, 'record quarantined');
         }
         if (res.inserted > 0) this.newEvents.notify();
-        if (this.opts.journal.overBudget()) return true;
+        waiting = !this.opts.journal.hasRoom(source.key);
+        if (waiting) return true;
       }
     } finally {
+      if (!waiting) this.opts.journal.withdraw(source.key);
       await it.return?.();
     }
   }

@@ -9,14 +9,15 @@ import { silentLogger, type Logger } from '../telemetry/logger.js';
 import { AUTOCHECKPOINT_PAGES, Checkpointer } from './checkpointer.js';
 
 /*
- * Schema (version 1, tracked in PRAGMA user_version):
+ * Schema (version 2, tracked in PRAGMA user_version):
  *
  *   events(seq INTEGER PRIMARY KEY, cum, stream, account, id, time, json)
  *     seq is assigned here, contiguously, from totals.head_seq (never reused, even after every row is
  *     deleted, so sink offsets stay meaningful). Rows are only ever deleted as a prefix (seq <= the lowest
  *     active sink offset), so live rows are exactly (del_seq, head_seq]: counts are subtractions.
- *     cum = stored JSON bytes of all events up to and including this one, so the bytes freed by a range
- *     delete are one primary-key lookup instead of a sum over the range.
+ *     cum = what the rows up to and including this one occupy in the file (rowCost: the document, the other
+ *     columns and the row's share of its page; rows before version 2 counted the document only), so the bytes
+ *     freed by a range delete are one primary-key lookup instead of a sum over the range.
  *     json holds the document as UTF-8 bytes (BLOB values; the column's TEXT affinity leaves them as they are);
  *     rows written by earlier versions hold TEXT and are read the same way.
  *   dedup(t, h, PRIMARY KEY (t, h)) WITHOUT ROWID
@@ -35,7 +36,19 @@ import { AUTOCHECKPOINT_PAGES, Checkpointer } from './checkpointer.js';
  *   sink_offsets(sink PRIMARY KEY, seq)                highest seq each configured sink has acked
  *   quarantine(id, key, reason, detail, location, raw, at)        unusable input, newest maxQuarantine kept
  *   dead_letter(id, sink, seq, event_id, stream, account, time, json, reason, at)  same bound
- *   totals(one = 1, head_seq, head_cum, del_seq, del_cum)          running usage, updated in the same tx
+ *   totals(one = 1, head_seq, head_cum, del_seq, del_cum, dedup_ids)   running usage, updated in the same tx
+ *     dedup_ids = rows in dedup + dedup_odd (version 2), so the dedup store's size is known without a count(*).
+ *
+ * Budgets. Events: a batch is admitted by tryAppend only if the rows it adds fit under max_events/max_bytes
+ * (counted as rowCost, i.e. what the file really holds, not just the documents), or if the journal is empty and
+ * no source is ahead of it in line (a batch larger than the whole budget must still be able to go, or that stream
+ * would be stuck). A batch that does not fit is not written; its source waits in line (waiters, oldest first,
+ * reserve room ahead of later arrivals, so a large batch is not starved by small ones) and pulls it again. A
+ * source whose batch was written joins the line too when one more like it would not fit (no fetch to be refused).
+ * Dedup ids: not part of max_bytes (they outlive the events by the dedup window); capped at dedup_max_ids rows.
+ * Past the cap the ids with the oldest event times are forgotten early: that only shortens the window in which
+ * a replay is recognised (a forgotten id's record, if the API sends it again, is delivered again with the same
+ * event.id), it never drops an event.
  *
  * Durability: WAL with synchronous=NORMAL. A killed process loses nothing committed; a power cut may roll
  * back the last transactions, but cursor and events always roll back together, so the API is simply
@@ -52,11 +65,25 @@ import { AUTOCHECKPOINT_PAGES, Checkpointer } from './checkpointer.js';
  * from SQLite with the same semantics.
  */
 
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 const FILE_NAME = 'journal.sqlite';
 const DEFAULT_MAX_EVENTS = 1_000_000;
 const DEFAULT_MAX_BYTES = 1024 ** 3;
 const DEFAULT_DEDUP_WINDOW_MS = 8 * 24 * 3600 * 1000;
+const DEFAULT_DEDUP_MAX_IDS = 10_000_000;
+/**
+ * What an event row occupies beyond its document and text columns: the seq and cum integers, record and cell
+ * headers, the cell pointer and the unfilled end of its page. Measured with dbstat (budget.test.ts: ~100 B per
+ * SIEM row beyond the document, of which ~67 are the id, time, account and stream).
+ */
+const ROW_BYTES = 40;
+/**
+ * What one dedup id occupies, roughly: the 16-byte hash, its time, headers and cell pointer. Measured with dbstat
+ * at 29-30 B for 200,000 ids from 20 interleaved streams, in time order or not. For /status, not a limit.
+ */
+const DEDUP_ID_BYTES = 32;
+/** Past the cap, trim this fraction of dedup_max_ids at once, so the trim runs once per 1 % of new ids, not per append. */
+const DEDUP_TRIM_FRACTION = 0.01;
 const DEFAULT_MAX_QUARANTINE = 100_000;
 /** Rows a filtered read may look at before returning, so a sink routed to a rare stream never scans the whole journal in one call. */
 const SCAN_LIMIT = 50_000;
@@ -72,7 +99,7 @@ const TAIL_CACHE_MAX_EVENTS = 100_000;
 const CHECKPOINT_EVERY_BYTES = 16 * 1024 * 1024;
 /** What one small write transaction (an ack, a cursor) adds to the WAL, roughly: a page or two. */
 const SMALL_TX_BYTES = 64 * 1024;
-/** Per appended event beyond its document: its index entries and dedup key. */
+/** Per appended event beyond its document: its index entries and dedup key (for the WAL estimate). */
 const EVENT_OVERHEAD_BYTES = 128;
 
 const MIGRATIONS: readonly string[] = [
@@ -107,17 +134,23 @@ const MIGRATIONS: readonly string[] = [
   );
   INSERT INTO totals VALUES (1, 0, 0, 0, 0);
   `,
+  `
+  ALTER TABLE totals ADD COLUMN dedup_ids INTEGER NOT NULL DEFAULT 0;
+  UPDATE totals SET dedup_ids = (SELECT count(*) FROM dedup) + (SELECT count(*) FROM dedup_odd);
+  `,
 ];
 
 export interface JournalOptions {
   /** data_dir; the file `journal.sqlite` lives inside; created (recursively) if missing. */
   dir: string;
-  /** Budget: overBudget() once more events than this are journaled. */
+  /** Budget: tryAppend admits a batch only while the journal then holds at most this many events. */
   maxEvents?: number;
-  /** Budget on stored JSON bytes. */
+  /** Budget on the bytes event rows occupy in the file (documents plus per-row overhead, see rowCost). */
   maxBytes?: number;
   /** How long an event.id is remembered. */
   dedupWindowMs?: number;
+  /** Dedup ids kept at most; past it the oldest (by event time) are forgotten early. Default 10,000,000. */
+  dedupMaxIds?: number;
   /** Quarantine and dead-letter rows kept (each); the oldest are dropped beyond it. */
   maxQuarantine?: number;
   /** JSON bytes of the newest events kept in memory for caught-up readers; 0 disables. Default 8 MiB. */
@@ -137,6 +170,31 @@ export interface AppendResult {
   inserted: number;
   duplicates: number;
   quarantined: number;
+}
+
+/** Room a batch asks for: events and bytes as rowCost counts them. */
+export interface Need {
+  events: number;
+  bytes: number;
+}
+
+/** What the journal holds against its budgets (the `journal` block of /status). */
+export interface Usage {
+  events: number;
+  /** Bytes the event rows occupy in the file (documents plus per-row overhead). */
+  bytes: number;
+  max_events: number;
+  max_bytes: number;
+  /** Sources waiting for room for a batch that did not fit. */
+  waiting: number;
+  dedup: {
+    ids: number;
+    /** Estimated from the row count (DEDUP_ID_BYTES each); not part of max_bytes. */
+    bytes: number;
+    max_ids: number;
+    /** Ids forgotten before the dedup window ended because the store was at max_ids (since start). */
+    trimmed: number;
+  };
 }
 
 export interface QuarantineRow {
@@ -172,6 +230,7 @@ interface Totals {
   headCum: number;
   delSeq: number;
   delCum: number;
+  dedupIds: number;
 }
 
 function num(v: unknown, what: string): number {
@@ -198,6 +257,9 @@ function row(v: unknown): unknown[] {
 function dedupHash(account: string, id: string): Buffer {
   return hash('sha256', `${account}\n${id}`, 'buffer').subarray(0, 16);
 }
+
+/** Thrown inside an append transaction to roll it back when the batch does not fit the budget. */
+class Refused extends Error {}
 
 /** The event's document as the UTF-8 bytes the journal stores. */
 function serialised(ev: NormalizedEvent): Buffer {
@@ -432,8 +494,15 @@ export class Journal {
   private readonly maxEvents: number;
   private readonly maxBytes: number;
   private readonly dedupWindowMs: number;
+  private readonly dedupMaxIds: number;
   private readonly maxQuarantine: number;
+  /** Rows whose payload (document plus other columns) exceeds this spill into overflow pages (usable size - 35). */
+  private readonly overflowAt: number;
+  private readonly pageSize: number;
   private totals: Totals;
+  /** Sources whose batch did not fit, oldest first, with the room it asked for (Map keeps insertion order). */
+  private readonly waiters = new Map<string, Need>();
+  private dedupTrimmed = 0;
   private readonly offsets = new Map<string, number>();
   private readonly filtered = new Map<string, Stmt>();
   private readonly tail: TailCache | undefined;
@@ -467,6 +536,9 @@ export class Journal {
     listQuarantine: Stmt;
     countQuarantine: Stmt;
     pruneDedup: Stmt;
+    trimDedup: Stmt;
+    trimDedupOdd: Stmt;
+    minDedupTime: Stmt;
   };
 
   private constructor(file: string, db: Database.Database, opts: JournalOptions) {
@@ -477,6 +549,9 @@ export class Journal {
     this.maxEvents = positive(opts.maxEvents, DEFAULT_MAX_EVENTS, 'maxEvents');
     this.maxBytes = positive(opts.maxBytes, DEFAULT_MAX_BYTES, 'maxBytes');
     this.dedupWindowMs = positive(opts.dedupWindowMs, DEFAULT_DEDUP_WINDOW_MS, 'dedupWindowMs');
+    this.dedupMaxIds = Math.floor(positive(opts.dedupMaxIds, DEFAULT_DEDUP_MAX_IDS, 'dedupMaxIds'));
+    this.pageSize = num(db.pragma('page_size', { simple: true }), 'page_size');
+    this.overflowAt = this.pageSize - 35;
     this.maxQuarantine = Math.floor(positive(opts.maxQuarantine, DEFAULT_MAX_QUARANTINE, 'maxQuarantine'));
     const tailBytes = opts.tailCacheBytes ?? DEFAULT_TAIL_CACHE_BYTES;
     if (!(tailBytes >= 0)) throw new CollectorError('JOURNAL_FAILED', `journal option tailCacheBytes must be 0 or more, got ${tailBytes}`);
@@ -495,7 +570,7 @@ export class Journal {
       delCursor: p('DELETE FROM cursors WHERE key = ?'),
       getCursor: p('SELECT cursor FROM cursors WHERE key = ?').pluck(),
       listCursors: p('SELECT key, cursor, updated_at FROM cursors ORDER BY key').raw(),
-      setTotals: p('UPDATE totals SET head_seq = ?, head_cum = ?, del_seq = ?, del_cum = ? WHERE one = 1'),
+      setTotals: p('UPDATE totals SET head_seq = ?, head_cum = ?, del_seq = ?, del_cum = ?, dedup_ids = ? WHERE one = 1'),
       upsertOffset: p('INSERT INTO sink_offsets (sink, seq) VALUES (?, ?) ON CONFLICT (sink) DO UPDATE SET seq = excluded.seq'),
       delOffset: p('DELETE FROM sink_offsets WHERE sink = ?'),
       readAll: p('SELECT seq, id, stream, account, time, json FROM events WHERE seq > ? ORDER BY seq LIMIT ?').raw(),
@@ -514,14 +589,18 @@ export class Journal {
       countQuarantine: p('SELECT count(*) FROM quarantine').pluck(),
       pruneDedup: p('DELETE FROM dedup WHERE (t, h) IN (SELECT t, h FROM dedup WHERE t < ? ORDER BY t LIMIT ?)'),
       pruneDedupOdd: p('DELETE FROM dedup_odd WHERE h IN (SELECT h FROM dedup_odd WHERE seen < ? ORDER BY seen LIMIT ?)'),
+      trimDedup: p('DELETE FROM dedup WHERE (t, h) IN (SELECT t, h FROM dedup ORDER BY t, h LIMIT ?)'),
+      trimDedupOdd: p('DELETE FROM dedup_odd WHERE h IN (SELECT h FROM dedup_odd ORDER BY seen LIMIT ?)'),
+      minDedupTime: p('SELECT min(t) FROM dedup').pluck(),
     };
 
-    const t = row(db.prepare('SELECT head_seq, head_cum, del_seq, del_cum FROM totals WHERE one = 1').raw().get());
+    const t = row(db.prepare('SELECT head_seq, head_cum, del_seq, del_cum, dedup_ids FROM totals WHERE one = 1').raw().get());
     this.totals = {
       headSeq: num(t[0], 'head_seq'),
       headCum: num(t[1], 'head_cum'),
       delSeq: num(t[2], 'del_seq'),
       delCum: num(t[3], 'del_cum'),
+      dedupIds: num(t[4], 'dedup_ids'),
     };
     for (const r of db.prepare('SELECT sink, seq FROM sink_offsets').raw().all()) {
       const a = row(r);
@@ -587,61 +666,176 @@ export class Journal {
 
   /**
    * ONE transaction: remember each event's id; append the new ones; store quarantined rows; set the
-   * cursor of `key`. On any failure nothing of the batch is kept and the cursor is unchanged.
+   * cursor of `key`. On any failure nothing of the batch is kept and the cursor is unchanged. Written whatever
+   * the budget (tests, tools); sources go through tryAppend.
    */
   append(key: string, batch: Batch): AppendResult {
-    return this.guard('append', () => {
-      const t = this.totals;
-      let headSeq = t.headSeq;
-      let headCum = t.headCum;
-      let inserted = 0;
-      let duplicates = 0;
-      const at = this.now();
-      const nowS = Math.floor(at / 1000);
-      const oldestS = Math.floor((at - this.dedupWindowMs) / 1000);
-      const newestS = nowS + FUTURE_SLACK_S;
-      // What the tail cache gains once (and only if) the transaction commits.
-      const cache = this.tail !== undefined;
-      const fresh: NormalizedEvent[] = [];
-      const freshBodies: Buffer[] = [];
-      const run = this.db.transaction(() => {
-        for (const ev of batch.events) {
-          if (!STREAM_SET.has(ev.stream)) throw new TypeError(`event ${ev.id}: unknown stream ${String(ev.stream)}`);
-          const h = dedupHash(ev.account, ev.id);
-          const timeS = Math.floor(Date.parse(ev.time) / 1000);
-          const isNew =
-            timeS >= oldestS && timeS <= newestS ? this.s.insDedup.run(timeS, h).changes : this.s.insDedupOdd.run(h, nowS).changes;
-          if (isNew === 0) {
-            duplicates++;
-            continue;
-          }
-          // Stored as UTF-8 bytes (a BLOB), exactly what sinks write: no text conversion on the way out, and the
-          // cached copy is byte-identical to the row even for text SQLite would have had to mend.
-          const body = ev.bytes ?? serialised(ev);
-          headSeq++;
-          const size = body.length;
-          headCum += size;
-          this.s.insEvent.run(headSeq, headCum, ev.stream, ev.account, ev.id, ev.time, body);
-          inserted++;
-          if (!cache) continue;
-          fresh.push(ev);
-          freshBodies.push(body);
-        }
-        const q = batch.quarantined ?? [];
-        for (const item of q) {
-          const raw = item.raw.length > MAX_RAW_CHARS ? item.raw.slice(0, MAX_RAW_CHARS) : item.raw;
-          this.s.insQuarantine.run(key, item.reason, item.detail, item.location, raw, at);
-        }
-        if (q.length > 0) this.s.trimQuarantine.run(this.maxQuarantine);
-        this.s.upsertCursor.run(key, batch.cursor, at);
-        if (inserted > 0) this.s.setTotals.run(headSeq, headCum, t.delSeq, t.delCum);
-      });
-      run.immediate();
-      this.totals = { ...t, headSeq, headCum };
-      this.checkpointer?.noteWritten(headCum - t.headCum + inserted * EVENT_OVERHEAD_BYTES + SMALL_TX_BYTES);
-      this.tail?.push(t.headSeq + 1, fresh, freshBodies);
-      return { inserted, duplicates, quarantined: batch.quarantined?.length ?? 0 };
+    return this.guard('append', () => this.write(key, batch, undefined) ?? { inserted: 0, duplicates: 0, quarantined: 0 });
+  }
+
+  /**
+   * append() if the rows the batch adds fit the budget, else nothing is written and undefined is returned: `key`
+   * then waits in line (hasRoom tells when to pull the batch again; withdraw leaves the line). The journal
+   * being empty admits any batch of the source first in line, so a batch larger than the budget is not stuck.
+   * After a batch is written, `key` also joins the line if one more batch like it would not fit: its next batch
+   * is then not fetched only to be refused (with a slow sink that was every other fetch).
+   */
+  tryAppend(key: string, batch: Batch): AppendResult | undefined {
+    return this.guard('tryAppend', () => {
+      const before = this.totals.headCum;
+      const res = this.write(key, batch, this.room(key));
+      if (res !== undefined) {
+        this.waiters.delete(key);
+        const next = { events: Math.max(1, batch.events.length), bytes: Math.max(1, this.totals.headCum - before) };
+        const room = this.room(key);
+        if (next.events > room.events || next.bytes > room.bytes) this.waiters.set(key, next);
+        return res;
+      }
+      // Room for the whole batch as if every event were new (an upper bound: duplicates take none).
+      let bytes = 0;
+      for (const ev of batch.events) bytes += this.rowCost(ev, (ev.bytes ?? serialised(ev)).length);
+      const need = { events: batch.events.length, bytes };
+      if (!this.waiters.has(key)) this.log.debug({ key, need, usage: this.usage() }, 'batch does not fit the journal budget; waiting for room');
+      this.waiters.set(key, need);
+      return undefined;
     });
+  }
+
+  /** True when the batch `key` waits with (or, not waiting, any batch at all) would be admitted now. */
+  hasRoom(key: string): boolean {
+    const need = this.waiters.get(key) ?? { events: 1, bytes: 1 };
+    const room = this.room(key);
+    return need.events <= room.events && need.bytes <= room.bytes;
+  }
+
+  /** `key` no longer waits for room (its pull ended without a refused batch: caught up, failed or stopped). */
+  withdraw(key: string): void {
+    this.waiters.delete(key);
+  }
+
+  /**
+   * What one event row occupies in the file: its payload plus ROW_BYTES. A payload too large for its leaf page
+   * keeps a part of 4-32 KiB there (SQLite's rule for table leaves), which leaves much of that page empty
+   * (counted as the whole page), and fills whole overflow pages with the rest.
+   */
+  private rowCost(ev: NormalizedEvent, docBytes: number): number {
+    const payload = docBytes + ev.id.length + ev.account.length + ev.time.length + ev.stream.length;
+    if (payload <= this.overflowAt) return payload + ROW_BYTES;
+    const perPage = this.pageSize - 4;
+    const min = Math.floor(((this.pageSize - 12) * 32) / 255) - 23;
+    let local = min + ((payload - min) % perPage);
+    if (local > this.overflowAt) local = min;
+    return (1 + Math.ceil((payload - local) / perPage)) * this.pageSize;
+  }
+
+  /**
+   * The room `key` may use: the budget less what is stored and less what the sources ahead of it in line asked
+   * for. Unlimited when the journal holds no event and nobody is ahead.
+   */
+  private room(key: string): Need {
+    let events = 0;
+    let bytes = 0;
+    for (const [k, need] of this.waiters) {
+      if (k === key) break;
+      events += need.events;
+      bytes += need.bytes;
+    }
+    const u = this.usage();
+    if (u.events === 0 && events === 0) return { events: Infinity, bytes: Infinity };
+    return { events: this.maxEvents - u.events - events, bytes: this.maxBytes - u.bytes - bytes };
+  }
+
+  /** The append transaction; with `room`, rolled back (undefined) as soon as the new rows would exceed it. */
+  private write(key: string, batch: Batch, room: Need | undefined): AppendResult | undefined {
+    const t = this.totals;
+    let headSeq = t.headSeq;
+    let headCum = t.headCum;
+    let inserted = 0;
+    let duplicates = 0;
+    const at = this.now();
+    const nowS = Math.floor(at / 1000);
+    const oldestS = Math.floor((at - this.dedupWindowMs) / 1000);
+    const newestS = nowS + FUTURE_SLACK_S;
+    const maxEvents = room?.events ?? Infinity;
+    const maxCum = t.headCum + (room?.bytes ?? Infinity);
+    let docBytes = 0;
+    let dedupIds = t.dedupIds;
+    let trimmed = 0;
+    // What the tail cache gains once (and only if) the transaction commits.
+    const cache = this.tail !== undefined;
+    const fresh: NormalizedEvent[] = [];
+    const freshBodies: Buffer[] = [];
+    const run = this.db.transaction(() => {
+      for (const ev of batch.events) {
+        if (!STREAM_SET.has(ev.stream)) throw new TypeError(`event ${ev.id}: unknown stream ${String(ev.stream)}`);
+        const h = dedupHash(ev.account, ev.id);
+        const timeS = Math.floor(Date.parse(ev.time) / 1000);
+        const isNew =
+          timeS >= oldestS && timeS <= newestS ? this.s.insDedup.run(timeS, h).changes : this.s.insDedupOdd.run(h, nowS).changes;
+        if (isNew === 0) {
+          duplicates++;
+          continue;
+        }
+        // Stored as UTF-8 bytes (a BLOB), exactly what sinks write: no text conversion on the way out, and the
+        // cached copy is byte-identical to the row even for text SQLite would have had to mend.
+        const body = ev.bytes ?? serialised(ev);
+        headSeq++;
+        headCum += this.rowCost(ev, body.length);
+        docBytes += body.length;
+        if (inserted >= maxEvents || headCum > maxCum) throw new Refused();
+        this.s.insEvent.run(headSeq, headCum, ev.stream, ev.account, ev.id, ev.time, body);
+        inserted++;
+        if (!cache) continue;
+        fresh.push(ev);
+        freshBodies.push(body);
+      }
+      const q = batch.quarantined ?? [];
+      for (const item of q) {
+        const raw = item.raw.length > MAX_RAW_CHARS ? item.raw.slice(0, MAX_RAW_CHARS) : item.raw;
+        this.s.insQuarantine.run(key, item.reason, item.detail, item.location, raw, at);
+      }
+      if (q.length > 0) this.s.trimQuarantine.run(this.maxQuarantine);
+      this.s.upsertCursor.run(key, batch.cursor, at);
+      if (inserted > 0) {
+        dedupIds += inserted;
+        if (dedupIds > this.dedupMaxIds) {
+          trimmed = this.trimDedup(dedupIds - Math.floor(this.dedupMaxIds * (1 - DEDUP_TRIM_FRACTION)));
+          dedupIds -= trimmed;
+        }
+        this.s.setTotals.run(headSeq, headCum, t.delSeq, t.delCum, dedupIds);
+      }
+    });
+    try {
+      run.immediate();
+    } catch (err) {
+      if (err instanceof Refused) return undefined;
+      throw err;
+    }
+    this.totals = { ...t, headSeq, headCum, dedupIds };
+    if (trimmed > 0) this.noteTrimmed(trimmed);
+    this.checkpointer?.noteWritten(docBytes + inserted * EVENT_OVERHEAD_BYTES + SMALL_TX_BYTES);
+    this.tail?.push(t.headSeq + 1, fresh, freshBodies);
+    return { inserted, duplicates, quarantined: batch.quarantined?.length ?? 0 };
+  }
+
+  /** Forgets up to `n` ids, oldest event time first (odd ones, by first sighting, only once no other is left). */
+  private trimDedup(n: number): number {
+    const main = this.s.trimDedup.run(Math.min(n, PRUNE_CHUNK)).changes;
+    const rest = Math.min(n, PRUNE_CHUNK) - main;
+    return main + (rest > 0 ? this.s.trimDedupOdd.run(rest).changes : 0);
+  }
+
+  /** Counts ids the cap made the journal forget; says so once per process, with the window that is left. */
+  private noteTrimmed(n: number): void {
+    const first = this.dedupTrimmed === 0;
+    this.dedupTrimmed += n;
+    if (!first) return;
+    const oldest: unknown = this.s.minDedupTime.get();
+    const keptSince = typeof oldest === 'number' || typeof oldest === 'bigint' ? new Date(Number(oldest) * 1000).toISOString() : undefined;
+    this.log.warn(
+      { dedup_ids: this.totals.dedupIds, max_ids: this.dedupMaxIds, kept_since: keptSince },
+      'dedup store at journal.dedup_max_ids: forgetting the oldest ids early (a replay of older records would be delivered again, never lost)',
+    );
   }
 
   getCursor(key: string): string | undefined {
@@ -772,15 +966,25 @@ export class Journal {
     });
   }
 
-  usage(): { events: number; bytes: number } {
+  usage(): Usage {
     const t = this.totals;
-    return { events: t.headSeq - t.delSeq, bytes: t.headCum - t.delCum };
+    return {
+      events: t.headSeq - t.delSeq,
+      bytes: t.headCum - t.delCum,
+      max_events: this.maxEvents,
+      max_bytes: this.maxBytes,
+      waiting: this.waiters.size,
+      dedup: { ids: t.dedupIds, bytes: t.dedupIds * DEDUP_ID_BYTES, max_ids: this.dedupMaxIds, trimmed: this.dedupTrimmed },
+    };
   }
 
-  /** True once the journal holds more than its budget of events or bytes: sources should pause. */
+  /**
+   * True while a source waits for room for its batch, or the journal holds more than its budget (only a batch
+   * admitted into an empty journal can take it there): sources are paused by the budget.
+   */
   overBudget(): boolean {
-    const u = this.usage();
-    return u.events > this.maxEvents || u.bytes > this.maxBytes;
+    const t = this.totals;
+    return this.waiters.size > 0 || t.headSeq - t.delSeq > this.maxEvents || t.headCum - t.delCum > this.maxBytes;
   }
 
   /**
@@ -868,7 +1072,16 @@ export class Journal {
       let removed = 0;
       for (const stmt of [this.s.pruneDedup, this.s.pruneDedupOdd]) {
         for (;;) {
-          const n = stmt.run(cutoff, PRUNE_CHUNK).changes;
+          // Each chunk and the count it changes commit together, so dedup_ids stays exact.
+          const n = this.db.transaction(() => {
+            const gone = stmt.run(cutoff, PRUNE_CHUNK).changes;
+            if (gone > 0) {
+              const t = this.totals;
+              this.s.setTotals.run(t.headSeq, t.headCum, t.delSeq, t.delCum, t.dedupIds - gone);
+            }
+            return gone;
+          }).immediate();
+          if (n > 0) this.totals = { ...this.totals, dedupIds: this.totals.dedupIds - n };
           removed += n;
           if (n < PRUNE_CHUNK) break;
         }
@@ -903,7 +1116,7 @@ export class Journal {
     const cum: unknown = this.s.cumAtOrBelow.get(floor);
     const delCum = cum === undefined ? t.delCum : num(cum, 'cum');
     this.s.delEvents.run(floor);
-    this.s.setTotals.run(t.headSeq, t.headCum, floor, delCum);
+    this.s.setTotals.run(t.headSeq, t.headCum, floor, delCum, t.dedupIds);
     return { ...t, delSeq: floor, delCum };
   }
 

@@ -142,7 +142,7 @@ describe('Journal tail cache', () => {
           both((j) => j.ack(sink, x.lastSeq));
         }
       }
-      expect(cached.usage()).toEqual({ events: 0, bytes: 0 });
+      expect(cached.usage()).toMatchObject({ events: 0, bytes: 0 });
       expect(cached.tailCache().events).toBe(0);
       // The comparison only means something if the cache really answered reads, and also left some to SQLite.
       hits += cached.tailCache().hits;
