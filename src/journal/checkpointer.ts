@@ -25,6 +25,13 @@ const MAX_ROUNDS = 3;
 /** SQLite's own trigger, in pages, used when no checkpoint thread runs (32 KiB pages: about every 16 MiB of WAL). */
 export const AUTOCHECKPOINT_PAGES = 512;
 
+/**
+ * While the thread does the checkpoints, SQLite's own stays armed as a backstop at this many times `everyBytes` of
+ * WAL: a thread that falls behind (starved of CPU, a slow disk) would otherwise let the WAL grow without bound while
+ * the writer goes on. Normally the thread is far ahead of it and it never fires.
+ */
+const BACKSTOP_FACTOR = 3;
+
 export interface CheckpointerOptions {
   /** Bytes written to the WAL (as estimated by the caller) after which a checkpoint starts. */
   everyBytes: number;
@@ -62,7 +69,7 @@ export class Checkpointer {
 
   /**
    * Starts the checkpoint thread for the database `file` that `db` (the writer's connection, in WAL mode) has
-   * open; the writer's automatic checkpoints are turned off once the thread is ready. Undefined when no thread
+   * open; the writer's automatic checkpoints move back to a backstop once the thread is ready. Undefined when no thread
    * can run (running from sources): the caller keeps SQLite's automatic checkpoints.
    */
   static start(file: string, db: Database.Database, opts: CheckpointerOptions): Checkpointer | undefined {
@@ -104,7 +111,8 @@ export class Checkpointer {
     if (this.closed) return;
     if (msg.type === 'ready') {
       try {
-        this.db.pragma('wal_autocheckpoint = 0');
+        const pageSize = Number(this.db.pragma('page_size', { simple: true })) || 4096;
+        this.db.pragma(`wal_autocheckpoint = ${Math.max(1, Math.ceil((this.everyBytes * BACKSTOP_FACTOR) / pageSize))}`);
         this.ready = true;
         this.written = 0;
       } catch (err) {
