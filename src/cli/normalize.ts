@@ -1,13 +1,14 @@
 // `normalize --stream S`: raw Mimecast records on stdin (one JSON value a line) → the events the daemon would send, on stdout.
+import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { STREAM_NAMES, type NormalizedEvent, type StreamName } from '../core/contracts.js';
-import { describeError } from '../core/errors.js';
+import { describeError, isAbort } from '../core/errors.js';
 import { toCef } from '../normalize/cef.js';
 import { toLeef } from '../normalize/leef.js';
 import { normalizeSiemAuto, normalizerFor, type Normalizer } from '../normalize/registry.js';
 import { isPagedStream, PAGED_SPECS } from '../sources/paged/specs.js';
-import { println, type CommandIo } from './io.js';
+import { printable, println, type CommandIo } from './io.js';
 
 export const OUTPUT_FORMATS = ['ecs', 'raw', 'cef', 'leef'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
@@ -69,8 +70,9 @@ export function recordsOf(stream: StreamName, value: unknown): unknown[] {
   return [value];
 }
 
-async function write(out: Writable, text: string): Promise<void> {
-  if (!out.write(text + '\n')) await new Promise<void>((resolve) => out.once('drain', resolve));
+async function write(out: Writable, text: string, signal: AbortSignal | undefined): Promise<void> {
+  // A reader that stopped reading must not keep a stop request waiting.
+  if (!out.write(text + '\n')) await once(out, 'drain', signal === undefined ? {} : { signal });
 }
 
 export interface NormalizeSummary {
@@ -78,6 +80,8 @@ export interface NormalizeSummary {
   events: number;
   badLines: number;
   badRecords: number;
+  /** Stopped by a signal before the end of the input. */
+  interrupted: boolean;
 }
 
 /**
@@ -94,171 +98,265 @@ function unwrapTestEvents(value: unknown): unknown[] {
 /** A JSON value read from the input, or a line that is not JSON, with the line it starts on. */
 type InputItem = { line: number; value: unknown; error?: undefined; text: string } | { line: number; error: string; text: string; value?: undefined };
 
-/** Most a value spread over several lines may hold before it is given up as not JSON. */
-const MAX_MULTILINE = 16 * 1024 * 1024;
+/** Characters looked at while splitting the input into values: scanned for brackets, or handed to JSON.parse. */
+export interface ScanWork {
+  chars: number;
+}
 
-/** End offsets of the complete top-level values in `text`; `open` is true when the last one is unfinished. */
-function scanValues(text: string): { starts: number[]; ends: number[]; open: boolean; junk: boolean } {
-  const starts: number[] = [];
-  const ends: number[] = [];
-  let depth = 0;
-  let inString = false;
-  let escaped = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (escaped) escaped = false;
-      else if (c === 92 /* \\ */) escaped = true;
-      else if (c === 34 /* " */) inString = false;
-      continue;
+/** Most a value spread over several lines may hold (characters) before it is given up as not JSON. */
+export const MAX_MULTILINE = 16 * 1024 * 1024;
+
+/**
+ * Where the top-level values start and end in text fed to it a line at a time. Its state (depth, inside a
+ * string) carries over from one line to the next, so a value spread over many lines is scanned once.
+ */
+class ValueScanner {
+  readonly starts: number[] = [];
+  readonly startLines: number[] = [];
+  readonly ends: number[] = [];
+  /** Something other than whitespace or commas between values: this is not a run of JSON objects/arrays. */
+  junk = false;
+  private depth = 0;
+  private inString = false;
+  private escaped = false;
+  private fed = 0;
+
+  constructor(private readonly work: ScanWork) {}
+
+  /** True while a value is unfinished. */
+  get open(): boolean {
+    return this.depth > 0;
+  }
+
+  feed(text: string, line: number): void {
+    const base = this.fed;
+    this.fed += text.length;
+    if (this.junk) return;
+    let i = 0;
+    for (; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (this.inString) {
+        if (this.escaped) this.escaped = false;
+        else if (c === 92 /* \\ */) this.escaped = true;
+        else if (c === 34 /* " */) this.inString = false;
+        continue;
+      }
+      if (this.depth === 0) {
+        // Whitespace, and commas between objects run together (`{...},{...}`), separate top-level values.
+        if (c === 32 || c === 9 || c === 13 || c === 10 || c === 0xfeff || c === 44) continue;
+        if (c !== 123 /* { */ && c !== 91 /* [ */) {
+          this.junk = true;
+          break;
+        }
+        this.starts.push(base + i);
+        this.startLines.push(line);
+      }
+      if (c === 34) this.inString = true;
+      else if (c === 123 || c === 91) this.depth += 1;
+      else if (c === 125 || c === 93) {
+        this.depth -= 1;
+        if (this.depth === 0) this.ends.push(base + i + 1);
+      }
     }
-    if (depth === 0) {
-      // Whitespace, and commas between objects run together (`{...},{...}`), separate top-level values.
-      if (c === 32 || c === 9 || c === 13 || c === 10 || c === 0xfeff || c === 44) continue;
-      if (c !== 123 /* { */ && c !== 91 /* [ */) return { starts, ends, open: false, junk: true };
-      starts.push(i);
-    }
-    if (c === 34) inString = true;
-    else if (c === 123 || c === 91) depth += 1;
-    else if (c === 125 || c === 93) {
-      depth -= 1;
-      if (depth === 0) ends.push(i + 1);
+    this.work.chars += i;
+  }
+}
+
+function parseCounted(text: string, work: ScanWork): unknown {
+  work.chars += text.length;
+  return JSON.parse(text) as unknown;
+}
+
+/** The complete values the scanner found in `text` from its `skip`-th on, or undefined when one does not parse. */
+function completeValues(text: string, scanner: ValueScanner, skip: number, work: ScanWork): InputItem[] | undefined {
+  const items: InputItem[] = [];
+  for (let k = skip; k < scanner.ends.length; k++) {
+    const slice = text.slice(scanner.starts[k] ?? 0, scanner.ends[k]);
+    try {
+      items.push({ line: scanner.startLines[k] ?? 0, value: parseCounted(slice, work), text: slice });
+    } catch {
+      return undefined;
     }
   }
-  return { starts, ends, open: depth > 0, junk: false };
+  return items;
+}
+
+/** A value that opened on one line and is not finished yet: the lines it spans so far and its scanner. */
+interface Pending {
+  start: number;
+  lines: string[];
+  size: number;
+  scanner: ValueScanner;
+  /** Values the scanner found on the first line before this one, already read. */
+  skip: number;
+}
+
+/**
+ * The values on one line: the whole line as one value, or several run together. An unfinished last value is
+ * returned as `open` (it may go on over the next lines), or, when `single` is set, reported as an error.
+ */
+function readLine(text: string, line: number, single: boolean, work: ScanWork): { items: InputItem[]; open?: Pending } {
+  const trimmed = text.trim();
+  if (trimmed === '') return { items: [] };
+  let firstError: unknown;
+  // A line opening an object or array that it does not close cannot be one value: no need for JSON.parse to
+  // say so (its exception costs more than the scan), which matters on input made of nothing else.
+  const opens = trimmed.startsWith('{') || trimmed.startsWith('[');
+  if (!opens || trimmed.endsWith('}') || trimmed.endsWith(']')) {
+    try {
+      return { items: [{ line, value: parseCounted(text, work), text }] };
+    } catch (e) {
+      firstError = e;
+    }
+  }
+  const scanner = new ValueScanner(work);
+  scanner.feed(text, line);
+  const bad = (): { items: InputItem[] } => {
+    if (firstError === undefined) {
+      try {
+        parseCounted(text, work);
+      } catch (e) {
+        firstError = e;
+      }
+    }
+    return { items: [{ line, error: describeError(firstError), text }] };
+  };
+  if (scanner.junk || (scanner.ends.length === 0 && !scanner.open)) return bad();
+  const items = completeValues(text, scanner, 0, work);
+  if (items === undefined) return bad();
+  if (!scanner.open) return { items };
+  const openAt = scanner.starts[scanner.ends.length] ?? 0;
+  if (single) return { items: [...items, { line, error: 'an unfinished JSON value', text: text.slice(openAt) }] };
+  return { items, open: { start: line, lines: [text], size: text.length - openAt, scanner, skip: scanner.ends.length } };
 }
 
 /**
  * JSON values from lines: one per line (NDJSON) as the common case, but also several objects run together
- * on one line and one document pretty-printed over several lines. A multi-line value that does not parse
- * is not allowed to swallow the lines after its first one: those are read again one by one.
+ * on one line and one document pretty-printed over several lines (at most MAX_MULTILINE characters).
+ *
+ * Linear in the input: a multi-line value is scanned as its lines arrive, never from its start again. One that
+ * does not parse (or runs past the limit, or the input) is reported on its first line, and the lines after it
+ * are read again one line at a time — they are not allowed to open another multi-line value, which would let
+ * garbage be read over and over.
  */
-export async function* jsonValues(lines: AsyncIterable<string>): AsyncGenerator<InputItem> {
-  let pending: { start: number; lines: string[]; size: number } | undefined;
+export async function* jsonValues(lines: AsyncIterable<string>, options: { work?: ScanWork; signal?: AbortSignal } = {}): AsyncGenerator<InputItem> {
+  const work = options.work ?? { chars: 0 };
+  let pending: Pending | undefined;
   let lineNo = 0;
-  const queue: { line: number; text: string }[] = [];
   const iterator = lines[Symbol.asyncIterator]();
-  const nextLine = async (): Promise<{ line: number; text: string } | undefined> => {
-    const q = queue.shift();
-    if (q !== undefined) return q;
-    const r = await iterator.next();
-    if (r.done === true) return undefined;
-    lineNo += 1;
-    return { line: lineNo, text: lineNo === 1 ? r.value.replace(/^\ufeff/, '') : r.value };
-  };
-  for (;;) {
-    const next = await nextLine();
-    if (next === undefined) break;
-    if (pending !== undefined) {
-      pending.lines.push(next.text);
-      pending.size += next.text.length + 1;
-      const text = pending.lines.join('\n');
-      const scan = scanValues(text);
-      if (scan.open && !scan.junk && pending.size <= MAX_MULTILINE) continue;
-      const start = pending.start;
-      const group = pending.lines;
-      pending = undefined;
-      const end = scan.ends[scan.ends.length - 1];
-      if (!scan.junk && !scan.open && scan.ends.length === 1 && end !== undefined && text.slice(end).trim() === '') {
-        try {
-          yield { line: start, value: JSON.parse(text) as unknown, text };
-          continue;
-        } catch {
-          // fall through: read the lines again one by one
-        }
-      }
-      const [first, ...rest] = group;
-      yield { line: start, error: 'an unfinished or broken JSON value', text: first ?? '' };
-      queue.unshift(...rest.map((t, i) => ({ line: start + 1 + i, text: t })));
-      continue;
-    }
-    const line = next.text;
-    if (line.trim() === '') continue;
-    try {
-      yield { line: next.line, value: JSON.parse(line) as unknown, text: line };
-      continue;
-    } catch (e) {
-      const scan = scanValues(line);
-      if (scan.junk || (scan.ends.length === 0 && !scan.open)) {
-        yield { line: next.line, error: describeError(e), text: line };
-        continue;
-      }
-      let from = 0;
-      let ok = true;
-      const values: unknown[] = [];
-      scan.ends.forEach((end, k) => {
-        if (!ok) return;
-        try {
-          values.push(JSON.parse(line.slice(scan.starts[k] ?? from, end)));
-        } catch {
-          ok = false;
-        }
-        from = end;
-      });
-      if (!ok) {
-        yield { line: next.line, error: describeError(e), text: line };
-        continue;
-      }
-      for (const value of values) yield { line: next.line, value, text: line };
-      if (scan.open) {
-        const openAt = scan.starts[scan.ends.length] ?? from;
-        pending = { start: next.line, lines: [line.slice(openAt)], size: line.length - openAt };
-      }
-    }
+  function* giveUp(group: Pending, why: string): Generator<InputItem> {
+    const first = group.lines[0] ?? '';
+    yield { line: group.start, error: why, text: first.slice(group.scanner.starts[group.skip] ?? 0) };
+    for (let i = 1; i < group.lines.length; i++) yield* readLine(group.lines[i] ?? '', group.start + i, true, work).items;
   }
-  if (pending !== undefined) {
-    const [first, ...rest] = pending.lines;
-    yield { line: pending.start, error: 'an unfinished JSON value at the end of the input', text: first ?? '' };
-    for (let i = 0; i < rest.length; i++) {
-      const t = rest[i] ?? '';
-      if (t.trim() === '') continue;
-      try {
-        yield { line: pending.start + 1 + i, value: JSON.parse(t) as unknown, text: t };
-      } catch (e) {
-        yield { line: pending.start + 1 + i, error: describeError(e), text: t };
+  try {
+    for (;;) {
+      const r = await iterator.next();
+      if (r.done === true) break;
+      // A value still being read when asked to stop is not reported: it was not read to its end.
+      if (options.signal?.aborted === true) return;
+      lineNo += 1;
+      const text = lineNo === 1 ? r.value.replace(/^\ufeff/, '') : r.value;
+      if (pending !== undefined) {
+        const group = pending;
+        group.lines.push(text);
+        group.size += text.length + 1;
+        group.scanner.feed('\n', lineNo);
+        group.scanner.feed(text, lineNo);
+        if (group.scanner.open && !group.scanner.junk && group.size <= MAX_MULTILINE) continue;
+        pending = undefined;
+        const whole = group.scanner.junk || group.scanner.open ? undefined : group.lines.join('\n');
+        const items = whole === undefined ? undefined : completeValues(whole, group.scanner, group.skip, work);
+        if (items !== undefined) yield* items;
+        else yield* giveUp(group, group.size > MAX_MULTILINE ? `a value over several lines longer than ${MAX_MULTILINE} characters` : 'an unfinished or broken JSON value');
+        continue;
       }
+      const read = readLine(text, lineNo, false, work);
+      yield* read.items;
+      pending = read.open;
     }
+    if (pending !== undefined) yield* giveUp(pending, 'an unfinished JSON value at the end of the input');
+  } finally {
+    await iterator.return?.();
   }
 }
 
-/** Reads `input` line by line; every bad line or record is reported on `err` with its line number. */
-export async function normalizeStream(input: Readable, out: Writable, err: Writable, stream: StreamName, format: OutputFormat, account: string): Promise<NormalizeSummary> {
+/** How much input (characters looked at) is read between two turns of the event loop, so a signal is seen. */
+const YIELD_EVERY = 1024 * 1024;
+
+/** Longest excerpt of a bad line, and of an error's own text, printed on stderr. */
+const EXCERPT = 120;
+const REASON = 300;
+
+/**
+ * Reads `input` line by line; every bad line or record is reported on `err` with its line number, its text
+ * with control characters escaped. Stops at the next value once `signal` fires (`interrupted` in the summary).
+ */
+export async function normalizeStream(
+  input: Readable,
+  out: Writable,
+  err: Writable,
+  stream: StreamName,
+  format: OutputFormat,
+  account: string,
+  signal?: AbortSignal,
+): Promise<NormalizeSummary> {
   const normalize: Normalizer = stream === 'siem' ? normalizeSiemAuto : normalizerFor(stream);
-  const summary: NormalizeSummary = { lines: 0, events: 0, badLines: 0, badRecords: 0 };
+  const summary: NormalizeSummary = { lines: 0, events: 0, badLines: 0, badRecords: 0, interrupted: false };
   const rl = createInterface({ input, crlfDelay: Infinity });
-  for await (const item of jsonValues(rl)) {
-    summary.lines += 1;
-    const lineNo = item.line;
-    if (item.error !== undefined) {
-      summary.badLines += 1;
-      println(err, `line ${lineNo}: not JSON (${item.error}): ${item.text.slice(0, 120)}`);
-      continue;
-    }
-    const value = item.value;
-    let records: unknown[];
-    try {
-      records = unwrapTestEvents(value).flatMap((v) => recordsOf(stream, v));
-    } catch (e) {
-      summary.badLines += 1;
-      println(err, `line ${lineNo}: ${describeError(e)}`);
-      continue;
-    }
-    let lineBad = false;
-    for (let i = 0; i < records.length; i++) {
-      const record = records[i];
-      let ev: NormalizedEvent;
-      try {
-        ev = normalize(record, { account });
-      } catch (e) {
-        summary.badRecords += 1;
-        lineBad = true;
-        println(err, `line ${lineNo}${records.length > 1 ? `, record ${i + 1}` : ''}: ${describeError(e)}`);
+  const work: ScanWork = { chars: 0 };
+  let nextYield = YIELD_EVERY;
+  try {
+    for await (const item of jsonValues(rl, signal === undefined ? { work } : { work, signal })) {
+      if (work.chars >= nextYield) {
+        // Lines already buffered are handed over without a turn of the event loop; take one so a signal gets in.
+        nextYield = work.chars + YIELD_EVERY;
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+      if (signal?.aborted === true) {
+        summary.interrupted = true;
+        break;
+      }
+      summary.lines += 1;
+      const lineNo = item.line;
+      if (item.error !== undefined) {
+        summary.badLines += 1;
+        println(err, `line ${lineNo}: not JSON (${printable(item.error, REASON)}): ${printable(item.text, EXCERPT)}`);
         continue;
       }
-      await write(out, renderEvent(ev, format, record));
-      summary.events += 1;
+      const value = item.value;
+      let records: unknown[];
+      try {
+        records = unwrapTestEvents(value).flatMap((v) => recordsOf(stream, v));
+      } catch (e) {
+        summary.badLines += 1;
+        println(err, `line ${lineNo}: ${printable(describeError(e), REASON)}`);
+        continue;
+      }
+      let lineBad = false;
+      for (let i = 0; i < records.length; i++) {
+        const record = records[i];
+        let ev: NormalizedEvent;
+        try {
+          ev = normalize(record, { account });
+        } catch (e) {
+          summary.badRecords += 1;
+          lineBad = true;
+          println(err, `line ${lineNo}${records.length > 1 ? `, record ${i + 1}` : ''}: ${printable(describeError(e), REASON)}`);
+          continue;
+        }
+        await write(out, renderEvent(ev, format, record), signal);
+        summary.events += 1;
+      }
+      if (lineBad) summary.badLines += 1;
     }
-    if (lineBad) summary.badLines += 1;
+    // The reader also stops by itself on the signal, in the middle of a value spread over lines.
+    if (signal?.aborted === true) summary.interrupted = true;
+  } catch (e) {
+    if (signal === undefined || !isAbort(e, signal)) throw e;
+    summary.interrupted = true;
+  } finally {
+    rl.close();
   }
   return summary;
 }
@@ -276,12 +374,18 @@ export async function normalizeCommand(opts: NormalizeOptions, io: CommandIo & {
   }
   let summary: NormalizeSummary;
   try {
-    summary = await normalizeStream(io.stdin, io.stdout, io.stderr, stream, format, opts.account);
+    summary = await normalizeStream(io.stdin, io.stdout, io.stderr, stream, format, opts.account, io.signal);
   } catch (err) {
-    println(io.stderr, `error: cannot read standard input: ${describeError(err)}`);
+    println(io.stderr, `error: cannot read standard input: ${printable(describeError(err), REASON)}`);
     return 1;
   }
   const bad = summary.badLines === 0 ? 'no bad lines' : `${summary.badLines} bad line${summary.badLines === 1 ? '' : 's'} (${summary.badRecords} unusable record${summary.badRecords === 1 ? '' : 's'})`;
   println(io.stderr, `normalize: ${summary.lines} line${summary.lines === 1 ? '' : 's'} read, ${summary.events} event${summary.events === 1 ? '' : 's'} written, ${bad}`);
+  if (summary.interrupted) {
+    // What is still in the pipe would keep the process alive.
+    io.stdin.destroy();
+    println(io.stderr, 'interrupted: stopped before the end of the input');
+    return 130;
+  }
   return summary.lines > 0 && summary.badLines === summary.lines ? 1 : 0;
 }

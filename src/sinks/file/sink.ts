@@ -1,6 +1,6 @@
 // File sink: NDJSON lines, size-based rotation keeping N files, fsync before a batch counts as delivered.
 import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, parse } from 'node:path';
 import type { OutEvent, Sink } from '../../core/contracts.js';
 import { NdjsonFramer } from '../ndjson.js';
 import { SinkError } from '../../core/errors.js';
@@ -16,6 +16,51 @@ const FS_HINTS: Readonly<Record<string, string>> = {
   EISDIR: 'the path is a directory',
   EDQUOT: 'disk quota exceeded',
 };
+
+/** How much of the file's end is read at a time when looking for the end of its last whole line. */
+const TAIL_BLOCK = 64 * 1024;
+
+/** A sink path's parent that exists but is not a directory, e.g. a file named like the folder meant to hold the output. */
+class NotADirectoryError extends Error {
+  readonly code = 'ENOTDIR';
+  constructor(readonly component: string, options: { cause: unknown }) {
+    super(`${component} is not a directory`, options);
+  }
+}
+
+/** The nearest ancestor of `dir` (itself included) that exists as something other than a directory. */
+async function fileInTheWay(dir: string): Promise<string | undefined> {
+  const root = parse(dir).root;
+  // Walk up to the first thing that exists: a file there is what blocks mkdir; a directory means the problem is elsewhere.
+  for (let d = dir; ; d = dirname(d)) {
+    const st = await stat(d).catch(() => undefined);
+    if (st !== undefined) return st.isDirectory() ? undefined : d;
+    if (d === root || dirname(d) === d) return undefined;
+  }
+}
+
+/**
+ * Offset just past the last newline in the first `size` bytes of `handle` (0 when there is none), reading
+ * backwards one block at a time so a large file is never read whole.
+ */
+async function endOfLastLine(handle: FileHandle, size: number): Promise<number> {
+  const buf = Buffer.allocUnsafe(Math.min(TAIL_BLOCK, size));
+  let end = size;
+  while (end > 0) {
+    const start = Math.max(0, end - buf.length);
+    const want = end - start;
+    let got = 0;
+    while (got < want) {
+      const { bytesRead } = await handle.read(buf, got, want - got, start + got);
+      if (bytesRead === 0) break;
+      got += bytesRead;
+    }
+    const nl = buf.subarray(0, got).lastIndexOf(10);
+    if (nl >= 0) return start + nl + 1;
+    end = start;
+  }
+  return 0;
+}
 
 export class FileSink implements Sink {
   readonly name: string;
@@ -78,13 +123,48 @@ export class FileSink implements Sink {
       this.logger.info({ sink: this.name, path: this.path }, 'output file was moved or deleted; reopening');
       await this.dropHandle();
     }
-    await mkdir(dirname(this.path), { recursive: true });
-    const handle = await open(this.path, 'a', 0o640);
-    const st = await handle.stat();
+    const dir = dirname(this.path);
+    try {
+      await mkdir(dir, { recursive: true });
+    } catch (err) {
+      // mkdir reports a file in the way as EEXIST (or ENOTDIR), naming neither the file nor the real problem.
+      const code = (err as NodeJS.ErrnoException).code;
+      const blocker = code === 'EEXIST' || code === 'ENOTDIR' ? await fileInTheWay(dir) : undefined;
+      throw blocker === undefined ? err : new NotADirectoryError(blocker, { cause: err });
+    }
+    // Read access too: the end of the file is checked for a line cut short by a crash.
+    const handle = await open(this.path, 'a+', 0o640);
+    try {
+      const st = await handle.stat();
+      this.size = await this.cutTornLine(handle, st.size);
+      this.ino = st.ino;
+    } catch (err) {
+      this.size = 0;
+      await handle.close().catch(() => undefined);
+      throw err;
+    }
     this.handle = handle;
-    this.ino = st.ino;
-    this.size = st.size;
     return handle;
+  }
+
+  /**
+   * A process killed in the middle of a write leaves part of a line at the end of the file. That batch was never
+   * acknowledged, so it is sent again in full: the part is cut off so the next append starts on a line of its own
+   * and every line stays valid JSON. Returns the file's size afterwards.
+   */
+  private async cutTornLine(handle: FileHandle, size: number): Promise<number> {
+    if (size === 0) return 0;
+    const last = Buffer.alloc(1);
+    const { bytesRead } = await handle.read(last, 0, 1, size - 1);
+    if (bytesRead === 1 && last[0] === 10) return size;
+    const keep = await endOfLastLine(handle, size);
+    await handle.truncate(keep);
+    if (this.fsync) await handle.sync();
+    this.logger.warn(
+      { sink: this.name, path: this.path, bytes: size - keep, kept: keep },
+      'output file ends in a partial line (the last write was cut short); removed it before appending',
+    );
+    return keep;
   }
 
   private async rotate(): Promise<void> {
@@ -113,6 +193,13 @@ export class FileSink implements Sink {
 
   private wrap(err: unknown): SinkError {
     if (err instanceof SinkError) return err;
+    if (err instanceof NotADirectoryError) {
+      // An operator can move the file away or fix the path: retryable like the other filesystem problems.
+      return new SinkError('SINK_RETRYABLE', `file sink ${this.name} cannot write ${this.path}: ${err.message} (${err.code})`, this.name, {
+        cause: err,
+        details: { path: this.path, errno: err.code, notDirectory: err.component },
+      });
+    }
     const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
     const hint = FS_HINTS[code] ?? (err instanceof Error ? err.message : String(err));
     // Filesystem problems are usually fixed by an operator (permissions, space): keep the backlog and retry.
