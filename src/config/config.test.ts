@@ -302,3 +302,29 @@ describe('units', () => {
     expect(formatDuration(5_400_000)).toBe('1h30m');
   });
 });
+
+describe('streams.siem limits for API 2.0 batch files', () => {
+  const text = (siem: string): string => `
+accounts:
+  - name: corp
+    client_id: abc
+    client_secret: x
+    streams: { siem: ${siem} }
+sinks:
+  - { name: out, type: stdout }
+`;
+
+  it('defaults max_record_size to 1MB and max_file_size to 1GB, takes sizes, and rejects values out of range', () => {
+    const def = parseConfigText(text('{}'), {});
+    expect(def.issues).toEqual([]);
+    expect(def.config?.accounts[0]?.streams.siem).toMatchObject({ max_record_size: 1024 ** 2, max_file_size: 1024 ** 3, file_retry_span: 600_000 });
+    const set = parseConfigText(text('{ max_record_size: 64MB, max_file_size: 20GB }'), {});
+    expect(set.issues).toEqual([]);
+    expect(set.config?.accounts[0]?.streams.siem).toMatchObject({ max_record_size: 64 * 1024 ** 2, max_file_size: 20 * 1024 ** 3 });
+    const bad = parseConfigText(text('{ max_record_size: 1KB, max_file_size: 128GB }'), {});
+    expect(bad.issues.map((i) => [i.path, i.message])).toEqual([
+      ['accounts[0].streams.siem.max_record_size', 'max_record_size must be between 64KB and 64MB'],
+      ['accounts[0].streams.siem.max_file_size', 'max_file_size must be between 1MB and 64GB'],
+    ]);
+  });
+});

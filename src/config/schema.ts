@@ -56,6 +56,22 @@ const siemStream = z.strictObject({
   file_retry_span: duration
     .prefault('10m')
     .refine((ms) => ms >= 60_000 && ms <= 7 * 86_400_000, 'file_retry_span must be between 1m and 7d'),
+  /**
+   * API 2.0 batch files: the longest line (one record) read, decompressed. A longer line is quarantined
+   * (`record_too_large`, with its first 4 KiB and its line number) and skipped as it streams; the rest of the file
+   * flows. The parse workers' heap is sized from it. 64KB–64MB, default 1MB (real records are a few KB).
+   */
+  max_record_size: size
+    .prefault('1MB')
+    .refine((b) => b >= 64 * 1024 && b <= 64 * 1024 * 1024, 'max_record_size must be between 64KB and 64MB'),
+  /**
+   * API 2.0 batch files: the most bytes read from one file, decompressed (a gzip bomb of newlines, a runaway
+   * file). The rest is quarantined (`file_too_large`, with the line it starts at) and the stream moves on.
+   * 1MB–64GB, default 1GB.
+   */
+  max_file_size: size
+    .prefault('1GB')
+    .refine((b) => b >= 1024 * 1024 && b <= 64 * 1024 ** 3, 'max_file_size must be between 1MB and 64GB'),
   /** API 1.0 only: the get-siem-logs file format, `json` (default) or `key_value`. */
   file_format: z.enum(['json', 'key_value'], { error: 'expected json or key_value' }).optional(),
   /** API 1.0 only: ask for zip-compressed files (default true). */
