@@ -229,9 +229,15 @@ describe('SiemBatchSource', () => {
       openDownload: () => Promise.reject(new ApiError('BLOB_MISSING', 'gone', 'GET blob', { status: 404 })),
     };
     const clock = fakeClock();
-    const { batches } = await drain(source(api, { pageSize: 2, clock }), undefined, 1);
+    const batches: Batch[] = [];
+    for await (const b of source(api, { pageSize: 2, clock }).pull(undefined, new AbortController().signal)) {
+      batches.push(b);
+      if ((b.quarantined ?? []).length > 0) break;
+    }
     const q = batches.flatMap((b) => b.quarantined ?? []);
     expect(q).toHaveLength(1);
+    // Each failure is counted as it happens (a batch that only moves the counters), not after the last wait.
+    expect(batches.slice(0, -1).map((b) => [b.events.length, b.counters?.['blob_missing']])).toEqual(clock.waits.map(() => [0, 1]));
     expect(q[0]?.reason).toBe('blob_missing');
     // The whole page token, so the file can be fetched again; the file's URL without its signature.
     expect(q[0]?.location).toMatch(/^type=receipt,page=start:\d{4}-\d{2}-\d{2},blob=0,line=1$/);
@@ -466,4 +472,12 @@ describe('SiemBatchSource limits', () => {
       await pool.close();
     }
   }, 60_000);
+
+  it('blank lines are skipped without parsing, and a short last line without a newline after them is still read', async () => {
+    const gz = gzipSync(Buffer.from(`${record(1)}\n\n\n{`));
+    const src = new SiemBatchSource({ account: 'a', type: 'receipt', api: oneFileApi(() => gz), startFromMs: 3_600_000, pageSize: 10, chunkEvents: 10, logger: silentLogger() });
+    const { docs, quarantined } = await drainDocs(src, undefined);
+    expect(docs.map(subject)).toEqual(['s1']);
+    expect(quarantined.map((q) => [q.reason, q.location.replace(/^.*,line=/, ''), q.raw])).toEqual([['bad_json', '4', '{']]);
+  });
 });

@@ -260,6 +260,9 @@ export class SiemBatchSource implements Source {
             for (const k of Object.keys(counters)) counters[k] = 0;
             break;
           }
+          // The counters now, not after the wait: /status shows the retries while the source waits.
+          yield { events: [], cursor: position(blob, line), counters: { ...counters } };
+          for (const k of Object.keys(counters)) counters[k] = 0;
           this.log.warn(
             { code, blob, line, attempt: budget.attempts, wait_ms: pause, err: describeError(failure) },
             code === 'NORMALIZE_FAILED'
@@ -328,6 +331,8 @@ export class SiemBatchSource implements Source {
     let parts: Buffer[] = [];
     let groupCount = 0;
     let groupBytes = 0;
+    /** Whether the group has a line with something on it (a run of bare newlines is not sent to be parsed). */
+    let groupText = false;
     let groupFirst = 0;
     let lineNo = 0;
     /** Decompressed bytes up to the end of line lineNo. */
@@ -343,7 +348,7 @@ export class SiemBatchSource implements Source {
       if (groupCount === 0) return;
       const first = groupFirst;
       const last = lineNo;
-      if (groupBytes === groupCount) {
+      if (!groupText) {
         // Only empty lines (a stream of newlines): nothing to parse.
         queue.push({ result: Promise.resolve({ events: [], quarantined: [] }), endLine: last, endBytes: lineEnd });
       } else {
@@ -372,6 +377,7 @@ export class SiemBatchSource implements Source {
       parts = [];
       groupCount = 0;
       groupBytes = 0;
+      groupText = false;
     };
     /** A line that is not parsed (too large): its own entry, in order, so the cursor never passes it unrecorded. */
     const pushDone = (q: Quarantined): void => {
@@ -469,6 +475,7 @@ export class SiemBatchSource implements Source {
             }
             groupCount += 1;
             groupBytes += len + 1;
+            if (len > 0) groupText = true;
             pos = nl + 1;
             // Inside the range of a group that killed a worker, each line is a job of its own: a second failure
             // then names the one line to quarantine, not the whole group.
@@ -516,6 +523,7 @@ export class SiemBatchSource implements Source {
               for (const c of carry) parts.push(c);
               groupCount += 1;
               groupBytes += carryBytes;
+              groupText = true;
             }
           }
         }
