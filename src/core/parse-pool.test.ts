@@ -189,9 +189,13 @@ describe('ParsePool', () => {
     const pool = new ParsePool({ workers: 1, workerFile: WORKER });
     try {
       const pending = pool.run(job(20_000));
+      const behind = pool.run(job(10));
       await pool.killOne();
       const err = await pending.catch((e: unknown) => e);
       expect(err).toMatchObject({ code: 'NORMALIZE_FAILED', retryable: true });
+      // The job it was running is named as the possible cause; the one queued behind it only waited.
+      expect(err).toMatchObject({ details: { workerDied: true, culprit: true } });
+      expect(await behind.catch((e: unknown) => e)).toMatchObject({ code: 'NORMALIZE_FAILED', details: { workerDied: true, culprit: false } });
       const again = await pool.run(job(10));
       expect(again.events).toHaveLength(10);
     } finally {
