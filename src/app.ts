@@ -18,7 +18,7 @@ import { createSink } from './sinks/index.js';
 import { PagedSource } from './sources/paged/source.js';
 import { isUnavailable } from './sources/paged/shared.js';
 import { PAGED_SPECS, PAGED_STREAMS } from './sources/paged/specs.js';
-import { SiemBatchSource } from './sources/siem/batch.js';
+import { DEFAULT_MAX_RECORD_BYTES, SiemBatchSource } from './sources/siem/batch.js';
 import { ParsePool } from './core/parse-pool.js';
 import { SiemStreamSource } from './sources/siem/stream.js';
 import { SiemV1Source } from './sources/siem/v1/source.js';
@@ -287,6 +287,9 @@ export function buildSources(account: AccountConfig, api: MimecastApi, logger: L
         startFromMs,
         pageSize: Math.min(siem.page_size ?? 100, 100),
         chunkEvents: siem.chunk_events,
+        fileRetrySpanMs: siem.file_retry_span,
+        maxRecordBytes: siem.max_record_size,
+        maxFileBytes: siem.max_file_size,
         logger,
         ...now,
         ...(overrides.pool === undefined ? {} : { pool: overrides.pool }),
@@ -375,7 +378,8 @@ export function buildCollector(config: Config, logger: Logger): Collector {
   const clients = new Map<string, AccountClient>();
   const sources: SourceBinding[] = [];
   // Parsing and normalization run on worker threads, so the main thread is free for the journal and the sinks.
-  const pool = new ParsePool();
+  // Its workers' heap must hold the largest record any account lets through.
+  const pool = new ParsePool({ maxRecordBytes: Math.max(DEFAULT_MAX_RECORD_BYTES, ...config.accounts.map((a) => a.streams.siem?.max_record_size ?? 0)) });
   try {
     for (const account of config.accounts) {
       const client = createAccountClient(account, logger);

@@ -86,8 +86,10 @@ const siemStream = z.strictObject({
    */
   file_retry_span: durationIn('1m', '7d').prefault('10m'),
   /**
-   * Longest single SIEM record, in bytes of its text. A longer one is quarantined alone (`record_too_large`, with its
-   * first 4096 characters) without being held in memory, and the rest of the file flows. 64KB–64MB, default 1MB.
+   * Longest single SIEM record (API 2.0: one line; API 1.0: one JSON record or key_value line), in bytes of its
+   * text. A longer one is quarantined alone (`record_too_large`, with its first 4096 characters and its position)
+   * without being held in memory, and the rest of the file flows. The parse workers' heap is sized from it.
+   * 64KB–64MB, default 1MB (real records are a few KB).
    */
   max_record_size: sizeIn('64KB', '64MB').prefault('1MB'),
   /**

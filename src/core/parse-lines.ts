@@ -1,8 +1,9 @@
 // Turns raw NDJSON lines into normalized events and quarantine entries; runs in a worker thread or inline.
-import { isAscii } from 'node:buffer';
+import { isAscii, isUtf8 } from 'node:buffer';
 import { SerializedEvent, type NormalizedEvent, type Quarantined, type StreamName } from './contracts.js';
 import { describeError } from './errors.js';
 import { normalizerFor } from '../normalize/registry.js';
+import { TAG_INVALID_UTF8, withTag } from '../normalize/tags.js';
 
 /** One unit of parsing work: consecutive lines of one file. */
 export interface ParseJob {
@@ -54,7 +55,8 @@ function eachRecord(job: ParseJob, emit: (e: NormalizedEvent) => void): Quaranti
   const normalize = normalizerFor(job.stream, job.variant);
   const ctx = job.logType === undefined ? { account: job.account } : { account: job.account, logType: job.logType };
   const quarantined: Quarantined[] = [];
-  const next = job.lines !== undefined ? arrayLines(job.lines) : textLines(job.text);
+  const invalid = { utf8: false };
+  const next = job.lines !== undefined ? arrayLines(job.lines) : textLines(job.text, invalid);
   for (let i = 0; ; i++) {
     const raw = next();
     if (raw === undefined) break;
@@ -74,7 +76,7 @@ function eachRecord(job: ParseJob, emit: (e: NormalizedEvent) => void): Quaranti
       quarantined.push({ reason: 'bad_record', detail: describeError(err), location: `${job.where},line=${job.firstLine + i}`, raw: text.slice(0, MAX_RAW) });
       continue;
     }
-    emit(event);
+    emit(invalid.utf8 ? withTag(event, TAG_INVALID_UTF8) : event);
   }
   return quarantined;
 }
@@ -88,16 +90,20 @@ function arrayLines(lines: readonly string[]): () => string | undefined {
  * The lines of a `text` job, decoded one at a time (a line's string lives only while it is parsed): split at
  * `\n`; a final `\n` ends the last line rather than starting an empty one. An ASCII line (most of them) becomes
  * a one-byte string by a plain copy, and one line with accents no longer turns the whole group into two-byte
- * strings (slower to decode, parse, hash and re-encode).
+ * strings (slower to decode, parse, hash and re-encode). `invalid.utf8` tells whether the line just returned had
+ * bytes that are not UTF-8 (decoded as U+FFFD); only lines that are not ASCII are checked.
  */
-function textLines(text: Uint8Array | undefined): () => string | undefined {
+function textLines(text: Uint8Array | undefined, invalid: { utf8: boolean }): () => string | undefined {
   const buf = text === undefined ? Buffer.alloc(0) : Buffer.from(text.buffer, text.byteOffset, text.byteLength);
   let pos = 0;
   return () => {
     if (pos >= buf.length) return undefined;
     const nl = buf.indexOf(0x0a, pos);
     const end = nl < 0 ? buf.length : nl;
-    const line = buf.toString(isAscii(buf.subarray(pos, end)) ? 'latin1' : 'utf8', pos, end);
+    const bytes = buf.subarray(pos, end);
+    const ascii = isAscii(bytes);
+    invalid.utf8 = !ascii && !isUtf8(bytes);
+    const line = buf.toString(ascii ? 'latin1' : 'utf8', pos, end);
     pos = end + 1;
     return line;
   };

@@ -189,13 +189,42 @@ describe('ParsePool', () => {
     const pool = new ParsePool({ workers: 1, workerFile: WORKER });
     try {
       const pending = pool.run(job(20_000));
+      const behind = pool.run(job(10));
       await pool.killOne();
       const err = await pending.catch((e: unknown) => e);
       expect(err).toMatchObject({ code: 'NORMALIZE_FAILED', retryable: true });
+      // The job it was running is named as the possible cause; the one queued behind it only waited.
+      expect(err).toMatchObject({ details: { workerDied: true, culprit: true } });
+      expect(await behind.catch((e: unknown) => e)).toMatchObject({ code: 'NORMALIZE_FAILED', details: { workerDied: true, culprit: false } });
       const again = await pool.run(job(10));
       expect(again.events).toHaveLength(10);
     } finally {
       await pool.close();
+    }
+  });
+
+  it('keeps a record with bytes that are not UTF-8 (replaced by U+FFFD) and tags it mimecast_invalid_utf8; valid text is not tagged', async () => {
+    const rec = (i: number, subject: Buffer): Buffer =>
+      Buffer.concat([Buffer.from(`{"_offset":${i},"_partition":1,"timestamp":${1714557600000 + i},"type":"receipt","subject":"`), subject, Buffer.from('"}\n')]);
+    const text = Buffer.concat([
+      rec(1, Buffer.from('plain')),
+      rec(2, Buffer.from([0x47, 0xc3, 0x28, 0x21])), // a lead byte followed by one that cannot continue it
+      rec(3, Buffer.from('Grüße 📧')),
+      rec(4, Buffer.from([0xff, 0xfe])),
+    ]);
+    const j: ParseJob = { stream: 'siem', variant: 'v2', account: 'acct', text, firstLine: 1, where: 'w' };
+    const threaded = new ParsePool({ workers: 1, workerFile: WORKER });
+    try {
+      for (const got of [parseLines(j), await threaded.run(j)]) {
+        const docs = got.events.map((e) => e.doc);
+        expect(got.quarantined).toEqual([]);
+        expect(docs.map((d) => (d['email'] as { subject?: string }).subject)).toEqual(['plain', 'G\uFFFD(!', 'Grüße 📧', '\uFFFD\uFFFD']);
+        expect(docs.map((d) => d['tags'])).toEqual([undefined, ['mimecast_invalid_utf8'], undefined, ['mimecast_invalid_utf8']]);
+        // The rest of the document is what it would have been.
+        expect({ ...docs[1], tags: undefined }).toEqual({ ...parseLines({ ...j, text: rec(2, Buffer.from('G\uFFFD(!')) }).events[0]?.doc, tags: undefined });
+      }
+    } finally {
+      await threaded.close();
     }
   });
 });

@@ -4,7 +4,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Quarantined } from './contracts.js';
-import { CollectorError } from './errors.js';
+import { CollectorError, describeError } from './errors.js';
 import { SpareBuffers, blockSize, parseLines, unpackEvents, type PackedEvents, type ParseJob, type ParsedLines } from './parse-lines.js';
 
 interface Pending {
@@ -40,6 +40,19 @@ export interface ParsePoolOptions {
   workers?: number;
   /** The compiled worker script; defaults to the one beside this module (absent when running from sources). */
   workerFile?: string;
+  /**
+   * The largest record (line) any source sends, in bytes: the workers' heap is sized so that one such record
+   * parses with room to spare. A worker whose heap runs out on one big allocation does not just end: V8 aborts the
+   * whole process. Default 1 MiB (`streams.siem.max_record_size`).
+   */
+  maxRecordBytes?: number;
+  /** Overrides the old-generation limit computed from maxRecordBytes (tests make a worker run out of memory). */
+  workerHeapMb?: number;
+}
+
+/** Old generation of a worker, MB: 32 covers groups of ordinary records; a record needs up to ~16x its size. */
+export function workerHeapMb(maxRecordBytes: number): number {
+  return Math.max(32, Math.ceil((16 * maxRecordBytes) / (1024 * 1024)));
 }
 
 export class ParsePool {
@@ -55,10 +68,12 @@ export class ParsePool {
   private readonly owned = new WeakSet<ArrayBuffer>();
   private closed = false;
   private readonly workerFile: string;
+  private readonly heapMb: number;
 
   constructor(options: ParsePoolOptions = {}) {
     const want = options.workers ?? Math.max(1, Math.min(4, availableParallelism() - 1));
     this.workerFile = options.workerFile ?? WORKER_FILE;
+    this.heapMb = options.workerHeapMb ?? workerHeapMb(options.maxRecordBytes ?? 1024 * 1024);
     // Running from TypeScript sources (tests) there is no compiled worker file: parse inline.
     if (want > 0 && existsSync(this.workerFile)) {
       for (let i = 0; i < want; i++) this.workers.push(this.spawn());
@@ -95,7 +110,7 @@ export class ParsePool {
       try {
         return Promise.resolve(parseLines(job));
       } catch (err) {
-        return Promise.reject(err);
+        return Promise.reject(new CollectorError('NORMALIZE_FAILED', `parsing failed: ${describeError(err)}`, { retryable: true, cause: err, details: { culprit: true } }));
       }
     }
     const worker = this.workers[this.next++ % this.workers.length] as Worker;
@@ -140,14 +155,14 @@ export class ParsePool {
     // A worker holds only the groups in flight: a small old generation keeps the process's memory flat. The
     // young generation is sized for its garbage (each record's parsed object and intermediate text): at 4 MB
     // scavenges took a fifth of the worker's time; 12 MB cut its CPU per event by ~10 % at no RSS cost.
-    const worker = new Worker(this.workerFile, { resourceLimits: { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 12 } });
+    const worker = new Worker(this.workerFile, { resourceLimits: { maxOldGenerationSizeMb: this.heapMb, maxYoungGenerationSizeMb: 12 } });
     worker.on('message', (msg: Reply) => {
       if (msg.text !== undefined && !this.closed) this.spareText.put(msg.text);
       const p = this.pending.get(msg.id);
       if (p === undefined) return;
       this.pending.delete(msg.id);
       this.owner.delete(msg.id);
-      if (msg.error !== undefined) p.reject(new CollectorError('NORMALIZE_FAILED', msg.error, { retryable: true }));
+      if (msg.error !== undefined) p.reject(new CollectorError('NORMALIZE_FAILED', msg.error, { retryable: true, details: { culprit: true } }));
       else if (msg.packed === undefined) p.resolve({ events: [], quarantined: msg.quarantined ?? [] });
       else {
         const block = msg.packed.docs.buffer;
@@ -156,13 +171,18 @@ export class ParsePool {
       }
     });
     const fail = (err: unknown): void => {
-      // The worker died: fail its jobs (the source retries from its cursor) and start a fresh one.
+      // The worker died: fail its jobs (the source retries from its cursor) and start a fresh one. A worker takes
+      // its jobs one at a time in the order they were posted, so its oldest pending job is the one it was running
+      // (`details.culprit`: the job that may have killed it); the others only waited behind it.
+      let first = true;
       for (const [id, w] of this.owner) {
         if (w !== worker) continue;
         const p = this.pending.get(id);
         this.pending.delete(id);
         this.owner.delete(id);
-        p?.reject(new CollectorError('NORMALIZE_FAILED', `parse worker failed: ${err instanceof Error ? err.message : String(err)}`, { retryable: true, cause: err }));
+        const why = err instanceof Error ? err.message : String(err);
+        p?.reject(new CollectorError('NORMALIZE_FAILED', `parse worker failed: ${why}`, { retryable: true, cause: err, details: { workerDied: true, culprit: first } }));
+        first = false;
       }
       const i = this.workers.indexOf(worker);
       if (i >= 0 && !this.closed) this.workers[i] = this.spawn();

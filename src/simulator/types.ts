@@ -36,6 +36,12 @@ export interface SimulatorFaults {
   corruptZip?: number;
   /** Chance a paged 1.0-style function answers HTTP 200 with a retryable `fail[]` and no data. */
   apiFail200?: number;
+  /**
+   * Bytes of one oversized line added after the first line of every API 2.0 batch file served: shaped like a receipt
+   * record with a huge subject, never in the manifest (a collector must quarantine it, not deliver it); sent as its
+   * own gzip member, built once. 0 or absent: off.
+   */
+  oversizedLineBytes?: number;
 }
 
 export interface SimulatorOptions {
@@ -137,6 +143,7 @@ export type FaultCounterName =
   | 'truncatedFile'
   | 'corruptZip'
   | 'apiFail200'
+  | 'oversizedLine'
   | 'bindingExpired'
   | 'wrongRegion'
   | 'unlicensed';

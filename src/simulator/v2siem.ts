@@ -1,6 +1,7 @@
 // API 2.0 SIEM batch: OAuth token, the batch listing of pre-signed blob URLs, and the blob downloads themselves.
 import { createHmac, randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { siemTypeFromApi } from '../core/contracts.js';
 import type { BlobDesc, Catalog } from './catalog.js';
 import { HttpReply, XML_TYPE, failReply, json, readBody, siemError, type Headers } from './http.js';
@@ -260,10 +261,37 @@ export async function blobEndpoint(sim: Simulator, url: URL): Promise<HttpReply>
     'Content-Type': 'application/gzip',
     ETag: `"${createHmac('md5', sim.signKey).update(url.pathname).digest('hex')}"`,
   };
+  const oversized = sim.currentFaults().oversizedLineBytes ?? 0;
+  if (oversized > 0) {
+    sim.countFault('oversizedLine');
+    return new HttpReply(200, withOversizedLine(bytes, oversized), headers);
+  }
   if (sim.roll(sim.currentFaults().truncatedGzip) && bytes.length > 1) {
     sim.countFault('truncatedGzip');
     const cut = Math.min(bytes.length - 1, Math.max(1, Math.floor(bytes.length * (0.2 + 0.6 * sim.faultRng.next()))));
     return new HttpReply(200, bytes.subarray(0, cut), headers);
   }
   return new HttpReply(200, bytes, headers);
+}
+
+/** The gzip member of one oversized line of `size` bytes, built once per size (a repeated byte compresses ~1000:1). */
+const oversizedMembers = new Map<number, Buffer>();
+
+/**
+ * The file with a junk line of `size` bytes after its first line: gzip members concatenated (gunzip reads them as
+ * one stream), so the big line is compressed once, not per download.
+ */
+function withOversizedLine(gz: Buffer, size: number): Buffer {
+  let member = oversizedMembers.get(size);
+  if (member === undefined) {
+    // Shaped like a record (a timestamp, a type, a huge subject), so a reader that accepted it would normalize it.
+    const head = '{"timestamp":1714557600000,"type":"receipt","subject":"';
+    const tail = '"}\n';
+    member = gzipSync(Buffer.concat([Buffer.from(head), Buffer.alloc(Math.max(0, size - head.length - tail.length), 0x78), Buffer.from(tail)]));
+    oversizedMembers.set(size, member);
+  }
+  const text = gunzipSync(gz);
+  const nl = text.indexOf(0x0a);
+  const cut = nl < 0 ? text.length : nl + 1;
+  return Buffer.concat([gzipSync(text.subarray(0, cut)), member, gzipSync(text.subarray(cut))]);
 }
