@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { AccountConfig, AccountV1Config, Config } from './config/schema.js';
-import { SIEM_TYPES, isCiType, type Batch, type SiemLogType, type SiemType, type Source } from './core/contracts.js';
+import { SIEM_TYPES, isCiType, type Batch, type NormalizedEvent, type SiemLogType, type SiemType, type Source } from './core/contracts.js';
 import { CollectorError, describeError, isAbort } from './core/errors.js';
 import { Pipeline, type SinkBinding, type SourceBinding } from './core/pipeline.js';
 import { Journal } from './journal/journal.js';
@@ -255,13 +255,20 @@ class SiemTypeFilter implements Source {
     this.key = inner.key;
     this.account = inner.account;
   }
+  private keep(events: readonly NormalizedEvent[]): NormalizedEvent[] {
+    return events.filter((e) => {
+      const mc = e.doc['mimecast'];
+      const type = typeof mc === 'object' && mc !== null ? (mc as Record<string, unknown>)['log_type'] : undefined;
+      return typeof type !== 'string' || this.types.has(type);
+    });
+  }
+  async *refetch(text: string, signal: AbortSignal): AsyncGenerator<Pick<Batch, 'events' | 'quarantined'>> {
+    if (this.inner.refetch === undefined) return;
+    for await (const b of this.inner.refetch(text, signal)) yield { ...b, events: this.keep(b.events) };
+  }
   async *pull(cursor: string | undefined, signal: AbortSignal): AsyncGenerator<Batch> {
     for await (const batch of this.inner.pull(cursor, signal)) {
-      const events = batch.events.filter((e) => {
-        const mc = e.doc['mimecast'];
-        const type = typeof mc === 'object' && mc !== null ? (mc as Record<string, unknown>)['log_type'] : undefined;
-        return typeof type !== 'string' || this.types.has(type);
-      });
+      const events = this.keep(batch.events);
       const counters = events.length === batch.events.length ? batch.counters : { ...batch.counters, siem_type_filtered: batch.events.length - events.length };
       yield { ...batch, events, ...(counters === undefined ? {} : { counters }) };
     }

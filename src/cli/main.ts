@@ -101,6 +101,28 @@ async function main(argv: string[]): Promise<number> {
       exitCode = await fetchCommand({ stream: streamArg, ...o }, io);
     });
 
+  const quarantine = program.command('quarantine').description('what the collector set aside as unusable, and reading quarantined files again');
+  quarantine
+    .command('list')
+    .description('the newest quarantine entries: where, why, and whether they can be read again')
+    .requiredOption('-c, --config <file>', 'config file (YAML): where the journal is')
+    .option('-n, --limit <n>', 'entries to show', intArg, 50)
+    .option('-o, --output <format>', 'table | json', 'table')
+    .action(async (o: { config: string; limit: number; output: string }) => {
+      const { quarantineListCommand } = await import('./quarantine.js');
+      exitCode = quarantineListCommand(o, io);
+    });
+  quarantine
+    .command('retry')
+    .description('ask the collector (running or at its next start) to read quarantined files again')
+    .argument('[ids...]', 'entry ids from `quarantine list`')
+    .requiredOption('-c, --config <file>', 'config file (YAML): where the journal is')
+    .option('--all', 'every entry that can be read again', false)
+    .action(async (ids: string[], o: { config: string; all: boolean }) => {
+      const { quarantineRetryCommand } = await import('./quarantine.js');
+      exitCode = quarantineRetryCommand({ ...o, ids }, io);
+    });
+
   program
     .command('simulate')
     .description('run the Mimecast API simulator standalone')

@@ -112,6 +112,11 @@ export interface Quarantined {
   location: string;
   /** The raw input, cut to a bounded size. */
   raw: string;
+  /**
+   * For input the source can fetch again (a file given up whole or in part): its own description of how, read back
+   * by its `refetch` when an operator asks (`quarantine retry`). Opaque to everyone else.
+   */
+  refetch?: string;
 }
 
 /** A source's opaque position, serialised by the source itself. */
@@ -140,6 +145,11 @@ export interface Source {
   readonly account: string;
   readonly stream: StreamName;
   pull(cursor: Cursor | undefined, signal: AbortSignal): AsyncIterable<Batch>;
+  /**
+   * Optional: reads one quarantined input again, from the `refetch` text the source stored with it, and yields its
+   * events (and anything still unusable in it) without touching the cursor. Throws when it still cannot be read.
+   */
+  refetch?(refetch: string, signal: AbortSignal): AsyncIterable<Pick<Batch, 'events' | 'quarantined'>>;
 }
 
 /** An event as read back from the journal for delivery: the document is already serialised. */

@@ -292,6 +292,7 @@ export class Pipeline {
         st.state = 'polling';
         st.lastPollAt = Date.now();
         try {
+          await this.retryQuarantined(source, st, log, signal);
           const pausedForBudget = await this.pullOnce(source, st, log, signal);
           if (st.consecutiveFailures > 0) log.info({ after_failures: st.consecutiveFailures }, 'source recovered');
           st.consecutiveFailures = 0;
@@ -326,6 +327,41 @@ export class Pipeline {
       if (!isAbort(err, signal)) log.error({ err: describeError(err) }, 'source loop ended unexpectedly');
     } finally {
       if (st.state !== 'disabled') st.state = 'stopped';
+    }
+  }
+
+  /**
+   * Reads again the quarantined inputs of this source an operator asked for (`quarantine retry`), before its next
+   * pull. Their events are journaled (duplicates dropped) without moving the cursor; each request ends `done` or
+   * `failed` with a note, and a failed one stays in quarantine to be asked for again.
+   */
+  private async retryQuarantined(source: Source, st: SourceStatus, log: Logger, signal: AbortSignal): Promise<void> {
+    if (source.refetch === undefined) return;
+    const journal = this.opts.journal;
+    for (const req of journal.retryRequests(source.key)) {
+      if (signal.aborted) return;
+      const got = { inserted: 0, duplicates: 0, quarantined: 0 };
+      try {
+        for await (const b of source.refetch(req.refetch, signal)) {
+          const res = journal.appendRefetched(source.key, b.events, b.quarantined ?? []);
+          got.inserted += res.inserted;
+          got.duplicates += res.duplicates;
+          got.quarantined += res.quarantined;
+          if (res.inserted > 0) this.newEvents.notify();
+        }
+      } catch (err) {
+        if (isAbort(err, signal)) throw err;
+        const code = isCollectorError(err) ? err.code : undefined;
+        journal.settleRetry(req.id, 'failed', describeError(err));
+        log.warn({ quarantine_id: req.id, code, err: describeError(err) }, 'quarantined input still cannot be read; it stays in quarantine');
+        continue;
+      } finally {
+        st.events += got.inserted;
+        st.duplicates += got.duplicates;
+        st.quarantined += got.quarantined;
+      }
+      journal.settleRetry(req.id, 'done', `read again: ${got.inserted} events journaled, ${got.duplicates} already there, ${got.quarantined} still unusable`);
+      log.info({ quarantine_id: req.id, ...got }, 'quarantined input read again');
     }
   }
 

@@ -3,13 +3,13 @@ import { hash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { STREAM_NAMES, StoredEvent, type Batch, type NormalizedEvent, type OutEvent, type StreamName } from '../core/contracts.js';
+import { STREAM_NAMES, StoredEvent, type Batch, type NormalizedEvent, type OutEvent, type Quarantined, type StreamName } from '../core/contracts.js';
 import { CollectorError } from '../core/errors.js';
 import { silentLogger, type Logger } from '../telemetry/logger.js';
 import { AUTOCHECKPOINT_PAGES, Checkpointer } from './checkpointer.js';
 
 /*
- * Schema (version 2, tracked in PRAGMA user_version):
+ * Schema (version 3, tracked in PRAGMA user_version):
  *
  *   events(seq INTEGER PRIMARY KEY, cum, stream, account, id, time, json)
  *     seq is assigned here, contiguously, from totals.head_seq (never reused, even after every row is
@@ -34,7 +34,10 @@ import { AUTOCHECKPOINT_PAGES, Checkpointer } from './checkpointer.js';
  *     alone and remembered for the window from when first seen. Rare, so random keys are affordable here.
  *   cursors(key PRIMARY KEY, cursor, updated_at)       the source position, written with its events
  *   sink_offsets(sink PRIMARY KEY, seq)                highest seq each configured sink has acked
- *   quarantine(id, key, reason, detail, location, raw, at)        unusable input, newest maxQuarantine kept
+ *   quarantine(id, key, reason, detail, location, raw, at, refetch, retry, retry_note)
+ *     unusable input, newest maxQuarantine kept. refetch (version 3): for a file given up whole or in part, the
+ *     source's own description of how to read it again; retry: NULL, 'requested' (by `quarantine retry`), 'done'
+ *     or 'failed', with retry_note saying what happened.
  *   dead_letter(id, sink, seq, event_id, stream, account, time, json, reason, at)  same bound
  *   totals(one = 1, head_seq, head_cum, del_seq, del_cum, dedup_ids)   running usage, updated in the same tx
  *     dedup_ids = rows in dedup + dedup_odd (version 2), so the dedup store's size is known without a count(*).
@@ -65,7 +68,7 @@ import { AUTOCHECKPOINT_PAGES, Checkpointer } from './checkpointer.js';
  * from SQLite with the same semantics.
  */
 
-const SCHEMA_VERSION = 2;
+const SCHEMA_VERSION = 3;
 const FILE_NAME = 'journal.sqlite';
 const DEFAULT_MAX_EVENTS = 1_000_000;
 const DEFAULT_MAX_BYTES = 1024 ** 3;
@@ -138,6 +141,12 @@ const MIGRATIONS: readonly string[] = [
   ALTER TABLE totals ADD COLUMN dedup_ids INTEGER NOT NULL DEFAULT 0;
   UPDATE totals SET dedup_ids = (SELECT count(*) FROM dedup) + (SELECT count(*) FROM dedup_odd);
   `,
+  `
+  ALTER TABLE quarantine ADD COLUMN refetch TEXT;
+  ALTER TABLE quarantine ADD COLUMN retry TEXT;
+  ALTER TABLE quarantine ADD COLUMN retry_note TEXT;
+  CREATE INDEX quarantine_retry ON quarantine (key, retry) WHERE retry IS NOT NULL;
+  `,
 ];
 
 export interface JournalOptions {
@@ -204,7 +213,15 @@ export interface QuarantineRow {
   location: string;
   raw: string;
   at: number;
+  id: number;
+  /** The source stored how to read this input again: `quarantine retry` can ask for it. */
+  refetchable: boolean;
+  retry?: RetryState;
+  retryNote?: string;
 }
+
+/** Where a `quarantine retry` request stands. */
+export type RetryState = 'requested' | 'done' | 'failed';
 
 export interface DeadLetterRow {
   sink: string;
@@ -247,6 +264,25 @@ function str(v: unknown, what: string): string {
 function stream(v: unknown): StreamName {
   if (typeof v === 'string' && STREAM_SET.has(v)) return v as StreamName;
   throw new TypeError(`journal row: unknown stream ${String(v)}`);
+}
+
+const QUARANTINE_COLUMNS = 'key, reason, detail, location, raw, at, id, refetch IS NOT NULL, retry, retry_note';
+
+/** A quarantine row selected as QUARANTINE_COLUMNS. */
+function quarantineRow(r: unknown): QuarantineRow {
+  const a = row(r);
+  return {
+    key: str(a[0], 'key'),
+    reason: str(a[1], 'reason'),
+    detail: str(a[2], 'detail'),
+    location: str(a[3], 'location'),
+    raw: str(a[4], 'raw'),
+    at: num(a[5], 'at'),
+    id: num(a[6], 'id'),
+    refetchable: num(a[7], 'refetchable') === 1,
+    ...(typeof a[8] === 'string' ? { retry: a[8] as RetryState } : {}),
+    ...(typeof a[9] === 'string' ? { retryNote: a[9] } : {}),
+  };
 }
 
 function row(v: unknown): unknown[] {
@@ -517,6 +553,8 @@ export class Journal {
     pruneDedupOdd: Stmt;
     insEvent: Stmt;
     insQuarantine: Stmt;
+    retryRequests: Stmt;
+    settleRetry: Stmt;
     trimQuarantine: Stmt;
     upsertCursor: Stmt;
     delCursor: Stmt;
@@ -562,7 +600,9 @@ export class Journal {
       insDedup: p('INSERT OR IGNORE INTO dedup (t, h) VALUES (?, ?)'),
       insDedupOdd: p('INSERT OR IGNORE INTO dedup_odd (h, seen) VALUES (?, ?)'),
       insEvent: p('INSERT INTO events (seq, cum, stream, account, id, time, json) VALUES (?, ?, ?, ?, ?, ?, ?)'),
-      insQuarantine: p('INSERT INTO quarantine (key, reason, detail, location, raw, at) VALUES (?, ?, ?, ?, ?, ?)'),
+      insQuarantine: p('INSERT INTO quarantine (key, reason, detail, location, raw, at, refetch) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      retryRequests: p("SELECT id, refetch FROM quarantine WHERE key = ? AND retry = 'requested' AND refetch IS NOT NULL ORDER BY id").raw(),
+      settleRetry: p('UPDATE quarantine SET retry = ?, retry_note = ? WHERE id = ?'),
       trimQuarantine: p('DELETE FROM quarantine WHERE id <= (SELECT max(id) FROM quarantine) - ?'),
       upsertCursor: p(
         'INSERT INTO cursors (key, cursor, updated_at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at',
@@ -585,7 +625,7 @@ export class Journal {
         'SELECT sink, seq, event_id, stream, account, time, json, reason, at FROM dead_letter ORDER BY id DESC LIMIT ?',
       ).raw(),
       countDead: p('SELECT count(*) FROM dead_letter').pluck(),
-      listQuarantine: p('SELECT key, reason, detail, location, raw, at FROM quarantine ORDER BY id DESC LIMIT ?').raw(),
+      listQuarantine: p(`SELECT ${QUARANTINE_COLUMNS} FROM quarantine ORDER BY id DESC LIMIT ?`).raw(),
       countQuarantine: p('SELECT count(*) FROM quarantine').pluck(),
       pruneDedup: p('DELETE FROM dedup WHERE (t, h) IN (SELECT t, h FROM dedup WHERE t < ? ORDER BY t LIMIT ?)'),
       pruneDedupOdd: p('DELETE FROM dedup_odd WHERE h IN (SELECT h FROM dedup_odd WHERE seen < ? ORDER BY seen LIMIT ?)'),
@@ -746,7 +786,7 @@ export class Journal {
   }
 
   /** The append transaction; with `room`, rolled back (undefined) as soon as the new rows would exceed it. */
-  private write(key: string, batch: Batch, room: Need | undefined): AppendResult | undefined {
+  private write(key: string, batch: Batch, room: Need | undefined, keepCursor = false): AppendResult | undefined {
     const t = this.totals;
     let headSeq = t.headSeq;
     let headCum = t.headCum;
@@ -792,10 +832,11 @@ export class Journal {
       const q = batch.quarantined ?? [];
       for (const item of q) {
         const raw = item.raw.length > MAX_RAW_CHARS ? item.raw.slice(0, MAX_RAW_CHARS) : item.raw;
-        this.s.insQuarantine.run(key, item.reason, item.detail, item.location, raw, at);
+        this.s.insQuarantine.run(key, item.reason, item.detail, item.location, raw, at, item.refetch ?? null);
       }
       if (q.length > 0) this.s.trimQuarantine.run(this.maxQuarantine);
-      this.s.upsertCursor.run(key, batch.cursor, at);
+      // A file read again from the quarantine (retryQuarantined) adds events without moving the source's cursor.
+      if (!keepCursor) this.s.upsertCursor.run(key, batch.cursor, at);
       if (inserted > 0) {
         dedupIds += inserted;
         if (dedupIds > this.dedupMaxIds) {
@@ -1044,17 +1085,35 @@ export class Journal {
   /** The newest quarantined records, newest first. */
   quarantine(limit = 100): QuarantineRow[] {
     return this.guard('quarantine', () =>
-      this.s.listQuarantine.all(Math.max(0, Math.floor(limit))).map((r) => {
+      this.s.listQuarantine.all(Math.max(0, Math.floor(limit))).map(quarantineRow),
+    );
+  }
+
+  /** Quarantined inputs of `key` whose reading again was requested (`quarantine retry`), oldest first. */
+  retryRequests(key: string): { id: number; refetch: string }[] {
+    return this.guard('retryRequests', () =>
+      this.s.retryRequests.all(key).map((r) => {
         const a = row(r);
-        return {
-          key: str(a[0], 'key'),
-          reason: str(a[1], 'reason'),
-          detail: str(a[2], 'detail'),
-          location: str(a[3], 'location'),
-          raw: str(a[4], 'raw'),
-          at: num(a[5], 'at'),
-        };
+        return { id: num(a[0], 'id'), refetch: str(a[1], 'refetch') };
       }),
+    );
+  }
+
+  /** Records how a requested retry ended. */
+  settleRetry(id: number, state: 'done' | 'failed', note: string): void {
+    this.guard('settleRetry', () => {
+      this.s.settleRetry.run(state, note.slice(0, 2000), id);
+    });
+  }
+
+  /**
+   * Appends what reading a quarantined input again produced, as append() does (dedup, quarantine, one transaction)
+   * but leaving the source's cursor where it is: the stream has long moved past that input.
+   */
+  appendRefetched(key: string, events: NormalizedEvent[], quarantined: readonly Quarantined[] = []): AppendResult {
+    return this.guard(
+      'appendRefetched',
+      () => this.write(key, { events, quarantined: [...quarantined], cursor: '' }, undefined, true) ?? { inserted: 0, duplicates: 0, quarantined: 0 },
     );
   }
 
@@ -1234,5 +1293,84 @@ function migrate(db: Database.Database, file: string): void {
       db.exec(sql);
       db.pragma(`user_version = ${v + 1}`);
     }).immediate();
+  }
+}
+
+/** What `quarantine retry` did to the entries it was asked about. */
+export interface RetryRequestResult {
+  /** Now waiting for the collector to read them again. */
+  requested: number[];
+  /** The source stored no way to fetch these again (a single bad record, not a file). */
+  notRefetchable: number[];
+  /** No such entry (trimmed, or a typo). */
+  unknown: number[];
+}
+
+/**
+ * Asks the collector to read quarantined inputs again: marks them `requested`; each source picks up its own at its
+ * next poll (the collector may be running: this is a plain connection that only updates those rows). `all` takes
+ * every entry that can be fetched again and is not already done or waiting.
+ */
+export function requestQuarantineRetry(dir: string, which: readonly number[] | 'all'): RetryRequestResult {
+  const file = path.join(dir, FILE_NAME);
+  let db: Database.Database;
+  try {
+    db = new Database(file, { fileMustExist: true });
+  } catch (err) {
+    throw new CollectorError('JOURNAL_FAILED', `cannot open journal ${file}: ${(err as Error).message}`, { cause: err, details: { path: file } });
+  }
+  try {
+    db.pragma('busy_timeout = 5000');
+    const version = num(db.pragma('user_version', { simple: true }), 'user_version');
+    if (version < 3) {
+      throw new CollectorError('JOURNAL_FAILED', `journal ${file} is at schema version ${version}: start this version of the collector once (it upgrades the journal), then ask again`, {
+        details: { path: file },
+      });
+    }
+    const out: RetryRequestResult = { requested: [], notRefetchable: [], unknown: [] };
+    db.transaction(() => {
+      if (which === 'all') {
+        const ids = db
+          .prepare("UPDATE quarantine SET retry = 'requested', retry_note = NULL WHERE refetch IS NOT NULL AND (retry IS NULL OR retry = 'failed') RETURNING id")
+          .pluck()
+          .all();
+        out.requested.push(...ids.map((v) => num(v, 'id')).sort((a, b) => a - b));
+        return;
+      }
+      const get = db.prepare('SELECT refetch IS NOT NULL FROM quarantine WHERE id = ?').pluck();
+      const mark = db.prepare("UPDATE quarantine SET retry = 'requested', retry_note = NULL WHERE id = ?");
+      for (const id of which) {
+        const can: unknown = get.get(id);
+        if (can === undefined) out.unknown.push(id);
+        else if (num(can, 'refetchable') !== 1) out.notRefetchable.push(id);
+        else {
+          mark.run(id);
+          out.requested.push(id);
+        }
+      }
+    })();
+    return out;
+  } finally {
+    db.close();
+  }
+}
+
+/** The newest quarantine entries, read with a plain read-only connection (works while the collector runs). */
+export function readQuarantine(dir: string, limit: number): QuarantineRow[] {
+  const file = path.join(dir, FILE_NAME);
+  let db: Database.Database;
+  try {
+    db = new Database(file, { fileMustExist: true, readonly: true });
+  } catch (err) {
+    throw new CollectorError('JOURNAL_FAILED', `cannot open journal ${file}: ${(err as Error).message}`, { cause: err, details: { path: file } });
+  }
+  try {
+    db.pragma('busy_timeout = 5000');
+    const version = num(db.pragma('user_version', { simple: true }), 'user_version');
+    // Columns in the order quarantineRow reads them; a journal from before version 3 has no retry columns yet.
+    const cols = version >= 3 ? QUARANTINE_COLUMNS : 'key, reason, detail, location, raw, at, id, 0, NULL, NULL';
+    return db.prepare(`SELECT ${cols} FROM quarantine ORDER BY id DESC LIMIT ?`).raw().all(Math.max(0, Math.floor(limit))).map(quarantineRow);
+  } finally {
+    db.close();
   }
 }

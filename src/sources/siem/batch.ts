@@ -91,6 +91,27 @@ interface PageReply {
   caughtUp: boolean;
 }
 
+/** How a quarantined file is found again: the page request (token, or the start day), the file, the lines done. */
+interface RefetchSpec {
+  v: 1;
+  req?: string;
+  start: string;
+  blob: number;
+  line: number;
+}
+
+function parseRefetch(text: string): RefetchSpec | undefined {
+  try {
+    const v: unknown = JSON.parse(text);
+    if (v === null || typeof v !== 'object') return undefined;
+    const r = v as Record<string, unknown>;
+    if (r['v'] !== 1 || typeof r['start'] !== 'string' || !Number.isSafeInteger(r['blob']) || !Number.isSafeInteger(r['line'])) return undefined;
+    return { v: 1, start: r['start'], blob: r['blob'] as number, line: r['line'] as number, ...(typeof r['req'] === 'string' ? { req: r['req'] } : {}) };
+  } catch {
+    return undefined;
+  }
+}
+
 function parseCursor(text: string | undefined): SiemBatchCursor | undefined {
   if (text === undefined) return undefined;
   try {
@@ -255,6 +276,7 @@ export class SiemBatchSource implements Source {
               detail: `${describeError(failure)} (${attempts} attempts over ${spanS} s, fresh URLs each time; from line ${line + 1})`,
               location: `type=${this.o.type},page=${pageLabel},blob=${blob},line=${line + 1}`,
               raw: entry.url.replace(/\?.*$/, ''),
+              refetch: JSON.stringify({ v: 1, ...(req === undefined ? {} : { req }), start, blob, line } satisfies RefetchSpec),
             };
             yield { events: [], cursor: position(blob + 1, 0), quarantined: [q], counters: { ...counters } };
             for (const k of Object.keys(counters)) counters[k] = 0;
@@ -283,6 +305,30 @@ export class SiemBatchSource implements Source {
       yield { events: [], cursor: JSON.stringify(after), counters };
       if (page.caughtUp || page.next === undefined || page.blobs.length === 0) return;
       cur = after;
+    }
+  }
+
+  /**
+   * Reads a quarantined file again (`quarantine retry`): the page it was listed on is asked for again (fresh URLs),
+   * and the file is read from the line where it was given up. Throws when the page no longer lists it or it still
+   * fails. A file first listed by a date-range request (no page token) is looked up with the same start day, whose
+   * listing may have changed since: then another file may be read instead (its events are deduplicated).
+   */
+  async *refetch(text: string, signal: AbortSignal): AsyncGenerator<Pick<Batch, 'events' | 'quarantined'>> {
+    const spec = parseRefetch(text);
+    if (spec === undefined) throw new CollectorError('BLOB_MISSING', `cannot read the quarantine entry's refetch data: ${text.slice(0, 200)}`);
+    const label = spec.req ?? `start:${spec.start}`;
+    const page = await this.fetchPage(spec.req, spec.start, signal);
+    const entry = page.blobs[spec.blob];
+    if (entry === undefined) {
+      throw new CollectorError(
+        'BLOB_MISSING',
+        `page ${label.slice(0, 60)} now lists ${page.blobs.length} file(s); file ${spec.blob} is no longer there (past the API's 7-day retention?)`,
+      );
+    }
+    for await (const chunk of this.readFile(entry.url, spec.blob, spec.line, label, signal)) {
+      yield { events: chunk.events, quarantined: chunk.quarantined };
+      if (chunk.blocks.length > 0) this.pool.recycle(chunk.blocks);
     }
   }
 

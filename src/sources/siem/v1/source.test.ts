@@ -377,6 +377,7 @@ describe('SiemV1Source', () => {
   it('a file whose download always breaks is quarantined after the span, with the whole token to fetch it again', async () => {
     const body = jsonFile('receipt', 0, 20);
     const longToken = `t1${'x'.repeat(300)}`;
+    let fixed = false;
     const { h, source, time } = await setup(
       [
         { name: 'receipt_20240301101500123.json', body: jsonFile('receipt', 0, 1) },
@@ -393,7 +394,8 @@ describe('SiemV1Source', () => {
         }
         if (req.token !== longToken) return false;
         res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-disposition': 'attachment; filename="receipt_20240301101600000.json"', 'mc-siem-token': 't2', 'content-length': String(body.length) });
-        res.write(body.subarray(0, 100), () => res.socket?.destroy());
+        if (fixed) res.end(body);
+        else res.write(body.subarray(0, 100), () => res.socket?.destroy());
         return true;
       },
       { fileRetrySpanMs: 2 * 60_000 },
@@ -407,6 +409,13 @@ describe('SiemV1Source', () => {
     expect(h.requests.filter((r) => r.token === longToken).length).toBeGreaterThanOrEqual(3);
     expect(time.elapsed()).toBeGreaterThanOrEqual(2 * 60_000);
     expect(h.requests.at(-1)?.token).toBe('t3');
+
+    // `quarantine retry`: once the file downloads whole, its refetch data reads it again, all of it.
+    expect(q[0]?.refetch).toBe(q[0]?.raw);
+    fixed = true;
+    const again: unknown[] = [];
+    for await (const b of source.refetch(q[0]?.refetch ?? '', new AbortController().signal)) again.push(...subjects([{ events: b.events, cursor: '' }]));
+    expect(again).toEqual(Array.from({ length: 20 }, (_, i) => `receipt ${i}`));
   });
 
   it('a file cut at a later place on every download keeps being requested and arrives whole, however long it takes', async () => {

@@ -315,6 +315,8 @@ export class SiemV1Source implements Source {
             detail: `${describeError(failure)} (after ${attempts} attempt${attempts === 1 ? '' : 's'} over ${Math.round(budget.elapsedMs() / 1000)} s)`,
             location: `token=${reqToken ?? '(oldest)'},file=${fileName ?? '(unnamed)'},record=${committed + 1}`,
             raw: serialize(lost),
+            // The first file of a chain has no token to ask for it again by (without one the API answers the oldest).
+            ...(reqToken === undefined || permanent ? {} : { refetch: serialize(lost) }),
           };
           yield { events: [], quarantined: [q], cursor: serialize({ v: 1, token: nextToken }), counters: { siem_files_quarantined: 1 } };
           break;
@@ -334,6 +336,26 @@ export class SiemV1Source implements Source {
         return;
       }
       cur = { v: 1, token: nextToken };
+    }
+  }
+
+  /**
+   * Reads a quarantined file again (`quarantine retry`): asks for its token once more and reads the file from the
+   * record where it was given up (the whole file when the token now returns another one). Throws when it still fails.
+   */
+  async *refetch(text: string, signal: AbortSignal): AsyncGenerator<Pick<Batch, 'events' | 'quarantined'>> {
+    const at = parseSiemV1Cursor(text);
+    if (at?.token === undefined) throw new CollectorError('BLOB_MISSING', `cannot read the quarantine entry's refetch data: ${text.slice(0, 200)}`);
+    const normalize = await this.#normalizer();
+    const res = await this.#o.api.postRaw(SIEM_V1_PATH, this.#request(at.token), signal);
+    const fileName = fileNameOf(res.headers['content-disposition']);
+    if (fileName === undefined && /json/i.test(res.headers['content-type'] ?? '')) {
+      res.body.destroy();
+      throw new CollectorError('BLOB_MISSING', `the API no longer returns a file for token ${at.token.slice(0, 40)}… (past its retention?)`);
+    }
+    const skip = at.file === undefined || at.file === fileName ? (at.record ?? 0) : 0;
+    for await (const chunk of this.#readFile(res.body, fileName, skip, normalize, signal)) {
+      yield { events: chunk.events, quarantined: chunk.quarantined };
     }
   }
 
