@@ -30,6 +30,7 @@ const FAULT_KEYS: readonly (keyof SimulatorFaults)[] = [
   'slowReplyRate',
   'earlyTokenExpiry',
   'expiredBlob',
+  'redirectBlob',
   'truncatedGzip',
   'nonJsonLines',
   'replayRecords',
@@ -37,6 +38,7 @@ const FAULT_KEYS: readonly (keyof SimulatorFaults)[] = [
   'truncatedFile',
   'corruptZip',
   'apiFail200',
+  'oversizedLineBytes',
 ];
 
 /** `rateLimit429=0.05,truncatedGzip=0.02` → faults. */

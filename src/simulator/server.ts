@@ -417,6 +417,7 @@ export class Simulator implements RunningSimulator {
       corruptZip: f.corruptZip ?? 0,
       apiFail200: f.apiFail200 ?? 0,
       oversizedLine: f.oversizedLine ?? 0,
+      redirectBlob: f.redirectBlob ?? 0,
       bindingExpired: f.bindingExpired ?? 0,
       wrongRegion: f.wrongRegion ?? 0,
       unlicensed: f.unlicensed ?? 0,

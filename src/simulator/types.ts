@@ -19,6 +19,8 @@ export interface SimulatorFaults {
   earlyTokenExpiry?: number;
   /** Chance a listing hands out a blob URL that has already expired (GET → 403). */
   expiredBlob?: number;
+  /** Chance a blob download answers 307 (storage sending the client to another endpoint) instead of the file. */
+  redirectBlob?: number;
   /** Chance a blob download is cut: valid HTTP response, incomplete gzip stream. */
   truncatedGzip?: number;
   /** Chance a published blob holds junk non-JSON lines (persistent; junk is neither a record nor in the manifest). */
@@ -144,6 +146,7 @@ export type FaultCounterName =
   | 'corruptZip'
   | 'apiFail200'
   | 'oversizedLine'
+  | 'redirectBlob'
   | 'bindingExpired'
   | 'wrongRegion'
   | 'unlicensed';

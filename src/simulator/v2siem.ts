@@ -256,6 +256,13 @@ export async function blobEndpoint(sim: Simulator, url: URL): Promise<HttpReply>
       ServerTime: new Date(now).toISOString(),
     });
   }
+  // Storage sending the client elsewhere (S3 does, to a regional endpoint): one hop, then the file.
+  if (url.searchParams.get('X-Sim-Hop') === null && sim.roll(sim.currentFaults().redirectBlob)) {
+    sim.countFault('redirectBlob');
+    const to = new URL(url.toString());
+    to.searchParams.set('X-Sim-Hop', '1');
+    return new HttpReply(307, '', { Location: `${to.pathname}${to.search}` });
+  }
   const bytes = await catalog.bytes(desc);
   const headers: Headers = {
     'Content-Type': 'application/gzip',
