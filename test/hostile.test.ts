@@ -110,4 +110,75 @@ describe('hostile Mimecast: the collector as a child process', () => {
     expect(retries.length).toBeGreaterThanOrEqual(4);
     if (peak !== undefined) expect(peak).toBeLessThan(MEMORY_BOUND);
   }, 150_000);
+
+  it('follows storage redirects, and rides out a redirect storm without losing the file', async () => {
+    const now = Date.now() - 3_600_000;
+    const blobs: HostileBlob[] = [
+      // One hop elsewhere, as S3 does: simply followed.
+      { name: 'a', gz: gzipLines(recordLines(200, now)), script: [{ kind: 'redirect', to: '/blob/a-moved' }, { kind: 'file' }] },
+      // A storm: redirects going round in circles for several downloads, then the file (the old code lost it).
+      { name: 'b', gz: gzipLines(recordLines(200, now + 1000)), script: [...Array.from({ length: 12 }, () => ({ kind: 'redirect' as const, to: '/blob/b' })), { kind: 'file' }] },
+    ];
+    blobs.push({ name: 'a-moved', gz: blobs[0]?.gz ?? Buffer.alloc(0), script: [{ kind: 'file' }] });
+    server = await startHostileServer({ blobs });
+    const r = startRun(server);
+    run = r;
+    await waitFor(() => readOutput(r.output).length >= 400, 90_000, 'all 400 records', 250);
+    const st = await status(r);
+    const exit = await stop(r);
+    expect(exit.code).toBe(0);
+    expect(readOutput(r.output)).toHaveLength(400);
+    expect((st['journal'] as { quarantined: number }).quarantined).toBe(0);
+    const accounts = st['accounts'] as { http: { redirects_followed: number } }[];
+    expect(accounts[0]?.http.redirects_followed).toBeGreaterThan(0);
+  }, 150_000);
+
+  it('stops reading a decompression bomb at max_file_size, quarantines the rest, and the stream goes on', async () => {
+    const now = Date.now() - 3_600_000;
+    // 64 MiB of newlines in ~64 KB of gzip, between good records; then a good file.
+    const bomb = gzipLines([...recordLines(50, now), Buffer.alloc(64 * 1024 * 1024, 0x0a), ...recordLines(50, now + 500)]);
+    expect(bomb.length).toBeLessThan(1024 * 1024);
+    const blobs: HostileBlob[] = [
+      { name: 'bomb', gz: bomb, script: [{ kind: 'file' }] },
+      { name: 'after', gz: gzipLines(recordLines(100, now + 1000)), script: [{ kind: 'file' }] },
+    ];
+    server = await startHostileServer({ blobs });
+    const r = startRun(server, { siem: ['max_file_size: 8MB'] });
+    run = r;
+    await waitFor(() => readOutput(r.output).length >= 150, 90_000, 'the records before the cut and the next file', 250);
+    const st = await status(r);
+    const peak = await peakRss(r.child.proc.pid ?? 0);
+    const exit = await stop(r);
+    expect(exit.code).toBe(0);
+    // The 50 records before the bomb and the whole next file; what lies past 8 MB is quarantined, not read.
+    expect(readOutput(r.output)).toHaveLength(150);
+    expect((st['journal'] as { quarantined: number }).quarantined).toBe(1);
+    const lines = r.logLines();
+    const said = lines.filter((l) => String(l['msg']).includes('max_file_size'));
+    expect(said).toHaveLength(1);
+    expect(said[0]?.['level']).toBe('error');
+    if (peak !== undefined) expect(peak).toBeLessThan(MEMORY_BOUND);
+  }, 150_000);
+
+  it('aborts a download that trickles past download_deadline, says so, counts it, and gets the file on the next try', async () => {
+    const now = Date.now() - 3_600_000;
+    const blobs: HostileBlob[] = [
+      // One byte every 2 s: request_timeout (silence) never fires, only the total deadline does.
+      { name: 'slow', gz: gzipLines(recordLines(100, now)), script: [{ kind: 'drip', everyMs: 2_000 }, { kind: 'file' }] },
+    ];
+    server = await startHostileServer({ blobs });
+    const r = startRun(server, { account: ['download_deadline: 1m'] });
+    run = r;
+    await waitFor(() => readOutput(r.output).length >= 100, 150_000, 'the file after the stalled download', 500);
+    const st = await status(r);
+    const exit = await stop(r);
+    expect(exit.code).toBe(0);
+    expect(readOutput(r.output)).toHaveLength(100);
+    const accounts = st['accounts'] as { http: { deadlines_hit: number } }[];
+    expect(accounts[0]?.http.deadlines_hit).toBe(1);
+    const warned = r.logLines().filter((l) => l['msg'] === 'mimecast transfer passed its deadline; aborted');
+    expect(warned).toHaveLength(1);
+    expect(String(warned[0]?.['err'])).toContain('download_deadline');
+    expect(server.blobRequests('slow')).toBe(2);
+  }, 200_000);
 });
