@@ -171,8 +171,9 @@ describe('printable', () => {
   });
 });
 
-describe.skipIf(!existsSync(MAIN))('normalize as a command (needs npm run build)', () => {
+describe('normalize as a command (npm test builds dist/ first)', () => {
   it('exits promptly with 130 on SIGTERM while busy with an endless stream of bad lines', async () => {
+    expect(existsSync(MAIN), 'dist/cli/main.js: run npm run build').toBe(true);
     const child = spawn(process.execPath, [MAIN, 'normalize', '--stream', 'siem'], { stdio: ['pipe', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
