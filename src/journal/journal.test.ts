@@ -283,7 +283,7 @@ describe('Journal', () => {
     ]);
     expect(j.quarantineCount()).toBe(1);
     expect(j.quarantine()).toEqual([
-      { key: 'acme/siem', reason: 'bad_json', detail: 'Unexpected token', location: 'blob=1,line=7', raw: '{"a":', at: T0 },
+      { key: 'acme/siem', reason: 'bad_json', detail: 'Unexpected token', location: 'blob=1,line=7', raw: '{"a":', at: T0, id: 1, refetchable: false },
     ]);
     expect(j.deadLetterCount()).toBe(1);
     expect(j.deadLetters()[0]).toMatchObject({ sink: 'out', reason: 'HEC code 6', event: { seq: 2, id: '2' } });
