@@ -1,6 +1,5 @@
 // Incremental reader for SIEM 1.0 `json` files (`{"type":"MTA","data":[{...},...]}`): one record in memory at a time.
-import { StringDecoder } from 'node:string_decoder';
-import { DEFAULT_MAX_RECORD_BYTES, MAX_RAW, SiemFileError, clip, type RecordItem } from './records.js';
+import { DEFAULT_MAX_RECORD_BYTES, MAX_RAW, SiemFileError, Utf8Decoder, clip, type RecordItem } from './records.js';
 
 export interface JsonFileOptions {
   /**
@@ -9,6 +8,8 @@ export interface JsonFileOptions {
    * Default 1 MiB.
    */
   maxRecordBytes?: number;
+  /** The file's decoder: a record it says holds replaced bytes is marked `invalidUtf8`. */
+  utf8?: Utf8Decoder;
 }
 
 type Phase =
@@ -32,6 +33,7 @@ const WS = new Set([' ', '\t', '\n', '\r']);
  */
 export class JsonRecordScanner {
   readonly #max: number;
+  readonly #utf8: Utf8Decoder | undefined;
   #phase: Phase = 'start';
   #key = '';
   #keyEscape = false;
@@ -53,6 +55,7 @@ export class JsonRecordScanner {
 
   constructor(opts: JsonFileOptions = {}) {
     this.#max = opts.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
+    this.#utf8 = opts.utf8;
   }
 
   /** Records completed by this text, in order. Throws SiemFileError when the text cannot be a SIEM JSON file. */
@@ -239,7 +242,8 @@ export class JsonRecordScanner {
       return;
     }
     try {
-      out.push({ ok: true, value: JSON.parse(raw) as unknown });
+      const value = JSON.parse(raw) as unknown;
+      out.push(this.#utf8?.replaced(raw) === true ? { ok: true, value, invalidUtf8: true } : { ok: true, value });
     } catch (err) {
       out.push({ ok: false, reason: 'bad_json', detail: err instanceof Error ? err.message : String(err), raw: clip(raw) });
     }
@@ -252,8 +256,8 @@ export class JsonRecordScanner {
 
 /** Streams the records of a JSON SIEM file; throws SiemFileError (after the good records) when it is cut or broken. */
 export async function* jsonRecords(src: AsyncIterable<Buffer | string>, opts: JsonFileOptions = {}): AsyncGenerator<RecordItem> {
-  const scanner = new JsonRecordScanner(opts);
-  const decoder = new StringDecoder('utf8');
+  const decoder = new Utf8Decoder();
+  const scanner = new JsonRecordScanner({ ...opts, utf8: decoder });
   for await (const chunk of src) {
     const items = scanner.feed(typeof chunk === 'string' ? chunk : decoder.write(chunk));
     for (const it of items) yield it;

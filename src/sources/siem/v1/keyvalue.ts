@@ -11,8 +11,7 @@
 //    empty value. A record must begin with `key=`; anything else is reported as a bad record.
 // The one case no rule can settle: a value that itself contains `|NewKey=` for a key the record has not used yet
 // is split there (the extra key lands next to the real ones; nothing is dropped).
-import { StringDecoder } from 'node:string_decoder';
-import { DEFAULT_MAX_RECORD_BYTES, MAX_RAW, clip, type RecordItem } from './records.js';
+import { DEFAULT_MAX_RECORD_BYTES, MAX_RAW, Utf8Decoder, clip, type RecordItem } from './records.js';
 
 /** Kept from an over-long record so a record start split across chunks is still found. */
 const TAIL_KEEP = 128;
@@ -95,7 +94,7 @@ function overBytes(text: string, max: number): boolean {
 export async function* keyValueRecords(src: AsyncIterable<Buffer | string>, opts: KeyValueOptions = {}): AsyncGenerator<RecordItem> {
   // Pending text is bounded in characters (never fewer than its bytes), records are judged in bytes.
   const max = opts.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
-  const decoder = new StringDecoder('utf8');
+  const decoder = new Utf8Decoder();
   let carry = '';
   let oversized = false;
   let started = false;
@@ -109,7 +108,7 @@ export async function* keyValueRecords(src: AsyncIterable<Buffer | string>, opts
         continue;
       }
       try {
-        yield { ok: true, value: parseKeyValue(rec) };
+        yield decoder.replaced(rec) ? { ok: true, value: parseKeyValue(rec), invalidUtf8: true } : { ok: true, value: parseKeyValue(rec) };
       } catch (err) {
         yield { ok: false, reason: 'bad_record', detail: err instanceof Error ? err.message : String(err), raw: clip(rec) };
       }

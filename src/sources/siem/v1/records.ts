@@ -1,9 +1,12 @@
 // What the SIEM 1.0 file readers hand to the source: one record slot at a time, and the error for an unusable file.
+import { isAscii } from 'node:buffer';
+import { StringDecoder } from 'node:string_decoder';
 import { CollectorError } from '../../../core/errors.js';
 
 /** One record slot of a file. Bad slots still count, so a resume position means the same thing on every read. */
 export type RecordItem =
-  | { ok: true; value: unknown }
+  /** `invalidUtf8`: the record's text holds U+FFFD that decoding put in place of bytes that were not UTF-8. */
+  | { ok: true; value: unknown; invalidUtf8?: true }
   | { ok: false; reason: string; detail: string; raw: string };
 
 /**
@@ -30,4 +33,46 @@ export const MAX_RAW = 4096;
 
 export function clip(text: string): string {
   return text.length > MAX_RAW ? text.slice(0, MAX_RAW) : text;
+}
+
+const REPLACEMENT_BYTES = Buffer.from('\uFFFD', 'utf8');
+
+function count(text: string, ch: string): number {
+  let n = 0;
+  for (let i = text.indexOf(ch); i >= 0; i = text.indexOf(ch, i + 1)) n++;
+  return n;
+}
+
+/**
+ * A UTF-8 decoder for a file read in chunks that notices when bytes were not UTF-8 (more U+FFFD came out than the
+ * bytes spelled). A record whose text holds U+FFFD from such a file is then tagged: a U+FFFD the file itself spelt
+ * elsewhere in it is, rarely, tagged too. An ASCII chunk costs one check.
+ */
+export class Utf8Decoder {
+  private readonly decoder = new StringDecoder('utf8');
+  /** Some bytes of this file so far were not UTF-8. */
+  invalid = false;
+
+  write(chunk: Buffer): string {
+    const text = this.decoder.write(chunk);
+    if (!this.invalid && !isAscii(chunk) && count(text, '\uFFFD') > countBytes(chunk)) this.invalid = true;
+    return text;
+  }
+
+  end(): string {
+    const text = this.decoder.end();
+    if (text.includes('\uFFFD')) this.invalid = true;
+    return text;
+  }
+
+  /** True when a record with this text should carry the invalid-UTF-8 tag. */
+  replaced(text: string): boolean {
+    return this.invalid && text.includes('\uFFFD');
+  }
+}
+
+function countBytes(chunk: Buffer): number {
+  let n = 0;
+  for (let i = chunk.indexOf(REPLACEMENT_BYTES); i >= 0; i = chunk.indexOf(REPLACEMENT_BYTES, i + 1)) n++;
+  return n;
 }

@@ -491,6 +491,27 @@ describe('SiemV1Source', () => {
     }
   });
 
+  it('invalid UTF-8 in a record: kept with U+FFFD and tagged mimecast_invalid_utf8; clean records untagged (json and key_value)', async () => {
+    // "café" with a Latin-1 é (0xE9): not UTF-8.
+    const bad = (text: string): Buffer => {
+      const at = text.indexOf('CAFE');
+      return Buffer.concat([Buffer.from(text.slice(0, at) + 'caf'), Buffer.from([0xe9]), Buffer.from(text.slice(at + 4))]);
+    };
+    const json = bad(JSON.stringify({ type: 'MTA', data: [rec('receipt', 0), { ...rec('receipt', 1), Subject: 'CAFE' }, rec('receipt', 2)] }));
+    const kv = bad(`${kvLine(rec('receipt', 0))}\n${kvLine({ ...rec('receipt', 1), Subject: 'CAFE' })}\n${kvLine(rec('receipt', 2))}\n`);
+    for (const [format, body, name] of [
+      ['json', json, 'receipt_20240301101500123.json'],
+      ['key_value', kv, 'receipt_20240301101500123.log'],
+    ] as const) {
+      const { source } = await setup([{ name, body }], undefined, { fileFormat: format });
+      const events = (await drain(source)).flatMap((b) => b.events);
+      expect(events).toHaveLength(3);
+      const docs = events.map((e) => JSON.parse(e.json ?? JSON.stringify(e.doc)) as Record<string, unknown>);
+      expect(docs.map((d) => d['tags'])).toEqual([undefined, ['mimecast_invalid_utf8'], undefined]);
+      expect((docs[1]?.['record'] as Record<string, unknown>)['Subject']).toBe('caf\uFFFD');
+    }
+  });
+
   it('a zip bomb stops at max_file_size: what came before is kept, the rest quarantined at once, the chain moves on', async () => {
     const records = (from: number): string => Array.from({ length: 10 }, (_, k) => JSON.stringify(rec('receipt', from + k))).join(',');
     // 10 records, 8 MiB of blanks (a few KB once deflated), 10 more records.

@@ -10,6 +10,7 @@ import { ApiError, CollectorError, describeError, isAbort } from '../../../core/
 import { DEFAULT_FILE_RETRY_SPAN_MS, FileRetryBudget } from '../../../core/retry.js';
 import { sleep as realSleep } from '../../../core/util.js';
 import type { MimecastApi, RawResponse } from '../../../mimecast/api.js';
+import { TAG_INVALID_UTF8, withTag } from '../../../normalize/tags.js';
 import type { Logger } from '../../../telemetry/logger.js';
 import { jsonRecords } from './jsonfile.js';
 import { keyValueRecords } from './keyvalue.js';
@@ -390,7 +391,8 @@ export class SiemV1Source implements Source {
         return;
       }
       try {
-        events.push(normalize(item.value, logType === undefined ? { account } : { account, logType }));
+        const event = normalize(item.value, logType === undefined ? { account } : { account, logType });
+        events.push(item.invalidUtf8 === true ? withTag(event, TAG_INVALID_UTF8) : event);
       } catch (err) {
         quarantined.push({ reason: 'bad_record', detail: describeError(err), location, raw: clip(safeJson(item.value)) });
       }
