@@ -94,7 +94,7 @@ const siemStream = z.strictObject({
   max_record_size: sizeIn('64KB', '64MB').prefault('1MB'),
   /**
    * Most bytes read from one SIEM file once decompressed (a decompression bomb stops here). What came before is kept;
-   * the rest of the file is quarantined (`file_too_large`) with the position to fetch it again. 1MB–64GB, default 1GB.
+   * the rest of the file is quarantined (`file_too_large`, with where it was cut). 1MB–64GB, default 1GB.
    */
   max_file_size: sizeIn('1MB', '64GB').prefault('1GB'),
   /** API 1.0 only: the get-siem-logs file format, `json` (default) or `key_value`. */

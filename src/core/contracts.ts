@@ -129,6 +129,11 @@ export interface Batch {
   quarantined?: Quarantined[];
   /** Counters the source wants reported (e.g. `blob_expired: 1`). */
   counters?: Record<string, number>;
+  /**
+   * The source wants to be resumed only after this long (it is about to fetch a failing file again). The pipeline
+   * waits after journaling the batch, holding none of the slots sources share, so other streams go on meanwhile.
+   */
+  pauseMs?: number;
 }
 
 /**

@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Journal } from '../journal/journal.js';
 import { ApiError, SinkError } from './errors.js';
-import type { Batch, OutEvent, Sink, Source } from './contracts.js';
+import type { Batch, NormalizedEvent, OutEvent, Sink, Source } from './contracts.js';
 import { Pipeline } from './pipeline.js';
 import { disabledError } from '../sources/paged/shared.js';
 
@@ -181,5 +181,80 @@ describe('Pipeline: a sink that keeps failing', () => {
     expect(sink.got.map((e) => e.id)).toEqual(['e1', 'e2', 'e3']);
     expect(pipeline.readiness(60_000).ready).toBe(true);
     expect(pipeline.sinks()[0]?.failingSince).toBeUndefined();
+  });
+});
+
+describe('Pipeline: a source pausing between attempts at a file', () => {
+  let pipeline: Pipeline | undefined;
+  let journal: Journal | undefined;
+  afterEach(async () => {
+    vi.useRealTimers();
+    await pipeline?.stop();
+    journal?.close();
+  });
+
+  it('waits out pauseMs holding no slot, and the journal being full never cuts the file attempts short', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] });
+    // A small budget that the first source fills; nothing drains it (the sink is down).
+    journal = Journal.open({ dir: mkdtempSync(join(tmpdir(), 'mc-pipe-')), maxEvents: 1000 });
+    const ev = (key: string, n: number): NormalizedEvent => ({ id: `${key}${n}`, stream: 'audit', account: 'corp', time: new Date(0).toISOString(), doc: { event: { id: `${key}${n}` } } });
+    let fillerPulls = 0;
+    const filler: Source = {
+      key: 'corp/audit',
+      account: 'corp',
+      stream: 'audit',
+      async *pull(cursor): AsyncGenerator<Batch> {
+        fillerPulls += 1;
+        for (let b = Number(cursor ?? '0'); ; b++) {
+          await Promise.resolve();
+          yield { cursor: String(b + 1), events: Array.from({ length: 600 }, (_, i) => ev('f', b * 600 + i)) };
+        }
+      },
+    };
+    // A file failing five times: each attempt reports a retry and asks for a pause, then it is given up.
+    let filePulls = 0;
+    let attempts = 0;
+    const failing: Source = {
+      key: 'corp/siem/receipt',
+      account: 'corp',
+      stream: 'siem',
+      async *pull(): AsyncGenerator<Batch> {
+        filePulls += 1;
+        for (;;) {
+          await Promise.resolve();
+          attempts += 1;
+          if (attempts > 5) {
+            yield { cursor: 'past-the-file', events: [], quarantined: [{ reason: 'blob_corrupt', detail: 'cut every time', location: 'blob=0', raw: '' }] };
+            return;
+          }
+          yield { cursor: 'at-the-file', events: [], counters: { blob_retry: 1 }, pauseMs: 30_000 };
+        }
+      },
+    };
+    const sink = new OutageSink();
+    pipeline = new Pipeline({
+      journal,
+      sources: [
+        { source: filler, pollIntervalMs: 3_600_000 },
+        { source: failing, pollIntervalMs: 3_600_000 },
+      ],
+      sinks: [{ sink, batch: { max_events: 100, max_bytes: 1 << 20, max_wait: 0 } }],
+      logger: pino({ level: 'silent' }),
+      // One slot: a source sleeping while it held it would stop the other one.
+      maxConcurrentBatches: 1,
+    });
+    pipeline.start();
+    await vi.advanceTimersByTimeAsync(10_000);
+    // The failing source is waiting (state backoff) and the filler got its turn meanwhile (the journal is full now).
+    expect(pipeline.sources().find((s) => s.key === 'corp/siem/receipt')?.state).toBe('backoff');
+    expect(journal.usage().events).toBeGreaterThan(0);
+    await vi.advanceTimersByTimeAsync(5 * 30_000);
+    // Every attempt was spaced by its pause, in one pull: the full journal did not restart it.
+    expect(attempts).toBe(6);
+    expect(filePulls).toBe(1);
+    expect(journal.getCursor('corp/siem/receipt')).toBe('past-the-file');
+    expect(journal.quarantineCount()).toBe(1);
+    expect(pipeline.sources().find((s) => s.key === 'corp/siem/receipt')?.counters['blob_retry']).toBe(5);
+    expect(fillerPulls).toBeGreaterThanOrEqual(1);
   });
 });

@@ -398,8 +398,16 @@ export class Pipeline {
           for (const q of batch.quarantined ?? []) log.warn({ reason: q.reason, location: q.location, detail: q.detail }, 'record quarantined');
         }
         if (res.inserted > 0) this.newEvents.notify();
-        waiting = !this.opts.journal.hasRoom(source.key);
+        // Only a batch with events tells whether the next one would fit; a cursor step or a retry's counters never wait.
+        waiting = batch.events.length > 0 && !this.opts.journal.hasRoom(source.key);
         if (waiting) return true;
+        if (batch.pauseMs !== undefined && batch.pauseMs > 0) {
+          // The source waits before its next try (a file being fetched again): here, holding no slot, so the
+          // other sources go on building batches meanwhile.
+          st.state = 'backoff';
+          await sleep(batch.pauseMs, signal);
+          st.state = 'polling';
+        }
       }
     } finally {
       if (!waiting) this.opts.journal.withdraw(source.key);

@@ -324,6 +324,15 @@ describe('Journal', () => {
     expect(j.quarantine(2).map((q) => q.detail)).toEqual(['4', '3']);
   });
 
+  it('never trims an entry that says how to fetch a file again to make room for bad records', () => {
+    const j = journal({ maxQuarantine: 3 });
+    j.append('k', { events: [], cursor: 'a', quarantined: [{ reason: 'blob_corrupt', detail: 'file', location: 'blob=0', raw: '', refetch: '{"v":1}' }] });
+    for (let i = 0; i < 10; i++) j.append('k', { events: [], cursor: String(i), quarantined: [{ reason: 'bad_json', detail: String(i), location: '', raw: '' }] });
+    const rows = j.quarantine(100);
+    expect(rows.filter((r) => r.refetchable).map((r) => r.detail)).toEqual(['file']);
+    expect(rows.filter((r) => !r.refetchable).map((r) => r.detail)).toEqual(['9', '8', '7']);
+  });
+
   it('names the path when data_dir cannot be created', () => {
     const blocker = path.join(dir, 'a-file');
     fs.writeFileSync(blocker, 'x');

@@ -88,6 +88,8 @@ const DEDUP_ID_BYTES = 32;
 /** Past the cap, trim this fraction of dedup_max_ids at once, so the trim runs once per 1 % of new ids, not per append. */
 const DEDUP_TRIM_FRACTION = 0.01;
 const DEFAULT_MAX_QUARANTINE = 100_000;
+/** Quarantined files that can be fetched again are kept this long (Mimecast keeps SIEM files 7 days; API 1.0 tokens as long). */
+const REFETCHABLE_KEPT_MS = 30 * 86_400_000;
 /** Rows a filtered read may look at before returning, so a sink routed to a rare stream never scans the whole journal in one call. */
 const SCAN_LIMIT = 50_000;
 /** Dedup ids deleted per transaction when pruning, so a prune after a long pause does not build one huge WAL. */
@@ -556,6 +558,7 @@ export class Journal {
     retryRequests: Stmt;
     settleRetry: Stmt;
     trimQuarantine: Stmt;
+    trimRefetchable: Stmt;
     upsertCursor: Stmt;
     delCursor: Stmt;
     getCursor: Stmt;
@@ -603,7 +606,10 @@ export class Journal {
       insQuarantine: p('INSERT INTO quarantine (key, reason, detail, location, raw, at, refetch) VALUES (?, ?, ?, ?, ?, ?, ?)'),
       retryRequests: p("SELECT id, refetch FROM quarantine WHERE key = ? AND retry = 'requested' AND refetch IS NOT NULL ORDER BY id").raw(),
       settleRetry: p('UPDATE quarantine SET retry = ?, retry_note = ? WHERE id = ?'),
-      trimQuarantine: p('DELETE FROM quarantine WHERE id <= (SELECT max(id) FROM quarantine) - ?'),
+      // Entries that only describe a bad record go first: a file with 100k bad lines must not push out the entries
+      // that say how to fetch a given-up file again. Those go once they are older than the API keeps anything.
+      trimQuarantine: p('DELETE FROM quarantine WHERE id <= (SELECT max(id) FROM quarantine) - ? AND refetch IS NULL'),
+      trimRefetchable: p('DELETE FROM quarantine WHERE refetch IS NOT NULL AND at < ?'),
       upsertCursor: p(
         'INSERT INTO cursors (key, cursor, updated_at) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at',
       ),
@@ -726,7 +732,9 @@ export class Journal {
       const res = this.write(key, batch, this.room(key));
       if (res !== undefined) {
         this.waiters.delete(key);
-        const next = { events: Math.max(1, batch.events.length), bytes: Math.max(1, this.totals.headCum - before) };
+        // A batch without events (a cursor step, quarantine rows, counters) says nothing about the next one's size.
+        if (batch.events.length === 0) return res;
+        const next = { events: batch.events.length, bytes: Math.max(1, this.totals.headCum - before) };
         const room = this.room(key);
         if (next.events > room.events || next.bytes > room.bytes) this.waiters.set(key, next);
         return res;
@@ -835,6 +843,7 @@ export class Journal {
         this.s.insQuarantine.run(key, item.reason, item.detail, item.location, raw, at, item.refetch ?? null);
       }
       if (q.length > 0) this.s.trimQuarantine.run(this.maxQuarantine);
+      if (q.some((item) => item.refetch !== undefined)) this.s.trimRefetchable.run(at - REFETCHABLE_KEPT_MS);
       // A file read again from the quarantine (retryQuarantined) adds events without moving the source's cursor.
       if (!keepCursor) this.s.upsertCursor.run(key, batch.cursor, at);
       if (inserted > 0) {

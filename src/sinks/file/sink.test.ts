@@ -92,7 +92,10 @@ describe('FileSink', () => {
     expect((err as SinkError).retryable).toBe(true);
     expect((err as SinkError).message).toContain(path);
     expect((err as SinkError).message).toMatch(/not a directory|EEXIST|ENOTDIR/);
+    // While it stays broken the probe says so (no retry); once fixed it says a retry now has a chance.
+    expect(await sink.probe(signal)).toBe(false);
     rmSync(blocker);
+    expect(await sink.probe(signal)).toBe(true);
     await sink.send(ev(2), signal);
     await sink.close();
     expect(lines(path)).toHaveLength(2);

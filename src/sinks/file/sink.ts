@@ -1,5 +1,5 @@
 // File sink: NDJSON lines, size-based rotation keeping N files, fsync before a batch counts as delivered.
-import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, rename, rm, stat, statfs, type FileHandle } from 'node:fs/promises';
 import { dirname, parse } from 'node:path';
 import type { OutEvent, Sink } from '../../core/contracts.js';
 import { NdjsonFramer } from '../ndjson.js';
@@ -62,6 +62,9 @@ async function endOfLastLine(handle: FileHandle, size: number): Promise<number> 
   return 0;
 }
 
+/** Free room a full disk must have again before the probe says a retry is worth it. */
+const PROBE_FREE_BYTES = 16 * 1024 * 1024;
+
 export class FileSink implements Sink {
   readonly name: string;
   private readonly path: string;
@@ -73,6 +76,9 @@ export class FileSink implements Sink {
   private ino = 0;
   private size = 0;
   private closed = false;
+  /** What the last failed write ran into, and how big that batch was (for probe()). */
+  private lastErrno: string | undefined;
+  private lastBatchBytes = 0;
   private readonly framer = new NdjsonFramer();
 
   constructor(cfg: Pick<FileSinkConfig, 'name' | 'path' | 'max_size' | 'max_files' | 'fsync'>, logger: Logger) {
@@ -102,6 +108,7 @@ export class FileSink implements Sink {
         }
         if (this.fsync) await handle.sync();
         this.size += data.length;
+        this.lastErrno = undefined;
       } catch (err) {
         // Leave no half-written line behind: the whole batch is retried.
         await handle.truncate(before).catch(() => undefined);
@@ -109,7 +116,11 @@ export class FileSink implements Sink {
       }
     } catch (err) {
       await this.dropHandle();
-      throw this.wrap(err);
+      const wrapped = this.wrap(err);
+      const errno = wrapped.details['errno'];
+      this.lastErrno = typeof errno === 'string' ? errno : undefined;
+      this.lastBatchBytes = data.length;
+      throw wrapped;
     } finally {
       framed.release();
     }
@@ -210,9 +221,19 @@ export class FileSink implements Sink {
   }
 
   /** The file can be opened for appending again (its directory exists or can be made, permissions allow it). */
+  /**
+   * Whether a retry now has a chance, by what failed last: a full disk needs free room for the batch (and some to
+   * spare), a path or permission problem needs the file to open again. An I/O error is left to the backoff: no cheap
+   * check can tell it is gone, and retrying every probe would rewrite and cut the batch over and over.
+   */
   async probe(_signal: AbortSignal): Promise<boolean> {
     if (this.closed) return false;
     try {
+      if (this.lastErrno === 'ENOSPC' || this.lastErrno === 'EDQUOT') {
+        const fs = await statfs(dirname(this.path));
+        return fs.bavail * fs.bsize > Math.max(PROBE_FREE_BYTES, 2 * this.lastBatchBytes);
+      }
+      if (this.lastErrno === 'EIO') return false;
       await mkdir(dirname(this.path), { recursive: true });
       const handle = await open(this.path, 'a', 0o640);
       await handle.close();

@@ -6,7 +6,6 @@ import { ApiError, CollectorError, describeError, isAbort } from '../../core/err
 import { ParsePool } from '../../core/parse-pool.js';
 import type { ParsedLines } from '../../core/parse-lines.js';
 import { DEFAULT_FILE_RETRY_SPAN_MS, FileRetryBudget } from '../../core/retry.js';
-import { sleep } from '../../core/util.js';
 import { formatDay } from '../../normalize/time.js';
 import { disabledError, isUnavailable } from '../paged/shared.js';
 import type { Logger } from '../../telemetry/logger.js';
@@ -100,6 +99,12 @@ interface RefetchSpec {
   line: number;
 }
 
+/** A pre-signed URL without its query (the signature is a credential), found without a regex on server-sent text. */
+function withoutQuery(url: string): string {
+  const q = url.indexOf('?');
+  return q < 0 ? url : url.slice(0, q);
+}
+
 function parseRefetch(text: string): RefetchSpec | undefined {
   try {
     const v: unknown = JSON.parse(text);
@@ -170,6 +175,8 @@ export class SiemBatchSource implements Source {
   private readonly ci: boolean;
   private readonly apiType: string;
   private readonly path: string;
+  /** The file whose retries are being counted, and their budget (see budgetFor). */
+  private retrying: { file: string; budget: FileRetryBudget } | undefined;
   private readonly now: () => number;
   /**
    * The lines of a file whose parse job was running when a parse worker died (or threw): the next read sends each
@@ -223,7 +230,6 @@ export class SiemBatchSource implements Source {
     }
     let cur: SiemBatchCursor = parsed ?? { v: 1, start: this.startDay() };
     const start = cur.start ?? this.startDay();
-    const wait = this.o.sleep ?? sleep;
 
     for (;;) {
       const req = cur.page !== undefined ? cur.page.req : cur.next;
@@ -237,7 +243,7 @@ export class SiemBatchSource implements Source {
         JSON.stringify({ v: 1, ...(cur.next !== undefined ? { next: cur.next } : {}), start, page: { ...(req !== undefined ? { req } : {}), blob: b, line: l } } satisfies SiemBatchCursor);
 
       while (blob < page.blobs.length) {
-        const budget = new FileRetryBudget(this.o.fileRetrySpanMs ?? DEFAULT_FILE_RETRY_SPAN_MS, this.now);
+        const budget = this.budgetFor(`${pageLabel}|${blob}`);
         for (;;) {
           const entry = page.blobs[blob];
           if (entry === undefined) break;
@@ -275,26 +281,49 @@ export class SiemBatchSource implements Source {
               reason: code === 'BLOB_EXPIRED' ? 'blob_expired' : code === 'BLOB_MISSING' ? 'blob_missing' : 'blob_corrupt',
               detail: `${describeError(failure)} (${attempts} attempts over ${spanS} s, fresh URLs each time; from line ${line + 1})`,
               location: `type=${this.o.type},page=${pageLabel},blob=${blob},line=${line + 1}`,
-              raw: entry.url.replace(/\?.*$/, ''),
+              raw: withoutQuery(entry.url),
               refetch: JSON.stringify({ v: 1, ...(req === undefined ? {} : { req }), start, blob, line } satisfies RefetchSpec),
             };
             yield { events: [], cursor: position(blob + 1, 0), quarantined: [q], counters: { ...counters } };
             for (const k of Object.keys(counters)) counters[k] = 0;
             break;
           }
-          // The counters now, not after the wait: /status shows the retries while the source waits.
-          yield { events: [], cursor: position(blob, line), counters: { ...counters } };
-          for (const k of Object.keys(counters)) counters[k] = 0;
           this.log.warn(
             { code, blob, line, attempt: budget.attempts, wait_ms: pause, err: describeError(failure) },
             code === 'NORMALIZE_FAILED'
               ? 'parse worker failed on a SIEM file; reading it again from the last committed line'
               : 'SIEM file failed; fetching it again with fresh URLs after a pause',
           );
-          await wait(pause, signal);
+          // The counters now, not after the wait: /status shows the retries while the source waits. The wait itself
+          // is the pipeline's (pauseMs), so this source holds nothing other streams need meanwhile.
+          const retry: Batch = { events: [], cursor: position(blob, line), counters: { ...counters } };
+          for (const k of Object.keys(counters)) counters[k] = 0;
+          if (this.o.sleep === undefined) yield { ...retry, pauseMs: pause };
+          else {
+            yield retry;
+            await this.o.sleep(pause, signal);
+          }
           page = await this.fetchPage(req, start, signal);
-          if (blob >= page.blobs.length) break;
+          if (blob >= page.blobs.length) {
+            // The page no longer lists this file: say so and keep what is needed to ask for it again, never skip it silently.
+            this.log.error({ blob, line, listed: page.blobs.length }, 'SIEM file no longer listed on its page; quarantined, moving on');
+            yield {
+              events: [],
+              cursor: position(blob + 1, 0),
+              quarantined: [
+                {
+                  reason: 'blob_missing',
+                  detail: `the page now lists ${page.blobs.length} file(s); file ${blob} is gone after ${budget.attempts} failed attempt(s) (from line ${line + 1})`,
+                  location: `type=${this.o.type},page=${pageLabel},blob=${blob},line=${line + 1}`,
+                  raw: withoutQuery(entry.url),
+                  refetch: JSON.stringify({ v: 1, ...(req === undefined ? {} : { req }), start, blob, line } satisfies RefetchSpec),
+                },
+              ],
+            };
+            break;
+          }
         }
+        this.retrying = undefined;
         blob += 1;
         line = 0;
       }
@@ -306,6 +335,15 @@ export class SiemBatchSource implements Source {
       if (page.caughtUp || page.next === undefined || page.blobs.length === 0) return;
       cur = after;
     }
+  }
+
+  /**
+   * The retry budget of the file being read: kept on the source, so a pull that ends and starts again on the same file
+   * (the journal full, a failed page request) continues its span instead of starting a new one.
+   */
+  private budgetFor(file: string): FileRetryBudget {
+    if (this.retrying?.file !== file) this.retrying = { file, budget: new FileRetryBudget(this.o.fileRetrySpanMs ?? DEFAULT_FILE_RETRY_SPAN_MS, this.now) };
+    return this.retrying.budget;
   }
 
   /**
@@ -598,7 +636,7 @@ export class SiemBatchSource implements Source {
         reason: 'file_too_large',
         detail: `the file decompresses to more than streams.siem.max_file_size (${maxFile} bytes); lines from ${lineNo + 1} on were not read`,
         location: `${where},line=${lineNo + 1}`,
-        raw: url.replace(/\?.*$/, ''),
+        raw: withoutQuery(url),
       });
     }
     if (events.length > 0 || quarantined.length > 0 || lineNo > skipLines) yield take();

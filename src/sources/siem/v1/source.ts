@@ -8,7 +8,6 @@ import { pipeline } from 'node:stream/promises';
 import type { Batch, NormalizedEvent, Quarantined, Source } from '../../../core/contracts.js';
 import { ApiError, CollectorError, describeError, isAbort } from '../../../core/errors.js';
 import { DEFAULT_FILE_RETRY_SPAN_MS, FileRetryBudget } from '../../../core/retry.js';
-import { sleep as realSleep } from '../../../core/util.js';
 import type { MimecastApi, RawResponse } from '../../../mimecast/api.js';
 import { TAG_INVALID_UTF8, withTag } from '../../../normalize/tags.js';
 import type { Logger } from '../../../telemetry/logger.js';
@@ -170,6 +169,8 @@ export class SiemV1Source implements Source {
   readonly #o: SiemV1SourceOptions;
   readonly #log: Logger;
   #normalize: SiemV1Normalizer | undefined;
+  /** The token whose file is being retried, and its budget (kept across pulls). */
+  #retrying: { token: string | undefined; budget: FileRetryBudget } | undefined;
 
   constructor(options: SiemV1SourceOptions) {
     this.#o = options;
@@ -200,13 +201,16 @@ export class SiemV1Source implements Source {
     const normalize = await this.#normalizer();
     const spanMs = this.#o.fileRetrySpanMs ?? DEFAULT_FILE_RETRY_SPAN_MS;
     const now = this.#o.now ?? Date.now;
-    const wait = this.#o.sleep ?? realSleep;
     let resets = 0;
 
     chain: for (;;) {
       const reqToken = cur.token;
       // One budget per file: failures that make no progress are ridden out for `spanMs`, then the file is given up.
-      const budget = new FileRetryBudget(spanMs, now);
+      // Kept on the source: a pull that ends and starts again on the same token (a full journal, a failed call)
+      // continues the file's span instead of starting a new one.
+      const kept = this.#retrying?.token === reqToken ? this.#retrying : undefined;
+      const budget = kept?.budget ?? new FileRetryBudget(spanMs, now);
+      this.#retrying = { token: reqToken, budget };
       // The farthest any read of this token's file got: only going past it counts as progress.
       let reached = { file: cur.file, record: cur.record ?? 0 };
       let attempts = 0;
@@ -328,10 +332,15 @@ export class SiemV1Source implements Source {
         );
         cur = position(committed);
         // Counted where the status page shows it; the cursor is the one already committed.
-        yield { events: [], cursor: serialize(cur), counters: { siem_file_retry: 1 } };
-        await wait(delay, signal);
+        // The wait is the pipeline's (pauseMs): this source holds nothing other streams need meanwhile.
+        if (this.#o.sleep === undefined) yield { events: [], cursor: serialize(cur), counters: { siem_file_retry: 1 }, pauseMs: delay };
+        else {
+          yield { events: [], cursor: serialize(cur), counters: { siem_file_retry: 1 } };
+          await this.#o.sleep(delay, signal);
+        }
       }
 
+      this.#retrying = undefined;
       if (nextToken === reqToken) {
         this.#log.warn({ token: reqToken?.slice(0, 40) }, 'the API returned the token it was sent; stopping this cycle to avoid a loop');
         return;
