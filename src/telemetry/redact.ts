@@ -6,20 +6,24 @@
  */
 export const MIN_REDACTED_LENGTH = 8;
 export const REDACTED = '[redacted]';
-/**
- * Every prefix of a secret (of at least MIN_REDACTED_LENGTH characters) is redacted too, so a secret cut off inside
- * a truncated error snippet loses what it shows; past this many characters only whole values are matched.
- */
-const PREFIX_MATCH_CHARS = 256;
 
 const known = new Set<string>();
-let pattern: RegExp | undefined;
-/** The first MIN_REDACTED_LENGTH characters of every form: a line holding none of them needs no regex (the usual case). */
-let heads: string[] = [];
+/**
+ * Every form of every value (length ≥ MIN_REDACTED_LENGTH), by the rolling hash of its first MIN_REDACTED_LENGTH
+ * UTF-16 units (its head). One pass over a text finds every position where some head starts, whatever the number of
+ * secrets (500 accounts hold thousands of forms; a regex of them all took seconds to build and then grew too large).
+ */
+const formsByHeadHash = new Map<number, string[]>();
 const listeners = new Set<(values: readonly string[]) => void>();
 
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\/-]/g, '\\$&');
+const HASH_BASE = 0x01000193;
+/** HASH_BASE ** (MIN_REDACTED_LENGTH - 1), mod 2^32: what the unit leaving the window weighs. */
+const HASH_TOP = Array.from({ length: MIN_REDACTED_LENGTH - 1 }).reduce<number>((acc) => Math.imul(acc, HASH_BASE), 1);
+
+function headHash(text: string, start: number): number {
+  let h = 0;
+  for (let i = start; i < start + MIN_REDACTED_LENGTH; i++) h = (Math.imul(h, HASH_BASE) + text.charCodeAt(i)) | 0;
+  return h;
 }
 
 /** The forms a value takes in text: as is, JSON-escaped (once, and twice for a JSON body quoted in a log line), URL- and form-encoded, base64. */
@@ -35,23 +39,55 @@ function forms(value: string): string[] {
   ];
 }
 
-/** `form`, or any prefix of it at least MIN_REDACTED_LENGTH long (greedy, so the longest one present). */
-function prefixPattern(form: string): string {
-  const chars = Array.from(form);
-  const head = escapeRegExp(chars.slice(0, MIN_REDACTED_LENGTH).join(''));
-  let tail = '';
-  for (let i = Math.min(chars.length, PREFIX_MATCH_CHARS) - 1; i >= MIN_REDACTED_LENGTH; i--) tail = `(?:${escapeRegExp(chars[i] ?? '')}${tail})?`;
-  const prefixes = head + tail;
-  return chars.length > PREFIX_MATCH_CHARS ? `${escapeRegExp(form)}|${prefixes}` : prefixes;
+function addForms(value: string): void {
+  for (const form of new Set(forms(value))) {
+    if (form.length < MIN_REDACTED_LENGTH) continue;
+    const h = headHash(form, 0);
+    const list = formsByHeadHash.get(h);
+    if (list === undefined) formsByHeadHash.set(h, [form]);
+    else if (!list.includes(form)) list.push(form);
+  }
 }
 
-function rebuild(): void {
-  const all = new Set<string>();
-  for (const v of known) for (const f of forms(v)) if (f.length >= MIN_REDACTED_LENGTH) all.add(f);
-  // Longest first: where one form contains another (the JSON-escaped one holds the raw one), the whole is cut.
-  const sorted = [...all].sort((a, b) => b.length - a.length);
-  pattern = sorted.length === 0 ? undefined : new RegExp(sorted.map(prefixPattern).join('|'), 'g');
-  heads = [...new Set(sorted.map((f) => Array.from(f).slice(0, MIN_REDACTED_LENGTH).join('')))];
+/** What may follow a `"` that closes a JSON string. */
+const AFTER_JSON_STRING = new Set([',', ':', '}', ']', ' ', '\t', '\n', '\r']);
+
+/**
+ * How much of a cut-off prefix (`n` units of `form`, present in the text) to cut so that a JSON line stays JSON:
+ * not past a `"` that may close a JSON string (unescaped, and the match ends there or goes on with what may follow a
+ * closing quote: the secret was cut off before that quote), not after an escaping `\` (what follows would lose its
+ * escape), and not between the halves of a surrogate pair (the text holds another character there).
+ */
+function cutOffEnd(form: string, n: number): number {
+  let end = n;
+  let backslashes = 0;
+  for (let i = 0; i < n; i++) {
+    const c = form.charCodeAt(i);
+    if (c === 0x22 && backslashes % 2 === 0 && (i + 1 === n || AFTER_JSON_STRING.has(form.charAt(i + 1)))) {
+      end = i;
+      break;
+    }
+    backslashes = c === 0x5c ? backslashes + 1 : 0;
+  }
+  while (end > 0 && form.charCodeAt(end - 1) === 0x5c) end--;
+  const last = form.charCodeAt(end - 1);
+  return last >= 0xd800 && last <= 0xdbff ? end - 1 : end;
+}
+
+/**
+ * Where the longest redaction starting at `start` ends: a whole form, else the longest prefix of one (at least
+ * MIN_REDACTED_LENGTH units: a secret cut off in a truncated snippet), or `start` when none is there.
+ */
+function matchEnd(text: string, start: number, candidates: readonly string[]): number {
+  let best = start;
+  for (const form of candidates) {
+    let n = 0;
+    while (n < form.length && start + n < text.length && text.charCodeAt(start + n) === form.charCodeAt(n)) n++;
+    if (n < form.length) n = cutOffEnd(form, n);
+    if (n < MIN_REDACTED_LENGTH) continue;
+    best = Math.max(best, start + n);
+  }
+  return best;
 }
 
 /** Adds secret values (those of the loaded config); values shorter than MIN_REDACTED_LENGTH are ignored. */
@@ -60,10 +96,10 @@ export function registerSecrets(values: Iterable<string>): void {
   for (const v of values) {
     if (v.length < MIN_REDACTED_LENGTH || known.has(v)) continue;
     known.add(v);
+    addForms(v);
     added = true;
   }
   if (!added) return;
-  rebuild();
   const list = [...known];
   for (const listener of listeners) listener(list);
 }
@@ -79,15 +115,43 @@ export function onSecretsRegistered(listener: (values: readonly string[]) => voi
   return () => listeners.delete(listener);
 }
 
-/** `text` with every registered secret value (in any of its forms, or a prefix of one) replaced by `[redacted]`. */
+/**
+ * `text` with every registered secret value (in any of its forms, or a prefix of one) replaced by `[redacted]`.
+ *
+ * Every match at every position is found, and the union of them is cut (overlapping matches become one
+ * `[redacted]`): so where the text holds a whole form, all of it goes, even when a shorter match starts before it
+ * or a different form shares its head. Cost: one hash per character, plus a comparison where a head is present.
+ */
 export function redactText(text: string): string {
-  if (pattern === undefined || !heads.some((h) => text.includes(h))) return text;
-  return text.replace(pattern, REDACTED);
+  if (formsByHeadHash.size === 0 || text.length < MIN_REDACTED_LENGTH) return text;
+  let out = '';
+  let copied = 0;
+  let cutStart = -1;
+  let cutEnd = -1;
+  let h = headHash(text, 0);
+  for (let i = 0; i + MIN_REDACTED_LENGTH <= text.length; i++) {
+    if (i > 0) h = (Math.imul(h - Math.imul(text.charCodeAt(i - 1), HASH_TOP), HASH_BASE) + text.charCodeAt(i + MIN_REDACTED_LENGTH - 1)) | 0;
+    const candidates = formsByHeadHash.get(h);
+    if (candidates === undefined) continue;
+    const end = matchEnd(text, i, candidates);
+    if (end === i) continue;
+    if (i < cutEnd) {
+      cutEnd = Math.max(cutEnd, end);
+      continue;
+    }
+    if (cutEnd >= 0) {
+      out += text.slice(copied, cutStart) + REDACTED;
+      copied = cutEnd;
+    }
+    cutStart = i;
+    cutEnd = end;
+  }
+  if (cutEnd < 0) return text;
+  return out + text.slice(copied, cutStart) + REDACTED + text.slice(cutEnd);
 }
 
 /** Forgets every value; for tests. */
 export function clearSecrets(): void {
   known.clear();
-  pattern = undefined;
-  heads = [];
+  formsByHeadHash.clear();
 }
