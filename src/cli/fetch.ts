@@ -7,6 +7,7 @@ import { parseDuration } from '../config/units.js';
 import { SIEM_TYPES, STREAM_NAMES, type NormalizedEvent, type StreamName } from '../core/contracts.js';
 import { ConfigError, describeError, isAbort, isCollectorError } from '../core/errors.js';
 import { DEFAULT_FILE_RETRY_SPAN_MS } from '../core/retry.js';
+import { sleep } from '../core/util.js';
 import { pick, text } from '../normalize/cef.js';
 import { parseTime } from '../normalize/time.js';
 import { createLogger } from '../telemetry/logger.js';
@@ -142,6 +143,8 @@ export async function fetchCommand(opts: FetchOptions, io: CommandIo): Promise<n
       for (const source of sources) {
         try {
           for await (const batch of source.pull(undefined, io.signal)) {
+            // A file being fetched again: wait as the daemon would before the next attempt.
+            if (batch.pauseMs !== undefined && batch.pauseMs > 0) await sleep(batch.pauseMs, io.signal);
             quarantined += batch.quarantined?.length ?? 0;
             for (const q of batch.quarantined ?? []) println(io.stderr, `quarantined (${q.reason}) at ${q.location}: ${q.detail}`);
             for (const ev of batch.events) {

@@ -39,8 +39,12 @@ export interface SiemBatchOptions {
   progressBytes?: number;
   /** A long file logs its progress every this many decompressed bytes (default 256 MiB). */
   progressLogBytes?: number;
+  /** The time windows' clock (and, when `sleep` is given too, the file retry span's). */
   now?: () => number;
-  /** The wait between attempts at a failing file (tests pass one that moves a fake clock). */
+  /**
+   * The wait between attempts at a failing file, done by the source itself (tests pass one that moves a fake clock).
+   * Absent, the source yields `pauseMs` and whoever pulls it waits.
+   */
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
 }
 
@@ -342,7 +346,10 @@ export class SiemBatchSource implements Source {
    * (the journal full, a failed page request) continues its span instead of starting a new one.
    */
   private budgetFor(file: string): FileRetryBudget {
-    if (this.retrying?.file !== file) this.retrying = { file, budget: new FileRetryBudget(this.o.fileRetrySpanMs ?? DEFAULT_FILE_RETRY_SPAN_MS, this.now) };
+    // The span is measured on the clock the waits pass on: real time, unless a test injects both (`fetch` fixes `now`
+    // for its time window, which must not stop the span from ending).
+    const clock = this.o.sleep !== undefined ? this.now : Date.now;
+    if (this.retrying?.file !== file) this.retrying = { file, budget: new FileRetryBudget(this.o.fileRetrySpanMs ?? DEFAULT_FILE_RETRY_SPAN_MS, clock) };
     return this.retrying.budget;
   }
 
