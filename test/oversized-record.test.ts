@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startSimulator, type RunningSimulator } from '../src/simulator/index.js';
 import { collectorYaml, outputKey, readManifest, readOutput, recordKey, spawnCli, waitFor, writeConfig } from './helpers/harness.js';
+import { peakRss } from './helpers/hostile.js';
 
 describe('a SIEM 2.0 record far over the cap', () => {
   let sim: RunningSimulator | undefined;
@@ -43,8 +44,12 @@ describe('a SIEM 2.0 record far over the cap', () => {
       'every published receipt and delivery record in the output',
       500,
     );
+    // The 50 MB lines were skipped as they streamed, never held: memory stays under the documented bound.
+    const peak = await peakRss(child.proc.pid ?? 0);
     child.proc.kill('SIGTERM');
     expect((await child.exited).code).toBe(0);
+    expect(peak).toBeDefined();
+    expect(peak ?? Infinity).toBeLessThan(400 * 1024 * 1024);
     const files = sim.stats().faults.oversizedLine;
     expect(files).toBeGreaterThan(0);
     const quarantined = readFileSync(log, 'utf8')
