@@ -107,12 +107,18 @@ export function isIp(s: string): boolean {
   return isIP(s) !== 0;
 }
 
-/** A valid IPv4/IPv6 address, or undefined for placeholders such as "Internal IP", "", null. */
+/** The unspecified addresses: a placeholder, not the address of anything. */
+const UNSPECIFIED = new Set(['0.0.0.0', '::', '0:0:0:0:0:0:0:0']);
+
+/**
+ * A valid IPv4/IPv6 address, or undefined for placeholders such as "Internal IP", "", null and the unspecified
+ * address 0.0.0.0 / :: (it stays in `mimecast.*` as sent, but is nobody's source, destination or related IP).
+ */
 export function asIp(v: unknown): string | undefined {
   if (typeof v !== 'string') return undefined;
   let s = v.trim();
   if (s.length > 1 && s.charCodeAt(0) === 91 /* [ */ && s.charCodeAt(s.length - 1) === 93 /* ] */) s = s.slice(1, -1);
-  return s.length > 0 && isIP(s) !== 0 ? s : undefined;
+  return s.length > 0 && isIP(s) !== 0 && !UNSPECIFIED.has(s) ? s : undefined;
 }
 
 /** A non-blank string (trimmed); numbers and booleans become their text; anything else undefined. */

@@ -173,3 +173,10 @@ describe('siemV1TypeFromName', () => {
     expect(siemV1TypeFromName(undefined)).toBeUndefined();
   });
 });
+
+describe('normalizeSiemV1: TLS versions', () => {
+  it('writes TlsVer TLSv1 as tls.version 1.0', () => {
+    const r = { datetime: '2024-03-01T10:00:00+0100', aCode: 'x1', acc: 'CUK1', Dir: 'Inbound', Act: 'Acc', TlsVer: 'TLSv1', Sender: 'b@x.example', Rcpt: 'a@acme.example' };
+    expect(obj(normalizeSiemV1(r, { ...CTX, logType: 'receipt' }).doc['tls'])).toMatchObject({ version: '1.0', version_protocol: 'tls' });
+  });
+});

@@ -4,7 +4,7 @@ import { siemTypeFromApi } from '../../core/contracts.js';
 import { Related, asBool, asInt, asIp, asString, eventId, hasKeys, put, splitAddresses, uniq } from '../../normalize/ecs.js';
 import { directionOf, fileFields, finishEvent, hashesOf, jsonObjectOf, normalizeFailed, preview, requireObject, urlFields } from '../../normalize/fields.js';
 import { parseTime } from '../../normalize/time.js';
-import { ACTION_OUTCOMES, ACTION_WORDS, TLS_VERSION, siemCategories } from './normalize.js';
+import { ACTION_OUTCOMES, ACTION_WORDS, putTlsVersion, siemCategories } from './normalize.js';
 
 const STREAM = 'siem';
 
@@ -127,12 +127,7 @@ function attachmentNames(v: unknown): string[] {
 
 function tlsOf(r: Record<string, unknown>): Record<string, unknown> {
   const tls: Record<string, unknown> = {};
-  const ver = asString(r['TlsVer']);
-  const m = ver === undefined ? null : TLS_VERSION.exec(ver);
-  if (m !== null) {
-    tls['version'] = m[2];
-    tls['version_protocol'] = (m[1] as string).toLowerCase();
-  }
+  putTlsVersion(tls, asString(r['TlsVer']));
   put(tls, 'cipher', asString(r['Cphr']));
   put(tls, 'established', asBool(r['UseTls']));
   return tls;

@@ -170,3 +170,26 @@ describe('normalizeSiemV2', () => {
     expect((caught as CollectorError).message).toMatch(pattern);
   });
 });
+
+describe('normalizeSiemV2: TLS versions and placeholder addresses', () => {
+  it('writes tls.version with its minor part (TLSv1 is 1.0) and the protocol in lower case', () => {
+    const cases: [string, string, string][] = [
+      ['TLSv1', '1.0', 'tls'],
+      ['TLSv1.1', '1.1', 'tls'],
+      ['TLSv1.2', '1.2', 'tls'],
+      ['TLSv1.3', '1.3', 'tls'],
+      ['SSLv3', '3.0', 'ssl'],
+    ];
+    for (const [text, version, protocol] of cases) {
+      const tls = asRecord(normalizeSiemV2({ ...RECEIPT, tlsVersion: text }, CTX).doc['tls']);
+      expect(tls).toMatchObject({ version, version_protocol: protocol });
+    }
+  });
+
+  it('leaves the unspecified address 0.0.0.0 out of source.ip and related.ip, and keeps it under mimecast', () => {
+    const doc = normalizeSiemV2({ ...RECEIPT, senderIp: '0.0.0.0' }, CTX).doc;
+    expect(asRecord(doc['source'] ?? {})['ip']).toBeUndefined();
+    expect(asRecord(doc['related'] ?? {})['ip']).toBeUndefined();
+    expect(asRecord(doc['mimecast'])['senderIp']).toBe('0.0.0.0');
+  });
+});

@@ -29,7 +29,19 @@ const DIRECTIONS: ReadonlySet<string> = new Set(['inbound', 'outbound', 'interna
 const NON_WORD = /[^a-z0-9]+/g;
 const EDGE_UNDERSCORES = /^_+|_+$/g;
 const HAS_SPACE_OR_COLON = /[\s:]/;
-export const TLS_VERSION = /^(tls|ssl)\s*v?\s*(\d+(?:\.\d+)?)$/i;
+const TLS_VERSION = /^(tls|ssl)\s*v?\s*(\d+(?:\.\d+)?)$/i;
+
+/**
+ * ECS `tls.version` and `tls.version_protocol` from Mimecast's text (`TLSv1.2`, `TLSv1`, `SSLv3`): the version always
+ * with its minor part (`TLSv1` is `1.0`, as Elastic writes it), the protocol in lower case. Both written into `tls`.
+ */
+export function putTlsVersion(tls: Record<string, unknown>, text: string | undefined): void {
+  const m = text === undefined ? null : TLS_VERSION.exec(text);
+  if (m === null) return;
+  const v = m[2] as string;
+  tls['version'] = v.includes('.') ? v : `${v}.0`;
+  tls['version_protocol'] = (m[1] as string).toLowerCase();
+}
 
 /** `mimecast.log_type`: the known snake_case name, or the unknown API type made snake_case. */
 function logTypeOf(type: unknown): string {
@@ -126,14 +138,7 @@ function fileOf(r: Record<string, unknown>): Record<string, unknown> | undefined
 
 function tlsOf(r: Record<string, unknown>): Record<string, unknown> {
   const tls: Record<string, unknown> = {};
-  const ver = asString(r['tlsVersion']);
-  if (ver !== undefined) {
-    const m = TLS_VERSION.exec(ver);
-    if (m !== null) {
-      tls['version'] = m[2];
-      tls['version_protocol'] = (m[1] as string).toLowerCase();
-    }
-  }
+  putTlsVersion(tls, asString(r['tlsVersion']));
   put(tls, 'cipher', asString(r['tlsCipher']));
   put(tls, 'established', asBool(r['tlsUsed']));
   return tls;
