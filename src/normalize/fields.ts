@@ -56,13 +56,14 @@ export function hashKind(v: string): 'md5' | 'sha1' | 'sha256' | 'sha512' | unde
 const HAS_SPACE = /\s/;
 
 /**
- * ECS `url.*` from a URL string: `original` always, and scheme/domain/port/path/query/fragment
+ * ECS `url.*` from a URL string: `original` and `full` always, and scheme/domain/port/path/query/fragment
  * when it parses. A scheme-less "www.x.example/p" is read as http for the parts only.
  */
 export function urlFields(v: unknown): Record<string, unknown> | undefined {
   const original = asString(v);
   if (original === undefined) return undefined;
-  const url: Record<string, unknown> = { original };
+  // `full` too: what Elastic's integration and other collectors fill, the URL as it was seen.
+  const url: Record<string, unknown> = { original, full: original };
   const hasScheme = /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.test(original);
   const candidate = hasScheme ? original : HAS_SPACE.test(original) || original.includes(':') ? undefined : `http://${original}`;
   if (candidate === undefined) return url;

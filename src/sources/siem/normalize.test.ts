@@ -138,7 +138,7 @@ describe('normalizeSiemV2', () => {
     expect(asRecord(clean.doc['event'])['reason']).toBeUndefined();
     const click = normalizeSiemV2({ ...base, type: 'urlclick', action: 'block', originalUrl: 'https://bad.example/x', sourceIp: '203.0.113.5', userEmailAddress: 'u@x.example' }, CTX);
     expect(asRecord(click.doc['event'])).toMatchObject({ category: ['email', 'web'], type: ['access', 'denied'], action: 'block' });
-    expect(click.doc['url']).toEqual({ original: 'https://bad.example/x', domain: 'bad.example' });
+    expect(click.doc['url']).toEqual({ original: 'https://bad.example/x', full: 'https://bad.example/x', domain: 'bad.example' });
     expect(click.doc['user']).toEqual({ email: 'u@x.example' });
     expect(asRecord(click.doc['source'])['ip']).toBe('203.0.113.5');
     expect(asRecord(click.doc['related'])['user']).toEqual(['u@x.example']);

@@ -206,7 +206,8 @@ function actionOf(logType: string, r: Record<string, unknown>): { action?: strin
 function urlOf(v: unknown): Record<string, unknown> | undefined {
   const original = asString(v);
   if (original === undefined) return undefined;
-  const url: Record<string, unknown> = { original };
+  // `full` too: what Elastic's integration and other collectors fill, the URL as it was seen.
+  const url: Record<string, unknown> = { original, full: original };
   // Only pay for URL parsing when it can succeed; scheme-less "www.x.example/path" still names a host.
   const withScheme = original.includes('://') ? original : HAS_SPACE_OR_COLON.test(original) ? undefined : `http://${original}`;
   if (withScheme !== undefined) {
@@ -253,6 +254,7 @@ export function normalizeSiemV2(record: unknown, ctx: { account: string }): Norm
       asString(r['holdReason']) ??
       asString(r['blockReason']) ??
       asString(r['scanResults']) ??
+      asString(r['virusFound']) ??
       asString(r['rejectionType']) ??
       (threat ? threatType : undefined),
   );
