@@ -1,6 +1,7 @@
 // Turns what undici and the Mimecast gateway return (bodies, headers, socket errors) into ApiErrors and parsed JSON.
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { ApiError, CollectorError } from '../core/errors.js';
+import type { RawResponse } from './api.js';
 import type { Deadline } from './http.js';
 import type { ServerWait } from './waits.js';
 
@@ -362,4 +363,36 @@ export async function readJsonBody(
       cause: err,
     });
   }
+}
+
+/**
+ * The value of a 2xx reply, for both clients. A `raw` reply that is not JSON is a file: it is handed over unread with
+ * the download deadline (`handedOver`: the caller's stream now owns the deadline). A JSON reply is read (bounded), a
+ * `fail[]` in it thrown (`failContext` explains Mimecast's codes), and for `raw` calls given back as a fresh stream.
+ */
+export async function successReply(
+  res: { statusCode: number; headers: Record<string, HeaderValue>; body: Readable },
+  o: {
+    raw: boolean;
+    call: string;
+    signal: AbortSignal | undefined;
+    deadline: Deadline;
+    downloadDeadlineMs: number;
+    maxBytes: number;
+    failContext?: (parsed: unknown) => Promise<ApiErrorContext>;
+  },
+): Promise<{ value: unknown; handedOver: boolean }> {
+  const status = res.statusCode;
+  if (o.raw && !isJsonContentType(res.headers['content-type'])) {
+    // A file: it gets the download deadline, from the start of this call, and keeps it while the caller reads.
+    o.deadline.extend(o.downloadDeadlineMs, 'download_deadline');
+    const value: RawResponse = { status, headers: flattenHeaders(res.headers), body: guardStream(res.body, o.call, o.signal, o.deadline) };
+    return { value, handedOver: true };
+  }
+  const { text, value: parsed } = await readJsonBody(res, o.maxBytes, o.call, status, o.deadline.signal);
+  const failure = failReplyError(parsed, o.call, status, o.failContext === undefined ? {} : await o.failContext(parsed));
+  if (failure !== undefined) throw failure;
+  if (!o.raw) return { value: parsed, handedOver: false };
+  const value: RawResponse = { status, headers: flattenHeaders(res.headers), body: Readable.from([Buffer.from(text, 'utf8')]) };
+  return { value, handedOver: false };
 }

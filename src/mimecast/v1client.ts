@@ -1,5 +1,4 @@
 // HTTP client for Mimecast API 1.0: HMAC-signed POSTs to the regional host, 1.0 error shapes, same limiter/retry rules as 2.0.
-import { Readable } from 'node:stream';
 import { request, type Dispatcher } from 'undici';
 import { ApiError, CollectorError, describeError } from '../core/errors.js';
 import { API_RETRY, retryCall, type RetryPolicy } from '../core/retry.js';
@@ -24,19 +23,15 @@ import {
   INCORRECT_REGION,
   describeErrorBody,
   extractApiError,
-  failReplyError,
-  flattenHeaders,
-  guardStream,
-  isJsonContentType,
   knownCodeError,
   mapTransportError,
   readErrorText,
   statusError,
   type ApiErrorContext,
-  readJsonBody,
+  successReply,
 } from './responses.js';
 import { downloadUrl, type Download } from './v2client.js';
-import { DEFAULT_WAIT_BOUNDS, describeWait, noteWait, serverWait, type ServerWait, type WaitBounds } from './waits.js';
+import { DEFAULT_WAIT_BOUNDS, applyServerWait, type ServerWait, type WaitBounds } from './waits.js';
 
 export interface MimecastV1ClientOptions {
   /** The account's regional host, e.g. https://eu-api.mimecast.com. */
@@ -264,23 +259,17 @@ export class MimecastV1Client implements MimecastApi {
         }
         throw statusError(status, call, summary, info?.code, wait, ctx);
       }
-      if (raw && !isJsonContentType(res.headers['content-type'])) {
-        // A file: it gets the download deadline, from the start of this call, and keeps it while the caller reads.
-        deadline.extend(this.#rules.downloadDeadlineMs, 'download_deadline');
-        handedOver = true;
-        return {
-          kind: 'ok',
-          value: { status, headers: flattenHeaders(res.headers), body: guardStream(res.body, call, signal, deadline) } satisfies RawResponse,
-        };
-      }
-
-      const { text, value: parsed } = await readJsonBody(res, this.#maxResponseBytes, call, status, deadline.signal);
-      const failure = failReplyError(parsed, call, status, await this.#context(extractApiError(parsed)?.code, signal));
-      if (failure !== undefined) throw failure;
-      if (raw) {
-        return { kind: 'ok', value: { status, headers: flattenHeaders(res.headers), body: Readable.from([Buffer.from(text, 'utf8')]) } satisfies RawResponse };
-      }
-      return { kind: 'ok', value: parsed };
+      const ok = await successReply(res, {
+        raw,
+        call,
+        signal,
+        deadline,
+        downloadDeadlineMs: this.#rules.downloadDeadlineMs,
+        maxBytes: this.#maxResponseBytes,
+        failContext: async (parsed) => this.#context(extractApiError(parsed)?.code, signal),
+      });
+      handedOver = ok.handedOver;
+      return { kind: 'ok', value: ok.value };
     } catch (err) {
       throw mapTransportError(deadline.map(err), call, signal);
     } finally {
@@ -290,11 +279,7 @@ export class MimecastV1Client implements MimecastApi {
 
   /** The wait a reply asks for, clamped, logged if out of bounds, and applied to the credential's limiter. */
   #serverWait(status: number, headers: Record<string, string | string[] | undefined>, call: string): ServerWait | undefined {
-    const wait = serverWait(status, headers, this.#waits);
-    if (wait === undefined) return undefined;
-    noteWait(this.#log, this.#rules.stats, call, status, wait);
-    this.#limiter.pause(wait.ms, describeWait(status, wait));
-    return wait;
+    return applyServerWait(status, headers, call, { bounds: this.#waits, logger: this.#log, stats: this.#rules.stats, limiter: this.#limiter });
   }
 
   /** What error messages may say about this credential; looks the region up only when the error is about it. */

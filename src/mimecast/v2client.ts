@@ -20,18 +20,15 @@ import { TokenProvider, joinUrl } from './oauth.js';
 import {
   DEFAULT_MAX_RESPONSE_BYTES,
   describeErrorBody,
-  failReplyError,
-  flattenHeaders,
   guardStream,
   headerString,
-  isJsonContentType,
   mapTransportError,
   readErrorText,
   statusError,
-  readJsonBody,
   contentLength,
+  successReply,
 } from './responses.js';
-import { DEFAULT_WAIT_BOUNDS, describeWait, noteWait, serverWait, type ServerWait, type WaitBounds } from './waits.js';
+import { DEFAULT_WAIT_BOUNDS, applyServerWait, noteWait, serverWait, type ServerWait, type WaitBounds } from './waits.js';
 
 export type QueryParams = Record<string, string | number | undefined>;
 
@@ -323,23 +320,16 @@ export class MimecastV2Client implements MimecastApi {
         const { summary, info } = await errorBody();
         throw statusError(status, call, summary, info?.code, wait);
       }
-      if (raw && !isJsonContentType(res.headers['content-type'])) {
-        // A file: it gets the download deadline, from the start of this call, and keeps it while the caller reads.
-        deadline.extend(this.#rules.downloadDeadlineMs, 'download_deadline');
-        handedOver = true;
-        return {
-          kind: 'ok',
-          value: { status, headers: flattenHeaders(res.headers), body: guardStream(res.body, call, signal, deadline) } satisfies RawResponse,
-        };
-      }
-
-      const { text, value: parsed } = await readJsonBody(res, this.#maxResponseBytes, call, status, deadline.signal);
-      const failure = failReplyError(parsed, call, status);
-      if (failure !== undefined) throw failure;
-      if (raw) {
-        return { kind: 'ok', value: { status, headers: flattenHeaders(res.headers), body: Readable.from([Buffer.from(text, 'utf8')]) } satisfies RawResponse };
-      }
-      return { kind: 'ok', value: parsed };
+      const ok = await successReply(res, {
+        raw,
+        call,
+        signal,
+        deadline,
+        downloadDeadlineMs: this.#rules.downloadDeadlineMs,
+        maxBytes: this.#maxResponseBytes,
+      });
+      handedOver = ok.handedOver;
+      return { kind: 'ok', value: ok.value };
     } catch (err) {
       throw mapTransportError(deadline.map(err), call, signal);
     } finally {
@@ -349,11 +339,7 @@ export class MimecastV2Client implements MimecastApi {
 
   /** The wait a reply asks for, clamped, logged if out of bounds, and applied to the credential's limiter. */
   #serverWait(status: number, headers: Record<string, string | string[] | undefined>, call: string): ServerWait | undefined {
-    const wait = serverWait(status, headers, this.#waits);
-    if (wait === undefined) return undefined;
-    noteWait(this.#log, this.#rules.stats, call, status, wait);
-    this.#limiter.pause(wait.ms, describeWait(status, wait));
-    return wait;
+    return applyServerWait(status, headers, call, { bounds: this.#waits, logger: this.#log, stats: this.#rules.stats, limiter: this.#limiter });
   }
 
   #onRetry(call: string, err: unknown, attempt: number, delayMs: number): void {

@@ -99,3 +99,20 @@ export function noteWait(logger: Logger, stats: HttpStats | undefined, call: str
     `the server asked for a wait out of bounds: ${describeWait(status, w)}`,
   );
 }
+
+/**
+ * The wait a reply asks for (either client): clamped, logged when out of bounds, counted, and applied to the
+ * credential's limiter so every stream of the account waits it out. Undefined when the reply asks for none.
+ */
+export function applyServerWait(
+  status: number,
+  headers: Record<string, HeaderValue>,
+  call: string,
+  o: { bounds: WaitBounds; logger: Logger; stats: HttpStats | undefined; limiter: { pause(ms: number, reason?: string): void } },
+): ServerWait | undefined {
+  const wait = serverWait(status, headers, o.bounds);
+  if (wait === undefined) return undefined;
+  noteWait(o.logger, o.stats, call, status, wait);
+  o.limiter.pause(wait.ms, describeWait(status, wait));
+  return wait;
+}
