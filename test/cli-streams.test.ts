@@ -57,19 +57,22 @@ describe('normalize', () => {
     const r = await cli(['normalize', '--stream', 'siem', '--account', 'acme'], input + '\n');
     expect(r.code).toBe(0);
     const docs = jsonLines(r.stdout);
-    expect(docs).toHaveLength(6);
+    expect(docs).toHaveLength(7);
     expect(docs.flatMap((d) => checkEventContract(d))).toEqual([]);
-    expect(docs.map((d) => mimecastOf(d)['account'])).toEqual(Array(6).fill('acme'));
+    expect(docs.map((d) => mimecastOf(d)['account'])).toEqual(Array(7).fill('acme'));
     expect(docs[0]?.['@timestamp']).toBe('2024-03-01T09:02:11.000Z');
     expect(mimecastOf(docs[0] ?? {})['Subject']).toBe('Invoice | 4411');
-    expect(docs.map((d) => mimecastOf(d)['log_type'])).toEqual(['receipt', 'receipt', 'receipt', 'delivery', 'receipt', 'receipt']);
+    expect(docs.map((d) => mimecastOf(d)['log_type'])).toEqual(['receipt', 'receipt', 'receipt', 'delivery', 'receipt', 'receipt', 'receipt']);
+    // A record whose time is no date is still a record: kept, stamped when read, tagged.
+    expect(docs[6]?.['tags']).toEqual(['mimecast_time_missing']);
+    expect(mimecastOf(docs[6] ?? {})['timestamp']).toBe('never');
     // The same record always gets the same id, whichever envelope it came in.
     expect((docs[1]?.['event'] as Record<string, unknown>)['id']).toBe((docs[2]?.['event'] as Record<string, unknown>)['id']);
     expect(r.stderr).toMatch(/^line 3: not JSON/m);
-    expect(r.stderr).toMatch(/^line 7: /m);
+    expect(r.stderr).not.toMatch(/^line 7: /m);
     expect(r.stderr).toMatch(/^line 8: an API error reply/m);
     expect(r.stderr).toMatch(/^line 9: not a JSON object/m);
-    expect(r.stderr).toMatch(/normalize: 8 lines read, 6 events written, 4 bad lines \(1 unusable record\)/);
+    expect(r.stderr).toMatch(/normalize: 8 lines read, 7 events written, 3 bad lines \(0 unusable records\)/);
   });
 
   it('every other stream: paged envelopes and nested logs unwrapped, STIX bundles split; cef, leef and raw formats', async () => {

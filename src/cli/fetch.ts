@@ -149,7 +149,8 @@ export async function fetchCommand(opts: FetchOptions, io: CommandIo): Promise<n
             for (const q of batch.quarantined ?? []) println(io.stderr, `quarantined (${q.reason}) at ${q.location}: ${q.detail}`);
             for (const ev of batch.events) {
               const t = Date.parse(ev.time);
-              if (t < since || t > until || seen.has(ev.id)) continue;
+              // A record without a time of its own cannot be placed in the window: it is shown (the API served it).
+              if ((ev.timeMissing !== true && (t < since || t > until)) || seen.has(ev.id)) continue;
               seen.add(ev.id);
               await printer.event(ev);
             }

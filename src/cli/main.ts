@@ -140,6 +140,7 @@ async function main(argv: string[]): Promise<number> {
     .option('--cloud-integrated', 'the account has Cloud Integrated: serve entities, mailflow and urlclick files too')
     .option('--tls-cert <file>', 'serve HTTPS with this PEM certificate (needs --tls-key)')
     .option('--tls-key <file>', 'the PEM private key for --tls-cert')
+    .option('--public-host <name>', 'the host name discover-authentication answers for the region (default: the name the client used, localhost for a loopback address)')
     .action(async (o: SimulateOptions) => {
       const { simulateCommand } = await import('./simulate.js');
       exitCode = await simulateCommand(o, io);

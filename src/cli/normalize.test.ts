@@ -128,7 +128,7 @@ describe('normalizeStream on hostile input', () => {
       `not json ${nasty}`,
       `{"a": 1 ${nasty}`,
       `{"a": 1} ${nasty}`,
-      JSON.stringify({ ...V2_RECEIPT, timestamp: `never ${nasty}` }),
+      JSON.stringify([`never ${nasty}`]),
     ].join('\n');
     const { stderr } = await normalizeText(input + '\n');
     expect(stderr).toMatch(/^line 1: /m);

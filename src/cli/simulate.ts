@@ -21,6 +21,7 @@ export interface SimulateOptions {
   cloudIntegrated?: boolean;
   tlsCert?: string;
   tlsKey?: string;
+  publicHost?: string;
 }
 
 const FAULT_KEYS: readonly (keyof SimulatorFaults)[] = [
@@ -96,6 +97,7 @@ export async function simulateCommand(opts: SimulateOptions, io: CommandIo): Pro
     ...(unlicensed !== undefined && unlicensed.length > 0 ? { unlicensed } : {}),
     ...(opts.cloudIntegrated === true ? { cloudIntegrated: true } : {}),
     ...(tls !== undefined ? { tls } : {}),
+    ...(opts.publicHost !== undefined ? { publicHost: opts.publicHost } : {}),
   });
   println(io.stdout, `Mimecast API simulator listening on ${sim.url}`);
   println(io.stdout, `  base_url:      ${sim.url}`);

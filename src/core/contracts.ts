@@ -79,6 +79,12 @@ export interface NormalizedEvent {
   /** The same text as UTF-8, when it already exists as bytes (events from the parse worker): stored and
    *  delivered as is, so it is never turned back into a string on the way. */
   bytes?: Buffer | undefined;
+  /**
+   * The record carried no usable time of its own: `time` is when it was collected (tag `mimecast_time_missing`).
+   * Such a time differs on every read, so the journal deduplicates these events by id alone, and lag, stream
+   * positions and time filters do not trust it.
+   */
+  timeMissing?: boolean | undefined;
 }
 
 /** An event held as its serialised document (text, or UTF-8 bytes from the parse worker): the document object is
@@ -90,6 +96,7 @@ export class SerializedEvent implements NormalizedEvent {
     readonly account: string,
     readonly time: string,
     private readonly body: string | Buffer,
+    readonly timeMissing?: boolean,
   ) {}
   get json(): string {
     return typeof this.body === 'string' ? this.body : this.body.toString('utf8');

@@ -116,6 +116,8 @@ export interface PackedEvents {
   /** End offset of each event's document in `docs`. */
   ends: Uint32Array;
   docs: Uint8Array;
+  /** Indexes of the events whose time is the collection time (NormalizedEvent.timeMissing); absent when none. */
+  timeMissing?: number[];
 }
 
 /**
@@ -136,8 +138,10 @@ class PackWriter {
   private off = 0;
   private readonly meta: string[] = [];
   private readonly ends: number[] = [];
+  private missing: number[] | undefined;
 
   add(e: NormalizedEvent): void {
+    if (e.timeMissing === true) (this.missing ??= []).push(this.ends.length);
     const text = e.json ?? JSON.stringify(e.doc);
     // A string of n UTF-16 units takes at most 3n bytes: count exactly only when that might not fit.
     if (scratch.length - this.off < text.length * 3) {
@@ -160,7 +164,9 @@ class PackWriter {
     scratch.copy(docs, 0, 0, total);
     // One odd group of huge records should not pin its size for good.
     if (scratch.length > MAX_KEPT_SCRATCH) scratch = Buffer.allocUnsafeSlow(SCRATCH_BYTES);
-    return { meta: this.meta, ends: Uint32Array.from(this.ends), docs: docs.subarray(0, total) };
+    const packed: PackedEvents = { meta: this.meta, ends: Uint32Array.from(this.ends), docs: docs.subarray(0, total) };
+    if (this.missing !== undefined) packed.timeMissing = this.missing;
+    return packed;
   }
 }
 
@@ -216,6 +222,10 @@ export function unpackEvents(packed: PackedEvents, stream: StreamName, account: 
     const bytes = Buffer.from(docs.buffer, docs.byteOffset + start, end - start);
     out[i] = new SerializedEvent(meta[2 * i] ?? '', stream, account, meta[2 * i + 1] ?? '', bytes);
     start = end;
+  }
+  for (const i of packed.timeMissing ?? []) {
+    const e = out[i] as SerializedEvent;
+    out[i] = new SerializedEvent(e.id, stream, account, e.time, e.bytes ?? e.json, true);
   }
   return out;
 }

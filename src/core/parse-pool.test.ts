@@ -12,7 +12,7 @@ function job(n: number): ParseJob {
   for (let i = 0; i < n; i++) {
     lines.push(JSON.stringify({ _offset: i, _partition: 1, accountId: 'C1', timestamp: 1714557600000 + i, type: 'receipt', subject: `s${i}|x`, spamProcessingDetail: '{"spf":{"allow":true}}' }));
   }
-  lines.splice(3, 0, 'not json', '', '{"type":"receipt"}');
+  lines.splice(3, 0, 'not json', '', '["receipt"]');
   return { stream: 'siem', variant: 'v2', account: 'acct', lines, firstLine: 10, where: 'type=receipt,blob=0' };
 }
 

@@ -392,8 +392,9 @@ export class Pipeline {
         st.quarantined += res.quarantined;
         st.batches += 1;
         for (const [k, v] of Object.entries(batch.counters ?? {})) st.counters[k] = (st.counters[k] ?? 0) + v;
-        // The newest event time seen, whatever order the API pages in (audit pages come newest first).
-        for (const e of batch.events) if (st.lastEventTime === undefined || e.time > st.lastEventTime) st.lastEventTime = e.time;
+        // The newest event time seen, whatever order the API pages in (audit pages come newest first); a collection
+        // time stamped on a record without one says nothing about how far behind the stream is.
+        for (const e of batch.events) if (e.timeMissing !== true && (st.lastEventTime === undefined || e.time > st.lastEventTime)) st.lastEventTime = e.time;
         if (res.quarantined > 0) {
           for (const q of batch.quarantined ?? []) log.warn({ reason: q.reason, location: q.location, detail: q.detail }, 'record quarantined');
         }

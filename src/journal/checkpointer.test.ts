@@ -46,14 +46,25 @@ function walBytes(): number {
 
 const PER_BATCH = 500;
 
-/** Appends `batches` batches of 500 events (~1 MB each), acking every other one, letting replies arrive between. */
-async function writeSteadily(j: Journal, batches: number): Promise<{ maxWal: number }> {
+/**
+ * Appends `batches` batches of 500 events (~1 MB each), acking every other one, letting replies arrive between.
+ * `paceEvery`: after that many batches, wait (bounded) until a checkpoint cycle has finished since the last wait, so
+ * the writer never runs more than a few cycles ahead of the thread. Without it the test measured a race: on a loaded
+ * machine the thread gets little CPU while this loop writes as fast as it can, and the WAL grew to ~47 MB once.
+ */
+async function writeSteadily(j: Journal, batches: number, paceEvery?: number): Promise<{ maxWal: number }> {
   let maxWal = 0;
+  let finishes = j.checkpoints().writer_finishes;
   for (let b = 0; b < batches; b++) {
     j.append('acme/siem/receipt', { events: batchOf(b * PER_BATCH, PER_BATCH), cursor: `c${b}` });
     if (b % 2 === 1) j.ack('file', j.headSeq());
     maxWal = Math.max(maxWal, walBytes());
     await tick();
+    if (paceEvery !== undefined && b % paceEvery === paceEvery - 1) {
+      for (let i = 0; i < 2000 && j.checkpoints().writer_finishes === finishes; i++) await sleep(5);
+      expect(j.checkpoints().writer_finishes, 'a checkpoint cycle finishes within 10 s').toBeGreaterThan(finishes);
+      finishes = j.checkpoints().writer_finishes;
+    }
   }
   return { maxWal };
 }
@@ -65,8 +76,9 @@ describe('journal checkpoints on their own thread', () => {
     j.setSinks(['file']);
     for (let i = 0; i < 400 && !j.checkpoints().threaded; i++) await sleep(5);
     expect(j.checkpoints().threaded).toBe(true);
-    // ~60 MB of documents: without checkpoints that complete, the WAL would hold all of it.
-    const { maxWal } = await writeSteadily(j, 60);
+    // ~60 MB of documents: without checkpoints that complete, the WAL would hold all of it. A checkpoint starts
+    // every 2 MB; the writer is kept within ~4 MB of the last finished cycle.
+    const { maxWal } = await writeSteadily(j, 60, 4);
     // A loaded machine may give the thread little time: wait (bounded) for its rounds to come back.
     for (let i = 0; i < 1000 && j.checkpoints().writer_finishes === 0; i++) await sleep(5);
     const c = j.checkpoints();

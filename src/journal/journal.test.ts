@@ -124,6 +124,21 @@ describe('Journal', () => {
     expect(j.getCursor('k')).toBe('5');
   });
 
+  it('finds an event stamped with its collection time again by id alone, whatever time the next read gives it', () => {
+    let j = journal();
+    const first = ev('undated', 'siem', { time: new Date(clock - 1000).toISOString(), timeMissing: true });
+    expect(j.append('k', { events: [first], cursor: '1' }).inserted).toBe(1);
+    // Re-read an hour later (a window overlap, a restart): another collection time, the same record.
+    clock += 3600_000;
+    const reread = ev('undated', 'siem', { time: new Date(clock - 1000).toISOString(), timeMissing: true });
+    expect(j.append('k', { events: [reread], cursor: '2' }).duplicates).toBe(1);
+    j.close();
+    j = journal();
+    clock += 3600_000;
+    expect(j.append('k', { events: [ev('undated', 'siem', { time: new Date(clock).toISOString(), timeMissing: true })], cursor: '3' }).duplicates).toBe(1);
+    expect(j.headSeq()).toBe(1);
+  });
+
   it('moves the cursor with the events and not without them', () => {
     const j = journal();
     j.setSinks(['out']);

@@ -30,7 +30,8 @@ import { AUTOCHECKPOINT_PAGES, Checkpointer } from './checkpointer.js';
  *     is what matters since the API only replays records within its retention.
  *     INSERT OR IGNORE + changes() is the existence test, so a new event costs no SELECT.
  *   dedup_odd(h PRIMARY KEY, seen) WITHOUT ROWID, index on seen
- *     events whose time is unparsable, already outside the window or more than a day ahead: keyed by h
+ *     events whose time is unparsable, already outside the window or more than a day ahead, or only the time
+ *     they were collected (NormalizedEvent.timeMissing, different at each read): keyed by h
  *     alone and remembered for the window from when first seen. Rare, so random keys are affordable here.
  *   cursors(key PRIMARY KEY, cursor, updated_at)       the source position, written with its events
  *   sink_offsets(sink PRIMARY KEY, seq)                highest seq each configured sink has acked
@@ -818,8 +819,9 @@ export class Journal {
         if (!STREAM_SET.has(ev.stream)) throw new TypeError(`event ${ev.id}: unknown stream ${String(ev.stream)}`);
         const h = dedupHash(ev.account, ev.id);
         const timeS = Math.floor(Date.parse(ev.time) / 1000);
+        // An event stamped with its collection time gets another time at every read: only its id can find it again.
         const isNew =
-          timeS >= oldestS && timeS <= newestS ? this.s.insDedup.run(timeS, h).changes : this.s.insDedupOdd.run(h, nowS).changes;
+          ev.timeMissing !== true && timeS >= oldestS && timeS <= newestS ? this.s.insDedup.run(timeS, h).changes : this.s.insDedupOdd.run(h, nowS).changes;
         if (isNew === 0) {
           duplicates++;
           continue;

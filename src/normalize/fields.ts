@@ -2,6 +2,7 @@
 import type { EcsDocument, NormalizedEvent, StreamName } from '../core/contracts.js';
 import { CollectorError } from '../core/errors.js';
 import { asString, hasKeys, put } from './ecs.js';
+import { TAG_TIME_MISSING } from './tags.js';
 
 export function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -18,9 +19,12 @@ export function preview(v: unknown): string {
   return s.length > 60 ? `${s.slice(0, 57)}...` : s;
 }
 
-/** Throws NORMALIZE_FAILED unless `record` is a plain object. */
+/** Throws NORMALIZE_FAILED unless `record` is a plain object with at least one key (`{}` carries no record). */
 export function requireObject(stream: StreamName, record: unknown, what: string): Record<string, unknown> {
-  if (isRecord(record)) return record;
+  if (isRecord(record)) {
+    for (const _key in record) return record;
+    throw normalizeFailed(stream, `${what} is an empty JSON object`);
+  }
   const got = record === null ? 'null' : Array.isArray(record) ? 'an array' : typeof record;
   throw normalizeFailed(stream, `${what} is not a JSON object (got ${got})`);
 }
@@ -163,6 +167,27 @@ export interface EnvelopeMeta {
    * original key keeps the value exactly as the API sent it.
    */
   parsed?: Record<string, unknown>;
+  /** The record had no time of its own: `@timestamp` is the collection time (see stampOf, markTimeMissing). */
+  timeMissing?: boolean;
+}
+
+/**
+ * `@timestamp` for a record: its own time, or — when none of its time keys holds a date — the time it is read now,
+ * with `missing` set. A record the API served is never dropped for a missing field: the caller marks the event
+ * (markTimeMissing / EnvelopeMeta.timeMissing) so users can find such events.
+ */
+export function stampOf(at: Date | undefined): { time: string; missing: boolean } {
+  return at === undefined ? { time: new Date().toISOString(), missing: true } : { time: at.toISOString(), missing: false };
+}
+
+/** Marks a document whose `@timestamp` is the collection time: `event.created` (same time) and the tag. */
+export function markTimeMissing(doc: EcsDocument): void {
+  const event = isRecord(doc['event']) ? doc['event'] : {};
+  event['created'] = doc['@timestamp'];
+  doc['event'] = event;
+  const tags = Array.isArray(doc['tags']) ? (doc['tags'] as unknown[]) : [];
+  if (!tags.includes(TAG_TIME_MISSING)) tags.push(TAG_TIME_MISSING);
+  doc['tags'] = tags;
 }
 
 /**
@@ -173,5 +198,9 @@ export function finishEvent(record: Record<string, unknown>, doc: EcsDocument, i
   const mc: Record<string, unknown> = { ...record, account: meta.account, stream: meta.stream, log_type: meta.logType };
   if (meta.parsed !== undefined && hasKeys(meta.parsed)) mc['parsed'] = meta.parsed;
   doc['mimecast'] = mc;
+  if (meta.timeMissing === true) {
+    markTimeMissing(doc);
+    return { id, stream: meta.stream, account: meta.account, time, doc, timeMissing: true };
+  }
   return { id, stream: meta.stream, account: meta.account, time, doc };
 }

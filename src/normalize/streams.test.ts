@@ -19,6 +19,17 @@ const STREAMS: readonly Exclude<StreamName, 'siem'>[] = [
 ];
 const CTX = { account: 'acme-prod' };
 
+describe('held_release ids', () => {
+  it('gives two release log entries of the same held message (same API id) their own event ids', () => {
+    const entry = { id: 'held-msg-77', status: 'released', released: '2024-05-01T10:00:00+0000', route: 'inbound', to: [{ emailAddress: 'a@corp.example' }] };
+    const normalize = normalizerFor('held_release');
+    const a = normalize(entry, CTX);
+    const b = normalize({ ...entry, route: 'outbound', to: [{ emailAddress: 'b@corp.example' }] }, CTX);
+    expect(a.id).not.toBe(b.id);
+    expect(normalize(structuredClone(entry), CTX).id).toBe(a.id);
+  });
+});
+
 describe.each(STREAMS)('golden: %s', (stream) => {
   const normalize = normalizerFor(stream);
   const dir = join(import.meta.dirname, '..', 'sources', stream, 'testdata');

@@ -8,6 +8,12 @@ import { SerializedEvent, type NormalizedEvent } from '../core/contracts.js';
 export const TAG_INVALID_UTF8 = 'mimecast_invalid_utf8';
 
 /**
+ * The record had no usable time of its own (none of the time keys its stream uses held a date): `@timestamp` and
+ * `event.created` are the time the collector read it. The record is kept whole under `mimecast.*`.
+ */
+export const TAG_TIME_MISSING = 'mimecast_time_missing';
+
+/**
  * The event with `tag` added to its ECS `tags` (kept once; other tags kept). Rare by design (it re-serialises the
  * document), so it stays off the path ordinary events take.
  */
@@ -16,5 +22,5 @@ export function withTag(event: NormalizedEvent, tag: string): NormalizedEvent {
   const tags = Array.isArray(doc['tags']) ? (doc['tags'] as unknown[]).filter((t): t is string => typeof t === 'string') : [];
   if (!tags.includes(tag)) tags.push(tag);
   doc['tags'] = tags;
-  return new SerializedEvent(event.id, event.stream, event.account, event.time, JSON.stringify(doc));
+  return new SerializedEvent(event.id, event.stream, event.account, event.time, JSON.stringify(doc), event.timeMissing === true);
 }

@@ -2,7 +2,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { isIP, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { CI_TYPES, SIEM_TYPES } from '../core/contracts.js';
 import { silentLogger, type Logger } from '../telemetry/logger.js';
@@ -81,6 +81,7 @@ export interface ResolvedOptions {
   cloudIntegrated: boolean;
   wrongRegion: string | undefined;
   tls: { cert: string; key: string } | undefined;
+  publicHost: string | undefined;
   siemV1RecordsPerFile: number;
   siemV1FileMs: number;
   maxApiPageSize: number;
@@ -151,6 +152,7 @@ function resolveOptions(o: SimulatorOptions): ResolvedOptions {
     cloudIntegrated: o.cloudIntegrated === true,
     wrongRegion: o.wrongRegion === true ? 'https://de-api.mimecast.com' : o.wrongRegion === false ? undefined : o.wrongRegion,
     tls: o.tls,
+    publicHost: o.publicHost,
     siemV1RecordsPerFile: Math.max(1, Math.floor(positive(o.siemV1RecordsPerFile, 200))),
     siemV1FileMs: Math.max(1000, positive(o.siemV1FileMs, 30 * 60_000)),
     maxApiPageSize: Math.max(1, Math.floor(positive(o.maxApiPageSize, 500))),
@@ -174,7 +176,7 @@ const ROUTES: readonly Route[] = [
   { method: 'GET', path: '/siem/v1/batch/events/cg', counter: 'batch', handler: batchEndpoint },
   { method: 'GET', path: '/siem/v1/batch/events/ci', counter: 'batchCi', handler: ciBatchEndpoint },
   { method: 'GET', path: '/siem/v1/events/cg', counter: 'stream', handler: streamEndpoint },
-  { method: 'POST', path: '/api/login/discover-authentication', counter: 'discover', v1: true, handler: (sim, req) => discoverAuthentication(req, sim.url) },
+  { method: 'POST', path: '/api/login/discover-authentication', counter: 'discover', v1: true, handler: (sim, req) => discoverAuthentication(req, sim.regionUrl(req)) },
   { method: 'POST', path: '/api/audit/get-siem-logs', counter: 'siemLogs', v1: true, handler: getSiemLogsEndpoint },
   { method: 'POST', path: '/api/ttp/threat-intel/get-feed', counter: 'threatIntel', v1: true, handler: threatIntelEndpoint },
   ...pagedRoutes(),
@@ -478,6 +480,21 @@ export class Simulator implements RunningSimulator {
 
   countFault(name: FaultCounterName): void {
     this.counts.faults[name] = (this.counts.faults[name] ?? 0) + 1;
+  }
+
+  /**
+   * The regional API URL discover-authentication answers: a host name like Mimecast's (`--public-host`, else the
+   * name the client used, else `localhost` for a loopback address; another bare address stays as it is).
+   */
+  regionUrl(req: IncomingMessage): string {
+    const scheme = this.opts.tls === undefined ? 'http' : 'https';
+    const port = new URL(this.url).port;
+    if (this.opts.publicHost !== undefined) return `${scheme}://${this.opts.publicHost}:${port}`;
+    const addressed = new URL(`${scheme}://${req.headers.host ?? this.url.replace(/^https?:\/\//, '')}`).hostname;
+    const bare = addressed.replace(/^\[|\]$/g, '');
+    if (isIP(bare) === 0) return `${scheme}://${addressed}:${port}`;
+    if (bare === '::1' || bare.startsWith('127.')) return `${scheme}://localhost:${port}`;
+    return `${scheme}://${addressed}:${port}`;
   }
 
   /** `http://host:port` as the client addressed us (keeps the client's host spelling in URLs we hand out). */

@@ -51,6 +51,12 @@ export interface SimulatorOptions {
   port?: number;
   /** Default 127.0.0.1. */
   host?: string;
+  /**
+   * The host name discover-authentication answers as the region's API host (as Mimecast answers a name, never an
+   * address, so TLS certificates can match). Default: the name the client addressed, or `localhost` when it used a
+   * loopback address.
+   */
+  publicHost?: string;
   /** Default 1. Same seed + same options (and startTime) ⇒ byte-identical blobs. */
   seed?: number | string;
   /** Defaults derived from the seed. */

@@ -113,7 +113,7 @@ describe('API 1.0 auth and discovery', () => {
   it('discover-authentication answers the region host without auth', async () => {
     const res = await post(s, '/api/login/discover-authentication', { data: [{ emailAddress: 'svc@corp.example' }] }, { 'Content-Type': 'application/json' });
     const body = (await res.json()) as { data: { region: { api: string } }[] };
-    expect(body.data[0]?.region.api).toBe(s.url);
+    expect(body.data[0]?.region.api).toBe(s.url.replace('127.0.0.1', 'localhost'));
     const blank = await post(s, '/api/login/discover-authentication', { data: [{}] }, { 'Content-Type': 'application/json' });
     expect(((await blank.json()) as { fail: unknown[] }).fail).toHaveLength(1);
   });
@@ -276,6 +276,6 @@ describe('HTTPS', () => {
       req.on('error', reject);
       req.end(JSON.stringify({ data: [{ emailAddress: 'a@b.example' }] }));
     });
-    expect(JSON.parse(body)).toMatchObject({ data: [{ region: { api: s.url } }] });
+    expect(JSON.parse(body)).toMatchObject({ data: [{ region: { api: s.url.replace('127.0.0.1', 'localhost') } }] });
   });
 });

@@ -278,7 +278,9 @@ export async function getSiemLogsEndpoint(sim: Simulator, req: IncomingMessage, 
   }
   if (next >= files.length) {
     const echo = typeof tokenRaw === 'string' && tokenRaw !== '' ? tokenRaw : sim.signer.sign('siem1', [next]);
-    return json(200, { meta: { status: 200, isLastToken: true }, data: [], fail: [] }, { ...h, 'mc-siem-token': echo });
+    // Exactly `application/json`, no charset: clients written against Mimecast compare the header literally to tell
+    // "no more logs" from a file.
+    return json(200, { meta: { status: 200, isLastToken: true }, data: [], fail: [] }, { ...h, 'Content-Type': 'application/json', 'mc-siem-token': echo });
   }
   const f = files[next] as V1File;
   const recs = sim.siemV1.records(sim, f);

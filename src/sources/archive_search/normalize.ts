@@ -1,7 +1,7 @@
 // Turns one archive search log (`data[0].logs[]` item) into an ECS output event.
 import type { EcsDocument, NormalizedEvent } from '../../core/contracts.js';
 import { Related, asString, eventId, put, splitAddresses } from '../../normalize/ecs.js';
-import { finishEvent, normalizeFailed, preview, requireObject } from '../../normalize/fields.js';
+import { finishEvent, requireObject, stampOf } from '../../normalize/fields.js';
 import { parseTime } from '../../normalize/time.js';
 
 const STREAM = 'archive_search';
@@ -13,10 +13,7 @@ const STREAM = 'archive_search';
 export function normalizeArchiveSearch(record: unknown, ctx: { account: string; logType?: string }): NormalizedEvent {
   const r = requireObject(STREAM, record, 'archive search log');
   const at = parseTime(r['createTime']);
-  if (at === undefined) {
-    throw normalizeFailed(STREAM, `archive search log has no usable createTime (createTime: ${preview(r['createTime'])})`, STREAM);
-  }
-  const time = at.toISOString();
+  const { time, missing } = stampOf(at);
   const id = eventId(ctx.account, STREAM, r);
   const related = new Related();
 
@@ -41,5 +38,5 @@ export function normalizeArchiveSearch(record: unknown, ctx: { account: string; 
   put(doc, 'message', asString(r['description']));
   const rel = related.toEcs();
   if (rel !== undefined) doc['related'] = rel;
-  return finishEvent(r, doc, id, time, { stream: STREAM, account: ctx.account, logType: STREAM });
+  return finishEvent(r, doc, id, time, { stream: STREAM, account: ctx.account, logType: STREAM, timeMissing: missing });
 }

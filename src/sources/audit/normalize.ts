@@ -1,7 +1,7 @@
 // Turns one audit event (`get-audit-events` `data[]` item) into an ECS output event, reading what it can from eventInfo.
 import type { EcsDocument, NormalizedEvent } from '../../core/contracts.js';
 import { Related, asIp, asString, eventId, hasKeys, put } from '../../normalize/ecs.js';
-import { finishEvent, normalizeFailed, preview, requireObject, snakeCase } from '../../normalize/fields.js';
+import { finishEvent, requireObject, snakeCase, stampOf } from '../../normalize/fields.js';
 import { parseTime } from '../../normalize/time.js';
 
 const STREAM = 'audit';
@@ -81,8 +81,7 @@ function categorize(category: string | undefined, auditType: string): { category
 export function normalizeAudit(record: unknown, ctx: { account: string; logType?: string }): NormalizedEvent {
   const r = requireObject(STREAM, record, 'audit event');
   const at = parseTime(r['eventTime']);
-  if (at === undefined) throw normalizeFailed(STREAM, `audit event has no usable eventTime (eventTime: ${preview(r['eventTime'])})`, STREAM);
-  const time = at.toISOString();
+  const { time, missing } = stampOf(at);
   const id = eventId(ctx.account, STREAM, r, asString(r['id']));
   const related = new Related();
 
@@ -111,5 +110,5 @@ export function normalizeAudit(record: unknown, ctx: { account: string; logType?
 
   const parsed: Record<string, unknown> = {};
   if (hasKeys(info as Record<string, unknown>)) parsed['event_info'] = { ...info };
-  return finishEvent(r, doc, id, time, { stream: STREAM, account: ctx.account, logType: STREAM, parsed });
+  return finishEvent(r, doc, id, time, { stream: STREAM, account: ctx.account, logType: STREAM, parsed, timeMissing: missing });
 }

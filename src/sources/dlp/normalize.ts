@@ -1,7 +1,7 @@
 // Turns one DLP log (`data[0].dlpLogs[]` item) into an ECS output event.
 import type { EcsDocument, NormalizedEvent } from '../../core/contracts.js';
 import { Related, asString, eventId, hasKeys, lowerOrUndefined, put, splitAddresses } from '../../normalize/ecs.js';
-import { directionOf, finishEvent, normalizeFailed, preview, requireObject } from '../../normalize/fields.js';
+import { directionOf, finishEvent, requireObject, stampOf } from '../../normalize/fields.js';
 import { parseTime } from '../../normalize/time.js';
 
 const STREAM = 'dlp';
@@ -14,8 +14,7 @@ const BLOCKING: ReadonlySet<string> = new Set(['hold', 'bounce', 'delete', 'reje
 export function normalizeDlp(record: unknown, ctx: { account: string; logType?: string }): NormalizedEvent {
   const r = requireObject(STREAM, record, 'DLP log');
   const at = parseTime(r['eventTime']);
-  if (at === undefined) throw normalizeFailed(STREAM, `DLP log has no usable eventTime (eventTime: ${preview(r['eventTime'])})`, STREAM);
-  const time = at.toISOString();
+  const { time, missing } = stampOf(at);
   const id = eventId(ctx.account, STREAM, r);
   const related = new Related();
 
@@ -41,5 +40,5 @@ export function normalizeDlp(record: unknown, ctx: { account: string; logType?: 
   if (rule !== undefined) doc['rule'] = { name: rule };
   const rel = related.toEcs();
   if (rel !== undefined) doc['related'] = rel;
-  return finishEvent(r, doc, id, time, { stream: STREAM, account: ctx.account, logType: STREAM });
+  return finishEvent(r, doc, id, time, { stream: STREAM, account: ctx.account, logType: STREAM, timeMissing: missing });
 }

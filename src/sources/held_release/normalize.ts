@@ -1,7 +1,7 @@
 // Turns one held-message release log (`data[0].heldReleaseLogs[]` item) into an ECS output event.
 import type { EcsDocument, NormalizedEvent } from '../../core/contracts.js';
 import { Related, asInt, asString, eventId, hasKeys, lowerOrUndefined, put, splitAddresses, uniq } from '../../normalize/ecs.js';
-import { directionOf, finishEvent, isRecord, jsonObjectOf, normalizeFailed, requireObject } from '../../normalize/fields.js';
+import { directionOf, finishEvent, isRecord, jsonObjectOf, requireObject, stampOf } from '../../normalize/fields.js';
 import { parseTime } from '../../normalize/time.js';
 
 const STREAM = 'held_release';
@@ -26,7 +26,8 @@ function displayNames(v: unknown): string[] {
 }
 
 /**
- * One release log → event. `event.id` from the API's `id`; `@timestamp` from `released` (else
+ * One release log → event. `event.id` hashes the whole record: the API's `id` names the held message, and one
+ * message can have several release log entries (per route or recipient), which must not collapse into one; `@timestamp` from `released` (else
  * the first other time field present); `event.action` is the status (released / rejected);
  * `user.*` is the operator who acted. `spamProcessingDetail` (object or JSON text) is also
  * available, parsed, under `mimecast.parsed.spam_processing_detail`.
@@ -38,11 +39,8 @@ export function normalizeHeldRelease(record: unknown, ctx: { account: string; lo
     at = parseTime(r[key]);
     if (at !== undefined) break;
   }
-  if (at === undefined) {
-    throw normalizeFailed(STREAM, `held-release log has no usable time (none of ${TIME_KEYS.join(', ')} holds a date)`, STREAM);
-  }
-  const time = at.toISOString();
-  const id = eventId(ctx.account, STREAM, r, asString(r['id']));
+  const { time, missing } = stampOf(at);
+  const id = eventId(ctx.account, STREAM, r);
   const related = new Related();
 
   const status = lowerOrUndefined(r['status']);
@@ -80,5 +78,5 @@ export function normalizeHeldRelease(record: unknown, ctx: { account: string; lo
 
   const parsed: Record<string, unknown> = {};
   put(parsed, 'spam_processing_detail', jsonObjectOf(r['spamProcessingDetail']));
-  return finishEvent(r, doc, id, time, { stream: STREAM, account: ctx.account, logType: STREAM, parsed });
+  return finishEvent(r, doc, id, time, { stream: STREAM, account: ctx.account, logType: STREAM, parsed, timeMissing: missing });
 }

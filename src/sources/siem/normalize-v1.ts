@@ -2,7 +2,7 @@
 import type { EcsDocument, NormalizedEvent, SiemType } from '../../core/contracts.js';
 import { siemTypeFromApi } from '../../core/contracts.js';
 import { Related, asBool, asInt, asIp, asString, eventId, hasKeys, put, splitAddresses, uniq } from '../../normalize/ecs.js';
-import { directionOf, fileFields, finishEvent, hashesOf, jsonObjectOf, normalizeFailed, preview, requireObject, urlFields } from '../../normalize/fields.js';
+import { directionOf, fileFields, finishEvent, hashesOf, jsonObjectOf, requireObject, stampOf, urlFields } from '../../normalize/fields.js';
 import { parseTime } from '../../normalize/time.js';
 import { ACTION_OUTCOMES, ACTION_WORDS, putTlsVersion, siemCategories } from './normalize.js';
 
@@ -151,8 +151,7 @@ export function normalizeSiemV1(record: unknown, ctx: { account: string; logType
   const r = requireObject(STREAM, record, 'SIEM 1.0 record');
   const logType = logTypeOf(r, ctx.logType);
   const at = parseTime(r['datetime']);
-  if (at === undefined) throw normalizeFailed(STREAM, `SIEM 1.0 ${logType} record has no usable datetime (datetime: ${preview(r['datetime'])})`, logType);
-  const time = at.toISOString();
+  const { time, missing } = stampOf(at);
   const id = eventId(ctx.account, STREAM, r);
   const related = new Related();
 
@@ -234,5 +233,5 @@ export function normalizeSiemV1(record: unknown, ctx: { account: string; logType
   const parsed: Record<string, unknown> = {};
   put(parsed, 'spam_processing_detail', jsonObjectOf(r['SpamProcessingDetail']));
   put(parsed, 'credential_theft', jsonObjectOf(r['credentialTheft']));
-  return finishEvent(r, doc, id, time, { stream: STREAM, account: ctx.account, logType, parsed });
+  return finishEvent(r, doc, id, time, { stream: STREAM, account: ctx.account, logType, parsed, timeMissing: missing });
 }

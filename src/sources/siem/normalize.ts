@@ -2,7 +2,7 @@
 import { SerializedEvent, isCiType, siemTypeFromApi, type EcsDocument, type NormalizedEvent } from '../../core/contracts.js';
 import { CollectorError } from '../../core/errors.js';
 import { Related, asBool, asInt, asIp, asString, canonicalJson, idFromCanonical, hasKeys, put, splitAddresses, uniq } from '../../normalize/ecs.js';
-import { jsonObjectOf } from '../../normalize/fields.js';
+import { jsonObjectOf, markTimeMissing, stampOf } from '../../normalize/fields.js';
 import { parseTime } from '../../normalize/time.js';
 
 const STREAM = 'siem';
@@ -56,11 +56,6 @@ function logTypeOf(type: unknown): string {
 
 function fail(message: string, logType?: string): CollectorError {
   return new CollectorError('NORMALIZE_FAILED', message, { details: logType === undefined ? { stream: STREAM } : { stream: STREAM, logType } });
-}
-
-function preview(v: unknown): string {
-  const s = v === undefined ? 'missing' : JSON.stringify(v);
-  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
 }
 
 /** Direction from `direction`, else from `route` when that names one ("Office365" routes do not). */
@@ -223,7 +218,8 @@ function urlOf(v: unknown): Record<string, unknown> | undefined {
 
 /**
  * Normalizes one SIEM API 2.0 record. Throws `CollectorError('NORMALIZE_FAILED')` when the record
- * cannot become an event (not an object, no usable timestamp); the caller quarantines it.
+ * is not an object; the caller quarantines it. A record without a usable timestamp is kept, stamped with the
+ * collection time and tagged (stampOf).
  * Every original key is kept unchanged under `mimecast.*`.
  */
 export function normalizeSiemV2(record: unknown, ctx: { account: string }): NormalizedEvent {
@@ -231,10 +227,10 @@ export function normalizeSiemV2(record: unknown, ctx: { account: string }): Norm
     throw fail(`SIEM record is not a JSON object (got ${record === null ? 'null' : Array.isArray(record) ? 'an array' : typeof record})`);
   }
   const r = record as Record<string, unknown>;
+  if (Object.keys(r).length === 0) throw fail('SIEM record is an empty JSON object');
   const logType = logTypeOf(r['type']);
   const at = parseTime(r['timestamp']);
-  if (at === undefined) throw fail(`SIEM ${logType} record has no usable timestamp (timestamp: ${preview(r['timestamp'])})`, logType);
-  const time = at.toISOString();
+  const { time, missing } = stampOf(at);
   // The canonical text serves twice: it is hashed for the id and embedded as mimecast.* in the output.
   const canonical = canonicalJson(r);
   const id = idFromCanonical(ctx.account, STREAM, canonical);
@@ -333,13 +329,14 @@ export function normalizeSiemV2(record: unknown, ctx: { account: string }): Norm
   // 2.0 sends spamProcessingDetail as JSON text: its parsed form goes beside it, the original stays as sent.
   const spamDetail = jsonObjectOf(r['spamProcessingDetail']);
   const parsed = spamDetail === undefined ? undefined : { spam_processing_detail: spamDetail };
+  if (missing) markTimeMissing(doc);
   const json = serialize(doc, canonical, r, ctx.account, logType, parsed);
   // With the text built, the document object is not kept: holding every parsed record until its batch is
   // journaled was most of the garbage collector's work. Whoever needs the document parses the text.
-  if (json !== undefined) return new SerializedEvent(id, STREAM, ctx.account, time, json);
+  if (json !== undefined) return new SerializedEvent(id, STREAM, ctx.account, time, json, missing);
   doc['mimecast'] = { ...r, account: ctx.account, stream: STREAM, log_type: logType };
   if (parsed !== undefined) (doc['mimecast'] as Record<string, unknown>)['parsed'] = parsed;
-  return { id, stream: STREAM, account: ctx.account, time, doc };
+  return missing ? { id, stream: STREAM, account: ctx.account, time, doc, timeMissing: true } : { id, stream: STREAM, account: ctx.account, time, doc };
 }
 
 /**

@@ -84,6 +84,17 @@ describe('SiemStreamSource', () => {
     expect(batches.every((b) => b.events.every((e) => e.stream === 'siem' && e.doc['event'] !== undefined))).toBe(true);
   });
 
+  it('delivers a record without a timestamp, and its collection time never becomes the stream position', async () => {
+    const { ep, make } = await setup();
+    for (let i = 0; i < 10; i++) ep.add(i, NOW - 5 * HOUR + i * 60_000);
+    ep.events.push({ _offset: 10, _partition: 1, accountId: 'CUK1', type: 'receipt', action: 'Acc', processingId: 'p10', aggregateId: 'a10' });
+    const { batches, cursor } = await drain(make(), undefined);
+    const undated = batches.flatMap((b) => b.events).filter((e) => e.timeMissing === true);
+    expect(undated).toHaveLength(1);
+    expect(batches.flatMap((b) => b.quarantined ?? [])).toEqual([]);
+    expect(parseStreamCursor(cursor)?.pos).toBe(new Date(NOW - 5 * HOUR + 9 * 60_000).toISOString());
+  });
+
   it('commits each page, and replayed records collapse in the journal (dedup by event.id)', async () => {
     const { ep, make } = await setup(10);
     ep.replay = true;

@@ -202,6 +202,7 @@ export class SiemStreamSource implements Source {
         normalizeOrQuarantine(this.normalize, record, this.account, `stream=siem,mode=stream,page=${token ?? `start:${new Date(start).toISOString()}`},record=${i + 1}`, events, quarantined);
       });
       for (const e of events) {
+        if (e.timeMissing === true) continue;
         const t = Date.parse(e.time);
         if (!Number.isNaN(t) && (pos === undefined || t > pos)) pos = t;
       }

@@ -1,7 +1,7 @@
 // Turns one threat-intel feed entry (a STIX 2 object, or a CSV row as an object) into an ECS output event.
 import type { EcsDocument, NormalizedEvent } from '../../core/contracts.js';
 import { Related, asIp, asString, eventId, hasKeys, put } from '../../normalize/ecs.js';
-import { fileFields, finishEvent, hashKind, hashesOf, normalizeFailed, requireObject, snakeCase, urlFields } from '../../normalize/fields.js';
+import { fileFields, finishEvent, hashKind, hashesOf, requireObject, snakeCase, urlFields, stampOf } from '../../normalize/fields.js';
 import { parseTime } from '../../normalize/time.js';
 
 const STREAM = 'threat_intel';
@@ -111,10 +111,7 @@ export function normalizeThreatIntel(record: unknown, ctx: { account: string; lo
     ? parseTime(r['modified']) ?? parseTime(r['created']) ?? parseTime(r['valid_from'])
     : parseTime(column(r, ...CSV_TIME_COLUMNS));
   const logType = logTypeOf(r, ctx.logType);
-  if (at === undefined) {
-    throw normalizeFailed(STREAM, isStix ? 'STIX object has no usable modified, created or valid_from time' : 'threat-intel row has no usable date column', logType);
-  }
-  const time = at.toISOString();
+  const { time, missing } = stampOf(at);
   const id = eventId(ctx.account, STREAM, r);
   const related = new Related();
 
@@ -162,5 +159,5 @@ export function normalizeThreatIntel(record: unknown, ctx: { account: string; lo
   const rel = related.toEcs();
   if (rel !== undefined) doc['related'] = rel;
   if (!hasKeys(threat)) delete doc['threat'];
-  return finishEvent(r, doc, id, time, { stream: STREAM, account: ctx.account, logType });
+  return finishEvent(r, doc, id, time, { stream: STREAM, account: ctx.account, logType, timeMissing: missing });
 }

@@ -1,7 +1,7 @@
 // Turns one TTP Attachment Protect log (`data[0].attachmentLogs[]` item) into an ECS output event.
 import type { EcsDocument, NormalizedEvent } from '../../core/contracts.js';
 import { Related, asString, eventId, hasKeys, lowerOrUndefined, put, splitAddresses } from '../../normalize/ecs.js';
-import { directionOf, fileFields, finishEvent, hashesOf, normalizeFailed, preview, requireObject } from '../../normalize/fields.js';
+import { directionOf, fileFields, finishEvent, hashesOf, requireObject, stampOf } from '../../normalize/fields.js';
 import { parseTime } from '../../normalize/time.js';
 
 const STREAM = 'ttp_attachment';
@@ -35,8 +35,7 @@ function firstLine(v: unknown): string | undefined {
 export function normalizeTtpAttachment(record: unknown, ctx: { account: string; logType?: string }): NormalizedEvent {
   const r = requireObject(STREAM, record, 'TTP attachment log');
   const at = parseTime(r['date']);
-  if (at === undefined) throw normalizeFailed(STREAM, `TTP attachment log has no usable date (date: ${preview(r['date'])})`, STREAM);
-  const time = at.toISOString();
+  const { time, missing } = stampOf(at);
   const id = eventId(ctx.account, STREAM, r);
   const related = new Related();
 
@@ -77,5 +76,5 @@ export function normalizeTtpAttachment(record: unknown, ctx: { account: string; 
   if (rule !== undefined) doc['rule'] = { name: rule };
   const rel = related.toEcs();
   if (rel !== undefined) doc['related'] = rel;
-  return finishEvent(r, doc, id, time, { stream: STREAM, account: ctx.account, logType: STREAM });
+  return finishEvent(r, doc, id, time, { stream: STREAM, account: ctx.account, logType: STREAM, timeMissing: missing });
 }

@@ -1,7 +1,7 @@
 // Turns one TTP Impersonation Protect log (`data[0].impersonationLogs[]` item) into an ECS output event.
 import type { EcsDocument, NormalizedEvent } from '../../core/contracts.js';
 import { Related, asBool, asIp, asString, eventId, hasKeys, lowerOrUndefined, put, splitAddresses } from '../../normalize/ecs.js';
-import { finishEvent, normalizeFailed, preview, requireObject } from '../../normalize/fields.js';
+import { finishEvent, requireObject, stampOf } from '../../normalize/fields.js';
 import { parseTime } from '../../normalize/time.js';
 
 const STREAM = 'ttp_impersonation';
@@ -14,10 +14,7 @@ const STREAM = 'ttp_impersonation';
 export function normalizeTtpImpersonation(record: unknown, ctx: { account: string; logType?: string }): NormalizedEvent {
   const r = requireObject(STREAM, record, 'TTP impersonation log');
   const at = parseTime(r['eventTime']);
-  if (at === undefined) {
-    throw normalizeFailed(STREAM, `TTP impersonation log has no usable eventTime (eventTime: ${preview(r['eventTime'])})`, STREAM);
-  }
-  const time = at.toISOString();
+  const { time, missing } = stampOf(at);
   const id = eventId(ctx.account, STREAM, r, asString(r['id']));
   const related = new Related();
 
@@ -56,5 +53,5 @@ export function normalizeTtpImpersonation(record: unknown, ctx: { account: strin
   if (rule !== undefined) doc['rule'] = { name: rule };
   const rel = related.toEcs();
   if (rel !== undefined) doc['related'] = rel;
-  return finishEvent(r, doc, id, time, { stream: STREAM, account: ctx.account, logType: STREAM });
+  return finishEvent(r, doc, id, time, { stream: STREAM, account: ctx.account, logType: STREAM, timeMissing: missing });
 }

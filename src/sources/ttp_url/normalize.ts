@@ -1,7 +1,7 @@
 // Turns one TTP URL Protect click log (`data[0].clickLogs[]` item) into an ECS output event.
 import type { EcsDocument, NormalizedEvent } from '../../core/contracts.js';
 import { Related, asIp, asString, eventId, hasKeys, lowerOrUndefined, put, splitAddresses } from '../../normalize/ecs.js';
-import { directionOf, finishEvent, jsonObjectOf, normalizeFailed, preview, requireObject, urlFields } from '../../normalize/fields.js';
+import { directionOf, finishEvent, jsonObjectOf, requireObject, urlFields, stampOf } from '../../normalize/fields.js';
 import { parseTime } from '../../normalize/time.js';
 
 const STREAM = 'ttp_url';
@@ -14,8 +14,7 @@ const STREAM = 'ttp_url';
 export function normalizeTtpUrl(record: unknown, ctx: { account: string; logType?: string }): NormalizedEvent {
   const r = requireObject(STREAM, record, 'TTP URL log');
   const at = parseTime(r['date']);
-  if (at === undefined) throw normalizeFailed(STREAM, `TTP URL log has no usable date (date: ${preview(r['date'])})`, STREAM);
-  const time = at.toISOString();
+  const { time, missing } = stampOf(at);
   const id = eventId(ctx.account, STREAM, r);
   const related = new Related();
 
@@ -63,5 +62,5 @@ export function normalizeTtpUrl(record: unknown, ctx: { account: string; logType
 
   const parsed: Record<string, unknown> = {};
   put(parsed, 'credential_theft', jsonObjectOf(r['credentialTheft']));
-  return finishEvent(r, doc, id, time, { stream: STREAM, account: ctx.account, logType: STREAM, parsed });
+  return finishEvent(r, doc, id, time, { stream: STREAM, account: ctx.account, logType: STREAM, parsed, timeMissing: missing });
 }
