@@ -1,7 +1,8 @@
 // Turns one SIEM API 1.0 record (get-siem-logs, JSON or key_value) into an ECS output event shaped like the 2.0 ones.
 import type { EcsDocument, NormalizedEvent, SiemType } from '../../core/contracts.js';
 import { siemTypeFromApi } from '../../core/contracts.js';
-import { Related, asBool, asInt, asIp, asString, eventId, hasKeys, put, splitAddresses, uniq } from '../../normalize/ecs.js';
+import { Related, asBool, asInt, asIp, asString, eventId, hasKeys, put } from '../../normalize/ecs.js';
+import { emailParties, putEmailParties } from '../../normalize/email.js';
 import { directionOf, fileFields, finishEvent, hashesOf, jsonObjectOf, normalizeFailed, preview, requireObject, urlFields } from '../../normalize/fields.js';
 import { parseTime } from '../../normalize/time.js';
 import { ACTION_OUTCOMES, ACTION_WORDS, putTlsVersion, siemCategories } from './normalize.js';
@@ -164,18 +165,11 @@ export function normalizeSiemV1(record: unknown, ctx: { account: string; logType
   put(event, 'reason', first(r, 'RejInfo', 'Hld', 'reason', 'ScanResultInfo', 'Virus', 'RejType'));
 
   const email: Record<string, unknown> = {};
-  const envelope = splitAddresses(r['Sender'] ?? r['sender']);
-  let from = splitAddresses(r['headerFrom']);
-  if (from.length === 0) from = envelope;
-  if (from.length > 0) email['from'] = { address: from };
-  if (envelope[0] !== undefined) email['sender'] = { address: envelope[0] };
-  const to = uniq(splitAddresses(r['Rcpt'] ?? r['Recipient'] ?? r['recipient']));
-  if (to.length > 0) email['to'] = { address: to };
+  putEmailParties(email, related, emailParties(r));
   put(email, 'subject', first(r, 'Subject', 'subject'));
   put(email, 'message_id', first(r, 'MsgId', 'msgid'));
   put(email, 'local_id', asString(r['aCode']));
   put(email, 'direction', directionOf(r['Dir']) ?? directionOf(r['Route']) ?? directionOf(r['route']));
-  related.addUser(from).addUser(envelope).addUser(to);
 
   const file = fileFields({
     name: asString(r['fileName']),

@@ -1,7 +1,8 @@
 // Turns one SIEM API 2.0 record (a batch-file or stream line) into an ECS output event.
 import { SerializedEvent, isCiType, siemTypeFromApi, type EcsDocument, type NormalizedEvent } from '../../core/contracts.js';
 import { CollectorError } from '../../core/errors.js';
-import { Related, asBool, asInt, asIp, asString, canonicalJson, idFromCanonical, hasKeys, put, splitAddresses, uniq } from '../../normalize/ecs.js';
+import { Related, asBool, asInt, asIp, asString, canonicalJson, idFromCanonical, hasKeys, put } from '../../normalize/ecs.js';
+import { emailParties, putEmailParties } from '../../normalize/email.js';
 import { jsonObjectOf } from '../../normalize/fields.js';
 import { parseTime } from '../../normalize/time.js';
 
@@ -260,17 +261,10 @@ export function normalizeSiemV2(record: unknown, ctx: { account: string }): Norm
   );
 
   const email: Record<string, unknown> = {};
-  const envelope = splitAddresses(r['senderEnvelope'] ?? r['sender']);
-  let from = splitAddresses(r['senderHeader']);
-  if (from.length === 0) from = envelope;
-  if (from.length > 0) email['from'] = { address: from };
-  if (envelope.length > 0) email['sender'] = { address: envelope[0] };
-  const to = uniq(splitAddresses(r['recipients']));
-  if (to.length > 0) email['to'] = { address: to };
+  putEmailParties(email, related, emailParties(r));
   put(email, 'subject', asString(r['subject']));
   put(email, 'message_id', asString(r['messageId']));
   put(email, 'direction', directionOf(r));
-  related.addUser(from).addUser(envelope).addUser(to);
 
   const file = fileOf(r);
   if (file !== undefined) {
