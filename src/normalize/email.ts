@@ -1,6 +1,6 @@
-// A message's parties, read from every key spelling and value shape the Mimecast API uses.
-import { type Related, splitAddresses, uniq } from './ecs.js';
-import { isRecord } from './fields.js';
+// A message's parties and attachment lists, read from every key spelling and value shape the Mimecast API uses.
+import { type Related, asInt, asString, put, splitAddresses, uniq } from './ecs.js';
+import { fileFields, isRecord } from './fields.js';
 
 /**
  * The keys each party of a message arrives under, across every stream and both SIEM generations. All keys
@@ -96,4 +96,68 @@ export function putEmailParties(email: Record<string, unknown>, related: Related
   if (parties.sender !== undefined) email['sender'] = { address: parties.sender };
   if (parties.to.length > 0) email['to'] = { address: parties.to };
   related.addUser(parties.all);
+}
+
+// Between two names of a quoted list: `"a.pdf", "b.pdf"` (a quote inside a name is not followed by a comma).
+const QUOTED_SEPARATOR = /"\s*[,;]\s*"/;
+
+/**
+ * Attachment names from `AttNames` (API 1.0) or `attachments` (API 2.0): a list of quoted names
+ * (`"a.pdf", "b, c.docx"`), a plain comma-separated list, or an array. A name is never cut: quotes
+ * inside a name (`"Q3 "final" figures.pdf"`) stay part of it, and when the record says it holds
+ * one attachment (`count` 1) the whole text is that one name, commas included.
+ */
+export function attachmentNames(v: unknown, count?: number): string[] {
+  if (Array.isArray(v)) {
+    const out: string[] = [];
+    for (const item of v) {
+      const s = asString(item);
+      if (s !== undefined) out.push(s);
+    }
+    return out;
+  }
+  const s = asString(v);
+  if (s === undefined) return [];
+  const quoted = s.length >= 2 && s.startsWith('"') && s.endsWith('"');
+  const inner = quoted ? s.slice(1, -1) : s;
+  const parts = count === 1 ? [inner] : quoted ? inner.split(QUOTED_SEPARATOR) : inner.split(',');
+  const out: string[] = [];
+  for (const part of parts) {
+    const name = (quoted ? part.replaceAll('\\"', '"') : part).trim();
+    if (name.length > 0) out.push(name);
+  }
+  return out;
+}
+
+/** Sizes in bytes from a number, a numeric string, a `"100, 200"` list or an array; [] when any part is not a size. */
+export function attachmentSizes(v: unknown): number[] {
+  const parts = Array.isArray(v) ? v : typeof v === 'string' && /[,;]/.test(v) ? v.split(/[,;]/) : [v];
+  const out: number[] = [];
+  for (const part of parts) {
+    const n = asInt(part);
+    if (n === undefined || n < 0) return [];
+    out.push(n);
+  }
+  return out;
+}
+
+/**
+ * ECS `email.attachments` from a record's attachment list: the names (see {@link attachmentNames}), the number of
+ * attachments the record states and the size(s) it gives. A size goes to a file only when it is that one file's:
+ * one size and one attachment, or one size per name; a total over several files is left under `mimecast.*`. With no
+ * usable name but one attachment and its size, the attachment is kept with its size alone.
+ */
+export function attachmentList(names: unknown, count: unknown, sizes: unknown): Record<string, unknown>[] | undefined {
+  const n = asInt(count);
+  const list = attachmentNames(names, n);
+  const bytes = attachmentSizes(sizes);
+  const countAgrees = n === undefined || n === list.length;
+  if (list.length === 0) {
+    if (n !== 1 || bytes.length !== 1) return undefined;
+    const file: Record<string, unknown> = {};
+    put(file, 'size', bytes[0]);
+    return [{ file }];
+  }
+  const sized = countAgrees && bytes.length === list.length;
+  return list.map((name, i) => ({ file: fileFields({ name, size: sized ? bytes[i] : undefined }) ?? { name } }));
 }

@@ -2,7 +2,7 @@
 import type { EcsDocument, NormalizedEvent, SiemType } from '../../core/contracts.js';
 import { siemTypeFromApi } from '../../core/contracts.js';
 import { Related, asBool, asInt, asIp, asString, eventId, hasKeys, put } from '../../normalize/ecs.js';
-import { emailParties, putEmailParties } from '../../normalize/email.js';
+import { attachmentList, emailParties, putEmailParties } from '../../normalize/email.js';
 import { directionOf, fileFields, finishEvent, hashesOf, jsonObjectOf, normalizeFailed, preview, requireObject, urlFields } from '../../normalize/fields.js';
 import { parseTime } from '../../normalize/time.js';
 import { ACTION_OUTCOMES, ACTION_WORDS, putTlsVersion, siemCategories } from './normalize.js';
@@ -107,25 +107,6 @@ function actionOf(logType: string, r: Record<string, unknown>): { action?: strin
   return outcome === undefined ? { action } : { action, outcome };
 }
 
-/** `AttNames`: `"a.pdf", "b, c.docx"` (quoted, comma-separated), a plain list, or an array. */
-function attachmentNames(v: unknown): string[] {
-  if (Array.isArray(v)) return v.map((x) => asString(x)).filter((x): x is string => x !== undefined);
-  if (typeof v !== 'string') return [];
-  const out: string[] = [];
-  if (v.includes('"')) {
-    for (const m of v.matchAll(/"([^"]*)"/g)) {
-      const name = m[1]?.trim();
-      if (name !== undefined && name.length > 0) out.push(name);
-    }
-    return out;
-  }
-  for (const part of v.split(',')) {
-    const name = part.trim();
-    if (name.length > 0) out.push(name);
-  }
-  return out;
-}
-
 function tlsOf(r: Record<string, unknown>): Record<string, unknown> {
   const tls: Record<string, unknown> = {};
   putTlsVersion(tls, asString(r['TlsVer']));
@@ -181,11 +162,7 @@ export function normalizeSiemV1(record: unknown, ctx: { account: string; logType
   if (file !== undefined) {
     email['attachments'] = [{ file: structuredClone(file) }];
   } else {
-    const names = attachmentNames(r['AttNames']);
-    if (names.length > 0) {
-      const total = names.length === 1 ? asInt(r['AttSize']) : undefined;
-      email['attachments'] = names.map((name) => ({ file: fileFields({ name, size: total }) }));
-    }
+    put(email, 'attachments', attachmentList(r['AttNames'], r['AttCnt'], r['AttSize']));
   }
 
   const doc: EcsDocument = { '@timestamp': time, event };

@@ -2,7 +2,7 @@
 import { SerializedEvent, isCiType, siemTypeFromApi, type EcsDocument, type NormalizedEvent } from '../../core/contracts.js';
 import { CollectorError } from '../../core/errors.js';
 import { Related, asBool, asInt, asIp, asString, canonicalJson, idFromCanonical, hasKeys, put } from '../../normalize/ecs.js';
-import { emailParties, putEmailParties } from '../../normalize/email.js';
+import { attachmentList, emailParties, putEmailParties } from '../../normalize/email.js';
 import { jsonObjectOf } from '../../normalize/fields.js';
 import { parseTime } from '../../normalize/time.js';
 
@@ -78,36 +78,6 @@ function directionOf(r: Record<string, unknown>): string | undefined {
 function extensionOf(name: string): string | undefined {
   const dot = name.lastIndexOf('.');
   return dot > 0 && dot < name.length - 1 ? name.slice(dot + 1).toLowerCase() : undefined;
-}
-
-/** `process` lists attachment names as `"a.pdf", "b, c.docx"` (quoted, comma-separated) or as an array. */
-function attachmentNames(v: unknown): string[] {
-  if (Array.isArray(v)) {
-    const out: string[] = [];
-    for (const item of v) {
-      const s = asString(item);
-      if (s !== undefined) out.push(s);
-    }
-    return out;
-  }
-  if (typeof v !== 'string') return [];
-  const out: string[] = [];
-  if (v.includes('"')) {
-    let i = v.indexOf('"');
-    while (i >= 0) {
-      const end = v.indexOf('"', i + 1);
-      if (end < 0) break;
-      const name = v.slice(i + 1, end).trim();
-      if (name.length > 0) out.push(name);
-      i = v.indexOf('"', end + 1);
-    }
-    return out;
-  }
-  for (const part of v.split(',')) {
-    const name = part.trim();
-    if (name.length > 0) out.push(name);
-  }
-  return out;
 }
 
 /** Cloud Integrated `policiesApplied: [{action, mode, name}]`: the policy names, comma-separated. */
@@ -271,16 +241,7 @@ export function normalizeSiemV2(record: unknown, ctx: { account: string }): Norm
     const hash = file['hash'] as Record<string, unknown> | undefined;
     email['attachments'] = [{ file: hash === undefined ? { ...file } : { ...file, hash: { ...hash } } }];
   } else {
-    const names = attachmentNames(r['attachments']);
-    if (names.length > 0) {
-      const total = names.length === 1 ? asInt(r['totalSizeAttachments']) : undefined;
-      email['attachments'] = names.map((name) => {
-        const f: Record<string, unknown> = { name };
-        put(f, 'extension', extensionOf(name));
-        put(f, 'size', total);
-        return { file: f };
-      });
-    }
+    put(email, 'attachments', attachmentList(r['attachments'], r['numberAttachments'], r['totalSizeAttachments']));
   }
 
   const doc: EcsDocument = { '@timestamp': time, event };
