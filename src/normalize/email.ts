@@ -46,11 +46,14 @@ export type PartyRole = keyof typeof PARTY_KEYS;
  * null sender `<>` dropped, de-duplicated in order.
  */
 export function addressesOf(v: unknown): string[] {
-  if (typeof v === 'string') return splitAddresses(v);
+  if (typeof v === 'string') {
+    const list = splitAddresses(v);
+    return list.length < 2 ? list : uniq(list);
+  }
   if (Array.isArray(v)) {
     const out: string[] = [];
-    for (const item of v) for (const a of addressesOf(item)) out.push(a);
-    return uniq(out);
+    for (const item of v) appendNew(out, addressesOf(item));
+    return out;
   }
   if (isRecord(v)) return splitAddresses(v['emailAddress'] ?? v['address']);
   return [];
@@ -58,15 +61,36 @@ export function addressesOf(v: unknown): string[] {
 
 /** Every address the record gives for one role, from all of that role's key spellings, de-duplicated. */
 export function partyAddresses(r: Record<string, unknown>, role: PartyRole): string[] {
-  let out: string[] | undefined;
-  for (const key of PARTY_KEYS[role]) {
-    const v = r[key];
-    if (v === undefined || v === null || v === '') continue;
-    const found = addressesOf(v);
-    if (found.length === 0) continue;
-    out = out === undefined ? found : [...out, ...found];
-  }
-  return out === undefined ? [] : uniq(out);
+  const out: string[] = [];
+  for (const key of PARTY_KEYS[role]) addAddresses(out, r[key]);
+  return out;
+}
+
+function addAddresses(out: string[], v: unknown): void {
+  if (v !== undefined && v !== null && v !== '') appendNew(out, addressesOf(v));
+}
+
+// Every party key with its place in PARTY_KEYS. A record is scanned once against this map: cheaper than looking
+// each spelling up, since most records hold three or four of them among twenty-odd keys.
+const ALL_PARTY_KEYS: readonly string[] = Object.values(PARTY_KEYS).flat();
+const SLOT_OF: ReadonlyMap<string, number> = new Map(ALL_PARTY_KEYS.map((k, i) => [k, i]));
+const FIRST_SLOT: Readonly<Record<PartyRole, number>> = {
+  envelope: 0,
+  header: PARTY_KEYS.envelope.length,
+  from: PARTY_KEYS.envelope.length + PARTY_KEYS.header.length,
+  to: PARTY_KEYS.envelope.length + PARTY_KEYS.header.length + PARTY_KEYS.from.length,
+};
+
+function roleAddresses(values: readonly unknown[], role: PartyRole): string[] {
+  const out: string[] = [];
+  const first = FIRST_SLOT[role];
+  for (let i = first; i < first + PARTY_KEYS[role].length; i++) addAddresses(out, values[i]);
+  return out;
+}
+
+/** Appends the items `out` does not hold yet; lists of addresses are short, so a scan beats building a Set. */
+function appendNew(out: string[], items: readonly string[]): void {
+  for (const item of items) if (!out.includes(item)) out.push(item);
 }
 
 export interface EmailParties {
@@ -82,12 +106,21 @@ export interface EmailParties {
 
 /** The parties of the message a record describes, by the rules of {@link EmailParties}. */
 export function emailParties(r: Record<string, unknown>): EmailParties {
-  const envelope = partyAddresses(r, 'envelope');
-  const header = partyAddresses(r, 'header');
-  const unstated = partyAddresses(r, 'from');
+  const values: unknown[] = [];
+  for (const k in r) {
+    const slot = SLOT_OF.get(k);
+    if (slot !== undefined && Object.hasOwn(r, k)) values[slot] = r[k];
+  }
+  const envelope = roleAddresses(values, 'envelope');
+  const header = roleAddresses(values, 'header');
+  const unstated = roleAddresses(values, 'from');
   const from = header.length > 0 ? header : envelope.length > 0 ? envelope : unstated;
-  const to = partyAddresses(r, 'to');
-  return { from, sender: envelope[0], to, all: uniq([...from, ...envelope, ...unstated, ...to]) };
+  const to = roleAddresses(values, 'to');
+  const all = from.slice();
+  appendNew(all, envelope);
+  appendNew(all, unstated);
+  appendNew(all, to);
+  return { from, sender: envelope[0], to, all };
 }
 
 /** Writes `email.from`, `email.sender` and `email.to` and adds every party to `related.user`. */
