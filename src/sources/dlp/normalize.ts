@@ -1,6 +1,7 @@
 // Turns one DLP log (`data[0].dlpLogs[]` item) into an ECS output event.
 import type { EcsDocument, NormalizedEvent } from '../../core/contracts.js';
-import { Related, asString, eventId, hasKeys, lowerOrUndefined, put, splitAddresses } from '../../normalize/ecs.js';
+import { Related, asString, eventId, hasKeys, lowerOrUndefined, put } from '../../normalize/ecs.js';
+import { emailParties, putEmailParties } from '../../normalize/email.js';
 import { directionOf, finishEvent, requireObject, stampOf } from '../../normalize/fields.js';
 import { parseTime } from '../../normalize/time.js';
 
@@ -25,14 +26,10 @@ export function normalizeDlp(record: unknown, ctx: { account: string; logType?: 
   put(event, 'action', action);
 
   const email: Record<string, unknown> = {};
-  const from = splitAddresses(r['senderAddress']);
-  const to = splitAddresses(r['recipientAddress']);
-  if (from.length > 0) email['from'] = { address: from };
-  if (to.length > 0) email['to'] = { address: to };
+  putEmailParties(email, related, emailParties(r));
   put(email, 'subject', asString(r['subject']));
   put(email, 'message_id', asString(r['messageId']));
   put(email, 'direction', directionOf(r['route']));
-  related.addUser(from).addUser(to);
 
   const doc: EcsDocument = { '@timestamp': time, event };
   if (hasKeys(email)) doc['email'] = email;

@@ -1,19 +1,13 @@
 // Turns one held-message release log (`data[0].heldReleaseLogs[]` item) into an ECS output event.
 import type { EcsDocument, NormalizedEvent } from '../../core/contracts.js';
-import { Related, asInt, asString, eventId, hasKeys, lowerOrUndefined, put, splitAddresses, uniq } from '../../normalize/ecs.js';
+import { Related, asInt, asString, eventId, hasKeys, lowerOrUndefined, put, uniq } from '../../normalize/ecs.js';
+import { addressesOf, emailParties, partyAddresses, putEmailParties } from '../../normalize/email.js';
 import { directionOf, finishEvent, isRecord, jsonObjectOf, requireObject, stampOf } from '../../normalize/fields.js';
 import { parseTime } from '../../normalize/time.js';
 
 const STREAM = 'held_release';
 /** Where the record's own time may be, best first: the release/reject time, then the time the message was held. */
 const TIME_KEYS = ['released', 'releasedTime', 'eventTime', 'dateReceived', 'received', 'heldTime'] as const;
-
-/** Addresses from `{emailAddress}`, a list of those, or plain strings. */
-function addressesOf(v: unknown): string[] {
-  if (Array.isArray(v)) return uniq(v.flatMap((item) => addressesOf(item)));
-  if (isRecord(v)) return splitAddresses(v['emailAddress']);
-  return splitAddresses(v);
-}
 
 function displayNames(v: unknown): string[] {
   const list = Array.isArray(v) ? v : [v];
@@ -53,16 +47,14 @@ export function normalizeHeldRelease(record: unknown, ctx: { account: string; lo
   put(event, 'risk_score', asInt(r['spamScore']));
 
   const email: Record<string, unknown> = {};
-  const envelope = addressesOf(r['fromEnv']);
-  const from = uniq([...addressesOf(r['fromHdr']), ...envelope]);
-  const to = addressesOf(r['to']);
-  if (from.length > 0) email['from'] = { address: from };
-  if (envelope[0] !== undefined) email['sender'] = { address: envelope[0] };
-  if (to.length > 0) email['to'] = { address: to };
+  const parties = emailParties(r);
+  // A release log lists both senders under email.from (header first), as it always has.
+  const from = uniq([...partyAddresses(r, 'header'), ...partyAddresses(r, 'envelope'), ...parties.from]);
+  putEmailParties(email, related, { ...parties, from, all: uniq([...from, ...parties.all]) });
   put(email, 'subject', asString(r['subject']));
   put(email, 'message_id', asString(r['messageId']));
   put(email, 'direction', directionOf(r['route']));
-  related.addUser(from).addUser(to).addUser(displayNames(r['fromEnv'])).addUser(displayNames(r['to']));
+  related.addUser(displayNames(r['fromEnv'])).addUser(displayNames(r['to']));
 
   const doc: EcsDocument = { '@timestamp': time, event };
   if (hasKeys(email)) doc['email'] = email;

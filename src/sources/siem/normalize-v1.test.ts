@@ -178,3 +178,36 @@ describe('normalizeSiemV1: TLS versions', () => {
     expect(obj(normalizeSiemV1(r, { ...CTX, logType: 'receipt' }).doc['tls'])).toMatchObject({ version: '1.0', version_protocol: 'tls' });
   });
 });
+
+describe('normalizeSiemV1: attachment lists', () => {
+  const PROCESS = { datetime: '2024-05-01T10:02:12+0000', aCode: 'q7', acc: 'CUK1', Act: 'Acc', MsgSize: 61233 };
+  const attachments = (r: Record<string, unknown>): unknown => obj(normalizeSiemV1({ ...PROCESS, ...r }, { ...CTX, logType: 'process' }).doc['email'] ?? {})['attachments'];
+
+  it('never cuts a name that holds quotes, and gives the one file its size', () => {
+    expect(attachments({ AttCnt: 1, AttNames: '"Q3 "final" figures.pdf"', AttSize: 48211 })).toEqual([{ file: { name: 'Q3 "final" figures.pdf', extension: 'pdf', size: 48211 } }]);
+  });
+
+  it('splits a quoted list only between names, and gives no file the total of several', () => {
+    expect(attachments({ AttCnt: '2', AttNames: '"Q3 "final" figures.pdf", "notes.DOCX"', AttSize: '90211' })).toEqual([
+      { file: { name: 'Q3 "final" figures.pdf', extension: 'pdf' } },
+      { file: { name: 'notes.DOCX', extension: 'docx' } },
+    ]);
+  });
+
+  it('gives each file its own size when the sizes line up with the names', () => {
+    expect(attachments({ AttCnt: 2, AttNames: '"a.pdf", "b.txt"', AttSize: '1000, 24' })).toEqual([
+      { file: { name: 'a.pdf', extension: 'pdf', size: 1000 } },
+      { file: { name: 'b.txt', extension: 'txt', size: 24 } },
+    ]);
+    expect(attachments({ AttCnt: 2, AttNames: '"a.pdf", "b.txt"', AttSize: [1000, 24] })).toEqual([
+      { file: { name: 'a.pdf', extension: 'pdf', size: 1000 } },
+      { file: { name: 'b.txt', extension: 'txt', size: 24 } },
+    ]);
+  });
+
+  it('keeps the size of the one attachment whose name is null', () => {
+    expect(attachments({ AttCnt: 1, AttNames: null, AttSize: 1153 })).toEqual([{ file: { size: 1153 } }]);
+    expect(attachments({ AttCnt: '1', AttNames: '', AttSize: '1153' })).toEqual([{ file: { size: 1153 } }]);
+    expect(attachments({ AttCnt: 0, AttNames: null, AttSize: 0 })).toBeUndefined();
+  });
+});

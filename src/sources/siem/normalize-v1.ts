@@ -1,8 +1,9 @@
 // Turns one SIEM API 1.0 record (get-siem-logs, JSON or key_value) into an ECS output event shaped like the 2.0 ones.
 import type { EcsDocument, NormalizedEvent, SiemType } from '../../core/contracts.js';
 import { siemTypeFromApi } from '../../core/contracts.js';
-import { Related, asBool, asInt, asIp, asString, eventId, hasKeys, put, splitAddresses, uniq } from '../../normalize/ecs.js';
-import { directionOf, fileFields, finishEvent, hashesOf, jsonObjectOf, requireObject, stampOf, urlFields } from '../../normalize/fields.js';
+import { Related, asBool, asInt, asIp, asString, eventId, hasKeys, put } from '../../normalize/ecs.js';
+import { attachmentList, emailParties, putEmailParties } from '../../normalize/email.js';
+import { directionOf, fileFields, finishEvent, hashesOf, jsonObjectOf, requireObject, urlFields, stampOf } from '../../normalize/fields.js';
 import { parseTime } from '../../normalize/time.js';
 import { ACTION_OUTCOMES, ACTION_WORDS, putTlsVersion, siemCategories } from './normalize.js';
 
@@ -106,25 +107,6 @@ function actionOf(logType: string, r: Record<string, unknown>): { action?: strin
   return outcome === undefined ? { action } : { action, outcome };
 }
 
-/** `AttNames`: `"a.pdf", "b, c.docx"` (quoted, comma-separated), a plain list, or an array. */
-function attachmentNames(v: unknown): string[] {
-  if (Array.isArray(v)) return v.map((x) => asString(x)).filter((x): x is string => x !== undefined);
-  if (typeof v !== 'string') return [];
-  const out: string[] = [];
-  if (v.includes('"')) {
-    for (const m of v.matchAll(/"([^"]*)"/g)) {
-      const name = m[1]?.trim();
-      if (name !== undefined && name.length > 0) out.push(name);
-    }
-    return out;
-  }
-  for (const part of v.split(',')) {
-    const name = part.trim();
-    if (name.length > 0) out.push(name);
-  }
-  return out;
-}
-
 function tlsOf(r: Record<string, unknown>): Record<string, unknown> {
   const tls: Record<string, unknown> = {};
   putTlsVersion(tls, asString(r['TlsVer']));
@@ -163,18 +145,11 @@ export function normalizeSiemV1(record: unknown, ctx: { account: string; logType
   put(event, 'reason', first(r, 'RejInfo', 'Hld', 'reason', 'ScanResultInfo', 'Virus', 'RejType'));
 
   const email: Record<string, unknown> = {};
-  const envelope = splitAddresses(r['Sender'] ?? r['sender']);
-  let from = splitAddresses(r['headerFrom']);
-  if (from.length === 0) from = envelope;
-  if (from.length > 0) email['from'] = { address: from };
-  if (envelope[0] !== undefined) email['sender'] = { address: envelope[0] };
-  const to = uniq(splitAddresses(r['Rcpt'] ?? r['Recipient'] ?? r['recipient']));
-  if (to.length > 0) email['to'] = { address: to };
+  putEmailParties(email, related, emailParties(r));
   put(email, 'subject', first(r, 'Subject', 'subject'));
   put(email, 'message_id', first(r, 'MsgId', 'msgid'));
   put(email, 'local_id', asString(r['aCode']));
   put(email, 'direction', directionOf(r['Dir']) ?? directionOf(r['Route']) ?? directionOf(r['route']));
-  related.addUser(from).addUser(envelope).addUser(to);
 
   const file = fileFields({
     name: asString(r['fileName']),
@@ -186,11 +161,7 @@ export function normalizeSiemV1(record: unknown, ctx: { account: string; logType
   if (file !== undefined) {
     email['attachments'] = [{ file: structuredClone(file) }];
   } else {
-    const names = attachmentNames(r['AttNames']);
-    if (names.length > 0) {
-      const total = names.length === 1 ? asInt(r['AttSize']) : undefined;
-      email['attachments'] = names.map((name) => ({ file: fileFields({ name, size: total }) }));
-    }
+    put(email, 'attachments', attachmentList(r['AttNames'], r['AttCnt'], r['AttSize']));
   }
 
   const doc: EcsDocument = { '@timestamp': time, event };

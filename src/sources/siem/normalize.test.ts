@@ -190,3 +190,48 @@ describe('normalizeSiemV2: TLS versions and placeholder addresses', () => {
     expect(asRecord(doc['mimecast'])['senderIp']).toBe('0.0.0.0');
   });
 });
+
+describe('normalizeSiemV2: attachment lists', () => {
+  const PROCESS = { _offset: 1, _partition: 2, accountId: 'CUK1', action: 'Acc', aggregateId: 'a_1', processingId: 'p_1', senderEnvelope: 'b@x.example', timestamp: 1714560000000, type: 'process' };
+  const attachments = (r: Record<string, unknown>): unknown => asRecord(normalizeSiemV2({ ...PROCESS, ...r }, CTX).doc['email'] ?? {})['attachments'];
+
+  it('never cuts a name that holds quotes, and gives the one file its size', () => {
+    const whole = [{ file: { name: 'Q3 "final" figures.pdf', extension: 'pdf', size: 80312 } }];
+    expect(attachments({ attachments: '"Q3 "final" figures.pdf"', numberAttachments: '1', totalSizeAttachments: '80312' })).toEqual(whole);
+    expect(attachments({ attachments: 'Q3 "final" figures.pdf', numberAttachments: '1', totalSizeAttachments: '80312' })).toEqual(whole);
+  });
+
+  it('splits a quoted list only between names, and gives no file the total of several', () => {
+    expect(attachments({ attachments: '"Q3 "final" figures.pdf", "b, c.docx"', numberAttachments: '2', totalSizeAttachments: '99000' })).toEqual([
+      { file: { name: 'Q3 "final" figures.pdf', extension: 'pdf' } },
+      { file: { name: 'b, c.docx', extension: 'docx' } },
+    ]);
+    expect(attachments({ attachments: 'contract "signed".pdf, budget.xlsx', numberAttachments: '2', totalSizeAttachments: '5000' })).toEqual([
+      { file: { name: 'contract "signed".pdf', extension: 'pdf' } },
+      { file: { name: 'budget.xlsx', extension: 'xlsx' } },
+    ]);
+  });
+
+  it('keeps a comma inside the name of the only attachment', () => {
+    expect(attachments({ attachments: 'scan, page 1.jpg', numberAttachments: 1, totalSizeAttachments: 300 })).toEqual([{ file: { name: 'scan, page 1.jpg', extension: 'jpg', size: 300 } }]);
+  });
+
+  it('gives no size when the names listed do not match the number of attachments', () => {
+    expect(attachments({ attachments: '"a.pdf"', numberAttachments: '2', totalSizeAttachments: '700' })).toEqual([{ file: { name: 'a.pdf', extension: 'pdf' } }]);
+  });
+
+  it('keeps the size of the one attachment whose name is null', () => {
+    expect(attachments({ attachments: null, numberAttachments: '1', totalSizeAttachments: '1153' })).toEqual([{ file: { size: 1153 } }]);
+    expect(attachments({ numberAttachments: 1, totalSizeAttachments: 1153 })).toEqual([{ file: { size: 1153 } }]);
+    expect(attachments({ attachments: null, numberAttachments: '2', totalSizeAttachments: '1153' })).toBeUndefined();
+    expect(attachments({ attachments: null, numberAttachments: '0', totalSizeAttachments: '0' })).toBeUndefined();
+  });
+
+  it('reads a Cloud Integrated array of names, one file per entry', () => {
+    const ev = normalizeSiemV2({ ...PROCESS, type: 'entities', attachments: ['Q3 "final" figures.pdf', 'a, b.txt', null] }, CTX);
+    expect(asRecord(ev.doc['email'])['attachments']).toEqual([
+      { file: { name: 'Q3 "final" figures.pdf', extension: 'pdf' } },
+      { file: { name: 'a, b.txt', extension: 'txt' } },
+    ]);
+  });
+});

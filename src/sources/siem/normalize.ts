@@ -1,7 +1,8 @@
 // Turns one SIEM API 2.0 record (a batch-file or stream line) into an ECS output event.
 import { SerializedEvent, isCiType, siemTypeFromApi, type EcsDocument, type NormalizedEvent } from '../../core/contracts.js';
 import { CollectorError } from '../../core/errors.js';
-import { Related, asBool, asInt, asIp, asString, canonicalJson, idFromCanonical, hasKeys, put, splitAddresses, uniq } from '../../normalize/ecs.js';
+import { Related, asBool, asInt, asIp, asString, canonicalJson, idFromCanonical, hasKeys, put } from '../../normalize/ecs.js';
+import { attachmentList, emailParties, putEmailParties } from '../../normalize/email.js';
 import { jsonObjectOf, markTimeMissing, stampOf } from '../../normalize/fields.js';
 import { parseTime } from '../../normalize/time.js';
 
@@ -72,36 +73,6 @@ function directionOf(r: Record<string, unknown>): string | undefined {
 function extensionOf(name: string): string | undefined {
   const dot = name.lastIndexOf('.');
   return dot > 0 && dot < name.length - 1 ? name.slice(dot + 1).toLowerCase() : undefined;
-}
-
-/** `process` lists attachment names as `"a.pdf", "b, c.docx"` (quoted, comma-separated) or as an array. */
-function attachmentNames(v: unknown): string[] {
-  if (Array.isArray(v)) {
-    const out: string[] = [];
-    for (const item of v) {
-      const s = asString(item);
-      if (s !== undefined) out.push(s);
-    }
-    return out;
-  }
-  if (typeof v !== 'string') return [];
-  const out: string[] = [];
-  if (v.includes('"')) {
-    let i = v.indexOf('"');
-    while (i >= 0) {
-      const end = v.indexOf('"', i + 1);
-      if (end < 0) break;
-      const name = v.slice(i + 1, end).trim();
-      if (name.length > 0) out.push(name);
-      i = v.indexOf('"', end + 1);
-    }
-    return out;
-  }
-  for (const part of v.split(',')) {
-    const name = part.trim();
-    if (name.length > 0) out.push(name);
-  }
-  return out;
 }
 
 /** Cloud Integrated `policiesApplied: [{action, mode, name}]`: the policy names, comma-separated. */
@@ -256,33 +227,17 @@ export function normalizeSiemV2(record: unknown, ctx: { account: string }): Norm
   );
 
   const email: Record<string, unknown> = {};
-  const envelope = splitAddresses(r['senderEnvelope'] ?? r['sender']);
-  let from = splitAddresses(r['senderHeader']);
-  if (from.length === 0) from = envelope;
-  if (from.length > 0) email['from'] = { address: from };
-  if (envelope.length > 0) email['sender'] = { address: envelope[0] };
-  const to = uniq(splitAddresses(r['recipients']));
-  if (to.length > 0) email['to'] = { address: to };
+  putEmailParties(email, related, emailParties(r));
   put(email, 'subject', asString(r['subject']));
   put(email, 'message_id', asString(r['messageId']));
   put(email, 'direction', directionOf(r));
-  related.addUser(from).addUser(envelope).addUser(to);
 
   const file = fileOf(r);
   if (file !== undefined) {
     const hash = file['hash'] as Record<string, unknown> | undefined;
     email['attachments'] = [{ file: hash === undefined ? { ...file } : { ...file, hash: { ...hash } } }];
   } else {
-    const names = attachmentNames(r['attachments']);
-    if (names.length > 0) {
-      const total = names.length === 1 ? asInt(r['totalSizeAttachments']) : undefined;
-      email['attachments'] = names.map((name) => {
-        const f: Record<string, unknown> = { name };
-        put(f, 'extension', extensionOf(name));
-        put(f, 'size', total);
-        return { file: f };
-      });
-    }
+    put(email, 'attachments', attachmentList(r['attachments'], r['numberAttachments'], r['totalSizeAttachments']));
   }
 
   const doc: EcsDocument = { '@timestamp': time, event };

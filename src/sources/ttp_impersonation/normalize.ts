@@ -1,6 +1,7 @@
 // Turns one TTP Impersonation Protect log (`data[0].impersonationLogs[]` item) into an ECS output event.
 import type { EcsDocument, NormalizedEvent } from '../../core/contracts.js';
-import { Related, asBool, asIp, asString, eventId, hasKeys, lowerOrUndefined, put, splitAddresses } from '../../normalize/ecs.js';
+import { Related, asBool, asIp, asString, eventId, hasKeys, lowerOrUndefined, put } from '../../normalize/ecs.js';
+import { emailParties, putEmailParties } from '../../normalize/email.js';
 import { finishEvent, requireObject, stampOf } from '../../normalize/fields.js';
 import { parseTime } from '../../normalize/time.js';
 
@@ -36,13 +37,9 @@ export function normalizeTtpImpersonation(record: unknown, ctx: { account: strin
   put(event, 'reason', identifiers.length > 0 ? identifiers.join(', ') : undefined);
 
   const email: Record<string, unknown> = {};
-  const from = splitAddresses(r['senderAddress']);
-  const to = splitAddresses(r['recipientAddress']);
-  if (from.length > 0) email['from'] = { address: from };
-  if (to.length > 0) email['to'] = { address: to };
+  putEmailParties(email, related, emailParties(r));
   put(email, 'subject', asString(r['subject']));
   put(email, 'message_id', asString(r['messageId']));
-  related.addUser(from).addUser(to);
 
   const doc: EcsDocument = { '@timestamp': time, event };
   if (hasKeys(email)) doc['email'] = email;

@@ -1,6 +1,7 @@
 // Turns one TTP URL Protect click log (`data[0].clickLogs[]` item) into an ECS output event.
 import type { EcsDocument, NormalizedEvent } from '../../core/contracts.js';
-import { Related, asIp, asString, eventId, hasKeys, lowerOrUndefined, put, splitAddresses } from '../../normalize/ecs.js';
+import { Related, asIp, asString, eventId, hasKeys, lowerOrUndefined, put, uniq } from '../../normalize/ecs.js';
+import { addressesOf, emailParties, putEmailParties } from '../../normalize/email.js';
 import { directionOf, finishEvent, jsonObjectOf, requireObject, urlFields, stampOf } from '../../normalize/fields.js';
 import { parseTime } from '../../normalize/time.js';
 
@@ -35,14 +36,14 @@ export function normalizeTtpUrl(record: unknown, ctx: { account: string; logType
   put(event, 'reason', asString(r['category']));
 
   const email: Record<string, unknown> = {};
-  const from = splitAddresses(r['fromUserEmailAddress']);
-  const to = splitAddresses(r['userEmailAddress']);
-  if (from.length > 0) email['from'] = { address: from };
-  if (to.length > 0) email['to'] = { address: to };
+  // The clicking user received the message the URL came in, so they are a recipient too.
+  const clicker = addressesOf(r['userEmailAddress']);
+  const parties = emailParties(r);
+  const to = uniq([...clicker, ...parties.to]);
+  putEmailParties(email, related, { ...parties, to, all: uniq([...parties.all, ...to]) });
   put(email, 'subject', asString(r['subject']));
   put(email, 'message_id', asString(r['messageId']));
   put(email, 'direction', directionOf(r['route']));
-  related.addUser(from).addUser(to);
 
   const doc: EcsDocument = { '@timestamp': time, event };
   if (hasKeys(email)) doc['email'] = email;
@@ -54,7 +55,7 @@ export function normalizeTtpUrl(record: unknown, ctx: { account: string; logType
     doc['url'] = url;
     related.addHost(url['domain']);
   }
-  if (to[0] !== undefined) doc['user'] = { email: to[0] };
+  if (clicker[0] !== undefined) doc['user'] = { email: clicker[0] };
   const rule = asString(r['ttpDefinition']);
   if (rule !== undefined) doc['rule'] = { name: rule };
   const rel = related.toEcs();
