@@ -1,6 +1,7 @@
 // Benchmark of the other collection paths: SIEM via API 1.0 zip files, and the TTP URL / audit pages.
 // BENCH_STREAM=siem_v1|ttp_url|audit, BENCH_RECORDS=N (default 100000), BENCH_V1_FILE_RECORDS=N (records per API 1.0
-// file, default 5000). Prints events/s, CPU, peak RSS, API calls per 100k (and records per file for siem_v1).
+// file, default 5000), BENCH_NODE_ARGS (extra node options for the collector, e.g. `--cpu-prof --cpu-prof-dir=DIR`).
+// Prints events/s, CPU, peak RSS, API calls per 100k (and records per file for siem_v1).
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -90,7 +91,8 @@ async function main(): Promise<void> {
   process.stdout.write(`bench: ${stream}, ${published} records published (node ${process.version})\n`);
   const before = sim.stats().requests;
   const started = process.hrtime.bigint();
-  const child = spawn(process.execPath, [MAIN, 'run', '--config', config], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const nodeArgs = (process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
+  const child = spawn(process.execPath, [...nodeArgs, MAIN, 'run', '--config', config], { stdio: ['ignore', 'inherit', 'inherit'] });
   const pid = child.pid;
   if (pid === undefined) throw new Error('could not start the collector');
   let done: number;
