@@ -349,6 +349,7 @@ export function buildSources(account: AccountConfig, api: MimecastApi, logger: L
         maxWindowMs: cfg.max_window,
         pageSize: cfg.page_size,
         ...now,
+        ...(overrides.pool === undefined ? {} : { pool: overrides.pool }),
       }),
     );
   }
