@@ -312,6 +312,7 @@ export function buildSources(account: AccountConfig, api: MimecastApi, logger: L
         maxRecordBytes: siem.max_record_size,
         maxFileBytes: siem.max_file_size,
         logger,
+        ...(overrides.pool === undefined ? {} : { pool: overrides.pool }),
       });
       sources.push(allTypes ? source : new SiemTypeFilter(source, new Set(cgTypes)));
     } else if (siem.mode === 'stream') {
@@ -348,6 +349,7 @@ export function buildSources(account: AccountConfig, api: MimecastApi, logger: L
         maxWindowMs: cfg.max_window,
         pageSize: cfg.page_size,
         ...now,
+        ...(overrides.pool === undefined ? {} : { pool: overrides.pool }),
       }),
     );
   }

@@ -1,5 +1,7 @@
 // Benchmark of the other collection paths: SIEM via API 1.0 zip files, and the TTP URL / audit pages.
-// BENCH_STREAM=siem_v1|ttp_url|audit, BENCH_RECORDS=N (default 100000). Prints events/s, CPU, peak RSS, API calls per 100k.
+// BENCH_STREAM=siem_v1|ttp_url|audit, BENCH_RECORDS=N (default 100000), BENCH_V1_FILE_RECORDS=N (records per API 1.0
+// file, default 5000), BENCH_NODE_ARGS (extra node options for the collector, e.g. `--cpu-prof --cpu-prof-dir=DIR`).
+// Prints events/s, CPU, peak RSS, API calls per 100k (and records per file for siem_v1).
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -33,6 +35,8 @@ async function main(): Promise<void> {
   const stream = (process.env['BENCH_STREAM'] ?? 'siem_v1') as BenchStream;
   if (!STREAMS.includes(stream)) throw new Error(`BENCH_STREAM must be one of ${STREAMS.join(', ')}`);
   const records = Number(process.env['BENCH_RECORDS'] ?? 100_000);
+  const perFile = Number(process.env['BENCH_V1_FILE_RECORDS'] ?? 5000);
+  if (!Number.isSafeInteger(perFile) || perFile < 1) throw new Error('BENCH_V1_FILE_RECORDS must be a positive integer');
   const dir = mkdtempSync(join(tmpdir(), 'mc-bench-streams-'));
   const sim = await startSimulator({
     seed: 'bench-streams',
@@ -40,8 +44,10 @@ async function main(): Promise<void> {
     backlogHours: 48,
     publishIntervalMs: 0,
     streamRecords: { [stream]: records },
-    siemV1RecordsPerFile: 5000,
-    siemV1FileMs: 6 * 3_600_000,
+    siemV1RecordsPerFile: perFile,
+    // Files also end at each period boundary: one period longer than the backlog keeps them full, so the file
+    // size is the one asked for (a 6-hour period cut 100k records into files of ~1,000 whatever was asked).
+    siemV1FileMs: 7 * 86_400_000,
   });
   const published = sim.publishedCount(stream);
   const port = 20000 + Math.floor(Math.random() * 20000);
@@ -85,7 +91,8 @@ async function main(): Promise<void> {
   process.stdout.write(`bench: ${stream}, ${published} records published (node ${process.version})\n`);
   const before = sim.stats().requests;
   const started = process.hrtime.bigint();
-  const child = spawn(process.execPath, [MAIN, 'run', '--config', config], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const nodeArgs = (process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
+  const child = spawn(process.execPath, [...nodeArgs, MAIN, 'run', '--config', config], { stdio: ['ignore', 'inherit', 'inherit'] });
   const pid = child.pid;
   if (pid === undefined) throw new Error('could not start the collector');
   let done: number;
@@ -103,10 +110,11 @@ async function main(): Promise<void> {
   await sim.close();
   rmSync(dir, { recursive: true, force: true });
   const apiCalls = (after.api - before.api) + (after.siemLogs - before.siemLogs);
+  const files = stream === 'siem_v1' ? ` records_per_file=${Math.round(done / Math.max(1, after.siemLogs - before.siemLogs - 1))}` : '';
   const per100k = (n: number): string => ((n / done) * 100_000).toFixed(1);
   process.stdout.write(
     `bench: stream=${stream} records=${done} eps=${Math.round(done / seconds)} cpu_s_per_100k=${((last.cpuSeconds / done) * 100_000).toFixed(2)} ` +
-      `peak_rss_mb=${Math.round(last.peakRssMb)} api_calls_per_100k=${per100k(apiCalls)} token_calls=${after.token - before.token}\n`,
+      `peak_rss_mb=${Math.round(last.peakRssMb)} api_calls_per_100k=${per100k(apiCalls)} token_calls=${after.token - before.token}${files}\n`,
   );
 }
 

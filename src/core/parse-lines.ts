@@ -1,11 +1,25 @@
-// Turns raw NDJSON lines into normalized events and quarantine entries; runs in a worker thread or inline.
+// Turns raw records (NDJSON lines, or record texts cut out of a file or page) into normalized events and quarantine entries; runs in a worker thread or inline.
 import { isAscii, isUtf8 } from 'node:buffer';
 import { SerializedEvent, type NormalizedEvent, type Quarantined, type StreamName } from './contracts.js';
 import { describeError } from './errors.js';
-import { normalizerFor } from '../normalize/registry.js';
+import { normalizerFor, type Normalizer } from '../normalize/registry.js';
 import { TAG_INVALID_UTF8, withTag } from '../normalize/tags.js';
+import { parseKeyValue } from '../sources/siem/v1/keyvalue.js';
 
-/** One unit of parsing work: consecutive lines of one file. */
+/**
+ * A job whose `text` holds whole records one after another instead of lines: record i ends at byte `ends[i]`. Nothing
+ * is trimmed or split (a JSON record may span lines; a key_value record may hold a lone `\r`). Its records are
+ * numbered (`record=N` in quarantine locations), not its lines.
+ */
+export interface RecordFraming {
+  ends: readonly number[];
+  /** `json` (default): JSON texts. `key_value`: SIEM 1.0 `key=value|...` records. */
+  format?: 'json' | 'key_value';
+  /** Indexes (0-based, in this job) of records whose text holds U+FFFD put there by decoding bytes that were not UTF-8. */
+  invalidUtf8?: readonly number[];
+}
+
+/** One unit of parsing work: consecutive lines (or records) of one file or page. */
 export interface ParseJob {
   stream: StreamName;
   variant?: 'v1' | 'v2';
@@ -15,10 +29,12 @@ export interface ParseJob {
   lines?: readonly string[];
   /** as UTF-8 bytes, each line ended by `\n` (the last one may lack it): cheaper to cut and to hand to a worker. */
   text?: Uint8Array;
-  /** 1-based number of the first line, for quarantine locations. */
+  /** 1-based number of the first line (or record, with `records`), for quarantine locations. */
   firstLine: number;
   /** Location prefix, e.g. `type=receipt,blob=3`. */
   where: string;
+  /** `text` framed as records rather than lines. */
+  records?: RecordFraming;
 }
 
 export interface ParsedLines {
@@ -33,9 +49,10 @@ export interface ParsedLines {
 
 const MAX_RAW = 4096;
 
-export function parseLines(job: ParseJob): ParsedLines {
+/** Parses `job` on this thread; `normalize` replaces the registry's normalizer (sources given their own, in tests). */
+export function parseLines(job: ParseJob, normalize?: Normalizer): ParsedLines {
   const events: NormalizedEvent[] = [];
-  const quarantined = eachRecord(job, (e) => events.push(e));
+  const quarantined = eachRecord(job, (e) => events.push(e), normalize);
   return { events, quarantined };
 }
 
@@ -51,9 +68,10 @@ export function parseAndPack(job: ParseJob, reuse?: (minBytes: number) => ArrayB
 }
 
 /** Calls `emit` with each line's event in order; returns the lines that could not be used. */
-function eachRecord(job: ParseJob, emit: (e: NormalizedEvent) => void): Quarantined[] {
-  const normalize = normalizerFor(job.stream, job.variant);
+function eachRecord(job: ParseJob, emit: (e: NormalizedEvent) => void, custom?: Normalizer): Quarantined[] {
+  const normalize = custom ?? normalizerFor(job.stream, job.variant);
   const ctx = job.logType === undefined ? { account: job.account } : { account: job.account, logType: job.logType };
+  if (job.records !== undefined) return eachFramed(job, job.records, normalize, ctx, emit);
   const quarantined: Quarantined[] = [];
   const invalid = { utf8: false };
   const next = job.lines !== undefined ? arrayLines(job.lines) : textLines(job.text, invalid);
@@ -79,6 +97,61 @@ function eachRecord(job: ParseJob, emit: (e: NormalizedEvent) => void): Quaranti
     emit(invalid.utf8 ? withTag(event, TAG_INVALID_UTF8) : event);
   }
   return quarantined;
+}
+
+/** The records of a record-framed job, in order; records are never skipped (each is a slot its source counts). */
+function eachFramed(
+  job: ParseJob,
+  framing: RecordFraming,
+  normalize: Normalizer,
+  ctx: { account: string; logType?: string },
+  emit: (e: NormalizedEvent) => void,
+): Quarantined[] {
+  const quarantined: Quarantined[] = [];
+  const t = job.text;
+  const buf = t === undefined ? Buffer.alloc(0) : Buffer.from(t.buffer, t.byteOffset, t.byteLength);
+  const tagged = framing.invalidUtf8 === undefined || framing.invalidUtf8.length === 0 ? undefined : new Set(framing.invalidUtf8);
+  const keyValue = framing.format === 'key_value';
+  let start = 0;
+  for (let i = 0; i < framing.ends.length; i++) {
+    const end = framing.ends[i] as number;
+    const text = buf.toString(isAscii(buf.subarray(start, end)) ? 'latin1' : 'utf8', start, end);
+    start = end;
+    const location = `${job.where},record=${job.firstLine + i}`;
+    let record: unknown;
+    try {
+      record = keyValue ? parseKeyValue(text) : JSON.parse(text);
+    } catch (err) {
+      quarantined.push({ reason: keyValue ? 'bad_record' : 'bad_json', detail: describeError(err), location, raw: text.slice(0, MAX_RAW) });
+      continue;
+    }
+    let event: NormalizedEvent;
+    try {
+      event = normalize(record, ctx);
+    } catch (err) {
+      quarantined.push({ reason: 'bad_record', detail: describeError(err), location, raw: text.slice(0, MAX_RAW) });
+      continue;
+    }
+    emit(tagged?.has(i) === true ? withTag(event, TAG_INVALID_UTF8) : event);
+  }
+  return quarantined;
+}
+
+/**
+ * Builds a record-framed job's `text` and `ends` from record texts: UTF-8 bytes written one after another into a
+ * buffer from `alloc` (the pool's textBuffer, moved to the worker and back).
+ */
+export function frameRecords(texts: readonly string[], alloc: (size: number) => Buffer): { text: Buffer; ends: number[] } {
+  let size = 0;
+  for (const t of texts) size += Buffer.byteLength(t, 'utf8');
+  const text = alloc(size);
+  const ends: number[] = [];
+  let off = 0;
+  for (const t of texts) {
+    off += text.write(t, off, 'utf8');
+    ends.push(off);
+  }
+  return { text, ends };
 }
 
 function arrayLines(lines: readonly string[]): () => string | undefined {

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ParsePool } from './parse-pool.js';
-import { SpareBuffers, parseAndPack, parseLines, unpackEvents, type ParseJob } from './parse-lines.js';
+import { SpareBuffers, frameRecords, parseAndPack, parseLines, unpackEvents, type ParseJob } from './parse-lines.js';
 
 const WORKER = join(import.meta.dirname, '../../dist/core/parse-worker.js');
 
@@ -15,6 +15,40 @@ function job(n: number): ParseJob {
   lines.splice(3, 0, 'not json', '', '["receipt"]');
   return { stream: 'siem', variant: 'v2', account: 'acct', lines, firstLine: 10, where: 'type=receipt,blob=0' };
 }
+
+describe('record-framed jobs (SIEM 1.0 files, API pages)', () => {
+  const v1 = (i: number): Record<string, unknown> => ({ datetime: `2024-03-01T10:00:0${i}+0000`, aCode: `a${i}`, acc: 'C1', Subject: `s${i}`, Dir: 'Inbound' });
+
+  it('records are numbered (not lines), may span lines, keep their order; bad ones are quarantined where they are', async () => {
+    const texts = [JSON.stringify(v1(1)), JSON.stringify(v1(2), null, 2), 'not json', JSON.stringify(v1(3))];
+    const { text, ends } = frameRecords(texts, (n) => Buffer.alloc(n));
+    const j: ParseJob = { stream: 'siem', variant: 'v1', account: 'acct', logType: 'receipt', text, firstLine: 7, where: 'file=f.json', records: { ends } };
+    const inline = parseLines(j);
+    expect(inline.events).toHaveLength(3);
+    expect(inline.quarantined).toEqual([expect.objectContaining({ reason: 'bad_json', location: 'file=f.json,record=9', raw: 'not json' })]);
+    const threaded = new ParsePool({ workers: 1, workerFile: WORKER });
+    try {
+      const { text: t2, ends: e2 } = frameRecords(texts, (n) => threaded.textBuffer(n));
+      const r = await threaded.run({ ...j, text: t2, records: { ends: e2 } }, true);
+      expect(r.events.map((e) => e.doc)).toEqual(inline.events.map((e) => e.doc));
+      expect(r.quarantined).toEqual(inline.quarantined);
+    } finally {
+      await threaded.close();
+    }
+  });
+
+  it('key_value records are parsed as such, and only the records named are tagged mimecast_invalid_utf8', () => {
+    const kv = (i: number): string => `datetime=2024-03-01T10:00:0${i}+0000|aCode=a${i}|acc=C1|Subject=x | y=z \uFFFD${i}`;
+    const texts = [kv(1), kv(2), '|no key'];
+    const { text, ends } = frameRecords(texts, (n) => Buffer.alloc(n));
+    const r = parseLines({ stream: 'siem', variant: 'v1', account: 'acct', text, firstLine: 1, where: 'file=r.log', records: { ends, format: 'key_value', invalidUtf8: [1] } });
+    expect(r.events).toHaveLength(2);
+    const tags = r.events.map((e) => (e.doc['tags'] as string[] | undefined) ?? []);
+    expect(tags[0]).not.toContain('mimecast_invalid_utf8');
+    expect(tags[1]).toContain('mimecast_invalid_utf8');
+    expect(r.quarantined).toEqual([expect.objectContaining({ reason: 'bad_record', location: 'file=r.log,record=3' })]);
+  });
+});
 
 describe('ParsePool', () => {
   it('needs the compiled worker (npm test builds it first)', () => {

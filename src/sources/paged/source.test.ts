@@ -1,6 +1,8 @@
 // The time-window source against a scripted paged endpoint over real HTTP: every spec, end cases, resume, overlap, clamps, 403.
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ApiError } from '../../core/errors.js';
+import { ParsePool } from '../../core/parse-pool.js';
 import { formatMimecastDate, parseTime } from '../../normalize/time.js';
 import { silentLogger } from '../../telemetry/logger.js';
 import { PagedSource, parsePagedCursor, type PagedSourceOptions } from './source.js';
@@ -151,6 +153,61 @@ describe('PagedSource', () => {
     const all = [...ids(first.batches), ...ids(second.batches)];
     expect(new Set(all).size).toBe(150);
     expect(all).toHaveLength(150);
+  });
+
+  it('asks for the next page while the current one is being journaled; a stop mid-overlap resumes from the committed token', async () => {
+    const { ep, fake: f, make } = await setup('ttp_url', 10);
+    for (let i = 0; i < 45; i++) ep.add(NOW - 2 * 3_600_000 + i * MIN, i);
+    const src = make({ startFromMs: 3 * 3_600_000 });
+    const it1 = src.pull(undefined, new AbortController().signal);
+    const first = await it1.next();
+    if (first.done === true) throw new Error('no batch');
+    // Page 1 is held, not journaled: the request for page 2 (its token came with page 1) is already on its way.
+    const deadline = Date.now() + 2000;
+    while (!tokens(f).includes('g1-o10') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    expect(tokens(f)).toEqual([undefined, 'g1-o10']);
+    const journaled = [first.value];
+    // Stop with page 2 in hand (never journaled) and page 3 asked for ahead.
+    const second = await it1.next();
+    expect(second.done).toBe(false);
+    while (!tokens(f).includes('g1-o20') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    await it1.return(undefined);
+    expect(parsePagedCursor(first.value.cursor)?.pageToken).toBe('g1-o10');
+    const before = f.requests.length;
+    const rest = await drain(make({ startFromMs: 3 * 3_600_000 }), first.value.cursor);
+    // The restart asks for page 2 again: the committed token, not the one read ahead.
+    expect(tokens(f)[before]).toBe('g1-o10');
+    const all = [...ids(journaled), ...ids(rest.batches)];
+    expect(all).toHaveLength(45);
+    expect(new Set(all).size).toBe(45);
+    // Read ahead, a reply is used: each page was asked for once in the uninterrupted pull.
+    expect(tokens(f).slice(before)).toEqual(['g1-o10', 'g1-o20', 'g1-o30', 'g1-o40']);
+  });
+
+  it('the parse worker normalizes pages exactly as this thread does', async () => {
+    const { ep, fake: f } = await setup('audit', 10);
+    for (let i = 0; i < 25; i++) ep.add(NOW - 2 * 3_600_000 + i * MIN, i);
+    ep.records.push({ t: NOW - 3_600_000, n: -1 });
+    const pool = new ParsePool({ workers: 1, workerFile: join(import.meta.dirname, '../../../dist/core/parse-worker.js') });
+    try {
+      expect(pool.threaded).toBe(true);
+      const opts = { account: 'acme', spec: PAGED_SPECS.audit, api: clientFor(f), logger: silentLogger(), startFromMs: 3 * 3_600_000, now: () => NOW };
+      // A batch's bytes are the consumer's only until it asks for the next one (the worker's buffers are reused).
+      const read = async (src: PagedSource): Promise<{ docs: unknown[]; cursors: string[] }> => {
+        const out = { docs: [] as unknown[], cursors: [] as string[] };
+        for await (const b of src.pull(undefined, new AbortController().signal)) {
+          for (const e of b.events) out.docs.push([e.id, e.time, e.doc]);
+          out.cursors.push(b.cursor);
+        }
+        return out;
+      };
+      const inline = await read(new PagedSource(opts));
+      const threaded = await read(new PagedSource({ ...opts, pool }));
+      expect(threaded).toEqual(inline);
+      expect(inline.docs).toHaveLength(26);
+    } finally {
+      await pool.close();
+    }
   });
 
   it('re-reads the last overlap minutes each cycle and so catches a late-indexed record', async () => {

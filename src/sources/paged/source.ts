@@ -1,10 +1,12 @@
 // One source for every time-window API function: UTC windows with an overlap re-read, page tokens committed one page at a time.
-import type { Batch, NormalizedEvent, Quarantined, Source } from '../../core/contracts.js';
+import type { Batch, Source } from '../../core/contracts.js';
 import { ApiError, CollectorError, describeError, isAbort } from '../../core/errors.js';
+import { frameRecords, parseLines, type ParseJob, type ParsedLines } from '../../core/parse-lines.js';
+import type { ParsePool } from '../../core/parse-pool.js';
 import type { MimecastApi } from '../../mimecast/api.js';
 import { formatMimecastDate, parseTime } from '../../normalize/time.js';
 import type { Logger } from '../../telemetry/logger.js';
-import { disabledError, isUnavailable, normalizeOrQuarantine, registryNormalizer, type RecordNormalizer } from './shared.js';
+import { disabledError, isUnavailable, type RecordNormalizer } from './shared.js';
 import type { PagedSpec, PagedStream } from './specs.js';
 
 export interface PagedSourceOptions {
@@ -22,8 +24,10 @@ export interface PagedSourceOptions {
   maxWindowMs?: number;
   /** Defaults to the spec's page size. */
   pageSize?: number;
-  /** Defaults to `normalizerFor(stream)` from the registry, loaded on first use. */
+  /** A normalizer of the caller's own (tests), used on this thread. Default: the registry's, run on `pool`. */
   normalize?: RecordNormalizer;
+  /** Where records are normalized; on this thread when absent. */
+  pool?: ParsePool;
   now?: () => number;
 }
 
@@ -124,7 +128,6 @@ export class PagedSource implements Source {
   readonly spec: PagedSpec;
   private readonly o: PagedSourceOptions;
   private readonly log: Logger;
-  private normalizer: RecordNormalizer | undefined;
 
   constructor(options: PagedSourceOptions) {
     this.o = options;
@@ -133,7 +136,26 @@ export class PagedSource implements Source {
     this.stream = options.spec.stream;
     this.key = `${options.account}/${options.spec.stream}`;
     this.log = options.logger.child({ source: this.key });
-    this.normalizer = options.normalize;
+  }
+
+  /**
+   * Normalizes a page's records on the parse worker (or on this thread with a normalizer of the caller's own). They
+   * cross as JSON texts, one per record, so the worker rebuilds exactly the values the API sent.
+   */
+  private normalizePage(records: readonly unknown[], where: string): Promise<ParsedLines> {
+    const pool = this.o.pool;
+    const custom = this.o.normalize;
+    const texts = records.map((r) => JSON.stringify(r) ?? 'null');
+    const { text, ends } = frameRecords(texts, (n) => (pool === undefined || custom !== undefined ? Buffer.allocUnsafe(n) : pool.textBuffer(n)));
+    const job: ParseJob = { stream: this.stream, account: this.account, text, firstLine: 1, where, records: { ends } };
+    if (pool === undefined || custom !== undefined) {
+      try {
+        return Promise.resolve(parseLines(job, custom));
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
+    return pool.run(job, true);
   }
 
   private now(): number {
@@ -153,8 +175,43 @@ export class PagedSource implements Source {
   }
 
   async *pull(cursorText: string | undefined, signal: AbortSignal): AsyncGenerator<Batch> {
-    this.normalizer ??= await registryNormalizer(this.stream);
-    const normalize = this.normalizer;
+    // The next page is asked for as soon as its token is known, while this page is normalized and journaled: at most
+    // one page ahead. Its token is committed only with the page after it, so a stop in between loses nothing.
+    let ahead: { token: string; reply: Promise<unknown>; abort: AbortController } | undefined;
+    const dropAhead = (): void => {
+      ahead?.abort.abort();
+      ahead = undefined;
+    };
+    try {
+      yield* this.pages(cursorText, signal, {
+        call: (from, to, token) => {
+          if (ahead !== undefined && token !== undefined && ahead.token === token) {
+            const reply = ahead.reply;
+            ahead = undefined;
+            return reply;
+          }
+          dropAhead();
+          return this.o.api.postJson(this.spec.path, this.request(from, to, token), signal);
+        },
+        prefetch: (from, to, token) => {
+          dropAhead();
+          const abort = new AbortController();
+          const reply = this.o.api.postJson(this.spec.path, this.request(from, to, token), AbortSignal.any([signal, abort.signal]));
+          // Awaited (and its failure handled) when its turn comes; a reply never used must not go unhandled.
+          reply.catch(() => undefined);
+          ahead = { token, reply, abort };
+        },
+      });
+    } finally {
+      dropAhead();
+    }
+  }
+
+  private async *pages(
+    cursorText: string | undefined,
+    signal: AbortSignal,
+    api: { call: (from: number, to: number, token: string | undefined) => Promise<unknown>; prefetch: (from: number, to: number, token: string) => void },
+  ): AsyncGenerator<Batch> {
     const now = this.now();
     const overlap = this.o.overlapMs ?? DEFAULT_OVERLAP_MS;
     const maxWindow = Math.max(60_000, this.o.maxWindowMs ?? DEFAULT_MAX_WINDOW_MS);
@@ -220,7 +277,7 @@ export class PagedSource implements Source {
       for (;;) {
         let body: unknown;
         try {
-          body = await this.o.api.postJson(this.spec.path, this.request(from, to, token), signal);
+          body = await api.call(from, to, token);
         } catch (err) {
           if (isAbort(err, signal)) throw err;
           if (isUnavailable(err)) throw disabledError(this.stream, this.account, err, this.spec.permission);
@@ -239,14 +296,11 @@ export class PagedSource implements Source {
         pageNo += 1;
         bump('pages');
 
-        const events: NormalizedEvent[] = [];
-        const quarantined: Quarantined[] = [];
         let outside = 0;
-        page.records.forEach((record, i) => {
+        for (const record of page.records) {
           const t = isRecord(record) ? parseTime(record[this.spec.timeField]) : undefined;
           if (t !== undefined && (t.getTime() < from - 1000 || t.getTime() > to + 1000)) outside += 1;
-          normalizeOrQuarantine(normalize, record, this.account, `stream=${this.stream},window=${windowText},page=${pageNo},record=${i + 1}`, events, quarantined);
-        });
+        }
         if (outside > 0) bump('records_outside_window', outside);
 
         let last = page.next === undefined || page.records.length === 0;
@@ -256,10 +310,15 @@ export class PagedSource implements Source {
           bump('repeated_token');
           last = true;
         }
+        if (!last && page.next !== undefined) api.prefetch(from, to, page.next);
+        const parsed = page.records.length === 0 ? { events: [], quarantined: [] } : await this.normalizePage(page.records, `stream=${this.stream},window=${windowText},page=${pageNo}`);
+        const { events, quarantined } = parsed;
         const next: PagedCursor = last ? { v: 1, from: iso(to) } : { v: 1, from: iso(from), to: iso(to), ...(page.next === undefined ? {} : { pageToken: page.next }) };
         const batch: Batch = { events, cursor: JSON.stringify(next), counters: takeCounters() };
         if (quarantined.length > 0) batch.quarantined = quarantined;
         yield batch;
+        // Resumed: the page is journaled, so the buffer its documents were packed in can be filled again.
+        if (parsed.block !== undefined) this.o.pool?.recycle([parsed.block]);
         if (last || page.next === undefined) break;
         seen.add(page.next);
         token = page.next;

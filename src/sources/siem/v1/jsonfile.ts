@@ -1,5 +1,5 @@
 // Incremental reader for SIEM 1.0 `json` files (`{"type":"MTA","data":[{...},...]}`): one record in memory at a time.
-import { DEFAULT_MAX_RECORD_BYTES, MAX_RAW, SiemFileError, Utf8Decoder, clip, type RecordItem } from './records.js';
+import { DEFAULT_MAX_RECORD_BYTES, MAX_RAW, SiemFileError, Utf8Decoder, clip, type RecordItem, type RecordText } from './records.js';
 
 export interface JsonFileOptions {
   /**
@@ -60,7 +60,12 @@ export class JsonRecordScanner {
 
   /** Records completed by this text, in order. Throws SiemFileError when the text cannot be a SIEM JSON file. */
   feed(text: string): RecordItem[] {
-    const out: RecordItem[] = [];
+    return this.feedTexts(text).map(parseItem);
+  }
+
+  /** As feed(), with each record's JSON text left unparsed. */
+  feedTexts(text: string): RecordText[] {
+    const out: RecordText[] = [];
     let i = 0;
     const n = text.length;
     while (i < n) {
@@ -163,7 +168,7 @@ export class JsonRecordScanner {
   }
 
   /** Advances through the current value; returns the index to continue from. */
-  #scanValue(text: string, i: number, out: RecordItem[]): number {
+  #scanValue(text: string, i: number, out: RecordText[]): number {
     const n = text.length;
     if (this.#primitive) {
       let j = i;
@@ -231,7 +236,7 @@ export class JsonRecordScanner {
     this.#parts.push(seg);
   }
 
-  #finish(text: string, end: number, out: RecordItem[]): void {
+  #finish(text: string, end: number, out: RecordText[]): void {
     this.#inValue = false;
     if (!this.#capture) return;
     if (!this.#oversized) this.#keep(text, this.#segStart, end);
@@ -241,12 +246,7 @@ export class JsonRecordScanner {
       out.push({ ok: false, reason: 'record_too_large', detail: `JSON record larger than ${this.#max} bytes (max_record_size); its first ${MAX_RAW} characters are kept`, raw: clip(raw) });
       return;
     }
-    try {
-      const value = JSON.parse(raw) as unknown;
-      out.push(this.#utf8?.replaced(raw) === true ? { ok: true, value, invalidUtf8: true } : { ok: true, value });
-    } catch (err) {
-      out.push({ ok: false, reason: 'bad_json', detail: err instanceof Error ? err.message : String(err), raw: clip(raw) });
-    }
+    out.push(this.#utf8?.replaced(raw) === true ? { ok: true, text: raw, invalidUtf8: true } : { ok: true, text: raw });
   }
 
   #corrupt(what: string): SiemFileError {
@@ -254,15 +254,30 @@ export class JsonRecordScanner {
   }
 }
 
+function parseItem(item: RecordText): RecordItem {
+  if (!item.ok) return item;
+  try {
+    const value = JSON.parse(item.text) as unknown;
+    return item.invalidUtf8 === true ? { ok: true, value, invalidUtf8: true } : { ok: true, value };
+  } catch (err) {
+    return { ok: false, reason: 'bad_json', detail: err instanceof Error ? err.message : String(err), raw: clip(item.text) };
+  }
+}
+
 /** Streams the records of a JSON SIEM file; throws SiemFileError (after the good records) when it is cut or broken. */
 export async function* jsonRecords(src: AsyncIterable<Buffer | string>, opts: JsonFileOptions = {}): AsyncGenerator<RecordItem> {
+  for await (const it of jsonRecordTexts(src, opts)) yield parseItem(it);
+}
+
+/** As jsonRecords, each record's JSON text left for the parse worker. */
+export async function* jsonRecordTexts(src: AsyncIterable<Buffer | string>, opts: JsonFileOptions = {}): AsyncGenerator<RecordText> {
   const decoder = new Utf8Decoder();
   const scanner = new JsonRecordScanner({ ...opts, utf8: decoder });
   for await (const chunk of src) {
-    const items = scanner.feed(typeof chunk === 'string' ? chunk : decoder.write(chunk));
+    const items = scanner.feedTexts(typeof chunk === 'string' ? chunk : decoder.write(chunk));
     for (const it of items) yield it;
   }
   const tail = decoder.end();
-  if (tail !== '') for (const it of scanner.feed(tail)) yield it;
-  for (const it of scanner.end()) yield it;
+  if (tail !== '') for (const it of scanner.feedTexts(tail)) yield it;
+  scanner.end();
 }

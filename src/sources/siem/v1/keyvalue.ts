@@ -11,7 +11,7 @@
 //    empty value. A record must begin with `key=`; anything else is reported as a bad record.
 // The one case no rule can settle: a value that itself contains `|NewKey=` for a key the record has not used yet
 // is split there (the extra key lands next to the real ones; nothing is dropped).
-import { DEFAULT_MAX_RECORD_BYTES, MAX_RAW, Utf8Decoder, clip, type RecordItem } from './records.js';
+import { DEFAULT_MAX_RECORD_BYTES, MAX_RAW, Utf8Decoder, clip, type RecordItem, type RecordText } from './records.js';
 
 /** Kept from an over-long record so a record start split across chunks is still found. */
 const TAIL_KEEP = 128;
@@ -92,6 +92,21 @@ function overBytes(text: string, max: number): boolean {
  * text is cut at record starts as it grows, and a record longer than the limit is reported and skipped.
  */
 export async function* keyValueRecords(src: AsyncIterable<Buffer | string>, opts: KeyValueOptions = {}): AsyncGenerator<RecordItem> {
+  for await (const it of keyValueRecordTexts(src, opts)) {
+    if (!it.ok) {
+      yield it;
+      continue;
+    }
+    try {
+      yield it.invalidUtf8 === true ? { ok: true, value: parseKeyValue(it.text), invalidUtf8: true } : { ok: true, value: parseKeyValue(it.text) };
+    } catch (err) {
+      yield { ok: false, reason: 'bad_record', detail: err instanceof Error ? err.message : String(err), raw: clip(it.text) };
+    }
+  }
+}
+
+/** As keyValueRecords, each record's text left for the parse worker (parseKeyValue there). */
+export async function* keyValueRecordTexts(src: AsyncIterable<Buffer | string>, opts: KeyValueOptions = {}): AsyncGenerator<RecordText> {
   // Pending text is bounded in characters (never fewer than its bytes), records are judged in bytes.
   const max = opts.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
   const decoder = new Utf8Decoder();
@@ -99,7 +114,7 @@ export async function* keyValueRecords(src: AsyncIterable<Buffer | string>, opts
   let oversized = false;
   let started = false;
 
-  function* emit(line: string): Generator<RecordItem> {
+  function* emit(line: string): Generator<RecordText> {
     const text = line.endsWith('\r') ? line.slice(0, -1) : line;
     for (const rec of splitRecords(text)) {
       if (rec.trim() === '') continue;
@@ -107,11 +122,7 @@ export async function* keyValueRecords(src: AsyncIterable<Buffer | string>, opts
         yield { ok: false, reason: 'record_too_large', detail: `key_value record larger than ${max} bytes (max_record_size); its first ${MAX_RAW} characters are kept`, raw: clip(rec) };
         continue;
       }
-      try {
-        yield decoder.replaced(rec) ? { ok: true, value: parseKeyValue(rec), invalidUtf8: true } : { ok: true, value: parseKeyValue(rec) };
-      } catch (err) {
-        yield { ok: false, reason: 'bad_record', detail: err instanceof Error ? err.message : String(err), raw: clip(rec) };
-      }
+      yield decoder.replaced(rec) ? { ok: true, text: rec, invalidUtf8: true } : { ok: true, text: rec };
     }
   }
 

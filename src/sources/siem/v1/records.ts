@@ -3,11 +3,22 @@ import { isAscii } from 'node:buffer';
 import { StringDecoder } from 'node:string_decoder';
 import { CollectorError } from '../../../core/errors.js';
 
+/** A record slot that cannot be used, found while cutting the file into records. */
+export interface RecordFailure {
+  ok: false;
+  reason: string;
+  detail: string;
+  raw: string;
+}
+
 /** One record slot of a file. Bad slots still count, so a resume position means the same thing on every read. */
 export type RecordItem =
   /** `invalidUtf8`: the record's text holds U+FFFD that decoding put in place of bytes that were not UTF-8. */
   | { ok: true; value: unknown; invalidUtf8?: true }
-  | { ok: false; reason: string; detail: string; raw: string };
+  | RecordFailure;
+
+/** The same slot before its text is parsed (the parse worker parses it): a JSON text, or a key_value record line. */
+export type RecordText = { ok: true; text: string; invalidUtf8?: true } | RecordFailure;
 
 /**
  * Why a whole file (or the rest of it) cannot be read. `truncated_file` and `corrupt_file` may be a fault on the way

@@ -629,6 +629,42 @@ describe('SiemV1Source', () => {
     expect(JSON.stringify(events[0]?.doc)).toContain('receipt');
   });
 
+  it('asks for the next file while the current one is still being journaled; a crash then resumes from the committed cursor', async () => {
+    const files: SiemFile[] = [0, 1, 2].map((f) => ({ name: `receipt_2024030110150${f}000.json`, body: jsonFile('receipt', f * 10, 5) }));
+    let sawNext: () => void = () => undefined;
+    const nextAsked = new Promise<void>((r) => (sawNext = r));
+    const { h, source } = await setup(files, (req) => {
+      if (req.token === 't1') sawNext();
+      return false;
+    }, { chunkEvents: 2 });
+    const journaled: Batch[] = [];
+    const it1 = source.pull(undefined, new AbortController().signal);
+    const first = await it1.next();
+    if (first.done === true) throw new Error('no batch');
+    // The first chunk of file 0 is held, not journaled yet: the call for file 1 (token t1) is already on its way.
+    const bounded = new Promise<'late'>((r) => setTimeout(() => r('late'), 2000).unref());
+    expect(await Promise.race([nextAsked.then(() => 'asked' as const), bounded])).toBe('asked');
+    journaled.push(first.value);
+    expect(JSON.parse(first.value.cursor)).toEqual({ v: 1, file: files[0]?.name, record: 2 });
+    // Crash with the second chunk in hand (never journaled) and file 1's reply read ahead.
+    const second = await it1.next();
+    expect(second.done).toBe(false);
+    await it1.return(undefined);
+    const before = h.requests.length;
+    const rest = await drain(source, journaled[journaled.length - 1]?.cursor);
+    journaled.push(...rest);
+    // The restart asks for file 0 again (the committed cursor's token: none), skipping its 2 committed records.
+    expect(h.requests[before]?.token).toBeUndefined();
+    const all = ids(journaled);
+    expect(new Set(all).size).toBe(all.length);
+    expect(all.length).toBe(15);
+    expect(subjects(journaled)).toEqual([...[0, 1, 2, 3, 4], ...[10, 11, 12, 13, 14], ...[20, 21, 22, 23, 24]].map((i) => `receipt ${i}`));
+    // Once read ahead, a reply is used: each file's token was asked for once in the uninterrupted pull.
+    const tokens = h.requests.slice(before).map((r) => r.token);
+    expect(tokens).toEqual([undefined, 't1', 't2', 't3']);
+    expect(lastCursor(journaled)).toEqual({ v: 1, token: 't3' });
+  });
+
   it('memory stays bounded while streaming a large file', async () => {
     v8.setFlagsFromString('--expose-gc');
     const gc = vm.runInNewContext('gc') as () => void;

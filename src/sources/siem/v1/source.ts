@@ -7,13 +7,14 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Batch, NormalizedEvent, Quarantined, Source } from '../../../core/contracts.js';
 import { ApiError, CollectorError, describeError, isAbort } from '../../../core/errors.js';
+import { frameRecords, parseLines, type ParseJob, type ParsedLines } from '../../../core/parse-lines.js';
+import type { ParsePool } from '../../../core/parse-pool.js';
 import { DEFAULT_FILE_RETRY_SPAN_MS, FileRetryBudget } from '../../../core/retry.js';
 import type { MimecastApi, RawResponse } from '../../../mimecast/api.js';
-import { TAG_INVALID_UTF8, withTag } from '../../../normalize/tags.js';
 import type { Logger } from '../../../telemetry/logger.js';
-import { jsonRecords } from './jsonfile.js';
-import { keyValueRecords } from './keyvalue.js';
-import { DEFAULT_MAX_RECORD_BYTES, SiemFileError, clip, type RecordItem } from './records.js';
+import { jsonRecordTexts } from './jsonfile.js';
+import { keyValueRecordTexts } from './keyvalue.js';
+import { DEFAULT_MAX_RECORD_BYTES, SiemFileError, type RecordText } from './records.js';
 import { openZipEntry, readZipDirectory } from './zip.js';
 
 export const SIEM_V1_PATH = '/api/audit/get-siem-logs';
@@ -28,8 +29,13 @@ export interface SiemV1SourceOptions {
   fileFormat: 'json' | 'key_value';
   compress: boolean;
   logger: Logger;
-  /** Default: `normalizerFor('siem', 'v1')`, loaded on first use. */
+  /**
+   * A normalizer of the caller's own (tests), used on this thread. Default: the registry's `siem` v1 normalizer,
+   * run on `pool`.
+   */
   normalize?: SiemV1Normalizer;
+  /** Where records are parsed and normalized; on this thread when absent. */
+  pool?: ParsePool;
   /** Events (and quarantined records) per yielded batch inside a file. Default 5000. */
   chunkEvents?: number;
   /**
@@ -63,6 +69,11 @@ const DEFAULT_PROGRESS_BYTES = 64 * 1024 * 1024;
 const DEFAULT_PROGRESS_MS = 30_000;
 /** Quarantined records per batch at most, so a file of bad records commits its place often and stays small in memory. */
 const QUARANTINE_CHUNK = 256;
+/** Records per parse job, and bytes (of text) at most: as the SIEM 2.0 batch path groups lines. */
+const PARSE_GROUP_RECORDS = 250;
+const PARSE_GROUP_BYTES = 2 * 1024 * 1024;
+/** Parse jobs a file keeps outstanding (the pool's saturation bounds the whole process's). */
+const PARSE_GROUPS_AHEAD = 3;
 
 /**
  * The cursor. `token`: what to send next (absent: the oldest retained file). `file`/`record`: inside the file that
@@ -160,6 +171,15 @@ interface Chunk {
   quarantined: Quarantined[];
   /** Record slots of the file consumed so far (committed once this chunk is). */
   end: number;
+  /** The parse worker's buffers the events' bytes live in, handed back once the chunk is journaled. */
+  blocks: ArrayBuffer[];
+}
+
+/** The get-siem-logs call for the next token, made while the current file is still being parsed and journaled. */
+interface Ahead {
+  token: string;
+  reply: Promise<RawResponse>;
+  abort: AbortController;
 }
 
 export class SiemV1Source implements Source {
@@ -168,7 +188,6 @@ export class SiemV1Source implements Source {
   readonly stream = 'siem' as const;
   readonly #o: SiemV1SourceOptions;
   readonly #log: Logger;
-  #normalize: SiemV1Normalizer | undefined;
   /** The token whose file is being retried, and its budget (kept across pulls). */
   #retrying: { token: string | undefined; budget: FileRetryBudget } | undefined;
 
@@ -177,15 +196,6 @@ export class SiemV1Source implements Source {
     this.account = options.account;
     this.key = `${options.account}/siem/v1`;
     this.#log = options.logger.child({ source: this.key });
-    this.#normalize = options.normalize;
-  }
-
-  async #normalizer(): Promise<SiemV1Normalizer> {
-    if (this.#normalize === undefined) {
-      const { normalizerFor } = await import('../../../normalize/registry.js');
-      this.#normalize = normalizerFor('siem', 'v1');
-    }
-    return this.#normalize;
   }
 
   #request(token: string | undefined): unknown {
@@ -198,154 +208,194 @@ export class SiemV1Source implements Source {
       this.#log.warn({ cursor: cursorText.slice(0, 200) }, 'stored SIEM 1.0 cursor is unreadable; starting from the oldest retained file');
     }
     let cur: SiemV1Cursor = parsed ?? { v: 1 };
-    const normalize = await this.#normalizer();
     const spanMs = this.#o.fileRetrySpanMs ?? DEFAULT_FILE_RETRY_SPAN_MS;
     const now = this.#o.now ?? Date.now;
     let resets = 0;
+    // The next file is asked for as soon as the current one has arrived whole (headers, and for a zip the spooled
+    // body), so the API prepares it while this one is parsed and journaled. Only its reply is held (at most one
+    // file ahead, its body unread); the cursor moves to its token only once the current file is committed, so a
+    // restart in between asks for the current file again and the early reply is simply dropped.
+    let ahead: Ahead | undefined;
+    const dropAhead = (): void => {
+      if (ahead === undefined) return;
+      ahead.abort.abort();
+      void ahead.reply.then(
+        (r) => r.body.destroy(),
+        () => undefined,
+      );
+      ahead = undefined;
+    };
+    const startAhead = (token: string): void => {
+      dropAhead();
+      const abort = new AbortController();
+      const reply = this.#o.api.postRaw(SIEM_V1_PATH, this.#request(token), AbortSignal.any([signal, abort.signal]));
+      // Awaited (and its failure handled) when its token's turn comes; a reply never used must not go unhandled.
+      reply.catch(() => undefined);
+      ahead = { token, reply, abort };
+    };
+    const call = (token: string | undefined): Promise<RawResponse> => {
+      if (ahead !== undefined && token !== undefined && ahead.token === token) {
+        const reply = ahead.reply;
+        ahead = undefined;
+        return reply;
+      }
+      dropAhead();
+      return this.#o.api.postRaw(SIEM_V1_PATH, this.#request(token), signal);
+    };
 
-    chain: for (;;) {
-      const reqToken = cur.token;
-      // One budget per file: failures that make no progress are ridden out for `spanMs`, then the file is given up.
-      // Kept on the source: a pull that ends and starts again on the same token (a full journal, a failed call)
-      // continues the file's span instead of starting a new one.
-      const kept = this.#retrying?.token === reqToken ? this.#retrying : undefined;
-      const budget = kept?.budget ?? new FileRetryBudget(spanMs, now);
-      this.#retrying = { token: reqToken, budget };
-      // The farthest any read of this token's file got: only going past it counts as progress.
-      let reached = { file: cur.file, record: cur.record ?? 0 };
-      let attempts = 0;
-      let nextToken: string | undefined;
-      for (;;) {
-        attempts++;
-        let res: RawResponse;
-        try {
-          res = await this.#o.api.postRaw(SIEM_V1_PATH, this.#request(reqToken), signal);
-        } catch (err) {
-          if (err instanceof ApiError && err.apiCode === INVALID_TOKEN && reqToken !== undefined) {
-            resets++;
-            if (resets > MAX_TOKEN_RESETS) throw err;
-            // Policy: the token aged out or was refused, so the only safe place left is the oldest retained file.
-            // Everything still retained is read again; the journal's dedup drops what was already delivered.
-            this.#log.warn(
-              { token: reqToken.slice(0, 40), err: describeError(err) },
-              'SIEM 1.0 token is invalid or expired; restarting from the oldest retained file (overlap is deduplicated by the journal)',
-            );
-            cur = { v: 1 };
-            yield { events: [], cursor: serialize(cur), counters: { siem_token_reset: 1 } };
-            continue chain;
+    try {
+      chain: for (;;) {
+        const reqToken = cur.token;
+        // One budget per file: failures that make no progress are ridden out for `spanMs`, then the file is given up.
+        // Kept on the source: a pull that ends and starts again on the same token (a full journal, a failed call)
+        // continues the file's span instead of starting a new one.
+        const kept = this.#retrying?.token === reqToken ? this.#retrying : undefined;
+        const budget = kept?.budget ?? new FileRetryBudget(spanMs, now);
+        this.#retrying = { token: reqToken, budget };
+        // The farthest any read of this token's file got: only going past it counts as progress.
+        let reached = { file: cur.file, record: cur.record ?? 0 };
+        let attempts = 0;
+        let nextToken: string | undefined;
+        for (;;) {
+          attempts++;
+          let res: RawResponse;
+          try {
+            res = await call(reqToken);
+          } catch (err) {
+            if (err instanceof ApiError && err.apiCode === INVALID_TOKEN && reqToken !== undefined) {
+              resets++;
+              if (resets > MAX_TOKEN_RESETS) throw err;
+              // Policy: the token aged out or was refused, so the only safe place left is the oldest retained file.
+              // Everything still retained is read again; the journal's dedup drops what was already delivered.
+              this.#log.warn(
+                { token: reqToken.slice(0, 40), err: describeError(err) },
+                'SIEM 1.0 token is invalid or expired; restarting from the oldest retained file (overlap is deduplicated by the journal)',
+              );
+              cur = { v: 1 };
+              yield { events: [], cursor: serialize(cur), counters: { siem_token_reset: 1 } };
+              continue chain;
+            }
+            // The API call itself failed after the client's own retries: nothing is lost, the supervisor pulls again
+            // from the committed cursor (same token, same record) after its backoff.
+            throw err;
           }
-          // The API call itself failed after the client's own retries: nothing is lost, the supervisor pulls again
-          // from the committed cursor (same token, same record) after its backoff.
-          throw err;
+
+          const disposition = res.headers['content-disposition'];
+          const fileName = fileNameOf(disposition);
+          const token = res.headers['mc-siem-token'];
+          const contentType = res.headers['content-type'] ?? '';
+          if (fileName === undefined && /json/i.test(contentType)) {
+            // No file: the chain is caught up (`isLastToken`); ask again with the same token next cycle.
+            const reply = await readCaughtUp(res.body);
+            this.#log.debug({ isLastToken: reply.isLastToken }, 'SIEM 1.0 caught up');
+            yield { events: [], cursor: serialize(cur), counters: {} };
+            return;
+          }
+          if (token === undefined || token === '') {
+            res.body.destroy();
+            throw new ApiError(
+              'API_BAD_RESPONSE',
+              `POST ${SIEM_V1_PATH} returned a file${fileName === undefined ? '' : ` (${fileName})`} without an mc-siem-token header; cannot continue the chain`,
+              `POST ${SIEM_V1_PATH}`,
+              { status: res.status, retryable: true },
+            );
+          }
+          nextToken = token;
+
+          let skip = 0;
+          if (cur.record !== undefined && cur.record > 0) {
+            if (cur.file === undefined || cur.file === fileName) skip = cur.record;
+            else {
+              this.#log.warn(
+                { expected: cur.file, got: fileName },
+                'the token now returns a different file than before the restart; reading it whole (duplicates are deduplicated by the journal)',
+              );
+            }
+          }
+          const position = (record: number): SiemV1Cursor => ({
+            v: 1,
+            ...(reqToken === undefined ? {} : { token: reqToken }),
+            ...(fileName === undefined ? {} : { file: fileName }),
+            record,
+          });
+
+          let committed = skip;
+          let failure: unknown;
+          const following = token;
+          try {
+            for await (const chunk of this.#readFile(res.body, fileName, skip, signal, () => {
+              if (following !== reqToken) startAhead(following);
+            })) {
+              committed = chunk.end;
+              yield { events: chunk.events, quarantined: chunk.quarantined, cursor: serialize(position(chunk.end)), counters: {} };
+              // Resumed: the batch is journaled, so the buffers its documents were packed in can be filled again.
+              if (chunk.blocks.length > 0) this.#o.pool?.recycle(chunk.blocks);
+            }
+          } catch (err) {
+            if (isAbort(err, signal)) throw err;
+            // A local disk problem ends the pull (the supervisor retries from the committed cursor); the file keeps its place.
+            if (err instanceof CollectorError && err.code === 'SPOOL_FAILED') throw err;
+            failure = err;
+          }
+          if (failure === undefined) {
+            yield { events: [], cursor: serialize({ v: 1, token: nextToken }), counters: { siem_files: 1 } };
+            break;
+          }
+          const reason = failure instanceof SiemFileError ? failure.reason : 'file_unreadable';
+          // A cut download, a damaged zip or a reset connection is usually a fault on the way: the same token returns
+          // the same file, so it is requested again after a backoff, skipping what is committed. An attempt that got
+          // further into the same file than any before is not "failing the same way" (a file cut at a different place
+          // each time), so the span starts again; each restart needs at least one new record, so this ends. Only a
+          // file that fails without progress for the whole span, or in a way no download can change (unsupported, over
+          // a size limit), is quarantined.
+          const permanent = failure instanceof SiemFileError && !failure.retryable;
+          if (fileName === reached.file && committed > reached.record) budget.reset();
+          if (fileName !== reached.file || committed > reached.record) reached = { file: fileName, record: committed };
+          const delay = permanent ? undefined : budget.fail();
+          if (delay === undefined) {
+            // Never stall on one file: record what was lost and how to fetch it again, then follow the token past it.
+            const lost = position(committed);
+            this.#log.error(
+              { file: fileName, record: committed, attempts, reason, spanMs, err: describeError(failure) },
+              permanent
+                ? 'SIEM 1.0 file cannot be read; the rest of it is quarantined, moving on to the next token'
+                : 'SIEM 1.0 file unusable after repeated attempts; the rest of it is quarantined, moving on to the next token',
+            );
+            const q: Quarantined = {
+              reason,
+              detail: `${describeError(failure)} (after ${attempts} attempt${attempts === 1 ? '' : 's'} over ${Math.round(budget.elapsedMs() / 1000)} s)`,
+              location: `token=${reqToken ?? '(oldest)'},file=${fileName ?? '(unnamed)'},record=${committed + 1}`,
+              raw: serialize(lost),
+              // The first file of a chain has no token to ask for it again by (without one the API answers the oldest).
+              ...(reqToken === undefined || permanent ? {} : { refetch: serialize(lost) }),
+            };
+            yield { events: [], quarantined: [q], cursor: serialize({ v: 1, token: nextToken }), counters: { siem_files_quarantined: 1 } };
+            break;
+          }
+          this.#log.warn(
+            { file: fileName, record: committed, attempt: attempts, reason, waitMs: delay, err: describeError(failure) },
+            'SIEM 1.0 file failed; requesting it again',
+          );
+          dropAhead();
+          cur = position(committed);
+          // Counted where the status page shows it; the cursor is the one already committed.
+          // The wait is the pipeline's (pauseMs): this source holds nothing other streams need meanwhile.
+          if (this.#o.sleep === undefined) yield { events: [], cursor: serialize(cur), counters: { siem_file_retry: 1 }, pauseMs: delay };
+          else {
+            yield { events: [], cursor: serialize(cur), counters: { siem_file_retry: 1 } };
+            await this.#o.sleep(delay, signal);
+          }
         }
 
-        const disposition = res.headers['content-disposition'];
-        const fileName = fileNameOf(disposition);
-        const token = res.headers['mc-siem-token'];
-        const contentType = res.headers['content-type'] ?? '';
-        if (fileName === undefined && /json/i.test(contentType)) {
-          // No file: the chain is caught up (`isLastToken`); ask again with the same token next cycle.
-          const reply = await readCaughtUp(res.body);
-          this.#log.debug({ isLastToken: reply.isLastToken }, 'SIEM 1.0 caught up');
-          yield { events: [], cursor: serialize(cur), counters: {} };
+        this.#retrying = undefined;
+        if (nextToken === reqToken) {
+          this.#log.warn({ token: reqToken?.slice(0, 40) }, 'the API returned the token it was sent; stopping this cycle to avoid a loop');
           return;
         }
-        if (token === undefined || token === '') {
-          res.body.destroy();
-          throw new ApiError(
-            'API_BAD_RESPONSE',
-            `POST ${SIEM_V1_PATH} returned a file${fileName === undefined ? '' : ` (${fileName})`} without an mc-siem-token header; cannot continue the chain`,
-            `POST ${SIEM_V1_PATH}`,
-            { status: res.status, retryable: true },
-          );
-        }
-        nextToken = token;
-
-        let skip = 0;
-        if (cur.record !== undefined && cur.record > 0) {
-          if (cur.file === undefined || cur.file === fileName) skip = cur.record;
-          else {
-            this.#log.warn(
-              { expected: cur.file, got: fileName },
-              'the token now returns a different file than before the restart; reading it whole (duplicates are deduplicated by the journal)',
-            );
-          }
-        }
-        const position = (record: number): SiemV1Cursor => ({
-          v: 1,
-          ...(reqToken === undefined ? {} : { token: reqToken }),
-          ...(fileName === undefined ? {} : { file: fileName }),
-          record,
-        });
-
-        let committed = skip;
-        let failure: unknown;
-        try {
-          for await (const chunk of this.#readFile(res.body, fileName, skip, normalize, signal)) {
-            committed = chunk.end;
-            yield { events: chunk.events, quarantined: chunk.quarantined, cursor: serialize(position(chunk.end)), counters: {} };
-          }
-        } catch (err) {
-          if (isAbort(err, signal)) throw err;
-          // A local disk problem ends the pull (the supervisor retries from the committed cursor); the file keeps its place.
-          if (err instanceof CollectorError && err.code === 'SPOOL_FAILED') throw err;
-          failure = err;
-        }
-        if (failure === undefined) {
-          yield { events: [], cursor: serialize({ v: 1, token: nextToken }), counters: { siem_files: 1 } };
-          break;
-        }
-        const reason = failure instanceof SiemFileError ? failure.reason : 'file_unreadable';
-        // A cut download, a damaged zip or a reset connection is usually a fault on the way: the same token returns
-        // the same file, so it is requested again after a backoff, skipping what is committed. An attempt that got
-        // further into the same file than any before is not "failing the same way" (a file cut at a different place
-        // each time), so the span starts again; each restart needs at least one new record, so this ends. Only a
-        // file that fails without progress for the whole span, or in a way no download can change (unsupported, over
-        // a size limit), is quarantined.
-        const permanent = failure instanceof SiemFileError && !failure.retryable;
-        if (fileName === reached.file && committed > reached.record) budget.reset();
-        if (fileName !== reached.file || committed > reached.record) reached = { file: fileName, record: committed };
-        const delay = permanent ? undefined : budget.fail();
-        if (delay === undefined) {
-          // Never stall on one file: record what was lost and how to fetch it again, then follow the token past it.
-          const lost = position(committed);
-          this.#log.error(
-            { file: fileName, record: committed, attempts, reason, spanMs, err: describeError(failure) },
-            permanent
-              ? 'SIEM 1.0 file cannot be read; the rest of it is quarantined, moving on to the next token'
-              : 'SIEM 1.0 file unusable after repeated attempts; the rest of it is quarantined, moving on to the next token',
-          );
-          const q: Quarantined = {
-            reason,
-            detail: `${describeError(failure)} (after ${attempts} attempt${attempts === 1 ? '' : 's'} over ${Math.round(budget.elapsedMs() / 1000)} s)`,
-            location: `token=${reqToken ?? '(oldest)'},file=${fileName ?? '(unnamed)'},record=${committed + 1}`,
-            raw: serialize(lost),
-            // The first file of a chain has no token to ask for it again by (without one the API answers the oldest).
-            ...(reqToken === undefined || permanent ? {} : { refetch: serialize(lost) }),
-          };
-          yield { events: [], quarantined: [q], cursor: serialize({ v: 1, token: nextToken }), counters: { siem_files_quarantined: 1 } };
-          break;
-        }
-        this.#log.warn(
-          { file: fileName, record: committed, attempt: attempts, reason, waitMs: delay, err: describeError(failure) },
-          'SIEM 1.0 file failed; requesting it again',
-        );
-        cur = position(committed);
-        // Counted where the status page shows it; the cursor is the one already committed.
-        // The wait is the pipeline's (pauseMs): this source holds nothing other streams need meanwhile.
-        if (this.#o.sleep === undefined) yield { events: [], cursor: serialize(cur), counters: { siem_file_retry: 1 }, pauseMs: delay };
-        else {
-          yield { events: [], cursor: serialize(cur), counters: { siem_file_retry: 1 } };
-          await this.#o.sleep(delay, signal);
-        }
+        cur = { v: 1, token: nextToken };
       }
-
-      this.#retrying = undefined;
-      if (nextToken === reqToken) {
-        this.#log.warn({ token: reqToken?.slice(0, 40) }, 'the API returned the token it was sent; stopping this cycle to avoid a loop');
-        return;
-      }
-      cur = { v: 1, token: nextToken };
+    } finally {
+      dropAhead();
     }
   }
 
@@ -356,7 +406,6 @@ export class SiemV1Source implements Source {
   async *refetch(text: string, signal: AbortSignal): AsyncGenerator<Pick<Batch, 'events' | 'quarantined'>> {
     const at = parseSiemV1Cursor(text);
     if (at?.token === undefined) throw new CollectorError('BLOB_MISSING', `cannot read the quarantine entry's refetch data: ${text.slice(0, 200)}`);
-    const normalize = await this.#normalizer();
     const res = await this.#o.api.postRaw(SIEM_V1_PATH, this.#request(at.token), signal);
     const fileName = fileNameOf(res.headers['content-disposition']);
     if (fileName === undefined && /json/i.test(res.headers['content-type'] ?? '')) {
@@ -364,25 +413,52 @@ export class SiemV1Source implements Source {
       throw new CollectorError('BLOB_MISSING', `the API no longer returns a file for token ${at.token.slice(0, 40)}… (past its retention?)`);
     }
     const skip = at.file === undefined || at.file === fileName ? (at.record ?? 0) : 0;
-    for await (const chunk of this.#readFile(res.body, fileName, skip, normalize, signal)) {
+    for await (const chunk of this.#readFile(res.body, fileName, skip, signal)) {
       yield { events: chunk.events, quarantined: chunk.quarantined };
+      if (chunk.blocks.length > 0) this.#o.pool?.recycle(chunk.blocks);
     }
   }
 
-  /** Streams one reply body: sniff → (spool zip →) records → normalize, in chunks, skipping committed slots. */
-  async *#readFile(
-    body: Readable,
-    fileName: string | undefined,
-    skip: number,
-    normalize: SiemV1Normalizer,
-    signal: AbortSignal,
-  ): AsyncGenerator<Chunk> {
+  /** Parses a group of records on the parse worker, or on this thread with a normalizer of the caller's own. */
+  #parse(job: ParseJob): Promise<ParsedLines> {
+    const pool = this.#o.pool;
+    if (pool === undefined || this.#o.normalize !== undefined) {
+      try {
+        return Promise.resolve(parseLines(job, this.#o.normalize));
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
+    return pool.run(job, true);
+  }
+
+  /**
+   * Streams one reply body: sniff → (spool zip →) record texts → parse worker, in chunks, skipping committed slots.
+   * Records go to the worker in groups; their results are taken in order, a few groups ahead, and a chunk ends at
+   * the slot of the last group taken, so the committed cursor never passes a record that is not in the journal.
+   */
+  async *#readFile(body: Readable, fileName: string | undefined, skip: number, signal: AbortSignal, onBodyDone?: () => void): AsyncGenerator<Chunk> {
     const chunkEvents = Math.max(1, this.#o.chunkEvents ?? 5000);
+    const groupRecords = Math.min(PARSE_GROUP_RECORDS, chunkEvents);
     const account = this.account;
     const parse = { maxRecordBytes: this.#o.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES };
+    const pool = this.#o.pool;
+    const alloc = (size: number): Buffer => (pool === undefined ? Buffer.allocUnsafe(size) : pool.textBuffer(size));
     let slot = 0;
     let events: NormalizedEvent[] = [];
     let quarantined: Quarantined[] = [];
+    let blocks: ArrayBuffer[] = [];
+    let doneSlot = skip;
+    /** Groups sent (or slots settled without parsing), in file order, with the slot each ends at. */
+    const queue: { result: Promise<ParsedLines>; end: number }[] = [];
+    // The group being gathered: record texts of one entry (one log type), and which of them to tag.
+    let texts: string[] = [];
+    let textBytes = 0;
+    let invalid: number[] = [];
+    let groupFirst = 0;
+    let groupWhere = '';
+    let groupType: string | undefined;
+    let groupFormat: 'json' | 'key_value' = 'json';
     const meter = new FileMeter({
       maxBytes: this.#o.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES,
       progressBytes: this.#o.progressBytes ?? DEFAULT_PROGRESS_BYTES,
@@ -391,65 +467,121 @@ export class SiemV1Source implements Source {
       onProgress: (bytes, ms) =>
         this.#log.info({ file: fileName, bytes, records: slot, seconds: Math.round(ms / 1000) }, 'SIEM 1.0 file still being read'),
     });
-    const take = (item: RecordItem, logType: string | undefined, where: string): void => {
+    const sendGroup = (): void => {
+      if (texts.length === 0) return;
+      const { text, ends } = frameRecords(texts, alloc);
+      const job: ParseJob = {
+        stream: 'siem',
+        variant: 'v1',
+        account,
+        ...(groupType === undefined ? {} : { logType: groupType }),
+        text,
+        firstLine: groupFirst,
+        where: `file=${groupWhere}`,
+        records: { ends, format: groupFormat, ...(invalid.length === 0 ? {} : { invalidUtf8: invalid }) },
+      };
+      const result = this.#parse(job);
+      // Taken (and its failure thrown) in order by takeOne; a group dropped unread (the pull ended) must not
+      // become an unhandled rejection.
+      result.catch(() => undefined);
+      queue.push({ result, end: slot });
+      texts = [];
+      textBytes = 0;
+      invalid = [];
+    };
+    const take = (item: RecordText, logType: string | undefined, where: string, format: 'json' | 'key_value'): void => {
       slot++;
       if (slot <= skip) return;
-      const location = `file=${where},record=${slot}`;
       if (!item.ok) {
-        quarantined.push({ reason: item.reason, detail: item.detail, location, raw: item.raw });
+        sendGroup();
+        queue.push({ result: Promise.resolve({ events: [], quarantined: [{ reason: item.reason, detail: item.detail, location: `file=${where},record=${slot}`, raw: item.raw }] }), end: slot });
         return;
       }
-      try {
-        const event = normalize(item.value, logType === undefined ? { account } : { account, logType });
-        events.push(item.invalidUtf8 === true ? withTag(event, TAG_INVALID_UTF8) : event);
-      } catch (err) {
-        quarantined.push({ reason: 'bad_record', detail: describeError(err), location, raw: clip(safeJson(item.value)) });
+      if (texts.length > 0 && (where !== groupWhere || logType !== groupType || format !== groupFormat)) sendGroup();
+      if (texts.length === 0) {
+        groupFirst = slot;
+        groupWhere = where;
+        groupType = logType;
+        groupFormat = format;
       }
+      if (item.invalidUtf8 === true) invalid.push(texts.length);
+      texts.push(item.text);
+      textBytes += item.text.length;
+      if (texts.length >= groupRecords || textBytes >= PARSE_GROUP_BYTES) sendGroup();
     };
-    // A chunk closes on events or on quarantined records, so a stretch of bad records also commits its place.
-    const full = (): boolean => events.length + quarantined.length >= chunkEvents || quarantined.length >= QUARANTINE_CHUNK;
     const flush = (): Chunk => {
-      const out = { events, quarantined, end: Math.max(slot, skip) };
+      const out = { events, quarantined, end: doneSlot, blocks };
       events = [];
       quarantined = [];
+      blocks = [];
       return out;
+    };
+    /** Takes the oldest group's result; returns the chunks that became full. */
+    const takeOne = async (): Promise<Chunk[]> => {
+      const head = queue.shift();
+      if (head === undefined) return [];
+      const r = await head.result;
+      const out: Chunk[] = [];
+      // A chunk closes on events or on quarantined records, so a stretch of bad records also commits its place.
+      // A group never holds more records than a chunk (or QUARANTINE_CHUNK): if it does not fit, the chunk closes first.
+      const held = events.length + quarantined.length;
+      if (held > 0 && (held + r.events.length + r.quarantined.length > chunkEvents || quarantined.length + r.quarantined.length > QUARANTINE_CHUNK)) out.push(flush());
+      for (const e of r.events) events.push(e);
+      for (const q of r.quarantined) quarantined.push(q);
+      if (r.block !== undefined) blocks.push(r.block);
+      doneSlot = head.end;
+      if (events.length + quarantined.length >= chunkEvents || quarantined.length >= QUARANTINE_CHUNK) out.push(flush());
+      return out;
+    };
+    const drainAhead = async function* (): AsyncGenerator<Chunk> {
+      while (queue.length > PARSE_GROUPS_AHEAD || (queue.length > 0 && pool?.saturated === true)) yield* await takeOne();
     };
 
     try {
-      const sniffed = await sniff(body);
-      const outerType = logTypeOfName(fileName);
-      if (sniffed.kind === 'empty') {
-        this.#log.warn({ file: fileName }, 'SIEM 1.0 file is empty');
-      } else if (sniffed.kind === 'zip') {
-        for await (const entry of this.#zipEntries(sniffed.body, signal)) {
-          const kind = entryKind(entry.name);
-          const logType = logTypeOfName(entry.name) ?? outerType;
-          const records = await recordsOf(meter.count(entry.stream), kind, parse);
-          for await (const item of records) {
-            take(item, logType, `${fileName ?? '(unnamed)'}!${entry.name}`);
-            if (full()) yield flush();
+      try {
+        const sniffed = await sniff(body);
+        const outerType = logTypeOfName(fileName);
+        if (sniffed.kind === 'empty') {
+          this.#log.warn({ file: fileName }, 'SIEM 1.0 file is empty');
+          onBodyDone?.();
+        } else if (sniffed.kind === 'zip') {
+          for await (const entry of this.#zipEntries(sniffed.body, signal, onBodyDone)) {
+            const kind = entryKind(entry.name);
+            const logType = logTypeOfName(entry.name) ?? outerType;
+            const records = await recordsOf(meter.count(entry.stream), kind, parse);
+            for await (const item of records.items) {
+              take(item, logType, `${fileName ?? '(unnamed)'}!${entry.name}`, records.format);
+              yield* drainAhead();
+            }
+          }
+        } else {
+          const records = await recordsOf(meter.count(endOf(sniffed.body, onBodyDone)), sniffed.kind, parse);
+          for await (const item of records.items) {
+            take(item, outerType, fileName ?? '(unnamed)', records.format);
+            yield* drainAhead();
           }
         }
-      } else {
-        const records = await recordsOf(meter.count(sniffed.body), sniffed.kind, parse);
-        for await (const item of records) {
-          take(item, outerType, fileName ?? '(unnamed)');
-          if (full()) yield flush();
-        }
+        sendGroup();
+      } catch (err) {
+        // What was read before the cut is good: hand it over first, then report the failure. A failed parse job
+        // (its worker died) is reported as it is: the file is read again from the committed slot.
+        if (isAbort(err, signal) || (err instanceof CollectorError && err.code === 'NORMALIZE_FAILED')) throw err;
+        sendGroup();
+        while (queue.length > 0) yield* await takeOne();
+        if (events.length > 0 || quarantined.length > 0) yield flush();
+        throw err;
       }
-    } catch (err) {
-      // What was read before the cut is good: hand it over first, then report the failure.
-      if (!isAbort(err, signal) && (events.length > 0 || quarantined.length > 0)) yield flush();
-      throw err;
+      while (queue.length > 0) yield* await takeOne();
     } finally {
       body.destroy();
     }
+    doneSlot = Math.max(doneSlot, slot);
     if (events.length > 0 || quarantined.length > 0) yield flush();
     if (meter.logged) this.#log.info({ file: fileName, bytes: meter.bytes, records: slot }, 'SIEM 1.0 file read to the end');
   }
 
   /** Spools a zip body to a private temp dir and yields its entries one by one; the dir is removed afterwards. */
-  async *#zipEntries(body: AsyncIterable<Buffer>, signal: AbortSignal): AsyncGenerator<{ name: string; stream: Readable }> {
+  async *#zipEntries(body: AsyncIterable<Buffer>, signal: AbortSignal, onSpooled?: () => void): AsyncGenerator<{ name: string; stream: Readable }> {
     const base = this.#o.tempDir ?? os.tmpdir();
     let dir: string;
     try {
@@ -478,6 +610,7 @@ export class SiemV1Source implements Source {
         if (writeError !== undefined && !isAbort(err, signal)) throw spoolFailed(base, writeError);
         throw err;
       }
+      onSpooled?.();
       const dirInfo = await readZipDirectory(file);
       for (const entry of dirInfo.entries) {
         if (entry.name.endsWith('/')) continue;
@@ -560,22 +693,28 @@ class FileMeter {
   }
 }
 
-/** Records of one file or entry; the format comes from the name when it says, else from the first bytes. */
+/** Record texts of one file or entry, and their format; it comes from the name when it says, else from the first bytes. */
 async function recordsOf(
   src: AsyncIterable<Buffer | string>,
   kind: FileKind | undefined,
   parse: { maxRecordBytes: number },
-): Promise<AsyncIterable<RecordItem>> {
+): Promise<{ format: 'json' | 'key_value'; items: AsyncIterable<RecordText> }> {
   let k = kind;
   let body = src;
   if (k === undefined || k === 'zip') {
     const s = await sniff(src);
     body = s.body;
-    if (s.kind === 'empty') return (async function* () {})();
+    if (s.kind === 'empty') return { format: 'json', items: (async function* () {})() };
     if (s.kind === 'zip') throw new SiemFileError('unsupported_file', 'a zip inside the zip');
     k = s.kind;
   }
-  return k === 'json' ? jsonRecords(body, parse) : keyValueRecords(body, parse);
+  return k === 'json' ? { format: 'json', items: jsonRecordTexts(body, parse) } : { format: 'key_value', items: keyValueRecordTexts(body, parse) };
+}
+
+/** Passes a body through and calls `onEnd` once it has been read to its end. */
+async function* endOf(src: AsyncIterable<Buffer>, onEnd: (() => void) | undefined): AsyncGenerator<Buffer> {
+  for await (const b of src) yield b;
+  onEnd?.();
 }
 
 async function readCaughtUp(body: Readable): Promise<{ isLastToken: boolean }> {
@@ -598,12 +737,3 @@ async function readCaughtUp(body: Readable): Promise<{ isLastToken: boolean }> {
     return { isLastToken: false };
   }
 }
-
-function safeJson(v: unknown): string {
-  try {
-    return JSON.stringify(v) ?? String(v);
-  } catch {
-    return String(v);
-  }
-}
-
