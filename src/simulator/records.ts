@@ -363,7 +363,8 @@ export class RecordFactory implements RecordModel {
           accountId,
           aggregateId,
           action,
-          attachments: totalFiles === 0 ? null : msg.files.map((f) => f.name).join(', '),
+          // As the API sends them: each name in double quotes (`"a.pdf", "b.docx"`).
+          attachments: totalFiles === 0 ? null : msg.files.map((f) => `"${f.name}"`).join(', '),
           emailSize: String(msg.emailSize),
           holdReason: msg.held ? 'Spm' : null,
           messageId: msg.messageId,
