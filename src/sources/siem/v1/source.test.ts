@@ -19,6 +19,15 @@ import { captureLogger } from '../../paged/testkit.js';
 import { SiemV1Source, parseSiemV1Cursor, fileNameOf, logTypeOfName, type SiemV1SourceOptions } from './source.js';
 import { buildZip } from './testkit.js';
 
+/**
+ * The two ways a zip reply is read: spooled to disk, and from memory — with a temp dir that does not exist, so the
+ * in-memory case would fail (SPOOL_FAILED) if it touched the disk. Both must give the same events and quarantine.
+ */
+const ZIP_READS: [string, Partial<SiemV1SourceOptions>][] = [
+  ['spooled', { memoryZipBytes: 0 }],
+  ['in memory', { tempDir: path.join(os.tmpdir(), `mc-no-such-dir-${process.pid}`, 'never') }],
+];
+
 const FAST: RetryPolicy = { retries: 2, minDelayMs: 5, maxDelayMs: 20, factor: 2 };
 const CREDS = { appId: 'app-1', appKey: 'appkey', accessKey: 'ACCESS123456', secretKey: Buffer.from('secret').toString('base64') };
 
@@ -229,7 +238,7 @@ describe('SiemV1Source', () => {
     expect(h.requests[0]?.body['fileFormat']).toBe('key_value');
   });
 
-  it('reads zip replies: entries in order, log type from each entry name, json and key_value entries', async () => {
+  it.each(ZIP_READS)('reads zip replies (%s): entries in order, log type from each entry name, json and key_value entries', async (_how, zipRead) => {
     const zip1 = buildZip([
       { name: 'receipt_20240301101500123.json', data: jsonFile('receipt', 0, 2) },
       { name: 'delivery_20240301101500124.json', data: jsonFile('delivery', 0, 1), descriptor: true },
@@ -241,7 +250,7 @@ describe('SiemV1Source', () => {
         { name: 'siem_20240301103000000.zip', body: zip2 },
       ],
       undefined,
-      { compress: true },
+      { compress: true, ...zipRead },
     );
     const batches = await drain(source);
     expect(subjects(batches)).toEqual(['receipt 0', 'receipt 1', 'delivery 0', 'jrnl 0', 'jrnl 1']);
@@ -308,7 +317,7 @@ describe('SiemV1Source', () => {
     expect(batches.flatMap((b) => b.quarantined ?? [])).toEqual([]);
   });
 
-  it('a truncated zip is quarantined (complete entries kept) and the chain moves on', async () => {
+  it.each(ZIP_READS)('a truncated zip (%s) is quarantined (complete entries kept) and the chain moves on', async (_how, zipRead) => {
     const zip = buildZip([
       { name: 'receipt_20240301101500123.json', data: jsonFile('receipt', 0, 2) },
       { name: 'process_20240301101500124.json', data: jsonFile('process', 0, 400) },
@@ -319,7 +328,7 @@ describe('SiemV1Source', () => {
         { name: 'siem_20240301103000000.zip', body: buildZip([{ name: 'receipt_20240301103000000.json', data: jsonFile('receipt', 9, 1) }]) },
       ],
       undefined,
-      { compress: true },
+      { compress: true, ...zipRead },
     );
     const batches = await drain(source);
     const s = subjects(batches);
@@ -512,7 +521,7 @@ describe('SiemV1Source', () => {
     }
   });
 
-  it('a zip bomb stops at max_file_size: what came before is kept, the rest quarantined at once, the chain moves on', async () => {
+  it.each(ZIP_READS)('a zip bomb (%s) stops at max_file_size: what came before is kept, the rest quarantined at once, the chain moves on', async (_how, zipRead) => {
     const records = (from: number): string => Array.from({ length: 10 }, (_, k) => JSON.stringify(rec('receipt', from + k))).join(',');
     // 10 records, 8 MiB of blanks (a few KB once deflated), 10 more records.
     const inflated = `{"type":"MTA","data":[${records(0)},${' '.repeat(8 * 1024 * 1024)}${records(10)}]}`;
@@ -524,7 +533,7 @@ describe('SiemV1Source', () => {
         { name: 'siem_20240301103000000.zip', body: buildZip([{ name: 'receipt_20240301103000000.json', data: jsonFile('receipt', 90, 1) }]) },
       ],
       undefined,
-      { compress: true, maxFileBytes: 1024 * 1024 },
+      { compress: true, maxFileBytes: 1024 * 1024, ...zipRead },
     );
     const batches = await drain(source);
     expect(subjects(batches)).toEqual([...Array.from({ length: 10 }, (_, i) => `receipt ${i}`), 'receipt 90']);
@@ -538,9 +547,9 @@ describe('SiemV1Source', () => {
     expect(time.waits).toEqual([]);
   });
 
-  it('a zip reply over the spool limit is quarantined at once as file_too_large', async () => {
+  it.each(ZIP_READS)('a zip reply (%s) over the spool limit is quarantined at once as file_too_large', async (_how, zipRead) => {
     const zip = buildZip([{ name: 'receipt_20240301101500123.json', data: jsonFile('receipt', 0, 50), method: 'stored' }]);
-    const { h, source } = await setup([{ name: 'siem_20240301101500123.zip', body: zip }], undefined, { compress: true, maxZipBytes: 1024 });
+    const { h, source } = await setup([{ name: 'siem_20240301101500123.zip', body: zip }], undefined, { compress: true, maxZipBytes: 1024, ...zipRead });
     const batches = await drain(source);
     expect(ids(batches)).toEqual([]);
     expect(batches.flatMap((b) => b.quarantined ?? []).map((x) => x.reason)).toEqual(['file_too_large']);
@@ -597,6 +606,8 @@ describe('SiemV1Source', () => {
     const zip = buildZip([{ name: 'receipt_20240301101500123.json', data: jsonFile('receipt', 0, 2) }]);
     const { h, source, time } = await setup([{ name: 'siem_20240301101500123.zip', body: zip }], undefined, {
       compress: true,
+      // Larger than what is read from memory: spooled.
+      memoryZipBytes: 64,
       tempDir: path.join(os.tmpdir(), `mc-no-such-dir-${process.pid}`, 'deeper'),
     });
     const batches: Batch[] = [];

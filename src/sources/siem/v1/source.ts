@@ -15,7 +15,7 @@ import type { Logger } from '../../../telemetry/logger.js';
 import { jsonRecordTexts } from './jsonfile.js';
 import { keyValueRecordTexts } from './keyvalue.js';
 import { DEFAULT_MAX_RECORD_BYTES, SiemFileError, type RecordText } from './records.js';
-import { openZipEntry, readZipDirectory } from './zip.js';
+import { openZipEntry, readZipDirectory, type ZipData } from './zip.js';
 
 export const SIEM_V1_PATH = '/api/audit/get-siem-logs';
 export const INVALID_TOKEN = 'err_audit_siem_invalid_token';
@@ -51,6 +51,11 @@ export interface SiemV1SourceOptions {
   tempDir?: string;
   /** Largest zip reply accepted for spooling (compressed bytes). Default 1 GiB (real files are tens of MB). */
   maxZipBytes?: number;
+  /**
+   * Zip replies up to this size (compressed bytes) are read from memory instead of being spooled to `tempDir`: a
+   * small file then costs no temp dir and no file calls. Default 4 MiB; 0 spools every reply.
+   */
+  memoryZipBytes?: number;
   /** A file still being read logs its progress at info after this many more decompressed bytes. Default 64 MiB. */
   progressBytes?: number;
   /** ...or after this long since its start or its last progress line. Default 30 s. */
@@ -65,6 +70,8 @@ export interface SiemV1SourceOptions {
 export const DEFAULT_MAX_FILE_BYTES = 1024 * 1024 * 1024;
 /** Default largest zip reply spooled to disk. */
 export const DEFAULT_MAX_ZIP_BYTES = 1024 * 1024 * 1024;
+/** Default largest zip reply read from memory (a file of ~5,000 records zips to well under 1 MiB). */
+export const DEFAULT_MEMORY_ZIP_BYTES = 4 * 1024 * 1024;
 const DEFAULT_PROGRESS_BYTES = 64 * 1024 * 1024;
 const DEFAULT_PROGRESS_MS = 30_000;
 /** Quarantined records per batch at most, so a file of bad records commits its place often and stays small in memory. */
@@ -580,8 +587,42 @@ export class SiemV1Source implements Source {
     if (meter.logged) this.#log.info({ file: fileName, bytes: meter.bytes, records: slot }, 'SIEM 1.0 file read to the end');
   }
 
-  /** Spools a zip body to a private temp dir and yields its entries one by one; the dir is removed afterwards. */
+  /**
+   * Yields a zip reply's entries one by one. A reply of up to `memoryZipBytes` is read from memory; a larger one is
+   * spooled to a private temp dir, removed afterwards. Both count against the zip spool limit (`maxZipBytes`).
+   */
   async *#zipEntries(body: AsyncIterable<Buffer>, signal: AbortSignal, onSpooled?: () => void): AsyncGenerator<{ name: string; stream: Readable }> {
+    const max = this.#o.maxZipBytes ?? DEFAULT_MAX_ZIP_BYTES;
+    const inMemory = Math.min(max, this.#o.memoryZipBytes ?? DEFAULT_MEMORY_ZIP_BYTES);
+    const it = body[Symbol.asyncIterator]();
+    const head: Buffer[] = [];
+    let total = 0;
+    let whole = false;
+    for (;;) {
+      const r = await it.next();
+      if (r.done === true) {
+        whole = true;
+        break;
+      }
+      total += r.value.length;
+      if (total > max) throw zipTooLarge(max);
+      head.push(r.value);
+      if (total > inMemory) break;
+    }
+    if (whole) {
+      onSpooled?.();
+      yield* zipEntriesOf(Buffer.concat(head, total));
+      return;
+    }
+    const rest = async function* (): AsyncGenerator<Buffer> {
+      yield* head;
+      head.length = 0;
+      for (let r = await it.next(); r.done !== true; r = await it.next()) {
+        total += r.value.length;
+        if (total > max) throw zipTooLarge(max);
+        yield r.value;
+      }
+    };
     const base = this.#o.tempDir ?? os.tmpdir();
     let dir: string;
     try {
@@ -591,43 +632,43 @@ export class SiemV1Source implements Source {
     }
     try {
       const file = path.join(dir, 'reply.zip');
-      const max = this.#o.maxZipBytes ?? DEFAULT_MAX_ZIP_BYTES;
-      let total = 0;
-      const limited = async function* (): AsyncGenerator<Buffer> {
-        for await (const b of body) {
-          total += b.length;
-          if (total > max) throw new SiemFileError('file_too_large', `the zip reply is larger than ${max} bytes (the zip spool limit); refusing to spool it`);
-          yield b;
-        }
-      };
       const out = createWriteStream(file);
       let writeError: unknown;
       out.once('error', (err) => (writeError = err));
       try {
-        await pipeline(Readable.from(limited()), out, { signal });
+        await pipeline(Readable.from(rest()), out, { signal });
       } catch (err) {
         // The disk, not the download: the file is not to blame and must not use up its retries or be quarantined.
         if (writeError !== undefined && !isAbort(err, signal)) throw spoolFailed(base, writeError);
         throw err;
       }
       onSpooled?.();
-      const dirInfo = await readZipDirectory(file);
-      for (const entry of dirInfo.entries) {
-        if (entry.name.endsWith('/')) continue;
-        const stream = await openZipEntry(file, entry, dirInfo.fileSize);
-        try {
-          yield { name: entry.name, stream };
-        } finally {
-          stream.destroy();
-        }
-      }
-      if (dirInfo.truncated) {
-        throw new SiemFileError('truncated_file', `the zip file is cut short (no central directory; ${dirInfo.entries.length} entr${dirInfo.entries.length === 1 ? 'y' : 'ies'} found)`);
-      }
+      yield* zipEntriesOf(file);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
   }
+}
+
+/** The entries of a whole archive (spooled or in memory), in order; a cut archive fails after its readable entries. */
+async function* zipEntriesOf(data: ZipData): AsyncGenerator<{ name: string; stream: Readable }> {
+  const dirInfo = await readZipDirectory(data);
+  for (const entry of dirInfo.entries) {
+    if (entry.name.endsWith('/')) continue;
+    const stream = await openZipEntry(data, entry, dirInfo.fileSize);
+    try {
+      yield { name: entry.name, stream };
+    } finally {
+      stream.destroy();
+    }
+  }
+  if (dirInfo.truncated) {
+    throw new SiemFileError('truncated_file', `the zip file is cut short (no central directory; ${dirInfo.entries.length} entr${dirInfo.entries.length === 1 ? 'y' : 'ies'} found)`);
+  }
+}
+
+function zipTooLarge(max: number): SiemFileError {
+  return new SiemFileError('file_too_large', `the zip reply is larger than ${max} bytes (the zip spool limit); refusing to spool it`);
 }
 
 function spoolFailed(dir: string, err: unknown): CollectorError {
