@@ -180,6 +180,8 @@ interface Chunk {
   end: number;
   /** The parse worker's buffers the events' bytes live in, handed back once the chunk is journaled. */
   blocks: ArrayBuffer[];
+  /** The file's last chunk, read to its end without failure: it may be committed with the step to the next token. */
+  last?: true;
 }
 
 /** The get-siem-logs call for the next token, made while the current file is still being parsed and journaled. */
@@ -187,6 +189,24 @@ interface Ahead {
   token: string;
   reply: Promise<RawResponse>;
   abort: AbortController;
+}
+
+/** Whether a file's body has been read whole and all its records sent to be parsed. */
+interface ReadState {
+  readDone: boolean;
+}
+
+/** A reply, and when it is a file already being read (primed), its reader and its first chunk (or failure). */
+interface Opened {
+  res: RawResponse;
+  file?: { gen: AsyncGenerator<Chunk>; first: Promise<IteratorResult<Chunk>>; state: ReadState };
+}
+
+/** The next token's file, read (its records sent to the parse worker) while the current file's are still parsed. */
+interface Primed {
+  token: string;
+  abort: AbortController;
+  opened: Promise<Opened>;
 }
 
 export class SiemV1Source implements Source {
@@ -222,7 +242,16 @@ export class SiemV1Source implements Source {
     // body), so the API prepares it while this one is parsed and journaled. Only its reply is held (at most one
     // file ahead, its body unread); the cursor moves to its token only once the current file is committed, so a
     // restart in between asks for the current file again and the early reply is simply dropped.
+    //
+    // Small files are latency-bound: a file is read here, parsed on the worker, then journaled here, each side idle
+    // while the other works. So once the current file has been read whole (all its records sent to the worker) and
+    // the next file's reply is in, the next file is read too (primed): its records go to the worker behind the
+    // current file's, and its first chunk is held until its turn. At most one file is primed and one reply is
+    // held beyond it; the committed cursor still moves file by file, so a restart drops both unread.
     let ahead: Ahead | undefined;
+    let primed: Primed | undefined;
+    /** The read state of the file whose chunks are being yielded. */
+    let current: ReadState = { readDone: false };
     const dropAhead = (): void => {
       if (ahead === undefined) return;
       ahead.abort.abort();
@@ -232,6 +261,18 @@ export class SiemV1Source implements Source {
       );
       ahead = undefined;
     };
+    const dropPrimed = (): void => {
+      if (primed === undefined) return;
+      primed.abort.abort();
+      void primed.opened.then(
+        (o) => {
+          o.res.body.destroy();
+          if (o.file !== undefined) void o.file.gen.return(undefined).catch(() => undefined);
+        },
+        () => undefined,
+      );
+      primed = undefined;
+    };
     const startAhead = (token: string): void => {
       dropAhead();
       const abort = new AbortController();
@@ -240,14 +281,51 @@ export class SiemV1Source implements Source {
       reply.catch(() => undefined);
       ahead = { token, reply, abort };
     };
-    const call = (token: string | undefined): Promise<RawResponse> => {
+    const tryPrime = (): void => {
+      if (!current.readDone || primed !== undefined || ahead === undefined) return;
+      const a = ahead;
+      ahead = undefined;
+      const state: ReadState = { readDone: false };
+      const opened = a.reply.then((res): Opened => {
+        const fileName = fileNameOf(res.headers['content-disposition']);
+        const token = res.headers['mc-siem-token'];
+        // Not a file to read (caught up, no token): handled as any reply when its turn comes.
+        if ((fileName === undefined && /json/i.test(res.headers['content-type'] ?? '')) || token === undefined || token === '') return { res };
+        const gen = this.#readFile(
+          res.body,
+          fileName,
+          0,
+          signal,
+          () => {
+            if (token !== a.token) startAhead(token);
+          },
+          () => {
+            state.readDone = true;
+            tryPrime();
+          },
+        );
+        const first = gen.next();
+        first.catch(() => undefined);
+        return { res, file: { gen, first, state } };
+      });
+      opened.catch(() => undefined);
+      primed = { token: a.token, abort: a.abort, opened };
+    };
+    /** The reply for `token`: a primed file, the reply asked for ahead, or a new call. `fresh`: no slot to skip. */
+    const call = async (token: string | undefined, fresh: boolean): Promise<Opened> => {
+      if (primed !== undefined && token !== undefined && primed.token === token && fresh) {
+        const opened = primed.opened;
+        primed = undefined;
+        return opened;
+      }
+      dropPrimed();
       if (ahead !== undefined && token !== undefined && ahead.token === token) {
         const reply = ahead.reply;
         ahead = undefined;
-        return reply;
+        return { res: await reply };
       }
       dropAhead();
-      return this.#o.api.postRaw(SIEM_V1_PATH, this.#request(token), signal);
+      return { res: await this.#o.api.postRaw(SIEM_V1_PATH, this.#request(token), signal) };
     };
 
     try {
@@ -266,8 +344,10 @@ export class SiemV1Source implements Source {
         for (;;) {
           attempts++;
           let res: RawResponse;
+          let opened: Opened;
           try {
-            res = await call(reqToken);
+            opened = await call(reqToken, cur.record === undefined || cur.record === 0);
+            res = opened.res;
           } catch (err) {
             if (err instanceof ApiError && err.apiCode === INVALID_TOKEN && reqToken !== undefined) {
               resets++;
@@ -328,13 +408,42 @@ export class SiemV1Source implements Source {
 
           let committed = skip;
           let failure: unknown;
+          let stepped = false;
           const following = token;
+          let chunks: AsyncGenerator<Chunk>;
+          if (opened.file !== undefined) {
+            current = opened.file.state;
+            chunks = resumePrimed(opened.file);
+            // It may have been read whole before its turn came: the file after it can be read now.
+            tryPrime();
+          } else {
+            const state: ReadState = { readDone: false };
+            current = state;
+            chunks = this.#readFile(
+              res.body,
+              fileName,
+              skip,
+              signal,
+              () => {
+                if (following !== reqToken) startAhead(following);
+              },
+              () => {
+                state.readDone = true;
+                tryPrime();
+              },
+            );
+          }
           try {
-            for await (const chunk of this.#readFile(res.body, fileName, skip, signal, () => {
-              if (following !== reqToken) startAhead(following);
-            })) {
+            for await (const chunk of chunks) {
               committed = chunk.end;
-              yield { events: chunk.events, quarantined: chunk.quarantined, cursor: serialize(position(chunk.end)), counters: {} };
+              if (chunk.last === true) {
+                // The file's last records and the step to the next token in one transaction: nothing after them
+                // in this file is left to commit.
+                stepped = true;
+                yield { events: chunk.events, quarantined: chunk.quarantined, cursor: serialize({ v: 1, token: nextToken }), counters: { siem_files: 1 } };
+              } else {
+                yield { events: chunk.events, quarantined: chunk.quarantined, cursor: serialize(position(chunk.end)), counters: {} };
+              }
               // Resumed: the batch is journaled, so the buffers its documents were packed in can be filled again.
               if (chunk.blocks.length > 0) this.#o.pool?.recycle(chunk.blocks);
             }
@@ -345,7 +454,7 @@ export class SiemV1Source implements Source {
             failure = err;
           }
           if (failure === undefined) {
-            yield { events: [], cursor: serialize({ v: 1, token: nextToken }), counters: { siem_files: 1 } };
+            if (!stepped) yield { events: [], cursor: serialize({ v: 1, token: nextToken }), counters: { siem_files: 1 } };
             break;
           }
           const reason = failure instanceof SiemFileError ? failure.reason : 'file_unreadable';
@@ -383,6 +492,7 @@ export class SiemV1Source implements Source {
             { file: fileName, record: committed, attempt: attempts, reason, waitMs: delay, err: describeError(failure) },
             'SIEM 1.0 file failed; requesting it again',
           );
+          dropPrimed();
           dropAhead();
           cur = position(committed);
           // Counted where the status page shows it; the cursor is the one already committed.
@@ -402,6 +512,7 @@ export class SiemV1Source implements Source {
         cur = { v: 1, token: nextToken };
       }
     } finally {
+      dropPrimed();
       dropAhead();
     }
   }
@@ -444,7 +555,14 @@ export class SiemV1Source implements Source {
    * Records go to the worker in groups; their results are taken in order, a few groups ahead, and a chunk ends at
    * the slot of the last group taken, so the committed cursor never passes a record that is not in the journal.
    */
-  async *#readFile(body: Readable, fileName: string | undefined, skip: number, signal: AbortSignal, onBodyDone?: () => void): AsyncGenerator<Chunk> {
+  async *#readFile(
+    body: Readable,
+    fileName: string | undefined,
+    skip: number,
+    signal: AbortSignal,
+    onBodyDone?: () => void,
+    onReadDone?: () => void,
+  ): AsyncGenerator<Chunk> {
     const chunkEvents = Math.max(1, this.#o.chunkEvents ?? 5000);
     const groupRecords = Math.min(PARSE_GROUP_RECORDS, chunkEvents);
     const account = this.account;
@@ -569,6 +687,7 @@ export class SiemV1Source implements Source {
           }
         }
         sendGroup();
+        onReadDone?.();
       } catch (err) {
         // What was read before the cut is good: hand it over first, then report the failure. A failed parse job
         // (its worker died) is reported as it is: the file is read again from the committed slot.
@@ -583,7 +702,7 @@ export class SiemV1Source implements Source {
       body.destroy();
     }
     doneSlot = Math.max(doneSlot, slot);
-    if (events.length > 0 || quarantined.length > 0) yield flush();
+    if (events.length > 0 || quarantined.length > 0) yield { ...flush(), last: true };
     if (meter.logged) this.#log.info({ file: fileName, bytes: meter.bytes, records: slot }, 'SIEM 1.0 file read to the end');
   }
 
@@ -669,6 +788,15 @@ async function* zipEntriesOf(data: ZipData): AsyncGenerator<{ name: string; stre
 
 function zipTooLarge(max: number): SiemFileError {
   return new SiemFileError('file_too_large', `the zip reply is larger than ${max} bytes (the zip spool limit); refusing to spool it`);
+}
+
+/** The chunks of a primed file: the first one (already read, or its failure), then the rest as they come. */
+async function* resumePrimed(file: { gen: AsyncGenerator<Chunk>; first: Promise<IteratorResult<Chunk>> }): AsyncGenerator<Chunk> {
+  try {
+    for (let r = await file.first; r.done !== true; r = await file.gen.next()) yield r.value;
+  } finally {
+    await file.gen.return(undefined);
+  }
 }
 
 function spoolFailed(dir: string, err: unknown): CollectorError {
