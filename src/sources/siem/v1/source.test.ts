@@ -368,6 +368,59 @@ describe('SiemV1Source', () => {
     expect(lastCursor(second)).toEqual({ v: 1, token: 't2' });
   });
 
+  it('a restart while the next file is already read ahead resumes at the committed token: nothing lost, nothing twice', async () => {
+    const files = [
+      { name: 'receipt_20240301101500123.json', body: jsonFile('receipt', 0, 2) },
+      { name: 'process_20240301103000000.json', body: jsonFile('process', 0, 3) },
+      { name: 'receipt_20240301104500000.json', body: jsonFile('receipt', 9, 1) },
+    ];
+    const { h, source } = await setup(files);
+    const it = source.pull(undefined, new AbortController().signal)[Symbol.asyncIterator]();
+    const first = await it.next();
+    // The first file's records and the step past it are one batch.
+    expect(first.done).toBe(false);
+    expect(first.done === true ? undefined : subjects([first.value])).toEqual(['receipt 0', 'receipt 1']);
+    expect(first.done === true ? undefined : (JSON.parse(first.value.cursor) as unknown)).toEqual({ v: 1, token: 't1' });
+    // While that batch is being journaled the second file is read whole: the reply after it (t2) is asked for.
+    for (let i = 0; i < 200 && !h.requests.some((r) => r.token === 't2'); i++) await realSleep(5, new AbortController().signal);
+    expect(h.requests.map((r) => r.token)).toEqual([undefined, 't1', 't2']);
+    // "Crash" before the next batch is journaled: what was read ahead is dropped and read again from the cursor.
+    await it.return?.(undefined);
+    const second = await drain(source, first.done === true ? undefined : first.value.cursor);
+    expect(subjects(second)).toEqual(['process 0', 'process 1', 'process 2', 'receipt 9']);
+    expect(lastCursor(second)).toEqual({ v: 1, token: 't3' });
+  });
+
+  it('a file read ahead that arrives cut is requested again before anything after it is committed', async () => {
+    const cutBody = jsonFile('process', 0, 40);
+    let cuts = 0;
+    const { h, source } = await setup(
+      [
+        { name: 'receipt_20240301101500123.json', body: jsonFile('receipt', 0, 2) },
+        { name: 'process_20240301103000000.json', body: cutBody },
+        { name: 'receipt_20240301104500000.json', body: jsonFile('receipt', 9, 1) },
+      ],
+      (req, res) => {
+        if (req.token !== 't1' || cuts >= 1) return false;
+        cuts++;
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-disposition': 'attachment; filename="process_20240301103000000.json"', 'mc-siem-token': 't2', 'content-length': String(cutBody.length) });
+        res.write(cutBody.subarray(0, Math.floor(cutBody.length / 2)), () => res.socket?.destroy());
+        return true;
+      },
+      { chunkEvents: 5 },
+    );
+    const batches = await drain(source);
+    const got = subjects(batches);
+    expect(got).toEqual([...['receipt 0', 'receipt 1'], ...Array.from({ length: 40 }, (_, i) => `process ${i}`), 'receipt 9']);
+    expect(cuts).toBe(1);
+    expect(batches.flatMap((b) => b.quarantined ?? [])).toEqual([]);
+    // Cursors never skip past the cut file before it is whole.
+    const cursors = batches.map((b) => JSON.parse(b.cursor) as { token?: string; record?: number });
+    const firstT2 = cursors.findIndex((c) => c.token === 't2');
+    expect(got.slice(0, batches.slice(0, firstT2 + 1).reduce((n, b) => n + b.events.length, 0))).toContain('process 39');
+    expect(h.requests.filter((r) => r.token === 't1').length).toBeGreaterThanOrEqual(2);
+  });
+
   it('a connection cut mid-file is retried with the committed records skipped; no duplicates', async () => {
     const body = jsonFile('receipt', 0, 50);
     let cuts = 0;
