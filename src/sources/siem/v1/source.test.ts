@@ -19,6 +19,15 @@ import { captureLogger } from '../../paged/testkit.js';
 import { SiemV1Source, parseSiemV1Cursor, fileNameOf, logTypeOfName, type SiemV1SourceOptions } from './source.js';
 import { buildZip } from './testkit.js';
 
+/**
+ * The two ways a zip reply is read: spooled to disk, and from memory — with a temp dir that does not exist, so the
+ * in-memory case would fail (SPOOL_FAILED) if it touched the disk. Both must give the same events and quarantine.
+ */
+const ZIP_READS: [string, Partial<SiemV1SourceOptions>][] = [
+  ['spooled', { memoryZipBytes: 0 }],
+  ['in memory', { tempDir: path.join(os.tmpdir(), `mc-no-such-dir-${process.pid}`, 'never') }],
+];
+
 const FAST: RetryPolicy = { retries: 2, minDelayMs: 5, maxDelayMs: 20, factor: 2 };
 const CREDS = { appId: 'app-1', appKey: 'appkey', accessKey: 'ACCESS123456', secretKey: Buffer.from('secret').toString('base64') };
 
@@ -229,7 +238,7 @@ describe('SiemV1Source', () => {
     expect(h.requests[0]?.body['fileFormat']).toBe('key_value');
   });
 
-  it('reads zip replies: entries in order, log type from each entry name, json and key_value entries', async () => {
+  it.each(ZIP_READS)('reads zip replies (%s): entries in order, log type from each entry name, json and key_value entries', async (_how, zipRead) => {
     const zip1 = buildZip([
       { name: 'receipt_20240301101500123.json', data: jsonFile('receipt', 0, 2) },
       { name: 'delivery_20240301101500124.json', data: jsonFile('delivery', 0, 1), descriptor: true },
@@ -241,7 +250,7 @@ describe('SiemV1Source', () => {
         { name: 'siem_20240301103000000.zip', body: zip2 },
       ],
       undefined,
-      { compress: true },
+      { compress: true, ...zipRead },
     );
     const batches = await drain(source);
     expect(subjects(batches)).toEqual(['receipt 0', 'receipt 1', 'delivery 0', 'jrnl 0', 'jrnl 1']);
@@ -308,7 +317,7 @@ describe('SiemV1Source', () => {
     expect(batches.flatMap((b) => b.quarantined ?? [])).toEqual([]);
   });
 
-  it('a truncated zip is quarantined (complete entries kept) and the chain moves on', async () => {
+  it.each(ZIP_READS)('a truncated zip (%s) is quarantined (complete entries kept) and the chain moves on', async (_how, zipRead) => {
     const zip = buildZip([
       { name: 'receipt_20240301101500123.json', data: jsonFile('receipt', 0, 2) },
       { name: 'process_20240301101500124.json', data: jsonFile('process', 0, 400) },
@@ -319,7 +328,7 @@ describe('SiemV1Source', () => {
         { name: 'siem_20240301103000000.zip', body: buildZip([{ name: 'receipt_20240301103000000.json', data: jsonFile('receipt', 9, 1) }]) },
       ],
       undefined,
-      { compress: true },
+      { compress: true, ...zipRead },
     );
     const batches = await drain(source);
     const s = subjects(batches);
@@ -345,15 +354,71 @@ describe('SiemV1Source', () => {
       { name: 'process_20240301103000000.json', body: jsonFile('process', 0, 7) },
     ];
     const { h, source } = await setup(files, undefined, { chunkEvents: 3 });
-    // First run: receipt file (2 events + end-of-file batch), then the first chunk of the process file; then "crash".
-    const first = await drain(source, undefined, 3);
+    // First run: receipt file (its 2 events committed with the step to the next token: one batch), then the first
+    // chunk of the process file; then "crash".
+    const first = await drain(source, undefined, 2);
     expect(subjects(first)).toEqual(['receipt 0', 'receipt 1', 'process 0', 'process 1', 'process 2']);
+    expect(first.map((b) => JSON.parse(b.cursor) as unknown)[0]).toEqual({ v: 1, token: 't1' });
+    expect(first[0]?.counters).toEqual({ siem_files: 1 });
     const cursor = first.at(-1)?.cursor;
     expect(JSON.parse(cursor ?? '')).toEqual({ v: 1, token: 't1', file: 'process_20240301103000000.json', record: 3 });
     const second = await drain(source, cursor);
     expect(h.requests.map((r) => r.token)).toEqual([undefined, 't1', 't1', 't2']);
     expect(subjects(second)).toEqual(['process 3', 'process 4', 'process 5', 'process 6']);
     expect(lastCursor(second)).toEqual({ v: 1, token: 't2' });
+  });
+
+  it('a restart while the next file is already read ahead resumes at the committed token: nothing lost, nothing twice', async () => {
+    const files = [
+      { name: 'receipt_20240301101500123.json', body: jsonFile('receipt', 0, 2) },
+      { name: 'process_20240301103000000.json', body: jsonFile('process', 0, 3) },
+      { name: 'receipt_20240301104500000.json', body: jsonFile('receipt', 9, 1) },
+    ];
+    const { h, source } = await setup(files);
+    const it = source.pull(undefined, new AbortController().signal)[Symbol.asyncIterator]();
+    const first = await it.next();
+    // The first file's records and the step past it are one batch.
+    expect(first.done).toBe(false);
+    expect(first.done === true ? undefined : subjects([first.value])).toEqual(['receipt 0', 'receipt 1']);
+    expect(first.done === true ? undefined : (JSON.parse(first.value.cursor) as unknown)).toEqual({ v: 1, token: 't1' });
+    // While that batch is being journaled the second file is read whole: the reply after it (t2) is asked for.
+    for (let i = 0; i < 200 && !h.requests.some((r) => r.token === 't2'); i++) await realSleep(5, new AbortController().signal);
+    expect(h.requests.map((r) => r.token)).toEqual([undefined, 't1', 't2']);
+    // "Crash" before the next batch is journaled: what was read ahead is dropped and read again from the cursor.
+    await it.return?.(undefined);
+    const second = await drain(source, first.done === true ? undefined : first.value.cursor);
+    expect(subjects(second)).toEqual(['process 0', 'process 1', 'process 2', 'receipt 9']);
+    expect(lastCursor(second)).toEqual({ v: 1, token: 't3' });
+  });
+
+  it('a file read ahead that arrives cut is requested again before anything after it is committed', async () => {
+    const cutBody = jsonFile('process', 0, 40);
+    let cuts = 0;
+    const { h, source } = await setup(
+      [
+        { name: 'receipt_20240301101500123.json', body: jsonFile('receipt', 0, 2) },
+        { name: 'process_20240301103000000.json', body: cutBody },
+        { name: 'receipt_20240301104500000.json', body: jsonFile('receipt', 9, 1) },
+      ],
+      (req, res) => {
+        if (req.token !== 't1' || cuts >= 1) return false;
+        cuts++;
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-disposition': 'attachment; filename="process_20240301103000000.json"', 'mc-siem-token': 't2', 'content-length': String(cutBody.length) });
+        res.write(cutBody.subarray(0, Math.floor(cutBody.length / 2)), () => res.socket?.destroy());
+        return true;
+      },
+      { chunkEvents: 5 },
+    );
+    const batches = await drain(source);
+    const got = subjects(batches);
+    expect(got).toEqual([...['receipt 0', 'receipt 1'], ...Array.from({ length: 40 }, (_, i) => `process ${i}`), 'receipt 9']);
+    expect(cuts).toBe(1);
+    expect(batches.flatMap((b) => b.quarantined ?? [])).toEqual([]);
+    // Cursors never skip past the cut file before it is whole.
+    const cursors = batches.map((b) => JSON.parse(b.cursor) as { token?: string; record?: number });
+    const firstT2 = cursors.findIndex((c) => c.token === 't2');
+    expect(got.slice(0, batches.slice(0, firstT2 + 1).reduce((n, b) => n + b.events.length, 0))).toContain('process 39');
+    expect(h.requests.filter((r) => r.token === 't1').length).toBeGreaterThanOrEqual(2);
   });
 
   it('a connection cut mid-file is retried with the committed records skipped; no duplicates', async () => {
@@ -512,7 +577,7 @@ describe('SiemV1Source', () => {
     }
   });
 
-  it('a zip bomb stops at max_file_size: what came before is kept, the rest quarantined at once, the chain moves on', async () => {
+  it.each(ZIP_READS)('a zip bomb (%s) stops at max_file_size: what came before is kept, the rest quarantined at once, the chain moves on', async (_how, zipRead) => {
     const records = (from: number): string => Array.from({ length: 10 }, (_, k) => JSON.stringify(rec('receipt', from + k))).join(',');
     // 10 records, 8 MiB of blanks (a few KB once deflated), 10 more records.
     const inflated = `{"type":"MTA","data":[${records(0)},${' '.repeat(8 * 1024 * 1024)}${records(10)}]}`;
@@ -524,7 +589,7 @@ describe('SiemV1Source', () => {
         { name: 'siem_20240301103000000.zip', body: buildZip([{ name: 'receipt_20240301103000000.json', data: jsonFile('receipt', 90, 1) }]) },
       ],
       undefined,
-      { compress: true, maxFileBytes: 1024 * 1024 },
+      { compress: true, maxFileBytes: 1024 * 1024, ...zipRead },
     );
     const batches = await drain(source);
     expect(subjects(batches)).toEqual([...Array.from({ length: 10 }, (_, i) => `receipt ${i}`), 'receipt 90']);
@@ -538,9 +603,9 @@ describe('SiemV1Source', () => {
     expect(time.waits).toEqual([]);
   });
 
-  it('a zip reply over the spool limit is quarantined at once as file_too_large', async () => {
+  it.each(ZIP_READS)('a zip reply (%s) over the spool limit is quarantined at once as file_too_large', async (_how, zipRead) => {
     const zip = buildZip([{ name: 'receipt_20240301101500123.json', data: jsonFile('receipt', 0, 50), method: 'stored' }]);
-    const { h, source } = await setup([{ name: 'siem_20240301101500123.zip', body: zip }], undefined, { compress: true, maxZipBytes: 1024 });
+    const { h, source } = await setup([{ name: 'siem_20240301101500123.zip', body: zip }], undefined, { compress: true, maxZipBytes: 1024, ...zipRead });
     const batches = await drain(source);
     expect(ids(batches)).toEqual([]);
     expect(batches.flatMap((b) => b.quarantined ?? []).map((x) => x.reason)).toEqual(['file_too_large']);
@@ -555,9 +620,11 @@ describe('SiemV1Source', () => {
     expect(withBad.reduce((n, b) => n + (b.quarantined ?? []).length, 0)).toBe(1000);
     expect(Math.max(...withBad.map((b) => (b.quarantined ?? []).length))).toBeLessThanOrEqual(256);
     expect(withBad.length).toBeGreaterThanOrEqual(4);
-    const records = withBad.map((b) => (JSON.parse(b.cursor) as { record: number }).record);
+    const records = withBad.slice(0, -1).map((b) => (JSON.parse(b.cursor) as { record: number }).record);
     expect(records).toEqual([...records].sort((a, b) => a - b));
-    expect(records.at(-1)).toBe(1000);
+    expect(records.at(-1)).toBeLessThan(1000);
+    // The last of them ends the file: committed with the step to the next token.
+    expect(JSON.parse(withBad.at(-1)?.cursor ?? '')).toEqual({ v: 1, token: 't1' });
   });
 
   it('a long file logs its progress at info as it is read', async () => {
@@ -597,6 +664,8 @@ describe('SiemV1Source', () => {
     const zip = buildZip([{ name: 'receipt_20240301101500123.json', data: jsonFile('receipt', 0, 2) }]);
     const { h, source, time } = await setup([{ name: 'siem_20240301101500123.zip', body: zip }], undefined, {
       compress: true,
+      // Larger than what is read from memory: spooled.
+      memoryZipBytes: 64,
       tempDir: path.join(os.tmpdir(), `mc-no-such-dir-${process.pid}`, 'deeper'),
     });
     const batches: Batch[] = [];

@@ -15,7 +15,7 @@ import type { Logger } from '../../../telemetry/logger.js';
 import { jsonRecordTexts } from './jsonfile.js';
 import { keyValueRecordTexts } from './keyvalue.js';
 import { DEFAULT_MAX_RECORD_BYTES, SiemFileError, type RecordText } from './records.js';
-import { openZipEntry, readZipDirectory } from './zip.js';
+import { openZipEntry, readZipDirectory, type ZipData } from './zip.js';
 
 export const SIEM_V1_PATH = '/api/audit/get-siem-logs';
 export const INVALID_TOKEN = 'err_audit_siem_invalid_token';
@@ -51,6 +51,11 @@ export interface SiemV1SourceOptions {
   tempDir?: string;
   /** Largest zip reply accepted for spooling (compressed bytes). Default 1 GiB (real files are tens of MB). */
   maxZipBytes?: number;
+  /**
+   * Zip replies up to this size (compressed bytes) are read from memory instead of being spooled to `tempDir`: a
+   * small file then costs no temp dir and no file calls. Default 4 MiB; 0 spools every reply.
+   */
+  memoryZipBytes?: number;
   /** A file still being read logs its progress at info after this many more decompressed bytes. Default 64 MiB. */
   progressBytes?: number;
   /** ...or after this long since its start or its last progress line. Default 30 s. */
@@ -65,6 +70,8 @@ export interface SiemV1SourceOptions {
 export const DEFAULT_MAX_FILE_BYTES = 1024 * 1024 * 1024;
 /** Default largest zip reply spooled to disk. */
 export const DEFAULT_MAX_ZIP_BYTES = 1024 * 1024 * 1024;
+/** Default largest zip reply read from memory (a file of ~5,000 records zips to well under 1 MiB). */
+export const DEFAULT_MEMORY_ZIP_BYTES = 4 * 1024 * 1024;
 const DEFAULT_PROGRESS_BYTES = 64 * 1024 * 1024;
 const DEFAULT_PROGRESS_MS = 30_000;
 /** Quarantined records per batch at most, so a file of bad records commits its place often and stays small in memory. */
@@ -173,6 +180,8 @@ interface Chunk {
   end: number;
   /** The parse worker's buffers the events' bytes live in, handed back once the chunk is journaled. */
   blocks: ArrayBuffer[];
+  /** The file's last chunk, read to its end without failure: it may be committed with the step to the next token. */
+  last?: true;
 }
 
 /** The get-siem-logs call for the next token, made while the current file is still being parsed and journaled. */
@@ -180,6 +189,24 @@ interface Ahead {
   token: string;
   reply: Promise<RawResponse>;
   abort: AbortController;
+}
+
+/** Whether a file's body has been read whole and all its records sent to be parsed. */
+interface ReadState {
+  readDone: boolean;
+}
+
+/** A reply, and when it is a file already being read (primed), its reader and its first chunk (or failure). */
+interface Opened {
+  res: RawResponse;
+  file?: { gen: AsyncGenerator<Chunk>; first: Promise<IteratorResult<Chunk>>; state: ReadState };
+}
+
+/** The next token's file, read (its records sent to the parse worker) while the current file's are still parsed. */
+interface Primed {
+  token: string;
+  abort: AbortController;
+  opened: Promise<Opened>;
 }
 
 export class SiemV1Source implements Source {
@@ -215,7 +242,16 @@ export class SiemV1Source implements Source {
     // body), so the API prepares it while this one is parsed and journaled. Only its reply is held (at most one
     // file ahead, its body unread); the cursor moves to its token only once the current file is committed, so a
     // restart in between asks for the current file again and the early reply is simply dropped.
+    //
+    // Small files are latency-bound: a file is read here, parsed on the worker, then journaled here, each side idle
+    // while the other works. So once the current file has been read whole (all its records sent to the worker) and
+    // the next file's reply is in, the next file is read too (primed): its records go to the worker behind the
+    // current file's, and its first chunk is held until its turn. At most one file is primed and one reply is
+    // held beyond it; the committed cursor still moves file by file, so a restart drops both unread.
     let ahead: Ahead | undefined;
+    let primed: Primed | undefined;
+    /** The read state of the file whose chunks are being yielded. */
+    let current: ReadState = { readDone: false };
     const dropAhead = (): void => {
       if (ahead === undefined) return;
       ahead.abort.abort();
@@ -225,6 +261,18 @@ export class SiemV1Source implements Source {
       );
       ahead = undefined;
     };
+    const dropPrimed = (): void => {
+      if (primed === undefined) return;
+      primed.abort.abort();
+      void primed.opened.then(
+        (o) => {
+          o.res.body.destroy();
+          if (o.file !== undefined) void o.file.gen.return(undefined).catch(() => undefined);
+        },
+        () => undefined,
+      );
+      primed = undefined;
+    };
     const startAhead = (token: string): void => {
       dropAhead();
       const abort = new AbortController();
@@ -233,14 +281,51 @@ export class SiemV1Source implements Source {
       reply.catch(() => undefined);
       ahead = { token, reply, abort };
     };
-    const call = (token: string | undefined): Promise<RawResponse> => {
+    const tryPrime = (): void => {
+      if (!current.readDone || primed !== undefined || ahead === undefined) return;
+      const a = ahead;
+      ahead = undefined;
+      const state: ReadState = { readDone: false };
+      const opened = a.reply.then((res): Opened => {
+        const fileName = fileNameOf(res.headers['content-disposition']);
+        const token = res.headers['mc-siem-token'];
+        // Not a file to read (caught up, no token): handled as any reply when its turn comes.
+        if ((fileName === undefined && /json/i.test(res.headers['content-type'] ?? '')) || token === undefined || token === '') return { res };
+        const gen = this.#readFile(
+          res.body,
+          fileName,
+          0,
+          signal,
+          () => {
+            if (token !== a.token) startAhead(token);
+          },
+          () => {
+            state.readDone = true;
+            tryPrime();
+          },
+        );
+        const first = gen.next();
+        first.catch(() => undefined);
+        return { res, file: { gen, first, state } };
+      });
+      opened.catch(() => undefined);
+      primed = { token: a.token, abort: a.abort, opened };
+    };
+    /** The reply for `token`: a primed file, the reply asked for ahead, or a new call. `fresh`: no slot to skip. */
+    const call = async (token: string | undefined, fresh: boolean): Promise<Opened> => {
+      if (primed !== undefined && token !== undefined && primed.token === token && fresh) {
+        const opened = primed.opened;
+        primed = undefined;
+        return opened;
+      }
+      dropPrimed();
       if (ahead !== undefined && token !== undefined && ahead.token === token) {
         const reply = ahead.reply;
         ahead = undefined;
-        return reply;
+        return { res: await reply };
       }
       dropAhead();
-      return this.#o.api.postRaw(SIEM_V1_PATH, this.#request(token), signal);
+      return { res: await this.#o.api.postRaw(SIEM_V1_PATH, this.#request(token), signal) };
     };
 
     try {
@@ -259,8 +344,10 @@ export class SiemV1Source implements Source {
         for (;;) {
           attempts++;
           let res: RawResponse;
+          let opened: Opened;
           try {
-            res = await call(reqToken);
+            opened = await call(reqToken, cur.record === undefined || cur.record === 0);
+            res = opened.res;
           } catch (err) {
             if (err instanceof ApiError && err.apiCode === INVALID_TOKEN && reqToken !== undefined) {
               resets++;
@@ -321,13 +408,42 @@ export class SiemV1Source implements Source {
 
           let committed = skip;
           let failure: unknown;
+          let stepped = false;
           const following = token;
+          let chunks: AsyncGenerator<Chunk>;
+          if (opened.file !== undefined) {
+            current = opened.file.state;
+            chunks = resumePrimed(opened.file);
+            // It may have been read whole before its turn came: the file after it can be read now.
+            tryPrime();
+          } else {
+            const state: ReadState = { readDone: false };
+            current = state;
+            chunks = this.#readFile(
+              res.body,
+              fileName,
+              skip,
+              signal,
+              () => {
+                if (following !== reqToken) startAhead(following);
+              },
+              () => {
+                state.readDone = true;
+                tryPrime();
+              },
+            );
+          }
           try {
-            for await (const chunk of this.#readFile(res.body, fileName, skip, signal, () => {
-              if (following !== reqToken) startAhead(following);
-            })) {
+            for await (const chunk of chunks) {
               committed = chunk.end;
-              yield { events: chunk.events, quarantined: chunk.quarantined, cursor: serialize(position(chunk.end)), counters: {} };
+              if (chunk.last === true) {
+                // The file's last records and the step to the next token in one transaction: nothing after them
+                // in this file is left to commit.
+                stepped = true;
+                yield { events: chunk.events, quarantined: chunk.quarantined, cursor: serialize({ v: 1, token: nextToken }), counters: { siem_files: 1 } };
+              } else {
+                yield { events: chunk.events, quarantined: chunk.quarantined, cursor: serialize(position(chunk.end)), counters: {} };
+              }
               // Resumed: the batch is journaled, so the buffers its documents were packed in can be filled again.
               if (chunk.blocks.length > 0) this.#o.pool?.recycle(chunk.blocks);
             }
@@ -338,7 +454,7 @@ export class SiemV1Source implements Source {
             failure = err;
           }
           if (failure === undefined) {
-            yield { events: [], cursor: serialize({ v: 1, token: nextToken }), counters: { siem_files: 1 } };
+            if (!stepped) yield { events: [], cursor: serialize({ v: 1, token: nextToken }), counters: { siem_files: 1 } };
             break;
           }
           const reason = failure instanceof SiemFileError ? failure.reason : 'file_unreadable';
@@ -376,6 +492,7 @@ export class SiemV1Source implements Source {
             { file: fileName, record: committed, attempt: attempts, reason, waitMs: delay, err: describeError(failure) },
             'SIEM 1.0 file failed; requesting it again',
           );
+          dropPrimed();
           dropAhead();
           cur = position(committed);
           // Counted where the status page shows it; the cursor is the one already committed.
@@ -395,6 +512,7 @@ export class SiemV1Source implements Source {
         cur = { v: 1, token: nextToken };
       }
     } finally {
+      dropPrimed();
       dropAhead();
     }
   }
@@ -437,7 +555,14 @@ export class SiemV1Source implements Source {
    * Records go to the worker in groups; their results are taken in order, a few groups ahead, and a chunk ends at
    * the slot of the last group taken, so the committed cursor never passes a record that is not in the journal.
    */
-  async *#readFile(body: Readable, fileName: string | undefined, skip: number, signal: AbortSignal, onBodyDone?: () => void): AsyncGenerator<Chunk> {
+  async *#readFile(
+    body: Readable,
+    fileName: string | undefined,
+    skip: number,
+    signal: AbortSignal,
+    onBodyDone?: () => void,
+    onReadDone?: () => void,
+  ): AsyncGenerator<Chunk> {
     const chunkEvents = Math.max(1, this.#o.chunkEvents ?? 5000);
     const groupRecords = Math.min(PARSE_GROUP_RECORDS, chunkEvents);
     const account = this.account;
@@ -562,6 +687,7 @@ export class SiemV1Source implements Source {
           }
         }
         sendGroup();
+        onReadDone?.();
       } catch (err) {
         // What was read before the cut is good: hand it over first, then report the failure. A failed parse job
         // (its worker died) is reported as it is: the file is read again from the committed slot.
@@ -576,12 +702,46 @@ export class SiemV1Source implements Source {
       body.destroy();
     }
     doneSlot = Math.max(doneSlot, slot);
-    if (events.length > 0 || quarantined.length > 0) yield flush();
+    if (events.length > 0 || quarantined.length > 0) yield { ...flush(), last: true };
     if (meter.logged) this.#log.info({ file: fileName, bytes: meter.bytes, records: slot }, 'SIEM 1.0 file read to the end');
   }
 
-  /** Spools a zip body to a private temp dir and yields its entries one by one; the dir is removed afterwards. */
+  /**
+   * Yields a zip reply's entries one by one. A reply of up to `memoryZipBytes` is read from memory; a larger one is
+   * spooled to a private temp dir, removed afterwards. Both count against the zip spool limit (`maxZipBytes`).
+   */
   async *#zipEntries(body: AsyncIterable<Buffer>, signal: AbortSignal, onSpooled?: () => void): AsyncGenerator<{ name: string; stream: Readable }> {
+    const max = this.#o.maxZipBytes ?? DEFAULT_MAX_ZIP_BYTES;
+    const inMemory = Math.min(max, this.#o.memoryZipBytes ?? DEFAULT_MEMORY_ZIP_BYTES);
+    const it = body[Symbol.asyncIterator]();
+    const head: Buffer[] = [];
+    let total = 0;
+    let whole = false;
+    for (;;) {
+      const r = await it.next();
+      if (r.done === true) {
+        whole = true;
+        break;
+      }
+      total += r.value.length;
+      if (total > max) throw zipTooLarge(max);
+      head.push(r.value);
+      if (total > inMemory) break;
+    }
+    if (whole) {
+      onSpooled?.();
+      yield* zipEntriesOf(Buffer.concat(head, total));
+      return;
+    }
+    const rest = async function* (): AsyncGenerator<Buffer> {
+      yield* head;
+      head.length = 0;
+      for (let r = await it.next(); r.done !== true; r = await it.next()) {
+        total += r.value.length;
+        if (total > max) throw zipTooLarge(max);
+        yield r.value;
+      }
+    };
     const base = this.#o.tempDir ?? os.tmpdir();
     let dir: string;
     try {
@@ -591,42 +751,51 @@ export class SiemV1Source implements Source {
     }
     try {
       const file = path.join(dir, 'reply.zip');
-      const max = this.#o.maxZipBytes ?? DEFAULT_MAX_ZIP_BYTES;
-      let total = 0;
-      const limited = async function* (): AsyncGenerator<Buffer> {
-        for await (const b of body) {
-          total += b.length;
-          if (total > max) throw new SiemFileError('file_too_large', `the zip reply is larger than ${max} bytes (the zip spool limit); refusing to spool it`);
-          yield b;
-        }
-      };
       const out = createWriteStream(file);
       let writeError: unknown;
       out.once('error', (err) => (writeError = err));
       try {
-        await pipeline(Readable.from(limited()), out, { signal });
+        await pipeline(Readable.from(rest()), out, { signal });
       } catch (err) {
         // The disk, not the download: the file is not to blame and must not use up its retries or be quarantined.
         if (writeError !== undefined && !isAbort(err, signal)) throw spoolFailed(base, writeError);
         throw err;
       }
       onSpooled?.();
-      const dirInfo = await readZipDirectory(file);
-      for (const entry of dirInfo.entries) {
-        if (entry.name.endsWith('/')) continue;
-        const stream = await openZipEntry(file, entry, dirInfo.fileSize);
-        try {
-          yield { name: entry.name, stream };
-        } finally {
-          stream.destroy();
-        }
-      }
-      if (dirInfo.truncated) {
-        throw new SiemFileError('truncated_file', `the zip file is cut short (no central directory; ${dirInfo.entries.length} entr${dirInfo.entries.length === 1 ? 'y' : 'ies'} found)`);
-      }
+      yield* zipEntriesOf(file);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  }
+}
+
+/** The entries of a whole archive (spooled or in memory), in order; a cut archive fails after its readable entries. */
+async function* zipEntriesOf(data: ZipData): AsyncGenerator<{ name: string; stream: Readable }> {
+  const dirInfo = await readZipDirectory(data);
+  for (const entry of dirInfo.entries) {
+    if (entry.name.endsWith('/')) continue;
+    const stream = await openZipEntry(data, entry, dirInfo.fileSize);
+    try {
+      yield { name: entry.name, stream };
+    } finally {
+      stream.destroy();
+    }
+  }
+  if (dirInfo.truncated) {
+    throw new SiemFileError('truncated_file', `the zip file is cut short (no central directory; ${dirInfo.entries.length} entr${dirInfo.entries.length === 1 ? 'y' : 'ies'} found)`);
+  }
+}
+
+function zipTooLarge(max: number): SiemFileError {
+  return new SiemFileError('file_too_large', `the zip reply is larger than ${max} bytes (the zip spool limit); refusing to spool it`);
+}
+
+/** The chunks of a primed file: the first one (already read, or its failure), then the rest as they come. */
+async function* resumePrimed(file: { gen: AsyncGenerator<Chunk>; first: Promise<IteratorResult<Chunk>> }): AsyncGenerator<Chunk> {
+  try {
+    for (let r = await file.first; r.done !== true; r = await file.gen.next()) yield r.value;
+  } finally {
+    await file.gen.return(undefined);
   }
 }
 

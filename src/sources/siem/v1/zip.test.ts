@@ -23,7 +23,7 @@ async function text(s: Readable): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-async function readAll(p: string): Promise<{ names: string[]; texts: string[]; truncated: boolean }> {
+async function readAll(p: string | Buffer): Promise<{ names: string[]; texts: string[]; truncated: boolean }> {
   const d = await readZipDirectory(p);
   const texts: string[] = [];
   for (const e of d.entries) texts.push(await text(await openZipEntry(p, e, d.fileSize)));
@@ -71,6 +71,38 @@ describe('zip reader', () => {
     if (a === undefined || b === undefined) throw new Error('entries');
     expect(await text(await openZipEntry(p, a, d.fileSize))).toBe('first entry text');
     await expect(text(await openZipEntry(p, b, d.fileSize))).rejects.toMatchObject({ reason: 'truncated_file' });
+  });
+
+  it('reads an archive held in memory as it reads the same bytes spooled: entries, cut ones, damage, limits', async () => {
+    const zip = buildZip([
+      { name: 'receipt_20240301101500123.json', data: big },
+      { name: 'process_20240301101500124.json', data: 'stored text', method: 'stored' },
+      { name: 'delivery_20240301101500125.json', data: big.slice(0, 5000), descriptor: true },
+    ]);
+    expect(await readAll(zip)).toEqual(await readAll(write(zip)));
+    const two = buildZip([
+      { name: 'a_20240301101500123.json', data: 'first entry text' },
+      { name: 'b_20240301101500124.json', data: big },
+    ]);
+    const cut = two.subarray(0, Math.floor(two.length * 0.6));
+    const d = await readZipDirectory(cut);
+    expect(d).toEqual(await readZipDirectory(write(cut)));
+    const [first, second] = d.entries;
+    if (first === undefined || second === undefined) throw new Error('entries');
+    expect(d.truncated).toBe(true);
+    expect(await text(await openZipEntry(cut, first, d.fileSize))).toBe('first entry text');
+    await expect(text(await openZipEntry(cut, second, d.fileSize))).rejects.toMatchObject({ reason: 'truncated_file' });
+    const damaged = Buffer.from(zip);
+    const at = 30 + 'receipt_20240301101500123.json'.length + 10;
+    damaged[at] = (damaged[at] ?? 0) ^ 0xff;
+    const dd = await readZipDirectory(damaged);
+    const e0 = dd.entries[0];
+    if (e0 === undefined) throw new Error('entry');
+    await expect(text(await openZipEntry(damaged, e0, dd.fileSize))).rejects.toMatchObject({ reason: 'corrupt_file' });
+    await expect(readZipDirectory(Buffer.from('{"type":"MTA"}'))).rejects.toMatchObject({ reason: 'corrupt_file' });
+    const one = buildZip([{ name: 'a', data: '', method: 'stored' }]);
+    const many = Buffer.concat(Array.from({ length: 101 }, () => one.subarray(0, 31)));
+    await expect(readZipDirectory(many, { maxEntries: 100 })).rejects.toMatchObject({ reason: 'unsupported_file' });
   });
 
   it('something that is not a zip is corrupt_file; an empty one truncated_file', async () => {

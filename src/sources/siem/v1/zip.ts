@@ -1,4 +1,4 @@
-// A small ZIP reader for spooled SIEM 1.0 archives: central directory when intact, local headers when cut; stored and deflate.
+// A small ZIP reader for SIEM 1.0 archives, spooled or in memory: central directory when intact, local headers when cut; stored and deflate.
 import { createReadStream } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
@@ -37,10 +37,32 @@ export interface ZipDirectory {
   fileSize: number;
 }
 
-async function readAt(fh: FileHandle, position: number, length: number): Promise<Buffer> {
+/**
+ * Where an archive's bytes are: a spooled file (a path), or the whole reply in memory (a small one: no temp dir,
+ * no file calls). Both are read through the same checks and limits.
+ */
+export type ZipData = string | Buffer;
+
+/** Random access to the archive's bytes: an open file, or the buffer itself. */
+type ZipReader = Buffer | FileHandle;
+
+async function readAt(fh: ZipReader, position: number, length: number): Promise<Buffer> {
+  if (Buffer.isBuffer(fh)) return fh.subarray(Math.min(position, fh.length), Math.min(position + length, fh.length));
   const buf = Buffer.alloc(length);
   const { bytesRead } = await fh.read(buf, 0, length, position);
   return bytesRead === length ? buf : buf.subarray(0, bytesRead);
+}
+
+async function openReader(data: ZipData): Promise<{ reader: ZipReader; size: number; close: () => Promise<void> }> {
+  if (Buffer.isBuffer(data)) return { reader: data, size: data.length, close: () => Promise.resolve() };
+  const fh = await open(data, 'r');
+  try {
+    const { size } = await fh.stat();
+    return { reader: fh, size, close: () => fh.close() };
+  } catch (err) {
+    await fh.close();
+    throw err;
+  }
 }
 
 function decodeName(raw: Buffer, flags: number): string {
@@ -48,7 +70,7 @@ function decodeName(raw: Buffer, flags: number): string {
   return raw.toString((flags & FLAG_UTF8) !== 0 ? 'utf8' : 'latin1');
 }
 
-async function findEocd(fh: FileHandle, size: number): Promise<Buffer | undefined> {
+async function findEocd(fh: ZipReader, size: number): Promise<Buffer | undefined> {
   if (size < EOCD_MIN) return undefined;
   const span = Math.min(size, EOCD_MIN + MAX_COMMENT);
   const tail = await readAt(fh, size - span, span);
@@ -58,7 +80,7 @@ async function findEocd(fh: FileHandle, size: number): Promise<Buffer | undefine
   return undefined;
 }
 
-async function centralEntries(fh: FileHandle, eocd: Buffer, size: number): Promise<ZipEntry[]> {
+async function centralEntries(fh: ZipReader, eocd: Buffer, size: number): Promise<ZipEntry[]> {
   const count = eocd.readUInt16LE(10);
   const cdSize = eocd.readUInt32LE(12);
   const cdOffset = eocd.readUInt32LE(16);
@@ -97,7 +119,7 @@ async function centralEntries(fh: FileHandle, eocd: Buffer, size: number): Promi
 }
 
 /** Entries found by walking local headers from the start; stops at the first entry whose end it cannot know. */
-async function localEntries(fh: FileHandle, size: number, maxEntries: number): Promise<ZipEntry[]> {
+async function localEntries(fh: ZipReader, size: number, maxEntries: number): Promise<ZipEntry[]> {
   const entries: ZipEntry[] = [];
   let pos = 0;
   while (pos + 30 <= size) {
@@ -127,10 +149,9 @@ async function localEntries(fh: FileHandle, size: number, maxEntries: number): P
 }
 
 /** Reads the archive's table of entries. Throws SiemFileError when it is not a ZIP at all. */
-export async function readZipDirectory(path: string, opts: { maxEntries?: number } = {}): Promise<ZipDirectory> {
-  const fh = await open(path, 'r');
+export async function readZipDirectory(data: ZipData, opts: { maxEntries?: number } = {}): Promise<ZipDirectory> {
+  const { reader: fh, size, close } = await openReader(data);
   try {
-    const { size } = await fh.stat();
     const eocd = await findEocd(fh, size);
     if (eocd !== undefined) return { entries: await centralEntries(fh, eocd, size), truncated: false, fileSize: size };
     const head = await readAt(fh, 0, 4);
@@ -139,8 +160,15 @@ export async function readZipDirectory(path: string, opts: { maxEntries?: number
     }
     return { entries: await localEntries(fh, size, opts.maxEntries ?? MAX_ENTRIES), truncated: true, fileSize: size };
   } finally {
-    await fh.close();
+    await close();
   }
+}
+
+/** Read size of an entry's bytes from memory: as a spooled file is read, so limits stop at the same places. */
+const SLICE_BYTES = 64 * 1024;
+
+function* slices(data: Buffer, start: number, end: number): Generator<Buffer> {
+  for (let p = start; p < end; p += SLICE_BYTES) yield data.subarray(p, Math.min(end, p + SLICE_BYTES));
 }
 
 /** Checks length and CRC-32 of an entry's uncompressed bytes as they pass. */
@@ -173,15 +201,16 @@ class EntryCheck extends Transform {
 }
 
 /**
- * The uncompressed bytes of one entry, streamed from the spooled file. Errors on the stream are SiemFileErrors:
+ * The uncompressed bytes of one entry, streamed from the spooled file or the buffer (inflated as they are read, so a
+ * bomb in memory is stopped by the reader's byte limit as one on disk is). Errors on the stream are SiemFileErrors:
  * `truncated_file` when the archive ends inside the entry, `corrupt_file` for bad deflate data, size or CRC.
  */
-export async function openZipEntry(path: string, entry: ZipEntry, fileSize: number): Promise<Readable> {
+export async function openZipEntry(data: ZipData, entry: ZipEntry, fileSize: number): Promise<Readable> {
   if ((entry.flags & FLAG_ENCRYPTED) !== 0) throw new SiemFileError('unsupported_file', `ZIP entry ${entry.name} is encrypted`);
   if (entry.method !== 0 && entry.method !== 8) {
     throw new SiemFileError('unsupported_file', `ZIP entry ${entry.name} uses compression method ${entry.method}; only stored and deflate are supported`);
   }
-  const fh = await open(path, 'r');
+  const { reader: fh, close } = await openReader(data);
   let start: number;
   try {
     const h = await readAt(fh, entry.offset, 30);
@@ -189,7 +218,7 @@ export async function openZipEntry(path: string, entry: ZipEntry, fileSize: numb
     // The local extra field may differ from the central one, so the data offset comes from the local header.
     start = entry.offset + 30 + h.readUInt16LE(26) + h.readUInt16LE(28);
   } finally {
-    await fh.close();
+    await close();
   }
   const declaredEnd = entry.compressedSize === undefined ? fileSize : start + entry.compressedSize;
   const cut = declaredEnd > fileSize;
@@ -197,7 +226,8 @@ export async function openZipEntry(path: string, entry: ZipEntry, fileSize: numb
   if (entry.method === 0 && entry.compressedSize === undefined) {
     throw new SiemFileError('truncated_file', `ZIP entry ${entry.name} is stored with a data descriptor and the directory is missing`);
   }
-  const raw = end > start ? createReadStream(path, { start, end: end - 1 }) : Readable.from([]);
+  const raw =
+    end <= start ? Readable.from([]) : Buffer.isBuffer(data) ? Readable.from(slices(data, start, end)) : createReadStream(data, { start, end: end - 1 });
   const check = new EntryCheck(entry, cut);
   const fail = (err: unknown): void => {
     const msg = err instanceof Error ? err.message : String(err);
