@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Quarantined } from './contracts.js';
 import { CollectorError, describeError } from './errors.js';
+import type { PagedReplyInfo } from '../sources/paged/reply.js';
 import { SpareBuffers, blockSize, parseLines, unpackEvents, type PackedEvents, type ParseJob, type ParsedLines } from './parse-lines.js';
 
 interface Pending {
@@ -22,6 +23,7 @@ interface Reply {
   error?: string;
   /** The job's text buffer, handed back to be filled again (see textBuffer). */
   text?: ArrayBuffer;
+  reply?: PagedReplyInfo;
 }
 
 /**
@@ -162,13 +164,18 @@ export class ParsePool {
       if (p === undefined) return;
       this.pending.delete(msg.id);
       this.owner.delete(msg.id);
-      if (msg.error !== undefined) p.reject(new CollectorError('NORMALIZE_FAILED', msg.error, { retryable: true, details: { culprit: true } }));
-      else if (msg.packed === undefined) p.resolve({ events: [], quarantined: msg.quarantined ?? [] });
-      else {
-        const block = msg.packed.docs.buffer;
-        const events = unpackEvents(msg.packed, p.stream, p.account);
-        p.resolve(block instanceof ArrayBuffer && block.byteLength > 0 ? { events, quarantined: msg.quarantined ?? [], block } : { events, quarantined: msg.quarantined ?? [] });
+      if (msg.error !== undefined) {
+        p.reject(new CollectorError('NORMALIZE_FAILED', msg.error, { retryable: true, details: { culprit: true } }));
+        return;
       }
+      const out: ParsedLines = { events: [], quarantined: msg.quarantined ?? [] };
+      if (msg.reply !== undefined) out.reply = msg.reply;
+      if (msg.packed !== undefined) {
+        const block = msg.packed.docs.buffer;
+        out.events = unpackEvents(msg.packed, p.stream, p.account);
+        if (block instanceof ArrayBuffer && block.byteLength > 0) out.block = block;
+      }
+      p.resolve(out);
     });
     const fail = (err: unknown): void => {
       // The worker died: fail its jobs (the source retries from its cursor) and start a fresh one. A worker takes

@@ -1,9 +1,9 @@
 // One source for every time-window API function: UTC windows with an overlap re-read, page tokens committed one page at a time.
 import type { Batch, Source } from '../../core/contracts.js';
 import { ApiError, CollectorError, describeError, isAbort } from '../../core/errors.js';
-import { frameRecords, parseLines, type ParseJob, type ParsedLines } from '../../core/parse-lines.js';
+import { parseLines, type ParseJob, type ParsedLines } from '../../core/parse-lines.js';
 import type { ParsePool } from '../../core/parse-pool.js';
-import type { MimecastApi } from '../../mimecast/api.js';
+import type { MimecastApi, ReplyReader } from '../../mimecast/api.js';
 import { formatMimecastDate, parseTime } from '../../normalize/time.js';
 import type { Logger } from '../../telemetry/logger.js';
 import { disabledError, isUnavailable, type RecordNormalizer } from './shared.js';
@@ -12,7 +12,7 @@ import type { PagedSpec, PagedStream } from './specs.js';
 export interface PagedSourceOptions {
   account: string;
   spec: PagedSpec;
-  api: Pick<MimecastApi, 'postJson'>;
+  api: Pick<MimecastApi, 'postJsonWith'>;
   logger: Logger;
   /** First run only: how far back to start (ms); clamped to the stream's history limit. */
   startFromMs: number;
@@ -78,44 +78,6 @@ function floorSecond(ms: number): number {
   return Math.floor(ms / 1000) * 1000;
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-interface Page {
-  records: unknown[];
-  next: string | undefined;
-}
-
-/** Pulls the records and the next token out of a meta/data reply. */
-export function parsePagedReply(body: unknown, spec: PagedSpec, call: string): Page {
-  if (!isRecord(body)) throw new ApiError('API_BAD_RESPONSE', `${call}: expected a JSON object`, call, { retryable: true });
-  const data = body['data'];
-  if (data !== undefined && !Array.isArray(data)) {
-    throw new ApiError('API_BAD_RESPONSE', `${call}: "data" is not an array`, call, { retryable: true });
-  }
-  const items: unknown[] = data ?? [];
-  let records: unknown[];
-  if (spec.recordsKey === undefined) {
-    records = items;
-  } else {
-    records = [];
-    for (const item of items) {
-      if (!isRecord(item)) continue;
-      const list = item[spec.recordsKey];
-      if (list === undefined || list === null) continue;
-      if (!Array.isArray(list)) {
-        throw new ApiError('API_BAD_RESPONSE', `${call}: data[].${spec.recordsKey} is not an array`, call, { retryable: true });
-      }
-      for (const r of list as unknown[]) records.push(r);
-    }
-  }
-  const meta = body['meta'];
-  const pagination = isRecord(meta) ? meta['pagination'] : undefined;
-  const next = isRecord(pagination) ? pagination['next'] : undefined;
-  return { records, next: typeof next === 'string' && next !== '' ? next : undefined };
-}
-
 /** A reply to a request that carried a page token, refusing the token (expired, unknown): restart the window. */
 function isTokenRejection(err: unknown): boolean {
   return err instanceof CollectorError && !err.retryable && (err.code === 'API_FAIL' || err.code === 'API_BAD_REQUEST');
@@ -139,23 +101,28 @@ export class PagedSource implements Source {
   }
 
   /**
-   * Normalizes a page's records on the parse worker (or on this thread with a normalizer of the caller's own). They
-   * cross as JSON texts, one per record, so the worker rebuilds exactly the values the API sent.
+   * Reads one reply from its bytes: parsed once, on the parse worker (or on this thread with a normalizer of the
+   * caller's own, or without a pool), its records normalized there. Runs inside the client's call, so a `fail[]`
+   * or a body that is not JSON becomes the client's own error (and is retried by it) as with postJson.
    */
-  private normalizePage(records: readonly unknown[], where: string): Promise<ParsedLines> {
+  private readPage(from: number, to: number, pageNo: number): ReplyReader<ParsedLines> {
     const pool = this.o.pool;
     const custom = this.o.normalize;
-    const texts = records.map((r) => JSON.stringify(r) ?? 'null');
-    const { text, ends } = frameRecords(texts, (n) => (pool === undefined || custom !== undefined ? Buffer.allocUnsafe(n) : pool.textBuffer(n)));
-    const job: ParseJob = { stream: this.stream, account: this.account, text, firstLine: 1, where, records: { ends } };
-    if (pool === undefined || custom !== undefined) {
-      try {
-        return Promise.resolve(parseLines(job, custom));
-      } catch (err) {
-        return Promise.reject(err);
-      }
-    }
-    return pool.run(job, true);
+    const onWorker = pool !== undefined && custom === undefined;
+    const windowText = `${iso(from)}..${iso(to)}`;
+    const reply = { timeField: this.spec.timeField, from, to, ...(this.spec.recordsKey === undefined ? {} : { recordsKey: this.spec.recordsKey }) };
+    const reader: ReplyReader<ParsedLines> = {
+      read: async (bytes) => {
+        const job: ParseJob = { stream: this.stream, account: this.account, text: bytes, firstLine: 1, where: `stream=${this.stream},window=${windowText},page=${pageNo}`, reply };
+        const parsed = onWorker ? await pool.run(job, true) : parseLines(job, custom);
+        const info = parsed.reply;
+        if (info?.kind === 'fail') return { fail: info.fail };
+        if (info?.kind === 'not_json') return { notJson: { snippet: info.snippet, reason: info.reason } };
+        return { value: parsed };
+      },
+    };
+    if (onWorker) reader.alloc = (n) => pool.textBuffer(n);
+    return reader;
   }
 
   private now(): number {
@@ -175,28 +142,31 @@ export class PagedSource implements Source {
   }
 
   async *pull(cursorText: string | undefined, signal: AbortSignal): AsyncGenerator<Batch> {
-    // The next page is asked for as soon as its token is known, while this page is normalized and journaled: at most
-    // one page ahead. Its token is committed only with the page after it, so a stop in between loses nothing.
-    let ahead: { token: string; reply: Promise<unknown>; abort: AbortController } | undefined;
+    // The next page is asked for as soon as its token is known (when the current page has been parsed), while this
+    // page is journaled: at most one page ahead. Its token is committed only with the page after it, so a stop in
+    // between loses nothing.
+    let ahead: { token: string; reply: Promise<ParsedLines>; abort: AbortController } | undefined;
     const dropAhead = (): void => {
       ahead?.abort.abort();
       ahead = undefined;
     };
+    const post = (from: number, to: number, token: string | undefined, pageNo: number, s: AbortSignal): Promise<ParsedLines> =>
+      this.o.api.postJsonWith(this.spec.path, this.request(from, to, token), s, this.readPage(from, to, pageNo));
     try {
       yield* this.pages(cursorText, signal, {
-        call: (from, to, token) => {
+        call: (from, to, token, pageNo) => {
           if (ahead !== undefined && token !== undefined && ahead.token === token) {
             const reply = ahead.reply;
             ahead = undefined;
             return reply;
           }
           dropAhead();
-          return this.o.api.postJson(this.spec.path, this.request(from, to, token), signal);
+          return post(from, to, token, pageNo, signal);
         },
-        prefetch: (from, to, token) => {
+        prefetch: (from, to, token, pageNo) => {
           dropAhead();
           const abort = new AbortController();
-          const reply = this.o.api.postJson(this.spec.path, this.request(from, to, token), AbortSignal.any([signal, abort.signal]));
+          const reply = post(from, to, token, pageNo, AbortSignal.any([signal, abort.signal]));
           // Awaited (and its failure handled) when its turn comes; a reply never used must not go unhandled.
           reply.catch(() => undefined);
           ahead = { token, reply, abort };
@@ -210,7 +180,10 @@ export class PagedSource implements Source {
   private async *pages(
     cursorText: string | undefined,
     signal: AbortSignal,
-    api: { call: (from: number, to: number, token: string | undefined) => Promise<unknown>; prefetch: (from: number, to: number, token: string) => void },
+    api: {
+      call: (from: number, to: number, token: string | undefined, pageNo: number) => Promise<ParsedLines>;
+      prefetch: (from: number, to: number, token: string, pageNo: number) => void;
+    },
   ): AsyncGenerator<Batch> {
     const now = this.now();
     const overlap = this.o.overlapMs ?? DEFAULT_OVERLAP_MS;
@@ -275,9 +248,9 @@ export class PagedSource implements Source {
       bump('windows');
 
       for (;;) {
-        let body: unknown;
+        let parsed: ParsedLines;
         try {
-          body = await api.call(from, to, token);
+          parsed = await api.call(from, to, token, pageNo + 1);
         } catch (err) {
           if (isAbort(err, signal)) throw err;
           if (isUnavailable(err)) throw disabledError(this.stream, this.account, err, this.spec.permission);
@@ -292,26 +265,22 @@ export class PagedSource implements Source {
           }
           throw err;
         }
-        const page = parsePagedReply(body, this.spec, call);
+        const page = parsed.reply;
+        if (page?.kind !== 'page') {
+          throw new ApiError('API_BAD_RESPONSE', `${call}: ${page?.kind === 'bad' ? page.message : 'the reply was not read as a page'}`, call, { retryable: true });
+        }
         pageNo += 1;
         bump('pages');
+        if (page.outsideWindow > 0) bump('records_outside_window', page.outsideWindow);
 
-        let outside = 0;
-        for (const record of page.records) {
-          const t = isRecord(record) ? parseTime(record[this.spec.timeField]) : undefined;
-          if (t !== undefined && (t.getTime() < from - 1000 || t.getTime() > to + 1000)) outside += 1;
-        }
-        if (outside > 0) bump('records_outside_window', outside);
-
-        let last = page.next === undefined || page.records.length === 0;
-        if (page.next !== undefined && page.records.length === 0) bump('empty_page_with_next');
+        let last = page.next === undefined || page.records === 0;
+        if (page.next !== undefined && page.records === 0) bump('empty_page_with_next');
         if (!last && page.next !== undefined && (seen.has(page.next) || page.next === token || pageNo >= MAX_PAGES_PER_WINDOW)) {
           this.log.warn({ window: windowText, page: pageNo }, 'the API repeated a page token; ending this window here');
           bump('repeated_token');
           last = true;
         }
-        if (!last && page.next !== undefined) api.prefetch(from, to, page.next);
-        const parsed = page.records.length === 0 ? { events: [], quarantined: [] } : await this.normalizePage(page.records, `stream=${this.stream},window=${windowText},page=${pageNo}`);
+        if (!last && page.next !== undefined) api.prefetch(from, to, page.next, pageNo + 1);
         const { events, quarantined } = parsed;
         const next: PagedCursor = last ? { v: 1, from: iso(to) } : { v: 1, from: iso(from), to: iso(to), ...(page.next === undefined ? {} : { pageToken: page.next }) };
         const batch: Batch = { events, cursor: JSON.stringify(next), counters: takeCounters() };
