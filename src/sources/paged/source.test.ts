@@ -318,3 +318,85 @@ describe('PagedSource', () => {
     }
   });
 });
+
+describe('PagedSource on the parse worker', () => {
+  const WORKER = join(import.meta.dirname, '../../../dist/core/parse-worker.js');
+  let pool: ParsePool | undefined;
+  afterEach(async () => {
+    await pool?.close();
+    pool = undefined;
+  });
+  const threaded = (): ParsePool => {
+    pool = new ParsePool({ workers: 1, workerFile: WORKER });
+    expect(pool.threaded).toBe(true);
+    return pool;
+  };
+  const click = (i: number, date: string): Record<string, unknown> => ({ userEmailAddress: `u${i}@corp.example`, url: `http://x.example/${i}`, action: 'block', scanResult: 'malicious', date, messageId: `<m${i}@x>` });
+
+  it('restarts the window when the API refuses a stored page token in a 200 fail[]', async () => {
+    const { ep, fake: f } = await setup('audit', 20);
+    for (let i = 0; i < 100; i++) ep.add(NOW - 5 * 3_600_000 + i * MIN, i);
+    const opts = { account: 'acme', spec: PAGED_SPECS.audit, api: clientFor(f), logger: silentLogger(), startFromMs: 6 * 3_600_000, pageSize: 20, pool: threaded(), now: () => NOW };
+    const first = await drain(new PagedSource(opts), undefined, 2);
+    ep.generation += 1;
+    const before = f.requests.length;
+    const second = await drain(new PagedSource(opts), first.cursor);
+    expect(tokens(f).slice(before, before + 2)).toEqual(['g1-o40', undefined]);
+    expect(new Set([...ids(first.batches), ...ids(second.batches)]).size).toBe(100);
+    expect(second.batches.reduce((n, b) => n + (b.counters?.['token_restarts'] ?? 0), 0)).toBe(1);
+  });
+
+  it('a retryable fail[] in a 200 is retried by the client; an unlicensed one disables the stream', async () => {
+    let n = 0;
+    const f = await startFake(() => {
+      n += 1;
+      if (n === 1) return { body: { meta: { status: 200 }, data: [], fail: [{ errors: [{ code: 'err_busy', message: 'Try again', retryable: true }] }] } };
+      if (n === 2) return { body: { meta: { pagination: {} }, data: [{ clickLogs: [click(1, '2024-03-10T11:30:00+0000')] }], fail: [] } };
+      return { body: { meta: { status: 200 }, data: [], fail: [{ errors: [{ code: 'err_product_not_licensed', message: 'Not licensed', retryable: false }] }] } };
+    });
+    fake = f;
+    const opts = { account: 'acme', spec: PAGED_SPECS.ttp_url, api: clientFor(f), logger: silentLogger(), startFromMs: 3_600_000, pool: threaded(), now: () => NOW };
+    const { batches } = await drain(new PagedSource(opts), undefined);
+    expect(f.requests).toHaveLength(2);
+    expect(batches.flatMap((b) => b.events)).toHaveLength(1);
+    const err = (await drain(new PagedSource(opts), undefined).catch((e: unknown) => e)) as ApiError;
+    expect(err).toMatchObject({ code: 'API_PERMISSION_DENIED', apiCode: 'err_product_not_licensed' });
+    expect(err.details['disabled']).toBe(true);
+  });
+
+  it('quarantines a bad record inside a page, keeps a record without a time (tagged), and the page reads as it does inline', async () => {
+    const page = {
+      meta: { pagination: { next: 'p2' } },
+      data: [{ clickLogs: [click(1, '2024-03-10T11:30:00+0000'), 'not a record', click(2, ''), click(3, '2024-03-01T00:00:00+0000')] }],
+      fail: [],
+    };
+    // One record's text holds a byte that is not UTF-8: the decoder replaces it, the record is kept untagged.
+    const [head, tail] = JSON.stringify(page).split('http://x.example/2') as [string, string];
+    const bytes = Buffer.concat([Buffer.from(`${head}http://x.example/\u00e9`), Buffer.from([0xff]), Buffer.from(tail)]);
+    const f = await startFake((req) => {
+      const token = (req.body as { meta: { pagination: { pageToken?: string } } }).meta.pagination.pageToken;
+      return token === undefined ? { chunks: [bytes.subarray(0, 100), bytes.subarray(100)] } : { body: { meta: { pagination: {} }, data: [{ clickLogs: [] }], fail: [] } };
+    });
+    fake = f;
+    const opts = { account: 'acme', spec: PAGED_SPECS.ttp_url, api: clientFor(f), logger: silentLogger(), startFromMs: 3_600_000, now: () => NOW };
+    const read = async (src: PagedSource): Promise<unknown> => {
+      const out: unknown[] = [];
+      for await (const b of src.pull(undefined, new AbortController().signal)) {
+        out.push({ events: b.events.map((e) => [e.id, e.time, e.timeMissing === true, e.doc]), quarantined: b.quarantined ?? [], cursor: b.cursor, counters: b.counters });
+      }
+      // The collection time (a record without one, event.created) is the clock's: the test data is all from 2024.
+      return JSON.parse(JSON.stringify(out).replace(/"20(?:2[5-9]|[3-9]\d)-[^"]*Z"/g, '"(collected)"')) as unknown;
+    };
+    const inline = await read(new PagedSource(opts));
+    const onWorker = (await read(new PagedSource({ ...opts, pool: threaded() }))) as { events: [string, string, boolean, Record<string, unknown>][]; quarantined: { reason: string; location: string; raw: string }[]; counters: Record<string, number> }[];
+    expect(onWorker).toEqual(inline);
+    const [p1] = onWorker;
+    expect(p1?.events).toHaveLength(3);
+    expect(p1?.quarantined).toEqual([expect.objectContaining({ reason: 'bad_record', raw: '"not a record"', location: expect.stringContaining('page=1,record=2') })]);
+    const missing = p1?.events.find((e) => e[2]);
+    expect(missing?.[3]['tags']).toContain('mimecast_time_missing');
+    expect(JSON.stringify(p1?.events)).toContain('http://x.example/\u00e9\ufffd');
+    expect(JSON.stringify(p1?.events)).not.toContain('invalid_utf8');
+    expect(p1?.counters['records_outside_window']).toBe(1);
+  });
+});
