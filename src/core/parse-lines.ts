@@ -72,18 +72,24 @@ export function parseLines(job: ParseJob, normalize?: Normalizer): ParsedLines {
 export function parseAndPack(
   job: ParseJob,
   reuse?: (minBytes: number) => ArrayBuffer | undefined,
+  onReply?: (info: PagedReplyInfo) => void,
 ): { packed: PackedEvents; quarantined: Quarantined[]; reply?: PagedReplyInfo } {
   const writer = new PackWriter();
-  const { quarantined, reply } = eachRecord(job, (e) => writer.add(e));
+  const { quarantined, reply } = eachRecord(job, (e) => writer.add(e), undefined, onReply);
   const packed = writer.finish(reuse);
   return reply === undefined ? { packed, quarantined } : { packed, quarantined, reply };
 }
 
 /** Calls `emit` with each line's event in order; returns the lines that could not be used (and a reply's page facts). */
-function eachRecord(job: ParseJob, emit: (e: NormalizedEvent) => void, custom?: Normalizer): { quarantined: Quarantined[]; reply?: PagedReplyInfo } {
+function eachRecord(
+  job: ParseJob,
+  emit: (e: NormalizedEvent) => void,
+  custom?: Normalizer,
+  onReply?: (info: PagedReplyInfo) => void,
+): { quarantined: Quarantined[]; reply?: PagedReplyInfo } {
   const normalize = custom ?? normalizerFor(job.stream, job.variant);
   const ctx = job.logType === undefined ? { account: job.account } : { account: job.account, logType: job.logType };
-  if (job.reply !== undefined) return eachReplyRecord(job, job.reply, normalize, ctx, emit);
+  if (job.reply !== undefined) return eachReplyRecord(job, job.reply, normalize, ctx, emit, onReply);
   if (job.records !== undefined) return { quarantined: eachFramed(job, job.records, normalize, ctx, emit) };
   const quarantined: Quarantined[] = [];
   const invalid = { utf8: false };
@@ -123,10 +129,13 @@ function eachReplyRecord(
   normalize: Normalizer,
   ctx: { account: string; logType?: string },
   emit: (e: NormalizedEvent) => void,
+  onReply?: (info: PagedReplyInfo) => void,
 ): { quarantined: Quarantined[]; reply: PagedReplyInfo } {
   const quarantined: Quarantined[] = [];
   const { info, records } = readPagedReply(job.text ?? new Uint8Array(0), how);
   if (records === undefined) return { quarantined, reply: info };
+  // Told before the records are normalized: the page token lets the caller ask for the next page meanwhile.
+  onReply?.(info);
   for (let i = 0; i < records.length; i++) {
     const record = records[i];
     // Let each record be collected once normalized: the page's records do not all stay alive to its end.

@@ -66,7 +66,10 @@ describe('record-framed jobs (SIEM 1.0 files, API pages)', () => {
     const threaded = new ParsePool({ workers: 1, workerFile: WORKER });
     try {
       for (const [i, b] of bodies.entries()) {
-        const r = await threaded.run(jobOf(b, (n) => threaded.textBuffer(n)), true);
+        const heads: unknown[] = [];
+        const r = await threaded.run(jobOf(b, (n) => threaded.textBuffer(n)), true, (head) => heads.push(head));
+        // The page's head is told before its events, and only for a page with a next token.
+        expect(heads).toEqual(i === 0 ? [inline[0]?.reply] : []);
         expect(r.reply).toEqual(inline[i]?.reply);
         expect(r.events.map((e) => [e.id, e.time, e.doc])).toEqual(inline[i]?.events.map((e) => [e.id, e.time, e.doc]));
         expect(r.quarantined).toEqual(inline[i]?.quarantined);

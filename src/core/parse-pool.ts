@@ -14,6 +14,7 @@ interface Pending {
   /** What unpacking the reply needs; not the job itself, so its text is freed once it has been posted. */
   stream: ParseJob['stream'];
   account: string;
+  onHead: ((head: PagedReplyInfo) => void) | undefined;
 }
 
 interface Reply {
@@ -24,6 +25,8 @@ interface Reply {
   /** The job's text buffer, handed back to be filled again (see textBuffer). */
   text?: ArrayBuffer;
   reply?: PagedReplyInfo;
+  /** A paged reply's facts, sent ahead of its events (the job is still running). */
+  head?: PagedReplyInfo;
 }
 
 /**
@@ -104,9 +107,11 @@ export class ParsePool {
 
   /**
    * Parses `job` on a worker (or inline). With `handOver`, a job text that owns its whole ArrayBuffer is moved to
-   * the worker instead of copied: the caller must not touch it afterwards.
+   * the worker instead of copied: the caller must not touch it afterwards. For a paged `reply` job on a worker,
+   * `onHead` is told the page's token and record count as soon as the reply is parsed, before its records are
+   * normalized (never when parsing inline: the result itself comes as soon).
    */
-  run(job: ParseJob, handOver = false): Promise<ParsedLines> {
+  run(job: ParseJob, handOver = false, onHead?: (head: PagedReplyInfo) => void): Promise<ParsedLines> {
     if (this.closed) return Promise.reject(new CollectorError('ABORTED', 'parse pool closed'));
     if (this.workers.length === 0) {
       try {
@@ -118,7 +123,7 @@ export class ParsePool {
     const worker = this.workers[this.next++ % this.workers.length] as Worker;
     const id = this.nextId++;
     return new Promise<ParsedLines>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, stream: job.stream, account: job.account });
+      this.pending.set(id, { resolve, reject, stream: job.stream, account: job.account, onHead });
       this.owner.set(id, worker);
       const t = job.text;
       const movable =
@@ -162,6 +167,10 @@ export class ParsePool {
       if (msg.text !== undefined && !this.closed) this.spareText.put(msg.text);
       const p = this.pending.get(msg.id);
       if (p === undefined) return;
+      if (msg.head !== undefined) {
+        p.onHead?.(msg.head);
+        return;
+      }
       this.pending.delete(msg.id);
       this.owner.delete(msg.id);
       if (msg.error !== undefined) {

@@ -364,6 +364,31 @@ describe('PagedSource on the parse worker', () => {
     expect(err.details['disabled']).toBe(true);
   });
 
+  it('asks for the next page as soon as the worker has read the token, before the current page is normalized', async () => {
+    const { ep, fake: f } = await setup('audit', 10);
+    for (let i = 0; i < 25; i++) ep.add(NOW - 2 * 3_600_000 + i * MIN, i);
+    const seen: string[] = [];
+    const client = clientFor(f);
+    const api: PagedSourceOptions['api'] = {
+      postJsonWith: (path, body, signal, reader) => {
+        seen.push(`ask ${String((body as { meta: { pagination: { pageToken?: string } } }).meta.pagination.pageToken)}`);
+        return client.postJsonWith(path, body, signal, reader);
+      },
+    };
+    const p = threaded();
+    const run = p.run.bind(p);
+    p.run = async (job, handOver, onHead) => {
+      const r = await run(job, handOver, onHead);
+      seen.push(`page with next ${String(r.reply?.kind === 'page' ? r.reply.next : undefined)} read`);
+      return r;
+    };
+    const { batches, cursor } = await drain(new PagedSource({ account: 'acme', spec: PAGED_SPECS.audit, api, logger: silentLogger(), startFromMs: 3 * 3_600_000, pageSize: 10, pool: p, now: () => NOW }), undefined);
+    expect(seen).toEqual(['ask undefined', 'ask g1-o10', 'page with next g1-o10 read', 'ask g1-o20', 'page with next g1-o20 read', 'page with next undefined read']);
+    expect(new Set(ids(batches)).size).toBe(25);
+    expect(batches.map((b) => parsePagedCursor(b.cursor)?.pageToken)).toEqual(['g1-o10', 'g1-o20', undefined]);
+    expect(parsePagedCursor(cursor)?.to).toBeUndefined();
+  });
+
   it('quarantines a bad record inside a page, keeps a record without a time (tagged), and the page reads as it does inline', async () => {
     const page = {
       meta: { pagination: { next: 'p2' } },

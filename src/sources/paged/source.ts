@@ -2,6 +2,7 @@
 import type { Batch, Source } from '../../core/contracts.js';
 import { ApiError, CollectorError, describeError, isAbort } from '../../core/errors.js';
 import { parseLines, type ParseJob, type ParsedLines } from '../../core/parse-lines.js';
+import type { PagedReplyInfo } from './reply.js';
 import type { ParsePool } from '../../core/parse-pool.js';
 import type { MimecastApi, ReplyReader } from '../../mimecast/api.js';
 import { formatMimecastDate, parseTime } from '../../normalize/time.js';
@@ -105,7 +106,7 @@ export class PagedSource implements Source {
    * caller's own, or without a pool), its records normalized there. Runs inside the client's call, so a `fail[]`
    * or a body that is not JSON becomes the client's own error (and is retried by it) as with postJson.
    */
-  private readPage(from: number, to: number, pageNo: number): ReplyReader<ParsedLines> {
+  private readPage(from: number, to: number, pageNo: number, onHead: (head: PagedReplyInfo) => void): ReplyReader<ParsedLines> {
     const pool = this.o.pool;
     const custom = this.o.normalize;
     const onWorker = pool !== undefined && custom === undefined;
@@ -114,7 +115,7 @@ export class PagedSource implements Source {
     const reader: ReplyReader<ParsedLines> = {
       read: async (bytes) => {
         const job: ParseJob = { stream: this.stream, account: this.account, text: bytes, firstLine: 1, where: `stream=${this.stream},window=${windowText},page=${pageNo}`, reply };
-        const parsed = onWorker ? await pool.run(job, true) : parseLines(job, custom);
+        const parsed = onWorker ? await pool.run(job, true, onHead) : parseLines(job, custom);
         const info = parsed.reply;
         if (info?.kind === 'fail') return { fail: info.fail };
         if (info?.kind === 'not_json') return { notJson: { snippet: info.snippet, reason: info.reason } };
@@ -142,34 +143,53 @@ export class PagedSource implements Source {
   }
 
   async *pull(cursorText: string | undefined, signal: AbortSignal): AsyncGenerator<Batch> {
-    // The next page is asked for as soon as its token is known (when the current page has been parsed), while this
-    // page is journaled: at most one page ahead. Its token is committed only with the page after it, so a stop in
-    // between loses nothing.
-    let ahead: { token: string; reply: Promise<ParsedLines>; abort: AbortController } | undefined;
+    // The next page is asked for as soon as its token is known (the worker tells it once it has parsed the current
+    // reply, before normalizing its records), while this page is normalized and journaled: at most one page ahead.
+    // Its token is committed only with the page after it, so a stop in between loses nothing.
+    interface Ahead {
+      token: string;
+      reply: Promise<ParsedLines>;
+      abort: AbortController;
+      /** The head of the page read ahead, kept until that page is the current one. */
+      head?: PagedReplyInfo;
+      onHead?: (head: PagedReplyInfo) => void;
+    }
+    let ahead: Ahead | undefined;
     const dropAhead = (): void => {
       ahead?.abort.abort();
       ahead = undefined;
     };
-    const post = (from: number, to: number, token: string | undefined, pageNo: number, s: AbortSignal): Promise<ParsedLines> =>
-      this.o.api.postJsonWith(this.spec.path, this.request(from, to, token), s, this.readPage(from, to, pageNo));
+    const post = (from: number, to: number, token: string | undefined, pageNo: number, s: AbortSignal, onHead: (head: PagedReplyInfo) => void): Promise<ParsedLines> =>
+      this.o.api.postJsonWith(this.spec.path, this.request(from, to, token), s, this.readPage(from, to, pageNo, onHead));
     try {
       yield* this.pages(cursorText, signal, {
-        call: (from, to, token, pageNo) => {
+        call: (from, to, token, pageNo, onHead) => {
           if (ahead !== undefined && token !== undefined && ahead.token === token) {
-            const reply = ahead.reply;
+            const { reply, head } = ahead;
+            if (head === undefined) ahead.onHead = onHead;
             ahead = undefined;
+            if (head !== undefined) onHead(head);
             return reply;
           }
           dropAhead();
-          return post(from, to, token, pageNo, signal);
+          return post(from, to, token, pageNo, signal, onHead);
         },
         prefetch: (from, to, token, pageNo) => {
+          if (ahead?.token === token) return;
           dropAhead();
           const abort = new AbortController();
-          const reply = post(from, to, token, pageNo, AbortSignal.any([signal, abort.signal]));
+          const entry: Ahead = {
+            token,
+            abort,
+            reply: post(from, to, token, pageNo, AbortSignal.any([signal, abort.signal]), (head) => {
+              // Acted on only once this page is the current one: one page ahead, never two.
+              if (entry.onHead !== undefined) entry.onHead(head);
+              else entry.head = head;
+            }),
+          };
           // Awaited (and its failure handled) when its turn comes; a reply never used must not go unhandled.
-          reply.catch(() => undefined);
-          ahead = { token, reply, abort };
+          entry.reply.catch(() => undefined);
+          ahead = entry;
         },
       });
     } finally {
@@ -181,7 +201,8 @@ export class PagedSource implements Source {
     cursorText: string | undefined,
     signal: AbortSignal,
     api: {
-      call: (from: number, to: number, token: string | undefined, pageNo: number) => Promise<ParsedLines>;
+      /** `onHead`: the page's token and record count, when known before its events (see pull). */
+      call: (from: number, to: number, token: string | undefined, pageNo: number, onHead: (head: PagedReplyInfo) => void) => Promise<ParsedLines>;
       prefetch: (from: number, to: number, token: string, pageNo: number) => void;
     },
   ): AsyncGenerator<Batch> {
@@ -249,8 +270,14 @@ export class PagedSource implements Source {
 
       for (;;) {
         let parsed: ParsedLines;
+        // Decides from a page's head whether a next page follows (see `last` below) and asks for it early.
+        const readAhead = (head: PagedReplyInfo): void => {
+          if (head.kind !== 'page' || head.next === undefined || head.records === 0) return;
+          if (seen.has(head.next) || head.next === token || pageNo + 1 >= MAX_PAGES_PER_WINDOW) return;
+          api.prefetch(from, to, head.next, pageNo + 2);
+        };
         try {
-          parsed = await api.call(from, to, token, pageNo + 1);
+          parsed = await api.call(from, to, token, pageNo + 1, readAhead);
         } catch (err) {
           if (isAbort(err, signal)) throw err;
           if (isUnavailable(err)) throw disabledError(this.stream, this.account, err, this.spec.permission);
