@@ -2,11 +2,11 @@
 import type { Batch, Source } from '../../core/contracts.js';
 import { ApiError, CollectorError, describeError, isAbort } from '../../core/errors.js';
 import { parseLines, type ParseJob, type ParsedLines } from '../../core/parse-lines.js';
-import type { PagedReplyInfo } from './reply.js';
 import type { ParsePool } from '../../core/parse-pool.js';
 import type { MimecastApi, ReplyReader } from '../../mimecast/api.js';
 import { formatMimecastDate, parseTime } from '../../normalize/time.js';
 import type { Logger } from '../../telemetry/logger.js';
+import type { PagedReplyInfo } from './reply.js';
 import { disabledError, isUnavailable, type RecordNormalizer } from './shared.js';
 import type { PagedSpec, PagedStream } from './specs.js';
 
