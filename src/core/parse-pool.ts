@@ -91,6 +91,14 @@ export class ParsePool {
     return w === undefined ? Promise.resolve(0) : w.terminate();
   }
 
+  /**
+   * The largest job text a worker is given, in bytes: a sixteenth of its heap, as for one record (workerHeapMb). A
+   * larger text (a whole paged reply of unusual size) is parsed by its caller on its own thread instead.
+   */
+  get maxJobBytes(): number {
+    return Math.floor((this.heapMb * 1024 * 1024) / 16);
+  }
+
   /** True when jobs run on worker threads. */
   get threaded(): boolean {
     return this.workers.length > 0;

@@ -107,22 +107,22 @@ export class PagedSource implements Source {
    * or a body that is not JSON becomes the client's own error (and is retried by it) as with postJson.
    */
   private readPage(from: number, to: number, pageNo: number, onHead: (head: PagedReplyInfo) => void): ReplyReader<ParsedLines> {
-    const pool = this.o.pool;
     const custom = this.o.normalize;
-    const onWorker = pool !== undefined && custom === undefined;
+    const pool = custom === undefined ? this.o.pool : undefined;
     const windowText = `${iso(from)}..${iso(to)}`;
     const reply = { timeField: this.spec.timeField, from, to, ...(this.spec.recordsKey === undefined ? {} : { recordsKey: this.spec.recordsKey }) };
     const reader: ReplyReader<ParsedLines> = {
       read: async (bytes) => {
         const job: ParseJob = { stream: this.stream, account: this.account, text: bytes, firstLine: 1, where: `stream=${this.stream},window=${windowText},page=${pageNo}`, reply };
-        const parsed = onWorker ? await pool.run(job, true, onHead) : parseLines(job, custom);
+        // A reply too large for a worker's heap is parsed here: a worker that runs out of heap aborts the whole process.
+        const parsed = pool !== undefined && bytes.length <= pool.maxJobBytes ? await pool.run(job, true, onHead) : parseLines(job, custom);
         const info = parsed.reply;
         if (info?.kind === 'fail') return { fail: info.fail };
         if (info?.kind === 'not_json') return { notJson: { snippet: info.snippet, reason: info.reason } };
         return { value: parsed };
       },
     };
-    if (onWorker) reader.alloc = (n) => pool.textBuffer(n);
+    if (pool !== undefined) reader.alloc = (n) => (n <= pool.maxJobBytes ? pool.textBuffer(n) : Buffer.allocUnsafeSlow(n));
     return reader;
   }
 
