@@ -7,7 +7,7 @@ import { SIEM_TYPES, isCiType, type Batch, type NormalizedEvent, type SiemLogTyp
 import { CollectorError, describeError, isAbort } from './core/errors.js';
 import { Pipeline, type SinkBinding, type SourceBinding } from './core/pipeline.js';
 import { Journal } from './journal/journal.js';
-import type { MimecastApi, RawResponse } from './mimecast/api.js';
+import type { MimecastApi, RawResponse, ReplyReader } from './mimecast/api.js';
 import { discoverRegion } from './mimecast/discover.js';
 import { HttpStats, createHttpAgent } from './mimecast/http.js';
 import { CredentialLimiter } from './mimecast/limiter.js';
@@ -107,6 +107,9 @@ class DiscoveringV1Api implements MimecastApi {
 
   async postJson(path: string, body: unknown, signal: AbortSignal): Promise<unknown> {
     return (await this.client(signal)).postJson(path, body, signal);
+  }
+  async postJsonWith<T>(path: string, body: unknown, signal: AbortSignal, reader: ReplyReader<T>): Promise<T> {
+    return (await this.client(signal)).postJsonWith(path, body, signal, reader);
   }
   async postRaw(path: string, body: unknown, signal: AbortSignal): Promise<RawResponse> {
     return (await this.client(signal)).postRaw(path, body, signal);

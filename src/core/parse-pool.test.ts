@@ -37,6 +37,48 @@ describe('record-framed jobs (SIEM 1.0 files, API pages)', () => {
     }
   });
 
+  it('a whole paged reply is parsed once where it runs: records found as the spec says, token and counts, fail[], not JSON, not a page', async () => {
+    const rec = (id: string, eventTime: string): Record<string, unknown> => ({ id, auditType: 'Logon', user: 'a@corp.example', eventTime, category: 'authentication_logs' });
+    const reply = { timeField: 'eventTime', from: Date.parse('2024-03-10T10:00:00Z'), to: Date.parse('2024-03-10T11:00:00Z') };
+    const fail = [{ errors: [{ code: 'err_page_token_invalid', message: 'invalid', retryable: false }] }];
+    const bodies = [
+      { meta: { pagination: { next: 'tok2' } }, data: [rec('A1', '2024-03-10T10:30:00+0000'), 42, rec('A2', '2024-03-09T00:00:00+0000')], fail: [] },
+      { meta: { status: 200 }, data: [], fail },
+      '<html>  gateway   error</html>',
+      { meta: {}, data: { not: 'a list' } },
+    ];
+    const jobOf = (b: unknown, alloc: (n: number) => Buffer): ParseJob => {
+      const bytes = Buffer.from(typeof b === 'string' ? b : JSON.stringify(b));
+      const text = alloc(bytes.length);
+      bytes.copy(text);
+      return { stream: 'audit', account: 'acct', text, firstLine: 1, where: 'stream=audit,page=1', reply };
+    };
+    const inline = bodies.map((b) => parseLines(jobOf(b, (n) => Buffer.alloc(n))));
+    expect(inline.map((r) => r.reply)).toEqual([
+      { kind: 'page', records: 3, next: 'tok2', outsideWindow: 1 },
+      { kind: 'fail', fail },
+      { kind: 'not_json', snippet: '<html> gateway error</html>', reason: expect.any(String) },
+      { kind: 'bad', message: '"data" is not an array' },
+    ]);
+    expect(inline[0]?.events.map((e) => e.time)).toEqual(['2024-03-10T10:30:00.000Z', '2024-03-09T00:00:00.000Z']);
+    expect(inline[0]?.quarantined).toEqual([expect.objectContaining({ reason: 'bad_record', location: 'stream=audit,page=1,record=2', raw: '42' })]);
+    expect(parseLines({ ...jobOf(bodies[0], (n) => Buffer.alloc(n)), reply: { ...reply, recordsKey: 'logs' } }).reply).toEqual({ kind: 'page', records: 0, next: 'tok2', outsideWindow: 0 });
+    const threaded = new ParsePool({ workers: 1, workerFile: WORKER });
+    try {
+      for (const [i, b] of bodies.entries()) {
+        const heads: unknown[] = [];
+        const r = await threaded.run(jobOf(b, (n) => threaded.textBuffer(n)), true, (head) => heads.push(head));
+        // The page's head is told before its events, and only for a page with a next token.
+        expect(heads).toEqual(i === 0 ? [inline[0]?.reply] : []);
+        expect(r.reply).toEqual(inline[i]?.reply);
+        expect(r.events.map((e) => [e.id, e.time, e.doc])).toEqual(inline[i]?.events.map((e) => [e.id, e.time, e.doc]));
+        expect(r.quarantined).toEqual(inline[i]?.quarantined);
+      }
+    } finally {
+      await threaded.close();
+    }
+  });
+
   it('key_value records are parsed as such, and only the records named are tagged mimecast_invalid_utf8', () => {
     const kv = (i: number): string => `datetime=2024-03-01T10:00:0${i}+0000|aCode=a${i}|acc=C1|Subject=x | y=z \uFFFD${i}`;
     const texts = [kv(1), kv(2), '|no key'];

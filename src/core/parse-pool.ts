@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Quarantined } from './contracts.js';
 import { CollectorError, describeError } from './errors.js';
+import type { PagedReplyInfo } from '../sources/paged/reply.js';
 import { SpareBuffers, blockSize, parseLines, unpackEvents, type PackedEvents, type ParseJob, type ParsedLines } from './parse-lines.js';
 
 interface Pending {
@@ -13,6 +14,7 @@ interface Pending {
   /** What unpacking the reply needs; not the job itself, so its text is freed once it has been posted. */
   stream: ParseJob['stream'];
   account: string;
+  onHead: ((head: PagedReplyInfo) => void) | undefined;
 }
 
 interface Reply {
@@ -22,6 +24,9 @@ interface Reply {
   error?: string;
   /** The job's text buffer, handed back to be filled again (see textBuffer). */
   text?: ArrayBuffer;
+  reply?: PagedReplyInfo;
+  /** A paged reply's facts, sent ahead of its events (the job is still running). */
+  head?: PagedReplyInfo;
 }
 
 /**
@@ -86,6 +91,14 @@ export class ParsePool {
     return w === undefined ? Promise.resolve(0) : w.terminate();
   }
 
+  /**
+   * The largest job text a worker is given, in bytes: a sixteenth of its heap, as for one record (workerHeapMb). A
+   * larger text (a whole paged reply of unusual size) is parsed by its caller on its own thread instead.
+   */
+  get maxJobBytes(): number {
+    return Math.floor((this.heapMb * 1024 * 1024) / 16);
+  }
+
   /** True when jobs run on worker threads. */
   get threaded(): boolean {
     return this.workers.length > 0;
@@ -102,9 +115,11 @@ export class ParsePool {
 
   /**
    * Parses `job` on a worker (or inline). With `handOver`, a job text that owns its whole ArrayBuffer is moved to
-   * the worker instead of copied: the caller must not touch it afterwards.
+   * the worker instead of copied: the caller must not touch it afterwards. For a paged `reply` job on a worker,
+   * `onHead` is told the page's token and record count as soon as the reply is parsed, before its records are
+   * normalized (never when parsing inline: the result itself comes as soon).
    */
-  run(job: ParseJob, handOver = false): Promise<ParsedLines> {
+  run(job: ParseJob, handOver = false, onHead?: (head: PagedReplyInfo) => void): Promise<ParsedLines> {
     if (this.closed) return Promise.reject(new CollectorError('ABORTED', 'parse pool closed'));
     if (this.workers.length === 0) {
       try {
@@ -116,7 +131,7 @@ export class ParsePool {
     const worker = this.workers[this.next++ % this.workers.length] as Worker;
     const id = this.nextId++;
     return new Promise<ParsedLines>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, stream: job.stream, account: job.account });
+      this.pending.set(id, { resolve, reject, stream: job.stream, account: job.account, onHead });
       this.owner.set(id, worker);
       const t = job.text;
       const movable =
@@ -160,15 +175,24 @@ export class ParsePool {
       if (msg.text !== undefined && !this.closed) this.spareText.put(msg.text);
       const p = this.pending.get(msg.id);
       if (p === undefined) return;
+      if (msg.head !== undefined) {
+        p.onHead?.(msg.head);
+        return;
+      }
       this.pending.delete(msg.id);
       this.owner.delete(msg.id);
-      if (msg.error !== undefined) p.reject(new CollectorError('NORMALIZE_FAILED', msg.error, { retryable: true, details: { culprit: true } }));
-      else if (msg.packed === undefined) p.resolve({ events: [], quarantined: msg.quarantined ?? [] });
-      else {
-        const block = msg.packed.docs.buffer;
-        const events = unpackEvents(msg.packed, p.stream, p.account);
-        p.resolve(block instanceof ArrayBuffer && block.byteLength > 0 ? { events, quarantined: msg.quarantined ?? [], block } : { events, quarantined: msg.quarantined ?? [] });
+      if (msg.error !== undefined) {
+        p.reject(new CollectorError('NORMALIZE_FAILED', msg.error, { retryable: true, details: { culprit: true } }));
+        return;
       }
+      const out: ParsedLines = { events: [], quarantined: msg.quarantined ?? [] };
+      if (msg.reply !== undefined) out.reply = msg.reply;
+      if (msg.packed !== undefined) {
+        const block = msg.packed.docs.buffer;
+        out.events = unpackEvents(msg.packed, p.stream, p.account);
+        if (block instanceof ArrayBuffer && block.byteLength > 0) out.block = block;
+      }
+      p.resolve(out);
     });
     const fail = (err: unknown): void => {
       // The worker died: fail its jobs (the source retries from its cursor) and start a fresh one. A worker takes

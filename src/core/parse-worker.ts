@@ -16,13 +16,20 @@ if (port !== null) {
       return;
     }
     try {
-      const { packed, quarantined } = parseAndPack(msg.job, (n) => spare.take(n));
+      const id = msg.id;
+      const { packed, quarantined, reply } = parseAndPack(
+        msg.job,
+        (n) => spare.take(n),
+        (head) => {
+          if (head.kind === 'page' && head.next !== undefined) port.postMessage({ id, head });
+        },
+      );
       // The text is decoded into strings by now: its buffer goes back to be filled with a later group.
       const t = msg.job.text;
       const text = t !== undefined && t.buffer instanceof ArrayBuffer && t.buffer.byteLength > 0 ? t.buffer : undefined;
       const transfer = [packed.docs.buffer as ArrayBuffer];
       if (text !== undefined && text !== packed.docs.buffer) transfer.push(text);
-      port.postMessage(text === undefined ? { id: msg.id, packed, quarantined } : { id: msg.id, packed, quarantined, text }, transfer);
+      port.postMessage({ id: msg.id, packed, quarantined, ...(text === undefined ? {} : { text }), ...(reply === undefined ? {} : { reply }) }, transfer);
     } catch (err) {
       port.postMessage({ id: msg.id, error: describeError(err) });
     }

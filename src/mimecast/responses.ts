@@ -1,7 +1,7 @@
 // Turns what undici and the Mimecast gateway return (bodies, headers, socket errors) into ApiErrors and parsed JSON.
 import { PassThrough, Readable } from 'node:stream';
 import { ApiError, CollectorError } from '../core/errors.js';
-import type { RawResponse } from './api.js';
+import type { RawResponse, ReplyReader, ReplyReading } from './api.js';
 import type { Deadline } from './http.js';
 import type { ServerWait } from './waits.js';
 
@@ -89,6 +89,11 @@ export function describeErrorBody(text: string): { summary: string; info: ApiErr
 
 /** Reads a body up to `limit` bytes; throws API_BAD_RESPONSE beyond it (and stops reading). */
 export async function readBodyText(body: Readable, limit: number, call: string, status: number): Promise<string> {
+  return (await readBodyBytes(body, limit, call, status)).toString('utf8');
+}
+
+/** Reads a body up to `limit` bytes into one buffer (from `alloc` when given); throws API_BAD_RESPONSE beyond the limit. */
+export async function readBodyBytes(body: Readable, limit: number, call: string, status: number, alloc?: (size: number) => Buffer): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let total = 0;
   for await (const chunk of body) {
@@ -103,7 +108,11 @@ export async function readBodyText(body: Readable, limit: number, call: string, 
     }
     chunks.push(buf);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  if (alloc === undefined) return Buffer.concat(chunks, total);
+  const out = alloc(total);
+  let off = 0;
+  for (const c of chunks) off += c.copy(out, off);
+  return out;
 }
 
 /** Reads at most `limit` bytes for an error message and discards the rest so the socket can be reused. */
@@ -229,15 +238,21 @@ export function knownCodeError(
   return undefined;
 }
 
+/** The non-empty `fail[]` of a parsed reply body; undefined when it has none (or an empty one). */
+export function failItems(parsed: unknown): unknown[] | undefined {
+  if (!isRecord(parsed)) return undefined;
+  const fail = parsed['fail'];
+  return Array.isArray(fail) && fail.length > 0 ? (fail as unknown[]) : undefined;
+}
+
 /**
  * The ApiError for a reply whose body carries a non-empty `fail[]` (either generation, any HTTP status the caller
  * treats as delivered): the known codes get their own wording, everything else is API_FAIL, retryable when the
  * item says so. Undefined when there is nothing in `fail`.
  */
 export function failReplyError(parsed: unknown, call: string, status: number, ctx: ApiErrorContext = {}): ApiError | undefined {
-  if (!isRecord(parsed)) return undefined;
-  const fail = parsed['fail'];
-  if (!Array.isArray(fail) || fail.length === 0) return undefined;
+  const fail = failItems(parsed);
+  if (fail === undefined) return undefined;
   const info = extractApiError(parsed) ?? {};
   const reason = [info.code, info.message].filter((p): p is string => p !== undefined).join(': ') || JSON.stringify(fail[0]).slice(0, 200);
   const known = knownCodeError(info.code, call, status, reason, ctx);
@@ -330,6 +345,27 @@ export function contentLength(value: string | string[] | undefined): number | un
   return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
 }
 
+/** A successful reply's body bytes: refused above `maxBytes` (announced or actual), transport failures mapped. */
+async function readBoundedBytes(
+  res: { headers: Record<string, string | string[] | undefined>; body: Readable },
+  maxBytes: number,
+  call: string,
+  status: number,
+  signal: AbortSignal | undefined,
+  alloc?: (size: number) => Buffer,
+): Promise<Buffer> {
+  try {
+    const declared = contentLength(res.headers['content-length']);
+    if (declared !== undefined && declared > maxBytes) {
+      res.body.destroy();
+      throw new ApiError('API_BAD_RESPONSE', `${call} announced ${declared} bytes, above the ${maxBytes}-byte limit`, call, { status });
+    }
+    return await readBodyBytes(res.body, maxBytes, call, status, alloc);
+  } catch (err) {
+    throw mapTransportError(err, call, signal);
+  }
+}
+
 /**
  * A successful reply's JSON body: refused above `maxBytes` (announced or actual), transport failures mapped,
  * and a body that is not JSON reported with its start (usually a proxy or gateway page served with 200:
@@ -342,27 +378,74 @@ export async function readJsonBody(
   status: number,
   signal: AbortSignal | undefined,
 ): Promise<{ text: string; value: unknown }> {
-  let text: string;
-  try {
-    const declared = contentLength(res.headers['content-length']);
-    if (declared !== undefined && declared > maxBytes) {
-      res.body.destroy();
-      throw new ApiError('API_BAD_RESPONSE', `${call} announced ${declared} bytes, above the ${maxBytes}-byte limit`, call, { status });
-    }
-    text = await readBodyText(res.body, maxBytes, call, status);
-  } catch (err) {
-    throw mapTransportError(err, call, signal);
-  }
+  const text = (await readBoundedBytes(res, maxBytes, call, status, signal)).toString('utf8');
   try {
     return { text, value: JSON.parse(text) as unknown };
   } catch (err) {
-    const snippet = text.replace(/\s+/g, ' ').trim().slice(0, 120);
-    throw new ApiError('API_BAD_RESPONSE', `${call} returned HTTP ${status} with a body that is not JSON: ${snippet || '(empty)'}`, call, {
-      status,
-      retryable: true,
-      cause: err,
-    });
+    throw notJsonError(bodySnippet(text), call, status, err);
   }
+}
+
+/** The start of a body for a "not JSON" message: whitespace runs collapsed, at most 120 characters. */
+export function bodySnippet(text: string): string {
+  return text.replace(/\s+/g, ' ').trim().slice(0, 120);
+}
+
+/** A 2xx reply whose body is not JSON (usually a proxy or gateway page): retryable, within the caller's bound. */
+export function notJsonError(snippet: string, call: string, status: number, cause: unknown): ApiError {
+  return new ApiError('API_BAD_RESPONSE', `${call} returned HTTP ${status} with a body that is not JSON: ${snippet || '(empty)'}`, call, {
+    status,
+    retryable: true,
+    cause,
+  });
+}
+
+/** The bytes of a 2xx JSON reply read unparsed (ReplyReader), and its status. */
+export interface ReplyBytes {
+  bytes: Buffer;
+  status: number;
+}
+
+/** A reader's default buffer: its own ArrayBuffer (never Node's shared pool), so it can be moved to a worker. */
+export function allocBytes(size: number): Buffer {
+  return Buffer.allocUnsafeSlow(size);
+}
+
+/** An error a ReplyReader threw: carried through the client's retry loop (it is not retried) and given back as is. */
+class ReaderFailure extends Error {
+  constructor(readonly inner: unknown) {
+    super('reply reader failed');
+  }
+}
+
+/**
+ * Hands a 2xx reply's bytes to the caller's reader, inside the client's retry loop. A `fail[]` the reader found is
+ * thrown exactly as a JSON reply's would be (failReplyError, retried when retryable), a body that is not JSON as
+ * readJsonBody throws it; an error of the reader's own is not retried (see unwrapReaderFailure).
+ */
+export async function readReplyWith<T>(
+  reply: ReplyBytes,
+  reader: ReplyReader<T>,
+  call: string,
+  failContext?: (parsed: unknown) => Promise<ApiErrorContext>,
+): Promise<T> {
+  let r: ReplyReading<T>;
+  try {
+    r = await reader.read(reply.bytes, reply.status);
+  } catch (err) {
+    throw new ReaderFailure(err);
+  }
+  if ('value' in r) return r.value;
+  if ('notJson' in r) throw notJsonError(r.notJson.snippet, call, reply.status, new SyntaxError(r.notJson.reason));
+  const parsed = { fail: r.fail };
+  const failure = failReplyError(parsed, call, reply.status, failContext === undefined ? {} : await failContext(parsed));
+  if (failure !== undefined) throw failure;
+  throw new ReaderFailure(new CollectorError('API_BAD_RESPONSE', `${call}: the reply reader reported an empty fail[]`));
+}
+
+/** The reader's own error when `err` carries one (readReplyWith), else `err`. */
+export function unwrapReaderFailure(err: unknown): unknown {
+  return err instanceof ReaderFailure ? err.inner : err;
 }
 
 /**
@@ -380,9 +463,15 @@ export async function successReply(
     downloadDeadlineMs: number;
     maxBytes: number;
     failContext?: (parsed: unknown) => Promise<ApiErrorContext>;
+    /** Give the JSON body back unparsed (ReplyBytes), gathered into a buffer from `bytes`: the caller's reader parses it. */
+    bytes?: (size: number) => Buffer;
   },
 ): Promise<{ value: unknown; handedOver: boolean }> {
   const status = res.statusCode;
+  if (o.bytes !== undefined) {
+    const value: ReplyBytes = { bytes: await readBoundedBytes(res, o.maxBytes, o.call, status, o.deadline.signal, o.bytes), status };
+    return { value, handedOver: false };
+  }
   if (o.raw && !isJsonContentType(res.headers['content-type'])) {
     // A file: it gets the download deadline, from the start of this call, and keeps it while the caller reads.
     o.deadline.extend(o.downloadDeadlineMs, 'download_deadline');

@@ -6,7 +6,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ApiError } from '../core/errors.js';
 import type { RetryPolicy } from '../core/retry.js';
 import { discoverRegion } from './discover.js';
+import type { ReplyReader } from './api.js';
 import { CredentialLimiter } from './limiter.js';
+import { failItems } from './responses.js';
 import { MimecastV1Client, type MimecastV1ClientOptions } from './v1client.js';
 
 const FAST: RetryPolicy = { retries: 3, minDelayMs: 5, maxDelayMs: 20, factor: 2 };
@@ -223,6 +225,26 @@ describe('MimecastV1Client.postJson', () => {
     });
     await expect(client.postJson(SIEM, {})).resolves.toEqual(caughtUp);
     expect(h.seen).toHaveLength(2);
+  });
+
+  it('postJsonWith: a fail[] the reader finds is the ApiError postJson throws (1.0 wording, retries)', async () => {
+    const reader: ReplyReader<unknown> = {
+      read: (bytes) => {
+        const value: unknown = JSON.parse(bytes.toString('utf8'));
+        const items = failItems(value);
+        return Promise.resolve(items === undefined ? { value } : { fail: items });
+      },
+    };
+    const { h, client } = await setup((req, res, n) =>
+      req.path === '/dev' ? json(res, 200, fail('err_developer_key', 'Invalid developer key')) : n === 3 ? json(res, 200, fail('err_transient', 'try again', true)) : json(res, 200, { meta: { status: 200 }, data: [{ a: 1 }], fail: [] }),
+    );
+    const viaJson = (await client.postJson('/dev', {}).catch((e: unknown) => e)) as ApiError;
+    const viaReader = (await client.postJsonWith('/dev', {}, undefined, reader).catch((e: unknown) => e)) as ApiError;
+    expect(viaReader).toMatchObject({ code: 'API_AUTH_FAILED', apiCode: 'err_developer_key', retryable: false, message: viaJson.message });
+    expect(viaReader.message).toContain('application id app-0001');
+    expect(h.seen).toHaveLength(2);
+    await expect(client.postJsonWith('/api/ttp/url/get-logs', {}, undefined, reader)).resolves.toMatchObject({ data: [{ a: 1 }] });
+    expect(h.seen).toHaveLength(4);
   });
 
   it('getJson needs API 2.0', async () => {

@@ -4,7 +4,7 @@ import { ApiError, CollectorError, describeError } from '../core/errors.js';
 import { API_RETRY, retryCall, type RetryPolicy } from '../core/retry.js';
 import type { Logger } from '../telemetry/logger.js';
 import { silentLogger } from '../telemetry/logger.js';
-import type { MimecastApi, RawResponse } from './api.js';
+import type { MimecastApi, RawResponse, ReplyReader } from './api.js';
 import { discoverRegion } from './discover.js';
 import { signRequest } from './hmac.js';
 import {
@@ -25,10 +25,14 @@ import {
   extractApiError,
   knownCodeError,
   mapTransportError,
+  allocBytes,
   readErrorText,
+  readReplyWith,
   statusError,
   type ApiErrorContext,
+  type ReplyBytes,
   successReply,
+  unwrapReaderFailure,
 } from './responses.js';
 import { downloadUrl, type Download } from './v2client.js';
 import { DEFAULT_WAIT_BOUNDS, applyServerWait, type ServerWait, type WaitBounds } from './waits.js';
@@ -138,6 +142,10 @@ export class MimecastV1Client implements MimecastApi {
     return this.#call(path, JSON.stringify(body ?? {}), signal, false);
   }
 
+  async postJsonWith<T>(path: string, body: unknown, signal: AbortSignal | undefined, reader: ReplyReader<T>): Promise<T> {
+    return (await this.#call(path, JSON.stringify(body ?? {}), signal, false, reader)) as T;
+  }
+
   /**
    * POST whose 2xx reply may be a file (get-siem-logs): a non-JSON reply is returned unread. A JSON reply is read
    * (bounded): a `fail[]` becomes an ApiError, otherwise (e.g. `isLastToken`) it is returned as a stream of its bytes.
@@ -173,7 +181,7 @@ export class MimecastV1Client implements MimecastApi {
     if (this.#closed) throw new CollectorError('ABORTED', 'Mimecast client is closed');
   }
 
-  async #call(path: string, body: string, signal: AbortSignal | undefined, raw: boolean): Promise<unknown> {
+  async #call(path: string, body: string, signal: AbortSignal | undefined, raw: boolean, reader?: ReplyReader<unknown>): Promise<unknown> {
     this.#assertOpen();
     const call = `POST ${path}`;
     const url = joinUrl(this.baseUrl, path);
@@ -184,11 +192,15 @@ export class MimecastV1Client implements MimecastApi {
           await this.#limiter.acquire(signal);
           let outcome: Outcome;
           try {
-            outcome = await this.#send(url, path, call, body, signal, raw);
+            outcome = await this.#send(url, path, call, body, signal, raw, reader?.alloc ?? (reader === undefined ? undefined : allocBytes));
           } finally {
             this.#limiter.release();
           }
-          if (outcome.kind === 'ok') return outcome.value;
+          if (outcome.kind === 'ok') {
+            if (reader === undefined) return outcome.value;
+            // Read with the credential's slot given back: parsing is not the API's time.
+            return readReplyWith(outcome.value as ReplyBytes, reader, call, async (parsed) => this.#context(extractApiError(parsed)?.code, signal));
+          }
           throttled++;
           if (throttled > this.#rateLimitRetries) {
             throw new ApiError('API_RATE_LIMITED', `${call} was rate-limited ${throttled} times in a row (HTTP 429): ${outcome.summary}`, call, {
@@ -202,10 +214,20 @@ export class MimecastV1Client implements MimecastApi {
       },
       this.#retry,
       { ...(signal === undefined ? {} : { signal }), onRetry: (err, attempt, delayMs) => this.#onRetry(call, err, attempt, delayMs) },
-    );
+    ).catch((err: unknown) => {
+      throw unwrapReaderFailure(err);
+    });
   }
 
-  async #send(url: string, path: string, call: string, body: string, signal: AbortSignal | undefined, raw: boolean): Promise<Outcome> {
+  async #send(
+    url: string,
+    path: string,
+    call: string,
+    body: string,
+    signal: AbortSignal | undefined,
+    raw: boolean,
+    bytes: ((size: number) => Buffer) | undefined,
+  ): Promise<Outcome> {
     // Signed per attempt: a retried request must not reuse an old date or request id.
     const signed = signRequest({ accessKey: this.#accessKey, secretKey: this.#secretKey, appId: this.appId, appKey: this.#appKey, path });
     const headers: Record<string, string> = {
@@ -267,6 +289,7 @@ export class MimecastV1Client implements MimecastApi {
         downloadDeadlineMs: this.#rules.downloadDeadlineMs,
         maxBytes: this.#maxResponseBytes,
         failContext: async (parsed) => this.#context(extractApiError(parsed)?.code, signal),
+        ...(bytes === undefined ? {} : { bytes }),
       });
       handedOver = ok.handedOver;
       return { kind: 'ok', value: ok.value };

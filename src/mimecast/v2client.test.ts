@@ -4,7 +4,9 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ApiError, CollectorError } from '../core/errors.js';
 import type { RetryPolicy } from '../core/retry.js';
+import type { ReplyReader } from './api.js';
 import { CredentialLimiter } from './limiter.js';
+import { bodySnippet, failItems } from './responses.js';
 import { MimecastV2Client, describeCall, type MimecastV2ClientOptions } from './v2client.js';
 
 const FAST: RetryPolicy = { retries: 3, minDelayMs: 5, maxDelayMs: 20, factor: 2 };
@@ -390,5 +392,73 @@ describe('MimecastV2Client.postRaw', () => {
     const raw = await client.postRaw('/api/audit/get-siem-logs', {});
     expect(JSON.parse(await text(raw.body))).toMatchObject({ meta: { isLastToken: true } });
     await expect(client.postRaw('/api/audit/get-siem-logs', {})).rejects.toMatchObject({ code: 'API_FAIL', apiCode: 'err_x' });
+  });
+});
+
+describe('MimecastV2Client.postJsonWith', () => {
+  /** What postJson does with the bytes, done by a caller's reader: the reference the reader path must match. */
+  const parseHere: ReplyReader<unknown> = {
+    read: (bytes) => {
+      const text = bytes.toString('utf8');
+      let value: unknown;
+      try {
+        value = JSON.parse(text);
+      } catch (err) {
+        return Promise.resolve({ notJson: { snippet: bodySnippet(text), reason: String(err) } });
+      }
+      const fail = failItems(value);
+      return Promise.resolve(fail === undefined ? { value } : { fail });
+    },
+  };
+  const failBody = (retryable: boolean): unknown => ({ meta: { status: 200 }, data: [], fail: [{ key: {}, errors: [{ code: 'err_page_token_invalid', message: 'The page token is invalid', retryable }] }] });
+
+  it('hands the body bytes of a 2xx reply to the reader, gathered where it asks', async () => {
+    const { client } = await setup((_req, res) => json(res, 200, { meta: { status: 200 }, data: [{ id: 1 }], fail: [] }));
+    const sizes: number[] = [];
+    const got = await client.postJsonWith('/api/audit/get-audit-events', { data: [{}] }, undefined, {
+      alloc: (n) => {
+        sizes.push(n);
+        return Buffer.alloc(n);
+      },
+      read: (bytes) => Promise.resolve({ value: bytes.toString('utf8') }),
+    });
+    expect(JSON.parse(got)).toEqual({ meta: { status: 200 }, data: [{ id: 1 }], fail: [] });
+    expect(sizes).toEqual([Buffer.byteLength(got)]);
+  });
+
+  it('a fail[] the reader finds in a 200 is the ApiError postJson throws, retried only when the item says retryable', async () => {
+    const { gw, client } = await setup((req, res) => json(res, 200, failBody(req.path === '/api/retry')));
+    const path = '/api/ttp/url/get-logs';
+    const viaJson = await client.postJson(path, {}).catch((e: unknown) => e);
+    const viaReader = await client.postJsonWith(path, {}, undefined, parseHere).catch((e: unknown) => e);
+    expect(viaReader).toBeInstanceOf(ApiError);
+    expect(viaReader).toMatchObject({ code: 'API_FAIL', apiCode: 'err_page_token_invalid', retryable: false, status: 200 });
+    const pick = (e: unknown): unknown => {
+      const a = e as ApiError;
+      return { code: a.code, message: a.message, apiCode: a.apiCode, retryable: a.retryable, status: a.status, call: a.call, details: a.details };
+    };
+    expect(pick(viaReader)).toEqual(pick(viaJson));
+    expect(gw.api).toHaveLength(2);
+    await expect(client.postJsonWith('/api/retry', {}, undefined, parseHere)).rejects.toMatchObject({ code: 'API_FAIL', retryable: true });
+    expect(gw.api).toHaveLength(2 + FAST.retries + 1);
+  });
+
+  it('a non-JSON 200 the reader reports is API_BAD_RESPONSE and retried; an error of the reader own is not retried', async () => {
+    const { gw, client } = await setup((req, res, n) => {
+      if (req.path === '/html' && n === 1) res.writeHead(200, { 'content-type': 'text/html' }).end('<html>  maintenance </html>');
+      else json(res, 200, { meta: { status: 200 }, data: [], fail: [] });
+    });
+    await expect(client.postJsonWith('/html', {}, undefined, parseHere)).resolves.toMatchObject({ data: [] });
+    expect(gw.api).toHaveLength(2);
+    const { client: once } = await setup((_req, res) => void res.writeHead(200, { 'content-type': 'text/html' }).end('<html>  maintenance </html>'), { retry: { ...FAST, retries: 0 } });
+    const err = await once.postJsonWith('/html', {}, undefined, parseHere).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'API_BAD_RESPONSE', retryable: true, status: 200 });
+    expect((err as Error).message).toBe('POST /html returned HTTP 200 with a body that is not JSON: <html> maintenance </html>');
+
+    const own = new CollectorError('NORMALIZE_FAILED', 'parse worker failed', { retryable: true });
+    const before = gw.api.length;
+    const thrown = await client.postJsonWith('/ok', {}, undefined, { read: () => Promise.reject(own) }).catch((e: unknown) => e);
+    expect(thrown).toBe(own);
+    expect(gw.api.length - before).toBe(1);
   });
 });

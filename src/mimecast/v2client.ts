@@ -5,7 +5,7 @@ import { ApiError, CollectorError, describeError } from '../core/errors.js';
 import { API_RETRY, retryCall, type RetryPolicy } from '../core/retry.js';
 import type { Logger } from '../telemetry/logger.js';
 import { silentLogger } from '../telemetry/logger.js';
-import type { MimecastApi, RawResponse } from './api.js';
+import type { MimecastApi, RawResponse, ReplyReader } from './api.js';
 import {
   DEFAULT_CALL_DEADLINE_MS,
   DEFAULT_DOWNLOAD_DEADLINE_MS,
@@ -27,6 +27,10 @@ import {
   statusError,
   contentLength,
   successReply,
+  allocBytes,
+  readReplyWith,
+  unwrapReaderFailure,
+  type ReplyBytes,
 } from './responses.js';
 import { DEFAULT_WAIT_BOUNDS, applyServerWait, noteWait, serverWait, type ServerWait, type WaitBounds } from './waits.js';
 
@@ -169,6 +173,10 @@ export class MimecastV2Client implements MimecastApi {
     return this.#call('POST', path, {}, JSON.stringify(body ?? {}), signal);
   }
 
+  async postJsonWith<T>(path: string, body: unknown, signal: AbortSignal | undefined, reader: ReplyReader<T>): Promise<T> {
+    return (await this.#call('POST', path, {}, JSON.stringify(body ?? {}), signal, false, reader)) as T;
+  }
+
   /**
    * POST whose 2xx reply may be a file: returned unread for the caller to stream. A JSON reply is read (bounded)
    * so a `fail[]` inside it becomes an ApiError; without one it is handed back as a fresh stream of the same bytes.
@@ -211,6 +219,7 @@ export class MimecastV2Client implements MimecastApi {
     body: string | undefined,
     signal: AbortSignal | undefined,
     raw = false,
+    reader?: ReplyReader<unknown>,
   ): Promise<unknown> {
     this.#assertOpen();
     const call = describeCall(method, path, query);
@@ -225,11 +234,15 @@ export class MimecastV2Client implements MimecastApi {
           await this.#limiter.acquire(signal);
           let outcome: Outcome;
           try {
-            outcome = await this.#send(method, url, path, call, token, body, signal, raw);
+            outcome = await this.#send(method, url, path, call, token, body, signal, raw, reader?.alloc ?? (reader === undefined ? undefined : allocBytes));
           } finally {
             this.#limiter.release();
           }
-          if (outcome.kind === 'ok') return outcome.value;
+          if (outcome.kind === 'ok') {
+            if (reader === undefined) return outcome.value;
+            // Read with the credential's slot given back: parsing is not the API's time.
+            return readReplyWith(outcome.value as ReplyBytes, reader, call);
+          }
           if (outcome.kind === 'unauthorized') {
             this.#tokens.invalidate(token);
             if (!reauthenticated) {
@@ -260,7 +273,9 @@ export class MimecastV2Client implements MimecastApi {
       },
       this.#retry,
       { ...(signal === undefined ? {} : { signal }), onRetry: (err, attempt, delayMs) => this.#onRetry(call, err, attempt, delayMs) },
-    );
+    ).catch((err: unknown) => {
+      throw unwrapReaderFailure(err);
+    });
   }
 
   async #send(
@@ -272,6 +287,7 @@ export class MimecastV2Client implements MimecastApi {
     body: string | undefined,
     signal: AbortSignal | undefined,
     raw: boolean,
+    bytes?: (size: number) => Buffer,
   ): Promise<Outcome> {
     const headers: Record<string, string> = {
       authorization: `Bearer ${token}`,
@@ -327,6 +343,7 @@ export class MimecastV2Client implements MimecastApi {
         deadline,
         downloadDeadlineMs: this.#rules.downloadDeadlineMs,
         maxBytes: this.#maxResponseBytes,
+        ...(bytes === undefined ? {} : { bytes }),
       });
       handedOver = ok.handedOver;
       return { kind: 'ok', value: ok.value };

@@ -318,3 +318,138 @@ describe('PagedSource', () => {
     }
   });
 });
+
+describe('PagedSource on the parse worker', () => {
+  const WORKER = join(import.meta.dirname, '../../../dist/core/parse-worker.js');
+  let pool: ParsePool | undefined;
+  afterEach(async () => {
+    await pool?.close();
+    pool = undefined;
+  });
+  const threaded = (): ParsePool => {
+    pool = new ParsePool({ workers: 1, workerFile: WORKER });
+    expect(pool.threaded).toBe(true);
+    return pool;
+  };
+  const click = (i: number, date: string): Record<string, unknown> => ({ userEmailAddress: `u${i}@corp.example`, url: `http://x.example/${i}`, action: 'block', scanResult: 'malicious', date, messageId: `<m${i}@x>` });
+
+  it('restarts the window when the API refuses a stored page token in a 200 fail[]', async () => {
+    const { ep, fake: f } = await setup('audit', 20);
+    for (let i = 0; i < 100; i++) ep.add(NOW - 5 * 3_600_000 + i * MIN, i);
+    const opts = { account: 'acme', spec: PAGED_SPECS.audit, api: clientFor(f), logger: silentLogger(), startFromMs: 6 * 3_600_000, pageSize: 20, pool: threaded(), now: () => NOW };
+    const first = await drain(new PagedSource(opts), undefined, 2);
+    ep.generation += 1;
+    const before = f.requests.length;
+    const second = await drain(new PagedSource(opts), first.cursor);
+    // The first run's read-ahead of page 3 (stopped with it) may reach the server after `before`: find the restart.
+    const later = tokens(f).slice(before);
+    const restart = later.indexOf(undefined);
+    expect(restart).toBeGreaterThan(0);
+    expect(later[restart - 1]).toBe('g1-o40');
+    expect(new Set([...ids(first.batches), ...ids(second.batches)]).size).toBe(100);
+    expect(second.batches.reduce((n, b) => n + (b.counters?.['token_restarts'] ?? 0), 0)).toBe(1);
+  });
+
+  it('a retryable fail[] in a 200 is retried by the client; an unlicensed one disables the stream', async () => {
+    let n = 0;
+    const f = await startFake(() => {
+      n += 1;
+      if (n === 1) return { body: { meta: { status: 200 }, data: [], fail: [{ errors: [{ code: 'err_busy', message: 'Try again', retryable: true }] }] } };
+      if (n === 2) return { body: { meta: { pagination: {} }, data: [{ clickLogs: [click(1, '2024-03-10T11:30:00+0000')] }], fail: [] } };
+      return { body: { meta: { status: 200 }, data: [], fail: [{ errors: [{ code: 'err_product_not_licensed', message: 'Not licensed', retryable: false }] }] } };
+    });
+    fake = f;
+    const opts = { account: 'acme', spec: PAGED_SPECS.ttp_url, api: clientFor(f), logger: silentLogger(), startFromMs: 3_600_000, pool: threaded(), now: () => NOW };
+    const { batches } = await drain(new PagedSource(opts), undefined);
+    expect(f.requests).toHaveLength(2);
+    expect(batches.flatMap((b) => b.events)).toHaveLength(1);
+    const err = (await drain(new PagedSource(opts), undefined).catch((e: unknown) => e)) as ApiError;
+    expect(err).toMatchObject({ code: 'API_PERMISSION_DENIED', apiCode: 'err_product_not_licensed' });
+    expect(err.details['disabled']).toBe(true);
+  });
+
+  it('asks for the next page as soon as the worker has read the token, before the current page is normalized', async () => {
+    const { ep, fake: f } = await setup('audit', 10);
+    for (let i = 0; i < 25; i++) ep.add(NOW - 2 * 3_600_000 + i * MIN, i);
+    const seen: string[] = [];
+    const client = clientFor(f);
+    const api: PagedSourceOptions['api'] = {
+      postJsonWith: (path, body, signal, reader) => {
+        seen.push(`ask ${String((body as { meta: { pagination: { pageToken?: string } } }).meta.pagination.pageToken)}`);
+        return client.postJsonWith(path, body, signal, reader);
+      },
+    };
+    const p = threaded();
+    const run = p.run.bind(p);
+    p.run = async (job, handOver, onHead) => {
+      const r = await run(job, handOver, onHead);
+      seen.push(`page with next ${String(r.reply?.kind === 'page' ? r.reply.next : undefined)} read`);
+      return r;
+    };
+    const { batches, cursor } = await drain(new PagedSource({ account: 'acme', spec: PAGED_SPECS.audit, api, logger: silentLogger(), startFromMs: 3 * 3_600_000, pageSize: 10, pool: p, now: () => NOW }), undefined);
+    const at = (what: string): number => seen.indexOf(what);
+    expect(seen.filter((s) => s.startsWith('ask'))).toEqual(['ask undefined', 'ask g1-o10', 'ask g1-o20']);
+    // Page 2 is asked for before page 1 is read whole; page 3 only once page 2 is the current page (one ahead).
+    expect(at('ask g1-o10')).toBeLessThan(at('page with next g1-o10 read'));
+    expect(at('ask g1-o20')).toBeGreaterThan(at('page with next g1-o10 read'));
+    expect(new Set(ids(batches)).size).toBe(25);
+    expect(batches.map((b) => parsePagedCursor(b.cursor)?.pageToken)).toEqual(['g1-o10', 'g1-o20', undefined]);
+    expect(parsePagedCursor(cursor)?.to).toBeUndefined();
+  });
+
+  it('parses a reply too large for a worker heap on its own thread, with the same result', async () => {
+    const big = Array.from({ length: 700 }, (_, i) => ({ id: `A${i}`, auditType: 'Logon', user: 'a@corp.example', eventTime: '2024-03-10T11:20:00+0000', eventInfo: 'x'.repeat(4000) }));
+    const f = await startFake(() => ({ body: { meta: { pagination: {} }, data: big, fail: [] } }));
+    fake = f;
+    const p = threaded();
+    expect(p.maxJobBytes).toBe(2 * 1024 * 1024);
+    let onWorker = 0;
+    const run = p.run.bind(p);
+    p.run = (job, handOver, onHead) => {
+      onWorker += 1;
+      return run(job, handOver, onHead);
+    };
+    const opts = { account: 'acme', spec: PAGED_SPECS.audit, api: clientFor(f), logger: silentLogger(), startFromMs: 3_600_000, now: () => NOW };
+    const inline = await drain(new PagedSource(opts), undefined);
+    const pooled = await drain(new PagedSource({ ...opts, pool: p }), undefined);
+    expect(onWorker).toBe(0);
+    expect(ids(pooled.batches)).toEqual(ids(inline.batches));
+    expect(ids(pooled.batches)).toHaveLength(700);
+  });
+
+  it('quarantines a bad record inside a page, keeps a record without a time (tagged), and the page reads as it does inline', async () => {
+    const page = {
+      meta: { pagination: { next: 'p2' } },
+      data: [{ clickLogs: [click(1, '2024-03-10T11:30:00+0000'), 'not a record', click(2, ''), click(3, '2024-03-01T00:00:00+0000')] }],
+      fail: [],
+    };
+    // One record's text holds a byte that is not UTF-8: the decoder replaces it, the record is kept untagged.
+    const [head, tail] = JSON.stringify(page).split('http://x.example/2') as [string, string];
+    const bytes = Buffer.concat([Buffer.from(`${head}http://x.example/\u00e9`), Buffer.from([0xff]), Buffer.from(tail)]);
+    const f = await startFake((req) => {
+      const token = (req.body as { meta: { pagination: { pageToken?: string } } }).meta.pagination.pageToken;
+      return token === undefined ? { chunks: [bytes.subarray(0, 100), bytes.subarray(100)] } : { body: { meta: { pagination: {} }, data: [{ clickLogs: [] }], fail: [] } };
+    });
+    fake = f;
+    const opts = { account: 'acme', spec: PAGED_SPECS.ttp_url, api: clientFor(f), logger: silentLogger(), startFromMs: 3_600_000, now: () => NOW };
+    const read = async (src: PagedSource): Promise<unknown> => {
+      const out: unknown[] = [];
+      for await (const b of src.pull(undefined, new AbortController().signal)) {
+        out.push({ events: b.events.map((e) => [e.id, e.time, e.timeMissing === true, e.doc]), quarantined: b.quarantined ?? [], cursor: b.cursor, counters: b.counters });
+      }
+      // The collection time (a record without one, event.created) is the clock's: the test data is all from 2024.
+      return JSON.parse(JSON.stringify(out).replace(/"20(?:2[5-9]|[3-9]\d)-[^"]*Z"/g, '"(collected)"')) as unknown;
+    };
+    const inline = await read(new PagedSource(opts));
+    const onWorker = (await read(new PagedSource({ ...opts, pool: threaded() }))) as { events: [string, string, boolean, Record<string, unknown>][]; quarantined: { reason: string; location: string; raw: string }[]; counters: Record<string, number> }[];
+    expect(onWorker).toEqual(inline);
+    const [p1] = onWorker;
+    expect(p1?.events).toHaveLength(3);
+    expect(p1?.quarantined).toEqual([expect.objectContaining({ reason: 'bad_record', raw: '"not a record"', location: expect.stringContaining('page=1,record=2') })]);
+    const missing = p1?.events.find((e) => e[2]);
+    expect(missing?.[3]['tags']).toContain('mimecast_time_missing');
+    expect(JSON.stringify(p1?.events)).toContain('http://x.example/\u00e9\ufffd');
+    expect(JSON.stringify(p1?.events)).not.toContain('invalid_utf8');
+    expect(p1?.counters['records_outside_window']).toBe(1);
+  });
+});

@@ -1,18 +1,19 @@
 // One source for every time-window API function: UTC windows with an overlap re-read, page tokens committed one page at a time.
 import type { Batch, Source } from '../../core/contracts.js';
 import { ApiError, CollectorError, describeError, isAbort } from '../../core/errors.js';
-import { frameRecords, parseLines, type ParseJob, type ParsedLines } from '../../core/parse-lines.js';
+import { parseLines, type ParseJob, type ParsedLines } from '../../core/parse-lines.js';
 import type { ParsePool } from '../../core/parse-pool.js';
-import type { MimecastApi } from '../../mimecast/api.js';
+import type { MimecastApi, ReplyReader } from '../../mimecast/api.js';
 import { formatMimecastDate, parseTime } from '../../normalize/time.js';
 import type { Logger } from '../../telemetry/logger.js';
+import type { PagedReplyInfo } from './reply.js';
 import { disabledError, isUnavailable, type RecordNormalizer } from './shared.js';
 import type { PagedSpec, PagedStream } from './specs.js';
 
 export interface PagedSourceOptions {
   account: string;
   spec: PagedSpec;
-  api: Pick<MimecastApi, 'postJson'>;
+  api: Pick<MimecastApi, 'postJsonWith'>;
   logger: Logger;
   /** First run only: how far back to start (ms); clamped to the stream's history limit. */
   startFromMs: number;
@@ -78,44 +79,6 @@ function floorSecond(ms: number): number {
   return Math.floor(ms / 1000) * 1000;
 }
 
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-interface Page {
-  records: unknown[];
-  next: string | undefined;
-}
-
-/** Pulls the records and the next token out of a meta/data reply. */
-export function parsePagedReply(body: unknown, spec: PagedSpec, call: string): Page {
-  if (!isRecord(body)) throw new ApiError('API_BAD_RESPONSE', `${call}: expected a JSON object`, call, { retryable: true });
-  const data = body['data'];
-  if (data !== undefined && !Array.isArray(data)) {
-    throw new ApiError('API_BAD_RESPONSE', `${call}: "data" is not an array`, call, { retryable: true });
-  }
-  const items: unknown[] = data ?? [];
-  let records: unknown[];
-  if (spec.recordsKey === undefined) {
-    records = items;
-  } else {
-    records = [];
-    for (const item of items) {
-      if (!isRecord(item)) continue;
-      const list = item[spec.recordsKey];
-      if (list === undefined || list === null) continue;
-      if (!Array.isArray(list)) {
-        throw new ApiError('API_BAD_RESPONSE', `${call}: data[].${spec.recordsKey} is not an array`, call, { retryable: true });
-      }
-      for (const r of list as unknown[]) records.push(r);
-    }
-  }
-  const meta = body['meta'];
-  const pagination = isRecord(meta) ? meta['pagination'] : undefined;
-  const next = isRecord(pagination) ? pagination['next'] : undefined;
-  return { records, next: typeof next === 'string' && next !== '' ? next : undefined };
-}
-
 /** A reply to a request that carried a page token, refusing the token (expired, unknown): restart the window. */
 function isTokenRejection(err: unknown): boolean {
   return err instanceof CollectorError && !err.retryable && (err.code === 'API_FAIL' || err.code === 'API_BAD_REQUEST');
@@ -139,23 +102,28 @@ export class PagedSource implements Source {
   }
 
   /**
-   * Normalizes a page's records on the parse worker (or on this thread with a normalizer of the caller's own). They
-   * cross as JSON texts, one per record, so the worker rebuilds exactly the values the API sent.
+   * Reads one reply from its bytes: parsed once, on the parse worker (or on this thread with a normalizer of the
+   * caller's own, or without a pool), its records normalized there. Runs inside the client's call, so a `fail[]`
+   * or a body that is not JSON becomes the client's own error (and is retried by it) as with postJson.
    */
-  private normalizePage(records: readonly unknown[], where: string): Promise<ParsedLines> {
-    const pool = this.o.pool;
+  private readPage(from: number, to: number, pageNo: number, onHead: (head: PagedReplyInfo) => void): ReplyReader<ParsedLines> {
     const custom = this.o.normalize;
-    const texts = records.map((r) => JSON.stringify(r) ?? 'null');
-    const { text, ends } = frameRecords(texts, (n) => (pool === undefined || custom !== undefined ? Buffer.allocUnsafe(n) : pool.textBuffer(n)));
-    const job: ParseJob = { stream: this.stream, account: this.account, text, firstLine: 1, where, records: { ends } };
-    if (pool === undefined || custom !== undefined) {
-      try {
-        return Promise.resolve(parseLines(job, custom));
-      } catch (err) {
-        return Promise.reject(err);
-      }
-    }
-    return pool.run(job, true);
+    const pool = custom === undefined ? this.o.pool : undefined;
+    const windowText = `${iso(from)}..${iso(to)}`;
+    const reply = { timeField: this.spec.timeField, from, to, ...(this.spec.recordsKey === undefined ? {} : { recordsKey: this.spec.recordsKey }) };
+    const reader: ReplyReader<ParsedLines> = {
+      read: async (bytes) => {
+        const job: ParseJob = { stream: this.stream, account: this.account, text: bytes, firstLine: 1, where: `stream=${this.stream},window=${windowText},page=${pageNo}`, reply };
+        // A reply too large for a worker's heap is parsed here: a worker that runs out of heap aborts the whole process.
+        const parsed = pool !== undefined && bytes.length <= pool.maxJobBytes ? await pool.run(job, true, onHead) : parseLines(job, custom);
+        const info = parsed.reply;
+        if (info?.kind === 'fail') return { fail: info.fail };
+        if (info?.kind === 'not_json') return { notJson: { snippet: info.snippet, reason: info.reason } };
+        return { value: parsed };
+      },
+    };
+    if (pool !== undefined) reader.alloc = (n) => (n <= pool.maxJobBytes ? pool.textBuffer(n) : Buffer.allocUnsafeSlow(n));
+    return reader;
   }
 
   private now(): number {
@@ -175,31 +143,53 @@ export class PagedSource implements Source {
   }
 
   async *pull(cursorText: string | undefined, signal: AbortSignal): AsyncGenerator<Batch> {
-    // The next page is asked for as soon as its token is known, while this page is normalized and journaled: at most
-    // one page ahead. Its token is committed only with the page after it, so a stop in between loses nothing.
-    let ahead: { token: string; reply: Promise<unknown>; abort: AbortController } | undefined;
+    // The next page is asked for as soon as its token is known (the worker tells it once it has parsed the current
+    // reply, before normalizing its records), while this page is normalized and journaled: at most one page ahead.
+    // Its token is committed only with the page after it, so a stop in between loses nothing.
+    interface Ahead {
+      token: string;
+      reply: Promise<ParsedLines>;
+      abort: AbortController;
+      /** The head of the page read ahead, kept until that page is the current one. */
+      head?: PagedReplyInfo;
+      onHead?: (head: PagedReplyInfo) => void;
+    }
+    let ahead: Ahead | undefined;
     const dropAhead = (): void => {
       ahead?.abort.abort();
       ahead = undefined;
     };
+    const post = (from: number, to: number, token: string | undefined, pageNo: number, s: AbortSignal, onHead: (head: PagedReplyInfo) => void): Promise<ParsedLines> =>
+      this.o.api.postJsonWith(this.spec.path, this.request(from, to, token), s, this.readPage(from, to, pageNo, onHead));
     try {
       yield* this.pages(cursorText, signal, {
-        call: (from, to, token) => {
+        call: (from, to, token, pageNo, onHead) => {
           if (ahead !== undefined && token !== undefined && ahead.token === token) {
-            const reply = ahead.reply;
+            const { reply, head } = ahead;
+            if (head === undefined) ahead.onHead = onHead;
             ahead = undefined;
+            if (head !== undefined) onHead(head);
             return reply;
           }
           dropAhead();
-          return this.o.api.postJson(this.spec.path, this.request(from, to, token), signal);
+          return post(from, to, token, pageNo, signal, onHead);
         },
-        prefetch: (from, to, token) => {
+        prefetch: (from, to, token, pageNo) => {
+          if (ahead?.token === token) return;
           dropAhead();
           const abort = new AbortController();
-          const reply = this.o.api.postJson(this.spec.path, this.request(from, to, token), AbortSignal.any([signal, abort.signal]));
+          const entry: Ahead = {
+            token,
+            abort,
+            reply: post(from, to, token, pageNo, AbortSignal.any([signal, abort.signal]), (head) => {
+              // Acted on only once this page is the current one: one page ahead, never two.
+              if (entry.onHead !== undefined) entry.onHead(head);
+              else entry.head = head;
+            }),
+          };
           // Awaited (and its failure handled) when its turn comes; a reply never used must not go unhandled.
-          reply.catch(() => undefined);
-          ahead = { token, reply, abort };
+          entry.reply.catch(() => undefined);
+          ahead = entry;
         },
       });
     } finally {
@@ -210,7 +200,11 @@ export class PagedSource implements Source {
   private async *pages(
     cursorText: string | undefined,
     signal: AbortSignal,
-    api: { call: (from: number, to: number, token: string | undefined) => Promise<unknown>; prefetch: (from: number, to: number, token: string) => void },
+    api: {
+      /** `onHead`: the page's token and record count, when known before its events (see pull). */
+      call: (from: number, to: number, token: string | undefined, pageNo: number, onHead: (head: PagedReplyInfo) => void) => Promise<ParsedLines>;
+      prefetch: (from: number, to: number, token: string, pageNo: number) => void;
+    },
   ): AsyncGenerator<Batch> {
     const now = this.now();
     const overlap = this.o.overlapMs ?? DEFAULT_OVERLAP_MS;
@@ -275,9 +269,15 @@ export class PagedSource implements Source {
       bump('windows');
 
       for (;;) {
-        let body: unknown;
+        let parsed: ParsedLines;
+        // Decides from a page's head whether a next page follows (see `last` below) and asks for it early.
+        const readAhead = (head: PagedReplyInfo): void => {
+          if (head.kind !== 'page' || head.next === undefined || head.records === 0) return;
+          if (seen.has(head.next) || head.next === token || pageNo + 1 >= MAX_PAGES_PER_WINDOW) return;
+          api.prefetch(from, to, head.next, pageNo + 2);
+        };
         try {
-          body = await api.call(from, to, token);
+          parsed = await api.call(from, to, token, pageNo + 1, readAhead);
         } catch (err) {
           if (isAbort(err, signal)) throw err;
           if (isUnavailable(err)) throw disabledError(this.stream, this.account, err, this.spec.permission);
@@ -292,26 +292,22 @@ export class PagedSource implements Source {
           }
           throw err;
         }
-        const page = parsePagedReply(body, this.spec, call);
+        const page = parsed.reply;
+        if (page?.kind !== 'page') {
+          throw new ApiError('API_BAD_RESPONSE', `${call}: ${page?.kind === 'bad' ? page.message : 'the reply was not read as a page'}`, call, { retryable: true });
+        }
         pageNo += 1;
         bump('pages');
+        if (page.outsideWindow > 0) bump('records_outside_window', page.outsideWindow);
 
-        let outside = 0;
-        for (const record of page.records) {
-          const t = isRecord(record) ? parseTime(record[this.spec.timeField]) : undefined;
-          if (t !== undefined && (t.getTime() < from - 1000 || t.getTime() > to + 1000)) outside += 1;
-        }
-        if (outside > 0) bump('records_outside_window', outside);
-
-        let last = page.next === undefined || page.records.length === 0;
-        if (page.next !== undefined && page.records.length === 0) bump('empty_page_with_next');
+        let last = page.next === undefined || page.records === 0;
+        if (page.next !== undefined && page.records === 0) bump('empty_page_with_next');
         if (!last && page.next !== undefined && (seen.has(page.next) || page.next === token || pageNo >= MAX_PAGES_PER_WINDOW)) {
           this.log.warn({ window: windowText, page: pageNo }, 'the API repeated a page token; ending this window here');
           bump('repeated_token');
           last = true;
         }
-        if (!last && page.next !== undefined) api.prefetch(from, to, page.next);
-        const parsed = page.records.length === 0 ? { events: [], quarantined: [] } : await this.normalizePage(page.records, `stream=${this.stream},window=${windowText},page=${pageNo}`);
+        if (!last && page.next !== undefined) api.prefetch(from, to, page.next, pageNo + 1);
         const { events, quarantined } = parsed;
         const next: PagedCursor = last ? { v: 1, from: iso(to) } : { v: 1, from: iso(from), to: iso(to), ...(page.next === undefined ? {} : { pageToken: page.next }) };
         const batch: Batch = { events, cursor: JSON.stringify(next), counters: takeCounters() };
