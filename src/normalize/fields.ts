@@ -1,5 +1,5 @@
 // Building blocks the per-stream normalizers share beyond ecs.ts: URL/file/hash fields, JSON-in-string, the envelope.
-import type { EcsDocument, NormalizedEvent, StreamName } from '../core/contracts.js';
+import { SerializedEvent, type EcsDocument, type NormalizedEvent, type StreamName } from '../core/contracts.js';
 import { CollectorError } from '../core/errors.js';
 import { asString, hasKeys, put } from './ecs.js';
 import { TAG_TIME_MISSING } from './tags.js';
@@ -169,6 +169,11 @@ export interface EnvelopeMeta {
   parsed?: Record<string, unknown>;
   /** The record had no time of its own: `@timestamp` is the collection time (see stampOf, markTimeMissing). */
   timeMissing?: boolean;
+  /**
+   * The record's canonical JSON, when the normalizer built it for the event id: `mimecast.*` is then written from
+   * this text instead of serialising the record a second time (see serializeWithRecord).
+   */
+  canonical?: string;
 }
 
 /**
@@ -195,12 +200,30 @@ export function markTimeMissing(doc: EcsDocument): void {
  * and returns the NormalizedEvent. `doc` must already hold `@timestamp` and `event` with its id.
  */
 export function finishEvent(record: Record<string, unknown>, doc: EcsDocument, id: string, time: string, meta: EnvelopeMeta): NormalizedEvent {
-  const mc: Record<string, unknown> = { ...record, account: meta.account, stream: meta.stream, log_type: meta.logType };
-  if (meta.parsed !== undefined && hasKeys(meta.parsed)) mc['parsed'] = meta.parsed;
-  doc['mimecast'] = mc;
-  if (meta.timeMissing === true) {
-    markTimeMissing(doc);
-    return { id, stream: meta.stream, account: meta.account, time, doc, timeMissing: true };
+  const missing = meta.timeMissing === true;
+  if (missing) markTimeMissing(doc);
+  const parsed = meta.parsed !== undefined && hasKeys(meta.parsed) ? meta.parsed : undefined;
+  if (meta.canonical !== undefined) {
+    const json = serializeWithRecord(doc, meta.canonical, record, meta, parsed);
+    // With the text built, the document object is not kept: holding every parsed record until its batch is
+    // journaled was most of the garbage collector's work. Whoever needs the document parses the text.
+    if (json !== undefined) return new SerializedEvent(id, meta.stream, meta.account, time, json, missing);
   }
-  return { id, stream: meta.stream, account: meta.account, time, doc };
+  const mc: Record<string, unknown> = { ...record, account: meta.account, stream: meta.stream, log_type: meta.logType };
+  if (parsed !== undefined) mc['parsed'] = parsed;
+  doc['mimecast'] = mc;
+  return missing ? { id, stream: meta.stream, account: meta.account, time, doc, timeMissing: true } : { id, stream: meta.stream, account: meta.account, time, doc };
+}
+
+/**
+ * The output text without serialising the record a second time: the ECS part, then `"mimecast":` with the record's
+ * canonical JSON (built once, for its id) plus the metadata keys. Undefined (the caller builds the document object)
+ * when the record itself has a metadata key, which the spread in the document would have overridden.
+ */
+function serializeWithRecord(ecs: EcsDocument, canonical: string, r: Record<string, unknown>, meta: EnvelopeMeta, parsed: Record<string, unknown> | undefined): string | undefined {
+  if ('account' in r || 'stream' in r || 'log_type' in r || 'parsed' in r || 'mimecast' in ecs) return undefined;
+  let tail = `"account":${JSON.stringify(meta.account)},"stream":"${meta.stream}","log_type":${JSON.stringify(meta.logType)}`;
+  if (parsed !== undefined) tail += `,"parsed":${JSON.stringify(parsed)}`;
+  const mimecast = canonical === '{}' ? `{${tail}}` : `${canonical.slice(0, -1)},${tail}}`;
+  return `${JSON.stringify(ecs).slice(0, -1)},"mimecast":${mimecast}}`;
 }

@@ -1,6 +1,6 @@
 // Turns one archive search log (`data[0].logs[]` item) into an ECS output event.
 import type { EcsDocument, NormalizedEvent } from '../../core/contracts.js';
-import { Related, asString, eventId, put, splitAddresses } from '../../normalize/ecs.js';
+import { Related, asString, put, splitAddresses, canonicalJson, idFromCanonical } from '../../normalize/ecs.js';
 import { finishEvent, requireObject, stampOf } from '../../normalize/fields.js';
 import { parseTime } from '../../normalize/time.js';
 
@@ -14,7 +14,9 @@ export function normalizeArchiveSearch(record: unknown, ctx: { account: string; 
   const r = requireObject(STREAM, record, 'archive search log');
   const at = parseTime(r['createTime']);
   const { time, missing } = stampOf(at);
-  const id = eventId(ctx.account, STREAM, r);
+  // The canonical text serves twice: hashed for the id, and written as mimecast.* (finishEvent).
+  const canonical = canonicalJson(r);
+  const id = idFromCanonical(ctx.account, STREAM, canonical);
   const related = new Related();
 
   const event: Record<string, unknown> = {
@@ -38,5 +40,5 @@ export function normalizeArchiveSearch(record: unknown, ctx: { account: string; 
   put(doc, 'message', asString(r['description']));
   const rel = related.toEcs();
   if (rel !== undefined) doc['related'] = rel;
-  return finishEvent(r, doc, id, time, { stream: STREAM, account: ctx.account, logType: STREAM, timeMissing: missing });
+  return finishEvent(r, doc, id, time, { stream: STREAM, account: ctx.account, logType: STREAM, timeMissing: missing, canonical });
 }

@@ -1,6 +1,6 @@
 // Turns one DLP log (`data[0].dlpLogs[]` item) into an ECS output event.
 import type { EcsDocument, NormalizedEvent } from '../../core/contracts.js';
-import { Related, asString, eventId, hasKeys, lowerOrUndefined, put } from '../../normalize/ecs.js';
+import { Related, asString, hasKeys, lowerOrUndefined, put, canonicalJson, idFromCanonical } from '../../normalize/ecs.js';
 import { emailParties, putEmailParties } from '../../normalize/email.js';
 import { directionOf, finishEvent, requireObject, stampOf } from '../../normalize/fields.js';
 import { parseTime } from '../../normalize/time.js';
@@ -16,7 +16,9 @@ export function normalizeDlp(record: unknown, ctx: { account: string; logType?: 
   const r = requireObject(STREAM, record, 'DLP log');
   const at = parseTime(r['eventTime']);
   const { time, missing } = stampOf(at);
-  const id = eventId(ctx.account, STREAM, r);
+  // The canonical text serves twice: hashed for the id, and written as mimecast.* (finishEvent).
+  const canonical = canonicalJson(r);
+  const id = idFromCanonical(ctx.account, STREAM, canonical);
   const related = new Related();
 
   const action = lowerOrUndefined(r['action']);
@@ -37,5 +39,5 @@ export function normalizeDlp(record: unknown, ctx: { account: string; logType?: 
   if (rule !== undefined) doc['rule'] = { name: rule };
   const rel = related.toEcs();
   if (rel !== undefined) doc['related'] = rel;
-  return finishEvent(r, doc, id, time, { stream: STREAM, account: ctx.account, logType: STREAM, timeMissing: missing });
+  return finishEvent(r, doc, id, time, { stream: STREAM, account: ctx.account, logType: STREAM, timeMissing: missing, canonical });
 }

@@ -1,6 +1,6 @@
 // Turns one held-message release log (`data[0].heldReleaseLogs[]` item) into an ECS output event.
 import type { EcsDocument, NormalizedEvent } from '../../core/contracts.js';
-import { Related, asInt, asString, eventId, hasKeys, lowerOrUndefined, put, uniq } from '../../normalize/ecs.js';
+import { Related, asInt, asString, hasKeys, lowerOrUndefined, put, uniq, canonicalJson, idFromCanonical } from '../../normalize/ecs.js';
 import { addressesOf, emailParties, partyAddresses, putEmailParties } from '../../normalize/email.js';
 import { directionOf, finishEvent, isRecord, jsonObjectOf, requireObject, stampOf } from '../../normalize/fields.js';
 import { parseTime } from '../../normalize/time.js';
@@ -34,7 +34,9 @@ export function normalizeHeldRelease(record: unknown, ctx: { account: string; lo
     if (at !== undefined) break;
   }
   const { time, missing } = stampOf(at);
-  const id = eventId(ctx.account, STREAM, r);
+  // The canonical text serves twice: hashed for the id, and written as mimecast.* (finishEvent).
+  const canonical = canonicalJson(r);
+  const id = idFromCanonical(ctx.account, STREAM, canonical);
   const related = new Related();
 
   const status = lowerOrUndefined(r['status']);
@@ -70,5 +72,5 @@ export function normalizeHeldRelease(record: unknown, ctx: { account: string; lo
 
   const parsed: Record<string, unknown> = {};
   put(parsed, 'spam_processing_detail', jsonObjectOf(r['spamProcessingDetail']));
-  return finishEvent(r, doc, id, time, { stream: STREAM, account: ctx.account, logType: STREAM, parsed, timeMissing: missing });
+  return finishEvent(r, doc, id, time, { stream: STREAM, account: ctx.account, logType: STREAM, parsed, timeMissing: missing, canonical });
 }

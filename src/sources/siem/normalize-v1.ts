@@ -1,7 +1,7 @@
 // Turns one SIEM API 1.0 record (get-siem-logs, JSON or key_value) into an ECS output event shaped like the 2.0 ones.
 import type { EcsDocument, NormalizedEvent, SiemType } from '../../core/contracts.js';
 import { siemTypeFromApi } from '../../core/contracts.js';
-import { Related, asBool, asInt, asIp, asString, eventId, hasKeys, put } from '../../normalize/ecs.js';
+import { Related, asBool, asInt, asIp, asString, hasKeys, put, canonicalJson, idFromCanonical } from '../../normalize/ecs.js';
 import { attachmentList, emailParties, putEmailParties } from '../../normalize/email.js';
 import { directionOf, fileFields, finishEvent, hashesOf, jsonObjectOf, requireObject, urlFields, stampOf } from '../../normalize/fields.js';
 import { parseTime } from '../../normalize/time.js';
@@ -134,7 +134,9 @@ export function normalizeSiemV1(record: unknown, ctx: { account: string; logType
   const logType = logTypeOf(r, ctx.logType);
   const at = parseTime(r['datetime']);
   const { time, missing } = stampOf(at);
-  const id = eventId(ctx.account, STREAM, r);
+  // The canonical text serves twice: hashed for the id, and written as mimecast.* (finishEvent).
+  const canonical = canonicalJson(r);
+  const id = idFromCanonical(ctx.account, STREAM, canonical);
   const related = new Related();
 
   const { action, outcome } = actionOf(logType, r);
@@ -204,5 +206,5 @@ export function normalizeSiemV1(record: unknown, ctx: { account: string; logType
   const parsed: Record<string, unknown> = {};
   put(parsed, 'spam_processing_detail', jsonObjectOf(r['SpamProcessingDetail']));
   put(parsed, 'credential_theft', jsonObjectOf(r['credentialTheft']));
-  return finishEvent(r, doc, id, time, { stream: STREAM, account: ctx.account, logType, parsed, timeMissing: missing });
+  return finishEvent(r, doc, id, time, { stream: STREAM, account: ctx.account, logType, parsed, timeMissing: missing, canonical });
 }

@@ -1,9 +1,9 @@
 // Turns one SIEM API 2.0 record (a batch-file or stream line) into an ECS output event.
-import { SerializedEvent, isCiType, siemTypeFromApi, type EcsDocument, type NormalizedEvent } from '../../core/contracts.js';
+import { isCiType, siemTypeFromApi, type EcsDocument, type NormalizedEvent } from '../../core/contracts.js';
 import { CollectorError } from '../../core/errors.js';
 import { Related, asBool, asInt, asIp, asString, canonicalJson, idFromCanonical, hasKeys, put } from '../../normalize/ecs.js';
 import { attachmentList, emailParties, putEmailParties } from '../../normalize/email.js';
-import { jsonObjectOf, markTimeMissing, stampOf } from '../../normalize/fields.js';
+import { finishEvent, jsonObjectOf, stampOf } from '../../normalize/fields.js';
 import { parseTime } from '../../normalize/time.js';
 
 const STREAM = 'siem';
@@ -284,32 +284,5 @@ export function normalizeSiemV2(record: unknown, ctx: { account: string }): Norm
   // 2.0 sends spamProcessingDetail as JSON text: its parsed form goes beside it, the original stays as sent.
   const spamDetail = jsonObjectOf(r['spamProcessingDetail']);
   const parsed = spamDetail === undefined ? undefined : { spam_processing_detail: spamDetail };
-  if (missing) markTimeMissing(doc);
-  const json = serialize(doc, canonical, r, ctx.account, logType, parsed);
-  // With the text built, the document object is not kept: holding every parsed record until its batch is
-  // journaled was most of the garbage collector's work. Whoever needs the document parses the text.
-  if (json !== undefined) return new SerializedEvent(id, STREAM, ctx.account, time, json, missing);
-  doc['mimecast'] = { ...r, account: ctx.account, stream: STREAM, log_type: logType };
-  if (parsed !== undefined) (doc['mimecast'] as Record<string, unknown>)['parsed'] = parsed;
-  return missing ? { id, stream: STREAM, account: ctx.account, time, doc, timeMissing: true } : { id, stream: STREAM, account: ctx.account, time, doc };
-}
-
-/**
- * The output text without serialising the record a second time: the ECS part, then `"mimecast":` with the
- * record's canonical JSON plus the three metadata keys. Undefined (caller falls back to JSON.stringify)
- * when the record itself has a metadata key, which the spread in the document would have overridden.
- */
-function serialize(
-  ecs: EcsDocument,
-  canonical: string,
-  r: Record<string, unknown>,
-  account: string,
-  logType: string,
-  parsed: Record<string, unknown> | undefined,
-): string | undefined {
-  if ('account' in r || 'stream' in r || 'log_type' in r || 'parsed' in r || 'mimecast' in ecs) return undefined;
-  let meta = `"account":${JSON.stringify(account)},"stream":"${STREAM}","log_type":${JSON.stringify(logType)}`;
-  if (parsed !== undefined) meta += `,"parsed":${JSON.stringify(parsed)}`;
-  const mimecast = canonical === '{}' ? `{${meta}}` : `${canonical.slice(0, -1)},${meta}}`;
-  return `${JSON.stringify(ecs).slice(0, -1)},"mimecast":${mimecast}}`;
+  return finishEvent(r, doc, id, time, { stream: STREAM, account: ctx.account, logType, ...(parsed === undefined ? {} : { parsed }), timeMissing: missing, canonical });
 }

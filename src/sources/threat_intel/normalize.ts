@@ -1,6 +1,6 @@
 // Turns one threat-intel feed entry (a STIX 2 object, or a CSV row as an object) into an ECS output event.
 import type { EcsDocument, NormalizedEvent } from '../../core/contracts.js';
-import { Related, asIp, asString, eventId, hasKeys, put } from '../../normalize/ecs.js';
+import { Related, asIp, asString, hasKeys, put, canonicalJson, idFromCanonical } from '../../normalize/ecs.js';
 import { fileFields, finishEvent, hashKind, hashesOf, requireObject, snakeCase, urlFields, stampOf } from '../../normalize/fields.js';
 import { parseTime } from '../../normalize/time.js';
 
@@ -112,7 +112,9 @@ export function normalizeThreatIntel(record: unknown, ctx: { account: string; lo
     : parseTime(column(r, ...CSV_TIME_COLUMNS));
   const logType = logTypeOf(r, ctx.logType);
   const { time, missing } = stampOf(at);
-  const id = eventId(ctx.account, STREAM, r);
+  // The canonical text serves twice: hashed for the id, and written as mimecast.* (finishEvent).
+  const canonical = canonicalJson(r);
+  const id = idFromCanonical(ctx.account, STREAM, canonical);
   const related = new Related();
 
   const isIndicator = stixType === 'indicator' || !isStix;
@@ -159,5 +161,5 @@ export function normalizeThreatIntel(record: unknown, ctx: { account: string; lo
   const rel = related.toEcs();
   if (rel !== undefined) doc['related'] = rel;
   if (!hasKeys(threat)) delete doc['threat'];
-  return finishEvent(r, doc, id, time, { stream: STREAM, account: ctx.account, logType, timeMissing: missing });
+  return finishEvent(r, doc, id, time, { stream: STREAM, account: ctx.account, logType, timeMissing: missing, canonical });
 }

@@ -1,6 +1,6 @@
 // Turns one TTP Attachment Protect log (`data[0].attachmentLogs[]` item) into an ECS output event.
 import type { EcsDocument, NormalizedEvent } from '../../core/contracts.js';
-import { Related, asString, eventId, hasKeys, lowerOrUndefined, put } from '../../normalize/ecs.js';
+import { Related, asString, hasKeys, lowerOrUndefined, put, canonicalJson, idFromCanonical } from '../../normalize/ecs.js';
 import { emailParties, putEmailParties } from '../../normalize/email.js';
 import { directionOf, fileFields, finishEvent, hashesOf, requireObject, stampOf } from '../../normalize/fields.js';
 import { parseTime } from '../../normalize/time.js';
@@ -37,7 +37,9 @@ export function normalizeTtpAttachment(record: unknown, ctx: { account: string; 
   const r = requireObject(STREAM, record, 'TTP attachment log');
   const at = parseTime(r['date']);
   const { time, missing } = stampOf(at);
-  const id = eventId(ctx.account, STREAM, r);
+  // The canonical text serves twice: hashed for the id, and written as mimecast.* (finishEvent).
+  const canonical = canonicalJson(r);
+  const id = idFromCanonical(ctx.account, STREAM, canonical);
   const related = new Related();
 
   const verdict = lowerOrUndefined(r['result']);
@@ -74,5 +76,5 @@ export function normalizeTtpAttachment(record: unknown, ctx: { account: string; 
   if (rule !== undefined) doc['rule'] = { name: rule };
   const rel = related.toEcs();
   if (rel !== undefined) doc['related'] = rel;
-  return finishEvent(r, doc, id, time, { stream: STREAM, account: ctx.account, logType: STREAM, timeMissing: missing });
+  return finishEvent(r, doc, id, time, { stream: STREAM, account: ctx.account, logType: STREAM, timeMissing: missing, canonical });
 }

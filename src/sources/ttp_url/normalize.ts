@@ -1,6 +1,6 @@
 // Turns one TTP URL Protect click log (`data[0].clickLogs[]` item) into an ECS output event.
 import type { EcsDocument, NormalizedEvent } from '../../core/contracts.js';
-import { Related, asIp, asString, eventId, hasKeys, lowerOrUndefined, put, uniq } from '../../normalize/ecs.js';
+import { Related, asIp, asString, hasKeys, lowerOrUndefined, put, uniq, canonicalJson, idFromCanonical } from '../../normalize/ecs.js';
 import { addressesOf, emailParties, putEmailParties } from '../../normalize/email.js';
 import { directionOf, finishEvent, jsonObjectOf, requireObject, urlFields, stampOf } from '../../normalize/fields.js';
 import { parseTime } from '../../normalize/time.js';
@@ -16,7 +16,9 @@ export function normalizeTtpUrl(record: unknown, ctx: { account: string; logType
   const r = requireObject(STREAM, record, 'TTP URL log');
   const at = parseTime(r['date']);
   const { time, missing } = stampOf(at);
-  const id = eventId(ctx.account, STREAM, r);
+  // The canonical text serves twice: hashed for the id, and written as mimecast.* (finishEvent).
+  const canonical = canonicalJson(r);
+  const id = idFromCanonical(ctx.account, STREAM, canonical);
   const related = new Related();
 
   const action = lowerOrUndefined(r['action']);
@@ -63,5 +65,5 @@ export function normalizeTtpUrl(record: unknown, ctx: { account: string; logType
 
   const parsed: Record<string, unknown> = {};
   put(parsed, 'credential_theft', jsonObjectOf(r['credentialTheft']));
-  return finishEvent(r, doc, id, time, { stream: STREAM, account: ctx.account, logType: STREAM, parsed, timeMissing: missing });
+  return finishEvent(r, doc, id, time, { stream: STREAM, account: ctx.account, logType: STREAM, parsed, timeMissing: missing, canonical });
 }
