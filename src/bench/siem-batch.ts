@@ -10,6 +10,7 @@ import { createGunzip } from 'node:zlib';
 import { StringDecoder } from 'node:string_decoder';
 import { SIEM_TYPES } from '../core/contracts.js';
 import { startSimulator } from '../simulator/index.js';
+import { freePort } from './free-port.js';
 
 const MAIN = resolve(dirname(fileURLToPath(import.meta.url)), '../cli/main.js');
 
@@ -78,7 +79,7 @@ async function main(): Promise<void> {
   const floorEps = floor.records / floor.seconds;
   process.stdout.write(`bench: floor loop ${floor.records} records in ${floor.seconds.toFixed(1)} s = ${Math.round(floorEps)} events/s\n`);
 
-  const port = 20000 + Math.floor(Math.random() * 20000);
+  const port = await freePort();
   const config = join(dir, 'collector.yaml');
   writeFileSync(
     config,

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startSimulator } from '../simulator/index.js';
+import { freePort } from './free-port.js';
 
 const MAIN = resolve(dirname(fileURLToPath(import.meta.url)), '../cli/main.js');
 const STREAMS = ['siem_v1', 'ttp_url', 'audit'] as const;
@@ -50,7 +51,7 @@ async function main(): Promise<void> {
     siemV1FileMs: 7 * 86_400_000,
   });
   const published = sim.publishedCount(stream);
-  const port = 20000 + Math.floor(Math.random() * 20000);
+  const port = await freePort();
   const account =
     stream === 'siem_v1'
       ? [
