@@ -160,8 +160,8 @@ describe('crash safety (SIGKILL at random moments)', () => {
     const missing = (): number =>
       compare(readOutput(output), manifestOf(manifests, 'siem_v1'), 'one', 'siem').missing.length + compare(readOutput(output), manifestOf(manifests, 'siem'), 'two', 'siem').missing.length;
     expect(await runUntil(config, log, () => missing() === 0, 120_000, 'every record of both generations in the output')).toBe(0);
-    // readOutput parses every line: a torn or half-written line would have thrown.
-    const docs = readOutput(output);
+    // readOutput parses every line: a torn or half-written line would have thrown (the collector has stopped).
+    const docs = readOutput(output, { settled: true });
     const v1 = compare(docs, manifestOf(manifests, 'siem_v1'), 'one', 'siem');
     const v2 = compare(docs, manifestOf(manifests, 'siem'), 'two', 'siem');
     for (const c of [v1, v2]) {

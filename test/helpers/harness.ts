@@ -57,8 +57,12 @@ export function writeConfig(path: string, yaml: string): string {
   return path;
 }
 
-/** Every JSON line of the sink's output, rotated files first (oldest to newest). */
-export function readOutput(path: string): Record<string, unknown>[] {
+/**
+ * Every JSON line of the sink's output, rotated files first (oldest to newest). Every complete line must parse (a
+ * torn line would throw). The newest file's unterminated tail is a line the collector is still writing: skipped,
+ * unless `settled` says the writer has stopped, when it must not exist at all.
+ */
+export function readOutput(path: string, opts: { settled?: boolean } = {}): Record<string, unknown>[] {
   const dir = dirname(path);
   if (!existsSync(dir)) return [];
   const base = path.slice(dir.length + 1);
@@ -68,7 +72,12 @@ export function readOutput(path: string): Record<string, unknown>[] {
   const files = [...rotated.map((f) => join(dir, f)), ...(existsSync(path) ? [path] : [])];
   const out: Record<string, unknown>[] = [];
   for (const f of files) {
-    for (const line of readFileSync(f, 'utf8').split('\n')) {
+    const lines = readFileSync(f, 'utf8').split('\n');
+    const tail = lines.pop() ?? '';
+    if (tail !== '') {
+      if (f !== path || opts.settled === true) throw new Error(`${f} ends in an unterminated line: ${tail.slice(0, 120)}`);
+    }
+    for (const line of lines) {
       if (line.trim() !== '') out.push(JSON.parse(line) as Record<string, unknown>);
     }
   }
