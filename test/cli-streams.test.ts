@@ -1,5 +1,5 @@
 // The record-level commands as a user runs them: `normalize` over raw API records of every shape, `fetch` one-shot pulls.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,28 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkEventContract } from '../src/normalize/contract.js';
 import { parseTime } from '../src/normalize/time.js';
 import { startSimulator, type RunningSimulator } from '../src/simulator/index.js';
-import { MAIN, spawnCli, waitFor, writeConfig } from './helpers/harness.js';
+import { runCli, spawnCli, waitFor, writeConfig } from './helpers/harness.js';
 import { identity, manifestOf, mimecastOf, multiYaml } from './helpers/streams.js';
-
-interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the built CLI with `input` on stdin (async: the simulator answers from this process meanwhile). */
-function cli(args: readonly string[], input = ''): Promise<Ran> {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, [MAIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    proc.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    proc.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    proc.on('error', reject);
-    proc.on('close', (code) => resolve({ code, stdout, stderr }));
-    proc.stdin.end(input);
-  });
-}
 
 const jsonLines = (text: string): Record<string, unknown>[] =>
   text
@@ -54,7 +34,7 @@ describe('normalize', () => {
       JSON.stringify({ meta: { status: 200 }, data: [], fail: [{ errors: [{ code: 'err_validation', message: 'bad', retryable: false }] }] }),
       '42',
     ].join('\n');
-    const r = await cli(['normalize', '--stream', 'siem', '--account', 'acme'], input + '\n');
+    const r = await runCli(['normalize', '--stream', 'siem', '--account', 'acme'], input + '\n');
     expect(r.code).toBe(0);
     const docs = jsonLines(r.stdout);
     expect(docs).toHaveLength(7);
@@ -77,7 +57,7 @@ describe('normalize', () => {
 
   it('every other stream: paged envelopes and nested logs unwrapped, STIX bundles split; cef, leef and raw formats', async () => {
     const page = { meta: { status: 200, pagination: { pageSize: 2, next: 'n' } }, data: [{ clickLogs: [CLICK, { ...CLICK, url: 'https://x.example/' }] }], fail: [] };
-    const ecs = await cli(['normalize', '--stream', 'ttp_url'], `${JSON.stringify(page)}\n${JSON.stringify({ clickLogs: [CLICK] })}\n${JSON.stringify(CLICK)}\n`);
+    const ecs = await runCli(['normalize', '--stream', 'ttp_url'], `${JSON.stringify(page)}\n${JSON.stringify({ clickLogs: [CLICK] })}\n${JSON.stringify(CLICK)}\n`);
     expect(ecs.code).toBe(0);
     const docs = jsonLines(ecs.stdout);
     expect(docs).toHaveLength(4);
@@ -92,25 +72,25 @@ describe('normalize', () => {
         { type: 'malware', id: 'malware--3c0a6f4e-1d2b-4c8e-9f10-aa11bb22cc33', created: '2024-05-01T15:07:26.653Z', modified: '2024-05-01T15:07:26.653Z', labels: ['virus'], name: 'x' },
       ],
     };
-    const ti = await cli(['normalize', '--stream', 'threat_intel', '--format', 'cef'], JSON.stringify(bundle) + '\n');
+    const ti = await runCli(['normalize', '--stream', 'threat_intel', '--format', 'cef'], JSON.stringify(bundle) + '\n');
     expect(ti.code).toBe(0);
     const cef = ti.stdout.trim().split('\n');
     expect(cef).toHaveLength(2);
     for (const l of cef) expect(l).toMatch(/^CEF:0\|Mimecast\|Email Security\|/);
 
-    const leef = await cli(['normalize', '--stream', 'ttp_url', '--format', 'leef'], JSON.stringify(CLICK) + '\n');
+    const leef = await runCli(['normalize', '--stream', 'ttp_url', '--format', 'leef'], JSON.stringify(CLICK) + '\n');
     expect(leef.stdout).toMatch(/^LEEF:1\.0\|Mimecast\|Email Security\|/);
 
-    const raw = await cli(['normalize', '--stream', 'audit', '--format', 'raw'], JSON.stringify({ meta: {}, data: [{ id: 'a-1', auditType: 'User Logged On', user: 'u@corp.example', eventTime: '2024-03-01T09:00:05+0000', eventInfo: 'x', category: 'authentication_logs' }] }) + '\n');
+    const raw = await runCli(['normalize', '--stream', 'audit', '--format', 'raw'], JSON.stringify({ meta: {}, data: [{ id: 'a-1', auditType: 'User Logged On', user: 'u@corp.example', eventTime: '2024-03-01T09:00:05+0000', eventInfo: 'x', category: 'authentication_logs' }] }) + '\n');
     const rawDocs = jsonLines(raw.stdout);
     expect(rawDocs).toEqual([{ id: 'a-1', auditType: 'User Logged On', user: 'u@corp.example', eventTime: '2024-03-01T09:00:05+0000', eventInfo: 'x', category: 'authentication_logs', mimecast: { account: 'cli', stream: 'audit', log_type: 'audit' } }]);
   });
 
   it('exits 1 when nothing could be read, and 2 for an unknown stream', async () => {
-    const bad = await cli(['normalize', '--stream', 'dlp'], 'garbage\n{"half":\n');
+    const bad = await runCli(['normalize', '--stream', 'dlp'], 'garbage\n{"half":\n');
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/normalize: 2 lines read, 0 events written, 2 bad lines/);
-    const unknown = await cli(['normalize', '--stream', 'email']);
+    const unknown = await runCli(['normalize', '--stream', 'email']);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/not one of: siem, ttp_url/);
   });
@@ -144,7 +124,7 @@ describe('fetch', () => {
 
   it('prints every record of the window once, as ndjson, without writing a journal or checkpoint', async () => {
     const since = new Date(Date.now() - 10 * 3_600_000).toISOString();
-    const r = await cli(['fetch', 'audit', '--config', config, '--account', 'modern', '--since', since, '--until', '2h']);
+    const r = await runCli(['fetch', 'audit', '--config', config, '--account', 'modern', '--since', since, '--until', '2h']);
     expect(r.stderr).toMatch(/fetch audit: \d+ events from /);
     expect(r.code).toBe(0);
     const docs = jsonLines(r.stdout);
@@ -169,12 +149,12 @@ describe('fetch', () => {
   }, 60_000);
 
   it('--output json is one JSON array and --output table has a header; every account when --account is absent', async () => {
-    const json = await cli(['fetch', 'ttp_url', '--config', config, '--since', '6h', '--output', 'json']);
+    const json = await runCli(['fetch', 'ttp_url', '--config', config, '--since', '6h', '--output', 'json']);
     expect(json.code).toBe(0);
     const arr = JSON.parse(json.stdout) as Record<string, unknown>[];
     expect(arr.length).toBeGreaterThan(5);
     expect(new Set(arr.map((d) => mimecastOf(d)['account']))).toEqual(new Set(['modern', 'legacy']));
-    const table = await cli(['fetch', 'ttp_url', '--config', config, '--account', 'legacy', '--since', '6h', '--output', 'table']);
+    const table = await runCli(['fetch', 'ttp_url', '--config', config, '--account', 'legacy', '--since', '6h', '--output', 'table']);
     expect(table.code).toBe(0);
     const rows = table.stdout.trim().split('\n');
     expect(rows[0]).toMatch(/^@timestamp\s+account\s+type\s+action\s+outcome\s+summary$/);
@@ -183,8 +163,8 @@ describe('fetch', () => {
   }, 60_000);
 
   it('rejects a bad --since and an unknown stream with exit 2', async () => {
-    expect((await cli(['fetch', 'audit', '--config', config, '--since', 'yesterday'])).code).toBe(2);
-    expect((await cli(['fetch', 'email', '--config', config, '--since', '1h'])).code).toBe(2);
+    expect((await runCli(['fetch', 'audit', '--config', config, '--since', 'yesterday'])).code).toBe(2);
+    expect((await runCli(['fetch', 'email', '--config', config, '--since', '1h'])).code).toBe(2);
   });
 });
 
@@ -203,7 +183,7 @@ describe('simulate', () => {
       expect(text).toMatch(/listening on https:\/\/127\.0\.0\.1:\d+/);
       for (const k of ['app_id', 'app_key', 'access_key', 'secret_key']) expect(text).toMatch(new RegExp(`${k}:\\s+\\S+`));
       expect(readFileSync(out, 'utf8')).toContain(`ca_file: ${JSON.stringify(cert)}`);
-      const r = await cli(['fetch', 'audit', '--config', out, '--since', '24h']);
+      const r = await runCli(['fetch', 'audit', '--config', out, '--since', '24h']);
       expect(r.stderr).toMatch(/fetch audit: \d+ events/);
       expect(r.code).toBe(0);
       expect(jsonLines(r.stdout).length).toBeGreaterThan(5);

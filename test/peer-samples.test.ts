@@ -1,12 +1,11 @@
 // `normalize` over every real-shaped record file of a public peer (../shared/fixtures/peer-samples, read in place,
 // never copied here): one event for every record, none dropped, none quarantined, every event within the contract.
-import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { StreamName } from '../src/core/contracts.js';
 import { checkEventContract } from '../src/normalize/contract.js';
-import { MAIN, REPO } from './helpers/harness.js';
+import { REPO, runCli } from './helpers/harness.js';
 
 const SAMPLES = resolve(REPO, '..', 'shared', 'fixtures', 'peer-samples');
 
@@ -72,19 +71,6 @@ function inputOf(file: string): { text: string; records: number } {
   return { text: raw, records };
 }
 
-function normalize(stream: StreamName, input: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((done, fail) => {
-    const proc = spawn(process.execPath, [MAIN, 'normalize', '--stream', stream, '--account', 'peer'], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    proc.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    proc.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    proc.on('error', fail);
-    proc.on('close', (code) => done({ code, stdout, stderr }));
-    proc.stdin.end(input);
-  });
-}
-
 const available = existsSync(SAMPLES);
 if (!available) process.stdout.write(`peer-samples test skipped: ${SAMPLES} is not there (it sits beside the checkout in CI)\n`);
 const files = available ? readdirSync(SAMPLES).filter((f) => /\.(log|json)$/.test(f)) : [];
@@ -101,7 +87,7 @@ describe.skipIf(!available)('normalize over the peer samples', () => {
     if (stream === undefined) throw new Error(`no stream for ${file}`);
     const { text, records } = inputOf(file);
     expect(records).toBeGreaterThan(0);
-    const r = await normalize(stream, text);
+    const r = await runCli(['normalize', '--stream', stream, '--account', 'peer'], text);
     expect(r.code).toBe(0);
     const docs = r.stdout
       .split('\n')

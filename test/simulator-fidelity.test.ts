@@ -1,5 +1,5 @@
 // The simulator as a client written for the real API sees it: exact Content-Type, a discovered region that is a host name.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startSimulator, type RunningSimulator } from '../src/simulator/index.js';
 import { v1Headers } from '../src/simulator/v1auth.js';
-import { MAIN, writeConfig } from './helpers/harness.js';
+import { runCli, writeConfig } from './helpers/harness.js';
 
 const SIEM = '/api/audit/get-siem-logs';
 const DISCOVER = '/api/login/discover-authentication';
@@ -95,15 +95,7 @@ describe('discover-authentication', () => {
         '',
       ].join('\n'),
     );
-    const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-      const proc = spawn(process.execPath, [MAIN, 'fetch', 'siem', '--config', config, '--since', '7d'], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      proc.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-      proc.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-      proc.on('error', reject);
-      proc.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
+    const r = await runCli(['fetch', 'siem', '--config', config, '--since', '7d']);
     expect(r.stderr).not.toMatch(/certificate|ERR_TLS|altname/i);
     expect(r.code).toBe(0);
     expect(r.stdout.split('\n').filter((l) => l.trim() !== '').length).toBe(sim.publishedCount('siem_v1'));

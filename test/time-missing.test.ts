@@ -1,10 +1,9 @@
 // A record without a time, as a user meets it: `fetch` over a past window still shows it, stamped and tagged.
-import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { MAIN, writeConfig } from './helpers/harness.js';
+import { runCli, writeConfig } from './helpers/harness.js';
 import { gzipLines, hostileYaml, receiptRecord, startHostileServer, type HostileServer } from './helpers/hostile.js';
 
 let server: HostileServer | undefined;
@@ -25,15 +24,7 @@ describe('fetch with a record that has no time', () => {
     });
     const dir = mkdtempSync(join(tmpdir(), 'mc-timeless-'));
     const config = writeConfig(join(dir, 'collector.yaml'), hostileYaml(server, { dataDir: join(dir, 'data'), output: join(dir, 'out.ndjson') }));
-    const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-      const proc = spawn(process.execPath, [MAIN, 'fetch', 'siem', '--config', config, '--since', '2h', '--until', '1h'], { stdio: ['ignore', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      proc.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-      proc.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-      proc.on('error', reject);
-      proc.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
+    const r = await runCli(['fetch', 'siem', '--config', config, '--since', '2h', '--until', '1h']);
     expect(r.code, r.stderr).toBe(0);
     const docs = r.stdout
       .split('\n')

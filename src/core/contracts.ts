@@ -109,6 +109,20 @@ export class SerializedEvent implements NormalizedEvent {
   }
 }
 
+/** Characters of raw input kept with a quarantined record. */
+export const MAX_RAW = 4096;
+
+/** The raw text kept with a record that could not be used: its JSON (else its string form), cut to MAX_RAW. */
+export function rawOfRecord(record: unknown): string {
+  let raw: string;
+  try {
+    raw = JSON.stringify(record) ?? String(record);
+  } catch {
+    raw = String(record);
+  }
+  return raw.slice(0, MAX_RAW);
+}
+
 /** A record that could not be used; kept in the journal's quarantine table. */
 export interface Quarantined {
   /** Short machine-readable reason: `bad_json`, `bad_record`, `truncated_gzip`, `blob_missing`... */

@@ -1,6 +1,6 @@
 // Turns raw records (NDJSON lines, or record texts cut out of a file or page) into normalized events and quarantine entries; runs in a worker thread or inline.
 import { isAscii, isUtf8 } from 'node:buffer';
-import { SerializedEvent, type NormalizedEvent, type Quarantined, type StreamName } from './contracts.js';
+import { MAX_RAW, SerializedEvent, rawOfRecord, type NormalizedEvent, type Quarantined, type StreamName } from './contracts.js';
 import { describeError } from './errors.js';
 import { normalizerFor, type Normalizer } from '../normalize/registry.js';
 import { TAG_INVALID_UTF8, withTag } from '../normalize/tags.js';
@@ -55,7 +55,6 @@ export interface ParsedLines {
   reply?: PagedReplyInfo;
 }
 
-const MAX_RAW = 4096;
 
 /** Parses `job` on this thread; `normalize` replaces the registry's normalizer (sources given their own, in tests). */
 export function parseLines(job: ParseJob, normalize?: Normalizer): ParsedLines {
@@ -144,13 +143,7 @@ function eachReplyRecord(
     try {
       event = normalize(record, ctx);
     } catch (err) {
-      let raw: string;
-      try {
-        raw = JSON.stringify(record) ?? String(record);
-      } catch {
-        raw = String(record);
-      }
-      quarantined.push({ reason: 'bad_record', detail: describeError(err), location: `${job.where},record=${job.firstLine + i}`, raw: raw.slice(0, MAX_RAW) });
+      quarantined.push({ reason: 'bad_record', detail: describeError(err), location: `${job.where},record=${job.firstLine + i}`, raw: rawOfRecord(record) });
       continue;
     }
     emit(event);

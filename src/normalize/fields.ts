@@ -13,12 +13,6 @@ export function normalizeFailed(stream: StreamName, message: string, logType?: s
   return new CollectorError('NORMALIZE_FAILED', message, { details: logType === undefined ? { stream } : { stream, logType } });
 }
 
-/** A short JSON rendering of a bad value for error messages. */
-export function preview(v: unknown): string {
-  const s = v === undefined ? 'missing' : JSON.stringify(v);
-  return s.length > 60 ? `${s.slice(0, 57)}...` : s;
-}
-
 /** Throws NORMALIZE_FAILED unless `record` is a plain object with at least one key (`{}` carries no record). */
 export function requireObject(stream: StreamName, record: unknown, what: string): Record<string, unknown> {
   if (isRecord(record)) {
@@ -186,7 +180,7 @@ export function stampOf(at: Date | undefined): { time: string; missing: boolean 
 }
 
 /** Marks a document whose `@timestamp` is the collection time: `event.created` (same time) and the tag. */
-export function markTimeMissing(doc: EcsDocument): void {
+function markTimeMissing(doc: EcsDocument): void {
   const event = isRecord(doc['event']) ? doc['event'] : {};
   event['created'] = doc['@timestamp'];
   doc['event'] = event;

@@ -106,6 +106,26 @@ export function eventId(doc: Record<string, unknown>): string {
   return String((doc['event'] as Record<string, unknown> | undefined)?.['id']);
 }
 
+export interface Ran {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the built CLI to its end with `input` on stdin (async: a simulator in this process answers meanwhile). */
+export function runCli(args: readonly string[], input = ''): Promise<Ran> {
+  return new Promise((done, fail) => {
+    const proc = spawn(process.execPath, [MAIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    proc.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    proc.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    proc.on('error', fail);
+    proc.on('close', (code) => done({ code, stdout, stderr }));
+    proc.stdin.end(input);
+  });
+}
+
 export interface Child {
   proc: ChildProcess;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;

@@ -1,12 +1,11 @@
 // Pieces the window, stream-mode and threat-intel sources share: normalizer lookup, "stream unavailable" errors, quarantine rows.
-import type { NormalizedEvent, Quarantined, StreamName } from '../../core/contracts.js';
+import { rawOfRecord, type NormalizedEvent, type Quarantined, type StreamName } from '../../core/contracts.js';
 import { ApiError, CollectorError, describeError } from '../../core/errors.js';
 import type { Normalizer } from '../../normalize/registry.js';
 
 export type RecordNormalizer = Normalizer;
 
-/** Raw text kept with a quarantined record. */
-export const MAX_RAW = 4096;
+export { MAX_RAW } from '../../core/contracts.js';
 
 /**
  * The registry's normalizer for a stream, loaded on first use: sources stay importable (and testable with their
@@ -29,13 +28,7 @@ export function normalizeOrQuarantine(
   try {
     events.push(normalize(record, { account }));
   } catch (err) {
-    let raw: string;
-    try {
-      raw = JSON.stringify(record) ?? String(record);
-    } catch {
-      raw = String(record);
-    }
-    quarantined.push({ reason: 'bad_record', detail: describeError(err), location, raw: raw.slice(0, MAX_RAW) });
+    quarantined.push({ reason: 'bad_record', detail: describeError(err), location, raw: rawOfRecord(record) });
   }
 }
 

@@ -1,8 +1,8 @@
 // Tests for the incremental JSON SIEM file reader: structure, chunking, truncation and bad elements.
 import { describe, expect, it } from 'vitest';
-import { JsonRecordScanner, jsonRecords } from './jsonfile.js';
-import type { RecordItem } from './records.js';
+import { JsonRecordScanner, jsonRecordTexts } from './jsonfile.js';
 import { SiemFileError } from './records.js';
+import { parseSlot, parsedSlots, type ParsedSlot as RecordItem } from './testkit.js';
 
 async function collect(chunks: readonly string[], max?: number): Promise<{ items: RecordItem[]; error?: unknown }> {
   const items: RecordItem[] = [];
@@ -10,7 +10,7 @@ async function collect(chunks: readonly string[], max?: number): Promise<{ items
     for (const c of chunks) yield Buffer.from(c, 'utf8');
   })();
   try {
-    for await (const r of jsonRecords(src, max === undefined ? {} : { maxRecordBytes: max })) items.push(r);
+    for await (const r of parsedSlots(jsonRecordTexts(src, max === undefined ? {} : { maxRecordBytes: max }), JSON.parse, 'bad_json')) items.push(r);
   } catch (error) {
     return { items, error };
   }
@@ -24,7 +24,7 @@ const records = [
 ];
 const file = JSON.stringify({ meta: { x: [1, { y: '}' }] }, type: 'MTA', data: records, trailer: 'ok' }, null, 1);
 
-describe('jsonRecords', () => {
+describe('jsonRecordTexts', () => {
   it('yields the data elements and skips the other members', async () => {
     const { items, error } = await collect([file]);
     expect(error).toBeUndefined();
@@ -39,8 +39,8 @@ describe('jsonRecords', () => {
     }
     const scanner = new JsonRecordScanner();
     const out: RecordItem[] = [];
-    for (const ch of file) out.push(...scanner.feed(ch));
-    out.push(...scanner.end());
+    for (const ch of file) out.push(...scanner.feedTexts(ch).map((t) => parseSlot(t, JSON.parse, 'bad_json')));
+    scanner.end();
     expect(out).toEqual(records.map((value) => ({ ok: true, value })));
   });
 

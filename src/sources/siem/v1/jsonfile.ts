@@ -1,5 +1,5 @@
 // Incremental reader for SIEM 1.0 `json` files (`{"type":"MTA","data":[{...},...]}`): one record in memory at a time.
-import { DEFAULT_MAX_RECORD_BYTES, MAX_RAW, SiemFileError, Utf8Decoder, clip, type RecordItem, type RecordText } from './records.js';
+import { DEFAULT_MAX_RECORD_BYTES, MAX_RAW, SiemFileError, Utf8Decoder, clip, type RecordText } from './records.js';
 
 export interface JsonFileOptions {
   /**
@@ -58,12 +58,10 @@ export class JsonRecordScanner {
     this.#utf8 = opts.utf8;
   }
 
-  /** Records completed by this text, in order. Throws SiemFileError when the text cannot be a SIEM JSON file. */
-  feed(text: string): RecordItem[] {
-    return this.feedTexts(text).map(parseItem);
-  }
-
-  /** As feed(), with each record's JSON text left unparsed. */
+  /**
+   * The records completed by this text, in order, each as its JSON text (the parse worker parses it). Throws
+   * SiemFileError when the text cannot be a SIEM JSON file.
+   */
   feedTexts(text: string): RecordText[] {
     const out: RecordText[] = [];
     let i = 0;
@@ -142,14 +140,13 @@ export class JsonRecordScanner {
     return out;
   }
 
-  /** Records completed by EOF (a number as the last element); throws SiemFileError when the file was cut short. */
-  end(): RecordItem[] {
+  /** Checks the file ended where a SIEM JSON file may end; throws SiemFileError when it was cut short. */
+  end(): void {
     if (this.#phase === 'start') throw new SiemFileError('truncated_file', 'the JSON SIEM file is empty');
     if (this.#phase !== 'done' || this.#inValue) {
       const where = this.#phase === 'elements' || this.#inValue ? 'inside the data array' : `while reading ${this.#phase}`;
       throw new SiemFileError('truncated_file', `the JSON SIEM file ends early (${where}, after ${this.#offset} chars)`);
     }
-    return [];
   }
 
   #beginValue(ch: string, i: number, capture: boolean): void {
@@ -254,22 +251,10 @@ export class JsonRecordScanner {
   }
 }
 
-function parseItem(item: RecordText): RecordItem {
-  if (!item.ok) return item;
-  try {
-    const value = JSON.parse(item.text) as unknown;
-    return item.invalidUtf8 === true ? { ok: true, value, invalidUtf8: true } : { ok: true, value };
-  } catch (err) {
-    return { ok: false, reason: 'bad_json', detail: err instanceof Error ? err.message : String(err), raw: clip(item.text) };
-  }
-}
-
-/** Streams the records of a JSON SIEM file; throws SiemFileError (after the good records) when it is cut or broken. */
-export async function* jsonRecords(src: AsyncIterable<Buffer | string>, opts: JsonFileOptions = {}): AsyncGenerator<RecordItem> {
-  for await (const it of jsonRecordTexts(src, opts)) yield parseItem(it);
-}
-
-/** As jsonRecords, each record's JSON text left for the parse worker. */
+/**
+ * Streams the records of a JSON SIEM file, each as its JSON text for the parse worker; throws SiemFileError (after
+ * the good records) when it is cut or broken.
+ */
 export async function* jsonRecordTexts(src: AsyncIterable<Buffer | string>, opts: JsonFileOptions = {}): AsyncGenerator<RecordText> {
   const decoder = new Utf8Decoder();
   const scanner = new JsonRecordScanner({ ...opts, utf8: decoder });

@@ -1,14 +1,14 @@
 // Tests for the key_value parser: the documented splitting rule and the values that break naive parsers.
 import { describe, expect, it } from 'vitest';
-import { keyValueRecords, parseKeyValue, splitRecords } from './keyvalue.js';
-import type { RecordItem } from './records.js';
+import { keyValueRecordTexts, parseKeyValue, splitRecords } from './keyvalue.js';
+import { parsedSlots, type ParsedSlot as RecordItem } from './testkit.js';
 
 async function collect(chunks: readonly string[], max?: number): Promise<RecordItem[]> {
   const out: RecordItem[] = [];
   const src = (async function* () {
     for (const c of chunks) yield Buffer.from(c, 'utf8');
   })();
-  for await (const r of keyValueRecords(src, max === undefined ? {} : { maxRecordBytes: max })) out.push(r);
+  for await (const r of parsedSlots(keyValueRecordTexts(src, max === undefined ? {} : { maxRecordBytes: max }), parseKeyValue, 'bad_record')) out.push(r);
   return out;
 }
 
@@ -62,7 +62,7 @@ describe('splitRecords', () => {
   });
 });
 
-describe('keyValueRecords', () => {
+describe('keyValueRecordTexts', () => {
   const file =
     '\ufeffdatetime=2024-03-01T10:00:00+0100|aCode=A1|acc=C1|Subject=a|b\r\n' +
     '\n' +
@@ -87,7 +87,7 @@ describe('keyValueRecords', () => {
       for (const b of bytes) yield Buffer.from([b]);
     })();
     const out: RecordItem[] = [];
-    for await (const r of keyValueRecords(src)) out.push(r);
+    for await (const r of parsedSlots(keyValueRecordTexts(src), parseKeyValue, 'bad_record')) out.push(r);
     expect(out).toEqual(whole);
   });
 

@@ -11,7 +11,7 @@
 //    empty value. A record must begin with `key=`; anything else is reported as a bad record.
 // The one case no rule can settle: a value that itself contains `|NewKey=` for a key the record has not used yet
 // is split there (the extra key lands next to the real ones; nothing is dropped).
-import { DEFAULT_MAX_RECORD_BYTES, MAX_RAW, Utf8Decoder, clip, type RecordItem, type RecordText } from './records.js';
+import { DEFAULT_MAX_RECORD_BYTES, MAX_RAW, Utf8Decoder, clip, type RecordText } from './records.js';
 
 /** Kept from an over-long record so a record start split across chunks is still found. */
 const TAIL_KEEP = 128;
@@ -88,24 +88,9 @@ function overBytes(text: string, max: number): boolean {
 }
 
 /**
- * Streams records out of a key_value file. Memory stays bounded even for a file with no line breaks: the pending
+ * Streams records out of a key_value file, each as its text for the parse worker (parseKeyValue there). Memory stays bounded even for a file with no line breaks: the pending
  * text is cut at record starts as it grows, and a record longer than the limit is reported and skipped.
  */
-export async function* keyValueRecords(src: AsyncIterable<Buffer | string>, opts: KeyValueOptions = {}): AsyncGenerator<RecordItem> {
-  for await (const it of keyValueRecordTexts(src, opts)) {
-    if (!it.ok) {
-      yield it;
-      continue;
-    }
-    try {
-      yield it.invalidUtf8 === true ? { ok: true, value: parseKeyValue(it.text), invalidUtf8: true } : { ok: true, value: parseKeyValue(it.text) };
-    } catch (err) {
-      yield { ok: false, reason: 'bad_record', detail: err instanceof Error ? err.message : String(err), raw: clip(it.text) };
-    }
-  }
-}
-
-/** As keyValueRecords, each record's text left for the parse worker (parseKeyValue there). */
 export async function* keyValueRecordTexts(src: AsyncIterable<Buffer | string>, opts: KeyValueOptions = {}): AsyncGenerator<RecordText> {
   // Pending text is bounded in characters (never fewer than its bytes), records are judged in bytes.
   const max = opts.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;

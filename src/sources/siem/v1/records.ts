@@ -1,6 +1,7 @@
 // What the SIEM 1.0 file readers hand to the source: one record slot at a time, and the error for an unusable file.
 import { isAscii } from 'node:buffer';
 import { StringDecoder } from 'node:string_decoder';
+import { MAX_RAW } from '../../../core/contracts.js';
 import { CollectorError } from '../../../core/errors.js';
 
 /** A record slot that cannot be used, found while cutting the file into records. */
@@ -11,13 +12,10 @@ export interface RecordFailure {
   raw: string;
 }
 
-/** One record slot of a file. Bad slots still count, so a resume position means the same thing on every read. */
-export type RecordItem =
-  /** `invalidUtf8`: the record's text holds U+FFFD that decoding put in place of bytes that were not UTF-8. */
-  | { ok: true; value: unknown; invalidUtf8?: true }
-  | RecordFailure;
-
-/** The same slot before its text is parsed (the parse worker parses it): a JSON text, or a key_value record line. */
+/**
+ * One record slot of a file, before its text is parsed (the parse worker parses it): a JSON text, or a key_value
+ * record line. Bad slots still count, so a resume position means the same thing on every read.
+ */
 export type RecordText = { ok: true; text: string; invalidUtf8?: true } | RecordFailure;
 
 /**
@@ -39,8 +37,7 @@ export class SiemFileError extends CollectorError {
 /** Default longest record (UTF-8 bytes of its text); a longer one is quarantined alone, with a prefix. */
 export const DEFAULT_MAX_RECORD_BYTES = 1024 * 1024;
 
-/** Raw text kept with a quarantined record, bounded. */
-export const MAX_RAW = 4096;
+export { MAX_RAW };
 
 export function clip(text: string): string {
   return text.length > MAX_RAW ? text.slice(0, MAX_RAW) : text;

@@ -1,5 +1,25 @@
-// Test support for the SIEM 1.0 readers: builds ZIP archives (stored/deflate, optional data descriptors) byte by byte.
+// Test support for the SIEM 1.0 readers: builds ZIP archives (stored/deflate, optional data descriptors) byte by byte,
+// and parses the readers' record texts as the parse worker would.
 import { crc32, deflateRawSync } from 'node:zlib';
+import { clip, type RecordFailure, type RecordText } from './records.js';
+
+/** A record slot with its text parsed (what the tests compare). */
+export type ParsedSlot = { ok: true; value: unknown; invalidUtf8?: true } | RecordFailure;
+
+/** The slots of `texts` parsed by `parse`; a text it rejects becomes a `failure` slot, as on the parse worker. */
+export async function* parsedSlots(texts: AsyncIterable<RecordText>, parse: (text: string) => unknown, failure: 'bad_json' | 'bad_record'): AsyncGenerator<ParsedSlot> {
+  for await (const it of texts) yield parseSlot(it, parse, failure);
+}
+
+export function parseSlot(it: RecordText, parse: (text: string) => unknown, failure: 'bad_json' | 'bad_record'): ParsedSlot {
+  if (!it.ok) return it;
+  try {
+    const value = parse(it.text);
+    return it.invalidUtf8 === true ? { ok: true, value, invalidUtf8: true } : { ok: true, value };
+  } catch (err) {
+    return { ok: false, reason: failure, detail: err instanceof Error ? err.message : String(err), raw: clip(it.text) };
+  }
+}
 
 export interface ZipInput {
   name: string;
