@@ -85,6 +85,9 @@ export interface NormalizedEvent {
    * positions and time filters do not trust it.
    */
   timeMissing?: boolean | undefined;
+  /** `mimecast.log_type` (e.g. `receipt`, `url_protect`, `audit`): kept beside the document so sinks can route on it
+   *  without parsing the document. */
+  logType?: string | undefined;
 }
 
 /** An event held as its serialised document (text, or UTF-8 bytes from the parse worker): the document object is
@@ -97,6 +100,7 @@ export class SerializedEvent implements NormalizedEvent {
     readonly time: string,
     private readonly body: string | Buffer,
     readonly timeMissing?: boolean,
+    readonly logType?: string,
   ) {}
   get json(): string {
     return typeof this.body === 'string' ? this.body : this.body.toString('utf8');
@@ -185,6 +189,8 @@ export interface OutEvent {
   readonly stream: StreamName;
   readonly account: string;
   readonly time: string;
+  /** `mimecast.log_type`; '' for events journaled before it was kept beside the document. */
+  readonly logType: string;
   /** The output document as UTF-8 JSON (no trailing newline): what byte-oriented sinks write as is. */
   readonly bytes: Buffer;
   /** The same document as text. */
@@ -200,22 +206,65 @@ export class StoredEvent implements OutEvent {
     readonly account: string,
     readonly time: string,
     readonly bytes: Buffer,
+    readonly logType: string = '',
   ) {}
   get json(): string {
     return this.bytes.toString('utf8');
   }
 }
 
+/** One event of a send the receiver did not take: its position in the events given to `send`, and why. */
+export interface EventVerdict {
+  readonly index: number;
+  /** The receiver's own words where it gave some (`mapper_parsing_exception: failed to parse field [x]`, `HEC code 6`). */
+  readonly reason: string;
+}
+
 /**
- * A sink delivers events. `send` resolves only when the receiver confirmed; it throws a
- * `SinkError` (retryable, with optional `retryAfterMs`, or permanent) and never retries by itself.
+ * What a receiver said about a send, event by event. Every event not listed was delivered (an empty or absent
+ * result: all of them). An event is listed at most once.
+ */
+export interface SendResult {
+  /** Events to send again (the receiver was busy for them: an Elasticsearch item 429, a Kafka retriable error). */
+  readonly retry?: readonly EventVerdict[];
+  /** Events the receiver will never take as they are (data errors): they go to the dead-letter table. */
+  readonly rejected?: readonly EventVerdict[];
+  /** The receiver asked for this pause before the events in `retry` are sent again. */
+  readonly retryAfterMs?: number;
+}
+
+/**
+ * A sink delivers events to one receiver. The sink runner (core/sink-runner.ts), not the sink, batches, keeps
+ * batches in flight, retries with the one retry policy, dead-letters and moves the sink's offset; a sink never
+ * retries or waits by itself.
+ *
+ * `send` resolves once the receiver has confirmed what it says it confirmed (fsync, an HTTP 2xx, an indexer
+ * acknowledgement), with a verdict for the events it did not take (SendResult). It throws a `SinkError` when the
+ * send failed as a whole: `SINK_RETRYABLE` (the same events are sent again after a backoff, honouring
+ * `retryAfterMs`), `SINK_TOO_LARGE` (the receiver refused the request's size: the runner splits the events in
+ * halves, and an event alone too large is dead-lettered), `SINK_PERMANENT` (these events will never be taken:
+ * dead-lettered) or `SINK_CONFIG` (the sink cannot work as configured: bad credentials, an unknown index, a
+ * certificate that does not verify — the sink stops, loudly, and its backlog is kept for after the fix).
+ *
+ * The events' `bytes` belong to the journal: they stay valid until the `send` they were given to settles (the
+ * journal's tail cache fills its buffers again once every sink's offset has passed them, and a sent event's seq is
+ * passed only after its send settled). Copy what must live longer — a buffer kept for a later resend, a request
+ * body still being written after `send` returned.
+ *
+ * Several sends may be in flight at once (`concurrency`), each with its own events; a sink that cannot take that
+ * serialises them itself.
  */
 export interface Sink {
   readonly name: string;
-  send(events: readonly OutEvent[], signal: AbortSignal): Promise<void>;
+  send(events: readonly OutEvent[], signal: AbortSignal): Promise<SendResult | void>;
+  /**
+   * Optional, at start-up and for `check`: whether the receiver is there and takes this sink's credentials. Throws
+   * a SinkError (`SINK_CONFIG` for a problem only the operator can fix). Never sends events.
+   */
+  check?(signal: AbortSignal): Promise<void>;
   /**
    * Optional, cheap: true when the receiver looks able to take data again (the directory is writable, the endpoint
-   * answers). While a failed delivery waits to be retried, the pipeline probes every few seconds and retries at once
+   * answers). While a failed delivery waits to be retried, the runner probes every few seconds and retries at once
    * when this says yes, so delivery resumes within seconds of a fix however long the backoff has grown. Never throws.
    */
   probe?(signal: AbortSignal): Promise<boolean>;

@@ -23,6 +23,8 @@ export const ERROR_CODES = [
   'JOURNAL_FAILED',
   'SINK_RETRYABLE',
   'SINK_PERMANENT',
+  /** The receiver refused a request for its size (HTTP 413, a Kafka message over the broker's limit). */
+  'SINK_TOO_LARGE',
   'SINK_CONFIG',
   'ABORTED',
 ] as const;
@@ -86,10 +88,12 @@ export class ApiError extends CollectorError {
   }
 }
 
+export type SinkErrorCode = 'SINK_RETRYABLE' | 'SINK_PERMANENT' | 'SINK_TOO_LARGE' | 'SINK_CONFIG';
+
 /** A sink could not deliver. `retryable` false means the data or the sink's config is at fault. */
 export class SinkError extends CollectorError {
   readonly sink: string;
-  constructor(code: 'SINK_RETRYABLE' | 'SINK_PERMANENT' | 'SINK_CONFIG', message: string, sink: string, options: CollectorErrorOptions = {}) {
+  constructor(code: SinkErrorCode, message: string, sink: string, options: CollectorErrorOptions = {}) {
     super(code, message, { ...options, retryable: code === 'SINK_RETRYABLE' });
     this.name = 'SinkError';
     this.sink = sink;

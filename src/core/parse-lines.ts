@@ -236,7 +236,7 @@ function textLines(text: Uint8Array | undefined, invalid: { utf8: boolean }): ()
 
 /** Events packed to cross a thread boundary: the documents as one UTF-8 buffer (transferred, not copied). */
 export interface PackedEvents {
-  /** id, time for each event, in order. */
+  /** id, time, log type for each event, in order. */
   meta: string[];
   /** End offset of each event's document in `docs`. */
   ends: Uint32Array;
@@ -278,7 +278,7 @@ class PackWriter {
       }
     }
     this.off += scratch.write(text, this.off, 'utf8');
-    this.meta.push(e.id, e.time);
+    this.meta.push(e.id, e.time, e.logType ?? '');
     this.ends.push(this.off);
   }
 
@@ -345,12 +345,12 @@ export function unpackEvents(packed: PackedEvents, stream: StreamName, account: 
   for (let i = 0; i < ends.length; i++) {
     const end = ends[i] as number;
     const bytes = Buffer.from(docs.buffer, docs.byteOffset + start, end - start);
-    out[i] = new SerializedEvent(meta[2 * i] ?? '', stream, account, meta[2 * i + 1] ?? '', bytes);
+    out[i] = new SerializedEvent(meta[3 * i] ?? '', stream, account, meta[3 * i + 1] ?? '', bytes, undefined, meta[3 * i + 2] ?? '');
     start = end;
   }
   for (const i of packed.timeMissing ?? []) {
     const e = out[i] as SerializedEvent;
-    out[i] = new SerializedEvent(e.id, stream, account, e.time, e.bytes ?? e.json, true);
+    out[i] = new SerializedEvent(e.id, stream, account, e.time, e.bytes ?? e.json, true, e.logType);
   }
   return out;
 }

@@ -62,3 +62,26 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 export function withJitter(ms: number, fraction = 0.1): number {
   return Math.max(0, Math.round(ms * (1 + (Math.random() * 2 - 1) * fraction)));
 }
+
+/** A wake-up flag: waiters resolve on notify() or after their timeout, whichever is first (never rejects). */
+export class Wakeup {
+  private waiters = new Set<() => void>();
+  notify(): void {
+    const ws = [...this.waiters];
+    this.waiters.clear();
+    for (const w of ws) w();
+  }
+  wait(ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        timer.clear();
+        this.waiters.delete(done);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = safeTimeout(done, ms);
+      this.waiters.add(done);
+      signal?.addEventListener('abort', done, { once: true });
+    });
+  }
+}

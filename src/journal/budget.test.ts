@@ -333,9 +333,11 @@ describe('journal dedup store', () => {
     expect(journal({ now: () => clock }).usage().dedup.ids).toBe(50);
     opened.splice(0).forEach((x) => x.close());
 
-    // The same file as version 1 wrote it: no dedup_ids column (nor the quarantine's retry columns of version 3).
+    // The same file as version 1 wrote it: no dedup_ids column (nor the quarantine's retry columns of version 3, nor
+    // the events' log_type of version 4).
     const db = new Database(path.join(dir, 'journal.sqlite'));
     db.exec('ALTER TABLE totals DROP COLUMN dedup_ids');
+    db.exec('ALTER TABLE events DROP COLUMN log_type');
     db.exec('DROP INDEX quarantine_retry; ALTER TABLE quarantine DROP COLUMN refetch; ALTER TABLE quarantine DROP COLUMN retry; ALTER TABLE quarantine DROP COLUMN retry_note');
     db.pragma('user_version = 1');
     db.close();

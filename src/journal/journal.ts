@@ -9,9 +9,9 @@ import { silentLogger, type Logger } from '../telemetry/logger.js';
 import { AUTOCHECKPOINT_PAGES, Checkpointer } from './checkpointer.js';
 
 /*
- * Schema (version 3, tracked in PRAGMA user_version):
+ * Schema (version 4, tracked in PRAGMA user_version):
  *
- *   events(seq INTEGER PRIMARY KEY, cum, stream, account, id, time, json)
+ *   events(seq INTEGER PRIMARY KEY, cum, stream, account, id, time, json, log_type)
  *     seq is assigned here, contiguously, from totals.head_seq (never reused, even after every row is
  *     deleted, so sink offsets stay meaningful). Rows are only ever deleted as a prefix (seq <= the lowest
  *     active sink offset), so live rows are exactly (del_seq, head_seq]: counts are subtractions.
@@ -19,7 +19,8 @@ import { AUTOCHECKPOINT_PAGES, Checkpointer } from './checkpointer.js';
  *     columns and the row's share of its page; rows before version 2 counted the document only), so the bytes
  *     freed by a range delete are one primary-key lookup instead of a sum over the range.
  *     json holds the document as UTF-8 bytes (BLOB values; the column's TEXT affinity leaves them as they are);
- *     rows written by earlier versions hold TEXT and are read the same way.
+ *     rows written by earlier versions hold TEXT and are read the same way. log_type (version 4) is the
+ *     event's `mimecast.log_type`, so sinks route on it without parsing documents; NULL in older rows.
  *   dedup(t, h, PRIMARY KEY (t, h)) WITHOUT ROWID
  *     h = first 16 bytes of sha256(account + "\n" + event.id): ids are scoped per account because two
  *     tenants may legitimately reuse an id. t = the event's own time in whole seconds. A replay of a record
@@ -69,7 +70,7 @@ import { AUTOCHECKPOINT_PAGES, Checkpointer } from './checkpointer.js';
  * from SQLite with the same semantics.
  */
 
-const SCHEMA_VERSION = 3;
+const SCHEMA_VERSION = 4;
 const FILE_NAME = 'journal.sqlite';
 const DEFAULT_MAX_EVENTS = 1_000_000;
 const DEFAULT_MAX_BYTES = 1024 ** 3;
@@ -149,6 +150,9 @@ const MIGRATIONS: readonly string[] = [
   ALTER TABLE quarantine ADD COLUMN retry TEXT;
   ALTER TABLE quarantine ADD COLUMN retry_note TEXT;
   CREATE INDEX quarantine_retry ON quarantine (key, retry) WHERE retry IS NOT NULL;
+  `,
+  `
+  ALTER TABLE events ADD COLUMN log_type TEXT;
   `,
 ];
 
@@ -401,7 +405,7 @@ class TailCache {
         slab.lastSeq = seq;
       }
       // Frozen: every caught-up sink is handed this same object.
-      this.evs.push(Object.freeze(new StoredEvent(seq, ev.id, ev.stream, ev.account, ev.time, bytes)));
+      this.evs.push(Object.freeze(new StoredEvent(seq, ev.id, ev.stream, ev.account, ev.time, bytes, ev.logType ?? '')));
       this.sizes.push(body.length);
       this.slabOf.push(slab);
       this.total += body.length;
@@ -603,7 +607,7 @@ export class Journal {
     this.s = {
       insDedup: p('INSERT OR IGNORE INTO dedup (t, h) VALUES (?, ?)'),
       insDedupOdd: p('INSERT OR IGNORE INTO dedup_odd (h, seen) VALUES (?, ?)'),
-      insEvent: p('INSERT INTO events (seq, cum, stream, account, id, time, json) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      insEvent: p('INSERT INTO events (seq, cum, stream, account, id, time, json, log_type) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
       insQuarantine: p('INSERT INTO quarantine (key, reason, detail, location, raw, at, refetch) VALUES (?, ?, ?, ?, ?, ?, ?)'),
       retryRequests: p("SELECT id, refetch FROM quarantine WHERE key = ? AND retry = 'requested' AND refetch IS NOT NULL ORDER BY id").raw(),
       settleRetry: p('UPDATE quarantine SET retry = ?, retry_note = ? WHERE id = ?'),
@@ -620,7 +624,7 @@ export class Journal {
       setTotals: p('UPDATE totals SET head_seq = ?, head_cum = ?, del_seq = ?, del_cum = ?, dedup_ids = ? WHERE one = 1'),
       upsertOffset: p('INSERT INTO sink_offsets (sink, seq) VALUES (?, ?) ON CONFLICT (sink) DO UPDATE SET seq = excluded.seq'),
       delOffset: p('DELETE FROM sink_offsets WHERE sink = ?'),
-      readAll: p('SELECT seq, id, stream, account, time, json FROM events WHERE seq > ? ORDER BY seq LIMIT ?').raw(),
+      readAll: p('SELECT seq, id, stream, account, time, json, log_type FROM events WHERE seq > ? ORDER BY seq LIMIT ?').raw(),
       cumAtOrBelow: p('SELECT cum FROM events WHERE seq <= ? ORDER BY seq DESC LIMIT 1').pluck(),
       timeOf: p('SELECT time FROM events WHERE seq = ?').pluck(),
       delEvents: p('DELETE FROM events WHERE seq <= ?'),
@@ -768,7 +772,7 @@ export class Journal {
    * (counted as the whole page), and fills whole overflow pages with the rest.
    */
   private rowCost(ev: NormalizedEvent, docBytes: number): number {
-    const payload = docBytes + ev.id.length + ev.account.length + ev.time.length + ev.stream.length;
+    const payload = docBytes + ev.id.length + ev.account.length + ev.time.length + ev.stream.length + (ev.logType?.length ?? 0);
     if (payload <= this.overflowAt) return payload + ROW_BYTES;
     const perPage = this.pageSize - 4;
     const min = Math.floor(((this.pageSize - 12) * 32) / 255) - 23;
@@ -833,7 +837,7 @@ export class Journal {
         headCum += this.rowCost(ev, body.length);
         docBytes += body.length;
         if (inserted >= maxEvents || headCum > maxCum) throw new Refused();
-        this.s.insEvent.run(headSeq, headCum, ev.stream, ev.account, ev.id, ev.time, body);
+        this.s.insEvent.run(headSeq, headCum, ev.stream, ev.account, ev.id, ev.time, body, ev.logType ?? null);
         inserted++;
         if (!cache) continue;
         fresh.push(ev);
@@ -943,12 +947,13 @@ export class Journal {
 
   /**
    * Events after the sink's offset in seq order: at most `maxEvents`, about `maxBytes` (at least one
-   * event if any), only `streams` when given. `lastSeq` is the highest seq looked at, so a sink routed to
+   * event if any), only `streams` when given, from `after` when it is past the offset. `lastSeq` is the highest seq looked at, so a sink routed to
    * few streams still moves past rows that are not its own; it equals the offset when nothing is new.
    */
-  read(sink: string, maxEvents: number, maxBytes: number, streams?: readonly StreamName[]): { events: OutEvent[]; lastSeq: number } {
+  read(sink: string, maxEvents: number, maxBytes: number, streams?: readonly StreamName[], after?: number): { events: OutEvent[]; lastSeq: number } {
     return this.guard('read', () => {
-      const from = this.liveOffset(this.requireSink(sink));
+      // A sink with sends in flight reads past its offset (`after`, the last seq it has read).
+      const from = this.liveOffset(Math.max(this.requireSink(sink), after ?? 0));
       const events: OutEvent[] = [];
       let lastSeq = from;
       if (maxEvents <= 0) return { events, lastSeq };
@@ -970,7 +975,7 @@ export class Journal {
           const size = body.length;
           if (events.length > 0 && bytes + size > maxBytes) break;
           bytes += size;
-          events.push(new StoredEvent(seq, str(a[1], 'id'), stream(a[2]), str(a[3], 'account'), str(a[4], 'time'), body));
+          events.push(new StoredEvent(seq, str(a[1], 'id'), stream(a[2]), str(a[3], 'account'), str(a[4], 'time'), body, typeof a[6] === 'string' ? a[6] : ''));
         }
         lastSeq = seq;
         if (events.length >= maxEvents || bytes >= maxBytes) break;
@@ -1063,14 +1068,18 @@ export class Journal {
 
   /** Keeps events a sink rejected permanently (per-event data errors), with the reason. */
   deadLetter(sink: string, events: readonly OutEvent[], reason: string): void {
-    if (events.length === 0) return;
+    this.deadLetterEach(sink, events.map((event) => ({ event, reason })));
+  }
+
+  /** Keeps events a sink rejected permanently, each with its own reason, in one transaction. */
+  deadLetterEach(sink: string, items: readonly { event: OutEvent; reason: string }[]): void {
+    if (items.length === 0) return;
     this.guard('deadLetter', () => {
       const at = this.now();
       this.db.transaction(() => {
-        for (const e of events) this.s.insDead.run(sink, e.seq, e.id, e.stream, e.account, e.time, e.bytes, reason, at);
+        for (const { event: e, reason } of items) this.s.insDead.run(sink, e.seq, e.id, e.stream, e.account, e.time, e.bytes, reason, at);
         this.s.trimDead.run(this.maxQuarantine);
       }).immediate();
-      this.log.warn({ sink, events: events.length, reason }, 'events dead-lettered');
     });
   }
 
@@ -1263,7 +1272,7 @@ export class Journal {
       const inList = list.map((x) => `'${x}'`).join(', ');
       const pick = list.length === 0 ? 'NULL' : `CASE WHEN stream IN (${inList}) THEN json END`;
       stmt = this.db
-        .prepare<unknown[], unknown>(`SELECT seq, id, stream, account, time, ${pick} FROM events WHERE seq > ? ORDER BY seq LIMIT ?`)
+        .prepare<unknown[], unknown>(`SELECT seq, id, stream, account, time, ${pick}, log_type FROM events WHERE seq > ? ORDER BY seq LIMIT ?`)
         .raw();
       this.filtered.set(cacheKey, stmt);
     }

@@ -201,12 +201,14 @@ export function finishEvent(record: Record<string, unknown>, doc: EcsDocument, i
     const json = serializeWithRecord(doc, meta.canonical, record, meta, parsed);
     // With the text built, the document object is not kept: holding every parsed record until its batch is
     // journaled was most of the garbage collector's work. Whoever needs the document parses the text.
-    if (json !== undefined) return new SerializedEvent(id, meta.stream, meta.account, time, json, missing);
+    if (json !== undefined) return new SerializedEvent(id, meta.stream, meta.account, time, json, missing, meta.logType);
   }
   const mc: Record<string, unknown> = { ...record, account: meta.account, stream: meta.stream, log_type: meta.logType };
   if (parsed !== undefined) mc['parsed'] = parsed;
   doc['mimecast'] = mc;
-  return missing ? { id, stream: meta.stream, account: meta.account, time, doc, timeMissing: true } : { id, stream: meta.stream, account: meta.account, time, doc };
+  const ev: NormalizedEvent = { id, stream: meta.stream, account: meta.account, time, doc, logType: meta.logType };
+  if (missing) ev.timeMissing = true;
+  return ev;
 }
 
 /**
