@@ -14,7 +14,7 @@ import { CredentialLimiter } from './mimecast/limiter.js';
 import { MimecastV1Client } from './mimecast/v1client.js';
 import { MimecastV2Client } from './mimecast/v2client.js';
 import { formatMimecastDate } from './normalize/time.js';
-import { createSink } from './sinks/index.js';
+import { buildSink } from './sinks/registry.js';
 import { PagedSource } from './sources/paged/source.js';
 import { isUnavailable } from './sources/paged/shared.js';
 import { PAGED_SPECS, PAGED_STREAMS } from './sources/paged/specs.js';
@@ -404,7 +404,7 @@ export function buildCollector(config: Config, logger: Logger): Collector {
     journal.close();
     throw err;
   }
-  const sinks: SinkBinding[] = config.sinks.map((s) => ({ sink: createSink(s, logger), streams: s.streams, batch: s.batch }));
+  const sinks: SinkBinding[] = config.sinks.map((s) => buildSink(s, logger));
   const pipeline = new Pipeline({
     journal,
     sources,

@@ -4,14 +4,12 @@ import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { STREAM_NAMES, type NormalizedEvent, type StreamName } from '../core/contracts.js';
 import { describeError, isAbort } from '../core/errors.js';
-import { toCef } from '../normalize/cef.js';
-import { toLeef } from '../normalize/leef.js';
+import { OUTPUT_FORMATS, renderDocument, type OutputFormat } from '../normalize/render.js';
 import { normalizeSiemAuto, normalizerFor, type Normalizer } from '../normalize/registry.js';
 import { isPagedStream, PAGED_SPECS } from '../sources/paged/specs.js';
 import { printable, println, type CommandIo } from './io.js';
 
-export const OUTPUT_FORMATS = ['ecs', 'raw', 'cef', 'leef'] as const;
-export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+export { OUTPUT_FORMATS, type OutputFormat } from '../normalize/render.js';
 
 export interface NormalizeOptions {
   stream: string;
@@ -25,21 +23,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
 
 /** One event in the chosen format, as one line of text. */
 export function renderEvent(ev: NormalizedEvent, format: OutputFormat, record?: unknown): string {
-  switch (format) {
-    case 'ecs':
-      return ev.json ?? JSON.stringify(ev.doc);
-    case 'cef':
-      return toCef(ev.doc);
-    case 'leef':
-      return toLeef(ev.doc);
-    case 'raw': {
-      const mc = isObject(ev.doc['mimecast']) ? ev.doc['mimecast'] : {};
-      const meta = { account: mc['account'], stream: mc['stream'], log_type: mc['log_type'] };
-      // The API's record as it came, plus where it belongs; the record's own `mimecast` key (if any) is not clobbered.
-      const base = isObject(record) ? record : isObject(mc) ? mc : {};
-      return JSON.stringify({ ...base, mimecast: isObject(base['mimecast']) ? { ...base['mimecast'], ...meta } : meta });
-    }
-  }
+  return format === 'ecs' ? (ev.json ?? JSON.stringify(ev.doc)) : renderDocument(ev.doc, format, undefined, record);
 }
 
 /** Why a whole line yields no records: an API error reply, or not a JSON object/array. */

@@ -1,67 +1,13 @@
 // The config schema: every key, its default and its documentation. Unknown keys are errors.
 import { z } from 'zod';
-import { CI_TYPES, SIEM_TYPES, STREAM_NAMES, isCiType } from '../core/contracts.js';
-import { parseDuration, parseSize } from './units.js';
+import { CI_TYPES, SIEM_TYPES, THREAT_FEEDS, isCiType } from '../core/contracts.js';
+import { SINK_SCHEMA } from '../sinks/registry.js';
+import { durationIn, httpUrl, name, sizeIn } from './common.js';
 
-/** `99999999999999GB`: well-formed, but with its number taken as 1 it parses, so only its size is wrong. */
-function tooLarge(text: string, parse: (t: string) => number | undefined): boolean {
-  return parse(text.replace(/\d+(?:\.\d+)?/, '1')) !== undefined;
-}
-
-/** A duration in human units (`30s`, `5m`, `24h`, `7d`), parsed to milliseconds. */
-const duration = z.string({ error: 'expected a duration such as 30s, 5m, 24h' }).transform((text, ctx) => {
-  const ms = parseDuration(text);
-  if (ms === undefined) {
-    const message = tooLarge(text, parseDuration) ? `"${text}" is too large` : `"${text}" is not a duration (use e.g. 30s, 5m, 24h, 7d)`;
-    ctx.addIssue({ code: 'custom', message });
-    return z.NEVER;
-  }
-  return ms;
-});
-
-/** A size in human units (`10MB`, `512KB`; binary multiples) or a number of bytes, parsed to bytes. */
-const size = z.union([z.number(), z.string()], { error: 'expected a size such as 10MB' }).transform((v, ctx) => {
-  const bytes = typeof v === 'number' ? (Number.isSafeInteger(v) && v >= 0 ? v : undefined) : parseSize(v);
-  if (bytes === undefined) {
-    const huge = typeof v === 'number' ? v > Number.MAX_SAFE_INTEGER : tooLarge(v, parseSize);
-    ctx.addIssue({ code: 'custom', message: huge ? `"${String(v)}" is too large` : `"${String(v)}" is not a size (use e.g. 512KB, 10MB, 1GB)` });
-    return z.NEVER;
-  }
-  return bytes;
-});
-
-/** The parsed value of a range bound written in config units; a typo in a bound is a bug, caught at import. */
-function bound(text: string, parse: (t: string) => number | undefined): number {
-  const v = parse(text);
-  if (v === undefined) throw new Error(`bad range bound ${text}`);
-  return v;
-}
-
-/** A duration that must lie within [min, max], both written as in the config so the message reads the same. */
-function durationIn(min: string, max: string) {
-  const lo = bound(min, parseDuration);
-  const hi = bound(max, parseDuration);
-  return duration.refine((ms) => ms >= lo && ms <= hi, `must be between ${min} and ${max}`);
-}
-
-/** A size that must lie within [min, max], both written as in the config. */
-function sizeIn(min: string, max: string) {
-  const lo = bound(min, parseSize);
-  const hi = bound(max, parseSize);
-  return size.refine((bytes) => bytes >= lo && bytes <= hi, `must be between ${min} and ${max}`);
-}
-
-const name = z
-  .string()
-  .regex(/^[a-z0-9][a-z0-9_-]*$/, 'use lower-case letters, digits, "_" or "-" (it keys cursors and offsets)')
-  .max(64);
-
-const streamName = z.enum(STREAM_NAMES, { error: `expected one of: ${STREAM_NAMES.join(', ')}` });
 const siemType = z.enum([...SIEM_TYPES, ...CI_TYPES], {
   error: `expected one of: ${SIEM_TYPES.join(', ')}; or a Cloud Integrated type: ${CI_TYPES.join(', ')}`,
 });
 
-const httpUrl = z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' });
 
 /** The SIEM stream. API 2.0: batch files (one cursor per type) or the stream endpoint; API 1.0: get-siem-logs files. */
 const siemStream = z.strictObject({
@@ -115,7 +61,7 @@ const pagedStream = z.strictObject({
   max_window: durationIn('1m', '60d').prefault('1d'),
 });
 
-export const THREAT_FEEDS = ['malware_customer', 'malware_grid'] as const;
+export { THREAT_FEEDS };
 
 const threatIntelStream = z.strictObject({
   /** Which feeds to collect: malware_customer (seen in this account) and/or malware_grid (seen across Mimecast). */
@@ -239,49 +185,6 @@ const account = z.discriminatedUnion('api', [accountV2, accountV1], {
   error: 'expected "v2" (OAuth2 client credentials) or "v1" (API 1.0 HMAC keys)',
 });
 
-/** How a sink groups events into one delivery. */
-const batch = z.strictObject({
-  /** Events in one delivery at most. 1–100000, default 1000. */
-  max_events: z.number().int().min(1).max(100_000).default(1000),
-  /** About this many bytes in one delivery at most. 1KB–256MB, default 4MB. */
-  max_bytes: sizeIn('1KB', '256MB').prefault('4MB'),
-  /** How long a small batch waits to fill. 0s–5m, default 1s. */
-  max_wait: durationIn('0s', '5m').prefault('1s'),
-});
-
-const sinkCommon = {
-  name,
-  /** Streams routed to this sink; all when absent. */
-  streams: z
-    .array(streamName)
-    .min(1)
-    .refine((t) => new Set(t).size === t.length, 'a stream is listed twice')
-    .optional(),
-  batch: batch.prefault({}),
-};
-
-const fileSink = z.strictObject({
-  ...sinkCommon,
-  type: z.literal('file'),
-  /** NDJSON output file; missing directories are created. */
-  path: z.string().min(1),
-  /** Rotate when the file would grow past this size. 1KB–1TB, default 100MB. */
-  max_size: sizeIn('1KB', '1TB').prefault('100MB'),
-  /** Rotated files kept (`events.ndjson.1` … `.N`). 0–1000, default 5. */
-  max_files: z.number().int().min(0).max(1000).default(5),
-  /** fsync before a batch counts as delivered. */
-  fsync: z.boolean().default(true),
-});
-
-const stdoutSink = z.strictObject({
-  ...sinkCommon,
-  type: z.literal('stdout'),
-});
-
-const sink = z.discriminatedUnion('type', [fileSink, stdoutSink], {
-  error: 'unknown sink type (this version supports: file, stdout)',
-});
-
 const journal = z.strictObject({
   /** Backpressure: a batch is journaled only if the journal then holds at most this many undelivered events… 1000–1000000000, default 1000000. */
   max_events: z.number().int().min(1000).max(1_000_000_000).default(1_000_000),
@@ -319,7 +222,7 @@ export const configSchema = z
     /** 1–500 Mimecast accounts. */
     accounts: z.array(account).min(1, 'configure at least one Mimecast account').max(500, 'at most 500 accounts in one collector'),
     /** 1–64 sinks. */
-    sinks: z.array(sink).min(1, 'configure at least one sink').max(64, 'at most 64 sinks in one collector'),
+    sinks: z.array(SINK_SCHEMA).min(1, 'configure at least one sink').max(64, 'at most 64 sinks in one collector'),
   })
   .superRefine((cfg, ctx) => {
     const seen = new Map<string, number>();
@@ -339,7 +242,6 @@ export const configSchema = z
 export type Config = z.output<typeof configSchema>;
 export type AccountConfig = Config['accounts'][number];
 export type SinkConfig = Config['sinks'][number];
-export type FileSinkConfig = Extract<SinkConfig, { type: 'file' }>;
 export type AccountV1Config = Extract<AccountConfig, { api: 'v1' }>;
 export type AccountV2Config = Extract<AccountConfig, { api: 'v2' }>;
 export type StreamsConfig = AccountConfig['streams'];

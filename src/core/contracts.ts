@@ -61,6 +61,22 @@ export function isCiType(t: string): t is CiType {
   return (CI_TYPES as readonly string[]).includes(t);
 }
 
+/** Threat-intel feeds: `streams.threat_intel.feeds` and the `mimecast.log_type` of their events. */
+export const THREAT_FEEDS = ['malware_customer', 'malware_grid'] as const;
+
+/**
+ * Every `mimecast.log_type` the collector writes (what a sink's `log_types:` may name): the SIEM types, the Cloud
+ * Integrated types, each other stream's own name, the threat-intel feeds, and `unknown` for a SIEM record of no
+ * recognisable type.
+ */
+export const LOG_TYPES: readonly string[] = [
+  ...SIEM_TYPES,
+  ...CI_TYPES,
+  ...STREAM_NAMES.filter((s) => s !== 'siem'),
+  ...THREAT_FEEDS,
+  'unknown',
+];
+
 /** An output document (ECS-shaped JSON object). */
 export type EcsDocument = Record<string, unknown>;
 

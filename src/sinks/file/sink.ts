@@ -4,7 +4,7 @@ import { dirname, parse } from 'node:path';
 import type { OutEvent, Sink } from '../../core/contracts.js';
 import { NdjsonFramer } from '../ndjson.js';
 import { SinkError } from '../../core/errors.js';
-import type { FileSinkConfig } from '../../config/schema.js';
+import type { FileSinkConfig } from './config.js';
 import type { Logger } from '../../telemetry/logger.js';
 
 const FS_HINTS: Readonly<Record<string, string>> = {
