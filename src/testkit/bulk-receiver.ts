@@ -142,8 +142,16 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v);
 }
 
+const globCache = new Map<string, RegExp>();
+
+/** Compiled once per pattern: filter_path and data-stream patterns are matched for every key of every item. */
 function globToRegExp(glob: string): RegExp {
-  return new RegExp(`^${glob.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+  let re = globCache.get(glob);
+  if (re === undefined) {
+    re = new RegExp(`^${glob.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+    if (globCache.size < 1_000) globCache.set(glob, re);
+  }
+  return re;
 }
 
 /**
