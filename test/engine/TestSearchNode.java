@@ -1,6 +1,7 @@
 // Starts one OpenSearch node in this JVM for the tests: HTTP on loopback, single-node, no security manager.
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CountDownLatch;
@@ -8,12 +9,15 @@ import java.util.concurrent.CountDownLatch;
 import org.opensearch.common.logging.LogConfigurator;
 import org.opensearch.common.settings.Settings;
 import org.opensearch.env.Environment;
+import org.opensearch.http.HttpServerTransport;
 import org.opensearch.node.InternalSettingsPreparer;
 import org.opensearch.node.Node;
 import org.opensearch.transport.Netty4Plugin;
 
 /**
- * Usage: TestSearchNode HOME HTTP_PORT TRANSPORT_PORT. The distribution's launcher (Bootstrap) is skipped on
+ * Usage: TestSearchNode HOME. Both ports are chosen by the OS when they are bound (port 0), so no other process can
+ * take them between a choice and the bind; once the node has started, the HTTP port is written to HOME/http.port
+ * (written whole, then renamed into place, so a reader never sees half of it). The distribution's launcher (Bootstrap) is skipped on
  * purpose: it installs a security manager, checks for jar hell and runs the production bootstrap checks, none of
  * which a throwaway test node needs. Node's protected constructor takes plugin classes from the classpath, which
  * is how the Netty HTTP transport gets in without a plugins folder.
@@ -27,8 +31,8 @@ public final class TestSearchNode {
     }
 
     public static void main(String[] args) throws Exception {
-        if (args.length != 3) {
-            System.err.println("usage: TestSearchNode HOME HTTP_PORT TRANSPORT_PORT");
+        if (args.length != 1) {
+            System.err.println("usage: TestSearchNode HOME");
             System.exit(2);
         }
         Path home = Path.of(args[0]).toAbsolutePath();
@@ -42,8 +46,8 @@ public final class TestSearchNode {
             .put("cluster.name", "mimecast-collector-test")
             .put("node.name", "test-node")
             .put("network.host", "127.0.0.1")
-            .put("http.port", args[1])
-            .put("transport.port", args[2])
+            .put("http.port", 0)
+            .put("transport.port", 0)
             .put("discovery.type", "single-node")
             // A nearly full disk must not turn the test's indices read-only or leave shards unassigned.
             .put("cluster.routing.allocation.disk.threshold_enabled", false)
@@ -73,7 +77,12 @@ public final class TestSearchNode {
             }
         }, "test-node-shutdown"));
         node.start();
-        System.out.println("test-search-node started http=127.0.0.1:" + args[1]);
+        int httpPort = node.injector().getInstance(HttpServerTransport.class).boundAddress().publishAddress().getPort();
+        Path portFile = home.resolve("http.port");
+        Path partial = home.resolve("http.port.partial");
+        Files.writeString(partial, Integer.toString(httpPort));
+        Files.move(partial, portFile, StandardCopyOption.ATOMIC_MOVE);
+        System.out.println("test-search-node started http=127.0.0.1:" + httpPort);
         closed.await();
     }
 }

@@ -1,10 +1,9 @@
 // A real single-node OpenSearch for the tests, started as a child JVM and stopped by its PID.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { freePort } from '../../src/bench/free-port.js';
 import { REPO } from './harness.js';
 
 /** Where test/engine/install.sh (run by .ci/run) puts the jars and the compiled launcher. */
@@ -71,9 +70,6 @@ export async function startSearchEngine(options: SearchEngineOptions = {}): Prom
   const killAfterMs = options.killAfterMs ?? 10_000;
   const home = mkdtempSync(join(tmpdir(), 'mc-opensearch-'));
   mkdirSync(join(home, 'tmp'));
-  const httpPort = await freePort();
-  let transportPort = await freePort();
-  while (transportPort === httpPort) transportPort = await freePort();
 
   const started = Date.now();
   const child = spawn(
@@ -87,8 +83,6 @@ export async function startSearchEngine(options: SearchEngineOptions = {}): Prom
       `${join(engineDir, 'classes')}:${join(engineDir, 'lib/*')}`,
       'TestSearchNode',
       home,
-      String(httpPort),
-      String(transportPort),
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
@@ -129,21 +123,33 @@ export async function startSearchEngine(options: SearchEngineOptions = {}): Prom
     rmSync(home, { recursive: true, force: true });
   };
 
-  const url = `http://127.0.0.1:${httpPort}`;
+  // The node binds port 0 (no race with other processes for a port chosen beforehand) and writes the HTTP port it
+  // got to HOME/http.port once started.
+  const portFile = join(home, 'http.port');
+  let url: string | undefined;
   const fail = async (why: string): Promise<never> => {
     await stop();
-    throw new Error(`test search engine (pid ${child.pid ?? '-'}, ${url}) ${why}; last lines of its log:\n${tail(log)}`);
+    throw new Error(
+      `test search engine (pid ${child.pid ?? '-'}, ${url ?? 'no HTTP port yet'}) ${why}; last lines of its log:\n${tail(log)}`,
+    );
   };
+  let status: string | undefined;
   for (;;) {
     if (spawnError !== undefined) return fail(`could not be spawned: ${spawnError.message}`);
     if (exited !== undefined) return fail(`exited before it was ready (code ${exited.code}, signal ${exited.signal})`);
-    const status = await clusterStatus(url);
+    if (url === undefined && existsSync(portFile)) {
+      const port = readFileSync(portFile, 'utf8').trim();
+      if (!/^\d{1,5}$/.test(port)) return fail(`wrote ${JSON.stringify(port)} to ${portFile}, not a port`);
+      url = `http://127.0.0.1:${port}`;
+    }
+    if (url !== undefined) status = await clusterStatus(url);
     if (status === 'green' || status === 'yellow') break;
     if (Date.now() - started > readyTimeoutMs) {
       return fail(`was not green/yellow after ${readyTimeoutMs} ms (last health: ${status ?? 'no answer'})`);
     }
     await new Promise((r) => setTimeout(r, 200));
   }
+  if (url === undefined) return fail('has no HTTP port');
   if (child.pid === undefined) return fail('has no pid');
   return { url, pid: child.pid, home, startupMs: Date.now() - started, log: () => log, stop };
 }
