@@ -77,6 +77,10 @@ export async function startSearchEngine(options: SearchEngineOptions = {}): Prom
     [
       '-Xms256m',
       '-Xmx512m',
+      // On 2 shared cores: one GC thread and the quick compiler only start faster and use ~40 MB less (measured;
+      // peak indexing throughput is not what these tests look at).
+      '-XX:+UseSerialGC',
+      '-XX:TieredStopAtLevel=1',
       // JNA and Netty unpack native helpers here; removed with the home folder.
       `-Djava.io.tmpdir=${join(home, 'tmp')}`,
       '-cp',
