@@ -3,7 +3,7 @@ import { closeSync, constants, fstatSync, openSync, readSync, statSync, type Sta
 import { parseDocument } from 'yaml';
 import { ConfigError } from '../core/errors.js';
 import { registerSecrets } from '../telemetry/redact.js';
-import { configSchema, SECRET_KEYS, type Config } from './schema.js';
+import { configSchema, SECRET_KEYS, SECRET_MAP_KEYS, type Config } from './schema.js';
 
 export interface ConfigIssue {
   path: string;
@@ -50,6 +50,23 @@ function interpolate(text: string, env: NodeJS.ProcessEnv, path: readonly PathPa
 }
 
 const SECRET_FILE_KEYS = new Map<string, string>(SECRET_KEYS.map((k) => [`${k}_file`, k]));
+const SECRET_MAP_FILE_KEYS = new Map<string, string>(SECRET_MAP_KEYS.map((k) => [`${k}_file`, k]));
+
+/** `Name: value` lines (blank lines and `#` comments skipped) as a map, or the problems found. */
+function parseHeaderLines(text: string, file: string, path: readonly PathPart[], issues: ConfigIssue[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  text.split(/\r?\n/).forEach((line, i) => {
+    if (line.trim() === '' || line.trimStart().startsWith('#')) return;
+    const colon = line.indexOf(':');
+    if (colon <= 0) {
+      // The line itself is not echoed: it may be a secret.
+      issues.push({ path: formatPath(path), message: `${file} line ${i + 1}: expected "Name: value"` });
+      return;
+    }
+    out[line.slice(0, colon).trim()] = line.slice(colon + 1).trim();
+  });
+  return out;
+}
 
 /** Secret files hold a key or a password: anything larger is a wrong path (a log, a device, an image). */
 export const MAX_SECRET_FILE_BYTES = 64 * 1024;
@@ -147,8 +164,26 @@ function resolveTree(value: unknown, env: NodeJS.ProcessEnv, path: PathPart[], s
   const entries = Object.entries(value as Record<string, unknown>);
   for (const [key, raw] of entries) {
     const resolved = resolveTree(raw, env, [...path, key], state);
+    const mapKey = SECRET_MAP_FILE_KEYS.get(key);
+    if (mapKey !== undefined) {
+      if (typeof resolved !== 'string' || resolved === '') {
+        issues.push({ path: formatPath([...path, key]), message: 'expected the path of a file of "Name: value" lines' });
+        continue;
+      }
+      const text = readSecretFile(resolved, [...path, key], issues);
+      if (text === undefined) continue;
+      const fromFile = parseHeaderLines(text, resolved, [...path, key], issues);
+      const inline = out[mapKey] ?? (value as Record<string, unknown>)[mapKey];
+      // Inline entries (read before or after this key) win over the file's.
+      out[mapKey] = { ...fromFile, ...(inline !== null && typeof inline === 'object' ? (inline as Record<string, unknown>) : {}) };
+      continue;
+    }
     const secretKey = SECRET_FILE_KEYS.get(key);
     if (secretKey === undefined) {
+      if (SECRET_MAP_KEYS.includes(key as (typeof SECRET_MAP_KEYS)[number]) && out[key] !== null && typeof out[key] === 'object' && resolved !== null && typeof resolved === 'object') {
+        out[key] = { ...(out[key] as Record<string, unknown>), ...(resolved as Record<string, unknown>) };
+        continue;
+      }
       out[key] = resolved;
       continue;
     }
@@ -173,7 +208,17 @@ function secretValues(value: unknown, out: Set<string>, depth = 0): Set<string> 
   if (value === null || typeof value !== 'object' || depth > MAX_CONFIG_DEPTH) return out;
   for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
     if ((SECRET_KEYS as readonly string[]).includes(k) && typeof v === 'string' && v !== '') out.add(v);
-    else secretValues(v, out, depth + 1);
+    else if ((SECRET_MAP_KEYS as readonly string[]).includes(k) && v !== null && typeof v === 'object') {
+      for (const item of Object.values(v as Record<string, unknown>)) if (typeof item === 'string' && item !== '') out.add(item);
+    } else if ((k === 'url' || k === 'proxy_url') && typeof v === 'string') {
+      // Credentials written into a URL (`http://user:secret@proxy:3128`).
+      try {
+        const password = decodeURIComponent(new URL(v).password);
+        if (password !== '') out.add(password);
+      } catch {
+        // Not a URL: the schema says so.
+      }
+    } else secretValues(v, out, depth + 1);
   }
   return out;
 }
@@ -387,7 +432,12 @@ export function maskSecrets(value: unknown): unknown {
   if (value !== null && typeof value === 'object') {
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-      out[k] = (SECRET_KEYS as readonly string[]).includes(k) && v !== undefined ? '***' : maskSecrets(v);
+      if ((SECRET_KEYS as readonly string[]).includes(k) && v !== undefined) out[k] = '***';
+      else if ((SECRET_MAP_KEYS as readonly string[]).includes(k) && v !== null && typeof v === 'object') {
+        out[k] = Object.fromEntries(Object.keys(v as Record<string, unknown>).map((name) => [name, '***']));
+      } else if ((k === 'url' || k === 'proxy_url') && typeof v === 'string' && /\/\/[^/@]*:[^/@]*@/.test(v)) {
+        out[k] = v.replace(/(\/\/[^/@:]*):[^/@]*@/, '$1:***@');
+      } else out[k] = maskSecrets(v);
     }
     return out;
   }

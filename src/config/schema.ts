@@ -250,4 +250,7 @@ export type PagedStreamConfig = z.output<typeof pagedStream>;
 export type ThreatIntelStreamConfig = z.output<typeof threatIntelStream>;
 
 /** Keys whose values are secrets: masked in every output, and each also accepted as `<key>_file`. */
-export const SECRET_KEYS = ['client_secret', 'secret_key', 'access_key', 'app_key', 'token', 'password'] as const;
+export const SECRET_KEYS = ['client_secret', 'secret_key', 'access_key', 'app_key', 'token', 'password', 'api_key'] as const;
+
+/** Keys whose every value is a secret (a map such as an http sink's `headers`); `<key>_file` holds `Name: value` lines. */
+export const SECRET_MAP_KEYS = ['headers'] as const;

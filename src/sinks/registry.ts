@@ -5,10 +5,11 @@ import type { Sink } from '../core/contracts.js';
 import type { Logger } from '../telemetry/logger.js';
 import { bindSink, type SinkKind } from './common.js';
 import { fileSink, fileSinkSchema } from './file/index.js';
+import { httpSink, httpSinkSchema } from './http/index.js';
 import { stdoutSink, stdoutSinkSchema } from './stdout/index.js';
 import type { SinkBinding } from '../core/sink-runner.js';
 
-const SCHEMAS = [fileSinkSchema, stdoutSinkSchema] as const;
+const SCHEMAS = [fileSinkSchema, stdoutSinkSchema, httpSinkSchema] as const;
 
 export type SinkConfig = z.output<(typeof SCHEMAS)[number]>;
 export type SinkType = SinkConfig['type'];
@@ -16,6 +17,7 @@ export type SinkType = SinkConfig['type'];
 const KINDS: { readonly [T in SinkType]: SinkKind<Extract<SinkConfig, { type: T }>> } = {
   file: fileSink,
   stdout: stdoutSink,
+  http: httpSink,
 };
 
 export const SINK_TYPES = Object.keys(KINDS) as SinkType[];

@@ -1,0 +1,137 @@
+// The http sink's config keys: what every preset shares (URL, TLS, proxy, compression, timeout) and each preset's own.
+import { z } from 'zod';
+import { durationIn, httpUrl } from '../../config/common.js';
+import { batchSchema, sinkCommon } from '../common.js';
+
+const tls = z
+  .strictObject({
+    /** Verify the receiver's certificate. Keep on: off logs a warning at every start. */
+    verify: z.boolean().default(true),
+    /** Extra CA bundle (PEM) to trust, e.g. the private CA that signed the receiver's certificate. */
+    ca_file: z.string().min(1).optional(),
+    /** Client certificate (PEM) for mutual TLS; needs key_file. */
+    cert_file: z.string().min(1).optional(),
+    /** Client key (PEM) for mutual TLS; needs cert_file. */
+    key_file: z.string().min(1).optional(),
+    /** The name the receiver's certificate must carry, when the URL names it otherwise (an IP address, an alias). */
+    server_name: z.string().min(1).optional(),
+  })
+  .superRefine((t, ctx) => {
+    if ((t.cert_file === undefined) !== (t.key_file === undefined)) {
+      ctx.addIssue({ code: 'custom', path: [t.cert_file === undefined ? 'cert_file' : 'key_file'], message: 'mutual TLS needs both cert_file and key_file' });
+    }
+  });
+
+const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'not a valid HTTP header name');
+
+/** Keys of every preset. */
+const httpCommon = {
+  ...sinkCommon,
+  type: z.literal('http'),
+  /** The receiver's base URL (http or https), e.g. https://splunk.example:8088 or https://es.example:9200. */
+  url: httpUrl,
+  tls: tls.prefault({}),
+  /**
+   * A proxy for this sink's requests (`http://proxy:3128`, credentials allowed in the URL). Absent: HTTPS_PROXY /
+   * HTTP_PROXY / NO_PROXY from the environment when set, else direct.
+   */
+  proxy_url: httpUrl.optional(),
+  /** Request bodies compressed with gzip (`Content-Encoding: gzip`) or sent as is. Default gzip. */
+  compression: z.enum(['gzip', 'none'], { error: 'expected gzip or none' }).default('gzip'),
+  /** Longest time one request may take, sending to the last byte of the reply; past it the request is retried. 1s–10m, default 30s. */
+  request_timeout: durationIn('1s', '10m').prefault('30s'),
+  /**
+   * Extra request headers. Their values are treated as secrets (masked by validate, redacted in logs); `headers_file`
+   * names a file of `Name: value` lines read at start-up instead (or as well).
+   */
+  headers: z.record(headerName, z.string()).optional(),
+};
+
+/** Keys of the `splunk_hec` preset. */
+export const splunkHecSchema = z.strictObject({
+  ...httpCommon,
+  preset: z.literal('splunk_hec'),
+  /** The HEC token (prefer token_file or ${ENV}). */
+  token: z.string({ error: 'the HEC token is required: set token_file (or token, e.g. ${HEC_TOKEN})' }).min(1),
+  /** Index for every event; absent: the token's default index. */
+  index: z.string().min(1).optional(),
+  /** `source` of every event; default `mimecast:<account>`. */
+  source: z.string().min(1).optional(),
+  /** `host` of every event; absent: HEC sets the collector's address. */
+  host: z.string().min(1).optional(),
+  /**
+   * `sourcetype` overrides by stream or SIEM log type (`receipt: my:receipt`, `audit: my:audit`); the rest keep the
+   * documented defaults (docs/operations.md, "Splunk HEC").
+   */
+  sourcetypes: z.record(z.string(), z.string().min(1)).optional(),
+  /** Send account, stream and log_type as indexed fields (`fields`). Default true. */
+  indexed_fields: z.boolean().default(true),
+  /**
+   * Indexer acknowledgement: a batch counts as delivered only once Splunk says it is indexed (the token must have
+   * acknowledgement on). Default false.
+   */
+  ack: z.boolean().default(false),
+  /** With ack: a batch not acknowledged this long after it was received is sent again (same event.ids). 10s–1h, default 5m. */
+  ack_timeout: durationIn('10s', '1h').prefault('5m'),
+  /** With ack: how often acknowledgements are asked for. 100ms–1m, default 2s. */
+  ack_poll_interval: durationIn('100ms', '1m').prefault('2s'),
+  /** Splunk Cloud takes at most ~1 MB per request: batches default to 1MB here. */
+  batch: batchSchema.prefault({ max_bytes: '1MB' }),
+});
+
+/** Keys of the `elasticsearch` preset (Elasticsearch 8/9, OpenSearch 2/3). */
+export const elasticsearchSchema = z
+  .strictObject({
+    ...httpCommon,
+    preset: z.literal('elasticsearch'),
+    /**
+     * Where events go: a data stream or index name, with `{stream}`, `{log_type}`, `{account}` and `{namespace}`
+     * filled in per event. Default `logs-mimecast.{stream}-{namespace}` (data streams, as Elastic's Mimecast integration names them).
+     */
+    index: z.string().min(1).default('logs-mimecast.{stream}-{namespace}'),
+    /** `{namespace}` in `index`. Default `default`. */
+    namespace: z
+      .string()
+      .regex(/^[a-z0-9_]+$/, 'use lower-case letters, digits or "_" (it becomes part of an index name)')
+      .default('default'),
+    /** An ingest pipeline every document goes through. */
+    pipeline: z.string().min(1).optional(),
+    /** Basic authentication (with password / password_file). */
+    username: z.string().min(1).optional(),
+    password: z.string().min(1).optional(),
+    /** An API key as Elasticsearch issues it (the base64 `encoded` form). */
+    api_key: z.string().min(1).optional(),
+    /** A bearer token. */
+    token: z.string().min(1).optional(),
+  })
+  .superRefine((c, ctx) => {
+    if (c.format === 'cef' || c.format === 'leef') {
+      ctx.addIssue({ code: 'custom', path: ['format'], message: 'Elasticsearch takes JSON documents: use format ecs (default) or raw' });
+    }
+    const ways = [c.username !== undefined, c.api_key !== undefined, c.token !== undefined].filter(Boolean).length;
+    if (ways > 1) ctx.addIssue({ code: 'custom', path: ['api_key'], message: 'use one way to authenticate: username/password, api_key or token' });
+    if ((c.username === undefined) !== (c.password === undefined)) {
+      ctx.addIssue({ code: 'custom', path: [c.username === undefined ? 'username' : 'password'], message: 'basic authentication needs both username and password' });
+    }
+  });
+
+/** Keys of the `ndjson` preset: any HTTP endpoint that takes JSON lines (or a JSON array). */
+export const ndjsonSchema = z.strictObject({
+  ...httpCommon,
+  preset: z.literal('ndjson'),
+  /** `ndjson` (one document per line, the default) or `array` (one JSON array per request). */
+  body: z.enum(['ndjson', 'array'], { error: 'expected ndjson or array' }).default('ndjson'),
+  /** POST (default) or PUT. */
+  method: z.enum(['POST', 'PUT'], { error: 'expected POST or PUT' }).default('POST'),
+});
+
+export const PRESETS = ['splunk_hec', 'elasticsearch', 'ndjson'] as const;
+
+export const httpSinkSchema = z.discriminatedUnion('preset', [splunkHecSchema, elasticsearchSchema, ndjsonSchema], {
+  error: `expected preset: ${PRESETS.join(', ')}`,
+});
+
+export type HttpSinkConfig = z.output<typeof httpSinkSchema>;
+export type SplunkHecConfig = z.output<typeof splunkHecSchema>;
+export type ElasticsearchConfig = z.output<typeof elasticsearchSchema>;
+export type NdjsonConfig = z.output<typeof ndjsonSchema>;

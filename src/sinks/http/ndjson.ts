@@ -1,0 +1,69 @@
+// The `ndjson` preset: events as JSON lines (or one JSON array) to any URL; 2xx delivered, the rest by the shared
+// classification (408/429/5xx retried honouring Retry-After, 413 split, 401/403 stop the sink, other 4xx dead-lettered).
+import type { OutEvent, Sink } from '../../core/contracts.js';
+import type { NdjsonConfig } from './config.js';
+import { replyError, type HttpTarget } from './client.js';
+
+/** True when the sink's format renders JSON documents (ecs, raw), false for text lines (cef, leef). */
+export function rendersJson(format: string): boolean {
+  return format === 'ecs' || format === 'raw';
+}
+
+export class NdjsonHttpSink implements Sink {
+  readonly name: string;
+  private readonly path: string;
+  private readonly json: boolean;
+
+  constructor(
+    private readonly cfg: NdjsonConfig,
+    private readonly target: HttpTarget,
+  ) {
+    this.name = cfg.name;
+    const url = new URL(cfg.url);
+    this.path = `${url.pathname}${url.search}`;
+    this.json = rendersJson(cfg.format);
+  }
+
+  /** The request body: a copy of the events' bytes, so nothing of the journal's buffers is held past the send. */
+  private body(events: readonly OutEvent[]): Buffer {
+    const parts: Buffer[] = [];
+    const array = this.cfg.body === 'array';
+    if (array) parts.push(Buffer.from('['));
+    events.forEach((e, i) => {
+      if (array && i > 0) parts.push(Buffer.from(','));
+      // CEF and LEEF lines are text: sent as JSON strings so every line (or array item) stays JSON.
+      parts.push(this.json ? e.bytes : Buffer.from(JSON.stringify(e.json)));
+      if (!array) parts.push(Buffer.from('\n'));
+    });
+    if (array) parts.push(Buffer.from(']'));
+    return Buffer.concat(parts);
+  }
+
+  async send(events: readonly OutEvent[], signal: AbortSignal): Promise<void> {
+    if (events.length === 0) return;
+    const reply = await this.target.call({
+      method: this.cfg.method,
+      path: this.path,
+      headers: { 'content-type': this.cfg.body === 'array' ? 'application/json' : 'application/x-ndjson' },
+      body: this.body(events),
+      gzip: this.cfg.compression === 'gzip',
+      signal,
+    });
+    if (reply.status >= 200 && reply.status < 300) return;
+    throw replyError(this.name, this.target.describe(this.cfg.method, this.path), reply);
+  }
+
+  /** Any HTTP answer from the receiver means it is there again. */
+  async probe(signal: AbortSignal): Promise<boolean> {
+    try {
+      await this.target.call({ method: 'GET', path: this.path, signal });
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  close(): Promise<void> {
+    return this.target.close();
+  }
+}
