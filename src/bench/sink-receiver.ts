@@ -1,0 +1,37 @@
+// A local receiver for bench:sinks, in a process of its own: prints `url <base URL>` once it listens, runs until killed.
+// Kinds: ndjson (counts lines), splunk_hec, splunk_hec_ack (the in-repo HEC receiver), elasticsearch (the _bulk fake).
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { startBulkReceiver } from '../testkit/bulk-receiver.js';
+import { startHecReceiver } from '../testkit/hec-receiver.js';
+
+async function main(): Promise<void> {
+  const kind = process.argv[2] ?? '';
+  let url: string;
+  switch (kind) {
+    case 'ndjson': {
+      const server = createServer((req, res) => {
+        req.on('data', () => undefined);
+        req.on('end', () => res.writeHead(204).end());
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      break;
+    }
+    case 'splunk_hec':
+    case 'splunk_hec_ack':
+      url = (await startHecReceiver({ token: 'bench-hec-token', keepEvents: false, ack: kind === 'splunk_hec_ack', maxBodyBytes: 64 * 1024 * 1024 })).url;
+      break;
+    case 'elasticsearch':
+      url = (await startBulkReceiver({})).url;
+      break;
+    default:
+      throw new Error(`unknown receiver kind ${kind}`);
+  }
+  process.stdout.write(`url ${url}\n`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`receiver failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exitCode = 1;
+});

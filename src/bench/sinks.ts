@@ -1,0 +1,167 @@
+// Benchmark of delivery: events/s from a filled journal into each sink's local receiver, with the collector's CPU
+// seconds per 100k events and its peak RSS. The collector runs as `run` (a child process) against an empty simulator,
+// so what it does is drain the journal; each receiver runs in a process of its own.
+// BENCH_SINKS=file,ndjson,splunk_hec,splunk_hec_ack,elasticsearch (default all of them), BENCH_EVENTS=N (default 300000).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { NormalizedEvent } from '../core/contracts.js';
+import { Journal } from '../journal/journal.js';
+import { normalizeSiemV2Full } from '../normalize/registry.js';
+import { startSimulator } from '../simulator/index.js';
+import { RecordFactory } from '../simulator/records.js';
+import { freePort } from './free-port.js';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const MAIN = resolve(HERE, '../cli/main.js');
+const RECEIVER = resolve(HERE, 'sink-receiver.js');
+
+const TARGETS = ['file', 'ndjson', 'splunk_hec', 'splunk_hec_ack', 'elasticsearch'] as const;
+type Target = (typeof TARGETS)[number];
+
+function procStat(pid: number): { cpuSeconds: number; peakRssMb: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const hwm = /VmHWM:\s+(\d+) kB/.exec(status);
+  return { cpuSeconds: (Number(fields[11]) + Number(fields[12])) / 100, peakRssMb: hwm !== null ? Number(hwm[1]) / 1024 : NaN };
+}
+
+/** Journals `n` SIEM events normalized from the simulator's records (about 1.5 KB each), as a source would. */
+function fill(dataDir: string, n: number): { events: number; bytes: number } {
+  const journal = Journal.open({ dir: dataDir, maxEvents: n + 1000, maxBytes: 64 * 1024 ** 3 });
+  const factory = new RecordFactory(0x5eed, 'bench-account');
+  const t0 = Date.now() - 3 * 86_400_000;
+  let made = 0;
+  let bytes = 0;
+  let offset = 0;
+  let batch: NormalizedEvent[] = [];
+  for (let m = 0; made < n; m++) {
+    const ts = t0 + m * 50;
+    for (const t of factory.slots(factory.mask(m))) {
+      if (made >= n) break;
+      const ev = normalizeSiemV2Full(factory.record(m, t, offset++, ts, ts), { account: 'bench' });
+      bytes += Buffer.byteLength(ev.json ?? JSON.stringify(ev.doc));
+      batch.push(ev);
+      made++;
+    }
+    if (batch.length >= 1000) {
+      journal.append('bench/filler', { events: batch, cursor: String(m) });
+      batch = [];
+    }
+  }
+  if (batch.length > 0) journal.append('bench/filler', { events: batch, cursor: 'end' });
+  journal.close();
+  return { events: made, bytes };
+}
+
+/** A receiver in a child process: resolves with its URL once it listens. */
+async function startReceiver(kind: string): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, [RECEIVER, kind], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const out = child.stdout;
+  if (out === null) throw new Error('receiver has no stdout');
+  const lines = createInterface({ input: out });
+  for await (const line of lines) {
+    if (line.startsWith('url ')) return { url: line.slice(4), child };
+  }
+  throw new Error(`receiver ${kind} ended before listening`);
+}
+
+function sinkYaml(target: Target, url: string | undefined, dir: string): string {
+  const batch = 'batch: { max_events: 2000, max_bytes: 4MB, max_wait: 200ms }';
+  switch (target) {
+    case 'file':
+      return `  - { name: out, type: file, path: ${JSON.stringify(join(dir, 'out', 'events.ndjson'))}, max_size: 2GB, max_files: 1, ${batch} }`;
+    case 'ndjson':
+      return `  - { name: out, type: http, preset: ndjson, url: ${JSON.stringify(`${url}/ingest`)}, concurrency: 2, ${batch} }`;
+    case 'splunk_hec':
+      return `  - { name: out, type: http, preset: splunk_hec, url: ${JSON.stringify(url)}, token: bench-hec-token, concurrency: 2, batch: { max_events: 2000, max_bytes: 1MB, max_wait: 200ms } }`;
+    case 'splunk_hec_ack':
+      return `  - { name: out, type: http, preset: splunk_hec, url: ${JSON.stringify(url)}, token: bench-hec-token, ack: true, ack_poll_interval: 100ms, concurrency: 4, batch: { max_events: 2000, max_bytes: 1MB, max_wait: 200ms } }`;
+    case 'elasticsearch':
+      return `  - { name: out, type: http, preset: elasticsearch, url: ${JSON.stringify(url)}, concurrency: 2, ${batch} }`;
+  }
+}
+
+async function delivered(port: number): Promise<number> {
+  try {
+    const body = (await (await fetch(`http://127.0.0.1:${port}/status`)).json()) as { sinks?: { delivered?: number }[] };
+    return body.sinks?.[0]?.delivered ?? 0;
+  } catch {
+    return 0;
+  }
+}
+
+async function runOne(target: Target, n: number): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), `mc-bench-sinks-${target}-`));
+  try {
+    const filled = fill(join(dir, 'data'), n);
+    const receiver = target === 'file' ? undefined : await startReceiver(target === 'splunk_hec_ack' ? 'splunk_hec_ack' : target);
+    const sim = await startSimulator({ seed: 'bench-sinks', backlogRecords: 0, publishIntervalMs: 0 });
+    const port = await freePort();
+    const config = join(dir, 'collector.yaml');
+    writeFileSync(
+      config,
+      [
+        `data_dir: ${JSON.stringify(join(dir, 'data'))}`,
+        'log_level: warn',
+        `http: { listen: 127.0.0.1:${port} }`,
+        `journal: { max_events: ${n + 1000}, max_bytes: 64GB }`,
+        'accounts:',
+        '  - name: bench',
+        `    base_url: ${sim.url}`,
+        `    client_id: ${JSON.stringify(sim.clientId)}`,
+        `    client_secret: ${JSON.stringify(sim.clientSecret)}`,
+        '    poll_interval: 1h',
+        '    streams: { audit: {} }',
+        'sinks:',
+        sinkYaml(target, receiver?.url, dir),
+        '',
+      ].join('\n'),
+    );
+    const started = process.hrtime.bigint();
+    const child = spawn(process.execPath, [MAIN, 'run', '--config', config], { stdio: ['ignore', 'inherit', 'inherit'] });
+    const pid = child.pid;
+    if (pid === undefined) throw new Error('could not start the collector');
+    let last = { cpuSeconds: 0, peakRssMb: 0 };
+    let got = 0;
+    let seconds = 0;
+    try {
+      while (got < filled.events) {
+        await new Promise((r) => setTimeout(r, 200));
+        if (child.exitCode !== null) throw new Error(`the collector exited early (code ${child.exitCode})`);
+        last = procStat(pid);
+        got = await delivered(port);
+      }
+      seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    } finally {
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+      receiver?.child.kill('SIGTERM');
+      await sim.close();
+    }
+    const line =
+      `bench:sinks ${target}: ${got} events (${(filled.bytes / got).toFixed(0)} B each) in ${seconds.toFixed(1)} s = ${Math.round(got / seconds)} events/s, ` +
+      `${((last.cpuSeconds / got) * 100_000).toFixed(2)} CPU s per 100k, peak RSS ${last.peakRssMb.toFixed(0)} MB`;
+    process.stdout.write(`${line}\n`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const n = Number(process.env['BENCH_EVENTS'] ?? 300_000);
+  const wanted = (process.env['BENCH_SINKS'] ?? TARGETS.join(',')).split(',').map((s) => s.trim()) as Target[];
+  for (const t of wanted) if (!TARGETS.includes(t)) throw new Error(`BENCH_SINKS: unknown target ${t} (expected ${TARGETS.join(', ')})`);
+  process.stdout.write(`bench:sinks ${n} events per target (${cpus().length} cpus, ${cpus()[0]?.model ?? '?'}, node ${process.version})\n`);
+  for (const t of wanted) await runOne(t, n);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exitCode = 1;
+});
