@@ -1,0 +1,184 @@
+// The http sink end to end, per preset: simulator → collector → receiver with faults at both ends, and an outage of
+// the receiver while a file sink keeps delivering. What the receiver got is read back on its side.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { buildCollector, type Collector } from '../src/app.js';
+import { parseConfigText } from '../src/config/load.js';
+import { startSimulator, type RunningSimulator, type SimulatorOptions } from '../src/simulator/index.js';
+import { silentLogger } from '../src/telemetry/logger.js';
+import { jsonReply } from '../src/testkit/receiver-server.js';
+import { startNdjsonReceiver } from '../src/testkit/ndjson-receiver.js';
+import { eventId, outputKey, readManifest, readOutput, recordKey, sleepMs, waitFor } from './helpers/harness.js';
+
+/** A receiver under test, as the tests drive it. */
+interface Target {
+  /** The sink's YAML entry, as lines under `sinks:`. */
+  sinkYaml: string[];
+  /** event.id of every event the receiver holds (a resend shows up twice where the receiver keeps duplicates). */
+  ids(): Promise<string[]>;
+  /** Receiver-side faults on or off. */
+  faults(on: boolean): void;
+  stop(): Promise<void>;
+  start(): Promise<void>;
+  close(): Promise<void>;
+}
+
+interface Preset {
+  name: string;
+  /** Whether the receiver itself drops resent duplicates (Elasticsearch `_id`), so ids must be unique there. */
+  dedups: boolean;
+  start(): Promise<Target>;
+}
+
+const ndjson: Preset = {
+  name: 'ndjson',
+  dedups: false,
+  async start() {
+    const r = await startNdjsonReceiver();
+    return {
+      sinkYaml: [
+        '  - name: http',
+        '    type: http',
+        '    preset: ndjson',
+        `    url: ${r.url}/ingest`,
+        '    concurrency: 2',
+        '    batch: { max_events: 200, max_wait: 50ms }',
+      ],
+      ids: () => Promise.resolve(r.docs.map(eventId)),
+      faults(on) {
+        // Every third request busy, every seventh cut before it is read: nothing taken, all resent.
+        r.setFault(on ? (n) => (n % 3 === 0 ? jsonReply(503, { error: 'busy' }, { 'Retry-After': '0' }) : n % 7 === 0 ? { kind: 'drop' } : undefined) : undefined);
+      },
+      stop: () => r.stop(),
+      start: () => r.start(),
+      close: () => r.close(),
+    };
+  },
+};
+
+const PRESETS: readonly Preset[] = [ndjson];
+
+const SIM_FAULTS: SimulatorOptions['faults'] = { rateLimit429: 0.05, serverError500: 0.05, truncatedGzip: 0.05, nonJsonLines: 0.05, replayRecords: 0.1 };
+
+let sim: RunningSimulator | undefined;
+let collector: Collector | undefined;
+let target: Target | undefined;
+
+afterEach(async () => {
+  await collector?.stop();
+  await target?.close();
+  await sim?.close();
+  collector = undefined;
+  target = undefined;
+  sim = undefined;
+});
+
+function config(dir: string, s: RunningSimulator, t: Target, extra: { budget?: number } = {}): string {
+  return [
+    `data_dir: ${JSON.stringify(join(dir, 'data'))}`,
+    'log_level: silent',
+    'shutdown_timeout: 5s',
+    `journal: { max_events: ${extra.budget ?? 1_000_000} }`,
+    'accounts:',
+    '  - name: sim',
+    `    base_url: ${s.url}`,
+    `    client_id: ${JSON.stringify(s.clientId)}`,
+    `    client_secret: ${JSON.stringify(s.clientSecret)}`,
+    '    start_from: 7d',
+    '    poll_interval: 1s',
+    '    streams: { siem: { chunk_events: 100 } }',
+    'sinks:',
+    ...t.sinkYaml,
+    '  - name: file',
+    '    type: file',
+    `    path: ${JSON.stringify(join(dir, 'out', 'events.ndjson'))}`,
+    '    batch: { max_events: 200, max_wait: 50ms }',
+    '',
+  ].join('\n');
+}
+
+function startCollector(yaml: string): Collector {
+  const { config: cfg, issues } = parseConfigText(yaml, {});
+  expect(issues).toEqual([]);
+  if (cfg === undefined) throw new Error('config did not load');
+  const c = buildCollector(cfg, silentLogger());
+  c.start();
+  collector = c;
+  return c;
+}
+
+/** Every manifest record in the file sink's output (the collector's side of the truth), as event ids. */
+async function fileComplete(output: string, manifest: string): Promise<Set<string>> {
+  const want = new Set(readManifest(manifest).map(recordKey));
+  let docs: Record<string, unknown>[] = [];
+  await waitFor(
+    () => {
+      docs = readOutput(output);
+      const got = new Set(docs.map(outputKey));
+      return want.size > 0 && [...want].every((k) => got.has(k));
+    },
+    90_000,
+    'every manifest record in the file sink',
+  );
+  return new Set(docs.map(eventId));
+}
+
+describe.each(PRESETS)('http sink, preset $name, end to end', (preset) => {
+  it('with faults at both ends, every record the simulator served reaches the receiver, once per event.id', async () => {
+    const dir = mkdtempSync(join(tmpdir(), `mc-http-${preset.name}-`));
+    const manifest = join(dir, 'manifest.ndjson');
+    sim = await startSimulator({ seed: `http-${preset.name}`, backlogRecords: 3000, backlogHours: 24, recordsPerBlob: 250, publishIntervalMs: 0, manifestPath: manifest, faults: SIM_FAULTS });
+    target = await preset.start();
+    target.faults(true);
+    const t = target;
+    const c = startCollector(config(dir, sim, t));
+    const expected = await fileComplete(join(dir, 'out', 'events.ndjson'), manifest);
+    let got: string[] = [];
+    await waitFor(() => {
+      void t.ids().then((ids) => (got = ids));
+      return expected.size > 0 && new Set(got).size >= expected.size;
+    }, 60_000, 'the receiver to hold every event');
+    expect(new Set(got)).toEqual(expected);
+    if (preset.dedups) expect(got.length).toBe(expected.size);
+    expect(c.journal.deadLetterCount()).toBe(0);
+    const st = c.pipeline.sinks().find((s) => s.name === 'http');
+    expect(st?.retries).toBeGreaterThan(0);
+  }, 180_000);
+
+  it('an outage of the receiver: the file sink keeps delivering, the journal stays within budget, nothing is lost', async () => {
+    const dir = mkdtempSync(join(tmpdir(), `mc-http-outage-${preset.name}-`));
+    const manifest = join(dir, 'manifest.ndjson');
+    const output = join(dir, 'out', 'events.ndjson');
+    const budget = 2000;
+    sim = await startSimulator({ seed: `http-outage-${preset.name}`, backlogRecords: 1500, backlogHours: 24, recordsPerBlob: 200, publishIntervalMs: 300, recordsPerInterval: 150, manifestPath: manifest });
+    target = await preset.start();
+    const t = target;
+    const c = startCollector(config(dir, sim, t, { budget }));
+    await waitFor(() => c.pipeline.sinks().find((s) => s.name === 'http')?.delivered !== 0, 30_000, 'a first delivery to the receiver');
+    await t.stop();
+    const fileBefore = readOutput(output).length;
+    let peak = 0;
+    for (let i = 0; i < 30; i++) {
+      peak = Math.max(peak, c.journal.usage().events);
+      await sleepMs(100);
+    }
+    const fileDuring = readOutput(output).length;
+    expect(fileDuring).toBeGreaterThan(fileBefore);
+    expect(c.pipeline.sinks().find((s) => s.name === 'http')?.state).toBe('retrying');
+    await t.start();
+    // Stop publishing, then everything published must arrive.
+    sim.stopPublishing();
+    const expected = await fileComplete(output, manifest);
+    let got: string[] = [];
+    await waitFor(() => {
+      void t.ids().then((ids) => (got = ids));
+      peak = Math.max(peak, c.journal.usage().events);
+      return new Set(got).size >= expected.size;
+    }, 60_000, 'the receiver to catch up');
+    expect(new Set(got)).toEqual(expected);
+    expect(peak).toBeLessThanOrEqual(budget);
+    expect(c.journal.deadLetterCount()).toBe(0);
+  }, 180_000);
+});
