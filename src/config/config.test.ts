@@ -301,6 +301,47 @@ sinks:
   });
 });
 
+describe('sinks: routing, format and the http sink\'s secrets', () => {
+  const withSink = (sink: string): string => `
+accounts:
+  - name: corp
+    client_id: abc
+    client_secret: abc-secret
+    streams: { siem: {} }
+sinks:
+${sink}
+`;
+
+  it('takes streams, log_types, format and concurrency, and names an unknown log type with the valid ones', () => {
+    const ok = parseConfigText(withSink('  - { name: out, type: stdout, streams: [siem], log_types: [receipt, url_protect], format: cef, concurrency: 4 }'), {});
+    expect(ok.issues).toEqual([]);
+    expect(ok.config?.sinks[0]).toMatchObject({ streams: ['siem'], log_types: ['receipt', 'url_protect'], format: 'cef', concurrency: 4 });
+    const bad = parseConfigText(withSink('  - { name: out, type: stdout, log_types: [reciept], streams: [sime], format: csv }'), {});
+    const byPath = new Map(bad.issues.map((i) => [i.path, i.message]));
+    expect(byPath.get('sinks[0].log_types[0]')).toMatch(/^unknown log type "reciept" \(expected one of: receipt, process, .*audit.*malware_grid, unknown\)$/);
+    expect(byPath.get('sinks[0].streams[0]')).toMatch(/^expected one of: siem, ttp_url/);
+    expect(byPath.get('sinks[0].format')).toBe('expected one of: ecs, raw, cef, leef');
+  });
+
+  it('treats header values and a password in a proxy URL as secrets; headers_file holds Name: value lines', () => {
+    const headersFile = join(dir, 'headers');
+    writeFileSync(headersFile, '# for the ingest gateway\nX-Api-Key: file-key-123456789\nX-Tenant: corp\n');
+    const text = withSink(
+      `  - name: out\n    type: http\n    preset: ndjson\n    url: https://ingest.example/v1\n    proxy_url: http://user:proxy-pass-987654@proxy.example:3128\n    headers: { X-Tenant: inline-wins-4321 }\n    headers_file: ${headersFile}`,
+    );
+    const { config, issues, secrets } = parseConfigText(text, {});
+    expect(issues).toEqual([]);
+    const sink = config?.sinks[0];
+    expect(sink?.type === 'http' ? sink.headers : undefined).toEqual({ 'X-Api-Key': 'file-key-123456789', 'X-Tenant': 'inline-wins-4321' });
+    expect([...secrets].sort()).toEqual(expect.arrayContaining(['abc-secret', 'file-key-123456789', 'inline-wins-4321', 'proxy-pass-987654']));
+    const masked = JSON.stringify(maskSecrets(config));
+    for (const v of ['file-key-123456789', 'inline-wins-4321', 'proxy-pass-987654']) expect(masked).not.toContain(v);
+    expect(masked).toContain('"proxy_url":"http://user:***@proxy.example:3128"');
+    writeFileSync(headersFile, 'not a header line\n');
+    expect(parseConfigText(text, {}).issues).toEqual([{ path: 'sinks[0].headers_file', message: `${headersFile} line 1: expected "Name: value"` }]);
+  });
+});
+
 describe('units', () => {
   it('parses durations and sizes', () => {
     expect(parseDuration('30s')).toBe(30_000);
