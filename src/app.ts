@@ -378,7 +378,12 @@ export interface Collector {
   stop(): Promise<void>;
 }
 
-export function buildCollector(config: Config, logger: Logger): Collector {
+export interface CollectorHooks {
+  /** A sink stopped for a configuration problem (at its start-up check or later). */
+  onSinkStopped?: (sink: string, message: string) => void;
+}
+
+export function buildCollector(config: Config, logger: Logger, hooks: CollectorHooks = {}): Collector {
   const journal = Journal.open({
     dir: config.data_dir,
     maxEvents: config.journal.max_events,
@@ -412,6 +417,7 @@ export function buildCollector(config: Config, logger: Logger): Collector {
     logger,
     shutdownTimeoutMs: config.shutdown_timeout,
     startSpreadMs: 2000,
+    ...(hooks.onSinkStopped === undefined ? {} : { onSinkStopped: hooks.onSinkStopped }),
   });
   let stopped: Promise<void> | undefined;
   return {

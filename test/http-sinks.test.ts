@@ -1,6 +1,6 @@
 // The http sink end to end, per preset: simulator → collector → receiver with faults at both ends, and an outage of
 // the receiver while a file sink keeps delivering. What the receiver got is read back on its side.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -10,7 +10,7 @@ import { startSimulator, type RunningSimulator, type SimulatorOptions } from '..
 import { silentLogger } from '../src/telemetry/logger.js';
 import { jsonReply } from '../src/testkit/receiver-server.js';
 import { startNdjsonReceiver } from '../src/testkit/ndjson-receiver.js';
-import { eventId, outputKey, readManifest, readOutput, recordKey, sleepMs, waitFor } from './helpers/harness.js';
+import { eventId, outputKey, readManifest, readOutput, recordKey, sleepMs, spawnCli, waitFor } from './helpers/harness.js';
 
 /** A receiver under test, as the tests drive it. */
 interface Target {
@@ -181,4 +181,31 @@ describe.each(PRESETS)('http sink, preset $name, end to end', (preset) => {
     expect(peak).toBeLessThanOrEqual(budget);
     expect(c.journal.deadLetterCount()).toBe(0);
   }, 180_000);
+});
+
+describe('an http sink its receiver refuses (401), as a user starting `run` sees it', () => {
+  it('says on stderr which sink stopped and why, keeps its events, and the file sink delivers everything', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mc-http-401-'));
+    const manifest = join(dir, 'manifest.ndjson');
+    sim = await startSimulator({ seed: 'http-401', backlogRecords: 500, backlogHours: 24, recordsPerBlob: 100, publishIntervalMs: 0, manifestPath: manifest });
+    const r = await startNdjsonReceiver();
+    r.setFault(() => jsonReply(401, { error: 'invalid api key' }));
+    target = { sinkYaml: ['  - name: gateway', '    type: http', '    preset: ndjson', `    url: ${r.url}/ingest`], ids: () => Promise.resolve([]), faults: () => undefined, stop: () => r.stop(), start: () => r.start(), close: () => r.close() };
+    const cfg = join(dir, 'collector.yaml');
+    writeFileSync(cfg, config(dir, sim, target).replace('log_level: silent', 'log_level: error').concat(`http: { listen: 127.0.0.1:0 }\n`));
+    const log = join(dir, 'collector.log');
+    const child = spawnCli(['run', '--config', cfg], log);
+    try {
+      await fileComplete(join(dir, 'out', 'events.ndjson'), manifest);
+      await waitFor(() => readFileSync(log, 'utf8').includes('error: sinks[0] (gateway) stopped'), 30_000, 'the stopped sink on stderr');
+      const text = readFileSync(log, 'utf8');
+      expect(text).toMatch(/error: sinks\[0\] \(gateway\) stopped: sink gateway: POST \/ingest answered HTTP 401: \{"error":"invalid api key"\}\. Fix its configuration and restart; its events are kept in the journal and the other sinks go on\./);
+      // Said once, not per batch.
+      expect(text.split('error: sinks[0] (gateway) stopped').length - 1).toBe(1);
+      expect(r.docs).toHaveLength(0);
+    } finally {
+      child.proc.kill('SIGTERM');
+      await child.exited;
+    }
+  }, 120_000);
 });

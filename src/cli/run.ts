@@ -31,7 +31,13 @@ export async function runCommand(file: string, io: CommandIo): Promise<number> {
 export async function runCollector(config: Config, logger: Logger, io: CommandIo, onStarted?: (c: Collector, status?: StatusServer) => void): Promise<number> {
   let collector: Collector;
   try {
-    collector = buildCollector(config, logger);
+    collector = buildCollector(config, logger, {
+      // The log says it too; stderr is what a person starting the collector by hand reads.
+      onSinkStopped: (sink, message) => {
+        const i = config.sinks.findIndex((s) => s.name === sink);
+        println(io.stderr, `error: sinks[${i}] (${sink}) stopped: ${message}. Fix its configuration and restart; its events are kept in the journal and the other sinks go on.`);
+      },
+    });
   } catch (err) {
     println(io.stderr, `error: ${describeError(err)}`);
     return 1;

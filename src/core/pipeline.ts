@@ -23,6 +23,8 @@ export interface PipelineOptions {
   /** How many sources may build a batch at the same time. Parsing is CPU-bound on one thread, so more
    *  only holds more half-built batches in memory; fewer than the sources still interleaves them batch by batch. */
   maxConcurrentBatches?: number;
+  /** Told when a sink stops for a configuration problem (once per sink). */
+  onSinkStopped?: (sink: string, message: string) => void;
 }
 
 /** What /readyz reports: ready unless a sink stopped or has failed for too long, or a source keeps failing. */
@@ -78,6 +80,7 @@ export class Pipeline {
           stopping: () => this.stopping,
           stopSignal,
           hardSignal: this.sinkAbort.signal,
+          onStopped: opts.onSinkStopped,
         }),
     );
   }

@@ -71,6 +71,8 @@ export interface SinkRunnerContext {
   stopSignal: AbortSignal;
   /** Fires when in-flight sends must give up (the shutdown timeout passed). */
   hardSignal: AbortSignal;
+  /** Told once when the sink stops for a configuration problem (the `run` command says so on stderr). */
+  onStopped?: ((sink: string, message: string) => void) | undefined;
 }
 
 /** A batch handed to the sink, in journal order: its offset is acknowledged once it and every batch before it settled. */
@@ -423,6 +425,7 @@ export class SinkRunner {
     st.lastError = { at: Date.now(), message: describeError(err), ...(code !== undefined ? { code } : {}) };
     st.failingSince ??= st.lastError.at;
     this.log.error({ code, err: describeError(err) }, 'sink stopped: fix its configuration and restart; its backlog is kept in the journal and the other sinks go on');
+    this.ctx.onStopped?.(this.sink.name, describeError(err));
     this.own.abort();
   }
 }
