@@ -19,7 +19,7 @@ import { PagedSource } from './sources/paged/source.js';
 import { isUnavailable } from './sources/paged/shared.js';
 import { PAGED_SPECS, PAGED_STREAMS } from './sources/paged/specs.js';
 import { DEFAULT_MAX_RECORD_BYTES, SiemBatchSource } from './sources/siem/batch.js';
-import { ParsePool } from './core/parse-pool.js';
+import { ParsePool } from './sources/parse/parse-pool.js';
 import { SiemStreamSource } from './sources/siem/stream.js';
 import { SiemV1Source } from './sources/siem/v1/source.js';
 import { ThreatIntelSource } from './sources/threat_intel/source.js';
