@@ -4,7 +4,7 @@ import type { StreamName } from '../core/contracts.js';
 import { CollectorError } from '../core/errors.js';
 import { parseLines } from '../sources/parse/parse-lines.js';
 import { checkNormalizedEvent } from './contract.js';
-import { normalizerFor } from './registry.js';
+import { normalizerFor } from '../sources/normalizers.js';
 import { TAG_TIME_MISSING } from './tags.js';
 
 const CTX = { account: 'acme-prod' };

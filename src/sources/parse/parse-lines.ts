@@ -2,7 +2,7 @@
 import { isAscii, isUtf8 } from 'node:buffer';
 import { MAX_RAW, SerializedEvent, rawOfRecord, type NormalizedEvent, type Quarantined, type StreamName } from '../../core/contracts.js';
 import { describeError } from '../../core/errors.js';
-import { normalizerFor, type Normalizer } from '../../normalize/registry.js';
+import { normalizerFor, type Normalizer } from '../normalizers.js';
 import { TAG_INVALID_UTF8, withTag } from '../../normalize/tags.js';
 import { readPagedReply, type PagedReplyInfo, type PagedReplyJob } from '../paged/reply.js';
 import { parseKeyValue } from '../siem/v1/keyvalue.js';

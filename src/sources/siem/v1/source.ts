@@ -20,7 +20,7 @@ import { openZipEntry, readZipDirectory, type ZipData } from './zip.js';
 export const SIEM_V1_PATH = '/api/audit/get-siem-logs';
 export const INVALID_TOKEN = 'err_audit_siem_invalid_token';
 
-/** Same shape as `Normalizer` in src/normalize/registry.ts. */
+/** Same shape as `Normalizer` in src/sources/normalizers.ts. */
 export type SiemV1Normalizer = (record: unknown, ctx: { account: string; logType?: string }) => NormalizedEvent;
 
 export interface SiemV1SourceOptions {
