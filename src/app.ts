@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { AccountConfig, AccountV1Config, Config } from './config/schema.js';
-import { SIEM_TYPES, isCiType, type Batch, type NormalizedEvent, type SiemLogType, type SiemType, type Source } from './core/contracts.js';
+import type { Source } from './core/contracts.js';
 import { CollectorError, describeError, isAbort } from './core/errors.js';
 import { Pipeline, type SinkBinding, type SourceBinding } from './core/pipeline.js';
 import { Journal } from './journal/journal.js';
@@ -15,14 +15,11 @@ import { MimecastV1Client } from './mimecast/v1client.js';
 import { MimecastV2Client } from './mimecast/v2client.js';
 import { formatMimecastDate } from './normalize/time.js';
 import { buildSink } from './sinks/registry.js';
-import { PagedSource } from './sources/paged/source.js';
 import { isUnavailable } from './sources/paged/shared.js';
 import { PAGED_SPECS, PAGED_STREAMS } from './sources/paged/specs.js';
-import { DEFAULT_MAX_RECORD_BYTES, SiemBatchSource } from './sources/siem/batch.js';
-import { ParsePool } from './core/parse-pool.js';
-import { SiemStreamSource } from './sources/siem/stream.js';
-import { SiemV1Source } from './sources/siem/v1/source.js';
-import { ThreatIntelSource } from './sources/threat_intel/source.js';
+import { ParsePool } from './sources/parse/parse-pool.js';
+import { buildStreamSources } from './sources/registry.js';
+import { DEFAULT_MAX_RECORD_BYTES } from './sources/siem/batch.js';
 import type { Logger } from './telemetry/logger.js';
 
 /** What /status shows per account: the credential's rate-limit pauses and its HTTP trouble counters. */
@@ -246,123 +243,15 @@ export interface SourceOverrides {
   pool?: ParsePool;
 }
 
-/** Keeps only the SIEM types asked for (API 1.0 files carry every type; the filter is ours). */
-class SiemTypeFilter implements Source {
-  readonly key: string;
-  readonly account: string;
-  readonly stream = 'siem' as const;
-  constructor(
-    private readonly inner: Source,
-    private readonly types: ReadonlySet<string>,
-  ) {
-    this.key = inner.key;
-    this.account = inner.account;
-  }
-  private keep(events: readonly NormalizedEvent[]): NormalizedEvent[] {
-    return events.filter((e) => {
-      const mc = e.doc['mimecast'];
-      const type = typeof mc === 'object' && mc !== null ? (mc as Record<string, unknown>)['log_type'] : undefined;
-      return typeof type !== 'string' || this.types.has(type);
-    });
-  }
-  async *refetch(text: string, signal: AbortSignal): AsyncGenerator<Pick<Batch, 'events' | 'quarantined'>> {
-    if (this.inner.refetch === undefined) return;
-    for await (const b of this.inner.refetch(text, signal)) yield { ...b, events: this.keep(b.events) };
-  }
-  async *pull(cursor: string | undefined, signal: AbortSignal): AsyncGenerator<Batch> {
-    for await (const batch of this.inner.pull(cursor, signal)) {
-      const events = this.keep(batch.events);
-      const counters = events.length === batch.events.length ? batch.counters : { ...batch.counters, siem_type_filtered: batch.events.length - events.length };
-      yield { ...batch, events, ...(counters === undefined ? {} : { counters }) };
-    }
-  }
-}
-
-/** Every source the account's config asks for, in a stable order. */
+/** Every source the account's config asks for, in a stable order (the source registry's). */
 export function buildSources(account: AccountConfig, api: MimecastApi, logger: Logger, overrides: SourceOverrides = {}): Source[] {
-  const sources: Source[] = [];
-  const startFromMs = overrides.startFromMs ?? account.start_from;
-  const now = overrides.now === undefined ? {} : { now: overrides.now };
-  const siem = account.streams.siem;
-  if (siem !== undefined) {
-    // Cloud Integrated types always come from their batch endpoint (config allows them on API 2.0 accounts only).
-    const cgTypes = siem.types.filter((t): t is SiemType => !isCiType(t));
-    const ciTypes = siem.types.filter(isCiType);
-    const allTypes = SIEM_TYPES.every((t) => cgTypes.includes(t));
-    const batchSource = (type: SiemLogType): Source =>
-      new SiemBatchSource({
-        account: account.name,
-        type,
-        api,
-        startFromMs,
-        pageSize: Math.min(siem.page_size ?? 100, 100),
-        chunkEvents: siem.chunk_events,
-        fileRetrySpanMs: siem.file_retry_span,
-        maxRecordBytes: siem.max_record_size,
-        maxFileBytes: siem.max_file_size,
-        logger,
-        ...now,
-        ...(overrides.pool === undefined ? {} : { pool: overrides.pool }),
-      });
-    if (account.api === 'v1') {
-      const source = new SiemV1Source({
-        account: account.name,
-        api,
-        fileFormat: siem.file_format ?? 'json',
-        compress: siem.compress ?? true,
-        chunkEvents: siem.chunk_events,
-        fileRetrySpanMs: siem.file_retry_span,
-        maxRecordBytes: siem.max_record_size,
-        maxFileBytes: siem.max_file_size,
-        logger,
-        ...(overrides.pool === undefined ? {} : { pool: overrides.pool }),
-      });
-      sources.push(allTypes ? source : new SiemTypeFilter(source, new Set(cgTypes)));
-    } else if (siem.mode === 'stream') {
-      if (cgTypes.length > 0) {
-        sources.push(
-          new SiemStreamSource({
-            account: account.name,
-            api,
-            logger,
-            startFromMs,
-            pageSize: siem.page_size ?? 100,
-            ...(allTypes ? {} : { types: cgTypes }),
-            ...now,
-          }),
-        );
-      }
-      for (const type of ciTypes) sources.push(batchSource(type));
-    } else {
-      for (const type of siem.types) sources.push(batchSource(type));
-    }
-  }
-  for (const stream of PAGED_STREAMS) {
-    const cfg = account.streams[stream];
-    if (cfg === undefined) continue;
-    sources.push(
-      new PagedSource({
-        account: account.name,
-        spec: PAGED_SPECS[stream],
-        api,
-        logger,
-        startFromMs,
-        overlapMs: cfg.overlap,
-        settleMs: overrides.settleMs ?? cfg.settle,
-        maxWindowMs: cfg.max_window,
-        pageSize: cfg.page_size,
-        ...now,
-        ...(overrides.pool === undefined ? {} : { pool: overrides.pool }),
-      }),
-    );
-  }
-  const ti = account.streams.threat_intel;
-  if (ti !== undefined) {
-    for (const feedType of ti.feeds) {
-      sources.push(new ThreatIntelSource({ account: account.name, feedType, api, logger, startFromMs, ...now }));
-    }
-  }
-  return sources;
+  return buildStreamSources({ name: account.name, api: account.api }, account.streams, api, {
+    logger,
+    startFromMs: overrides.startFromMs ?? account.start_from,
+    ...(overrides.now === undefined ? {} : { now: overrides.now }),
+    ...(overrides.settleMs === undefined ? {} : { settleMs: overrides.settleMs }),
+    ...(overrides.pool === undefined ? {} : { pool: overrides.pool }),
+  });
 }
 
 export interface Collector {

@@ -5,7 +5,7 @@ import type { Readable, Writable } from 'node:stream';
 import { STREAM_NAMES, type NormalizedEvent, type StreamName } from '../core/contracts.js';
 import { describeError, isAbort } from '../core/errors.js';
 import { OUTPUT_FORMATS, renderDocument, type OutputFormat } from '../normalize/render.js';
-import { normalizeSiemAuto, normalizerFor, type Normalizer } from '../normalize/registry.js';
+import { normalizeSiemAuto, normalizerFor, type Normalizer } from '../sources/normalizers.js';
 import { isPagedStream, PAGED_SPECS } from '../sources/paged/specs.js';
 import { printable, println, type CommandIo } from './io.js';
 

@@ -1,88 +1,8 @@
 // The config schema: every key, its default and its documentation. Unknown keys are errors.
 import { z } from 'zod';
-import { CI_TYPES, SIEM_TYPES, THREAT_FEEDS, isCiType } from '../core/contracts.js';
 import { SINK_SCHEMA } from '../sinks/registry.js';
+import { STREAMS_SCHEMA, streamApiIssues } from '../sources/registry.js';
 import { durationIn, httpUrl, name, sizeIn } from './common.js';
-
-const siemType = z.enum([...SIEM_TYPES, ...CI_TYPES], {
-  error: `expected one of: ${SIEM_TYPES.join(', ')}; or a Cloud Integrated type: ${CI_TYPES.join(', ')}`,
-});
-
-
-/** The SIEM stream. API 2.0: batch files (one cursor per type) or the stream endpoint; API 1.0: get-siem-logs files. */
-const siemStream = z.strictObject({
-  /**
-   * Which SIEM log types to collect: the ten Cloud Gateway types by default. The Cloud Integrated types (entities,
-   * mailflow, urlclick; API 2.0, read from the `ci` batch endpoint) are collected only when listed.
-   */
-  types: z
-    .array(siemType)
-    .min(1)
-    .refine((t) => new Set(t).size === t.length, 'a type is listed twice')
-    .default([...SIEM_TYPES]),
-  /** API 2.0 only: `batch` (files per type, the default) or `stream` (inline events, 24-hour look-back). */
-  mode: z.enum(['batch', 'stream'], { error: 'expected batch or stream' }).default('batch'),
-  /** API 2.0 only. Batch mode: files listed per page (1–100, default 100); stream mode: events per page (1–1000, default 100). */
-  page_size: z.number().int().min(1).max(1000).optional(),
-  /** Events per journal transaction inside a file: bounds memory and how much a restart re-reads. 1–100000, default 500. */
-  chunk_events: z.number().int().min(1).max(100_000).default(500),
-  /**
-   * How long a SIEM file that fails to download or arrives cut is tried again (fresh URLs, backoff from 1 s to a
-   * minute) before it is quarantined: transient storage and network faults are ridden out. 1m–7d, default 10m.
-   */
-  file_retry_span: durationIn('1m', '7d').prefault('10m'),
-  /**
-   * Longest single SIEM record (API 2.0: one line; API 1.0: one JSON record or key_value line), in bytes of its
-   * text. A longer one is quarantined alone (`record_too_large`, with its first 4096 characters and its position)
-   * without being held in memory, and the rest of the file flows. The parse workers' heap is sized from it.
-   * 64KB–64MB, default 1MB (real records are a few KB).
-   */
-  max_record_size: sizeIn('64KB', '64MB').prefault('1MB'),
-  /**
-   * Most bytes read from one SIEM file once decompressed (a decompression bomb stops here). What came before is kept;
-   * the rest of the file is quarantined (`file_too_large`, with where it was cut). 1MB–64GB, default 1GB.
-   */
-  max_file_size: sizeIn('1MB', '64GB').prefault('1GB'),
-  /** API 1.0 only: the get-siem-logs file format, `json` (default) or `key_value`. */
-  file_format: z.enum(['json', 'key_value'], { error: 'expected json or key_value' }).optional(),
-  /** API 1.0 only: ask for zip-compressed files (default true). */
-  compress: z.boolean().optional(),
-});
-
-/** The time-window functions (TTP, audit, DLP, held release, archive search): one cursor per stream. */
-const pagedStream = z.strictObject({
-  /** Each cycle re-reads this much before the last window's end, so records the API indexes late are caught. 0s–1d, default 10m. */
-  overlap: durationIn('0s', '1d').prefault('10m'),
-  /** The newest part of the timeline left for the next cycle, so a window is only read once the API has filled it. 0s–1d, default 1m. */
-  settle: durationIn('0s', '1d').prefault('1m'),
-  /** Records per API page (1–500). */
-  page_size: z.number().int().min(1).max(500).default(500),
-  /** Longest time window asked for in one paginated walk. 1m–60d (the longest the API looks back), default 1d. */
-  max_window: durationIn('1m', '60d').prefault('1d'),
-});
-
-export { THREAT_FEEDS };
-
-const threatIntelStream = z.strictObject({
-  /** Which feeds to collect: malware_customer (seen in this account) and/or malware_grid (seen across Mimecast). */
-  feeds: z
-    .array(z.enum(THREAT_FEEDS, { error: `expected one of: ${THREAT_FEEDS.join(', ')}` }))
-    .min(1)
-    .default(['malware_customer'])
-    .refine((f) => new Set(f).size === f.length, 'a feed is listed twice'),
-});
-
-const streams = z.strictObject({
-  siem: siemStream.optional(),
-  ttp_url: pagedStream.optional(),
-  ttp_attachment: pagedStream.optional(),
-  ttp_impersonation: pagedStream.optional(),
-  audit: pagedStream.optional(),
-  dlp: pagedStream.optional(),
-  held_release: pagedStream.optional(),
-  archive_search: pagedStream.optional(),
-  threat_intel: threatIntelStream.optional(),
-});
 
 const tls = z.strictObject({
   /** Verify the server certificate (keep on; off only for a lab). */
@@ -116,7 +36,8 @@ const accountCommon = {
    */
   download_deadline: durationIn('1m', '24h').prefault('30m'),
   tls: tls.prefault({}),
-  streams: streams.refine((s) => Object.values(s).some((v) => v !== undefined), 'enable at least one stream, e.g. siem: {}'),
+  /** Which streams to collect, each with its own block (see each source's config.ts). */
+  streams: STREAMS_SCHEMA.refine((s) => Object.values(s).some((v) => v !== undefined), 'enable at least one stream, e.g. siem: {}'),
 };
 
 /** API 2.0: OAuth2 client credentials, one global host. */
@@ -130,16 +51,7 @@ const accountV2 = z
     client_secret: z.string().min(1),
   })
   .superRefine((a, ctx) => {
-    const siem = a.streams.siem;
-    if (siem === undefined) return;
-    for (const key of ['file_format', 'compress'] as const) {
-      if (siem[key] !== undefined) {
-        ctx.addIssue({ code: 'custom', path: ['streams', 'siem', key], message: `${key} applies to API 1.0 accounts only (api: v1)` });
-      }
-    }
-    if (siem.mode === 'batch' && siem.page_size !== undefined && siem.page_size > 100) {
-      ctx.addIssue({ code: 'custom', path: ['streams', 'siem', 'page_size'], message: 'batch mode lists at most 100 files per page' });
-    }
+    for (const { path, message } of streamApiIssues('v2', a.streams)) ctx.addIssue({ code: 'custom', path: ['streams', ...path], message });
   });
 
 /** API 1.0: HMAC-signed calls to the account's regional host (legacy keys, until Mimecast retires them). */
@@ -167,18 +79,7 @@ const accountV1 = z
         message: 'API 1.0 needs the regional host (e.g. https://eu-api.mimecast.com), or discover_email to look it up',
       });
     }
-    const siem = a.streams.siem;
-    if (siem === undefined) return;
-    if (siem.mode === 'stream') {
-      ctx.addIssue({ code: 'custom', path: ['streams', 'siem', 'mode'], message: 'the stream endpoint needs API 2.0; API 1.0 accounts read get-siem-logs files (leave mode out)' });
-    }
-    if (siem.page_size !== undefined) {
-      ctx.addIssue({ code: 'custom', path: ['streams', 'siem', 'page_size'], message: 'page_size applies to API 2.0 only (get-siem-logs returns one file per call)' });
-    }
-    const ci = siem.types.filter(isCiType);
-    if (ci.length > 0) {
-      ctx.addIssue({ code: 'custom', path: ['streams', 'siem', 'types'], message: `${ci.join(', ')}: Cloud Integrated logs need API 2.0 (api: v2)` });
-    }
+    for (const { path, message } of streamApiIssues('v1', a.streams)) ctx.addIssue({ code: 'custom', path: ['streams', ...path], message });
   });
 
 const account = z.discriminatedUnion('api', [accountV2, accountV1], {
@@ -245,9 +146,6 @@ export type SinkConfig = Config['sinks'][number];
 export type AccountV1Config = Extract<AccountConfig, { api: 'v1' }>;
 export type AccountV2Config = Extract<AccountConfig, { api: 'v2' }>;
 export type StreamsConfig = AccountConfig['streams'];
-export type SiemStreamConfig = z.output<typeof siemStream>;
-export type PagedStreamConfig = z.output<typeof pagedStream>;
-export type ThreatIntelStreamConfig = z.output<typeof threatIntelStream>;
 
 /** Keys whose values are secrets: masked in every output, and each also accepted as `<key>_file`. */
 export const SECRET_KEYS = ['client_secret', 'secret_key', 'access_key', 'app_key', 'token', 'password', 'api_key'] as const;

@@ -7,7 +7,7 @@ import { STREAM_NAMES, type EcsDocument } from '../core/contracts.js';
 import { cefValue, severityOf, toCef } from './cef.js';
 import { readNdjson } from './golden.js';
 import { LEEF_TIME_FORMAT, leefTime, toLeef } from './leef.js';
-import { normalizerFor } from './registry.js';
+import { normalizerFor } from '../sources/normalizers.js';
 
 const SRC = join(dirname(fileURLToPath(import.meta.url)), '..');
 

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { CI_TYPES, SIEM_API_TYPE, SIEM_TYPES, type NormalizedEvent, type StreamName } from '../core/contracts.js';
 import { checkNormalizedEvent } from './contract.js';
-import { normalizerFor } from './registry.js';
+import { normalizerFor } from '../sources/normalizers.js';
 
 const CTX = { account: 'acme-prod' };
 

@@ -5,7 +5,7 @@ import type { StreamName } from '../core/contracts.js';
 import { CollectorError } from '../core/errors.js';
 import { checkNormalizedEvent } from './contract.js';
 import { goldenProblems, runGolden } from './golden.js';
-import { normalizerFor } from './registry.js';
+import { normalizerFor } from '../sources/normalizers.js';
 
 const STREAMS: readonly Exclude<StreamName, 'siem'>[] = [
   'ttp_url',

@@ -2,9 +2,9 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { StreamName } from '../core/contracts.js';
 import { CollectorError } from '../core/errors.js';
-import { parseLines } from '../core/parse-lines.js';
+import { parseLines } from '../sources/parse/parse-lines.js';
 import { checkNormalizedEvent } from './contract.js';
-import { normalizerFor } from './registry.js';
+import { normalizerFor } from '../sources/normalizers.js';
 import { TAG_TIME_MISSING } from './tags.js';
 
 const CTX = { account: 'acme-prod' };

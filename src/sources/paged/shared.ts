@@ -1,20 +1,11 @@
-// Pieces the window, stream-mode and threat-intel sources share: normalizer lookup, "stream unavailable" errors, quarantine rows.
+// Pieces the window, stream-mode and threat-intel sources share: "stream unavailable" errors, quarantine rows.
 import { rawOfRecord, type NormalizedEvent, type Quarantined, type StreamName } from '../../core/contracts.js';
 import { ApiError, CollectorError, describeError } from '../../core/errors.js';
-import type { Normalizer } from '../../normalize/registry.js';
+import type { Normalizer } from '../normalizers.js';
 
 export type RecordNormalizer = Normalizer;
 
 export { MAX_RAW } from '../../core/contracts.js';
-
-/**
- * The registry's normalizer for a stream, loaded on first use: sources stay importable (and testable with their
- * own normalizer) without pulling every normalizer in at import time.
- */
-export async function registryNormalizer(stream: StreamName): Promise<RecordNormalizer> {
-  const { normalizerFor } = await import('../../normalize/registry.js');
-  return normalizerFor(stream);
-}
 
 /** Normalizes one record, turning any failure into a quarantine row instead of losing the page. */
 export function normalizeOrQuarantine(

@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ApiError } from '../../core/errors.js';
-import { ParsePool } from '../../core/parse-pool.js';
+import { ParsePool } from '../parse/parse-pool.js';
 import { formatMimecastDate, parseTime } from '../../normalize/time.js';
 import { silentLogger } from '../../telemetry/logger.js';
 import { PagedSource, parsePagedCursor, type PagedSourceOptions } from './source.js';
@@ -188,7 +188,7 @@ describe('PagedSource', () => {
     const { ep, fake: f } = await setup('audit', 10);
     for (let i = 0; i < 25; i++) ep.add(NOW - 2 * 3_600_000 + i * MIN, i);
     ep.records.push({ t: NOW - 3_600_000, n: -1 });
-    const pool = new ParsePool({ workers: 1, workerFile: join(import.meta.dirname, '../../../dist/core/parse-worker.js') });
+    const pool = new ParsePool({ workers: 1, workerFile: join(import.meta.dirname, '../../../dist/sources/parse/parse-worker.js') });
     try {
       expect(pool.threaded).toBe(true);
       const opts = { account: 'acme', spec: PAGED_SPECS.audit, api: clientFor(f), logger: silentLogger(), startFromMs: 3 * 3_600_000, now: () => NOW };
@@ -320,7 +320,7 @@ describe('PagedSource', () => {
 });
 
 describe('PagedSource on the parse worker', () => {
-  const WORKER = join(import.meta.dirname, '../../../dist/core/parse-worker.js');
+  const WORKER = join(import.meta.dirname, '../../../dist/sources/parse/parse-worker.js');
   let pool: ParsePool | undefined;
   afterEach(async () => {
     await pool?.close();

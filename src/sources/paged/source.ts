@@ -1,8 +1,8 @@
 // One source for every time-window API function: UTC windows with an overlap re-read, page tokens committed one page at a time.
 import type { Batch, Source } from '../../core/contracts.js';
 import { ApiError, CollectorError, describeError, isAbort } from '../../core/errors.js';
-import { parseLines, type ParseJob, type ParsedLines } from '../../core/parse-lines.js';
-import type { ParsePool } from '../../core/parse-pool.js';
+import { parseLines, type ParseJob, type ParsedLines } from '../parse/parse-lines.js';
+import type { ParsePool } from '../parse/parse-pool.js';
 import type { MimecastApi, ReplyReader } from '../../mimecast/api.js';
 import { formatMimecastDate, parseTime } from '../../normalize/time.js';
 import type { Logger } from '../../telemetry/logger.js';

@@ -12,10 +12,10 @@ import { startSimulator, type RunningSimulator } from '../../simulator/index.js'
 import { silentLogger, type Logger } from '../../telemetry/logger.js';
 import { readFileSync } from 'node:fs';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { ParsePool } from '../../core/parse-pool.js';
+import { ParsePool } from '../parse/parse-pool.js';
 import { SiemBatchSource, type SiemBatchApi } from './batch.js';
 
-const WORKER = join(import.meta.dirname, '../../../dist/core/parse-worker.js');
+const WORKER = join(import.meta.dirname, '../../../dist/sources/parse/parse-worker.js');
 
 let sim: RunningSimulator;
 let client: MimecastV2Client;

@@ -5,8 +5,9 @@ import { describeError, isAbort } from '../../core/errors.js';
 import type { MimecastApi, RawResponse } from '../../mimecast/api.js';
 import { formatMimecastDate } from '../../normalize/time.js';
 import type { Logger } from '../../telemetry/logger.js';
-import { disabledError, isUnavailable, MAX_RAW, normalizeOrQuarantine, registryNormalizer, type RecordNormalizer } from '../paged/shared.js';
+import { disabledError, isUnavailable, MAX_RAW, normalizeOrQuarantine, type RecordNormalizer } from '../paged/shared.js';
 import { scanBundle, type BundleSummary } from './bundle.js';
+import { normalizeThreatIntel } from './normalize.js';
 
 export type ThreatFeedType = 'malware_customer' | 'malware_grid';
 
@@ -21,6 +22,7 @@ export interface ThreatIntelOptions {
   chunkObjects?: number;
   /** A single STIX object larger than this (characters) is quarantined unread. Default 4 MiB. */
   maxObjectChars?: number;
+  /** A normalizer of the caller's own (tests); default the stream's own, normalizeThreatIntel. */
   normalize?: RecordNormalizer;
   now?: () => number;
 }
@@ -75,14 +77,14 @@ export class ThreatIntelSource implements Source {
   readonly stream = 'threat_intel' as const;
   private readonly o: ThreatIntelOptions;
   private readonly log: Logger;
-  private normalizer: RecordNormalizer | undefined;
+  private readonly normalizer: RecordNormalizer;
 
   constructor(options: ThreatIntelOptions) {
     this.o = options;
     this.account = options.account;
     this.key = `${options.account}/threat_intel/${options.feedType}`;
     this.log = options.logger.child({ source: this.key });
-    this.normalizer = options.normalize;
+    this.normalizer = options.normalize ?? normalizeThreatIntel;
   }
 
   private now(): number {
@@ -90,7 +92,6 @@ export class ThreatIntelSource implements Source {
   }
 
   async *pull(cursorText: string | undefined, signal: AbortSignal): AsyncGenerator<Batch> {
-    this.normalizer ??= await registryNormalizer('threat_intel');
     const now = this.now();
     const limit = now - FEED_LOOKBACK_MS;
     const stored = parseThreatIntelCursor(cursorText);
@@ -161,7 +162,6 @@ export class ThreatIntelSource implements Source {
    */
   private async *readFile(body: Readable, label: string, cursor: string, signal: AbortSignal, last: boolean): AsyncGenerator<Batch, string | undefined> {
     const normalize = this.normalizer;
-    if (normalize === undefined) return undefined;
     const chunk = Math.max(1, this.o.chunkObjects ?? 1000);
     const summary: BundleSummary = { truncated: false, nonObjects: 0 };
     let events: NormalizedEvent[] = [];

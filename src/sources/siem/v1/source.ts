@@ -7,8 +7,8 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Batch, NormalizedEvent, Quarantined, Source } from '../../../core/contracts.js';
 import { ApiError, CollectorError, describeError, isAbort } from '../../../core/errors.js';
-import { frameRecords, parseLines, type ParseJob, type ParsedLines } from '../../../core/parse-lines.js';
-import type { ParsePool } from '../../../core/parse-pool.js';
+import { frameRecords, parseLines, type ParseJob, type ParsedLines } from '../../parse/parse-lines.js';
+import type { ParsePool } from '../../parse/parse-pool.js';
 import { DEFAULT_FILE_RETRY_SPAN_MS, FileRetryBudget } from '../../../core/retry.js';
 import type { MimecastApi, RawResponse } from '../../../mimecast/api.js';
 import type { Logger } from '../../../telemetry/logger.js';
@@ -20,7 +20,7 @@ import { openZipEntry, readZipDirectory, type ZipData } from './zip.js';
 export const SIEM_V1_PATH = '/api/audit/get-siem-logs';
 export const INVALID_TOKEN = 'err_audit_siem_invalid_token';
 
-/** Same shape as `Normalizer` in src/normalize/registry.ts. */
+/** Same shape as `Normalizer` in src/sources/normalizers.ts. */
 export type SiemV1Normalizer = (record: unknown, ctx: { account: string; logType?: string }) => NormalizedEvent;
 
 export interface SiemV1SourceOptions {

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { ParsePool } from './parse-pool.js';
 import { SpareBuffers, frameRecords, parseAndPack, parseLines, unpackEvents, type ParseJob } from './parse-lines.js';
 
-const WORKER = join(import.meta.dirname, '../../dist/core/parse-worker.js');
+const WORKER = join(import.meta.dirname, '../../../dist/sources/parse/parse-worker.js');
 
 function job(n: number): ParseJob {
   const lines: string[] = [];
@@ -95,6 +95,20 @@ describe('record-framed jobs (SIEM 1.0 files, API pages)', () => {
 describe('ParsePool', () => {
   it('needs the compiled worker (npm test builds it first)', () => {
     expect(existsSync(WORKER), `${WORKER} missing: run npm run build`).toBe(true);
+  });
+
+  it('compiled, finds its worker beside itself without being told where (the daemon relies on it)', async () => {
+    // The daemon never passes workerFile: a pool module and its worker compiled to different folders would
+    // silently parse everything on the main thread.
+    const compiled = (await import(join(import.meta.dirname, '../../../dist/sources/parse/parse-pool.js'))) as { ParsePool: typeof ParsePool };
+    const pool = new compiled.ParsePool({ workers: 1 });
+    try {
+      expect(pool.threaded).toBe(true);
+      const out = await pool.run(job(3));
+      expect(out.events).toHaveLength(3);
+    } finally {
+      await pool.close();
+    }
   });
 
   it('gives the same events and quarantine on a worker thread as inline', async () => {

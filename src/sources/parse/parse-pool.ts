@@ -3,9 +3,9 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { Quarantined } from './contracts.js';
-import { CollectorError, describeError } from './errors.js';
-import type { PagedReplyInfo } from '../sources/paged/reply.js';
+import type { Quarantined } from '../../core/contracts.js';
+import { CollectorError, describeError } from '../../core/errors.js';
+import type { PagedReplyInfo } from '../paged/reply.js';
 import { SpareBuffers, blockSize, parseLines, unpackEvents, type PackedEvents, type ParseJob, type ParsedLines } from './parse-lines.js';
 
 interface Pending {

@@ -1,11 +1,11 @@
 // Turns raw records (NDJSON lines, or record texts cut out of a file or page) into normalized events and quarantine entries; runs in a worker thread or inline.
 import { isAscii, isUtf8 } from 'node:buffer';
-import { MAX_RAW, SerializedEvent, rawOfRecord, type NormalizedEvent, type Quarantined, type StreamName } from './contracts.js';
-import { describeError } from './errors.js';
-import { normalizerFor, type Normalizer } from '../normalize/registry.js';
-import { TAG_INVALID_UTF8, withTag } from '../normalize/tags.js';
-import { readPagedReply, type PagedReplyInfo, type PagedReplyJob } from '../sources/paged/reply.js';
-import { parseKeyValue } from '../sources/siem/v1/keyvalue.js';
+import { MAX_RAW, SerializedEvent, rawOfRecord, type NormalizedEvent, type Quarantined, type StreamName } from '../../core/contracts.js';
+import { describeError } from '../../core/errors.js';
+import { normalizerFor, type Normalizer } from '../normalizers.js';
+import { TAG_INVALID_UTF8, withTag } from '../../normalize/tags.js';
+import { readPagedReply, type PagedReplyInfo, type PagedReplyJob } from '../paged/reply.js';
+import { parseKeyValue } from '../siem/v1/keyvalue.js';
 
 /**
  * A job whose `text` holds whole records one after another instead of lines: record i ends at byte `ends[i]`. Nothing

@@ -4,10 +4,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { STREAM_NAMES } from '../core/contracts.js';
-import { normalizeSiemV2 } from '../sources/siem/normalize.js';
-import { checkNormalizedEvent } from './contract.js';
-import { readNdjson } from './golden.js';
-import { detectVariant, normalizeSiemAuto, normalizerFor } from './registry.js';
+import { checkNormalizedEvent } from '../normalize/contract.js';
+import { readNdjson } from '../normalize/golden.js';
+import { detectVariant, normalizeSiemAuto, normalizerFor } from './normalizers.js';
+import { normalizeSiemV2 } from './siem/normalize.js';
 
 const SRC = join(dirname(fileURLToPath(import.meta.url)), '..');
 const CTX = { account: 'acme-prod' };

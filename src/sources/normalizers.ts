@@ -1,16 +1,17 @@
-// The one place that knows which normalizer turns which stream's raw records into output events.
+// The one place that knows which normalizer turns which stream's raw records into output events. Kept apart from
+// the source registry (registry.ts) because the parse workers load it: they need the normalizers, not the sources.
 import type { NormalizedEvent, StreamName } from '../core/contracts.js';
-import { normalizeArchiveSearch } from '../sources/archive_search/normalize.js';
-import { normalizeAudit } from '../sources/audit/normalize.js';
-import { normalizeDlp } from '../sources/dlp/normalize.js';
-import { normalizeHeldRelease } from '../sources/held_release/normalize.js';
-import { normalizeSiemV2 } from '../sources/siem/normalize.js';
-import { normalizeSiemV1 } from '../sources/siem/normalize-v1.js';
-import { normalizeThreatIntel } from '../sources/threat_intel/normalize.js';
-import { normalizeTtpAttachment } from '../sources/ttp_attachment/normalize.js';
-import { normalizeTtpImpersonation } from '../sources/ttp_impersonation/normalize.js';
-import { normalizeTtpUrl } from '../sources/ttp_url/normalize.js';
-import { isRecord } from './fields.js';
+import { isRecord } from '../normalize/fields.js';
+import { normalizeArchiveSearch } from './archive_search/normalize.js';
+import { normalizeAudit } from './audit/normalize.js';
+import { normalizeDlp } from './dlp/normalize.js';
+import { normalizeHeldRelease } from './held_release/normalize.js';
+import { normalizeSiemV2 } from './siem/normalize.js';
+import { normalizeSiemV1 } from './siem/normalize-v1.js';
+import { normalizeThreatIntel } from './threat_intel/normalize.js';
+import { normalizeTtpAttachment } from './ttp_attachment/normalize.js';
+import { normalizeTtpImpersonation } from './ttp_impersonation/normalize.js';
+import { normalizeTtpUrl } from './ttp_url/normalize.js';
 
 /** Turns one raw API record into an output event; throws CollectorError('NORMALIZE_FAILED') for unusable records. */
 export type Normalizer = (record: unknown, ctx: { account: string; logType?: string }) => NormalizedEvent;

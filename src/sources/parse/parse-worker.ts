@@ -1,6 +1,6 @@
 // Worker thread entry: parses and normalizes line batches sent by the ParsePool (the only module that runs on load).
 import { parentPort } from 'node:worker_threads';
-import { describeError } from './errors.js';
+import { describeError } from '../../core/errors.js';
 import { SpareBuffers, parseAndPack, type ParseJob } from './parse-lines.js';
 
 type Request = { id: number; job: ParseJob } | { recycle: ArrayBuffer[] };
