@@ -11,7 +11,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { NormalizedEvent } from '../core/contracts.js';
 import { Journal } from '../journal/journal.js';
-import { normalizeSiemV2Full } from '../normalize/registry.js';
+import { normalizeSiemV2Full } from '../sources/normalizers.js';
 import { startSimulator } from '../simulator/index.js';
 import { RecordFactory } from '../simulator/records.js';
 import { freePort } from './free-port.js';
