@@ -123,6 +123,62 @@ async function main(argv: string[]): Promise<number> {
       exitCode = quarantineRetryCommand({ ...o, ids }, io);
     });
 
+  const dead = program
+    .command('dead-letters')
+    .description('events a sink\'s receiver rejected for good: inspect them, send them again once the cause is fixed, or remove them');
+  const configOpt = ['-c, --config <file>', 'config file (YAML): where the journal is and which sinks exist'] as const;
+  const sinkOpt = ['--sink <name>', 'only the entries of this sink'] as const;
+  const reasonOpt = ['--reason <text>', 'only entries whose reason contains this text (any case)'] as const;
+  dead
+    .command('list')
+    .description('the newest dead letters: id, when, sink, stream, log type, event.id and the receiver\'s reason')
+    .requiredOption(...configOpt)
+    .option(...sinkOpt)
+    .option(...reasonOpt)
+    .option('-n, --limit <n>', 'entries to show', intArg, 50)
+    .option('-o, --output <format>', 'table | json (one entry a line, with its event)', 'table')
+    .action(async (o: { config: string; sink?: string; reason?: string; limit: number; output: string }) => {
+      endQuietlyWhenStdoutCloses();
+      const { deadLettersListCommand } = await import('./dead-letters.js');
+      exitCode = deadLettersListCommand(o, io);
+    });
+  dead
+    .command('show')
+    .description('whole entries, with the event document as journaled')
+    .argument('<ids...>', 'entry ids from `dead-letters list`')
+    .requiredOption(...configOpt)
+    .option('-o, --output <format>', 'text | json', 'text')
+    .action(async (ids: string[], o: { config: string; output: string }) => {
+      endQuietlyWhenStdoutCloses();
+      const { deadLettersShowCommand } = await import('./dead-letters.js');
+      exitCode = deadLettersShowCommand({ ...o, ids }, io);
+    });
+  dead
+    .command('retry')
+    .description('send entries again to the sink that rejected them (by the running collector within seconds, or at its next start)')
+    .argument('[ids...]', 'entry ids from `dead-letters list`')
+    .requiredOption(...configOpt)
+    .option('--all', 'every entry (narrowed by --sink and --reason)', false)
+    .option(...sinkOpt)
+    .option(...reasonOpt)
+    .action(async (ids: string[], o: { config: string; all: boolean; sink?: string; reason?: string }) => {
+      const { deadLettersRetryCommand } = await import('./dead-letters.js');
+      exitCode = deadLettersRetryCommand({ ...o, ids }, io);
+    });
+  dead
+    .command('purge')
+    .description('remove entries for good (asks first)')
+    .argument('[ids...]', 'entry ids from `dead-letters list`')
+    .requiredOption(...configOpt)
+    .option('--all', 'every entry (narrowed by --sink and --reason)', false)
+    .option(...sinkOpt)
+    .option(...reasonOpt)
+    .option('-y, --yes', 'do not ask for confirmation', false)
+    .action(async (ids: string[], o: { config: string; all: boolean; yes: boolean; sink?: string; reason?: string }) => {
+      const { deadLettersPurgeCommand } = await import('./dead-letters.js');
+      exitCode = await deadLettersPurgeCommand({ ...o, ids }, io);
+    });
+
   program
     .command('simulate')
     .description('run the Mimecast API simulator standalone')

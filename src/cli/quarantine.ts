@@ -6,7 +6,8 @@ import { readQuarantine, requestQuarantineRetry, type QuarantineRow } from '../j
 import { println, type CommandIo } from './io.js';
 import { printConfigError } from './validate.js';
 
-function configOf(file: string, io: CommandIo): Config | undefined {
+/** The config of `file`, or undefined once its problems are printed. */
+export function configOf(file: string, io: CommandIo): Config | undefined {
   try {
     return loadConfig(file, io.env);
   } catch (err) {

@@ -3,7 +3,7 @@ import type { EventVerdict, OutEvent, SendResult, Sink, StreamName } from './con
 import { CollectorError, describeError, isAbort, isCollectorError } from './errors.js';
 import { SINK_RETRY, backoffDelay } from './retry.js';
 import { sleep, type Wakeup } from './util.js';
-import type { Journal } from '../journal/journal.js';
+import type { DeadLetterRow, Journal } from '../journal/journal.js';
 import type { Logger } from '../telemetry/logger.js';
 
 /** How a sink groups events into one send (`batch` in its config). */
@@ -56,6 +56,11 @@ export interface SinkStatus {
 
 /** How often a sink waiting to retry is probed (when it can be): delivery resumes this soon after a fix. */
 export const SINK_PROBE_INTERVAL_MS = 2_000;
+
+/** Dead letters an operator asked to send again (`dead-letters retry`) taken in one round, between two batches. */
+export const DEAD_LETTER_RETRY_ROUND = 500;
+/** How often the runner looks for such requests: they are sent within about this long of the command. */
+export const DEAD_LETTER_RETRY_CHECK_MS = 1_000;
 
 /** What a runner shares with the pipeline around it. */
 export interface SinkRunnerContext {
@@ -126,6 +131,12 @@ export class SinkRunner {
   private readonly own = new AbortController();
   private readonly sendSignal: AbortSignal;
   private readonly retrySignal: AbortSignal;
+  /**
+   * Events being sent again from the dead-letter table, with their row and where the round collects the rows
+   * rejected again: such an event updates its row instead of adding another.
+   */
+  private readonly resent = new WeakMap<OutEvent, { id: number; rejected: Map<number, string> }>();
+  private deadLettersCheckedAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly binding: SinkBinding,
@@ -160,6 +171,11 @@ export class SinkRunner {
           const waiting = unsettled(window);
           if (waiting.length === 0) break;
           await Promise.race(waiting);
+          continue;
+        }
+        if (Date.now() - this.deadLettersCheckedAt >= DEAD_LETTER_RETRY_CHECK_MS) {
+          this.deadLettersCheckedAt = Date.now();
+          await this.resendDeadLetters();
           continue;
         }
         const { events, lastSeq } = journal.read(this.sink.name, batch.max_events, batch.max_bytes, this.binding.streams, readPos);
@@ -406,7 +422,49 @@ export class SinkRunner {
     }
   }
 
-  private deadLetter(items: readonly { event: OutEvent; reason: string }[]): void {
+  /**
+   * Sends again, through the same render and send path, the dead letters of this sink an operator asked for (a
+   * bounded round, in batches of this sink's limits). Delivered rows are deleted, rows rejected again keep the new
+   * reason; the events never go back into the events table (the other sinks had them already). A round given up
+   * (stopping, the sink stopped) leaves the rest requested, for the next start.
+   */
+  private async resendDeadLetters(): Promise<void> {
+    const rows = this.ctx.journal.deadLetterRetries(this.sink.name, DEAD_LETTER_RETRY_ROUND);
+    if (rows.length === 0) return;
+    const { max_events: maxEvents, max_bytes: maxBytes } = this.binding.batch;
+    let delivered = 0;
+    let again = 0;
+    let given = false;
+    for (let i = 0; i < rows.length && !given; ) {
+      const chunk: DeadLetterRow[] = [];
+      let bytes = 0;
+      for (let r = rows[i]; r !== undefined && chunk.length < maxEvents; r = rows[i]) {
+        if (chunk.length > 0 && bytes + r.event.bytes.length + 1 > maxBytes) break;
+        bytes += r.event.bytes.length + 1;
+        chunk.push(r);
+        i += 1;
+      }
+      const rejected = new Map<number, string>();
+      for (const r of chunk) this.resent.set(r.event, { id: r.id, rejected });
+      if (!(await this.deliverBatch(chunk.map((r) => r.event)))) {
+        given = true;
+        break;
+      }
+      const done = chunk.filter((r) => !rejected.has(r.id)).map((r) => r.id);
+      this.ctx.journal.settleDeadLetterRetries(done, [...rejected].map(([id, reason]) => ({ id, reason })));
+      delivered += done.length;
+      again += rejected.size;
+    }
+    this.log.info({ delivered, rejected_again: again, given_up: given ? rows.length - delivered - again : 0 }, 'dead letters sent again on request');
+  }
+
+  private deadLetter(all: readonly { event: OutEvent; reason: string }[]): void {
+    // An event sent again from the dead-letter table keeps its row (its round records the new reason).
+    const items = all.filter(({ event, reason }) => {
+      const from = this.resent.get(event);
+      from?.rejected.set(from.id, reason);
+      return from === undefined;
+    });
     if (items.length === 0) return;
     this.ctx.journal.deadLetterEach(this.sink.name, items);
     const st = this.status;

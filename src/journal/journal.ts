@@ -9,7 +9,7 @@ import { silentLogger, type Logger } from '../telemetry/logger.js';
 import { AUTOCHECKPOINT_PAGES, Checkpointer } from './checkpointer.js';
 
 /*
- * Schema (version 4, tracked in PRAGMA user_version):
+ * Schema (version 5, tracked in PRAGMA user_version):
  *
  *   events(seq INTEGER PRIMARY KEY, cum, stream, account, id, time, json, log_type)
  *     seq is assigned here, contiguously, from totals.head_seq (never reused, even after every row is
@@ -40,7 +40,11 @@ import { AUTOCHECKPOINT_PAGES, Checkpointer } from './checkpointer.js';
  *     unusable input, newest maxQuarantine kept. refetch (version 3): for a file given up whole or in part, the
  *     source's own description of how to read it again; retry: NULL, 'requested' (by `quarantine retry`), 'done'
  *     or 'failed', with retry_note saying what happened.
- *   dead_letter(id, sink, seq, event_id, stream, account, time, json, reason, at)  same bound
+ *   dead_letter(id, sink, seq, event_id, stream, account, time, json, reason, at, log_type, retry, retry_note)
+ *     events a sink's receiver rejected for good, same bound. json is the journaled document (rendered again when
+ *     sent again). log_type, retry, retry_note (version 5): retry is NULL or 'requested' (by `dead-letters retry`);
+ *     the sink's runner sends requested rows again, deletes those delivered, and sets a row rejected again back to
+ *     NULL with its new reason and a note. Indexed by sink (counts for /status, the runner's requests).
  *   totals(one = 1, head_seq, head_cum, del_seq, del_cum, dedup_ids)   running usage, updated in the same tx
  *     dedup_ids = rows in dedup + dedup_odd (version 2), so the dedup store's size is known without a count(*).
  *
@@ -70,7 +74,7 @@ import { AUTOCHECKPOINT_PAGES, Checkpointer } from './checkpointer.js';
  * from SQLite with the same semantics.
  */
 
-const SCHEMA_VERSION = 4;
+const SCHEMA_VERSION = 5;
 const FILE_NAME = 'journal.sqlite';
 const DEFAULT_MAX_EVENTS = 1_000_000;
 const DEFAULT_MAX_BYTES = 1024 ** 3;
@@ -90,6 +94,8 @@ const DEDUP_ID_BYTES = 32;
 /** Past the cap, trim this fraction of dedup_max_ids at once, so the trim runs once per 1 % of new ids, not per append. */
 const DEDUP_TRIM_FRACTION = 0.01;
 const DEFAULT_MAX_QUARANTINE = 100_000;
+/** /status groups the reasons of a sink's newest this many dead letters, so the page costs the same at any table size. */
+const DEAD_REASON_WINDOW = 1000;
 /** Quarantined files that can be fetched again are kept this long (Mimecast keeps SIEM files 7 days; API 1.0 tokens as long). */
 const REFETCHABLE_KEPT_MS = 30 * 86_400_000;
 /** Rows a filtered read may look at before returning, so a sink routed to a rare stream never scans the whole journal in one call. */
@@ -153,6 +159,13 @@ const MIGRATIONS: readonly string[] = [
   `,
   `
   ALTER TABLE events ADD COLUMN log_type TEXT;
+  `,
+  `
+  ALTER TABLE dead_letter ADD COLUMN log_type TEXT;
+  ALTER TABLE dead_letter ADD COLUMN retry TEXT;
+  ALTER TABLE dead_letter ADD COLUMN retry_note TEXT;
+  CREATE INDEX dead_letter_sink ON dead_letter (sink);
+  CREATE INDEX dead_letter_retry ON dead_letter (sink, retry) WHERE retry IS NOT NULL;
   `,
 ];
 
@@ -231,10 +244,32 @@ export interface QuarantineRow {
 export type RetryState = 'requested' | 'done' | 'failed';
 
 export interface DeadLetterRow {
+  id: number;
   sink: string;
   reason: string;
   at: number;
+  /** The journaled event (its document as journaled, not as rendered for the sink). */
   event: OutEvent;
+  /** 'requested': `dead-letters retry` asked for it and the sink's runner has not sent it yet. */
+  retry?: 'requested';
+  /** What the last retry did (rejected again, with when). */
+  retryNote?: string;
+}
+
+/** Dead letters of one sink for /status: how many are kept and the newest distinct reasons. */
+export interface DeadLetterSummary {
+  sink: string;
+  count: number;
+  /** Newest first, among the sink's newest DEAD_REASON_WINDOW rows. */
+  reasons: { reason: string; count: number; last_at: number }[];
+}
+
+/** Which dead letters a command acts on: ids (none: every row), narrowed by sink and a piece of the reason. */
+export interface DeadLetterFilter {
+  ids?: readonly number[];
+  sink?: string;
+  /** Substring of the reason, any case (the operator's search). */
+  reason?: string;
 }
 
 export interface Backlog {
@@ -271,6 +306,32 @@ function str(v: unknown, what: string): string {
 function stream(v: unknown): StreamName {
   if (typeof v === 'string' && STREAM_SET.has(v)) return v as StreamName;
   throw new TypeError(`journal row: unknown stream ${String(v)}`);
+}
+
+/** Columns deadLetterRow reads, in order. */
+const DEAD_COLUMNS = 'id, sink, seq, event_id, stream, account, time, json, reason, at, log_type, retry, retry_note';
+/** The same for a journal before version 5 (no log type or retry columns yet). */
+const DEAD_COLUMNS_V4 = 'id, sink, seq, event_id, stream, account, time, json, reason, at, NULL, NULL, NULL';
+
+function deadLetterRow(r: unknown): DeadLetterRow {
+  const a = row(r);
+  return {
+    id: num(a[0], 'id'),
+    sink: str(a[1], 'sink'),
+    event: new StoredEvent(
+      num(a[2], 'seq'),
+      str(a[3], 'event_id'),
+      stream(a[4]),
+      str(a[5], 'account'),
+      str(a[6], 'time'),
+      docBytes(a[7]),
+      typeof a[10] === 'string' ? a[10] : '',
+    ),
+    reason: str(a[8], 'reason'),
+    at: num(a[9], 'at'),
+    ...(a[11] === 'requested' ? { retry: 'requested' as const } : {}),
+    ...(typeof a[12] === 'string' ? { retryNote: a[12] } : {}),
+  };
 }
 
 const QUARANTINE_COLUMNS = 'key, reason, detail, location, raw, at, id, refetch IS NOT NULL, retry, retry_note';
@@ -579,6 +640,11 @@ export class Journal {
     trimDead: Stmt;
     listDead: Stmt;
     countDead: Stmt;
+    countDeadBySink: Stmt;
+    deadReasons: Stmt;
+    deadRetries: Stmt;
+    delDead: Stmt;
+    rejectDeadAgain: Stmt;
     listQuarantine: Stmt;
     countQuarantine: Stmt;
     pruneDedup: Stmt;
@@ -629,13 +695,18 @@ export class Journal {
       timeOf: p('SELECT time FROM events WHERE seq = ?').pluck(),
       delEvents: p('DELETE FROM events WHERE seq <= ?'),
       insDead: p(
-        'INSERT INTO dead_letter (sink, seq, event_id, stream, account, time, json, reason, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO dead_letter (sink, seq, event_id, stream, account, time, json, reason, at, log_type) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
       ),
       trimDead: p('DELETE FROM dead_letter WHERE id <= (SELECT max(id) FROM dead_letter) - ?'),
-      listDead: p(
-        'SELECT sink, seq, event_id, stream, account, time, json, reason, at FROM dead_letter ORDER BY id DESC LIMIT ?',
-      ).raw(),
+      listDead: p(`SELECT ${DEAD_COLUMNS} FROM dead_letter ORDER BY id DESC LIMIT ?`).raw(),
       countDead: p('SELECT count(*) FROM dead_letter').pluck(),
+      countDeadBySink: p('SELECT sink, count(*) FROM dead_letter GROUP BY sink ORDER BY sink').raw(),
+      deadReasons: p(
+        'SELECT reason, count(*), max(at) FROM (SELECT id, reason, at FROM dead_letter WHERE sink = ? ORDER BY id DESC LIMIT ?) GROUP BY reason ORDER BY max(id) DESC LIMIT ?',
+      ).raw(),
+      deadRetries: p(`SELECT ${DEAD_COLUMNS} FROM dead_letter WHERE sink = ? AND retry = 'requested' ORDER BY id LIMIT ?`).raw(),
+      delDead: p('DELETE FROM dead_letter WHERE id = ?'),
+      rejectDeadAgain: p('UPDATE dead_letter SET reason = ?, retry = NULL, retry_note = ? WHERE id = ?'),
       listQuarantine: p(`SELECT ${QUARANTINE_COLUMNS} FROM quarantine ORDER BY id DESC LIMIT ?`).raw(),
       countQuarantine: p('SELECT count(*) FROM quarantine').pluck(),
       pruneDedup: p('DELETE FROM dedup WHERE (t, h) IN (SELECT t, h FROM dedup WHERE t < ? ORDER BY t LIMIT ?)'),
@@ -1077,7 +1148,9 @@ export class Journal {
     this.guard('deadLetter', () => {
       const at = this.now();
       this.db.transaction(() => {
-        for (const { event: e, reason } of items) this.s.insDead.run(sink, e.seq, e.id, e.stream, e.account, e.time, e.bytes, reason, at);
+        for (const { event: e, reason } of items) {
+          this.s.insDead.run(sink, e.seq, e.id, e.stream, e.account, e.time, e.bytes, reason, at, e.logType === '' ? null : e.logType);
+        }
         this.s.trimDead.run(this.maxQuarantine);
       }).immediate();
     });
@@ -1085,21 +1158,52 @@ export class Journal {
 
   /** The newest dead-lettered events, newest first. */
   deadLetters(limit = 100): DeadLetterRow[] {
-    return this.guard('deadLetters', () =>
-      this.s.listDead.all(Math.max(0, Math.floor(limit))).map((r) => {
+    return this.guard('deadLetters', () => this.s.listDead.all(Math.max(0, Math.floor(limit))).map(deadLetterRow));
+  }
+
+  deadLetterCount(): number {
+    return this.guard('deadLetterCount', () => num(this.s.countDead.get(), 'count'));
+  }
+
+  /**
+   * Per sink that has any: how many dead letters are kept, and the `reasons` newest distinct reasons (with how
+   * often each occurs among the sink's newest rows). Counting walks the sink index, not the documents.
+   */
+  deadLetterSummary(reasons = 5): DeadLetterSummary[] {
+    return this.guard('deadLetterSummary', () =>
+      this.s.countDeadBySink.all().map((r) => {
         const a = row(r);
+        const sink = str(a[0], 'sink');
         return {
-          sink: str(a[0], 'sink'),
-          event: new StoredEvent(num(a[1], 'seq'), str(a[2], 'event_id'), stream(a[3]), str(a[4], 'account'), str(a[5], 'time'), docBytes(a[6])),
-          reason: str(a[7], 'reason'),
-          at: num(a[8], 'at'),
+          sink,
+          count: num(a[1], 'count'),
+          reasons: this.s.deadReasons.all(sink, DEAD_REASON_WINDOW, Math.max(0, Math.floor(reasons))).map((x) => {
+            const b = row(x);
+            return { reason: str(b[0], 'reason'), count: num(b[1], 'count'), last_at: num(b[2], 'at') };
+          }),
         };
       }),
     );
   }
 
-  deadLetterCount(): number {
-    return this.guard('deadLetterCount', () => num(this.s.countDead.get(), 'count'));
+  /** Dead letters of `sink` an operator asked to send again (`dead-letters retry`), oldest first, at most `limit`. */
+  deadLetterRetries(sink: string, limit: number): DeadLetterRow[] {
+    return this.guard('deadLetterRetries', () => this.s.deadRetries.all(sink, Math.max(0, Math.floor(limit))).map(deadLetterRow));
+  }
+
+  /**
+   * How sending dead letters again ended, in one transaction: the delivered rows are deleted; a row rejected again
+   * keeps the receiver's new reason, is no longer requested, and says so in its note.
+   */
+  settleDeadLetterRetries(delivered: readonly number[], rejected: readonly { id: number; reason: string }[]): void {
+    if (delivered.length === 0 && rejected.length === 0) return;
+    this.guard('settleDeadLetterRetries', () => {
+      const note = `sent again ${new Date(this.now()).toISOString()}: rejected again`;
+      this.db.transaction(() => {
+        for (const id of delivered) this.s.delDead.run(id);
+        for (const r of rejected) this.s.rejectDeadAgain.run(r.reason, note, r.id);
+      }).immediate();
+    });
   }
 
   /** The newest quarantined records, newest first. */
@@ -1390,6 +1494,135 @@ export function readQuarantine(dir: string, limit: number): QuarantineRow[] {
     // Columns in the order quarantineRow reads them; a journal from before version 3 has no retry columns yet.
     const cols = version >= 3 ? QUARANTINE_COLUMNS : 'key, reason, detail, location, raw, at, id, 0, NULL, NULL';
     return db.prepare(`SELECT ${cols} FROM quarantine ORDER BY id DESC LIMIT ?`).raw().all(Math.max(0, Math.floor(limit))).map(quarantineRow);
+  } finally {
+    db.close();
+  }
+}
+
+/** Opens the journal file of `dir` with a plain connection of its own (the collector may be running). */
+function openPlain(dir: string, readonly: boolean): { db: Database.Database; file: string; version: number } {
+  const file = path.join(dir, FILE_NAME);
+  let db: Database.Database;
+  try {
+    db = new Database(file, { fileMustExist: true, readonly });
+  } catch (err) {
+    throw new CollectorError('JOURNAL_FAILED', `cannot open journal ${file}: ${(err as Error).message}`, { cause: err, details: { path: file } });
+  }
+  try {
+    db.pragma('busy_timeout = 5000');
+    return { db, file, version: num(db.pragma('user_version', { simple: true }), 'user_version') };
+  } catch (err) {
+    db.close();
+    throw new CollectorError('JOURNAL_FAILED', `cannot read journal ${file}: ${(err as Error).message}`, { cause: err, details: { path: file } });
+  }
+}
+
+/** The WHERE clause (and its parameters) selecting the dead letters of `f`. */
+function deadWhere(f: DeadLetterFilter): { sql: string; params: unknown[] } {
+  const parts: string[] = [];
+  const params: unknown[] = [];
+  if (f.ids !== undefined) {
+    // One parameter however many ids, so no limit on bound variables applies.
+    parts.push('id IN (SELECT value FROM json_each(?))');
+    params.push(JSON.stringify(f.ids));
+  }
+  if (f.sink !== undefined) {
+    parts.push('sink = ?');
+    params.push(f.sink);
+  }
+  if (f.reason !== undefined) {
+    parts.push('instr(lower(reason), lower(?)) > 0');
+    params.push(f.reason);
+  }
+  return { sql: parts.length === 0 ? '' : `WHERE ${parts.join(' AND ')}`, params };
+}
+
+/** Ids asked for that the filter did not find (trimmed, purged, a typo, or another sink's / reason's). */
+function missing(f: DeadLetterFilter, found: readonly number[]): number[] {
+  if (f.ids === undefined) return [];
+  const seen = new Set(found);
+  return [...new Set(f.ids)].filter((id) => !seen.has(id));
+}
+
+/**
+ * Dead letters matching `filter`, newest first, at most `limit`, with a plain read-only connection (works while the
+ * collector runs), and how many match in all.
+ */
+export function readDeadLetters(dir: string, filter: DeadLetterFilter, limit: number): { rows: DeadLetterRow[]; total: number; unknown: number[] } {
+  const { db, version } = openPlain(dir, true);
+  try {
+    const w = deadWhere(filter);
+    const cols = version >= 5 ? DEAD_COLUMNS : DEAD_COLUMNS_V4;
+    const rows = db.prepare(`SELECT ${cols} FROM dead_letter ${w.sql} ORDER BY id DESC LIMIT ?`).raw().all(...w.params, Math.max(0, Math.floor(limit))).map(deadLetterRow);
+    const total = num(db.prepare(`SELECT count(*) FROM dead_letter ${w.sql}`).pluck().get(...w.params), 'count');
+    const found = filter.ids === undefined ? [] : db.prepare(`SELECT id FROM dead_letter ${w.sql}`).pluck().all(...w.params).map((v) => num(v, 'id'));
+    return { rows, total, unknown: missing(filter, found) };
+  } finally {
+    db.close();
+  }
+}
+
+/** What `dead-letters retry` did with the entries it was asked about. */
+export interface DeadLetterRetryResult {
+  /** Now waiting for their sink's runner to send them again. */
+  requested: number[];
+  /** Already waiting (asked for before). */
+  alreadyRequested: number[];
+  /** Entries of sinks not in the configuration: nobody would send them. */
+  unconfigured: { sink: string; ids: number[] }[];
+  /** Ids not found (with the filters given). */
+  unknown: number[];
+}
+
+/**
+ * Asks the collector to send dead letters again, each to the sink that rejected it: marks the rows `requested`; the
+ * sink's runner picks them up between batches (the collector may be running: a plain connection that only updates
+ * those rows). Rows of sinks missing from `sinks` (the configured ones) are left alone and reported.
+ */
+export function requestDeadLetterRetry(dir: string, filter: DeadLetterFilter, sinks: readonly string[]): DeadLetterRetryResult {
+  const { db, file, version } = openPlain(dir, false);
+  try {
+    if (version < 5) {
+      throw new CollectorError('JOURNAL_FAILED', `journal ${file} is at schema version ${version}: start this version of the collector once (it upgrades the journal), then ask again`, {
+        details: { path: file },
+      });
+    }
+    const configured = new Set(sinks);
+    const out: DeadLetterRetryResult = { requested: [], alreadyRequested: [], unconfigured: [], unknown: [] };
+    db.transaction(() => {
+      const w = deadWhere(filter);
+      const mark = db.prepare("UPDATE dead_letter SET retry = 'requested', retry_note = NULL WHERE id = ?");
+      const found: number[] = [];
+      const other = new Map<string, number[]>();
+      for (const r of db.prepare(`SELECT id, sink, retry FROM dead_letter ${w.sql} ORDER BY id`).raw().all(...w.params)) {
+        const a = row(r);
+        const id = num(a[0], 'id');
+        const sink = str(a[1], 'sink');
+        found.push(id);
+        if (!configured.has(sink)) other.set(sink, [...(other.get(sink) ?? []), id]);
+        else if (a[2] === 'requested') out.alreadyRequested.push(id);
+        else {
+          mark.run(id);
+          out.requested.push(id);
+        }
+      }
+      out.unconfigured = [...other].map(([sink, ids]) => ({ sink, ids }));
+      out.unknown = missing(filter, found);
+    }).immediate();
+    return out;
+  } finally {
+    db.close();
+  }
+}
+
+/** Deletes the dead letters matching `filter` (the collector may be running); returns the ids removed and those not found. */
+export function purgeDeadLetters(dir: string, filter: DeadLetterFilter): { removed: number[]; unknown: number[] } {
+  const { db } = openPlain(dir, false);
+  try {
+    const w = deadWhere(filter);
+    const removed = db.transaction(() => db.prepare(`DELETE FROM dead_letter ${w.sql} RETURNING id`).pluck().all(...w.params).map((v) => num(v, 'id'))).immediate();
+    removed.sort((a, b) => a - b);
+    return { removed, unknown: missing(filter, removed) };
   } finally {
     db.close();
   }

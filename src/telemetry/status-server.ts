@@ -6,6 +6,9 @@ import type { Journal } from '../journal/journal.js';
 import type { Logger } from './logger.js';
 import { redactText } from './redact.js';
 
+/** Distinct dead-letter reasons shown per sink, newest first. */
+const DEAD_LETTER_REASONS = 5;
+
 export interface StatusServer {
   readonly url: string;
   close(): Promise<void>;
@@ -16,14 +19,29 @@ export type AccountStatusSource = () => readonly AccountStatus[];
 
 export function statusSnapshot(pipeline: Pipeline, journal: Journal, accounts: AccountStatusSource = () => []): Record<string, unknown> {
   const now = Date.now();
+  const dead = new Map(journal.deadLetterSummary(DEAD_LETTER_REASONS).map((d) => [d.sink, d]));
+  let deadTotal = 0;
+  for (const d of dead.values()) deadTotal += d.count;
   return {
     time: new Date(now).toISOString(),
-    journal: { ...journal.usage(), over_budget: journal.overBudget(), quarantined: journal.quarantineCount(), tail_cache: journal.tailCache(), checkpoints: journal.checkpoints() },
+    journal: {
+      ...journal.usage(),
+      over_budget: journal.overBudget(),
+      quarantined: journal.quarantineCount(),
+      // Every sink's, those no longer configured included (`dead-letters list`).
+      dead_letters: deadTotal,
+      tail_cache: journal.tailCache(),
+      checkpoints: journal.checkpoints(),
+    },
     sources: pipeline.sources().map((s) => ({
       ...s,
       lag_ms: s.lastEventTime !== undefined ? now - Date.parse(s.lastEventTime) : undefined,
     })),
-    sinks: pipeline.sinks().map((s) => ({ ...s, backlog: journal.backlog(s.name).events })),
+    sinks: pipeline.sinks().map((s) => ({
+      ...s,
+      backlog: journal.backlog(s.name).events,
+      dead_letters: { count: dead.get(s.name)?.count ?? 0, reasons: dead.get(s.name)?.reasons ?? [] },
+    })),
     accounts: accounts(),
   };
 }
