@@ -79,6 +79,36 @@ export const splunkHecSchema = z.strictObject({
   batch: batchSchema.prefault({ max_bytes: '1MB' }),
 });
 
+/** The placeholders an Elasticsearch `index` template may hold, filled in per event. */
+export const INDEX_PLACEHOLDERS = ['stream', 'log_type', 'account', 'namespace'] as const;
+
+/** Characters Elasticsearch and OpenSearch refuse in an index name (`:` since ES 7; whitespace and controls too). */
+// eslint-disable-next-line no-control-regex
+export const INDEX_FORBIDDEN = /[\\/*?"<>|,#:\s\x00-\x1f]/;
+
+/** Longest index name, in UTF-8 bytes. */
+export const MAX_INDEX_BYTES = 255;
+
+/**
+ * What is wrong with an `index` template (undefined: nothing): an unknown `{placeholder}`, or literal text that
+ * cannot be part of an index name. Values filled in are made safe when the name is built (elasticsearch.ts).
+ */
+export function indexTemplateProblem(template: string): string | undefined {
+  const unknown = [...template.matchAll(/\{([^{}]*)\}/g)].map((m) => m[1] ?? '').filter((p) => !(INDEX_PLACEHOLDERS as readonly string[]).includes(p));
+  if (unknown.length > 0) {
+    return `unknown placeholder {${unknown[0] ?? ''}} (expected ${INDEX_PLACEHOLDERS.map((p) => `{${p}}`).join(', ')})`;
+  }
+  const literal = template.replace(/\{[^{}]*\}/g, '');
+  if (/[{}]/.test(literal)) return 'unbalanced "{" or "}"';
+  if (literal !== literal.toLowerCase()) return 'index names are lower-case';
+  const bad = INDEX_FORBIDDEN.exec(literal);
+  if (bad !== null) return `index names cannot contain ${JSON.stringify(bad[0])} (nor \\ / * ? " < > | , # : or spaces)`;
+  if (/^[-_+]/.test(template)) return 'index names cannot start with "-", "_" or "+"';
+  if (template === '.' || template === '..') return 'not a valid index name';
+  if (Buffer.byteLength(literal) > MAX_INDEX_BYTES) return `index names are at most ${MAX_INDEX_BYTES} bytes`;
+  return undefined;
+}
+
 /** Keys of the `elasticsearch` preset (Elasticsearch 8/9, OpenSearch 2/3). */
 export const elasticsearchSchema = z
   .strictObject({
@@ -86,22 +116,35 @@ export const elasticsearchSchema = z
     preset: z.literal('elasticsearch'),
     /**
      * Where events go: a data stream or index name, with `{stream}`, `{log_type}`, `{account}` and `{namespace}`
-     * filled in per event. Default `logs-mimecast.{stream}-{namespace}` (data streams, as Elastic's Mimecast integration names them).
+     * filled in per event (values lower-cased, characters an index name cannot hold turned into `_`). Default
+     * `logs-mimecast.{stream}-{namespace}`: one data stream per stream, in Elastic's `logs-<dataset>-<namespace>`
+     * scheme (docs/operations.md, "Elasticsearch and OpenSearch", says how it relates to Elastic's Mimecast integration).
      */
-    index: z.string().min(1).default('logs-mimecast.{stream}-{namespace}'),
+    index: z
+      .string()
+      .min(1)
+      .superRefine((t, ctx) => {
+        const problem = indexTemplateProblem(t);
+        if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+      })
+      .default('logs-mimecast.{stream}-{namespace}'),
     /** `{namespace}` in `index`. Default `default`. */
     namespace: z
       .string()
       .regex(/^[a-z0-9_]+$/, 'use lower-case letters, digits or "_" (it becomes part of an index name)')
+      .max(100)
       .default('default'),
-    /** An ingest pipeline every document goes through. */
+    /** An ingest pipeline every document goes through (the `pipeline` parameter of `_bulk`). */
     pipeline: z.string().min(1).optional(),
     /** Basic authentication (with password / password_file). */
     username: z.string().min(1).optional(),
     password: z.string().min(1).optional(),
-    /** An API key as Elasticsearch issues it (the base64 `encoded` form). */
+    /**
+     * An API key (`Authorization: ApiKey ...`): the base64 `encoded` value Elasticsearch returns, or `id:api_key`
+     * (encoded here). Prefer api_key_file or ${ENV}.
+     */
     api_key: z.string().min(1).optional(),
-    /** A bearer token. */
+    /** A bearer token (`Authorization: Bearer ...`), e.g. an Elasticsearch service-account token. */
     token: z.string().min(1).optional(),
   })
   .superRefine((c, ctx) => {

@@ -4,6 +4,7 @@ import type { Sink } from '../../core/contracts.js';
 import type { SinkKind } from '../common.js';
 import { HttpTarget } from './client.js';
 import type { HttpSinkConfig } from './config.js';
+import { ElasticsearchSink } from './elasticsearch.js';
 import { NdjsonHttpSink } from './ndjson.js';
 
 export { httpSinkSchema, type HttpSinkConfig } from './config.js';
@@ -15,8 +16,9 @@ export const httpSink: SinkKind<HttpSinkConfig> = {
     switch (cfg.preset) {
       case 'ndjson':
         return new NdjsonHttpSink(cfg, target);
-      case 'splunk_hec':
       case 'elasticsearch':
+        return new ElasticsearchSink(cfg, target, ctx.logger);
+      case 'splunk_hec':
         throw new Error(`preset ${cfg.preset} is not built yet`);
     }
   },
