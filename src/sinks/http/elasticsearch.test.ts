@@ -1,6 +1,6 @@
 // The elasticsearch preset against a real OpenSearch node (documents read back) and the scriptable bulk fake (faults).
 import { mkdtempSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -241,6 +241,33 @@ describe('elasticsearch preset against the bulk fake', () => {
     await f.stop();
     expect(await s.probe?.(signal)).toBe(false);
     expect((await failure(s.check?.(signal) ?? Promise.resolve())).code).toBe('SINK_RETRYABLE');
+  });
+
+  it('check() lets write-only credentials through (GET / answers 403 without the monitor privilege), with a warning', async () => {
+    const f = await fake({});
+    // A proxy in front of the fake refuses GET / as Elasticsearch does for a key without the monitor privilege.
+    const proxy = createServer((req, res) => {
+      if (req.method === 'GET' && req.url === '/') {
+        res.writeHead(403, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { type: 'security_exception', reason: 'action [cluster:monitor/main] is unauthorized' }, status: 403 }));
+        return;
+      }
+      const up = httpRequest(`${f.url}${req.url ?? '/'}`, { method: req.method, headers: req.headers }, (r) => {
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        r.pipe(res);
+      });
+      req.pipe(up);
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    const { logger, lines } = capture();
+    const s = sink({ url }, logger);
+    await expect(s.check?.(signal)).resolves.toBeUndefined();
+    expect(String(lines[0]?.['msg'])).toMatch(/GET \/ answered HTTP 403: these credentials cannot read the cluster info/);
+    await s.send(events(2), signal);
+    expect(f.count()).toBe(2);
+    expect(await s.probe?.(signal)).toBe(true);
+    await s.close();
+    await new Promise((r) => proxy.close(r));
   });
 });
 

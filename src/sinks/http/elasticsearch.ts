@@ -261,6 +261,12 @@ export class ElasticsearchSink implements Sink {
   async check(signal: AbortSignal): Promise<void> {
     const what = this.target.describe('GET', this.rootPath);
     const reply = await this.target.call({ method: 'GET', path: this.rootPath, headers: this.headers, signal });
+    if (reply.status === 403) {
+      // Least-privilege credentials may write documents without the `monitor` privilege GET / needs: the first bulk
+      // request tells whether they may write (a 403 there stops the sink).
+      this.log.warn({ status: 403 }, `${what} answered HTTP 403: these credentials cannot read the cluster info (no monitor privilege); the version is not checked and the first bulk request will tell whether they may write`);
+      return;
+    }
     if (reply.status < 200 || reply.status >= 300) throw this.requestError(what, reply);
     let info: unknown;
     try {
@@ -283,11 +289,11 @@ export class ElasticsearchSink implements Sink {
     }
   }
 
-  /** True when `GET /` answers with a success. */
+  /** True when `GET /` answers with a success, or a 403 (credentials that may write but not read the cluster info). */
   async probe(signal: AbortSignal): Promise<boolean> {
     try {
       const reply = await this.target.call({ method: 'GET', path: this.rootPath, headers: this.headers, signal });
-      return reply.status >= 200 && reply.status < 300;
+      return (reply.status >= 200 && reply.status < 300) || reply.status === 403;
     } catch {
       return false;
     }
