@@ -5,6 +5,7 @@ import type { SinkKind } from '../common.js';
 import { HttpTarget } from './client.js';
 import type { HttpSinkConfig } from './config.js';
 import { NdjsonHttpSink } from './ndjson.js';
+import { SplunkHecSink } from './splunk.js';
 
 export { httpSinkSchema, type HttpSinkConfig } from './config.js';
 
@@ -16,6 +17,7 @@ export const httpSink: SinkKind<HttpSinkConfig> = {
       case 'ndjson':
         return new NdjsonHttpSink(cfg, target);
       case 'splunk_hec':
+        return new SplunkHecSink(cfg, target, ctx.logger);
       case 'elasticsearch':
         throw new Error(`preset ${cfg.preset} is not built yet`);
     }
