@@ -10,7 +10,9 @@ import { formatDuration, parseDuration, parseSize } from './units.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mc-config-'));
 const secretFile = join(dir, 'secret');
+const headersFile = join(dir, 'gateway-headers');
 writeFileSync(secretFile, 's3cr3t-value\n');
+writeFileSync(headersFile, 'X-Api-Key: gw-key-123456789\n');
 
 describe('config/example.yaml', () => {
   it('loads, and documents a value for every key it sets', () => {
@@ -20,6 +22,9 @@ describe('config/example.yaml', () => {
       MIMECAST_V1_APP_KEY_FILE: secretFile,
       MIMECAST_V1_ACCESS_KEY_FILE: secretFile,
       MIMECAST_V1_SECRET_KEY_FILE: secretFile,
+      ES_API_KEY_FILE: secretFile,
+      HEC_TOKEN_FILE: secretFile,
+      GATEWAY_HEADERS_FILE: headersFile,
     });
     const corp = cfg.accounts[0];
     expect(corp?.api === 'v2' ? [corp.client_id, corp.client_secret] : []).toEqual(['id-123', 's3cr3t-value']);
@@ -34,7 +39,11 @@ describe('config/example.yaml', () => {
     expect(legacy?.api === 'v1' ? [legacy.app_key, legacy.access_key, legacy.secret_key] : []).toEqual(['s3cr3t-value', 's3cr3t-value', 's3cr3t-value']);
     expect(legacy?.streams.siem).toMatchObject({ file_format: 'json', compress: true });
     expect(cfg.journal.max_bytes).toBe(1024 ** 3);
-    expect(cfg.sinks.map((s) => s.type)).toEqual(['file', 'stdout']);
+    expect(cfg.sinks.map((s) => (s.type === 'http' ? `http/${s.preset}` : s.type))).toEqual(['file', 'stdout', 'http/elasticsearch', 'http/splunk_hec', 'http/ndjson']);
+    const [, , elastic, splunk, gateway] = cfg.sinks;
+    expect(elastic?.type === 'http' && elastic.preset === 'elasticsearch' ? elastic.api_key : undefined).toBe('s3cr3t-value');
+    expect(splunk?.type === 'http' && splunk.preset === 'splunk_hec' ? [splunk.token, splunk.ack, splunk.batch.max_bytes] : []).toEqual(['s3cr3t-value', true, 1024 ** 2]);
+    expect(gateway?.type === 'http' ? gateway.headers : undefined).toEqual({ 'X-Api-Key': 'gw-key-123456789' });
   });
 });
 

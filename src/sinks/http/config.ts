@@ -1,5 +1,6 @@
 // The http sink's config keys: what every preset shares (URL, TLS, proxy, compression, timeout) and each preset's own.
 import { z } from 'zod';
+import { LOG_TYPES, STREAM_NAMES } from '../../core/contracts.js';
 import { durationIn, httpUrl } from '../../config/common.js';
 import { batchSchema, sinkCommon } from '../common.js';
 
@@ -63,7 +64,15 @@ export const splunkHecSchema = z.strictObject({
    * `sourcetype` overrides by stream or SIEM log type (`receipt: my:receipt`, `audit: my:audit`); the rest keep the
    * documented defaults (docs/operations.md, "Splunk HEC").
    */
-  sourcetypes: z.record(z.string(), z.string().min(1)).optional(),
+  sourcetypes: z
+    .record(z.string(), z.string().min(1))
+    .superRefine((m, ctx) => {
+      for (const k of Object.keys(m)) {
+        if ((STREAM_NAMES as readonly string[]).includes(k) || LOG_TYPES.includes(k)) continue;
+        ctx.addIssue({ code: 'custom', path: [k], message: `"${k}" is neither a stream nor a log type (streams: ${STREAM_NAMES.join(', ')}; log types: ${LOG_TYPES.join(', ')})` });
+      }
+    })
+    .optional(),
   /** Send account, stream and log_type as indexed fields (`fields`). Default true. */
   indexed_fields: z.boolean().default(true),
   /**

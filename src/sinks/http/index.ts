@@ -6,6 +6,7 @@ import { HttpTarget } from './client.js';
 import type { HttpSinkConfig } from './config.js';
 import { ElasticsearchSink } from './elasticsearch.js';
 import { NdjsonHttpSink } from './ndjson.js';
+import { SplunkHecSink } from './splunk.js';
 
 export { httpSinkSchema, type HttpSinkConfig } from './config.js';
 
@@ -16,10 +17,10 @@ export const httpSink: SinkKind<HttpSinkConfig> = {
     switch (cfg.preset) {
       case 'ndjson':
         return new NdjsonHttpSink(cfg, target);
+      case 'splunk_hec':
+        return new SplunkHecSink(cfg, target, ctx.logger);
       case 'elasticsearch':
         return new ElasticsearchSink(cfg, target, ctx.logger);
-      case 'splunk_hec':
-        throw new Error(`preset ${cfg.preset} is not built yet`);
     }
   },
 };
