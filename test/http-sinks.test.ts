@@ -123,7 +123,7 @@ const elasticsearch: Preset = {
     engine ??= startSearchEngine();
     const e = await engine;
     // OpenSearch has no built-in logs-*-* template: the data streams need one.
-    await engineCall(e.url, 'PUT', '/_index_template/mimecast-e2e', { index_patterns: ['logs-mimecast.*-*'], data_stream: {}, priority: 200 });
+    await engineCall(e.url, 'PUT', '/_index_template/mimecast-e2e', { index_patterns: ['logs-mimecast.*-*'], data_stream: {}, priority: 200, template: { settings: { 'index.max_result_window': 100_000 } } });
     const ns = `e2e${++namespaces}`;
     const proxy = await startFaultProxy(e.url);
     return {
