@@ -344,6 +344,17 @@ describe('SinkRunner: routing and format', () => {
     expect(sink.calls.map((c) => c.ids.length)).toEqual([3, 3, 1]);
   });
 
+  it('a batch cut by max_bytes goes at once (more is waiting); only the last, partial one waits max_wait', async () => {
+    const sink = new ScriptedSink();
+    const size = Buffer.byteLength(JSON.stringify(ev(1).doc)) + 1;
+    // A little over three events: the read stops at three, short of max_bytes (the old check waited then).
+    start([{ sink, batch: { max_events: 100, max_bytes: size * 3 + 10, max_wait: 10_000 } }], Array.from({ length: 7 }, (_, i) => ev(i + 1)));
+    await vi.advanceTimersByTimeAsync(500);
+    expect(sink.calls.map((c) => c.ids.length)).toEqual([3, 3]);
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(sink.calls.map((c) => c.ids.length)).toEqual([3, 3, 1]);
+  });
+
   it('a small batch waits up to max_wait for more events', async () => {
     const sink = new ScriptedSink();
     start([{ sink, batch: { max_events: 100, max_bytes: 1 << 20, max_wait: 3_000 } }], [1, 2, 3, 4].map((n) => ev(n)), { per: 1 });

@@ -96,12 +96,6 @@ function unsettled(window: readonly InFlight[]): Promise<void>[] {
   return out;
 }
 
-function sizeOf(events: readonly OutEvent[]): number {
-  let n = 0;
-  for (const e of events) n += e.bytes.length + 1;
-  return n;
-}
-
 /** `mimecast.log_type` of an event journaled before the journal kept it beside the document. */
 function logTypeOf(e: OutEvent): string {
   if (e.logType !== '') return e.logType;
@@ -187,8 +181,9 @@ export class SinkRunner {
         }
         const mine = this.logTypes === undefined ? events : events.filter((e) => this.logTypes?.has(logTypeOf(e)) === true);
         if (mine.length > 0) {
-          // Give a small batch up to max_wait to fill, unless more is already waiting.
-          const full = events.length >= batch.max_events || sizeOf(events) >= batch.max_bytes;
+          // Give a small batch up to max_wait to fill, unless more is already waiting: a read that stopped before the
+          // journal's head stopped at a limit (events, bytes, or the rows a filtered read may scan), so it is full.
+          const full = events.length >= batch.max_events || lastSeq < journal.headSeq();
           if (!full) {
             if (firstSeenAt === 0) firstSeenAt = Date.now();
             const waited = Date.now() - firstSeenAt;
