@@ -1,7 +1,9 @@
 // Benchmark of delivery: events/s from a filled journal into each sink's local receiver, with the collector's CPU
 // seconds per 100k events and its peak RSS. The collector runs as `run` (a child process) against an empty simulator,
 // so what it does is drain the journal; each receiver runs in a process of its own.
-// BENCH_SINKS=file,ndjson,splunk_hec,splunk_hec_ack,elasticsearch (default all of them), BENCH_EVENTS=N (default 300000).
+// BENCH_SINKS=file,ndjson,splunk_hec,splunk_hec_ack,elasticsearch (default all of them), BENCH_EVENTS=N (default 300000),
+// BENCH_COMPRESSION=none (the http sinks without gzip), BENCH_NODE_ARGS (extra node options for the collector, e.g.
+// `--cpu-prof --cpu-prof-dir=DIR`).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -72,18 +74,20 @@ async function startReceiver(kind: string): Promise<{ url: string; child: ChildP
 }
 
 function sinkYaml(target: Target, url: string | undefined, dir: string): string {
+  // BENCH_COMPRESSION=none measures the sinks without gzip (the http presets default to gzip).
+  const compression = process.env['BENCH_COMPRESSION'] === 'none' ? ', compression: none' : '';
   const batch = 'batch: { max_events: 2000, max_bytes: 4MB, max_wait: 200ms }';
   switch (target) {
     case 'file':
       return `  - { name: out, type: file, path: ${JSON.stringify(join(dir, 'out', 'events.ndjson'))}, max_size: 2GB, max_files: 1, ${batch} }`;
     case 'ndjson':
-      return `  - { name: out, type: http, preset: ndjson, url: ${JSON.stringify(`${url}/ingest`)}, concurrency: 2, ${batch} }`;
+      return `  - { name: out, type: http, preset: ndjson, url: ${JSON.stringify(`${url}/ingest`)}, concurrency: 2, ${batch}${compression} }`;
     case 'splunk_hec':
-      return `  - { name: out, type: http, preset: splunk_hec, url: ${JSON.stringify(url)}, token: bench-hec-token, concurrency: 2, batch: { max_events: 2000, max_bytes: 1MB, max_wait: 200ms } }`;
+      return `  - { name: out, type: http, preset: splunk_hec, url: ${JSON.stringify(url)}, token: bench-hec-token, concurrency: 2, batch: { max_events: 2000, max_bytes: 1MB, max_wait: 200ms }${compression} }`;
     case 'splunk_hec_ack':
-      return `  - { name: out, type: http, preset: splunk_hec, url: ${JSON.stringify(url)}, token: bench-hec-token, ack: true, ack_poll_interval: 100ms, concurrency: 4, batch: { max_events: 2000, max_bytes: 1MB, max_wait: 200ms } }`;
+      return `  - { name: out, type: http, preset: splunk_hec, url: ${JSON.stringify(url)}, token: bench-hec-token, ack: true, ack_poll_interval: 100ms, concurrency: 4, batch: { max_events: 2000, max_bytes: 1MB, max_wait: 200ms }${compression} }`;
     case 'elasticsearch':
-      return `  - { name: out, type: http, preset: elasticsearch, url: ${JSON.stringify(url)}, concurrency: 2, ${batch} }`;
+      return `  - { name: out, type: http, preset: elasticsearch, url: ${JSON.stringify(url)}, concurrency: 2, ${batch}${compression} }`;
   }
 }
 
@@ -124,10 +128,14 @@ async function runOne(target: Target, n: number): Promise<void> {
       ].join('\n'),
     );
     const started = process.hrtime.bigint();
-    const child = spawn(process.execPath, [MAIN, 'run', '--config', config], { stdio: ['ignore', 'inherit', 'inherit'] });
+    const nodeArgs = (process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
+    const child = spawn(process.execPath, [...nodeArgs, MAIN, 'run', '--config', config], { stdio: ['ignore', 'inherit', 'inherit'] });
     const pid = child.pid;
     if (pid === undefined) throw new Error('could not start the collector');
     let last = { cpuSeconds: 0, peakRssMb: 0 };
+    let receiverCpu = 0;
+    const receiverPid = receiver?.child.pid;
+    const receiverCpuAtStart = receiverPid === undefined ? 0 : procStat(receiverPid).cpuSeconds;
     let got = 0;
     let seconds = 0;
     try {
@@ -135,6 +143,7 @@ async function runOne(target: Target, n: number): Promise<void> {
         await new Promise((r) => setTimeout(r, 200));
         if (child.exitCode !== null) throw new Error(`the collector exited early (code ${child.exitCode})`);
         last = procStat(pid);
+        if (receiverPid !== undefined) receiverCpu = procStat(receiverPid).cpuSeconds - receiverCpuAtStart;
         got = await delivered(port);
       }
       seconds = Number(process.hrtime.bigint() - started) / 1e9;
@@ -146,7 +155,8 @@ async function runOne(target: Target, n: number): Promise<void> {
     }
     const line =
       `bench:sinks ${target}: ${got} events (${(filled.bytes / got).toFixed(0)} B each) in ${seconds.toFixed(1)} s = ${Math.round(got / seconds)} events/s, ` +
-      `${((last.cpuSeconds / got) * 100_000).toFixed(2)} CPU s per 100k, peak RSS ${last.peakRssMb.toFixed(0)} MB`;
+      `${((last.cpuSeconds / got) * 100_000).toFixed(2)} CPU s per 100k, peak RSS ${last.peakRssMb.toFixed(0)} MB` +
+      (receiverPid === undefined ? '' : ` (receiver: ${((receiverCpu / got) * 100_000).toFixed(2)} CPU s per 100k)`);
     process.stdout.write(`${line}\n`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
