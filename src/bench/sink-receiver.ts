@@ -20,10 +20,10 @@ async function main(): Promise<void> {
     }
     case 'splunk_hec':
     case 'splunk_hec_ack':
-      url = (await startHecReceiver({ token: 'bench-hec-token', keepEvents: false, ack: kind === 'splunk_hec_ack', maxBodyBytes: 64 * 1024 * 1024 })).url;
+      url = (await startHecReceiver({ token: 'bench-hec-token', light: true, ack: kind === 'splunk_hec_ack', maxBodyBytes: 64 * 1024 * 1024 })).url;
       break;
     case 'elasticsearch':
-      url = (await startBulkReceiver({})).url;
+      url = (await startBulkReceiver({ light: true })).url;
       break;
     default:
       throw new Error(`unknown receiver kind ${kind}`);

@@ -55,6 +55,13 @@ describe('bulk fake: items', () => {
     expect(r.doc('mimecast', 'a')?._source).toEqual(doc('a'));
   });
 
+  it('light: sources are not parsed (benchmarks), yet a resent _id is 409, a non-object source and a missing @timestamp are 400', async () => {
+    const r = await start({ light: true });
+    const a = await call(r, '/_bulk', ['{"create":{"_index":"logs-mimecast.siem-default","_id":"a"}}', JSON.stringify(doc('a')), '{"create":{"_index":"logs-mimecast.siem-default","_id":"a"}}', JSON.stringify(doc('a')), '{"create":{"_index":"logs-mimecast.siem-default","_id":"b"}}', '[1]', '{"create":{"_index":"logs-mimecast.siem-default","_id":"c"}}', '{"event":{}}', ''].join('\n'));
+    expect(statuses(a)).toEqual([201, 409, 400, 400]);
+    expect(r.count()).toBe(1);
+  });
+
   it('index creates or replaces (201 then 200 updated); no _id gets a generated one; delete works; the path index is the default', async () => {
     const r = await start();
     const a = await bulk(r, [{ index: { _id: 'x' } }, { v: 1 }, { index: { _id: 'x' } }, { v: 2 }, { index: {} }, { v: 3 }, { delete: { _id: 'x' } }, { delete: { _id: 'nope' } }], '/things/_bulk');

@@ -129,6 +129,16 @@ describe('HEC receiver: events', () => {
     expect(r.events).toHaveLength(0);
     expect(r.indexedCount).toBe(2);
   });
+
+  it('light: frames and counts without parsing envelopes (benchmarks); a frame that does not close is still code 6', async () => {
+    const r = await start({ light: true });
+    await post(r, `${ecs('a')} ${ecs('b')}`);
+    expect(r.events).toHaveLength(0);
+    expect(r.indexedCount).toBe(2);
+    const cut = await post(r, `${ecs('c')}{"event":`);
+    expect(cut.body).toMatchObject({ code: 6, 'invalid-event-number': 1 });
+    expect(r.indexedCount).toBe(3);
+  });
 });
 
 describe('HEC receiver: tokens', () => {
