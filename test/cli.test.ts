@@ -59,6 +59,32 @@ describe('validate', () => {
     expect(out).toContain('extra');
   });
 
+  it('names a mistyped http preset, a missing HEC token, a bad URL and an unknown log type, each with its path', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mc-validate-'));
+    const file = join(dir, 'sinks.yaml');
+    writeFileSync(
+      file,
+      [
+        'accounts:',
+        '  - { name: corp, client_id: x, client_secret: y, streams: { siem: {} } }',
+        'sinks:',
+        '  - { name: a, type: http, preset: splunk, url: "https://h:8088", token: t }',
+        '  - { name: b, type: http, preset: splunk_hec, url: "https://h:8088" }',
+        '  - { name: c, type: http, preset: elasticsearch, url: "es.example:9200" }',
+        '  - { name: d, type: stdout, log_types: [reciept] }',
+        '',
+      ].join('\n'),
+    );
+    const log = join(dir, 'out.log');
+    const child = spawnCli(['validate', '--config', file], log, dir);
+    expect((await child.exited).code).toBe(1);
+    const out = readFileSync(log, 'utf8');
+    expect(out).toContain('sinks[0].preset: expected preset: splunk_hec, elasticsearch, ndjson (did you mean "splunk_hec"?)');
+    expect(out).toContain('sinks[1].token: the HEC token is required: set token_file (or token, e.g. ${HEC_TOKEN})');
+    expect(out).toContain('sinks[2].url: expected an http(s) URL');
+    expect(out).toMatch(/sinks\[3\]\.log_types\[0\]: unknown log type "reciept"/);
+  });
+
   it('prints the effective config with secrets masked and exits 0', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mc-validate-'));
     const file = join(dir, 'good.yaml');

@@ -375,7 +375,10 @@ export function parseConfigText(text: string, env: NodeJS.ProcessEnv = process.e
         issues.push({ path: formatPath(issue.path), message: invalidValueMessage(issue.message, valueAt(resolved, issue.path), allowed) });
         continue;
       }
-      issues.push({ path: formatPath(issue.path), message: missing ? `required (${issue.expected})` : issue.message });
+      // zod's own words for a missing key ("Invalid input: expected string, received undefined") read better as
+      // "required"; a schema that says more (what to set, where it comes from) keeps its words.
+      const ownWords = !issue.message.startsWith('Invalid input');
+      issues.push({ path: formatPath(issue.path), message: missing && !ownWords ? `required (${issue.expected})` : issue.message });
     }
   }
   if (issues.length > 0 || !parsed.success) return { issues, secrets };
