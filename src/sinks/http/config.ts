@@ -82,8 +82,13 @@ export const splunkHecSchema = z.strictObject({
   ack: z.boolean().default(false),
   /** With ack: a batch not acknowledged this long after it was received is sent again (same event.ids). 10s–1h, default 5m. */
   ack_timeout: durationIn('10s', '1h').prefault('5m'),
-  /** With ack: how often acknowledgements are asked for. 100ms–1m, default 2s. */
-  ack_poll_interval: durationIn('100ms', '1m').prefault('2s'),
+  /** With ack: how often acknowledgements are asked for. 100ms–1m, default 1s. */
+  ack_poll_interval: durationIn('100ms', '1m').prefault('1s'),
+  /**
+   * Requests in flight at once. 1–64, default 8 here: with indexer acknowledgement a send lasts until Splunk says it
+   * indexed the events (a second or more), so one at a time would deliver one batch per ack round.
+   */
+  concurrency: z.number().int().min(1).max(64).default(8),
   /** Splunk Cloud takes at most ~1 MB per request: batches default to 1MB here. */
   batch: batchSchema.prefault({ max_bytes: '1MB' }),
 });
