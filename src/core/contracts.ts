@@ -207,25 +207,43 @@ export interface OutEvent {
   readonly time: string;
   /** `mimecast.log_type`; '' for events journaled before it was kept beside the document. */
   readonly logType: string;
-  /** The output document as UTF-8 JSON (no trailing newline): what byte-oriented sinks write as is. */
+  /** The document's length in UTF-8 bytes. */
+  readonly size: number;
+  /**
+   * Writes the document as UTF-8 into `target` at `offset` (it must have `size` bytes of room) and returns `size`.
+   * The way for a sink to build a request body: no buffer of the event's own is made on the way.
+   */
+  writeTo(target: Buffer, offset: number): number;
+  /** The document as UTF-8 JSON (no trailing newline); an event that holds text makes it on each call. */
   readonly bytes: Buffer;
   /** The same document as text. */
   readonly json: string;
 }
 
-/** The journal's OutEvent: holds the bytes; the text is decoded only when a sink asks for it. */
+/** The journal's OutEvent: holds the document's bytes (or its text); the other form is made only when asked for. */
 export class StoredEvent implements OutEvent {
+  readonly size: number;
   constructor(
     readonly seq: number,
     readonly id: string,
     readonly stream: StreamName,
     readonly account: string,
     readonly time: string,
-    readonly bytes: Buffer,
+    private readonly body: Buffer | string,
     readonly logType: string = '',
-  ) {}
+    /** The UTF-8 length of a text body, when already known (SQLite's length() of the stored bytes). */
+    size?: number,
+  ) {
+    this.size = size ?? (typeof body === 'string' ? Buffer.byteLength(body, 'utf8') : body.length);
+  }
+  get bytes(): Buffer {
+    return typeof this.body === 'string' ? Buffer.from(this.body, 'utf8') : this.body;
+  }
   get json(): string {
-    return this.bytes.toString('utf8');
+    return typeof this.body === 'string' ? this.body : this.body.toString('utf8');
+  }
+  writeTo(target: Buffer, offset: number): number {
+    return typeof this.body === 'string' ? target.write(this.body, offset, 'utf8') : this.body.copy(target, offset);
   }
 }
 

@@ -434,8 +434,8 @@ export class SinkRunner {
       const chunk: DeadLetterRow[] = [];
       let bytes = 0;
       for (let r = rows[i]; r !== undefined && chunk.length < maxEvents; r = rows[i]) {
-        if (chunk.length > 0 && bytes + r.event.bytes.length + 1 > maxBytes) break;
-        bytes += r.event.bytes.length + 1;
+        if (chunk.length > 0 && bytes + r.event.size + 1 > maxBytes) break;
+        bytes += r.event.size + 1;
         chunk.push(r);
         i += 1;
       }

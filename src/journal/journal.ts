@@ -1042,6 +1042,8 @@ export class Journal {
         const seq = num(a[0], 'seq');
         const json = a[5];
         if (json !== null) {
+          // A buffer per row, not text: measured in bench:sinks, reading the documents as strings cost ~30 % more CPU
+          // per event (a batch of strings outlives the young generation and is promoted; buffers stay outside the heap).
           const body = docBytes(json);
           const size = body.length;
           if (events.length > 0 && bytes + size > maxBytes) break;

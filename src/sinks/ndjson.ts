@@ -22,13 +22,13 @@ export class NdjsonFramer {
 
   frame(events: readonly OutEvent[]): Framed {
     let total = 0;
-    for (const e of events) total += e.bytes.length + 1;
+    for (const e of events) total += e.size + 1;
     const reuse = !this.#lent && total <= MAX_KEPT_BYTES;
     if (reuse && this.#buf.length < total) this.#buf = Buffer.allocUnsafeSlow(Math.max(total, 64 * 1024));
     const target = reuse ? this.#buf : Buffer.allocUnsafeSlow(total);
     let off = 0;
     for (const e of events) {
-      off += e.bytes.copy(target, off);
+      off += e.writeTo(target, off);
       target[off++] = 0x0a;
     }
     if (!reuse) return { data: target, release: () => undefined };

@@ -49,7 +49,7 @@ export class ScriptedSink implements Sink {
   async send(events: readonly OutEvent[], signal: AbortSignal): Promise<SendResult | void> {
     const ids = events.map((e) => e.id);
     // Copies: the events' bytes are only the sink's until the send settles.
-    this.calls.push({ ids, texts: events.map((e) => e.bytes.toString('utf8')) });
+    this.calls.push({ ids, texts: events.map((e) => e.json) });
     const next = this.byCall?.(this.calls.length) ?? this.script.shift() ?? step.deliver();
     const result = await next(ids, signal);
     const notDelivered = new Set<number>([...(result?.retry ?? []), ...(result?.rejected ?? [])].map((v) => v.index));

@@ -151,13 +151,13 @@ export class ElasticsearchSink implements Sink {
       const id = PLAIN_ID.test(e.id) ? e.id : JSON.stringify(e.id).slice(1, -1);
       const line = `${this.indexOf(e).prefix}${id}"}}\n`;
       lines[i] = line;
-      total += Buffer.byteLength(line) + e.bytes.length + 1;
+      total += Buffer.byteLength(line) + e.size + 1;
     }
     const body = Buffer.allocUnsafe(total);
     let at = 0;
     for (let i = 0; i < events.length; i++) {
       at += body.write(lines[i] as string, at, 'utf8');
-      at += (events[i] as OutEvent).bytes.copy(body, at);
+      at += (events[i] as OutEvent).writeTo(body, at);
       body[at++] = 0x0a;
     }
     return body;

@@ -24,19 +24,25 @@ export class NdjsonHttpSink implements Sink {
     this.json = rendersJson(cfg.format);
   }
 
-  /** The request body: a copy of the events' bytes, so nothing of the journal's buffers is held past the send. */
+  /** The request body in one buffer: a copy of the documents, so nothing of the journal's buffers is held past the send. */
   private body(events: readonly OutEvent[]): Buffer {
-    const parts: Buffer[] = [];
     const array = this.cfg.body === 'array';
-    if (array) parts.push(Buffer.from('['));
+    // CEF and LEEF lines are text: sent as JSON strings so every line (or array item) stays JSON.
+    const texts = this.json ? undefined : events.map((e) => JSON.stringify(e.json));
+    let total = array ? 2 : 0;
     events.forEach((e, i) => {
-      if (array && i > 0) parts.push(Buffer.from(','));
-      // CEF and LEEF lines are text: sent as JSON strings so every line (or array item) stays JSON.
-      parts.push(this.json ? e.bytes : Buffer.from(JSON.stringify(e.json)));
-      if (!array) parts.push(Buffer.from('\n'));
+      total += (texts === undefined ? e.size : Buffer.byteLength(texts[i] as string, 'utf8')) + 1;
     });
-    if (array) parts.push(Buffer.from(']'));
-    return Buffer.concat(parts);
+    const out = Buffer.allocUnsafe(total);
+    let at = 0;
+    if (array) out[at++] = 0x5b; // [
+    events.forEach((e, i) => {
+      if (array && i > 0) out[at++] = 0x2c; // ,
+      at += texts === undefined ? e.writeTo(out, at) : out.write(texts[i] as string, at, 'utf8');
+      if (!array) out[at++] = 0x0a;
+    });
+    if (array) out[at++] = 0x5d; // ]
+    return out.subarray(0, at);
   }
 
   async send(events: readonly OutEvent[], signal: AbortSignal): Promise<void> {

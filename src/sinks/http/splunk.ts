@@ -299,7 +299,8 @@ export class SplunkHecSink implements Sink {
    */
   body(events: readonly OutEvent[]): Buffer {
     const heads: string[] = new Array<string>(events.length);
-    const docs: Buffer[] = new Array<Buffer>(events.length);
+    // CEF and LEEF lines are text: the event is then a JSON string.
+    const texts = this.json ? undefined : events.map((e) => JSON.stringify(e.json));
     const mids: Buffer[] = new Array<Buffer>(events.length);
     let total = 0;
     for (let i = 0; i < events.length; i++) {
@@ -307,13 +308,11 @@ export class SplunkHecSink implements Sink {
       const t = hecTime(e.time);
       // The head is ASCII (digits), so its length is its byte length.
       const head = t === undefined ? '{' : `{"time":${t}`;
-      // CEF and LEEF lines are text: the event is then a JSON string.
-      const doc = this.json ? e.bytes : Buffer.from(JSON.stringify(e.json), 'utf8');
+      const docSize = texts === undefined ? e.size : Buffer.byteLength(texts[i] as string, 'utf8');
       const mid = this.middle(e);
       heads[i] = head;
-      docs[i] = doc;
       mids[i] = mid;
-      total += head.length + (t === undefined ? mid.length - 1 : mid.length) + doc.length + 2;
+      total += head.length + (t === undefined ? mid.length - 1 : mid.length) + docSize + 2;
     }
     const out = Buffer.allocUnsafe(total);
     let at = 0;
@@ -323,7 +322,8 @@ export class SplunkHecSink implements Sink {
       const mid = mids[i] as Buffer;
       // Without a time the envelope opens straight on the middle's first key: skip its leading comma.
       at += mid.copy(out, at, head.length === 1 ? 1 : 0);
-      at += (docs[i] as Buffer).copy(out, at);
+      const e = events[i] as OutEvent;
+      at += texts === undefined ? e.writeTo(out, at) : out.write(texts[i] as string, at, 'utf8');
       out[at++] = 0x7d; // }
       out[at++] = 0x0a; // \n
     }
