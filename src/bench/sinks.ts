@@ -83,7 +83,7 @@ function sinkYaml(target: Target, url: string | undefined, dir: string): string 
     case 'ndjson':
       return `  - { name: out, type: http, preset: ndjson, url: ${JSON.stringify(`${url}/ingest`)}, concurrency: 2, ${batch}${compression} }`;
     case 'splunk_hec':
-      return `  - { name: out, type: http, preset: splunk_hec, url: ${JSON.stringify(url)}, token: bench-hec-token, concurrency: 4, batch: { max_events: 2000, max_bytes: 1MB, max_wait: 200ms }${compression} }`;
+      return `  - { name: out, type: http, preset: splunk_hec, url: ${JSON.stringify(url)}, token: bench-hec-token, batch: { max_events: 2000, max_bytes: 1MB, max_wait: 200ms }${compression} }`;
     case 'splunk_hec_ack':
       return `  - { name: out, type: http, preset: splunk_hec, url: ${JSON.stringify(url)}, token: bench-hec-token, ack: true, ack_poll_interval: 100ms, concurrency: 8, batch: { max_events: 2000, max_bytes: 1MB, max_wait: 200ms }${compression} }`;
     case 'elasticsearch':
