@@ -4,22 +4,14 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { request } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startSimulator, type RunningSimulator } from '../src/simulator/index.js';
 import { eventIdOf, startHecReceiver, type HecReceiver } from '../src/testkit/hec-receiver.js';
 import { eventId, outputKey, readManifest, readOutput, recordKey, sleepMs, spawnCli, waitFor, writeConfig } from './helpers/harness.js';
-import { startSearchEngine, type RunningSearchEngine } from './helpers/search-engine.js';
+import { engineJson, startSearchEngine, type RunningSearchEngine } from './helpers/search-engine.js';
 
 const KILLS = 5;
 const HEC_TOKEN = 'crash-hec-token-0123456789';
-
-async function call(base: string, method: 'GET' | 'PUT' | 'POST', path: string, body?: unknown): Promise<Record<string, unknown>> {
-  const res = await request(`${base}${path}`, { method, headers: { 'content-type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
-  const json = (await res.body.json()) as Record<string, unknown>;
-  if (res.statusCode >= 300) throw new Error(`${method} ${path}: HTTP ${res.statusCode} ${JSON.stringify(json)}`);
-  return json;
-}
 
 describe('crash safety with http sinks (SIGKILL at random moments)', () => {
   let sim: RunningSimulator | undefined;
@@ -33,7 +25,7 @@ describe('crash safety with http sinks (SIGKILL at random moments)', () => {
 
   it('every record reaches Elasticsearch exactly once (count = records) and Splunk at least once, with the same event.ids', async () => {
     engine = await startSearchEngine();
-    await call(engine.url, 'PUT', '/_index_template/mimecast-crash', { index_patterns: ['logs-mimecast.*-*'], data_stream: {}, priority: 200, template: { settings: { 'index.max_result_window': 100_000 } } });
+    await engineJson(engine.url, 'PUT', '/_index_template/mimecast-crash', { index_patterns: ['logs-mimecast.*-*'], data_stream: {}, priority: 200, template: { settings: { 'index.max_result_window': 100_000 } } });
     hec = await startHecReceiver({ token: HEC_TOKEN, ack: true });
     const dir = mkdtempSync(join(tmpdir(), 'mc-http-crash-'));
     const manifest = join(dir, 'manifest.ndjson');
@@ -123,13 +115,13 @@ describe('crash safety with http sinks (SIGKILL at random moments)', () => {
       // Splunk and Elasticsearch catch up with the file sink.
       await waitFor(() => new Set(h.events.map((ev) => eventIdOf(ev))).size >= expected.size, 60_000, 'every event in the HEC receiver', 500);
       for (const deadline = Date.now() + 60_000; Date.now() < deadline; ) {
-        await call(e.url, 'POST', '/logs-mimecast.*-crash/_refresh');
-        esCount = Number((await call(e.url, 'GET', '/logs-mimecast.*-crash/_count'))['count']);
+        await engineJson(e.url, 'POST', '/logs-mimecast.*-crash/_refresh');
+        esCount = Number((await engineJson(e.url, 'GET', '/logs-mimecast.*-crash/_count'))['count']);
         if (esCount >= expected.size) break;
         await sleepMs(500);
       }
       expect(esCount).toBe(expected.size);
-      const found = await call(e.url, 'GET', `/logs-mimecast.*-crash/_search?size=${expected.size + 10}&_source=false`);
+      const found = await engineJson(e.url, 'GET', `/logs-mimecast.*-crash/_search?size=${expected.size + 10}&_source=false`);
       const ids = ((found['hits'] as { hits?: { _id: string }[] }).hits ?? []).map((x) => x._id);
       expect(new Set(ids)).toEqual(expected);
       const hecIds = h.events.map((ev) => eventIdOf(ev) ?? '');

@@ -3,34 +3,9 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { request } from 'undici';
-import { startSearchEngine, type RunningSearchEngine } from './helpers/search-engine.js';
+import { engineRequest, pick, startSearchEngine, type RunningSearchEngine } from './helpers/search-engine.js';
 
 const STREAM = 'logs-mimecast.siem-default';
-
-async function call(
-  engine: RunningSearchEngine,
-  method: 'GET' | 'PUT' | 'POST',
-  path: string,
-  body?: string,
-  contentType = 'application/json',
-): Promise<{ status: number; json: unknown }> {
-  const res = await request(`${engine.url}${path}`, {
-    method,
-    ...(body !== undefined ? { body, headers: { 'content-type': contentType } } : {}),
-  });
-  return { status: res.statusCode, json: await res.body.json() };
-}
-
-/** Reads a nested value from parsed JSON without trusting its shape. */
-function pick(value: unknown, ...keys: (string | number)[]): unknown {
-  let v = value;
-  for (const k of keys) {
-    if (typeof v !== 'object' || v === null) return undefined;
-    v = (v as Record<string | number, unknown>)[k];
-  }
-  return v;
-}
 
 function rssMb(pid: number): number | undefined {
   const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -57,7 +32,7 @@ describe('test search engine (real OpenSearch)', () => {
 
   it('answers as OpenSearch 2.19 on loopback', async () => {
     const engine = await up();
-    const root = await call(engine, 'GET', '/');
+    const root = await engineRequest(engine.url, 'GET', '/');
     expect(root.status).toBe(200);
     expect(pick(root.json, 'version', 'distribution')).toBe('opensearch');
     expect(pick(root.json, 'version', 'number')).toMatch(/^2\.19\./);
@@ -65,8 +40,8 @@ describe('test search engine (real OpenSearch)', () => {
 
   it('stores a _bulk of creates in a data stream: 201s, 409 for a repeated _id, 400 without @timestamp', async () => {
     const engine = await up();
-    const template = await call(
-      engine,
+    const template = await engineRequest(
+      engine.url,
       'PUT',
       '/_index_template/mimecast-test',
       JSON.stringify({
@@ -90,7 +65,7 @@ describe('test search engine (real OpenSearch)', () => {
         create('ev-3'),
         JSON.stringify({ message: 'no timestamp' }),
       ].join('\n') + '\n';
-    const bulk = await call(engine, 'POST', '/_bulk', ndjson, 'application/x-ndjson');
+    const bulk = await engineRequest(engine.url, 'POST', '/_bulk', ndjson, 'application/x-ndjson');
     expect(bulk.status).toBe(200);
     expect(pick(bulk.json, 'errors')).toBe(true);
     const items = pick(bulk.json, 'items');
@@ -110,17 +85,17 @@ describe('test search engine (real OpenSearch)', () => {
     // The writes went to the data stream's backing index, not to a plain index named like the stream.
     expect(results[0]?.index).toMatch(/^\.ds-logs-mimecast\.siem-default-\d+$/);
 
-    expect((await call(engine, 'POST', `/${STREAM}/_refresh`)).status).toBe(200);
-    const count = await call(engine, 'GET', `/${STREAM}/_count`);
+    expect((await engineRequest(engine.url, 'POST', `/${STREAM}/_refresh`)).status).toBe(200);
+    const count = await engineRequest(engine.url, 'GET', `/${STREAM}/_count`);
     expect(pick(count.json, 'count')).toBe(2);
-    const search = await call(engine, 'GET', `/${STREAM}/_search?sort=@timestamp:asc`);
+    const search = await engineRequest(engine.url, 'GET', `/${STREAM}/_search?sort=@timestamp:asc`);
     const hits = pick(search.json, 'hits', 'hits');
     expect(Array.isArray(hits)).toBe(true);
     expect((hits as unknown[]).map((h) => [pick(h, '_id'), pick(h, '_source', 'message')])).toEqual([
       ['ev-1', 'first'],
       ['ev-2', 'second'],
     ]);
-    const stream = await call(engine, 'GET', `/_data_stream/${STREAM}`);
+    const stream = await engineRequest(engine.url, 'GET', `/_data_stream/${STREAM}`);
     expect(pick(stream.json, 'data_streams', 0, 'template')).toBe('mimecast-test');
     console.info(`search engine: RSS ${rssMb(engine.pid) ?? '?'} MB after the bulk`);
   }, 120_000);

@@ -1,7 +1,7 @@
 // Benchmark: the simulator serves BENCH_RECORDS SIEM records; a collector process drains them to a file sink.
 // Compared with a bare loop over the same gzip files (gunzip + JSON.parse + JSON.stringify + write).
 import { spawn } from 'node:child_process';
-import { createReadStream, createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,17 +11,9 @@ import { StringDecoder } from 'node:string_decoder';
 import { SIEM_TYPES } from '../core/contracts.js';
 import { startSimulator } from '../simulator/index.js';
 import { freePort } from './free-port.js';
+import { deliveredFromStatus, procStat } from './proc.js';
 
 const MAIN = resolve(dirname(fileURLToPath(import.meta.url)), '../cli/main.js');
-
-function procStat(pid: number): { cpuSeconds: number; peakRssMb: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const hwm = /VmHWM:\s+(\d+) kB/.exec(status);
-  return { cpuSeconds: ticks / 100, peakRssMb: hwm !== null ? Number(hwm[1]) / 1024 : NaN };
-}
 
 async function floorLoop(files: readonly string[], out: string): Promise<{ records: number; seconds: number }> {
   const started = process.hrtime.bigint();
@@ -53,16 +45,6 @@ async function floorLoop(files: readonly string[], out: string): Promise<{ recor
   ws.end();
   await once(ws, 'finish');
   return { records, seconds: Number(process.hrtime.bigint() - started) / 1e9 };
-}
-
-async function statusDelivered(url: string): Promise<number> {
-  try {
-    const res = await fetch(`${url}/status`);
-    const body = (await res.json()) as { sinks?: { delivered?: number }[] };
-    return body.sinks?.[0]?.delivered ?? 0;
-  } catch {
-    return 0;
-  }
 }
 
 async function main(): Promise<void> {
@@ -114,7 +96,7 @@ async function main(): Promise<void> {
     } catch {
       throw new Error('the collector exited early');
     }
-    delivered = await statusDelivered(`http://127.0.0.1:${port}`);
+    delivered = await deliveredFromStatus(port);
     if (delivered >= published) break;
   }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;

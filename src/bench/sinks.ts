@@ -6,7 +6,7 @@
 // `--cpu-prof --cpu-prof-dir=DIR`).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -17,6 +17,7 @@ import { normalizeSiemV2Full } from '../sources/normalizers.js';
 import { startSimulator } from '../simulator/index.js';
 import { RecordFactory } from '../simulator/records.js';
 import { freePort } from './free-port.js';
+import { deliveredFromStatus, procStat } from './proc.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const MAIN = resolve(HERE, '../cli/main.js');
@@ -24,14 +25,6 @@ const RECEIVER = resolve(HERE, 'sink-receiver.js');
 
 const TARGETS = ['file', 'ndjson', 'splunk_hec', 'splunk_hec_ack', 'elasticsearch'] as const;
 type Target = (typeof TARGETS)[number];
-
-function procStat(pid: number): { cpuSeconds: number; peakRssMb: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const hwm = /VmHWM:\s+(\d+) kB/.exec(status);
-  return { cpuSeconds: (Number(fields[11]) + Number(fields[12])) / 100, peakRssMb: hwm !== null ? Number(hwm[1]) / 1024 : NaN };
-}
 
 /** Journals `n` SIEM events normalized from the simulator's records (about 1.5 KB each), as a source would. */
 function fill(dataDir: string, n: number): { events: number; bytes: number } {
@@ -91,15 +84,6 @@ function sinkYaml(target: Target, url: string | undefined, dir: string): string 
   }
 }
 
-async function delivered(port: number): Promise<number> {
-  try {
-    const body = (await (await fetch(`http://127.0.0.1:${port}/status`)).json()) as { sinks?: { delivered?: number }[] };
-    return body.sinks?.[0]?.delivered ?? 0;
-  } catch {
-    return 0;
-  }
-}
-
 async function runOne(target: Target, n: number): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), `mc-bench-sinks-${target}-`));
   try {
@@ -144,7 +128,7 @@ async function runOne(target: Target, n: number): Promise<void> {
         if (child.exitCode !== null) throw new Error(`the collector exited early (code ${child.exitCode})`);
         last = procStat(pid);
         if (receiverPid !== undefined) receiverCpu = procStat(receiverPid).cpuSeconds - receiverCpuAtStart;
-        got = await delivered(port);
+        got = await deliveredFromStatus(port);
       }
       seconds = Number(process.hrtime.bigint() - started) / 1e9;
     } finally {

@@ -4,33 +4,17 @@
 // Prints events/s, CPU, peak RSS, API calls per 100k (and records per file for siem_v1).
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startSimulator } from '../simulator/index.js';
 import { freePort } from './free-port.js';
+import { deliveredFromStatus, procStat } from './proc.js';
 
 const MAIN = resolve(dirname(fileURLToPath(import.meta.url)), '../cli/main.js');
 const STREAMS = ['siem_v1', 'ttp_url', 'audit'] as const;
 type BenchStream = (typeof STREAMS)[number];
-
-function procStat(pid: number): { cpuSeconds: number; peakRssMb: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const hwm = /VmHWM:\s+(\d+) kB/.exec(status);
-  return { cpuSeconds: (Number(fields[11]) + Number(fields[12])) / 100, peakRssMb: hwm !== null ? Number(hwm[1]) / 1024 : NaN };
-}
-
-async function delivered(port: number): Promise<number> {
-  try {
-    const body = (await (await fetch(`http://127.0.0.1:${port}/status`)).json()) as { sinks?: { delivered?: number }[] };
-    return body.sinks?.[0]?.delivered ?? 0;
-  } catch {
-    return 0;
-  }
-}
 
 async function main(): Promise<void> {
   const stream = (process.env['BENCH_STREAM'] ?? 'siem_v1') as BenchStream;
@@ -102,7 +86,7 @@ async function main(): Promise<void> {
   for (;;) {
     await new Promise((r) => setTimeout(r, 250));
     procStat(pid); // throws once the collector has exited
-    done = await delivered(port);
+    done = await deliveredFromStatus(port);
     if (done >= published) break;
   }
   const simCpu = process.cpuUsage(simCpuBefore);

@@ -157,3 +157,35 @@ export async function startSearchEngine(options: SearchEngineOptions = {}): Prom
   if (child.pid === undefined) return fail('has no pid');
   return { url, pid: child.pid, home, startupMs: Date.now() - started, log: () => log, stop };
 }
+
+/** One REST call to the engine: its status and parsed JSON reply. An object body is sent as JSON, a string as is. */
+export async function engineRequest(
+  baseUrl: string,
+  method: 'GET' | 'PUT' | 'POST',
+  path: string,
+  body?: unknown,
+  contentType = 'application/json',
+): Promise<{ status: number; json: unknown }> {
+  const res = await request(`${baseUrl}${path}`, {
+    method,
+    ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body), headers: { 'content-type': contentType } }),
+  });
+  return { status: res.statusCode, json: await res.body.json() };
+}
+
+/** engineRequest for a call that must succeed: its JSON reply, or an error naming the call and the reply. */
+export async function engineJson(baseUrl: string, method: 'GET' | 'PUT' | 'POST', path: string, body?: unknown): Promise<Record<string, unknown>> {
+  const { status, json } = await engineRequest(baseUrl, method, path, body);
+  if (status >= 300) throw new Error(`${method} ${path}: HTTP ${status} ${JSON.stringify(json)}`);
+  return json as Record<string, unknown>;
+}
+
+/** A nested value of parsed JSON, without trusting its shape. */
+export function pick(value: unknown, ...keys: (string | number)[]): unknown {
+  let v = value;
+  for (const k of keys) {
+    if (typeof v !== 'object' || v === null) return undefined;
+    v = (v as Record<string | number, unknown>)[k];
+  }
+  return v;
+}

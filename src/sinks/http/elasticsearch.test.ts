@@ -7,9 +7,8 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { request } from 'undici';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { startSearchEngine, type RunningSearchEngine } from '../../../test/helpers/search-engine.js';
+import { engineRequest, pick, startSearchEngine, type RunningSearchEngine } from '../../../test/helpers/search-engine.js';
 import { StoredEvent, type Batch, type NormalizedEvent, type OutEvent, type Sink, type Source, type StreamName } from '../../core/contracts.js';
-import { SinkError } from '../../core/errors.js';
 import { Pipeline } from '../../core/pipeline.js';
 import { Journal } from '../../journal/journal.js';
 import { silentLogger, type Logger } from '../../telemetry/logger.js';
@@ -18,6 +17,7 @@ import { bindSink } from '../common.js';
 import { httpSinkSchema, type ElasticsearchConfig } from './config.js';
 import { BULK_FILTER_PATH, indexName } from './elasticsearch.js';
 import { httpSink } from './index.js';
+import { sinkFailure } from '../../testkit/sink-failure.js';
 
 const signal = new AbortController().signal;
 const T0 = Date.parse('2026-12-01T00:00:00Z');
@@ -68,14 +68,7 @@ function events(n: number, opts: { prefix?: string; stream?: StreamName; logType
   });
 }
 
-async function failure(p: Promise<unknown>): Promise<SinkError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(SinkError);
-  return err as SinkError;
-}
+const failure = sinkFailure;
 
 /** Log lines written through a pino logger, parsed. */
 function capture(): { logger: Logger; lines: Record<string, unknown>[] } {
@@ -273,31 +266,14 @@ describe('elasticsearch preset against the bulk fake', () => {
 
 // ---------------------------------------------------------------------------------------------------------------------
 
-async function call(engine: RunningSearchEngine, method: 'GET' | 'PUT' | 'POST', path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
-  const res = await request(`${engine.url}${path}`, {
-    method,
-    ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
-  });
-  return { status: res.statusCode, json: await res.body.json() };
-}
-
-function pick(value: unknown, ...keys: (string | number)[]): unknown {
-  let v = value;
-  for (const k of keys) {
-    if (typeof v !== 'object' || v === null) return undefined;
-    v = (v as Record<string | number, unknown>)[k];
-  }
-  return v;
-}
-
 async function count(engine: RunningSearchEngine, index: string): Promise<number> {
-  await call(engine, 'POST', `/${index}/_refresh`);
-  return Number(pick((await call(engine, 'GET', `/${index}/_count`)).json, 'count'));
+  await engineRequest(engine.url, 'POST', `/${index}/_refresh`);
+  return Number(pick((await engineRequest(engine.url, 'GET', `/${index}/_count`)).json, 'count'));
 }
 
 async function idsIn(engine: RunningSearchEngine, index: string): Promise<string[]> {
-  await call(engine, 'POST', `/${index}/_refresh`);
-  const hits = pick((await call(engine, 'GET', `/${index}/_search?size=1000`)).json, 'hits', 'hits');
+  await engineRequest(engine.url, 'POST', `/${index}/_refresh`);
+  const hits = pick((await engineRequest(engine.url, 'GET', `/${index}/_search?size=1000`)).json, 'hits', 'hits');
   return (Array.isArray(hits) ? hits : []).map((h) => String(pick(h, '_id'))).sort();
 }
 
@@ -348,7 +324,7 @@ describe('elasticsearch preset against a real OpenSearch', () => {
       starting = (async () => {
         const engine = await startSearchEngine();
         // OpenSearch has no built-in `logs-*-*` template: make `logs-mimecast.*-*` data streams, as an operator would.
-        const template = await call(engine, 'PUT', '/_index_template/mimecast', {
+        const template = await engineRequest(engine.url, 'PUT', '/_index_template/mimecast', {
           index_patterns: ['logs-mimecast.*-*'],
           data_stream: {},
           priority: 200,
@@ -377,7 +353,7 @@ describe('elasticsearch preset against a real OpenSearch', () => {
     const stream = 'logs-mimecast.siem-first';
     expect(await count(engine, stream)).toBe(20);
     expect(await idsIn(engine, stream)).toEqual(evs.map((e) => e.id).sort());
-    const one = pick((await call(engine, 'GET', `/${stream}/_search?q=_id:e7`)).json, 'hits', 'hits', 0, '_source');
+    const one = pick((await engineRequest(engine.url, 'GET', `/${stream}/_search?q=_id:e7`)).json, 'hits', 'hits', 0, '_source');
     expect(one).toEqual(JSON.parse((evs[6] as OutEvent).json));
     // The same batch again (a resend after a lost reply): every item 409, all delivered, nothing doubled.
     await expect(s.send(evs, signal)).resolves.toBeUndefined();
@@ -396,7 +372,7 @@ describe('elasticsearch preset against a real OpenSearch', () => {
     const engine = await up();
     const s = sink({ url: engine.url, index: 'logs-mimecast.{log_type}-{namespace}', namespace: 'bytype' });
     await expect(s.send(events(9, { logTypes: ['receipt', 'process', 'url_protect'] }), signal)).resolves.toBeUndefined();
-    const streams = pick((await call(engine, 'GET', '/_data_stream/logs-mimecast.*-bytype')).json, 'data_streams');
+    const streams = pick((await engineRequest(engine.url, 'GET', '/_data_stream/logs-mimecast.*-bytype')).json, 'data_streams');
     expect((Array.isArray(streams) ? streams : []).map((d) => pick(d, 'name')).sort()).toEqual([
       'logs-mimecast.process-bytype',
       'logs-mimecast.receipt-bytype',
@@ -407,14 +383,14 @@ describe('elasticsearch preset against a real OpenSearch', () => {
 
   it('an index the cluster will not create: every item index_not_found → the sink stops naming it', async () => {
     const engine = await up();
-    const setting = await call(engine, 'PUT', '/_cluster/settings', { transient: { 'action.auto_create_index': '-nocreate-*,+*' } });
+    const setting = await engineRequest(engine.url, 'PUT', '/_cluster/settings', { transient: { 'action.auto_create_index': '-nocreate-*,+*' } });
     expect(setting.status).toBe(200);
     try {
       const e = await failure(sink({ url: engine.url, index: 'nocreate-{stream}' }).send(events(2), signal));
       expect(e.code).toBe('SINK_CONFIG');
       expect(e.message).toMatch(/index nocreate-siem does not exist and the cluster does not create indices on write/);
     } finally {
-      await call(engine, 'PUT', '/_cluster/settings', { transient: { 'action.auto_create_index': null } });
+      await engineRequest(engine.url, 'PUT', '/_cluster/settings', { transient: { 'action.auto_create_index': null } });
     }
   }, 120_000);
 

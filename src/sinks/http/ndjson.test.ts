@@ -5,11 +5,11 @@ import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { StoredEvent, type OutEvent, type Sink } from '../../core/contracts.js';
-import { SinkError } from '../../core/errors.js';
 import { silentLogger } from '../../telemetry/logger.js';
 import { selfSignedCert } from '../../testkit/tls.js';
 import { httpSinkSchema } from './config.js';
 import { httpSink } from './index.js';
+import { sinkFailure } from '../../testkit/sink-failure.js';
 
 interface Got {
   method: string;
@@ -63,14 +63,7 @@ function events(n: number): OutEvent[] {
 
 const signal = new AbortController().signal;
 
-async function failure(p: Promise<unknown>): Promise<SinkError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(SinkError);
-  return err as SinkError;
-}
+const failure = sinkFailure;
 
 describe('http sink, ndjson preset', () => {
   it('POSTs the events as gzipped JSON lines with the configured headers; 2xx is delivered', async () => {

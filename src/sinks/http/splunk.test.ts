@@ -8,7 +8,6 @@ import { join } from 'node:path';
 import { createServer as createTls } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { StoredEvent, type Batch, type NormalizedEvent, type OutEvent, type Sink, type Source, type StreamName } from '../../core/contracts.js';
-import { SinkError } from '../../core/errors.js';
 import { Pipeline } from '../../core/pipeline.js';
 import { Journal } from '../../journal/journal.js';
 import { silentLogger } from '../../telemetry/logger.js';
@@ -18,6 +17,7 @@ import { bindSink } from '../common.js';
 import { httpSinkSchema, type SplunkHecConfig } from './config.js';
 import { httpSink } from './index.js';
 import { SplunkHecSink } from './splunk.js';
+import { sinkFailure } from '../../testkit/sink-failure.js';
 
 const TOKEN = 'test-hec-token-0123456789';
 const T = '2026-12-01T08:30:15.042Z';
@@ -69,14 +69,7 @@ function events(n: number, prefix = 'e'): OutEvent[] {
 
 const signal = new AbortController().signal;
 
-async function failure(p: Promise<unknown>): Promise<SinkError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(SinkError);
-  return err as SinkError;
-}
+const failure = sinkFailure;
 
 async function until(cond: () => boolean, ms = 10_000): Promise<void> {
   const end = Date.now() + ms;
