@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
 import { request, type Dispatcher } from 'undici';
 import { SinkError, type SinkErrorCode } from '../../core/errors.js';
-import { createHttpAgent, envProxyConfigured } from '../../core/http-agent.js';
+import { createHttpAgent, envProxyConfigured, proxyRefusalOf, tlsAlertOf } from '../../core/http-agent.js';
 import type { Logger } from '../../telemetry/logger.js';
 import type { HttpSinkConfig } from './config.js';
 
@@ -53,6 +53,23 @@ const TLS_HINTS: Readonly<Record<string, string>> = {
   CERT_REVOKED: 'the receiver\'s certificate was revoked',
 };
 
+/**
+ * TLS alerts a receiver sends when it refuses the client certificate (mutual TLS): received from the peer, so the
+ * configuration to fix is ours. Handshake failure is the TLS 1.2 answer to a missing certificate, among other things.
+ */
+const CLIENT_CERT_ALERTS: Readonly<Record<string, string>> = {
+  ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED: 'the receiver refused the client certificate: it requires one (mutual TLS): set tls.cert_file and tls.key_file',
+  ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE: 'the receiver refused the client certificate (tls.cert_file) as bad: is it signed by a CA the receiver trusts, and is key_file its key?',
+  ERR_SSL_TLSV1_ALERT_UNKNOWN_CA: 'the receiver refused the client certificate (tls.cert_file): it does not trust the CA that signed it',
+  ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN: 'the receiver refused the client certificate (tls.cert_file): it cannot verify it',
+  ERR_SSL_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE: 'the receiver refused the client certificate (tls.cert_file): not usable for client authentication (extendedKeyUsage clientAuth?)',
+  ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED: 'the receiver refused the client certificate (tls.cert_file): it has expired',
+  ERR_SSL_SSLV3_ALERT_CERTIFICATE_REVOKED: 'the receiver refused the client certificate (tls.cert_file): it was revoked',
+  ERR_SSL_TLSV1_ALERT_ACCESS_DENIED: 'the receiver refused the client certificate (tls.cert_file): access denied to it',
+  ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE:
+    'the receiver refused the TLS handshake: most often the receiver refused the client certificate (none in tls.cert_file, or one it does not accept); else no TLS version or cipher in common',
+};
+
 function errnoOf(err: unknown): string | undefined {
   let cur: unknown = err;
   for (let i = 0; i < 4 && cur instanceof Error; i++) {
@@ -92,6 +109,8 @@ export class HttpTarget {
   private readonly dispatcher: Dispatcher;
   private readonly timeoutMs: number;
   private readonly extraHeaders: Record<string, string>;
+  /** Where the proxy comes from, for messages (undefined: direct). */
+  private readonly proxyFrom: string | undefined;
   private closed = false;
 
   constructor(
@@ -112,6 +131,7 @@ export class HttpTarget {
       log.warn({ url: this.base.origin }, 'TLS verification is OFF for this sink (tls.verify: false): anyone on the path can read and alter what it sends');
     }
     const proxy = cfg.proxy_url ?? (envProxyConfigured() ? 'env' : undefined);
+    this.proxyFrom = proxy === undefined ? undefined : proxy === 'env' ? 'the proxy from HTTPS_PROXY / HTTP_PROXY' : 'the proxy in proxy_url';
     this.dispatcher = createHttpAgent({
       rejectUnauthorized: cfg.tls.verify,
       headersTimeoutMs: cfg.request_timeout,
@@ -167,16 +187,46 @@ export class HttpTarget {
     if (timedOut) {
       return new SinkError('SINK_RETRYABLE', `sink ${name}: ${what}: no complete reply within request_timeout (${this.timeoutMs} ms)`, name, { cause: err, details: { timeout: true } });
     }
+    const refused = proxyRefusalOf(err);
+    if (refused !== undefined) return this.proxyFailure(what, err, refused);
+    const alert = tlsAlertOf(err);
+    const refusal = alert === undefined ? undefined : CLIENT_CERT_ALERTS[alert];
+    if (alert !== undefined && refusal !== undefined) {
+      return new SinkError('SINK_CONFIG', `sink ${name}: ${what}: TLS alert from the receiver (${alert}): ${refusal}`, name, { cause: err, details: { errno: alert } });
+    }
     const code = errnoOf(err);
     const hint = code === undefined ? undefined : TLS_HINTS[code];
     if (hint !== undefined) {
       return new SinkError('SINK_CONFIG', `sink ${name}: ${what}: TLS verification failed (${code}): ${hint}`, name, { cause: err, details: { errno: code } });
     }
     const message = err instanceof Error ? err.message : String(err);
-    return new SinkError('SINK_RETRYABLE', `sink ${name}: ${what}: ${code === undefined ? message : `${code}: ${message}`}`, name, {
+    // Some receivers (node:https among them) refuse a client certificate by closing the connection, without an alert:
+    // not told apart from a receiver that drops connections, so retried, but the likely cause is named.
+    const bytesRead = (err as { socket?: { bytesRead?: unknown } } | undefined)?.socket?.bytesRead;
+    const closedEarly = code === 'ECONNRESET' || (code === 'UND_ERR_SOCKET' && bytesRead === 0);
+    const mtlsHint =
+      closedEarly && this.base.protocol === 'https:' && this.cfg.tls.cert_file !== undefined
+        ? ' (the receiver closed the TLS connection before any reply: if it demands client certificates, it may not accept the one in tls.cert_file)'
+        : '';
+    return new SinkError('SINK_RETRYABLE', `sink ${name}: ${what}: ${code === undefined ? message : `${code}: ${message}`}${mtlsHint}`, name, {
       cause: err,
       ...(code === undefined ? {} : { details: { errno: code } }),
     });
+  }
+
+  /** The proxy answered `status` instead of passing the request on. */
+  private proxyFailure(what: string, err: unknown, status: number): SinkError {
+    const name = this.cfg.name;
+    const from = this.proxyFrom ?? 'the proxy';
+    const key = this.cfg.proxy_url === undefined ? 'HTTPS_PROXY / HTTP_PROXY' : 'proxy_url';
+    const details = { proxyStatus: status };
+    if (status === 407) {
+      return new SinkError('SINK_CONFIG', `sink ${name}: ${what}: ${from} answered 407 Proxy Authentication Required: check the user and password in ${key}`, name, { cause: err, details });
+    }
+    // A proxy that is busy or cannot reach the receiver right now: like the receiver's own 5xx/429.
+    const code = statusCode(status) === 'SINK_RETRYABLE' ? 'SINK_RETRYABLE' : 'SINK_CONFIG';
+    const why = code === 'SINK_RETRYABLE' ? 'will retry' : `it will not pass requests to ${this.base.host}: check ${key} and the proxy's rules`;
+    return new SinkError(code, `sink ${name}: ${what}: ${from} answered HTTP ${status} instead of passing the request on (${why})`, name, { cause: err, details });
   }
 
   async close(): Promise<void> {
