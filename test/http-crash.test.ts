@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { startSimulator, type RunningSimulator } from '../src/simulator/index.js';
 import { eventIdOf, startHecReceiver, type HecReceiver } from '../src/testkit/hec-receiver.js';
 import { eventId, outputKey, readManifest, readOutput, recordKey, sleepMs, spawnCli, waitFor, writeConfig } from './helpers/harness.js';
-import { engineJson, startSearchEngine, type RunningSearchEngine } from './helpers/search-engine.js';
+import { engineJson, startSearchEngine, type RunningSearchEngine } from '../src/testkit/search-engine.js';
 
 const KILLS = 5;
 const HEC_TOKEN = 'crash-hec-token-0123456789';

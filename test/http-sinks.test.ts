@@ -12,7 +12,7 @@ import { jsonReply } from '../src/testkit/receiver-server.js';
 import { startNdjsonReceiver } from '../src/testkit/ndjson-receiver.js';
 import { startFaultProxy } from '../src/testkit/fault-proxy.js';
 import { eventIdOf, startHecReceiver } from '../src/testkit/hec-receiver.js';
-import { engineJson, startSearchEngine, type RunningSearchEngine } from './helpers/search-engine.js';
+import { engineJson, startSearchEngine, type RunningSearchEngine } from '../src/testkit/search-engine.js';
 import { eventId, outputKey, readManifest, readOutput, recordKey, sleepMs, spawnCli, waitFor } from './helpers/harness.js';
 
 /** A receiver under test, as the tests drive it. */

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { engineRequest, pick, startSearchEngine, type RunningSearchEngine } from './helpers/search-engine.js';
+import { engineRequest, pick, startSearchEngine, type RunningSearchEngine } from '../src/testkit/search-engine.js';
 
 const STREAM = 'logs-mimecast.siem-default';
 

@@ -1,7 +1,8 @@
 // Benchmark of delivery: events/s from a filled journal into each sink's local receiver, with the collector's CPU
 // seconds per 100k events and its peak RSS. The collector runs as `run` (a child process) against an empty simulator,
 // so what it does is drain the journal; each receiver runs in a process of its own.
-// BENCH_SINKS=file,ndjson,splunk_hec,splunk_hec_ack,elasticsearch (default all of them), BENCH_EVENTS=N (default 300000),
+// BENCH_SINKS=file,ndjson,splunk_hec,splunk_hec_ack,elasticsearch,opensearch (default all of them; opensearch is a real
+// OpenSearch node, installed by test/engine/install.sh, the others in-repo receivers), BENCH_EVENTS=N (default 300000),
 // BENCH_COMPRESSION=none (the http sinks without gzip), BENCH_NODE_ARGS (extra node options for the collector, e.g.
 // `--cpu-prof --cpu-prof-dir=DIR`).
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -16,6 +17,7 @@ import { Journal } from '../journal/journal.js';
 import { normalizeSiemV2Full } from '../sources/normalizers.js';
 import { startSimulator } from '../simulator/index.js';
 import { RecordFactory } from '../simulator/records.js';
+import { engineJson, startSearchEngine } from '../testkit/search-engine.js';
 import { freePort } from './free-port.js';
 import { deliveredFromStatus, procStat } from './proc.js';
 
@@ -23,7 +25,7 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const MAIN = resolve(HERE, '../cli/main.js');
 const RECEIVER = resolve(HERE, 'sink-receiver.js');
 
-const TARGETS = ['file', 'ndjson', 'splunk_hec', 'splunk_hec_ack', 'elasticsearch'] as const;
+const TARGETS = ['file', 'ndjson', 'splunk_hec', 'splunk_hec_ack', 'elasticsearch', 'opensearch'] as const;
 type Target = (typeof TARGETS)[number];
 
 /** Journals `n` SIEM events normalized from the simulator's records (about 1.5 KB each), as a source would. */
@@ -54,6 +56,18 @@ function fill(dataDir: string, n: number): { events: number; bytes: number } {
   return { events: made, bytes };
 }
 
+/** A real OpenSearch node with a data-stream template for the collector's indices, as a receiver. */
+async function startEngine(): Promise<{ url: string; pid: number; stop: () => Promise<void> }> {
+  const engine = await startSearchEngine();
+  await engineJson(engine.url, 'PUT', '/_index_template/mimecast-bench', {
+    index_patterns: ['logs-mimecast.*-*'],
+    data_stream: {},
+    priority: 200,
+    template: { settings: { number_of_shards: 1, number_of_replicas: 0, refresh_interval: '30s' } },
+  });
+  return { url: engine.url, pid: engine.pid, stop: () => engine.stop() };
+}
+
 /** A receiver in a child process: resolves with its URL once it listens. */
 async function startReceiver(kind: string): Promise<{ url: string; child: ChildProcess }> {
   const child = spawn(process.execPath, [RECEIVER, kind], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -80,6 +94,7 @@ function sinkYaml(target: Target, url: string | undefined, dir: string): string 
     case 'splunk_hec_ack':
       return `  - { name: out, type: http, preset: splunk_hec, url: ${JSON.stringify(url)}, token: bench-hec-token, ack: true, ack_poll_interval: 100ms, concurrency: 8, batch: { max_events: 2000, max_bytes: 1MB, max_wait: 200ms }${compression} }`;
     case 'elasticsearch':
+    case 'opensearch':
       return `  - { name: out, type: http, preset: elasticsearch, url: ${JSON.stringify(url)}, concurrency: 4, ${batch}${compression} }`;
   }
 }
@@ -88,7 +103,8 @@ async function runOne(target: Target, n: number): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), `mc-bench-sinks-${target}-`));
   try {
     const filled = fill(join(dir, 'data'), n);
-    const receiver = target === 'file' ? undefined : await startReceiver(target === 'splunk_hec_ack' ? 'splunk_hec_ack' : target);
+    const engine = target === 'opensearch' ? await startEngine() : undefined;
+    const receiver = target === 'file' || engine !== undefined ? undefined : await startReceiver(target);
     const sim = await startSimulator({ seed: 'bench-sinks', backlogRecords: 0, publishIntervalMs: 0 });
     const port = await freePort();
     const config = join(dir, 'collector.yaml');
@@ -107,7 +123,7 @@ async function runOne(target: Target, n: number): Promise<void> {
         '    poll_interval: 1h',
         '    streams: { audit: {} }',
         'sinks:',
-        sinkYaml(target, receiver?.url, dir),
+        sinkYaml(target, engine?.url ?? receiver?.url, dir),
         '',
       ].join('\n'),
     );
@@ -118,7 +134,7 @@ async function runOne(target: Target, n: number): Promise<void> {
     if (pid === undefined) throw new Error('could not start the collector');
     let last = { cpuSeconds: 0, peakRssMb: 0 };
     let receiverCpu = 0;
-    const receiverPid = receiver?.child.pid;
+    const receiverPid = engine?.pid ?? receiver?.child.pid;
     const receiverCpuAtStart = receiverPid === undefined ? 0 : procStat(receiverPid).cpuSeconds;
     let got = 0;
     let seconds = 0;
@@ -135,6 +151,7 @@ async function runOne(target: Target, n: number): Promise<void> {
       child.kill('SIGTERM');
       await once(child, 'exit');
       receiver?.child.kill('SIGTERM');
+      await engine?.stop();
       await sim.close();
     }
     const line =

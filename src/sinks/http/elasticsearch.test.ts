@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { request } from 'undici';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { engineRequest, pick, startSearchEngine, type RunningSearchEngine } from '../../../test/helpers/search-engine.js';
+import { engineRequest, pick, startSearchEngine, type RunningSearchEngine } from '../../testkit/search-engine.js';
 import { StoredEvent, type Batch, type NormalizedEvent, type OutEvent, type Sink, type Source, type StreamName } from '../../core/contracts.js';
 import { Pipeline } from '../../core/pipeline.js';
 import { Journal } from '../../journal/journal.js';

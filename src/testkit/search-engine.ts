@@ -1,10 +1,13 @@
-// A real single-node OpenSearch for the tests, started as a child JVM and stopped by its PID.
+// A real single-node OpenSearch for the tests and bench:sinks, started as a child JVM and stopped by its PID.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
-import { REPO } from './harness.js';
+
+/** The repository: two levels above this module, whether it runs from src/testkit or dist/testkit. */
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
 /** Where test/engine/install.sh (run by .ci/run) puts the jars and the compiled launcher. */
 export const ENGINE_DIR = join(REPO, '.cache/opensearch');
