@@ -8,12 +8,13 @@ import { pino } from 'pino';
 import { GenericContainer, getContainerRuntimeClient, Wait, type StartedTestContainer } from 'testcontainers';
 import { Agent, request } from 'undici';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { Batch, NormalizedEvent, Source } from '../src/core/contracts.js';
+import type { NormalizedEvent } from '../src/core/contracts.js';
 import { Pipeline } from '../src/core/pipeline.js';
 import { Journal } from '../src/journal/journal.js';
 import { bindSink } from '../src/sinks/common.js';
 import { httpSink, httpSinkSchema } from '../src/sinks/http/index.js';
 import { silentLogger } from '../src/telemetry/logger.js';
+import { onceSource } from '../src/testkit/once-source.js';
 
 /** Why the container tests cannot run here (undefined: a runtime answered). Rejects within milliseconds without one. */
 const noRuntime = await getContainerRuntimeClient().then(
@@ -48,14 +49,7 @@ function events(prefix: string): NormalizedEvent[] {
 async function deliver(raw: Record<string, unknown>, evs: NormalizedEvent[]): Promise<void> {
   const cfg = httpSinkSchema.parse({ name: 'out', type: 'http', batch: { max_events: 10, max_wait: '0s' }, ...raw });
   const sink = httpSink.create(cfg, { logger: silentLogger() });
-  const source: Source = {
-    key: 'corp/siem',
-    account: 'corp',
-    stream: 'siem',
-    async *pull(cursor): AsyncGenerator<Batch> {
-      if (cursor === undefined) yield { cursor: String(evs.length), events: evs };
-    },
-  };
+  const source = onceSource(evs);
   const journal = Journal.open({ dir: mkdtempSync(join(tmpdir(), 'mc-containers-')), checkpointWorker: false });
   const pipeline = new Pipeline({ journal, sources: [{ source, pollIntervalMs: 3_600_000 }], sinks: [bindSink(sink, cfg)], logger: pino({ level: 'silent' }) });
   pipeline.start();

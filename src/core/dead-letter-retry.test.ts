@@ -7,9 +7,10 @@ import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Journal, readDeadLetters, requestDeadLetterRetry } from '../journal/journal.js';
 import { ScriptedSink, step } from '../testkit/scripted-sink.js';
-import { StoredEvent, type Batch, type NormalizedEvent, type OutEvent, type Source } from './contracts.js';
+import { StoredEvent, type NormalizedEvent, type OutEvent } from './contracts.js';
 import { Pipeline, type SinkBinding } from './pipeline.js';
 import { DEAD_LETTER_RETRY_ROUND } from './sink-runner.js';
+import { onceSource } from '../testkit/once-source.js';
 
 const T0 = Date.parse('2026-12-01T00:00:00Z');
 const BATCH = { max_events: 100, max_bytes: 1 << 20, max_wait: 0 };
@@ -18,19 +19,6 @@ function ev(n: number): NormalizedEvent {
   const id = `e${n}`;
   const time = new Date(T0 + n * 1000).toISOString();
   return { id, stream: 'siem', account: 'corp', time, logType: 'receipt', doc: { '@timestamp': time, event: { id }, mimecast: { log_type: 'receipt' } } };
-}
-
-function onceSource(events: readonly NormalizedEvent[]): Source {
-  return {
-    key: 'corp/siem',
-    account: 'corp',
-    stream: 'siem',
-    async *pull(cursor): AsyncGenerator<Batch> {
-      if (cursor !== undefined) return;
-      await Promise.resolve();
-      yield { cursor: 'done', events: [...events] };
-    },
-  };
 }
 
 let dir: string;

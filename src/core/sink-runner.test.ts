@@ -6,8 +6,9 @@ import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Journal } from '../journal/journal.js';
 import { ScriptedSink, step, type SendStep } from '../testkit/scripted-sink.js';
-import { StoredEvent, type Batch, type NormalizedEvent, type OutEvent, type Source, type StreamName } from './contracts.js';
+import { StoredEvent, type NormalizedEvent, type OutEvent, type StreamName } from './contracts.js';
 import { Pipeline, type SinkBinding } from './pipeline.js';
+import { onceSource } from '../testkit/once-source.js';
 
 const T0 = Date.parse('2026-12-01T00:00:00Z');
 
@@ -15,21 +16,6 @@ function ev(n: number, stream: StreamName = 'siem', logType = 'receipt'): Normal
   const id = `e${n}`;
   const time = new Date(T0 + n * 1000).toISOString();
   return { id, stream, account: 'corp', time, logType, doc: { '@timestamp': time, event: { id }, mimecast: { log_type: logType } } };
-}
-
-/** Yields `events` once, in batches of `per`, then is caught up for good. */
-function onceSource(events: readonly NormalizedEvent[], per = 1000, stream: StreamName = 'siem'): Source {
-  return {
-    key: `corp/${stream}`,
-    account: 'corp',
-    stream,
-    async *pull(cursor): AsyncGenerator<Batch> {
-      for (let i = Number(cursor ?? '0'); i < events.length; i += per) {
-        await Promise.resolve();
-        yield { cursor: String(Math.min(events.length, i + per)), events: events.slice(i, i + per) };
-      }
-    },
-  };
 }
 
 const BATCH = { max_events: 100, max_bytes: 1 << 20, max_wait: 0 };
@@ -42,7 +28,7 @@ function start(sinks: SinkBinding[], events: readonly NormalizedEvent[], opts: {
   journal = Journal.open({ dir, checkpointWorker: false });
   pipeline = new Pipeline({
     journal,
-    sources: [{ source: onceSource(events, opts.per), pollIntervalMs: 3_600_000 }],
+    sources: [{ source: onceSource(events, opts.per === undefined ? { per: 1000 } : { per: opts.per }), pollIntervalMs: 3_600_000 }],
     sinks,
     logger: pino({ level: 'silent' }),
     ...(opts.shutdownTimeoutMs === undefined ? {} : { shutdownTimeoutMs: opts.shutdownTimeoutMs }),

@@ -8,7 +8,7 @@ import { pino } from 'pino';
 import { request } from 'undici';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { engineRequest, pick, startSearchEngine, type RunningSearchEngine } from '../../testkit/search-engine.js';
-import { StoredEvent, type Batch, type NormalizedEvent, type OutEvent, type Sink, type Source, type StreamName } from '../../core/contracts.js';
+import { StoredEvent, type NormalizedEvent, type OutEvent, type Sink, type StreamName } from '../../core/contracts.js';
 import { Pipeline } from '../../core/pipeline.js';
 import { Journal } from '../../journal/journal.js';
 import { silentLogger, type Logger } from '../../telemetry/logger.js';
@@ -18,6 +18,7 @@ import { httpSinkSchema, type ElasticsearchConfig } from './config.js';
 import { BULK_FILTER_PATH, indexName } from './elasticsearch.js';
 import { httpSink } from './index.js';
 import { sinkFailure } from '../../testkit/sink-failure.js';
+import { onceSource } from '../../testkit/once-source.js';
 
 const signal = new AbortController().signal;
 const T0 = Date.parse('2026-12-01T00:00:00Z');
@@ -406,15 +407,8 @@ describe('elasticsearch preset against a real OpenSearch', () => {
       const d = doc(id, i, 'receipt');
       return { id, stream: 'siem', account: 'corp', time: String(d['@timestamp']), logType: 'receipt', doc: d };
     });
-    const source: Source = {
-      key: 'corp/siem',
-      account: 'corp',
-      stream: 'siem',
-      async *pull(cursor): AsyncGenerator<Batch> {
-        // One batch: all N are journaled before the first send, so the sends are 20, 20, 10 whatever the timing.
-        if (cursor === undefined) yield { cursor: String(evs.length), events: evs };
-      },
-    };
+    // One batch: all N are journaled before the first send, so the sends are 20, 20, 10 whatever the timing.
+    const source = onceSource(evs);
     const journal = Journal.open({ dir: mkdtempSync(join(tmpdir(), 'mc-es-runner-')), checkpointWorker: false });
     const pipeline = new Pipeline({ journal, sources: [{ source, pollIntervalMs: 3_600_000 }], sinks: [bindSink(s, cfg)], logger: pino({ level: 'silent' }) });
     pipeline.start();

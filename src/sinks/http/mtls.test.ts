@@ -4,11 +4,11 @@ import { createServer as createHttps, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { StoredEvent, type OutEvent, type Sink } from '../../core/contracts.js';
-import { SinkError } from '../../core/errors.js';
 import { silentLogger } from '../../telemetry/logger.js';
 import { testCa, type TestCa } from '../../testkit/tls.js';
 import { httpSinkSchema } from './config.js';
 import { httpSink } from './index.js';
+import { sinkFailure } from '../../testkit/sink-failure.js';
 
 const signal = new AbortController().signal;
 let servers: Server[] = [];
@@ -32,14 +32,7 @@ function events(n: number): OutEvent[] {
   return Array.from({ length: n }, (_, i) => new StoredEvent(i + 1, `e${i + 1}`, 'audit', 'corp', '2026-12-01T00:00:00.000Z', Buffer.from(JSON.stringify({ event: { id: `e${i + 1}` } })), 'audit'));
 }
 
-async function failure(p: Promise<unknown>): Promise<SinkError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(SinkError);
-  return err as SinkError;
-}
+const failure = sinkFailure;
 
 /** An https receiver (certificate from `serverCa`) that takes only clients with a certificate signed by `clientCa`. */
 async function mtlsReceiver(serverCa: TestCa, clientCa: TestCa, maxVersion?: 'TLSv1.2'): Promise<{ url: string; bodies: string[]; clients: string[] }> {

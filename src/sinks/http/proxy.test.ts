@@ -9,13 +9,13 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { validateCommand } from '../../cli/validate.js';
 import { StoredEvent, type OutEvent, type Sink } from '../../core/contracts.js';
-import { SinkError } from '../../core/errors.js';
 import { silentLogger, type Logger } from '../../telemetry/logger.js';
 import { startForwardProxy, type ForwardProxy, type ForwardProxyOptions } from '../../testkit/forward-proxy.js';
 import { startNdjsonReceiver, type NdjsonReceiver } from '../../testkit/ndjson-receiver.js';
 import { testCa } from '../../testkit/tls.js';
 import { httpSinkSchema } from './config.js';
 import { httpSink } from './index.js';
+import { sinkFailure } from '../../testkit/sink-failure.js';
 
 /** A name only the proxy resolves (to 127.0.0.1): a request that reaches the receiver by it went through the proxy. */
 const HIDDEN = 'receiver.invalid';
@@ -61,14 +61,7 @@ function events(n: number, prefix = 'e'): OutEvent[] {
   return Array.from({ length: n }, (_, i) => new StoredEvent(i + 1, `${prefix}${i + 1}`, 'audit', 'corp', '2026-12-01T00:00:00.000Z', Buffer.from(JSON.stringify({ event: { id: `${prefix}${i + 1}` } })), 'audit'));
 }
 
-async function failure(p: Promise<unknown>): Promise<SinkError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(SinkError);
-  return err as SinkError;
-}
+const failure = sinkFailure;
 
 /** An https receiver for HIDDEN with a certificate from `ca`; with `clientCa`, it demands a client certificate signed by it. */
 async function httpsReceiver(ca: ReturnType<typeof testCa>, clientCa?: ReturnType<typeof testCa>): Promise<{ url: string; bodies: string[] }> {

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer as createTls } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
-import { StoredEvent, type Batch, type NormalizedEvent, type OutEvent, type Sink, type Source, type StreamName } from '../../core/contracts.js';
+import { StoredEvent, type NormalizedEvent, type OutEvent, type Sink, type StreamName } from '../../core/contracts.js';
 import { Pipeline } from '../../core/pipeline.js';
 import { Journal } from '../../journal/journal.js';
 import { silentLogger } from '../../telemetry/logger.js';
@@ -18,6 +18,7 @@ import { httpSinkSchema, type SplunkHecConfig } from './config.js';
 import { httpSink } from './index.js';
 import { SplunkHecSink } from './splunk.js';
 import { sinkFailure } from '../../testkit/sink-failure.js';
+import { onceSource } from '../../testkit/once-source.js';
 
 const TOKEN = 'test-hec-token-0123456789';
 const T = '2026-12-01T08:30:15.042Z';
@@ -382,17 +383,7 @@ describe('splunk_hec through the sink runner', () => {
       const doc = { '@timestamp': time, event: { id } };
       return { id, stream: 'siem', account: 'corp', time, logType: 'receipt', doc, ...(id === bad ? { json: `{"event":{"id":"${id}"},"broken":}` } : {}) };
     });
-    const source: Source = {
-      key: 'corp/siem',
-      account: 'corp',
-      stream: 'siem',
-      async *pull(cursor): AsyncGenerator<Batch> {
-        for (let i = Number(cursor ?? '0'); i < total; i += 25) {
-          await Promise.resolve();
-          yield { cursor: String(Math.min(total, i + 25)), events: docs.slice(i, i + 25) };
-        }
-      },
-    };
+    const source = onceSource(docs, { per: 25 });
     const cfg = config({ url: r.url, ack: true, concurrency: 3, batch: { max_events: 10, max_wait: '0s' } }, { ack_poll_interval: 50 });
     const s = httpSink.create(cfg, { logger: silentLogger() });
     sinks.push(s);
