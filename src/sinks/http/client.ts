@@ -1,11 +1,11 @@
 // One HTTP request of an http sink: the shared client setup, gzip, a total deadline, a bounded reply, and every
 // failure turned into a SinkError whose code says what the runner does next.
-import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { gzip as gzipCb } from 'node:zlib';
 import { request, type Dispatcher } from 'undici';
 import { SinkError, type SinkErrorCode } from '../../core/errors.js';
-import { createHttpAgent, envProxyConfigured, proxyRefusalOf, tlsAlertOf } from '../../core/http-agent.js';
+import { createHttpAgent, envProxyConfigured, proxyRefusalOf } from '../../core/http-agent.js';
+import { errnoOf, loadTls, tlsProblemOf } from '../tls.js';
 import type { Logger } from '../../telemetry/logger.js';
 import type { HttpSinkConfig } from './config.js';
 
@@ -38,47 +38,6 @@ export function retryAfterMs(headers: HttpReply['headers'], now = Date.now()): n
 export function excerpt(text: string): string {
   const cut = text.length > REPLY_EXCERPT_BYTES ? `${text.slice(0, REPLY_EXCERPT_BYTES)}…` : text;
   return cut.replace(/\s+/g, ' ').trim();
-}
-
-/** TLS verification failures: only the operator can fix them (a CA file, a server name, a renewed certificate). */
-const TLS_HINTS: Readonly<Record<string, string>> = {
-  DEPTH_ZERO_SELF_SIGNED_CERT: 'the receiver presents a self-signed certificate: trust it with tls.ca_file',
-  SELF_SIGNED_CERT_IN_CHAIN: 'the receiver\'s certificate chain ends in a CA this collector does not trust: add it with tls.ca_file',
-  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'the receiver\'s certificate cannot be verified (missing intermediate or unknown CA): add the CA with tls.ca_file',
-  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'the CA that issued the receiver\'s certificate is not trusted: add it with tls.ca_file',
-  UNABLE_TO_GET_ISSUER_CERT: 'the CA that issued the receiver\'s certificate is not trusted: add it with tls.ca_file',
-  CERT_HAS_EXPIRED: 'the receiver\'s certificate has expired',
-  CERT_NOT_YET_VALID: 'the receiver\'s certificate is not valid yet (check the clocks)',
-  ERR_TLS_CERT_ALTNAME_INVALID: 'the receiver\'s certificate does not name this host: fix the URL or set tls.server_name',
-  CERT_REVOKED: 'the receiver\'s certificate was revoked',
-};
-
-/**
- * TLS alerts a receiver sends when it refuses the client certificate (mutual TLS): received from the peer, so the
- * configuration to fix is ours. Handshake failure is the TLS 1.2 answer to a missing certificate, among other things.
- */
-const CLIENT_CERT_ALERTS: Readonly<Record<string, string>> = {
-  ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED: 'the receiver refused the client certificate: it requires one (mutual TLS): set tls.cert_file and tls.key_file',
-  ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE: 'the receiver refused the client certificate (tls.cert_file) as bad: is it signed by a CA the receiver trusts, and is key_file its key?',
-  ERR_SSL_TLSV1_ALERT_UNKNOWN_CA: 'the receiver refused the client certificate (tls.cert_file): it does not trust the CA that signed it',
-  ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN: 'the receiver refused the client certificate (tls.cert_file): it cannot verify it',
-  ERR_SSL_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE: 'the receiver refused the client certificate (tls.cert_file): not usable for client authentication (extendedKeyUsage clientAuth?)',
-  ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED: 'the receiver refused the client certificate (tls.cert_file): it has expired',
-  ERR_SSL_SSLV3_ALERT_CERTIFICATE_REVOKED: 'the receiver refused the client certificate (tls.cert_file): it was revoked',
-  ERR_SSL_TLSV1_ALERT_ACCESS_DENIED: 'the receiver refused the client certificate (tls.cert_file): access denied to it',
-  ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE:
-    'the receiver refused the TLS handshake: most often the receiver refused the client certificate (none in tls.cert_file, or one it does not accept); else no TLS version or cipher in common',
-};
-
-function errnoOf(err: unknown): string | undefined {
-  let cur: unknown = err;
-  for (let i = 0; i < 4 && cur instanceof Error; i++) {
-    const code = (cur as { code?: unknown }).code;
-    if (typeof code === 'string' && code !== 'UND_ERR_SOCKET') return code;
-    cur = (cur as { cause?: unknown }).cause;
-  }
-  const code = (err as { code?: unknown } | undefined)?.code;
-  return typeof code === 'string' ? code : undefined;
 }
 
 /** What the runner does with a reply status that is not a success, by the shared classification. */
@@ -120,27 +79,14 @@ export class HttpTarget {
     this.base = new URL(cfg.url);
     this.timeoutMs = cfg.request_timeout;
     this.extraHeaders = { ...(cfg.headers ?? {}) };
-    const read = (file: string, key: string): string => {
-      try {
-        return readFileSync(file, 'utf8');
-      } catch (err) {
-        throw new SinkError('SINK_CONFIG', `sink ${cfg.name}: cannot read tls.${key} ${file}: ${(err as Error).message}`, cfg.name, { cause: err });
-      }
-    };
-    if (!cfg.tls.verify) {
-      log.warn({ url: this.base.origin }, 'TLS verification is OFF for this sink (tls.verify: false): anyone on the path can read and alter what it sends');
-    }
+    const tls = loadTls(cfg.tls, cfg.name, log, this.base.origin);
     const proxy = cfg.proxy_url ?? (envProxyConfigured() ? 'env' : undefined);
     this.proxyFrom = proxy === undefined ? undefined : proxy === 'env' ? 'the proxy from HTTPS_PROXY / HTTP_PROXY' : 'the proxy in proxy_url';
     this.dispatcher = createHttpAgent({
-      rejectUnauthorized: cfg.tls.verify,
+      ...tls,
       headersTimeoutMs: cfg.request_timeout,
       bodyTimeoutMs: cfg.request_timeout,
       connections: Math.max(2, cfg.concurrency + 1),
-      ...(cfg.tls.ca_file === undefined ? {} : { ca: read(cfg.tls.ca_file, 'ca_file') }),
-      ...(cfg.tls.cert_file === undefined ? {} : { cert: read(cfg.tls.cert_file, 'cert_file') }),
-      ...(cfg.tls.key_file === undefined ? {} : { key: read(cfg.tls.key_file, 'key_file') }),
-      ...(cfg.tls.server_name === undefined ? {} : { servername: cfg.tls.server_name }),
       ...(proxy === undefined ? {} : { proxy }),
     });
   }
@@ -189,16 +135,14 @@ export class HttpTarget {
     }
     const refused = proxyRefusalOf(err);
     if (refused !== undefined) return this.proxyFailure(what, err, refused);
-    const alert = tlsAlertOf(err);
-    const refusal = alert === undefined ? undefined : CLIENT_CERT_ALERTS[alert];
-    if (alert !== undefined && refusal !== undefined) {
-      return new SinkError('SINK_CONFIG', `sink ${name}: ${what}: TLS alert from the receiver (${alert}): ${refusal}`, name, { cause: err, details: { errno: alert } });
+    const tls = tlsProblemOf(err);
+    if (tls?.kind === 'client_certificate') {
+      return new SinkError('SINK_CONFIG', `sink ${name}: ${what}: TLS alert from the receiver (${tls.code}): ${tls.hint}`, name, { cause: err, details: { errno: tls.code } });
+    }
+    if (tls !== undefined) {
+      return new SinkError('SINK_CONFIG', `sink ${name}: ${what}: TLS verification failed (${tls.code}): ${tls.hint}`, name, { cause: err, details: { errno: tls.code } });
     }
     const code = errnoOf(err);
-    const hint = code === undefined ? undefined : TLS_HINTS[code];
-    if (hint !== undefined) {
-      return new SinkError('SINK_CONFIG', `sink ${name}: ${what}: TLS verification failed (${code}): ${hint}`, name, { cause: err, details: { errno: code } });
-    }
     const message = err instanceof Error ? err.message : String(err);
     // Some receivers (node:https among them) refuse a client certificate by closing the connection, without an alert:
     // not told apart from a receiver that drops connections, so retried, but the likely cause is named.

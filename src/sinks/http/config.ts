@@ -3,25 +3,7 @@ import { z } from 'zod';
 import { LOG_TYPES, STREAM_NAMES } from '../../core/contracts.js';
 import { durationIn, httpUrl } from '../../config/common.js';
 import { batchSchema, sinkCommon } from '../common.js';
-
-const tls = z
-  .strictObject({
-    /** Verify the receiver's certificate. Keep on: off logs a warning at every start. */
-    verify: z.boolean().default(true),
-    /** Extra CA bundle (PEM) to trust, e.g. the private CA that signed the receiver's certificate. */
-    ca_file: z.string().min(1).optional(),
-    /** Client certificate (PEM) for mutual TLS; needs key_file. */
-    cert_file: z.string().min(1).optional(),
-    /** Client key (PEM) for mutual TLS; needs cert_file. */
-    key_file: z.string().min(1).optional(),
-    /** The name the receiver's certificate must carry, when the URL names it otherwise (an IP address, an alias). */
-    server_name: z.string().min(1).optional(),
-  })
-  .superRefine((t, ctx) => {
-    if ((t.cert_file === undefined) !== (t.key_file === undefined)) {
-      ctx.addIssue({ code: 'custom', path: [t.cert_file === undefined ? 'cert_file' : 'key_file'], message: 'mutual TLS needs both cert_file and key_file' });
-    }
-  });
+import { tlsSchema } from '../tls.js';
 
 const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'not a valid HTTP header name');
 
@@ -31,7 +13,7 @@ const httpCommon = {
   type: z.literal('http'),
   /** The receiver's base URL (http or https), e.g. https://splunk.example:8088 or https://es.example:9200. */
   url: httpUrl,
-  tls: tls.prefault({}),
+  tls: tlsSchema.prefault({}),
   /**
    * A proxy for this sink's requests (`http://proxy:3128`, credentials allowed in the URL). Absent: HTTPS_PROXY /
    * HTTP_PROXY / NO_PROXY from the environment when set, else direct.
