@@ -29,6 +29,8 @@ async function main(): Promise<void> {
       throw new Error(`unknown receiver kind ${kind}`);
   }
   process.stdout.write(`url ${url}\n`);
+  // An orderly exit on the bench's SIGTERM, so `--cpu-prof` (BENCH_RECEIVER_NODE_ARGS) gets to write its profile.
+  process.once('SIGTERM', () => process.exit(0));
 }
 
 main().catch((err: unknown) => {

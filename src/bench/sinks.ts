@@ -4,7 +4,7 @@
 // BENCH_SINKS=file,ndjson,splunk_hec,splunk_hec_ack,elasticsearch,opensearch (default all of them; opensearch is a real
 // OpenSearch node, installed by test/engine/install.sh, the others in-repo receivers), BENCH_EVENTS=N (default 300000),
 // BENCH_COMPRESSION=none (the http sinks without gzip), BENCH_NODE_ARGS (extra node options for the collector, e.g.
-// `--cpu-prof --cpu-prof-dir=DIR`).
+// `--cpu-prof --cpu-prof-dir=DIR`), BENCH_RECEIVER_NODE_ARGS (the same for the in-repo receiver's process).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -70,7 +70,8 @@ async function startEngine(): Promise<{ url: string; pid: number; stop: () => Pr
 
 /** A receiver in a child process: resolves with its URL once it listens. */
 async function startReceiver(kind: string): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, [RECEIVER, kind], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const nodeArgs = (process.env['BENCH_RECEIVER_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
+  const child = spawn(process.execPath, [...nodeArgs, RECEIVER, kind], { stdio: ['ignore', 'pipe', 'inherit'] });
   const out = child.stdout;
   if (out === null) throw new Error('receiver has no stdout');
   const lines = createInterface({ input: out });

@@ -60,6 +60,12 @@ describe('bulk fake: items', () => {
     const a = await call(r, '/_bulk', ['{"create":{"_index":"logs-mimecast.siem-default","_id":"a"}}', JSON.stringify(doc('a')), '{"create":{"_index":"logs-mimecast.siem-default","_id":"a"}}', JSON.stringify(doc('a')), '{"create":{"_index":"logs-mimecast.siem-default","_id":"b"}}', '[1]', '{"create":{"_index":"logs-mimecast.siem-default","_id":"c"}}', '{"event":{}}', ''].join('\n'));
     expect(statuses(a)).toEqual([201, 409, 400, 400]);
     expect(r.count()).toBe(1);
+    const unterminated = await call(r, '/_bulk', `{"create":{"_index":"logs-mimecast.siem-default","_id":"d"}}\n${JSON.stringify(doc('d'))}`);
+    expect(unterminated.status).toBe(400);
+    expect((await call(r, '/_bulk', ' \n')).status).toBe(400);
+    const multibyte = await call(r, '/_bulk', `{"create":{"_index":"logs-mimecast.siem-default","_id":"é✓"}}\n${JSON.stringify({ ...doc('e'), m: 'ü\n' })}\n`);
+    expect(statuses(multibyte)).toEqual([201]);
+    expect(r.count()).toBe(2);
   });
 
   it('index creates or replaces (201 then 200 updated); no _id gets a generated one; delete works; the path index is the default', async () => {

@@ -159,6 +159,71 @@ function globToRegExp(glob: string): RegExp {
   return re;
 }
 
+/** A bulk body's lines (the one after the last newline left out): the text of one, and a source line as a document. */
+interface BulkLines {
+  count: number;
+  text(i: number): string;
+  source(i: number): { source: unknown; sourceOk: boolean };
+}
+
+type LinesOrProblem = BulkLines | 'empty' | 'unterminated';
+
+function textLines(text: string): LinesOrProblem {
+  if (text.trim() === '') return 'empty';
+  if (!text.endsWith('\n')) return 'unterminated';
+  const lines = text.split('\n');
+  lines.pop();
+  return {
+    count: lines.length,
+    text: (i) => lines[i] ?? '',
+    source: (i) => {
+      let source: unknown;
+      try {
+        source = JSON.parse(lines[i] ?? '');
+      } catch {
+        source = undefined;
+      }
+      return { source, sourceOk: isRecord(source) };
+    },
+  };
+}
+
+const TIMESTAMP_KEY = Buffer.from('"@timestamp"');
+
+/**
+ * The light receiver's lines, found on the bytes: action lines are decoded (they are small), source lines are not —
+ * a source counts as a document when it starts with `{`, and carries `@timestamp` when that key appears in it.
+ */
+function byteLines(bytes: Buffer): LinesOrProblem {
+  let blank = true;
+  for (const b of bytes) {
+    if (b !== 0x20 && b !== 0x0a && b !== 0x0d && b !== 0x09) {
+      blank = false;
+      break;
+    }
+  }
+  if (blank) return 'empty';
+  if (bytes[bytes.length - 1] !== 0x0a) return 'unterminated';
+  const starts: number[] = [];
+  const ends: number[] = [];
+  for (let at = 0; at < bytes.length; ) {
+    const nl = bytes.indexOf(0x0a, at);
+    starts.push(at);
+    ends.push(nl);
+    at = nl + 1;
+  }
+  return {
+    count: starts.length,
+    text: (i) => bytes.toString('utf8', starts[i], ends[i]),
+    source: (i) => {
+      const start = starts[i] ?? 0;
+      const ok = bytes[start] === 0x7b;
+      const hasTimestamp = ok && bytes.subarray(start, ends[i]).includes(TIMESTAMP_KEY);
+      return { source: hasTimestamp ? { '@timestamp': true } : {}, sourceOk: ok };
+    },
+  };
+}
+
 /**
  * ES response filtering: keeps the values reached by any path; `*` matches within one key, `**` any depth; arrays
  * are transparent; objects and arrays left empty disappear.
@@ -300,19 +365,18 @@ export async function startBulkReceiver(opts: BulkReceiverOptions = {}): Promise
     return [...out];
   };
 
-  const handleBulk = (text: string, pathIndex: string | undefined, rec: BulkRequestRecord, no: number): Reply => {
-    if (text.length === 0 || text.trim() === '') {
+  const handleBulk = (req: { bytes: Buffer; readonly text: string }, pathIndex: string | undefined, rec: BulkRequestRecord, no: number): Reply => {
+    const lines = light ? byteLines(req.bytes) : textLines(req.text);
+    if (lines === 'empty') {
       return jsonReply(400, esErrorBody(400, { type: 'action_request_validation_exception', reason: 'Validation Failed: 1: no requests added;' }));
     }
-    if (!text.endsWith('\n')) {
+    if (lines === 'unterminated') {
       return jsonReply(400, esErrorBody(400, { type: 'illegal_argument_exception', reason: 'The bulk request must be terminated by a newline [\\n]' }));
     }
-    const lines = text.split('\n');
-    lines.pop();
     type Op = { action: BulkAction; index: string; id: string | undefined; source: unknown; sourceOk: boolean };
     const ops: Op[] = [];
-    for (let i = 0; i < lines.length; i++) {
-      const line = lines[i] ?? '';
+    for (let i = 0; i < lines.count; i++) {
+      const line = lines.text(i);
       if (line.trim() === '') continue;
       let meta: unknown;
       try {
@@ -336,22 +400,10 @@ export async function startBulkReceiver(opts: BulkReceiverOptions = {}): Promise
         ops.push({ action, index, id, source: undefined, sourceOk: true });
         continue;
       }
-      const srcLine = lines[++i];
-      if (srcLine === undefined) {
+      if (++i >= lines.count) {
         return jsonReply(400, esErrorBody(400, { type: 'illegal_argument_exception', reason: `The bulk request must be terminated by a newline [\\n]` }));
       }
-      if (light) {
-        const ok = srcLine.charCodeAt(0) === 0x7b;
-        ops.push({ action, index, id, source: ok && srcLine.includes('"@timestamp"') ? { '@timestamp': true } : {}, sourceOk: ok });
-        continue;
-      }
-      let source: unknown;
-      try {
-        source = JSON.parse(srcLine);
-      } catch {
-        source = undefined;
-      }
-      const sourceOk = isRecord(source);
+      const { source, sourceOk } = lines.source(i);
       ops.push({ action, index, id, source, sourceOk });
     }
 
@@ -470,7 +522,7 @@ export async function startBulkReceiver(opts: BulkReceiverOptions = {}): Promise
       if (type !== 'application/json' && type !== 'application/x-ndjson') {
         return jsonReply(406, { error: `Content-Type header [${req.headers['content-type'] ?? ''}] is not supported`, status: 406 });
       }
-      return handleBulk(body.text, parts.length === 2 ? parts[0] : undefined, rec, thisBulk);
+      return handleBulk(body, parts.length === 2 ? parts[0] : undefined, rec, thisBulk);
     }
     if (method === 'GET' && parts.length === 0) {
       const v: Record<string, unknown> = { number: version, build_flavor: 'default', lucene_version: '9.11.1', minimum_wire_compatibility_version: '7.17.0', minimum_index_compatibility_version: '7.0.0' };

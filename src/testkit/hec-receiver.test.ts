@@ -139,6 +139,16 @@ describe('HEC receiver: events', () => {
     expect(cut.body).toMatchObject({ code: 6, 'invalid-event-number': 1 });
     expect(r.indexedCount).toBe(3);
   });
+
+  it('light: frames on the bytes — braces and escaped quotes in strings, multi-byte characters, gzip', async () => {
+    const r = await start({ light: true });
+    const tricky = JSON.stringify({ event: { message: 'é } { "b\\" [ ✓ 😀', n: [1, { a: '}' }] } });
+    expect((await post(r, `${tricky}\n${tricky}${ecs('z')}`)).status).toBe(200);
+    expect(r.indexedCount).toBe(3);
+    expect((await post(r, gzipSync(`${tricky} ${tricky}`), { ...AUTH, 'Content-Encoding': 'gzip' })).status).toBe(200);
+    expect(r.indexedCount).toBe(5);
+    expect((await post(r, ' \n ')).body).toMatchObject({ code: 5 });
+  });
 });
 
 describe('HEC receiver: tokens', () => {

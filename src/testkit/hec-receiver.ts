@@ -245,7 +245,8 @@ type Envelope = Omit<HecEvent, 'channel' | 'ackId' | 'requestNo'>;
 type ParseResult = { envelopes: Envelope[]; error?: { code: HecCode; at: number } };
 
 /** Splits concatenated JSON objects. A value is scanned to its closing brace (strings and escapes respected). */
-export function parseEvents(text: string, allowedIndexes?: ReadonlySet<string>, light = false): ParseResult {
+export function parseEvents(text: string, allowedIndexes?: ReadonlySet<string>): ParseResult | 'empty' {
+  if (text.trim() === '') return 'empty';
   const envelopes: Envelope[] = [];
   const n = text.length;
   let i = 0;
@@ -255,11 +256,6 @@ export function parseEvents(text: string, allowedIndexes?: ReadonlySet<string>, 
     if (text.charCodeAt(i) !== 0x7b /* { */) return { envelopes, error: { code: 6, at } };
     const end = scanObject(text, i);
     if (end < 0) return { envelopes, error: { code: 6, at } };
-    if (light) {
-      i = end;
-      envelopes.push({ event: true });
-      continue;
-    }
     let value: unknown;
     try {
       value = JSON.parse(text.slice(i, end));
@@ -273,21 +269,67 @@ export function parseEvents(text: string, allowedIndexes?: ReadonlySet<string>, 
   }
 }
 
+/**
+ * The light receiver's framing: the same object boundaries as parseEvents, found on the bytes (no text decoded, no
+ * JSON parsed), each event counted as `{ event: true }`. What a receiver must at least do to count events.
+ */
+export function frameEvents(bytes: Buffer): ParseResult | 'empty' {
+  const envelopes: Envelope[] = [];
+  const n = bytes.length;
+  let i = 0;
+  for (let at = 0; ; at++) {
+    while (i < n && isSpace(bytes[i] ?? 0)) i++;
+    if (i >= n) return at === 0 ? 'empty' : { envelopes };
+    if (bytes[i] !== 0x7b /* { */) return { envelopes, error: { code: 6, at } };
+    const end = scanObjectBytes(bytes, i);
+    if (end < 0) return { envelopes, error: { code: 6, at } };
+    i = end;
+    envelopes.push({ event: true });
+  }
+}
+
 function isSpace(c: number): boolean {
   return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 }
 
 /** Index just past the object starting at `start`, or -1 when the text ends first. */
 function scanObject(text: string, start: number): number {
+  const n = text.length;
   let depth = 0;
-  let inString = false;
-  for (let i = start; i < text.length; i++) {
+  for (let i = start; i < n; i++) {
     const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c /* \ */) i++;
-      else if (c === 0x22 /* " */) inString = false;
-    } else if (c === 0x22) inString = true;
-    else if (c === 0x7b || c === 0x5b) depth++;
+    if (c === 0x22 /* " */) {
+      // A string, to its closing quote; a backslash escapes the next character.
+      for (i++; i < n; i++) {
+        const d = text.charCodeAt(i);
+        if (d === 0x5c /* \ */) i++;
+        else if (d === 0x22) break;
+      }
+    } else if (c === 0x7b || c === 0x5b) depth++;
+    else if (c === 0x7d || c === 0x5d) {
+      depth--;
+      if (depth === 0) return i + 1;
+    }
+  }
+  return -1;
+}
+
+/**
+ * scanObject on UTF-8 bytes (written twice rather than through an accessor, which V8 does not inline here): every
+ * character it looks for is ASCII, and UTF-8 never uses ASCII bytes inside a multi-byte character.
+ */
+function scanObjectBytes(bytes: Uint8Array, start: number): number {
+  const n = bytes.length;
+  let depth = 0;
+  for (let i = start; i < n; i++) {
+    const c = bytes[i];
+    if (c === 0x22) {
+      for (i++; i < n; i++) {
+        const d = bytes[i];
+        if (d === 0x5c) i++;
+        else if (d === 0x22) break;
+      }
+    } else if (c === 0x7b || c === 0x5b) depth++;
     else if (c === 0x7d || c === 0x5d) {
       depth--;
       if (depth === 0) return i + 1;
@@ -426,9 +468,8 @@ export async function startHecReceiver(opts: HecReceiverOptions = {}): Promise<H
     }
     if (body.kind === 'too_large') return jsonReply(413, { text: 'Content too large', code: 413 });
     if (body.kind === 'bad_encoding') return hecReply(6);
-    if (body.text.trim() === '') return hecReply(5);
-
-    const parsed = parseEvents(body.text, allowedIndexes, light);
+    const parsed = light ? frameEvents(body.bytes) : parseEvents(body.text, allowedIndexes);
+    if (parsed === 'empty') return hecReply(5);
     let ackId: number | undefined;
     let plan: AckPlan | undefined;
     if (parsed.error === undefined && channel !== undefined) {

@@ -17,9 +17,12 @@ export function jsonReply(status: number, body: unknown, headers: Record<string,
   };
 }
 
-/** A request body: the bytes on the wire, and the decoded text (gunzipped when `Content-Encoding: gzip`). */
+/**
+ * A request body: the bytes on the wire, and the decoded bytes (gunzipped when `Content-Encoding: gzip`), with
+ * their text made when first asked for (the benchmark's light receivers frame the bytes and never decode them).
+ */
 export type Body =
-  | { kind: 'ok'; wireBytes: number; text: string }
+  | { kind: 'ok'; wireBytes: number; bytes: Buffer; readonly text: string }
   | { kind: 'too_large'; wireBytes: number }
   | { kind: 'bad_encoding'; wireBytes: number };
 
@@ -41,15 +44,28 @@ export function readBody(req: IncomingMessage, maxBytes: number): Promise<Body> 
       if (size > maxBytes) return resolve({ kind: 'too_large', wireBytes: size });
       const raw = Buffer.concat(chunks);
       const encoding = (req.headers['content-encoding'] ?? '').trim().toLowerCase();
-      if (encoding === '' || encoding === 'identity') return resolve({ kind: 'ok', wireBytes: size, text: raw.toString('utf8') });
+      if (encoding === '' || encoding === 'identity') return resolve(okBody(size, raw));
       if (encoding !== 'gzip') return resolve({ kind: 'bad_encoding', wireBytes: size });
       gunzip(raw, { maxOutputLength: Math.max(maxBytes * 20, 1024) }, (err, out) => {
-        if (err === null) return resolve({ kind: 'ok', wireBytes: size, text: out.toString('utf8') });
+        if (err === null) return resolve(okBody(size, out));
         const tooBig = (err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE';
         resolve(tooBig ? { kind: 'too_large', wireBytes: size } : { kind: 'bad_encoding', wireBytes: size });
       });
     });
   });
+}
+
+function okBody(wireBytes: number, bytes: Buffer): Body {
+  let text: string | undefined;
+  return {
+    kind: 'ok',
+    wireBytes,
+    bytes,
+    get text(): string {
+      text ??= bytes.toString('utf8');
+      return text;
+    },
+  };
 }
 
 export type Handler = (req: IncomingMessage, url: URL) => Promise<Reply>;
