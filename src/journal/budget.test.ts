@@ -124,7 +124,7 @@ describe('journal budget during a sink outage', () => {
     expect(j.headSeq()).toBe(head);
     expect(sink.sends).toBeGreaterThan(0);
 
-    const onDisk = pagesOf(['events']);
+    const onDisk = pagesOf(['events', 'blocks']);
     expect(j.usage().bytes).toBeLessThanOrEqual(MAX_BYTES);
     expect(onDisk).toBeLessThanOrEqual(MAX_BYTES * 1.1);
     // Full enough that the budget, not something else, stopped the sources.
@@ -334,12 +334,13 @@ describe('journal dedup store', () => {
     opened.splice(0).forEach((x) => x.close());
 
     // The same file as version 1 wrote it: no dedup_ids column (nor the quarantine's retry columns of version 3, nor
-    // the events' log_type of version 4, nor the dead letters' columns of version 5).
+    // the events' log_type of version 4, nor the dead letters' columns of version 5, nor the blocks of version 6).
     const db = new Database(path.join(dir, 'journal.sqlite'));
     db.exec('DROP INDEX dead_letter_sink; DROP INDEX dead_letter_retry');
     db.exec('ALTER TABLE dead_letter DROP COLUMN log_type; ALTER TABLE dead_letter DROP COLUMN retry; ALTER TABLE dead_letter DROP COLUMN retry_note');
     db.exec('ALTER TABLE totals DROP COLUMN dedup_ids');
-    db.exec('ALTER TABLE events DROP COLUMN log_type');
+    db.exec('ALTER TABLE events DROP COLUMN log_type; ALTER TABLE events DROP COLUMN block; ALTER TABLE events DROP COLUMN off; ALTER TABLE events DROP COLUMN len');
+    db.exec('DROP TABLE blocks');
     db.exec('DROP INDEX quarantine_retry; ALTER TABLE quarantine DROP COLUMN refetch; ALTER TABLE quarantine DROP COLUMN retry; ALTER TABLE quarantine DROP COLUMN retry_note');
     db.pragma('user_version = 1');
     db.close();

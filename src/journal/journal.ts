@@ -9,9 +9,9 @@ import { silentLogger, type Logger } from '../telemetry/logger.js';
 import { AUTOCHECKPOINT_PAGES, Checkpointer } from './checkpointer.js';
 
 /*
- * Schema (version 5, tracked in PRAGMA user_version):
+ * Schema (version 6, tracked in PRAGMA user_version):
  *
- *   events(seq INTEGER PRIMARY KEY, cum, stream, account, id, time, json, log_type)
+ *   events(seq INTEGER PRIMARY KEY, cum, stream, account, id, time, json, log_type, block, off, len)
  *     seq is assigned here, contiguously, from totals.head_seq (never reused, even after every row is
  *     deleted, so sink offsets stay meaningful). Rows are only ever deleted as a prefix (seq <= the lowest
  *     active sink offset), so live rows are exactly (del_seq, head_seq]: counts are subtractions.
@@ -21,6 +21,16 @@ import { AUTOCHECKPOINT_PAGES, Checkpointer } from './checkpointer.js';
  *     json holds the document as UTF-8 bytes (BLOB values; the column's TEXT affinity leaves them as they are);
  *     rows written by earlier versions hold TEXT and are read the same way. log_type (version 4) is the
  *     event's `mimecast.log_type`, so sinks route on it without parsing documents; NULL in older rows.
+ *     block, off, len (version 6): rows appended since then keep their document in `blocks` (json is an empty
+ *     BLOB): `len` bytes at `off` in the block whose key is `block`. Rows written before hold it in json.
+ *   blocks(first INTEGER PRIMARY KEY, last, data)
+ *     the documents of consecutive event rows (seqs first..last, one append), concatenated, up to BLOCK_BYTES
+ *     each. Why: deleting delivered rows that hold ~1.5 KB documents made SQLite rebalance their pages and write
+ *     every one of them to the WAL (as many bytes as the documents, again at each checkpoint): about as costly as
+ *     reading them. A block is a few large BLOBs on overflow pages, which are freed without being written, and
+ *     the event rows left are small; reading a range fetches a few blocks instead of a buffer per row. A block
+ *     is deleted once every event in it is (last <= the lowest offset), so the file may hold up to one block
+ *     beyond what the budget counts.
  *   dedup(t, h, PRIMARY KEY (t, h)) WITHOUT ROWID
  *     h = first 16 bytes of sha256(account + "\n" + event.id): ids are scoped per account because two
  *     tenants may legitimately reuse an id. t = the event's own time in whole seconds. A replay of a record
@@ -74,7 +84,12 @@ import { AUTOCHECKPOINT_PAGES, Checkpointer } from './checkpointer.js';
  * from SQLite with the same semantics.
  */
 
-const SCHEMA_VERSION = 5;
+const SCHEMA_VERSION = 6;
+/** Document bytes per block row (see the schema note); a single larger document gets a block of its own. */
+const BLOCK_BYTES = 256 * 1024;
+/** Blocks kept in memory for readers (sinks reading the same stretch, or one read ending inside a block). */
+const BLOCK_CACHE_ENTRIES = 8;
+const EMPTY = Buffer.alloc(0);
 const FILE_NAME = 'journal.sqlite';
 const DEFAULT_MAX_EVENTS = 1_000_000;
 const DEFAULT_MAX_BYTES = 1024 ** 3;
@@ -166,6 +181,12 @@ const MIGRATIONS: readonly string[] = [
   ALTER TABLE dead_letter ADD COLUMN retry_note TEXT;
   CREATE INDEX dead_letter_sink ON dead_letter (sink);
   CREATE INDEX dead_letter_retry ON dead_letter (sink, retry) WHERE retry IS NOT NULL;
+  `,
+  `
+  ALTER TABLE events ADD COLUMN block INTEGER;
+  ALTER TABLE events ADD COLUMN off INTEGER;
+  ALTER TABLE events ADD COLUMN len INTEGER;
+  CREATE TABLE blocks (first INTEGER PRIMARY KEY, last INTEGER NOT NULL, data BLOB NOT NULL);
   `,
 ];
 
@@ -361,6 +382,9 @@ function row(v: unknown): unknown[] {
 function dedupHash(account: string, id: string): Buffer {
   return hash('sha256', `${account}\n${id}`, 'buffer').subarray(0, 16);
 }
+
+/** What read() selects: seq, id, stream, account, time, block, off, len, json (rows before schema 6 only), log_type. */
+const READ_COLUMNS = 'seq, id, stream, account, time, block, off, len, CASE WHEN block IS NULL THEN json END, log_type';
 
 /** Thrown inside an append transaction to roll it back when the batch does not fit the budget. */
 class Refused extends Error {}
@@ -600,8 +624,6 @@ export class Journal {
   private readonly dedupWindowMs: number;
   private readonly dedupMaxIds: number;
   private readonly maxQuarantine: number;
-  /** Rows whose payload (document plus other columns) exceeds this spill into overflow pages (usable size - 35). */
-  private readonly overflowAt: number;
   private readonly pageSize: number;
   private totals: Totals;
   /** Sources whose batch did not fit, oldest first, with the room it asked for (Map keeps insertion order). */
@@ -609,6 +631,8 @@ export class Journal {
   private dedupTrimmed = 0;
   private readonly offsets = new Map<string, number>();
   private readonly filtered = new Map<string, Stmt>();
+  /** Recently read blocks by key, oldest first. */
+  private readonly blocks = new Map<number, Buffer>();
   private readonly tail: TailCache | undefined;
   private tailHits = 0;
   private tailMisses = 0;
@@ -620,6 +644,9 @@ export class Journal {
     insDedupOdd: Stmt;
     pruneDedupOdd: Stmt;
     insEvent: Stmt;
+    insBlock: Stmt;
+    getBlock: Stmt;
+    delBlocks: Stmt;
     insQuarantine: Stmt;
     retryRequests: Stmt;
     settleRetry: Stmt;
@@ -663,7 +690,6 @@ export class Journal {
     this.dedupWindowMs = positive(opts.dedupWindowMs, DEFAULT_DEDUP_WINDOW_MS, 'dedupWindowMs');
     this.dedupMaxIds = Math.floor(positive(opts.dedupMaxIds, DEFAULT_DEDUP_MAX_IDS, 'dedupMaxIds'));
     this.pageSize = num(db.pragma('page_size', { simple: true }), 'page_size');
-    this.overflowAt = this.pageSize - 35;
     this.maxQuarantine = Math.floor(positive(opts.maxQuarantine, DEFAULT_MAX_QUARANTINE, 'maxQuarantine'));
     const tailBytes = opts.tailCacheBytes ?? DEFAULT_TAIL_CACHE_BYTES;
     if (!(tailBytes >= 0)) throw new CollectorError('JOURNAL_FAILED', `journal option tailCacheBytes must be 0 or more, got ${tailBytes}`);
@@ -673,7 +699,11 @@ export class Journal {
     this.s = {
       insDedup: p('INSERT OR IGNORE INTO dedup (t, h) VALUES (?, ?)'),
       insDedupOdd: p('INSERT OR IGNORE INTO dedup_odd (h, seen) VALUES (?, ?)'),
-      insEvent: p('INSERT INTO events (seq, cum, stream, account, id, time, json, log_type) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
+      insEvent: p('INSERT INTO events (seq, cum, stream, account, id, time, json, log_type, block, off, len) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'),
+      insBlock: p('INSERT INTO blocks (first, last, data) VALUES (?, ?, ?)'),
+      getBlock: p('SELECT data FROM blocks WHERE first = ?').pluck(),
+      // Blocks are deleted in key order, so the ones with first <= floor are the deletable ones and at most one more.
+      delBlocks: p('DELETE FROM blocks WHERE first <= ? AND last <= ?'),
       insQuarantine: p('INSERT INTO quarantine (key, reason, detail, location, raw, at, refetch) VALUES (?, ?, ?, ?, ?, ?, ?)'),
       retryRequests: p("SELECT id, refetch FROM quarantine WHERE key = ? AND retry = 'requested' AND refetch IS NOT NULL ORDER BY id").raw(),
       settleRetry: p('UPDATE quarantine SET retry = ?, retry_note = ? WHERE id = ?'),
@@ -690,7 +720,7 @@ export class Journal {
       setTotals: p('UPDATE totals SET head_seq = ?, head_cum = ?, del_seq = ?, del_cum = ?, dedup_ids = ? WHERE one = 1'),
       upsertOffset: p('INSERT INTO sink_offsets (sink, seq) VALUES (?, ?) ON CONFLICT (sink) DO UPDATE SET seq = excluded.seq'),
       delOffset: p('DELETE FROM sink_offsets WHERE sink = ?'),
-      readAll: p('SELECT seq, id, stream, account, time, json, log_type FROM events WHERE seq > ? ORDER BY seq LIMIT ?').raw(),
+      readAll: p(`SELECT ${READ_COLUMNS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?`).raw(),
       cumAtOrBelow: p('SELECT cum FROM events WHERE seq <= ? ORDER BY seq DESC LIMIT 1').pluck(),
       timeOf: p('SELECT time FROM events WHERE seq = ?').pluck(),
       delEvents: p('DELETE FROM events WHERE seq <= ?'),
@@ -838,18 +868,12 @@ export class Journal {
   }
 
   /**
-   * What one event row occupies in the file: its payload plus ROW_BYTES. A payload too large for its leaf page
-   * keeps a part of 4-32 KiB there (SQLite's rule for table leaves), which leaves much of that page empty
-   * (counted as the whole page), and fills whole overflow pages with the rest.
+   * What one event occupies in the file: its row (the text columns plus ROW_BYTES) and its document in a block,
+   * whose overflow pages carry pageSize - 4 bytes each.
    */
   private rowCost(ev: NormalizedEvent, docBytes: number): number {
-    const payload = docBytes + ev.id.length + ev.account.length + ev.time.length + ev.stream.length + (ev.logType?.length ?? 0);
-    if (payload <= this.overflowAt) return payload + ROW_BYTES;
-    const perPage = this.pageSize - 4;
-    const min = Math.floor(((this.pageSize - 12) * 32) / 255) - 23;
-    let local = min + ((payload - min) % perPage);
-    if (local > this.overflowAt) local = min;
-    return (1 + Math.ceil((payload - local) / perPage)) * this.pageSize;
+    const text = ev.id.length + ev.account.length + ev.time.length + ev.stream.length + (ev.logType?.length ?? 0);
+    return text + ROW_BYTES + Math.ceil((docBytes * this.pageSize) / (this.pageSize - 4));
   }
 
   /**
@@ -889,6 +913,17 @@ export class Journal {
     const cache = this.tail !== undefined;
     const fresh: NormalizedEvent[] = [];
     const freshBodies: Buffer[] = [];
+    // The block being filled: its first seq and its documents so far.
+    let blockFirst = 0;
+    let blockLast = 0;
+    let blockBytes = 0;
+    const parts: Buffer[] = [];
+    const closeBlock = (): void => {
+      if (parts.length === 0) return;
+      this.s.insBlock.run(blockFirst, blockLast, parts.length === 1 ? parts[0] : Buffer.concat(parts, blockBytes));
+      parts.length = 0;
+      blockBytes = 0;
+    };
     const run = this.db.transaction(() => {
       for (const ev of batch.events) {
         if (!STREAM_SET.has(ev.stream)) throw new TypeError(`event ${ev.id}: unknown stream ${String(ev.stream)}`);
@@ -908,12 +943,18 @@ export class Journal {
         headCum += this.rowCost(ev, body.length);
         docBytes += body.length;
         if (inserted >= maxEvents || headCum > maxCum) throw new Refused();
-        this.s.insEvent.run(headSeq, headCum, ev.stream, ev.account, ev.id, ev.time, body, ev.logType ?? null);
+        if (parts.length > 0 && blockBytes + body.length > BLOCK_BYTES) closeBlock();
+        if (parts.length === 0) blockFirst = headSeq;
+        this.s.insEvent.run(headSeq, headCum, ev.stream, ev.account, ev.id, ev.time, EMPTY, ev.logType ?? null, blockFirst, blockBytes, body.length);
+        parts.push(body);
+        blockBytes += body.length;
+        blockLast = headSeq;
         inserted++;
         if (!cache) continue;
         fresh.push(ev);
         freshBodies.push(body);
       }
+      closeBlock();
       const q = batch.quarantined ?? [];
       for (const item of q) {
         const raw = item.raw.length > MAX_RAW_CHARS ? item.raw.slice(0, MAX_RAW_CHARS) : item.raw;
@@ -1040,21 +1081,41 @@ export class Journal {
       for (const r of stmt.iterate(from, limit)) {
         const a = row(r);
         const seq = num(a[0], 'seq');
-        const json = a[5];
-        if (json !== null) {
-          // A buffer per row, not text: measured in bench:sinks, reading the documents as strings cost ~30 % more CPU
-          // per event (a batch of strings outlives the young generation and is promoted; buffers stay outside the heap).
-          const body = docBytes(json);
+        // READ_COLUMNS: the document's block, offset and length, or (rows before schema 6) the document itself;
+        // both NULL for a row a filtered read skips.
+        const block = a[5];
+        const json = a[8];
+        if (block !== null || json !== null) {
+          // Views into a block (or a buffer per old row), not text: measured in bench:sinks, reading the documents
+          // as strings cost ~30 % more CPU per event (a batch of strings outlives the young generation and is promoted).
+          const body = block !== null ? this.blockSlice(num(block, 'block'), num(a[6], 'off'), num(a[7], 'len')) : docBytes(json);
           const size = body.length;
           if (events.length > 0 && bytes + size > maxBytes) break;
           bytes += size;
-          events.push(new StoredEvent(seq, str(a[1], 'id'), stream(a[2]), str(a[3], 'account'), str(a[4], 'time'), body, typeof a[6] === 'string' ? a[6] : ''));
+          events.push(new StoredEvent(seq, str(a[1], 'id'), stream(a[2]), str(a[3], 'account'), str(a[4], 'time'), body, typeof a[9] === 'string' ? a[9] : ''));
         }
         lastSeq = seq;
         if (events.length >= maxEvents || bytes >= maxBytes) break;
       }
       return { events, lastSeq };
     });
+  }
+
+  /** `len` bytes at `off` of block `first`, a view into the block (kept in a small cache: reads go forward). */
+  private blockSlice(first: number, off: number, len: number): Buffer {
+    let data = this.blocks.get(first);
+    if (data === undefined) {
+      const v: unknown = this.s.getBlock.get(first);
+      if (!Buffer.isBuffer(v)) throw new Error(`block ${first} is missing`);
+      data = v;
+      if (this.blocks.size >= BLOCK_CACHE_ENTRIES) {
+        const oldest = this.blocks.keys().next();
+        if (oldest.done !== true) this.blocks.delete(oldest.value);
+      }
+      this.blocks.set(first, data);
+    }
+    if (off + len > data.length) throw new Error(`block ${first} holds ${data.length} bytes, a row wants ${off}+${len}`);
+    return data.subarray(off, off + len);
   }
 
   /** Moves the sink's offset to `uptoSeq` (never backwards), then deletes rows every active sink has passed. */
@@ -1301,6 +1362,8 @@ export class Journal {
     const cum: unknown = this.s.cumAtOrBelow.get(floor);
     const delCum = cum === undefined ? t.delCum : num(cum, 'cum');
     this.s.delEvents.run(floor);
+    this.s.delBlocks.run(floor, floor);
+    for (const first of this.blocks.keys()) if (first <= floor) this.blocks.delete(first);
     this.s.setTotals.run(t.headSeq, t.headCum, floor, delCum, t.dedupIds);
     return { ...t, delSeq: floor, delCum };
   }
@@ -1376,9 +1439,11 @@ export class Journal {
     if (stmt === undefined) {
       // Stream names come from the fixed STREAM_NAMES list, so inlining them as literals is safe.
       const inList = list.map((x) => `'${x}'`).join(', ');
-      const pick = list.length === 0 ? 'NULL' : `CASE WHEN stream IN (${inList}) THEN json END`;
+      const mine = list.length === 0 ? 'FALSE' : `stream IN (${inList})`;
       stmt = this.db
-        .prepare<unknown[], unknown>(`SELECT seq, id, stream, account, time, ${pick}, log_type FROM events WHERE seq > ? ORDER BY seq LIMIT ?`)
+        .prepare<unknown[], unknown>(
+          `SELECT seq, id, stream, account, time, CASE WHEN ${mine} THEN block END, off, len, CASE WHEN ${mine} AND block IS NULL THEN json END, log_type FROM events WHERE seq > ? ORDER BY seq LIMIT ?`,
+        )
         .raw();
       this.filtered.set(cacheKey, stmt);
     }
