@@ -1,6 +1,6 @@
 // The kafka sink: an idempotent producer (acks all) sending each event keyed by its event.id, in record batches below
 // max_message_bytes, with every broker answer turned into the sink contract's outcomes.
-import { Admin, Producer, stringSerializer, type SASLOptions } from '@platformatic/kafka';
+import { Admin, compatibilityPartitioner, Producer, stringSerializer, type SASLOptions } from '@platformatic/kafka';
 import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 import type { EventVerdict, OutEvent, SendResult, Sink } from '../../core/contracts.js';
 import { describeError, SinkError } from '../../core/errors.js';
@@ -141,6 +141,9 @@ export class KafkaSink implements Sink {
       retryDelay: 250,
       // A topic the brokers may create (auto.create.topics.enable) is created by the first send to it.
       autocreateTopics: true,
+      // The Java client's key hashing (murmur2, sign bit masked): an event.id lands in the partition any other
+      // Kafka producer would pick for it (the library's default differs for half the keys).
+      partitioner: compatibilityPartitioner,
       serializers: { headerKey: stringSerializer, headerValue: stringSerializer },
     });
     return this.producer;
