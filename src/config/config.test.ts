@@ -25,6 +25,7 @@ describe('config/example.yaml', () => {
       ES_API_KEY_FILE: secretFile,
       HEC_TOKEN_FILE: secretFile,
       GATEWAY_HEADERS_FILE: headersFile,
+      KAFKA_PASSWORD_FILE: secretFile,
     });
     const corp = cfg.accounts[0];
     expect(corp?.api === 'v2' ? [corp.client_id, corp.client_secret] : []).toEqual(['id-123', 's3cr3t-value']);
@@ -39,11 +40,14 @@ describe('config/example.yaml', () => {
     expect(legacy?.api === 'v1' ? [legacy.app_key, legacy.access_key, legacy.secret_key] : []).toEqual(['s3cr3t-value', 's3cr3t-value', 's3cr3t-value']);
     expect(legacy?.streams.siem).toMatchObject({ file_format: 'json', compress: true });
     expect(cfg.journal.max_bytes).toBe(1024 ** 3);
-    expect(cfg.sinks.map((s) => (s.type === 'http' ? `http/${s.preset}` : s.type))).toEqual(['file', 'stdout', 'http/elasticsearch', 'http/splunk_hec', 'http/ndjson']);
+    expect(cfg.sinks.map((s) => (s.type === 'http' ? `http/${s.preset}` : s.type))).toEqual(['file', 'stdout', 'http/elasticsearch', 'http/splunk_hec', 'http/ndjson', 'kafka']);
     const [, , elastic, splunk, gateway] = cfg.sinks;
     expect(elastic?.type === 'http' && elastic.preset === 'elasticsearch' ? elastic.api_key : undefined).toBe('s3cr3t-value');
     expect(splunk?.type === 'http' && splunk.preset === 'splunk_hec' ? [splunk.token, splunk.ack, splunk.batch.max_bytes] : []).toEqual(['s3cr3t-value', true, 1024 ** 2]);
     expect(gateway?.type === 'http' ? gateway.headers : undefined).toEqual({ 'X-Api-Key': 'gw-key-123456789' });
+    const kafka = cfg.sinks[5];
+    expect(kafka?.type === 'kafka' ? [kafka.topic, kafka.compression, kafka.sasl?.password, kafka.tls?.verify, kafka.max_message_bytes] : []).toEqual(['mimecast.{stream}', 'lz4', 's3cr3t-value', true, 1024 ** 2]);
+    expect(JSON.stringify(maskSecrets(kafka))).not.toContain('s3cr3t-value');
   });
 });
 
@@ -251,7 +255,7 @@ sinks:
     expect(parseConfigText(v2('firewall'), {}).issues[0]?.message).not.toMatch(/did you mean/);
     expect(parseConfigText(v2('receipt').replace('types: [receipt]', 'types: [receipt], mode: strem'), {}).issues[0]?.message).toMatch(/did you mean "stream"\?/);
     const sink = parseConfigText(v2('receipt').replace('type: stdout', 'type: sdtout'), {}).issues;
-    expect(sink.map((i) => [i.path, i.message])).toEqual([['sinks[0].type', 'unknown sink type (this version supports: file, stdout, http) (did you mean "stdout"?)']]);
+    expect(sink.map((i) => [i.path, i.message])).toEqual([['sinks[0].type', 'unknown sink type (this version supports: file, stdout, http, kafka) (did you mean "stdout"?)']]);
     const old = parseConfigText(v1(keys.replace('    app_id', '    base_url: https://eu-api.mimecast.com\n    app_id'), 'siem: { types: [receipt, urlclick] }'), {}).issues;
     expect(old.map((i) => [i.path, i.message])).toEqual([['accounts[0].streams.siem.types', 'urlclick: Cloud Integrated logs need API 2.0 (api: v2)']]);
   });

@@ -6,10 +6,11 @@ import type { Logger } from '../telemetry/logger.js';
 import { bindSink, type SinkKind } from './common.js';
 import { fileSink, fileSinkSchema } from './file/index.js';
 import { httpSink, httpSinkSchema } from './http/index.js';
+import { kafkaSink, kafkaSinkSchema } from './kafka/index.js';
 import { stdoutSink, stdoutSinkSchema } from './stdout/index.js';
 import type { SinkBinding } from '../core/sink-runner.js';
 
-const SCHEMAS = [fileSinkSchema, stdoutSinkSchema, httpSinkSchema] as const;
+const SCHEMAS = [fileSinkSchema, stdoutSinkSchema, httpSinkSchema, kafkaSinkSchema] as const;
 
 export type SinkConfig = z.output<(typeof SCHEMAS)[number]>;
 export type SinkType = SinkConfig['type'];
@@ -18,6 +19,7 @@ const KINDS: { readonly [T in SinkType]: SinkKind<Extract<SinkConfig, { type: T 
   file: fileSink,
   stdout: stdoutSink,
   http: httpSink,
+  kafka: kafkaSink,
 };
 
 export const SINK_TYPES = Object.keys(KINDS) as SinkType[];
