@@ -1,7 +1,7 @@
 // Benchmark of delivery: events/s from a filled journal into each sink's local receiver, with the collector's CPU
 // seconds per 100k events and its peak RSS. The collector runs as `run` (a child process) against an empty simulator,
 // so what it does is drain the journal; each receiver runs in a process of its own.
-// BENCH_SINKS=file,ndjson,splunk_hec,splunk_hec_ack,elasticsearch,opensearch (default all of them; opensearch is a real
+// BENCH_SINKS=file,ndjson,splunk_hec,splunk_hec_ack,elasticsearch,opensearch,kafka (default all of them; opensearch is a real
 // OpenSearch node, installed by test/engine/install.sh, the others in-repo receivers), BENCH_EVENTS=N (default 300000),
 // BENCH_COMPRESSION=none (the http sinks without gzip), BENCH_NODE_ARGS (extra node options for the collector, e.g.
 // `--cpu-prof --cpu-prof-dir=DIR`), BENCH_RECEIVER_NODE_ARGS (the same for the in-repo receiver's process).
@@ -17,6 +17,7 @@ import { Journal } from '../journal/journal.js';
 import { normalizeSiemV2Full } from '../sources/normalizers.js';
 import { startSimulator } from '../simulator/index.js';
 import { RecordFactory } from '../simulator/records.js';
+import { startKafkaBroker } from '../testkit/kafka-broker.js';
 import { engineJson, startSearchEngine } from '../testkit/search-engine.js';
 import { freePort } from './free-port.js';
 import { deliveredFromStatus, procStat } from './proc.js';
@@ -25,7 +26,7 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const MAIN = resolve(HERE, '../cli/main.js');
 const RECEIVER = resolve(HERE, 'sink-receiver.js');
 
-const TARGETS = ['file', 'ndjson', 'splunk_hec', 'splunk_hec_ack', 'elasticsearch', 'opensearch'] as const;
+const TARGETS = ['file', 'ndjson', 'splunk_hec', 'splunk_hec_ack', 'elasticsearch', 'opensearch', 'kafka'] as const;
 type Target = (typeof TARGETS)[number];
 
 /** Journals `n` SIEM events normalized from the simulator's records (about 1.5 KB each), as a source would. */
@@ -81,6 +82,13 @@ async function startReceiver(kind: string): Promise<{ url: string; child: ChildP
   throw new Error(`receiver ${kind} ended before listening`);
 }
 
+/** A real Apache Kafka broker (test/kafka/install.sh) with the topic the benchmark's events go to. */
+async function startBroker(): Promise<{ url: string; pid: number; stop: () => Promise<void> }> {
+  const broker = await startKafkaBroker();
+  await broker.createTopic('mimecast.siem');
+  return { url: broker.bootstrap, pid: broker.pid(), stop: () => broker.close() };
+}
+
 function sinkYaml(target: Target, url: string | undefined, dir: string): string {
   // BENCH_COMPRESSION=none measures the sinks without gzip (the http presets default to gzip).
   const compression = process.env['BENCH_COMPRESSION'] === 'none' ? ', compression: none' : '';
@@ -97,6 +105,8 @@ function sinkYaml(target: Target, url: string | undefined, dir: string): string 
     case 'elasticsearch':
     case 'opensearch':
       return `  - { name: out, type: http, preset: elasticsearch, url: ${JSON.stringify(url)}, concurrency: 4, ${batch}${compression} }`;
+    case 'kafka':
+      return `  - { name: out, type: kafka, brokers: [${JSON.stringify(url)}], ${batch} }`;
   }
 }
 
@@ -104,7 +114,8 @@ async function runOne(target: Target, n: number): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), `mc-bench-sinks-${target}-`));
   try {
     const filled = fill(join(dir, 'data'), n);
-    const engine = target === 'opensearch' ? await startEngine() : undefined;
+    // Receivers that run as processes of their own (a JVM): started here, their CPU measured by PID.
+    const engine = target === 'opensearch' ? await startEngine() : target === 'kafka' ? await startBroker() : undefined;
     const receiver = target === 'file' || engine !== undefined ? undefined : await startReceiver(target);
     const sim = await startSimulator({ seed: 'bench-sinks', backlogRecords: 0, publishIntervalMs: 0 });
     const port = await freePort();
