@@ -59,6 +59,37 @@ export interface PostOptions {
   signal: AbortSignal;
 }
 
+/** Pooled body buffers grow in steps of this, so batches of slightly different sizes share buffers. */
+const BODY_STEP = 256 * 1024;
+
+/**
+ * Request bodies that gzip will compress, reused once gzip has read them: a body is the size of a batch (MBs), and
+ * allocating one per send made V8 collect its whole heap every few sends (its external memory grew by each one).
+ * Bounded to one body per send in flight, plus one.
+ */
+class BodyPool {
+  private readonly spare: Buffer[] = [];
+  /** The memory of the buffers lent out (allocUnsafeSlow: each its own, never the shared pool's). */
+  private readonly lent = new WeakSet<ArrayBuffer>();
+
+  constructor(private readonly max: number) {}
+
+  take(size: number): Buffer {
+    const i = this.spare.findIndex((b) => b.length >= size);
+    const whole = i >= 0 ? (this.spare.splice(i, 1)[0] as Buffer) : Buffer.allocUnsafeSlow(Math.ceil(Math.max(size, 1) / BODY_STEP) * BODY_STEP);
+    this.lent.add(whole.buffer as ArrayBuffer);
+    return whole.subarray(0, size);
+  }
+
+  /** Takes back the buffer under a body `take` lent (anything else is left alone); `body` must not be used after. */
+  give(body: Buffer): void {
+    const memory = body.buffer;
+    if (!(memory instanceof ArrayBuffer) || !this.lent.has(memory)) return;
+    this.lent.delete(memory);
+    if (this.spare.length < this.max) this.spare.push(Buffer.from(memory, 0, memory.byteLength));
+  }
+}
+
 /**
  * The http sink's connection to its receiver: one keep-alive dispatcher (the shared setup: TLS, mutual TLS, proxy)
  * and `call`, which either returns the reply (any status) or throws a SinkError for a request that got none.
@@ -71,6 +102,7 @@ export class HttpTarget {
   /** Where the proxy comes from, for messages (undefined: direct). */
   private readonly proxyFrom: string | undefined;
   private closed = false;
+  private readonly bodies: BodyPool;
 
   constructor(
     private readonly cfg: HttpSinkConfig,
@@ -78,6 +110,7 @@ export class HttpTarget {
   ) {
     this.base = new URL(cfg.url);
     this.timeoutMs = cfg.request_timeout;
+    this.bodies = new BodyPool(cfg.concurrency + 1);
     this.extraHeaders = { ...(cfg.headers ?? {}) };
     const tls = loadTls(cfg.tls, cfg.name, log, this.base.origin);
     const proxy = cfg.proxy_url ?? (envProxyConfigured() ? 'env' : undefined);
@@ -89,6 +122,14 @@ export class HttpTarget {
       connections: Math.max(2, cfg.concurrency + 1),
       ...(proxy === undefined ? {} : { proxy }),
     });
+  }
+
+  /**
+   * A buffer of `size` bytes for a request body. With gzip on it comes from the pool and goes back to it as soon as
+   * gzip has read it (in `call`), so the caller must not keep it; without gzip it is the request's own.
+   */
+  bodyBuffer(size: number): Buffer {
+    return this.cfg.compression === 'gzip' ? this.bodies.take(size) : Buffer.allocUnsafe(size);
   }
 
   /** `METHOD path` for messages. */
@@ -106,7 +147,12 @@ export class HttpTarget {
     if (body !== undefined && opts.gzip === true) {
       // On libuv's thread pool, off the thread that runs the journal and the other sinks; level 1: most of the
       // saving for a fraction of the CPU (JSON lines compress 5-10x at any level).
-      body = await gzip(body, { level: 1 });
+      const plain = body;
+      try {
+        body = await gzip(plain, { level: 1 });
+      } finally {
+        this.bodies.give(plain);
+      }
       headers['content-encoding'] = 'gzip';
     }
     const deadline = AbortSignal.timeout(this.timeoutMs);

@@ -153,7 +153,7 @@ export class ElasticsearchSink implements Sink {
       lines[i] = line;
       total += Buffer.byteLength(line) + e.size + 1;
     }
-    const body = Buffer.allocUnsafe(total);
+    const body = this.target.bodyBuffer(total);
     let at = 0;
     for (let i = 0; i < events.length; i++) {
       at += body.write(lines[i] as string, at, 'utf8');

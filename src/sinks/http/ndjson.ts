@@ -33,7 +33,7 @@ export class NdjsonHttpSink implements Sink {
     events.forEach((e, i) => {
       total += (texts === undefined ? e.size : Buffer.byteLength(texts[i] as string, 'utf8')) + 1;
     });
-    const out = Buffer.allocUnsafe(total);
+    const out = this.target.bodyBuffer(total);
     let at = 0;
     if (array) out[at++] = 0x5b; // [
     events.forEach((e, i) => {

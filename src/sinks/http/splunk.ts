@@ -314,7 +314,7 @@ export class SplunkHecSink implements Sink {
       mids[i] = mid;
       total += head.length + (t === undefined ? mid.length - 1 : mid.length) + docSize + 2;
     }
-    const out = Buffer.allocUnsafe(total);
+    const out = this.target.bodyBuffer(total);
     let at = 0;
     for (let i = 0; i < events.length; i++) {
       const head = heads[i] as string;
