@@ -144,6 +144,10 @@ describe('bulk fake: items', () => {
     expect(filterPath(v, '**.status')).toEqual({ a: { b: { status: 1 }, status: 3 }, list: [{ status: 5 }] });
     expect(filterPath(v, 'sta*')).toEqual({ stat: 4 });
     expect(filterPath(v, 'nothing')).toEqual({});
+    expect(filterPath(v, 'a.**.status')).toEqual({ a: { b: { status: 1 }, status: 3 } });
+    expect(filterPath(v, 'a.b,a.b.other')).toEqual({ a: { b: { status: 1, other: 2 } } });
+    const reply = { took: 3, errors: true, items: [{ create: { _id: '1', status: 201, _shards: { total: 1 } } }, { create: { _id: '2', status: 409, error: { type: 'x' } } }] };
+    expect(filterPath(reply, 'errors,items.*.error,items.*.status')).toEqual({ errors: true, items: [{ create: { status: 201 } }, { create: { status: 409, error: { type: 'x' } } }] });
   });
 });
 

@@ -189,6 +189,8 @@ function textLines(text: string): LinesOrProblem {
 }
 
 const TIMESTAMP_KEY = Buffer.from('"@timestamp"');
+/** What the light receiver keeps of every source that has a timestamp (one shared object: sources are not kept). */
+const LIGHT_SOURCE: Readonly<Record<string, unknown>> = Object.freeze({ '@timestamp': true });
 
 /**
  * The light receiver's lines, found on the bytes: action lines are decoded (they are small), source lines are not —
@@ -219,7 +221,7 @@ function byteLines(bytes: Buffer): LinesOrProblem {
       const start = starts[i] ?? 0;
       const ok = bytes[start] === 0x7b;
       const hasTimestamp = ok && bytes.subarray(start, ends[i]).includes(TIMESTAMP_KEY);
-      return { source: hasTimestamp ? { '@timestamp': true } : {}, sourceOk: ok };
+      return { source: hasTimestamp ? LIGHT_SOURCE : {}, sourceOk: ok };
     },
   };
 }
@@ -229,37 +231,95 @@ function byteLines(bytes: Buffer): LinesOrProblem {
  * are transparent; objects and arrays left empty disappear.
  */
 export function filterPath(value: unknown, filter: string): unknown {
-  const paths = filter
-    .split(',')
-    .map((p) => p.trim())
-    .filter((p) => p !== '')
-    .map((p) => p.split('.'));
-  const out = applyPaths(value, paths);
+  let trie = filterCache.get(filter);
+  if (trie === undefined) {
+    trie = compileFilter(
+      filter
+        .split(',')
+        .map((p) => p.trim())
+        .filter((p) => p !== '')
+        .map((p) => p.split('.')),
+    );
+    if (filterCache.size < 100) filterCache.set(filter, trie);
+  }
+  const out = applyFilter(value, trie);
   return out === undefined ? {} : out;
 }
 
-function applyPaths(value: unknown, paths: string[][]): unknown {
-  if (paths.some((p) => p.length === 0)) return value;
+/**
+ * A filter_path compiled into a trie: `end` keeps the whole value; each step matches one key by glob (`**` stays
+ * on its own node and also hands the key to what follows it). Built once per filter, walked once per reply.
+ */
+interface FilterNode {
+  end: boolean;
+  steps: { glob: string; re: RegExp; node: FilterNode }[];
+  /** The node after a `**` step at this level, reached at any depth. */
+  deep?: FilterNode;
+}
+
+const filterCache = new Map<string, FilterNode>();
+
+function compileFilter(paths: readonly string[][]): FilterNode {
+  const root: FilterNode = { end: false, steps: [] };
+  for (const path of paths) {
+    let node = root;
+    for (const part of path) {
+      if (part === '**') {
+        node.deep ??= { end: false, steps: [] };
+        node = node.deep;
+        continue;
+      }
+      let step = node.steps.find((x) => x.glob === part);
+      if (step === undefined) {
+        step = { glob: part, re: globToRegExp(part), node: { end: false, steps: [] } };
+        node.steps.push(step);
+      }
+      node = step.node;
+    }
+    node.end = true;
+  }
+  return root;
+}
+
+/** The nodes a key leads to from `nodes` (a `**` node keeps matching below, and its next steps apply here too). */
+function nextNodes(nodes: readonly FilterNode[], key: string): FilterNode[] {
+  const out: FilterNode[] = [];
+  for (const n of nodes) {
+    for (const step of n.steps) if (step.re.test(key)) out.push(step.node);
+    if (n.deep !== undefined) {
+      out.push(n);
+      for (const step of n.deep.steps) if (step.re.test(key)) out.push(step.node);
+      if (n.deep.end) out.push(n.deep);
+    }
+  }
+  return out;
+}
+
+function applyFilter(value: unknown, node: FilterNode): unknown {
+  return applyNodes(value, [node]);
+}
+
+function applyNodes(value: unknown, nodes: readonly FilterNode[]): unknown {
+  if (nodes.some((n) => n.end)) return value;
   if (Array.isArray(value)) {
-    const kept = value.map((v) => applyPaths(v, paths)).filter((v) => v !== undefined);
+    const kept: unknown[] = [];
+    for (const v of value) {
+      const x = applyNodes(v, nodes);
+      if (x !== undefined) kept.push(x);
+    }
     return kept.length === 0 ? undefined : kept;
   }
   if (!isRecord(value)) return undefined;
-  const out: Record<string, unknown> = {};
-  for (const [key, child] of Object.entries(value)) {
-    const next: string[][] = [];
-    for (const [head, ...rest] of paths) {
-      if (head === undefined) continue;
-      if (head === '**') {
-        next.push(rest, [head, ...rest]);
-        if (rest[0] !== undefined && globToRegExp(rest[0]).test(key)) next.push(rest.slice(1));
-      } else if (globToRegExp(head).test(key)) next.push(rest);
-    }
+  let out: Record<string, unknown> | undefined;
+  for (const key of Object.keys(value)) {
+    const next = nextNodes(nodes, key);
     if (next.length === 0) continue;
-    const kept = applyPaths(child, next);
-    if (kept !== undefined) out[key] = kept;
+    const kept = applyNodes(value[key], next);
+    if (kept === undefined) continue;
+    out ??= {};
+    out[key] = kept;
   }
-  return Object.keys(out).length === 0 ? undefined : out;
+  return out;
 }
 
 function matchesAny(name: string, patterns: readonly string[]): boolean {
@@ -410,9 +470,16 @@ export async function startBulkReceiver(opts: BulkReceiverOptions = {}): Promise
     const scripted = itemFaultQueue.shift() ?? {};
     const items: unknown[] = [];
     let failed = 0;
+    // Per index name, once per request: whether it is a data stream, and the index name replies show.
+    const names = new Map<string, { isStream: boolean; shownIndex: string }>();
     ops.forEach((op, position) => {
-      const isStream = matchesAny(op.index, dataStreams);
-      const shownIndex = isStream ? backingIndex(op.index) : op.index;
+      let name = names.get(op.index);
+      if (name === undefined) {
+        const stream = matchesAny(op.index, dataStreams);
+        name = { isStream: stream, shownIndex: stream ? backingIndex(op.index) : op.index };
+        names.set(op.index, name);
+      }
+      const { isStream, shownIndex } = name;
       const fail = (status: number, error: EsError): void => {
         failed++;
         items.push({ [op.action]: { _index: shownIndex, _id: op.id ?? null, status, error } });
