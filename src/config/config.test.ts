@@ -251,7 +251,7 @@ sinks:
     expect(parseConfigText(v2('firewall'), {}).issues[0]?.message).not.toMatch(/did you mean/);
     expect(parseConfigText(v2('receipt').replace('types: [receipt]', 'types: [receipt], mode: strem'), {}).issues[0]?.message).toMatch(/did you mean "stream"\?/);
     const sink = parseConfigText(v2('receipt').replace('type: stdout', 'type: sdtout'), {}).issues;
-    expect(sink.map((i) => [i.path, i.message])).toEqual([['sinks[0].type', 'unknown sink type (this version supports: file, stdout, http) (did you mean "stdout"?)']]);
+    expect(sink.map((i) => [i.path, i.message])).toEqual([['sinks[0].type', 'unknown sink type (this version supports: file, stdout, http, syslog) (did you mean "stdout"?)']]);
     const old = parseConfigText(v1(keys.replace('    app_id', '    base_url: https://eu-api.mimecast.com\n    app_id'), 'siem: { types: [receipt, urlclick] }'), {}).issues;
     expect(old.map((i) => [i.path, i.message])).toEqual([['accounts[0].streams.siem.types', 'urlclick: Cloud Integrated logs need API 2.0 (api: v2)']]);
   });

@@ -7,9 +7,10 @@ import { bindSink, type SinkKind } from './common.js';
 import { fileSink, fileSinkSchema } from './file/index.js';
 import { httpSink, httpSinkSchema } from './http/index.js';
 import { stdoutSink, stdoutSinkSchema } from './stdout/index.js';
+import { syslogSink, syslogSinkSchema } from './syslog/index.js';
 import type { SinkBinding } from '../core/sink-runner.js';
 
-const SCHEMAS = [fileSinkSchema, stdoutSinkSchema, httpSinkSchema] as const;
+const SCHEMAS = [fileSinkSchema, stdoutSinkSchema, httpSinkSchema, syslogSinkSchema] as const;
 
 export type SinkConfig = z.output<(typeof SCHEMAS)[number]>;
 export type SinkType = SinkConfig['type'];
@@ -18,6 +19,7 @@ const KINDS: { readonly [T in SinkType]: SinkKind<Extract<SinkConfig, { type: T 
   file: fileSink,
   stdout: stdoutSink,
   http: httpSink,
+  syslog: syslogSink,
 };
 
 export const SINK_TYPES = Object.keys(KINDS) as SinkType[];
@@ -34,5 +36,5 @@ export function createSink(cfg: SinkConfig, logger: Logger): Sink {
 
 /** The sink a config entry describes, with its routing, format and batching for the sink runner. */
 export function buildSink(cfg: SinkConfig, logger: Logger): SinkBinding {
-  return bindSink(createSink(cfg, logger), cfg);
+  return bindSink(createSink(cfg, logger), cfg, KINDS[cfg.type].rendersFormat === true);
 }

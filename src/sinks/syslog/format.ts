@@ -1,0 +1,111 @@
+// Builds syslog messages: RFC 5424 or RFC 3164 header, structured data, the event's severity, size policy and framing.
+import type { EcsDocument, OutEvent } from '../../core/contracts.js';
+import { severityOf } from '../../normalize/cef.js';
+
+/**
+ * Syslog severity (RFC 5424: 0 emergency … 7 debug) from the CEF/LEEF severity 0–10 the renderers give the same
+ * event (normalize/cef.ts `severityOf`): one rule for every format. Nothing maps above critical: emergency and alert
+ * mean the collector's own host is unusable, never an email event.
+ */
+export function syslogSeverity(cefSeverity: number): number {
+  if (cefSeverity >= 8) return 2; // critical: malware, a malicious verdict
+  if (cefSeverity >= 7) return 3; // error: other alerts
+  if (cefSeverity >= 6) return 4; // warning: threats blocked or held
+  if (cefSeverity >= 5) return 5; // notice: failures, threat-intel entries
+  return 6; // informational: everything else
+}
+
+/** The syslog severity of an event from its ECS document. */
+export function severityOfDocument(doc: EcsDocument): number {
+  return syslogSeverity(severityOf(doc));
+}
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+const RFC3339 = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:\d\d)$/;
+
+function pad2(n: number): string {
+  return n < 10 ? `0${n}` : String(n);
+}
+
+/** RFC 5424 TIMESTAMP (RFC 3339, at most microseconds) from the event's time; `-` (NILVALUE) when it has none. */
+export function rfc5424Time(iso: string): string {
+  if (RFC3339.test(iso)) return iso;
+  const ms = Date.parse(iso);
+  return Number.isFinite(ms) ? new Date(ms).toISOString() : '-';
+}
+
+/** RFC 3164 TIMESTAMP `Mmm dd hh:mm:ss` (day space-padded), in UTC: the format has no zone and no year. */
+export function rfc3164Time(iso: string): string {
+  const ms = Date.parse(iso);
+  const d = new Date(Number.isFinite(ms) ? ms : Date.now());
+  const day = d.getUTCDate();
+  return `${MONTHS[d.getUTCMonth()] ?? 'Jan'} ${day < 10 ? ` ${day}` : day} ${pad2(d.getUTCHours())}:${pad2(d.getUTCMinutes())}:${pad2(d.getUTCSeconds())}`;
+}
+
+/** RFC 5424 PARAM-VALUE: `"`, `\` and `]` escaped with a backslash (section 6.3.3). */
+export function sdEscape(v: string): string {
+  return v.replace(/["\\\]]/g, (c) => `\\${c}`);
+}
+
+/** A header field as RFC 5424 wants it: printable ASCII only (anything else becomes `_`), cut to `max`; `-` if empty. */
+export function headerToken(v: string, max: number): string {
+  const t = v.replace(/[^\x21-\x7e]/g, '_').slice(0, max);
+  return t.length > 0 ? t : '-';
+}
+
+export interface MessageOptions {
+  rfc: 5424 | 3164;
+  facility: number;
+  hostname: string;
+  appName: string;
+  procId: string;
+  sdId: string;
+}
+
+/** The message header, up to and including the space before MSG. */
+export function header(o: MessageOptions, e: Pick<OutEvent, 'id' | 'account' | 'stream' | 'time' | 'logType'>, severity: number): string {
+  const pri = o.facility * 8 + severity;
+  if (o.rfc === 3164) {
+    return `<${pri}>${rfc3164Time(e.time)} ${o.hostname} ${o.appName.slice(0, 32)}[${o.procId}]: `;
+  }
+  const msgId = headerToken(e.logType || e.stream, 32);
+  const params = [`account="${sdEscape(e.account)}"`, `stream="${sdEscape(e.stream)}"`];
+  if (e.logType !== '') params.push(`log_type="${sdEscape(e.logType)}"`);
+  params.push(`event_id="${sdEscape(e.id)}"`);
+  return `<${pri}>1 ${rfc5424Time(e.time)} ${o.hostname} ${o.appName} ${o.procId} ${msgId} [${o.sdId} ${params.join(' ')}] `;
+}
+
+/**
+ * The longest prefix of `buf` of at most `max` bytes that does not end inside a UTF-8 sequence: a truncated
+ * message stays valid UTF-8.
+ */
+export function utf8Prefix(buf: Buffer, max: number): number {
+  if (buf.length <= max) return buf.length;
+  let end = max;
+  // Step back over continuation bytes (10xxxxxx) to the start of the character the cut falls in.
+  while (end > 0 && ((buf[end] ?? 0) & 0xc0) === 0x80) end -= 1;
+  return end;
+}
+
+export type Framing = 'octet_counting' | 'lf' | 'datagram';
+
+/**
+ * One message framed for the wire: `LEN SP MSG` (LEN in bytes), `MSG LF`, or the message alone (a datagram). With LF
+ * framing a line break inside the message would end it early: none of the formats writes one (JSON, CEF and LEEF
+ * escape or replace them), and any that still got there becomes a space.
+ */
+export function frame(msg: Buffer, framing: Framing): Buffer {
+  if (framing === 'datagram') return msg;
+  if (framing === 'lf') {
+    for (let i = 0; i < msg.length; i++) if (msg[i] === 0x0a || msg[i] === 0x0d) msg[i] = 0x20;
+    const out = Buffer.allocUnsafe(msg.length + 1);
+    msg.copy(out, 0);
+    out[msg.length] = 0x0a;
+    return out;
+  }
+  const prefix = `${msg.length} `;
+  const out = Buffer.allocUnsafe(prefix.length + msg.length);
+  out.write(prefix, 0, 'latin1');
+  msg.copy(out, prefix.length);
+  return out;
+}
