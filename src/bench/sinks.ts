@@ -1,8 +1,9 @@
 // Benchmark of delivery: events/s from a filled journal into each sink's local receiver, with the collector's CPU
 // seconds per 100k events and its peak RSS. The collector runs as `run` (a child process) against an empty simulator,
 // so what it does is drain the journal; each receiver runs in a process of its own.
-// BENCH_SINKS=file,ndjson,splunk_hec,splunk_hec_ack,elasticsearch,opensearch (default all of them; opensearch is a real
-// OpenSearch node, installed by test/engine/install.sh, the others in-repo receivers), BENCH_EVENTS=N (default 300000),
+// BENCH_SINKS=file,ndjson,splunk_hec,splunk_hec_ack,elasticsearch,opensearch,syslog_tcp,syslog_tls,syslog_rsyslog
+// (default all of them; opensearch is a real OpenSearch node, installed by test/engine/install.sh, syslog_rsyslog a real
+// rsyslogd over TCP writing every message to a file, the others in-repo receivers), BENCH_EVENTS=N (default 300000),
 // BENCH_COMPRESSION=none (the http sinks without gzip), BENCH_NODE_ARGS (extra node options for the collector, e.g.
 // `--cpu-prof --cpu-prof-dir=DIR`).
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -17,7 +18,9 @@ import { Journal } from '../journal/journal.js';
 import { normalizeSiemV2Full } from '../sources/normalizers.js';
 import { startSimulator } from '../simulator/index.js';
 import { RecordFactory } from '../simulator/records.js';
+import { startRsyslog } from '../testkit/rsyslog.js';
 import { engineJson, startSearchEngine } from '../testkit/search-engine.js';
+import { selfSignedCert, type TestCert } from '../testkit/tls.js';
 import { freePort } from './free-port.js';
 import { deliveredFromStatus, procStat } from './proc.js';
 
@@ -25,7 +28,7 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const MAIN = resolve(HERE, '../cli/main.js');
 const RECEIVER = resolve(HERE, 'sink-receiver.js');
 
-const TARGETS = ['file', 'ndjson', 'splunk_hec', 'splunk_hec_ack', 'elasticsearch', 'opensearch'] as const;
+const TARGETS = ['file', 'ndjson', 'splunk_hec', 'splunk_hec_ack', 'elasticsearch', 'opensearch', 'syslog_tcp', 'syslog_tls', 'syslog_rsyslog'] as const;
 type Target = (typeof TARGETS)[number];
 
 /** Journals `n` SIEM events normalized from the simulator's records (about 1.5 KB each), as a source would. */
@@ -69,8 +72,8 @@ async function startEngine(): Promise<{ url: string; pid: number; stop: () => Pr
 }
 
 /** A receiver in a child process: resolves with its URL once it listens. */
-async function startReceiver(kind: string): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, [RECEIVER, kind], { stdio: ['ignore', 'pipe', 'inherit'] });
+async function startReceiver(kind: string, args: readonly string[] = []): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, [RECEIVER, kind, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   const out = child.stdout;
   if (out === null) throw new Error('receiver has no stdout');
   const lines = createInterface({ input: out });
@@ -80,7 +83,7 @@ async function startReceiver(kind: string): Promise<{ url: string; child: ChildP
   throw new Error(`receiver ${kind} ended before listening`);
 }
 
-function sinkYaml(target: Target, url: string | undefined, dir: string): string {
+function sinkYaml(target: Target, url: string | undefined, dir: string, cert?: TestCert): string {
   // BENCH_COMPRESSION=none measures the sinks without gzip (the http presets default to gzip).
   const compression = process.env['BENCH_COMPRESSION'] === 'none' ? ', compression: none' : '';
   const batch = 'batch: { max_events: 2000, max_bytes: 4MB, max_wait: 200ms }';
@@ -96,6 +99,13 @@ function sinkYaml(target: Target, url: string | undefined, dir: string): string 
     case 'elasticsearch':
     case 'opensearch':
       return `  - { name: out, type: http, preset: elasticsearch, url: ${JSON.stringify(url)}, concurrency: 4, ${batch}${compression} }`;
+    case 'syslog_tcp':
+    case 'syslog_rsyslog':
+    case 'syslog_tls': {
+      const [host, port] = (url ?? '').split(':');
+      const tls = target === 'syslog_tls' && cert !== undefined ? `, transport: tls, tls: { ca_file: ${JSON.stringify(cert.certFile)} }` : '';
+      return `  - { name: out, type: syslog, host: ${host ?? ''}, port: ${port ?? ''}${tls}, ${batch} }`;
+    }
   }
 }
 
@@ -104,7 +114,9 @@ async function runOne(target: Target, n: number): Promise<void> {
   try {
     const filled = fill(join(dir, 'data'), n);
     const engine = target === 'opensearch' ? await startEngine() : undefined;
-    const receiver = target === 'file' || engine !== undefined ? undefined : await startReceiver(target);
+    const rsyslog = target === 'syslog_rsyslog' ? await startRsyslog() : undefined;
+    const cert = target === 'syslog_tls' ? selfSignedCert('127.0.0.1', dir) : undefined;
+    const receiver = target === 'file' || engine !== undefined || rsyslog !== undefined ? undefined : await startReceiver(target, cert === undefined ? [] : [cert.certFile, cert.keyFile]);
     const sim = await startSimulator({ seed: 'bench-sinks', backlogRecords: 0, publishIntervalMs: 0 });
     const port = await freePort();
     const config = join(dir, 'collector.yaml');
@@ -123,7 +135,7 @@ async function runOne(target: Target, n: number): Promise<void> {
         '    poll_interval: 1h',
         '    streams: { audit: {} }',
         'sinks:',
-        sinkYaml(target, engine?.url ?? receiver?.url, dir),
+        sinkYaml(target, engine?.url ?? (rsyslog === undefined ? receiver?.url : `127.0.0.1:${rsyslog.tcpPort}`), dir, cert),
         '',
       ].join('\n'),
     );
@@ -134,7 +146,7 @@ async function runOne(target: Target, n: number): Promise<void> {
     if (pid === undefined) throw new Error('could not start the collector');
     let last = { cpuSeconds: 0, peakRssMb: 0 };
     let receiverCpu = 0;
-    const receiverPid = engine?.pid ?? receiver?.child.pid;
+    const receiverPid = engine?.pid ?? rsyslog?.pid() ?? receiver?.child.pid;
     const receiverCpuAtStart = receiverPid === undefined ? 0 : procStat(receiverPid).cpuSeconds;
     let got = 0;
     let seconds = 0;
@@ -152,6 +164,7 @@ async function runOne(target: Target, n: number): Promise<void> {
       await once(child, 'exit');
       receiver?.child.kill('SIGTERM');
       await engine?.stop();
+      await rsyslog?.close();
       await sim.close();
     }
     const line =

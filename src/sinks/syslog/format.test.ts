@@ -3,7 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { StoredEvent, type EcsDocument } from '../../core/contracts.js';
 import { silentLogger } from '../../telemetry/logger.js';
 import { syslogSinkSchema } from './config.js';
-import { frame, header, rfc3164Time, sdEscape, severityOfDocument, utf8Prefix } from './format.js';
+import { normalizeSiemV2Full } from '../../sources/normalizers.js';
+import { RecordFactory } from '../../simulator/records.js';
+import { frame, header, rfc3164Time, sdEscape, severityOfDocument, severityOfJson, utf8Prefix } from './format.js';
 import { SyslogSink } from './sink.js';
 
 function event(doc: EcsDocument, over: { id?: string; account?: string; logType?: string; time?: string } = {}): StoredEvent {
@@ -82,8 +84,25 @@ describe('severity', () => {
     expect(severityOfDocument({ event: { category: ['threat'], action: 'hold' } })).toBe(4);
     expect(severityOfDocument({ event: { outcome: 'failure' } })).toBe(5);
     expect(severityOfDocument({ event: { action: 'accept' } })).toBe(6);
+    expect(severityOfJson('{"event":{"kind":"\\u0061lert"}}')).toBe(3);
     const f = sink({ facility: 4 }).build([event({ event: { category: ['malware'] } })]).frames[0]?.toString() ?? '';
     expect(f).toMatch(/^\d+ <34>1 /);
+  });
+
+  it('read from the JSON text without parsing plain documents gives the same severity as from the document', () => {
+    const factory = new RecordFactory(7, 'sev');
+    const seen = new Set<number>();
+    let offset = 0;
+    for (let m = 0; offset < 5000; m++) {
+      for (const t of factory.slots(factory.mask(m))) {
+        const ev = normalizeSiemV2Full(factory.record(m, t, offset++, 1.7e12 + m, 1.7e12 + m), { account: 'a' });
+        const json = ev.json ?? JSON.stringify(ev.doc);
+        const want = severityOfDocument(JSON.parse(json) as EcsDocument);
+        seen.add(want);
+        expect(severityOfJson(json)).toBe(want);
+      }
+    }
+    expect(seen.size).toBeGreaterThan(2);
   });
 });
 

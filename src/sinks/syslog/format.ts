@@ -20,6 +20,21 @@ export function severityOfDocument(doc: EcsDocument): number {
   return syslogSeverity(severityOf(doc));
 }
 
+/**
+ * Words at least one of which a document must hold for `severityOf` to rate it above 3 (a malware category, an alert
+ * or enrichment kind, a threat category, a failure outcome, a high verdict), or a JSON escape that could spell one.
+ */
+const NOT_PLAIN = /malware|alert|threat|failure|enrichment|malicious|infected|phishing|virus|\\u/i;
+
+/**
+ * The syslog severity of an event from its document's JSON text: a document holding none of the words that raise
+ * the severity is informational without being parsed (most are: parsing costs more than the rest of the message).
+ */
+export function severityOfJson(json: string): number {
+  if (!NOT_PLAIN.test(json)) return syslogSeverity(3);
+  return severityOfDocument(JSON.parse(json) as EcsDocument);
+}
+
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 const RFC3339 = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,6})?(?:Z|[+-]\d\d:\d\d)$/;
 

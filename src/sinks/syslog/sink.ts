@@ -11,7 +11,7 @@ import { renderDocument } from '../../normalize/render.js';
 import type { Logger } from '../../telemetry/logger.js';
 import { loadTls, tlsProblemOf, type TlsConnectOptions } from '../tls.js';
 import { syslogSettings, type SyslogSettings, type SyslogSinkConfig } from './config.js';
-import { frame, header, headerToken, severityOfDocument, utf8Prefix, type MessageOptions } from './format.js';
+import { frame, header, headerToken, severityOfDocument, severityOfJson, utf8Prefix, type MessageOptions } from './format.js';
 
 /** What the sink counted since it started (UDP cannot say more: nothing comes back). */
 export interface SyslogCounters {
@@ -92,9 +92,14 @@ export class SyslogSink implements Sink {
       let payload: Buffer;
       let severity: number;
       try {
-        const doc = JSON.parse(e.json) as EcsDocument;
-        severity = severityOfDocument(doc);
-        payload = this.cfg.format === 'ecs' ? e.bytes : Buffer.from(renderDocument(doc, this.cfg.format), 'utf8');
+        if (this.cfg.format === 'ecs') {
+          severity = severityOfJson(e.json);
+          payload = e.bytes;
+        } else {
+          const doc = JSON.parse(e.json) as EcsDocument;
+          severity = severityOfDocument(doc);
+          payload = Buffer.from(renderDocument(doc, this.cfg.format), 'utf8');
+        }
       } catch (err) {
         out.rejected.push({ index: i, reason: `cannot render the event in this sink's format: ${describeError(err)}` });
         continue;
