@@ -39,11 +39,14 @@ describe('config/example.yaml', () => {
     expect(legacy?.api === 'v1' ? [legacy.app_key, legacy.access_key, legacy.secret_key] : []).toEqual(['s3cr3t-value', 's3cr3t-value', 's3cr3t-value']);
     expect(legacy?.streams.siem).toMatchObject({ file_format: 'json', compress: true });
     expect(cfg.journal.max_bytes).toBe(1024 ** 3);
-    expect(cfg.sinks.map((s) => (s.type === 'http' ? `http/${s.preset}` : s.type))).toEqual(['file', 'stdout', 'http/elasticsearch', 'http/splunk_hec', 'http/ndjson']);
+    expect(cfg.sinks.map((s) => (s.type === 'http' ? `http/${s.preset}` : s.type))).toEqual(['file', 'stdout', 'http/elasticsearch', 'http/splunk_hec', 'http/ndjson', 'syslog', 'syslog']);
     const [, , elastic, splunk, gateway] = cfg.sinks;
     expect(elastic?.type === 'http' && elastic.preset === 'elasticsearch' ? elastic.api_key : undefined).toBe('s3cr3t-value');
     expect(splunk?.type === 'http' && splunk.preset === 'splunk_hec' ? [splunk.token, splunk.ack, splunk.batch.max_bytes] : []).toEqual(['s3cr3t-value', true, 1024 ** 2]);
     expect(gateway?.type === 'http' ? gateway.headers : undefined).toEqual({ 'X-Api-Key': 'gw-key-123456789' });
+    const [qradar, arcsight] = cfg.sinks.slice(5);
+    expect(qradar?.type === 'syslog' ? [qradar.transport, qradar.format, qradar.facility, qradar.max_message_size, qradar.tls.verify] : []).toEqual(['tls', 'leef', 16, 64 * 1024, true]);
+    expect(arcsight?.type === 'syslog' ? [arcsight.transport, arcsight.format, arcsight.rfc, arcsight.port] : []).toEqual(['tcp', 'cef', 5424, 514]);
   });
 });
 
