@@ -33,6 +33,9 @@ interface Built {
   oversized: number;
 }
 
+/** Longest wait, after a TLS 1.3 handshake, for the receiver to accept the client (its session ticket). */
+const TLS13_ACCEPT_WAIT_MS = 1000;
+
 /** A promise that settles on the first of `ms` passing (rejecting with `onTimeout()`), the signal, or itself. */
 function bounded<T>(p: Promise<T>, ms: number, signal: AbortSignal, onTimeout: () => Error): Promise<T> {
   return new Promise<T>((resolve, reject) => {
@@ -212,10 +215,35 @@ export class SyslogSink implements Sink {
       this.drop(sock);
     };
     sock.on('error', onError);
+    // The receiver sends nothing back; what it does send (a TLS alert, its close) is read so it is seen at once.
+    sock.on('data', () => undefined);
     let onOpenClose: (() => void) | undefined;
+    let handshaken = false;
     const opened = new Promise<void>((resolve, reject) => {
-      sock.once(ready, () => resolve());
-      onOpenClose = (): void => reject(this.lastError.get(sock) ?? new Error('connection closed while opening'));
+      sock.once(ready, () => {
+        handshaken = true;
+        const tls = sock as TLSSocket;
+        if (this.cfg.transport !== 'tls' || tls.getProtocol() !== 'TLSv1.3') {
+          resolve();
+          return;
+        }
+        // TLS 1.3 finishes the client's handshake before the receiver has looked at the client certificate: its
+        // refusal comes as an alert just after. Wait for the session ticket that follows an acceptance (or for a
+        // short while, for receivers that send none) so a refusal fails this connect, not a batch written meanwhile.
+        const t = setTimeout(resolve, Math.min(TLS13_ACCEPT_WAIT_MS, this.cfg.connect_timeout));
+        t.unref();
+        tls.once('session', () => {
+          clearTimeout(t);
+          // Not in the same turn: a write made while Node is still handling the ticket reaches the receiver as a
+          // corrupt record ("bad record mac", seen with Node 20).
+          setImmediate(resolve);
+        });
+      });
+      onOpenClose = (): void =>
+        reject(
+          this.lastError.get(sock) ??
+            new Error(handshaken ? 'the receiver closed the connection right after the TLS handshake (does it refuse the client certificate, tls.cert_file?)' : 'connection closed while opening'),
+        );
       sock.once('close', onOpenClose);
     });
     try {
@@ -229,8 +257,6 @@ export class SyslogSink implements Sink {
     }
     sock.setNoDelay(true);
     sock.setKeepAlive(true, 60_000);
-    // The receiver sends nothing back; data or its close (FIN) is read so the connection is known gone at once.
-    sock.on('data', () => undefined);
     sock.on('end', () => this.drop(sock));
     this.counters.connects += 1;
     if (this.counters.connects > 1) this.log.info({ target: this.target }, 'syslog connection open again');
