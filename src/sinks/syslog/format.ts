@@ -102,25 +102,14 @@ export function utf8Prefix(buf: Buffer, max: number): number {
   return end;
 }
 
-export type Framing = 'octet_counting' | 'lf' | 'datagram';
-
 /**
- * One message framed for the wire: `LEN SP MSG` (LEN in bytes), `MSG LF`, or the message alone (a datagram). With LF
- * framing a line break inside the message would end it early: none of the formats writes one (JSON, CEF and LEEF
- * escape or replace them), and any that still got there becomes a space.
+ * Ends the LF-framed message `buf[start, end)` with a LF (written at `end`) and returns the end after it. A line
+ * break inside the message would end it early: none of the formats writes one (JSON, CEF and LEEF escape or replace
+ * them), and any CR or LF that still got there becomes a space.
  */
-export function frame(msg: Buffer, framing: Framing): Buffer {
-  if (framing === 'datagram') return msg;
-  if (framing === 'lf') {
-    for (let i = 0; i < msg.length; i++) if (msg[i] === 0x0a || msg[i] === 0x0d) msg[i] = 0x20;
-    const out = Buffer.allocUnsafe(msg.length + 1);
-    msg.copy(out, 0);
-    out[msg.length] = 0x0a;
-    return out;
-  }
-  const prefix = `${msg.length} `;
-  const out = Buffer.allocUnsafe(prefix.length + msg.length);
-  out.write(prefix, 0, 'latin1');
-  msg.copy(out, prefix.length);
-  return out;
+export function endLine(buf: Buffer, start: number, end: number): number {
+  for (let i = buf.indexOf(0x0a, start); i >= 0 && i < end; i = buf.indexOf(0x0a, i + 1)) buf[i] = 0x20;
+  for (let i = buf.indexOf(0x0d, start); i >= 0 && i < end; i = buf.indexOf(0x0d, i + 1)) buf[i] = 0x20;
+  buf[end] = 0x0a;
+  return end + 1;
 }

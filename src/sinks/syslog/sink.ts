@@ -11,7 +11,7 @@ import { renderDocument } from '../../normalize/render.js';
 import type { Logger } from '../../telemetry/logger.js';
 import { loadTls, tlsProblemOf, type TlsConnectOptions } from '../tls.js';
 import { syslogSettings, type SyslogSettings, type SyslogSinkConfig } from './config.js';
-import { frame, header, headerToken, severityOfDocument, severityOfJson, utf8Prefix, type MessageOptions } from './format.js';
+import { endLine, header, headerToken, severityOfDocument, severityOfJson, utf8Prefix, type MessageOptions } from './format.js';
 
 /** What the sink counted since it started (UDP cannot say more: nothing comes back). */
 export interface SyslogCounters {
@@ -26,6 +26,9 @@ export interface SyslogCounters {
 }
 
 interface Built {
+  /** Every frame, one after the other: what is written on a TCP/TLS connection. */
+  data: Buffer;
+  /** Each message framed (views of `data`): one datagram each on UDP. */
   frames: Buffer[];
   bytes: number;
   rejected: EventVerdict[];
@@ -85,11 +88,15 @@ export class SyslogSink implements Sink {
     this.tlsOptions = cfg.transport === 'tls' ? loadTls(cfg.tls, cfg.name, log, this.target) : undefined;
   }
 
-  /** Messages for `events`, framed; an event over max_message_size is rejected (TCP/TLS) or cut (UDP). */
+  /**
+   * Messages for `events`, framed, as views of one buffer (written once: no buffer per message); an event over
+   * max_message_size is rejected (TCP/TLS) or cut (UDP).
+   */
   build(events: readonly OutEvent[]): Built {
     const max = this.settings.maxMessageSize;
     const framing = this.settings.framing;
-    const out: Built = { frames: [], bytes: 0, rejected: [], truncated: 0, oversized: 0 };
+    const out: Built = { data: Buffer.alloc(0), frames: [], bytes: 0, rejected: [], truncated: 0, oversized: 0 };
+    const parts: { head: string; headLen: number; payload: Buffer; payloadLen: number; prefix: string }[] = [];
     for (let i = 0; i < events.length; i++) {
       const e = events[i] as OutEvent;
       let payload: Buffer;
@@ -109,23 +116,32 @@ export class SyslogSink implements Sink {
       }
       const head = header(this.msg, e, severity);
       const headLen = Buffer.byteLength(head, 'utf8');
-      let total = headLen + payload.length;
-      if (total > max) {
+      let payloadLen = payload.length;
+      if (headLen + payloadLen > max) {
         if (framing !== 'datagram') {
           out.oversized += 1;
-          out.rejected.push({ index: i, reason: `syslog message of ${total} bytes is over max_message_size (${max} bytes): raise max_message_size (and the receiver's limit) to send it` });
+          out.rejected.push({ index: i, reason: `syslog message of ${headLen + payloadLen} bytes is over max_message_size (${max} bytes): raise max_message_size (and the receiver's limit) to send it` });
           continue;
         }
         out.truncated += 1;
-        total = headLen + utf8Prefix(payload, Math.max(0, max - headLen));
+        payloadLen = utf8Prefix(payload, Math.max(0, max - headLen));
       }
-      const msg = Buffer.allocUnsafe(total);
-      msg.write(head, 0, 'utf8');
-      payload.copy(msg, headLen, 0, total - headLen);
-      const f = frame(msg, framing);
-      out.frames.push(f);
-      out.bytes += f.length;
+      const prefix = framing === 'octet_counting' ? `${headLen + payloadLen} ` : '';
+      parts.push({ head, headLen, payload, payloadLen, prefix });
+      out.bytes += prefix.length + headLen + payloadLen + (framing === 'lf' ? 1 : 0);
     }
+    const buf = Buffer.allocUnsafe(out.bytes);
+    let at = 0;
+    for (const p of parts) {
+      const start = at;
+      at += buf.write(p.prefix, at, 'latin1');
+      const msgStart = at;
+      at += buf.write(p.head, at, 'utf8');
+      at += p.payload.copy(buf, at, 0, p.payloadLen);
+      if (framing === 'lf') at = endLine(buf, msgStart, at);
+      out.frames.push(buf.subarray(start, at));
+    }
+    out.data = buf;
     return out;
   }
 
@@ -163,11 +179,10 @@ export class SyslogSink implements Sink {
 
   private async sendStream(built: Built, signal: AbortSignal): Promise<void> {
     const sock = await this.connection(signal);
-    const data = built.frames.length === 1 ? (built.frames[0] as Buffer) : Buffer.concat(built.frames, built.bytes);
-    const written = new Promise<void>((resolve, reject) => {
+        const written = new Promise<void>((resolve, reject) => {
       const onClose = (): void => reject(this.lastError.get(sock) ?? new Error('the receiver closed the connection before the batch was written'));
       sock.once('close', onClose);
-      sock.write(data, (err) => {
+      sock.write(built.data, (err) => {
         sock.off('close', onClose);
         if (err !== undefined && err !== null) reject(err);
         // Node calls back without an error for a write cut short by a reset (the socket is destroyed by then): only
