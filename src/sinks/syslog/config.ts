@@ -96,6 +96,11 @@ export const syslogSinkSchema = z
     if (c.transport === 'udp' && c.framing !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['framing'], message: 'framing applies to tcp and tls; udp sends one message per datagram' });
     }
+    const t = c.tls;
+    if (c.transport !== 'tls' && (t.ca_file !== undefined || t.cert_file !== undefined || t.key_file !== undefined || t.server_name !== undefined || !t.verify)) {
+      // A tls block with transport tcp would send in clear text what the operator meant to protect.
+      ctx.addIssue({ code: 'custom', path: ['tls'], message: `tls settings apply to transport: tls only (this sink sends over ${c.transport} in clear text): set transport: tls, or remove them` });
+    }
     if (c.transport === 'udp' && c.max_message_size !== undefined && c.max_message_size > UDP_MAX_DATAGRAM) {
       ctx.addIssue({ code: 'custom', path: ['max_message_size'], message: `a UDP datagram carries at most ${UDP_MAX_DATAGRAM} bytes` });
     }

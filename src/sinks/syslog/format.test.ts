@@ -69,6 +69,21 @@ describe('RFC 5424 messages', () => {
   });
 });
 
+describe('config', () => {
+  it('refuses tls settings on a transport that is not tls (they would protect nothing)', () => {
+    const r = syslogSinkSchema.safeParse({ name: 's', type: 'syslog', host: 'h', tls: { ca_file: '/ca.pem' } });
+    expect(r.success).toBe(false);
+    expect(r.error?.issues[0]?.message).toBe('tls settings apply to transport: tls only (this sink sends over tcp in clear text): set transport: tls, or remove them');
+    expect(syslogSinkSchema.safeParse({ name: 's', type: 'syslog', host: 'h', transport: 'tls', tls: { ca_file: '/ca.pem' } }).success).toBe(true);
+  });
+
+  it('takes facility names and numbers, and says which names exist', () => {
+    expect(syslogSinkSchema.parse({ name: 's', type: 'syslog', host: 'h', facility: 'LOCAL7' }).facility).toBe(23);
+    expect(syslogSinkSchema.parse({ name: 's', type: 'syslog', host: 'h', facility: 4 }).facility).toBe(4);
+    expect(syslogSinkSchema.safeParse({ name: 's', type: 'syslog', host: 'h', facility: 'locl0' }).error?.issues[0]?.message).toMatch(/^unknown facility "locl0" \(expected 0–23 or one of: kern, /);
+  });
+});
+
 describe('RFC 3164 messages', () => {
   it('carry PRI, Mmm dd hh:mm:ss (day space-padded, UTC), hostname and TAG[pid]:', () => {
     expect(rfc3164Time('2026-12-01T09:08:07Z')).toBe('Dec  1 09:08:07');
