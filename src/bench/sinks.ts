@@ -8,7 +8,7 @@
 // `--cpu-prof --cpu-prof-dir=DIR`).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -57,6 +57,18 @@ function fill(dataDir: string, n: number): { events: number; bytes: number } {
   if (batch.length > 0) journal.append('bench/filler', { events: batch, cursor: 'end' });
   journal.close();
   return { events: made, bytes };
+}
+
+/** Lines in a file (0 when it does not exist yet). */
+function lineCount(file: string): number {
+  try {
+    const buf = readFileSync(file);
+    let n = 0;
+    for (let i = buf.indexOf(10); i >= 0; i = buf.indexOf(10, i + 1)) n++;
+    return n;
+  } catch {
+    return 0;
+  }
 }
 
 /** A real OpenSearch node with a data-stream template for the collector's indices, as a receiver. */
@@ -159,6 +171,13 @@ async function runOne(target: Target, n: number): Promise<void> {
         got = await deliveredFromStatus(port);
       }
       seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      if (rsyslog !== undefined) {
+        // Delivered over TCP means written: the real receiver must have written every one of them to its file.
+        const deadline = Date.now() + 60_000;
+        let lines = 0;
+        while ((lines = lineCount(rsyslog.outFile)) < got && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+        if (lines !== got) throw new Error(`rsyslog wrote ${lines} messages of the ${got} delivered`);
+      }
     } finally {
       child.kill('SIGTERM');
       await once(child, 'exit');
