@@ -93,6 +93,17 @@ describe('syslog sink over TCP', () => {
     expect(s.counters).toMatchObject({ sent: 100, connects: 1 });
   });
 
+  it('an event whose message is over max_message_size is rejected with the reason (dead-lettered), the rest delivered', async () => {
+    const r = await light();
+    const s = sink(r.port, { max_message_size: '4KB' });
+    const batch = [...events(2), ...events(1, 5000, 2), ...events(2, 0, 3)];
+    const result = await s.send(batch, signal);
+    expect(result).toEqual({ rejected: [{ index: 2, reason: expect.stringMatching(/^syslog message of \d+ bytes is over max_message_size \(4096 bytes\)/) as unknown }] });
+    await until(() => r.frames() === 4);
+    expect(r.messages().map((m) => /event_id="([^"]+)"/.exec(m)?.[1])).toEqual(['e1', 'e2', 'e4', 'e5']);
+    expect(s.counters.oversized).toBe(1);
+  });
+
   it('a connection the receiver resets mid-batch is SINK_RETRYABLE; the resend goes whole over a new connection', async () => {
     const second = new FrameCounter(true);
     const { port } = await scripted((sock, n) => {
