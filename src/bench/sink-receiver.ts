@@ -1,9 +1,12 @@
 // A local receiver for bench:sinks, in a process of its own: prints `url <base URL>` once it listens, runs until killed.
-// Kinds: ndjson (counts lines), splunk_hec, splunk_hec_ack (the in-repo HEC receiver), elasticsearch (the _bulk fake).
+// Kinds: ndjson (counts lines), splunk_hec, splunk_hec_ack (the in-repo HEC receiver), elasticsearch (the _bulk fake),
+// syslog_tcp and syslog_tls CERT_FILE KEY_FILE (the light syslog receiver: `url host:port`).
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { startBulkReceiver } from '../testkit/bulk-receiver.js';
 import { startHecReceiver } from '../testkit/hec-receiver.js';
+import { startLightSyslogReceiver } from '../testkit/syslog-receiver.js';
 
 async function main(): Promise<void> {
   const kind = process.argv[2] ?? '';
@@ -25,6 +28,14 @@ async function main(): Promise<void> {
     case 'elasticsearch':
       url = (await startBulkReceiver({ light: true })).url;
       break;
+    case 'syslog_tcp':
+    case 'syslog_tls': {
+      const [certFile, keyFile] = process.argv.slice(3);
+      const tls = kind === 'syslog_tls' && certFile !== undefined && keyFile !== undefined ? { cert: readFileSync(certFile, 'utf8'), key: readFileSync(keyFile, 'utf8') } : undefined;
+      if (kind === 'syslog_tls' && tls === undefined) throw new Error('syslog_tls needs CERT_FILE KEY_FILE');
+      url = `127.0.0.1:${(await startLightSyslogReceiver(tls === undefined ? {} : { tls })).port}`;
+      break;
+    }
     default:
       throw new Error(`unknown receiver kind ${kind}`);
   }

@@ -1,13 +1,15 @@
 // Benchmark of delivery: events/s from a filled journal into each sink's local receiver, with the collector's CPU
 // seconds per 100k events and its peak RSS. The collector runs as `run` (a child process) against an empty simulator,
 // so what it does is drain the journal; each receiver runs in a process of its own.
-// BENCH_SINKS=file,ndjson,splunk_hec,splunk_hec_ack,elasticsearch,opensearch,kafka (default all of them; opensearch is a real
-// OpenSearch node, installed by test/engine/install.sh, the others in-repo receivers), BENCH_EVENTS=N (default 300000),
+// BENCH_SINKS=file,ndjson,splunk_hec,splunk_hec_ack,elasticsearch,opensearch,kafka,syslog_tcp,syslog_tls,syslog_rsyslog
+// (default all of them; opensearch is a real OpenSearch node, installed by test/engine/install.sh, kafka a real Apache
+// Kafka broker, installed by test/kafka/install.sh, syslog_rsyslog a real rsyslogd over TCP writing every message to a
+// file, the others in-repo receivers), BENCH_EVENTS=N (default 300000),
 // BENCH_COMPRESSION=none (the http sinks without gzip), BENCH_NODE_ARGS (extra node options for the collector, e.g.
 // `--cpu-prof --cpu-prof-dir=DIR`), BENCH_RECEIVER_NODE_ARGS (the same for the in-repo receiver's process).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -18,7 +20,9 @@ import { normalizeSiemV2Full } from '../sources/normalizers.js';
 import { startSimulator } from '../simulator/index.js';
 import { RecordFactory } from '../simulator/records.js';
 import { startKafkaBroker } from '../testkit/kafka-broker.js';
+import { startRsyslog } from '../testkit/rsyslog.js';
 import { engineJson, startSearchEngine } from '../testkit/search-engine.js';
+import { selfSignedCert, type TestCert } from '../testkit/tls.js';
 import { freePort } from './free-port.js';
 import { deliveredFromStatus, procStat } from './proc.js';
 
@@ -26,7 +30,7 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const MAIN = resolve(HERE, '../cli/main.js');
 const RECEIVER = resolve(HERE, 'sink-receiver.js');
 
-const TARGETS = ['file', 'ndjson', 'splunk_hec', 'splunk_hec_ack', 'elasticsearch', 'opensearch', 'kafka'] as const;
+const TARGETS = ['file', 'ndjson', 'splunk_hec', 'splunk_hec_ack', 'elasticsearch', 'opensearch', 'kafka', 'syslog_tcp', 'syslog_tls', 'syslog_rsyslog'] as const;
 type Target = (typeof TARGETS)[number];
 
 /** Journals `n` SIEM events normalized from the simulator's records (about 1.5 KB each), as a source would. */
@@ -57,6 +61,18 @@ function fill(dataDir: string, n: number): { events: number; bytes: number } {
   return { events: made, bytes };
 }
 
+/** Lines in a file (0 when it does not exist yet). */
+function lineCount(file: string): number {
+  try {
+    const buf = readFileSync(file);
+    let n = 0;
+    for (let i = buf.indexOf(10); i >= 0; i = buf.indexOf(10, i + 1)) n++;
+    return n;
+  } catch {
+    return 0;
+  }
+}
+
 /** A real OpenSearch node with a data-stream template for the collector's indices, as a receiver. */
 async function startEngine(): Promise<{ url: string; pid: number; stop: () => Promise<void> }> {
   const engine = await startSearchEngine();
@@ -70,9 +86,9 @@ async function startEngine(): Promise<{ url: string; pid: number; stop: () => Pr
 }
 
 /** A receiver in a child process: resolves with its URL once it listens. */
-async function startReceiver(kind: string): Promise<{ url: string; child: ChildProcess }> {
+async function startReceiver(kind: string, args: readonly string[] = []): Promise<{ url: string; child: ChildProcess }> {
   const nodeArgs = (process.env['BENCH_RECEIVER_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
-  const child = spawn(process.execPath, [...nodeArgs, RECEIVER, kind], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...nodeArgs, RECEIVER, kind, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   const out = child.stdout;
   if (out === null) throw new Error('receiver has no stdout');
   const lines = createInterface({ input: out });
@@ -89,7 +105,7 @@ async function startBroker(): Promise<{ url: string; pid: number; stop: () => Pr
   return { url: broker.bootstrap, pid: broker.pid(), stop: () => broker.close() };
 }
 
-function sinkYaml(target: Target, url: string | undefined, dir: string): string {
+function sinkYaml(target: Target, url: string | undefined, dir: string, cert?: TestCert): string {
   // BENCH_COMPRESSION=none measures the sinks without gzip (the http presets default to gzip).
   const compression = process.env['BENCH_COMPRESSION'] === 'none' ? ', compression: none' : '';
   const batch = 'batch: { max_events: 2000, max_bytes: 4MB, max_wait: 200ms }';
@@ -107,6 +123,13 @@ function sinkYaml(target: Target, url: string | undefined, dir: string): string 
       return `  - { name: out, type: http, preset: elasticsearch, url: ${JSON.stringify(url)}, concurrency: 4, ${batch}${compression} }`;
     case 'kafka':
       return `  - { name: out, type: kafka, brokers: [${JSON.stringify(url)}], ${batch} }`;
+    case 'syslog_tcp':
+    case 'syslog_rsyslog':
+    case 'syslog_tls': {
+      const [host, port] = (url ?? '').split(':');
+      const tls = target === 'syslog_tls' && cert !== undefined ? `, transport: tls, tls: { ca_file: ${JSON.stringify(cert.certFile)} }` : '';
+      return `  - { name: out, type: syslog, host: ${host ?? ''}, port: ${port ?? ''}${tls}, ${batch} }`;
+    }
   }
 }
 
@@ -116,7 +139,9 @@ async function runOne(target: Target, n: number): Promise<void> {
     const filled = fill(join(dir, 'data'), n);
     // Receivers that run as processes of their own (a JVM): started here, their CPU measured by PID.
     const engine = target === 'opensearch' ? await startEngine() : target === 'kafka' ? await startBroker() : undefined;
-    const receiver = target === 'file' || engine !== undefined ? undefined : await startReceiver(target);
+    const rsyslog = target === 'syslog_rsyslog' ? await startRsyslog() : undefined;
+    const cert = target === 'syslog_tls' ? selfSignedCert('127.0.0.1', dir) : undefined;
+    const receiver = target === 'file' || engine !== undefined || rsyslog !== undefined ? undefined : await startReceiver(target, cert === undefined ? [] : [cert.certFile, cert.keyFile]);
     const sim = await startSimulator({ seed: 'bench-sinks', backlogRecords: 0, publishIntervalMs: 0 });
     const port = await freePort();
     const config = join(dir, 'collector.yaml');
@@ -135,7 +160,7 @@ async function runOne(target: Target, n: number): Promise<void> {
         '    poll_interval: 1h',
         '    streams: { audit: {} }',
         'sinks:',
-        sinkYaml(target, engine?.url ?? receiver?.url, dir),
+        sinkYaml(target, engine?.url ?? (rsyslog === undefined ? receiver?.url : `127.0.0.1:${rsyslog.tcpPort}`), dir, cert),
         '',
       ].join('\n'),
     );
@@ -146,7 +171,7 @@ async function runOne(target: Target, n: number): Promise<void> {
     if (pid === undefined) throw new Error('could not start the collector');
     let last = { cpuSeconds: 0, peakRssMb: 0 };
     let receiverCpu = 0;
-    const receiverPid = engine?.pid ?? receiver?.child.pid;
+    const receiverPid = engine?.pid ?? rsyslog?.pid() ?? receiver?.child.pid;
     const receiverCpuAtStart = receiverPid === undefined ? 0 : procStat(receiverPid).cpuSeconds;
     let got = 0;
     let seconds = 0;
@@ -159,11 +184,19 @@ async function runOne(target: Target, n: number): Promise<void> {
         got = await deliveredFromStatus(port);
       }
       seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      if (rsyslog !== undefined) {
+        // Delivered over TCP means written: the real receiver must have written every one of them to its file.
+        const deadline = Date.now() + 60_000;
+        let lines = 0;
+        while ((lines = lineCount(rsyslog.outFile)) < got && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+        if (lines !== got) throw new Error(`rsyslog wrote ${lines} messages of the ${got} delivered`);
+      }
     } finally {
       child.kill('SIGTERM');
       await once(child, 'exit');
       receiver?.child.kill('SIGTERM');
       await engine?.stop();
+      await rsyslog?.close();
       await sim.close();
     }
     const line =

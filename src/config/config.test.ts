@@ -40,7 +40,7 @@ describe('config/example.yaml', () => {
     expect(legacy?.api === 'v1' ? [legacy.app_key, legacy.access_key, legacy.secret_key] : []).toEqual(['s3cr3t-value', 's3cr3t-value', 's3cr3t-value']);
     expect(legacy?.streams.siem).toMatchObject({ file_format: 'json', compress: true });
     expect(cfg.journal.max_bytes).toBe(1024 ** 3);
-    expect(cfg.sinks.map((s) => (s.type === 'http' ? `http/${s.preset}` : s.type))).toEqual(['file', 'stdout', 'http/elasticsearch', 'http/splunk_hec', 'http/ndjson', 'kafka']);
+    expect(cfg.sinks.map((s) => (s.type === 'http' ? `http/${s.preset}` : s.type))).toEqual(['file', 'stdout', 'http/elasticsearch', 'http/splunk_hec', 'http/ndjson', 'kafka', 'syslog', 'syslog']);
     const [, , elastic, splunk, gateway] = cfg.sinks;
     expect(elastic?.type === 'http' && elastic.preset === 'elasticsearch' ? elastic.api_key : undefined).toBe('s3cr3t-value');
     expect(splunk?.type === 'http' && splunk.preset === 'splunk_hec' ? [splunk.token, splunk.ack, splunk.batch.max_bytes] : []).toEqual(['s3cr3t-value', true, 1024 ** 2]);
@@ -48,6 +48,9 @@ describe('config/example.yaml', () => {
     const kafka = cfg.sinks[5];
     expect(kafka?.type === 'kafka' ? [kafka.topic, kafka.compression, kafka.sasl?.password, kafka.tls?.verify, kafka.max_message_bytes] : []).toEqual(['mimecast.{stream}', 'lz4', 's3cr3t-value', true, 1024 ** 2]);
     expect(JSON.stringify(maskSecrets(kafka))).not.toContain('s3cr3t-value');
+    const [qradar, arcsight] = cfg.sinks.slice(6);
+    expect(qradar?.type === 'syslog' ? [qradar.transport, qradar.format, qradar.facility, qradar.max_message_size, qradar.tls.verify] : []).toEqual(['tls', 'leef', 16, 64 * 1024, true]);
+    expect(arcsight?.type === 'syslog' ? [arcsight.transport, arcsight.format, arcsight.rfc, arcsight.port] : []).toEqual(['tcp', 'cef', 5424, 514]);
   });
 });
 
@@ -255,7 +258,7 @@ sinks:
     expect(parseConfigText(v2('firewall'), {}).issues[0]?.message).not.toMatch(/did you mean/);
     expect(parseConfigText(v2('receipt').replace('types: [receipt]', 'types: [receipt], mode: strem'), {}).issues[0]?.message).toMatch(/did you mean "stream"\?/);
     const sink = parseConfigText(v2('receipt').replace('type: stdout', 'type: sdtout'), {}).issues;
-    expect(sink.map((i) => [i.path, i.message])).toEqual([['sinks[0].type', 'unknown sink type (this version supports: file, stdout, http, kafka) (did you mean "stdout"?)']]);
+    expect(sink.map((i) => [i.path, i.message])).toEqual([['sinks[0].type', 'unknown sink type (this version supports: file, stdout, http, kafka, syslog) (did you mean "stdout"?)']]);
     const old = parseConfigText(v1(keys.replace('    app_id', '    base_url: https://eu-api.mimecast.com\n    app_id'), 'siem: { types: [receipt, urlclick] }'), {}).issues;
     expect(old.map((i) => [i.path, i.message])).toEqual([['accounts[0].streams.siem.types', 'urlclick: Cloud Integrated logs need API 2.0 (api: v2)']]);
   });

@@ -64,6 +64,8 @@ export interface SinkContext {
  */
 export interface SinkKind<C extends SinkCommonConfig & { type: string }> {
   readonly type: C['type'];
+  /** The sink renders `format` itself from the journaled document (it needs more of the event than the rendered text). */
+  readonly rendersFormat?: boolean;
   create(cfg: C, ctx: SinkContext): Sink;
 }
 
@@ -76,13 +78,13 @@ export function renderFor(format: OutputFormat): ((e: OutEvent) => OutEvent) | u
   };
 }
 
-/** What the sink runner needs for a sink built from `cfg`. */
-export function bindSink(sink: Sink, cfg: SinkCommonConfig): SinkBinding {
+/** What the sink runner needs for a sink built from `cfg`; `rendersFormat`: the sink is given journaled documents. */
+export function bindSink(sink: Sink, cfg: SinkCommonConfig, rendersFormat = false): SinkBinding {
   return {
     sink,
     streams: cfg.streams,
     logTypes: cfg.log_types,
-    render: renderFor(cfg.format),
+    render: rendersFormat ? undefined : renderFor(cfg.format),
     batch: cfg.batch,
     concurrency: cfg.concurrency,
   };

@@ -8,9 +8,10 @@ import { fileSink, fileSinkSchema } from './file/index.js';
 import { httpSink, httpSinkSchema } from './http/index.js';
 import { kafkaSink, kafkaSinkSchema } from './kafka/index.js';
 import { stdoutSink, stdoutSinkSchema } from './stdout/index.js';
+import { syslogSink, syslogSinkSchema } from './syslog/index.js';
 import type { SinkBinding } from '../core/sink-runner.js';
 
-const SCHEMAS = [fileSinkSchema, stdoutSinkSchema, httpSinkSchema, kafkaSinkSchema] as const;
+const SCHEMAS = [fileSinkSchema, stdoutSinkSchema, httpSinkSchema, kafkaSinkSchema, syslogSinkSchema] as const;
 
 export type SinkConfig = z.output<(typeof SCHEMAS)[number]>;
 export type SinkType = SinkConfig['type'];
@@ -20,6 +21,7 @@ const KINDS: { readonly [T in SinkType]: SinkKind<Extract<SinkConfig, { type: T 
   stdout: stdoutSink,
   http: httpSink,
   kafka: kafkaSink,
+  syslog: syslogSink,
 };
 
 export const SINK_TYPES = Object.keys(KINDS) as SinkType[];
@@ -36,5 +38,5 @@ export function createSink(cfg: SinkConfig, logger: Logger): Sink {
 
 /** The sink a config entry describes, with its routing, format and batching for the sink runner. */
 export function buildSink(cfg: SinkConfig, logger: Logger): SinkBinding {
-  return bindSink(createSink(cfg, logger), cfg);
+  return bindSink(createSink(cfg, logger), cfg, KINDS[cfg.type].rendersFormat === true);
 }
