@@ -1,5 +1,6 @@
 // `fetch STREAM --since T`: a one-shot pull printed to stdout — no journal, no checkpoint, the daemon's cursors untouched.
 import type { Writable } from 'node:stream';
+import type { MimecastApi } from '../mimecast/api.js';
 import { buildSources, createAccountClient, type AccountClient } from '../app.js';
 import { loadConfig } from '../config/load.js';
 import type { AccountConfig, Config } from '../config/schema.js';
@@ -10,7 +11,7 @@ import { DEFAULT_FILE_RETRY_SPAN_MS } from '../core/retry.js';
 import { sleep } from '../core/util.js';
 import { pick, text } from '../normalize/cef.js';
 import { parseTime } from '../normalize/time.js';
-import { createLogger } from '../telemetry/logger.js';
+import { createLogger, type Logger } from '../telemetry/logger.js';
 import { println, type CommandIo } from './io.js';
 import { printConfigError } from './validate.js';
 
@@ -34,8 +35,8 @@ export function parseWhen(value: string, now: number): number | undefined {
   return parseTime(value)?.getTime();
 }
 
-/** The account as configured, with only `stream` enabled (its defaults when the config does not list it). */
-function withOnly(account: AccountConfig, stream: StreamName): AccountConfig {
+/** The account as configured, with only `stream` enabled (`override` merged over its config, or over its defaults when the config does not list it). */
+export function withOnly(account: AccountConfig, stream: StreamName, override: Readonly<Record<string, unknown>> = {}): AccountConfig {
   const configured = account.streams[stream];
   let cfg: unknown = configured;
   if (cfg === undefined) {
@@ -43,7 +44,79 @@ function withOnly(account: AccountConfig, stream: StreamName): AccountConfig {
     else if (stream === 'threat_intel') cfg = { feeds: ['malware_customer'] };
     else cfg = { overlap: 0, settle: 0, page_size: 500, max_window: 86_400_000 };
   }
-  return { ...account, streams: { [stream]: cfg } } as AccountConfig;
+  return { ...account, streams: { [stream]: { ...(cfg as Record<string, unknown>), ...override } } } as AccountConfig;
+}
+
+/** The columns a one-line view of an event shows (fetch's table, `api reports siem`'s table). */
+export interface EventSummary {
+  time: string;
+  account: string;
+  type: string;
+  action: string;
+  outcome: string;
+  summary: string;
+}
+
+export function summarizeEvent(ev: NormalizedEvent): EventSummary {
+  const d = ev.doc;
+  const logType = text(pick(d, 'mimecast.log_type'));
+  return {
+    time: ev.time,
+    account: ev.account,
+    type: `${ev.stream}${logType !== undefined && logType !== ev.stream ? `/${logType}` : ''}`,
+    action: text(pick(d, 'event.action')) ?? '-',
+    outcome: text(pick(d, 'event.outcome')) ?? '-',
+    summary: text(pick(d, 'email.subject')) ?? text(pick(d, 'url.original')) ?? text(pick(d, 'message')) ?? text(pick(d, 'threat.indicator.name')) ?? ev.id,
+  };
+}
+
+export interface PullOptions {
+  since: number;
+  until: number;
+  signal: AbortSignal;
+  /** Where quarantined records and disabled streams are reported. */
+  stderr: Writable;
+  logger: Logger;
+  /** Merged over the stream's config (e.g. one SIEM type, a file format). */
+  override?: Readonly<Record<string, unknown>>;
+  /** A source failed: fetch reports it and goes on with the next; a caller that throws ends the pull. */
+  onFailure: (source: string, err: unknown) => void;
+}
+
+/**
+ * The events of one stream of one account within [since, until], each once, read by the collector's own sources
+ * (no journal, no cursor kept): the one-shot pull `fetch` prints and `api reports` shows. Returns how many records
+ * were quarantined as unusable (each reported on stderr).
+ */
+export async function* pullEvents(account: AccountConfig, stream: StreamName, api: MimecastApi, o: PullOptions): AsyncGenerator<NormalizedEvent, number> {
+  const seen = new Set<string>();
+  let quarantined = 0;
+  const sources = buildSources(withOnly(account, stream, o.override), api, o.logger, { now: () => o.until, startFromMs: o.until - o.since, settleMs: 0 });
+  for (const source of sources) {
+    try {
+      for await (const batch of source.pull(undefined, o.signal)) {
+        // A file being fetched again: wait as the daemon would before the next attempt.
+        if (batch.pauseMs !== undefined && batch.pauseMs > 0) await sleep(batch.pauseMs, o.signal);
+        quarantined += batch.quarantined?.length ?? 0;
+        for (const q of batch.quarantined ?? []) println(o.stderr, `quarantined (${q.reason}) at ${q.location}: ${q.detail}`);
+        for (const ev of batch.events) {
+          const t = Date.parse(ev.time);
+          // A record without a time of its own cannot be placed in the window: it is shown (the API served it).
+          if ((ev.timeMissing !== true && (t < o.since || t > o.until)) || seen.has(ev.id)) continue;
+          seen.add(ev.id);
+          yield ev;
+        }
+      }
+    } catch (err) {
+      if (isAbort(err, o.signal)) throw err;
+      if (isCollectorError(err) && err.details['disabled'] === true) {
+        println(o.stderr, `warning: ${describeError(err)}`);
+        continue;
+      }
+      o.onFailure(source.key, err);
+    }
+  }
+  return quarantined;
 }
 
 class Printer {
@@ -66,11 +139,8 @@ class Printer {
     if (this.format === 'ndjson') await this.line(json);
     else if (this.format === 'json') await this.line(`${this.count === 0 ? '[' : ','}${json}`);
     else {
-      const d = ev.doc;
-      const type = `${ev.stream}${text(pick(d, 'mimecast.log_type')) !== undefined && text(pick(d, 'mimecast.log_type')) !== ev.stream ? `/${text(pick(d, 'mimecast.log_type'))}` : ''}`;
-      const summary =
-        text(pick(d, 'email.subject')) ?? text(pick(d, 'url.original')) ?? text(pick(d, 'message')) ?? text(pick(d, 'threat.indicator.name')) ?? ev.id;
-      const cells = [ev.time.padEnd(24), ev.account.padEnd(12), type.padEnd(24), (text(pick(d, 'event.action')) ?? '-').padEnd(16), (text(pick(d, 'event.outcome')) ?? '-').padEnd(8), summary.replace(/\s+/g, ' ').slice(0, 100)];
+      const e = summarizeEvent(ev);
+      const cells = [e.time.padEnd(24), e.account.padEnd(12), e.type.padEnd(24), e.action.padEnd(16), e.outcome.padEnd(8), e.summary.replace(/\s+/g, ' ').slice(0, 100)];
       await this.line(cells.join(' '));
     }
     this.count += 1;
@@ -125,7 +195,6 @@ export async function fetchCommand(opts: FetchOptions, io: CommandIo): Promise<n
   // Logs (retries, warnings) go to stderr; only warnings and worse, so they don't drown the data.
   const logger = createLogger({ level: config.log_level === 'info' || config.log_level === 'debug' || config.log_level === 'trace' ? 'warn' : config.log_level });
   const printer = new Printer(io.stdout, output);
-  const seen = new Set<string>();
   let quarantined = 0;
   let failures = 0;
   // Internal timers are unref()ed; this keeps the process alive while a call waits out a 429.
@@ -139,31 +208,24 @@ export async function fetchCommand(opts: FetchOptions, io: CommandIo): Promise<n
       }
       const client = createAccountClient(account, logger);
       clients.push(client);
-      const sources = buildSources(withOnly(account, stream), client.api, logger, { now: () => until, startFromMs: until - since, settleMs: 0 });
-      for (const source of sources) {
-        try {
-          for await (const batch of source.pull(undefined, io.signal)) {
-            // A file being fetched again: wait as the daemon would before the next attempt.
-            if (batch.pauseMs !== undefined && batch.pauseMs > 0) await sleep(batch.pauseMs, io.signal);
-            quarantined += batch.quarantined?.length ?? 0;
-            for (const q of batch.quarantined ?? []) println(io.stderr, `quarantined (${q.reason}) at ${q.location}: ${q.detail}`);
-            for (const ev of batch.events) {
-              const t = Date.parse(ev.time);
-              // A record without a time of its own cannot be placed in the window: it is shown (the API served it).
-              if ((ev.timeMissing !== true && (t < since || t > until)) || seen.has(ev.id)) continue;
-              seen.add(ev.id);
-              await printer.event(ev);
-            }
-          }
-        } catch (err) {
-          if (isAbort(err, io.signal)) throw err;
-          if (isCollectorError(err) && err.details['disabled'] === true) {
-            println(io.stderr, `warning: ${describeError(err)}`);
-            continue;
-          }
+      const events = pullEvents(account, stream, client.api, {
+        since,
+        until,
+        signal: io.signal,
+        stderr: io.stderr,
+        logger,
+        onFailure: (key, err) => {
           failures += 1;
-          println(io.stderr, `error: ${source.key}: ${describeError(err)}`);
+          println(io.stderr, `error: ${key}: ${describeError(err)}`);
+        },
+      });
+      for (;;) {
+        const next = await events.next();
+        if (next.done === true) {
+          quarantined += next.value;
+          break;
         }
+        await printer.event(next.value);
       }
     }
     await printer.end();

@@ -180,6 +180,19 @@ async function main(argv: string[]): Promise<number> {
     });
 
   program
+    .command('api')
+    .description('Mimecast administration: RESOURCE ACTION [options] (`api --help` lists them)')
+    .helpOption(false)
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .argument('[args...]', 'RESOURCE ACTION [options]')
+    .action(async (args: string[]) => {
+      endQuietlyWhenStdoutCloses();
+      const { apiMain } = await import('./api/index.js');
+      exitCode = await apiMain(args, { ...io, stdin: process.stdin, stdout: process.stdout, stderr: process.stderr });
+    });
+
+  program
     .command('simulate')
     .description('run the Mimecast API simulator standalone')
     .option('--port <n>', 'port to listen on', intArg, 8443)

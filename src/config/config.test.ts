@@ -317,6 +317,26 @@ sinks:
   });
 });
 
+describe('accounts[].default: the account `api` uses without --profile', () => {
+  const two = (a: string, b: string): string => `
+accounts:
+  - { name: a, client_id: abc, client_secret: x, streams: { siem: {} }${a} }
+  - { name: b, client_id: abc, client_secret: x, streams: { siem: {} }${b} }
+sinks:
+  - { name: out, type: stdout }
+`;
+
+  it('is false unless set, and takes true on one account', () => {
+    expect(parseConfigText(two('', ''), {}).config?.accounts.map((a) => a.default)).toEqual([false, false]);
+    expect(parseConfigText(two('', ', default: true'), {}).config?.accounts.map((a) => a.default)).toEqual([false, true]);
+  });
+
+  it('refuses two defaults, naming the second and the first', () => {
+    const { issues } = parseConfigText(two(', default: true', ', default: true'), {});
+    expect(issues).toEqual([{ path: 'accounts[1].default', message: 'only one account may be the default (also accounts[0])' }]);
+  });
+});
+
 describe('sinks: routing, format and the http sink\'s secrets', () => {
   const withSink = (sink: string): string => `
 accounts:

@@ -15,6 +15,11 @@ const accountCommon = {
   /** Names the tenant in cursors, metrics and `mimecast.account`. */
   name,
   /**
+   * The account `mimecast-collector api` uses when no `--profile` is given and the config holds several accounts
+   * (at most one may say true). Ignored by the collector itself. Default false.
+   */
+  default: z.boolean().default(false),
+  /**
    * First run only: how far back to start; clamped to what each stream retains (7 days for SIEM). 0s–60d (audit,
    * the longest-kept log, goes back 60 days), default 24h.
    */
@@ -132,6 +137,10 @@ export const configSchema = z
       if (prev !== undefined) ctx.addIssue({ code: 'custom', path: ['accounts', i, 'name'], message: `duplicate account name "${a.name}" (also accounts[${prev}])` });
       seen.set(a.name, i);
     });
+    const defaults = cfg.accounts.flatMap((a, i) => (a.default ? [i] : []));
+    for (const i of defaults.slice(1)) {
+      ctx.addIssue({ code: 'custom', path: ['accounts', i, 'default'], message: `only one account may be the default (also accounts[${defaults[0] ?? 0}])` });
+    }
     const sinks = new Map<string, number>();
     cfg.sinks.forEach((s, i) => {
       const prev = sinks.get(s.name);

@@ -27,6 +27,8 @@ export const ERROR_CODES = [
   'SINK_TOO_LARGE',
   'SINK_CONFIG',
   'ABORTED',
+  /** A command line that cannot be run as given (bad option value, unknown profile): exit code 2. */
+  'CLI_USAGE',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -85,6 +87,14 @@ export class ApiError extends CollectorError {
     this.call = call;
     this.status = options.status;
     this.apiCode = options.apiCode;
+  }
+}
+
+/** A command line that cannot be run as given: the message names the option at fault and what it accepts. */
+export class UsageError extends CollectorError {
+  constructor(message: string, options: CollectorErrorOptions = {}) {
+    super('CLI_USAGE', message, options);
+    this.name = 'UsageError';
   }
 }
 

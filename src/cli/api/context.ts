@@ -1,0 +1,100 @@
+// The ApiContext an action runs with: dates, paged lists with progress and --limit, writes with --dry-run, confirmation and a log line.
+import type { Writable } from 'node:stream';
+import type { AccountConfig } from '../../config/schema.js';
+import { CollectorError, UsageError, errorCode } from '../../core/errors.js';
+import type { MimecastApi } from '../../mimecast/api.js';
+import { postPages } from '../../mimecast/pages.js';
+import type { Logger } from '../../telemetry/logger.js';
+import { redactText } from '../../telemetry/redact.js';
+import { parseWhen } from '../fetch.js';
+import { confirm, type ConfirmIo } from './confirm.js';
+import type { ApiContext, WriteRequest } from './spec.js';
+
+/** Records asked for per call unless `--page-size` says otherwise: the largest page Mimecast is known to accept. */
+export const DEFAULT_PAGE_SIZE = 500;
+/** A line of progress on stderr every this many pages when stderr is not a terminal (on one, after every page). */
+const PROGRESS_EVERY_PAGES = 10;
+
+export interface ContextOptions {
+  account: AccountConfig;
+  api: MimecastApi;
+  logger: Logger;
+  io: ConfirmIo & { stdout: Writable; stderr: Writable & { isTTY?: boolean } };
+  now: number;
+  limit: number | undefined;
+  pageSize: number;
+  dryRun: boolean;
+  yes: boolean;
+  /** `users delete`: the command line as the log line names it. */
+  command: string;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+export function createContext(o: ContextOptions): ApiContext {
+  const { io } = o;
+  return {
+    account: o.account,
+    api: o.api,
+    logger: o.logger,
+    signal: io.signal,
+    stderr: io.stderr,
+    now: o.now,
+    limit: o.limit,
+
+    time(option, value) {
+      const t = parseWhen(value, o.now);
+      if (t === undefined) throw new UsageError(`--${option} "${value}" is not a time: give a date (2024-01-01), an ISO time (2024-01-01T08:00:00Z) or a duration before now (24h, 30m, 7d)`);
+      return t;
+    },
+
+    async list(path, data, opts = {}) {
+      const out: Record<string, unknown>[] = [];
+      const tty = io.stderr.isTTY === true;
+      let pages = 0;
+      const pageSize = o.limit === undefined ? o.pageSize : Math.max(1, Math.min(o.pageSize, o.limit));
+      try {
+        for await (const page of postPages(o.api, path, data, pageSize, io.signal)) {
+          pages++;
+          for (const item of page.data) {
+            const records = opts.recordsKey === undefined ? [item] : isRecord(item) && Array.isArray(item[opts.recordsKey]) ? (item[opts.recordsKey] as unknown[]) : [];
+            for (const r of records) if (isRecord(r) && (o.limit === undefined || out.length < o.limit)) out.push(r);
+          }
+          const done = o.limit !== undefined && out.length >= o.limit;
+          if (pages > 1 && (tty || pages % PROGRESS_EVERY_PAGES === 0) && !done) {
+            const total = page.totalCount === undefined ? '' : ` of ${page.totalCount}`;
+            io.stderr.write(`${tty ? '\r\x1b[K' : ''}${path}: ${out.length}${total} records, ${pages} pages so far…${tty ? '' : '\n'}`);
+          }
+          if (done) break;
+        }
+      } finally {
+        if (tty && pages > 1) io.stderr.write('\r\x1b[K');
+      }
+      return out;
+    },
+
+    async write(req: WriteRequest) {
+      const body = { data: req.data };
+      if (o.dryRun) {
+        const auth = o.account.api === 'v2' ? 'Authorization: Bearer [redacted]' : `Authorization: MC [redacted]\nx-mc-app-id: ${o.account.app_id}`;
+        const base = o.account.base_url ?? '(the region discovered for the account)';
+        io.stdout.write(redactText(`dry run: ${req.what} (profile ${o.account.name}); would send:\nPOST ${base}${req.path}\n${auth}\ncontent-type: application/json\n\n${JSON.stringify(body, null, 2)}\n`));
+        return undefined;
+      }
+      if (req.destructive === true && !(await confirm(`${req.what} on account ${o.account.name}`, o.yes, io))) {
+        throw new CollectorError('ABORTED', `not confirmed: nothing was changed (${req.what})`);
+      }
+      const entry = { profile: o.account.name, command: o.command, what: req.what, call: `POST ${req.path}`, at: new Date().toISOString() };
+      try {
+        const reply = await o.api.postJson(req.path, body, io.signal);
+        o.logger.info({ ...entry, outcome: 'done' }, 'api write');
+        return reply;
+      } catch (err) {
+        o.logger.info({ ...entry, outcome: 'failed', code: errorCode(err) }, 'api write');
+        throw err;
+      }
+    },
+  };
+}
