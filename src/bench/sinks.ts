@@ -179,9 +179,11 @@ async function runOne(target: Target, n: number): Promise<void> {
       while (got < filled.events) {
         await new Promise((r) => setTimeout(r, 200));
         if (child.exitCode !== null) throw new Error(`the collector exited early (code ${child.exitCode})`);
+        got = await deliveredFromStatus(port);
+        // Read after /status answered: a busy collector may take a while to answer, and the last reading must
+        // include all the work up to the count it reports.
         last = procStat(pid);
         if (receiverPid !== undefined) receiverCpu = procStat(receiverPid).cpuSeconds - receiverCpuAtStart;
-        got = await deliveredFromStatus(port);
       }
       seconds = Number(process.hrtime.bigint() - started) / 1e9;
       if (rsyslog !== undefined) {
