@@ -4,16 +4,15 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { buildCollector, type Collector } from '../src/app.js';
-import { parseConfigText } from '../src/config/load.js';
+import type { Collector } from '../src/app.js';
 import { startSimulator, type RunningSimulator, type SimulatorOptions } from '../src/simulator/index.js';
-import { silentLogger } from '../src/telemetry/logger.js';
 import { jsonReply } from '../src/testkit/receiver-server.js';
 import { startNdjsonReceiver } from '../src/testkit/ndjson-receiver.js';
 import { startFaultProxy } from '../src/testkit/fault-proxy.js';
 import { eventIdOf, startHecReceiver } from '../src/testkit/hec-receiver.js';
 import { engineJson, startSearchEngine, type RunningSearchEngine } from '../src/testkit/search-engine.js';
-import { eventId, outputKey, readManifest, readOutput, recordKey, sleepMs, spawnCli, waitFor } from './helpers/harness.js';
+import { eventId, sleepMs, spawnCli, waitFor } from './helpers/harness.js';
+import { fileSinkComplete, fileSinkOutput, sinkTestConfig, startCollectorFrom } from './helpers/sink-e2e.js';
 
 /** A receiver under test, as the tests drive it. */
 interface Target {
@@ -170,53 +169,17 @@ afterEach(async () => {
 });
 
 function config(dir: string, s: RunningSimulator, t: Target, extra: { budget?: number } = {}): string {
-  return [
-    `data_dir: ${JSON.stringify(join(dir, 'data'))}`,
-    'log_level: silent',
-    'shutdown_timeout: 5s',
-    `journal: { max_events: ${extra.budget ?? 1_000_000} }`,
-    'accounts:',
-    '  - name: sim',
-    `    base_url: ${s.url}`,
-    `    client_id: ${JSON.stringify(s.clientId)}`,
-    `    client_secret: ${JSON.stringify(s.clientSecret)}`,
-    '    start_from: 7d',
-    '    poll_interval: 1s',
-    '    streams: { siem: { chunk_events: 100 } }',
-    'sinks:',
-    ...t.sinkYaml,
-    '  - name: file',
-    '    type: file',
-    `    path: ${JSON.stringify(join(dir, 'out', 'events.ndjson'))}`,
-    '    batch: { max_events: 200, max_wait: 50ms }',
-    '',
-  ].join('\n');
+  return sinkTestConfig(dir, s, t.sinkYaml, extra);
 }
 
 function startCollector(yaml: string): Collector {
-  const { config: cfg, issues } = parseConfigText(yaml, {});
-  expect(issues).toEqual([]);
-  if (cfg === undefined) throw new Error('config did not load');
-  const c = buildCollector(cfg, silentLogger());
-  c.start();
+  const c = startCollectorFrom(yaml);
   collector = c;
   return c;
 }
 
-/** Every manifest record in the file sink's output (the collector's side of the truth), as event ids. */
 async function fileComplete(output: string, manifest: string): Promise<Set<string>> {
-  const want = new Set(readManifest(manifest).map(recordKey));
-  let docs: Record<string, unknown>[] = [];
-  await waitFor(
-    () => {
-      docs = readOutput(output);
-      const got = new Set(docs.map(outputKey));
-      return want.size > 0 && [...want].every((k) => got.has(k));
-    },
-    90_000,
-    'every manifest record in the file sink',
-  );
-  return new Set(docs.map(eventId));
+  return new Set((await fileSinkComplete(output, manifest)).keys());
 }
 
 /** Polls the receiver (one request at a time) until it holds `want` distinct ids; returns every id it holds. */
@@ -240,7 +203,7 @@ describe.each(PRESETS)('http sink, preset $name, end to end', (preset) => {
     target.faults(true);
     const t = target;
     const c = startCollector(config(dir, sim, t));
-    const expected = await fileComplete(join(dir, 'out', 'events.ndjson'), manifest);
+    const expected = await fileComplete(fileSinkOutput(dir), manifest);
     const got = await receiverHolds(t, expected.size, () => undefined);
     expect(new Set(got)).toEqual(expected);
     // These faults never let a receiver take a request it then fails to confirm (busy, cut before reading, a lost
@@ -254,7 +217,7 @@ describe.each(PRESETS)('http sink, preset $name, end to end', (preset) => {
   it('an outage of the receiver: the file sink keeps delivering, the journal stays within budget, nothing is lost', async () => {
     const dir = mkdtempSync(join(tmpdir(), `mc-http-outage-${preset.name}-`));
     const manifest = join(dir, 'manifest.ndjson');
-    const output = join(dir, 'out', 'events.ndjson');
+    const output = fileSinkOutput(dir);
     const budget = 2000;
     sim = await startSimulator({ seed: `http-outage-${preset.name}`, backlogRecords: 1500, backlogHours: 24, recordsPerBlob: 200, publishIntervalMs: 300, recordsPerInterval: 150, manifestPath: manifest });
     target = await preset.start();
@@ -302,7 +265,7 @@ describe('an http sink its receiver refuses (401), as a user starting `run` sees
     const log = join(dir, 'collector.log');
     const child = spawnCli(['run', '--config', cfg], log);
     try {
-      await fileComplete(join(dir, 'out', 'events.ndjson'), manifest);
+      await fileComplete(fileSinkOutput(dir), manifest);
       await waitFor(() => readFileSync(log, 'utf8').includes('error: sinks[0] (gateway) stopped'), 30_000, 'the stopped sink on stderr');
       const text = readFileSync(log, 'utf8');
       expect(text).toMatch(/error: sinks\[0\] \(gateway\) stopped: sink gateway: POST \/ingest answered HTTP 401: \{"error":"invalid api key"\}\. Fix its configuration and restart; its events are kept in the journal and the other sinks go on\./);

@@ -5,12 +5,11 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { buildCollector, type Collector } from '../src/app.js';
-import { parseConfigText } from '../src/config/load.js';
+import type { Collector } from '../src/app.js';
 import { startSimulator, type RunningSimulator } from '../src/simulator/index.js';
-import { silentLogger } from '../src/telemetry/logger.js';
 import { readTopics, startKafkaBroker, type ConsumedRecord, type RunningKafkaBroker } from '../src/testkit/kafka-broker.js';
-import { eventId, outputKey, readManifest, readOutput, recordKey, sleepMs, spawnCli, waitFor, writeConfig } from './helpers/harness.js';
+import { eventId, readManifest, recordKey, sleepMs, spawnCli, waitFor, writeConfig } from './helpers/harness.js';
+import { fileSinkComplete, fileSinkOutput, sinkTestConfig, startCollectorFrom } from './helpers/sink-e2e.js';
 
 /** One broker for the file (auto-create on: the default topic template names a topic per stream). */
 let broker: Promise<RunningKafkaBroker> | undefined;
@@ -29,20 +28,7 @@ afterEach(async () => {
 });
 
 function yaml(dir: string, s: RunningSimulator, b: RunningKafkaBroker, prefix: string, o: { budget?: number; logLevel?: string } = {}): string {
-  return [
-    `data_dir: ${JSON.stringify(join(dir, 'data'))}`,
-    `log_level: ${o.logLevel ?? 'silent'}`,
-    'shutdown_timeout: 5s',
-    `journal: { max_events: ${o.budget ?? 1_000_000} }`,
-    'accounts:',
-    '  - name: sim',
-    `    base_url: ${s.url}`,
-    `    client_id: ${JSON.stringify(s.clientId)}`,
-    `    client_secret: ${JSON.stringify(s.clientSecret)}`,
-    '    start_from: 7d',
-    '    poll_interval: 1s',
-    '    streams: { siem: { chunk_events: 100 } }',
-    'sinks:',
+  const kafka = [
     '  - name: kafka',
     '    type: kafka',
     `    brokers: [${b.bootstrap}]`,
@@ -50,40 +36,17 @@ function yaml(dir: string, s: RunningSimulator, b: RunningKafkaBroker, prefix: s
     '    compression: lz4',
     '    request_timeout: 5s',
     '    batch: { max_events: 200, max_wait: 50ms }',
-    '  - name: file',
-    '    type: file',
-    `    path: ${JSON.stringify(join(dir, 'out', 'events.ndjson'))}`,
-    '    batch: { max_events: 200, max_wait: 50ms }',
-    '',
-  ].join('\n');
+  ];
+  return sinkTestConfig(dir, s, kafka, o);
 }
 
 function startCollector(text: string): Collector {
-  const { config: cfg, issues } = parseConfigText(text, {});
-  expect(issues).toEqual([]);
-  if (cfg === undefined) throw new Error('config did not load');
-  const c = buildCollector(cfg, silentLogger());
-  c.start();
+  const c = startCollectorFrom(text);
   collector = c;
   return c;
 }
 
-/** Waits until the file sink holds every manifest record; returns the documents by event.id. */
-async function fileComplete(output: string, manifest: string, timeoutMs = 90_000): Promise<Map<string, Record<string, unknown>>> {
-  const want = new Set(readManifest(manifest).map(recordKey));
-  let docs: Record<string, unknown>[] = [];
-  await waitFor(
-    () => {
-      docs = readOutput(output);
-      const got = new Set(docs.map(outputKey));
-      return want.size > 0 && [...want].every((k) => got.has(k));
-    },
-    timeoutMs,
-    'every manifest record in the file sink',
-    500,
-  );
-  return new Map(docs.map((d) => [eventId(d), d]));
-}
+const fileComplete = fileSinkComplete;
 
 /** The topics a prefix can name for SIEM events. */
 async function topicsOf(b: RunningKafkaBroker, prefix: string): Promise<string[]> {
@@ -126,7 +89,7 @@ describe('kafka sink end to end (real Apache Kafka)', () => {
     const manifest = join(dir, 'manifest.ndjson');
     sim = await startSimulator({ seed: 'kafka-e2e', backlogRecords: 2000, backlogHours: 24, recordsPerBlob: 250, publishIntervalMs: 0, manifestPath: manifest, faults: { rateLimit429: 0.05, serverError500: 0.05, truncatedGzip: 0.05, replayRecords: 0.1 } });
     const c = startCollector(yaml(dir, sim, b, 'e2e'));
-    const docs = await fileComplete(join(dir, 'out', 'events.ndjson'), manifest);
+    const docs = await fileComplete(fileSinkOutput(dir), manifest);
     const got = await topicsHold(b, 'e2e', new Set(docs.keys()));
     expect(new Set(got.map((r) => r.key))).toEqual(new Set(docs.keys()));
     // Nothing failed between the collector and the broker: exactly once.
@@ -139,7 +102,7 @@ describe('kafka sink end to end (real Apache Kafka)', () => {
     const b = await up();
     const dir = mkdtempSync(join(tmpdir(), 'mc-kafka-outage-'));
     const manifest = join(dir, 'manifest.ndjson');
-    const output = join(dir, 'out', 'events.ndjson');
+    const output = fileSinkOutput(dir);
     sim = await startSimulator({ seed: 'kafka-outage', backlogRecords: 1000, backlogHours: 24, recordsPerBlob: 200, publishIntervalMs: 300, recordsPerInterval: 100, manifestPath: manifest });
     const c = startCollector(yaml(dir, sim, b, 'outage', { budget: 5000 }));
     const kafka = (): { delivered: number; state: string } | undefined => c.pipeline.sinks().find((s) => s.name === 'kafka');
@@ -165,7 +128,7 @@ describe('kafka sink end to end (real Apache Kafka)', () => {
     const b = await up();
     const dir = mkdtempSync(join(tmpdir(), 'mc-kafka-crash-'));
     const manifest = join(dir, 'manifest.ndjson');
-    const output = join(dir, 'out', 'events.ndjson');
+    const output = fileSinkOutput(dir);
     const log = join(dir, 'collector.log');
     sim = await startSimulator({ seed: 'kafka-crash', backlogRecords: 5000, backlogHours: 24, recordsPerBlob: 300, publishIntervalMs: 500, recordsPerInterval: 200, manifestPath: manifest, faults: { rateLimit429: 0.05, serverError500: 0.05 } });
     const config = writeConfig(join(dir, 'collector.yaml'), yaml(dir, sim, b, 'crash', { logLevel: 'warn' }));

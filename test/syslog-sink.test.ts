@@ -5,15 +5,14 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { buildCollector, type Collector } from '../src/app.js';
-import { parseConfigText } from '../src/config/load.js';
+import type { Collector } from '../src/app.js';
 import { severityOf } from '../src/normalize/cef.js';
 import { leefTime } from '../src/normalize/leef.js';
 import { startSimulator, type RunningSimulator } from '../src/simulator/index.js';
 import { syslogSeverity } from '../src/sinks/syslog/format.js';
-import { silentLogger } from '../src/telemetry/logger.js';
 import { startRsyslog, type RsyslogMessage, type RunningRsyslog } from '../src/testkit/rsyslog.js';
-import { eventId, outputKey, readManifest, readOutput, recordKey, waitFor } from './helpers/harness.js';
+import { eventId, waitFor } from './helpers/harness.js';
+import { fileSinkComplete, fileSinkOutput, sinkTestConfig, startCollectorFrom } from './helpers/sink-e2e.js';
 
 let rsyslog: RunningRsyslog;
 beforeAll(async () => {
@@ -43,52 +42,17 @@ function field(doc: Doc, path: string): unknown {
 async function run(name: string, sinkYaml: string[], records: number): Promise<{ dir: string; manifest: string; output: string; c: Collector; s: RunningSimulator }> {
   const dir = mkdtempSync(join(tmpdir(), `mc-syslog-${name}-`));
   const manifest = join(dir, 'manifest.ndjson');
-  const output = join(dir, 'out', 'events.ndjson');
+  const output = fileSinkOutput(dir);
   const s = await startSimulator({ seed: `syslog-${name}`, backlogRecords: records, backlogHours: 24, recordsPerBlob: 100, publishIntervalMs: 0, manifestPath: manifest });
   sim = s;
-  const yaml = [
-    `data_dir: ${JSON.stringify(join(dir, 'data'))}`,
-    'log_level: silent',
-    'shutdown_timeout: 5s',
-    'accounts:',
-    '  - name: sim',
-    `    base_url: ${s.url}`,
-    `    client_id: ${JSON.stringify(s.clientId)}`,
-    `    client_secret: ${JSON.stringify(s.clientSecret)}`,
-    '    start_from: 7d',
-    '    poll_interval: 1s',
-    '    streams: { siem: { chunk_events: 100 } }',
-    'sinks:',
-    ...sinkYaml,
-    '  - name: file',
-    '    type: file',
-    `    path: ${JSON.stringify(output)}`,
-    '    batch: { max_events: 200, max_wait: 50ms }',
-    '',
-  ].join('\n');
-  const { config, issues } = parseConfigText(yaml, {});
-  expect(issues).toEqual([]);
-  if (config === undefined) throw new Error('config did not load');
-  const c = buildCollector(config, silentLogger());
-  c.start();
+  const c = startCollectorFrom(sinkTestConfig(dir, s, sinkYaml));
   collector = c;
   return { dir, manifest, output, c, s };
 }
 
 /** Every manifest record in the file sink's output: the collector's documents by event.id. */
-async function fileComplete(output: string, manifest: string): Promise<Map<string, Doc>> {
-  const want = new Set(readManifest(manifest).map(recordKey));
-  let docs: Doc[] = [];
-  await waitFor(
-    () => {
-      docs = readOutput(output);
-      const got = new Set(docs.map(outputKey));
-      return want.size > 0 && [...want].every((k) => got.has(k));
-    },
-    60_000,
-    'every manifest record in the file sink',
-  );
-  return new Map(docs.map((d) => [eventId(d), d]));
+function fileComplete(output: string, manifest: string): Promise<Map<string, Doc>> {
+  return fileSinkComplete(output, manifest, 60_000);
 }
 
 /** rsyslog's messages from one sink (its app_name), once they number at least `want` distinct event ids. */
