@@ -2,7 +2,6 @@
 // SinkRunner, read back with the same client library. Skipped, saying why, without a container runtime (none on the
 // development machines: there the real broker of test/kafka-sink.test.ts, from Maven Central jars, stands in).
 import { mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -16,6 +15,7 @@ import { kafkaSink, kafkaSinkSchema } from '../src/sinks/kafka/index.js';
 import { silentLogger } from '../src/telemetry/logger.js';
 import { readTopics } from '../src/testkit/kafka-broker.js';
 import { onceSource } from '../src/testkit/once-source.js';
+import { freePort } from '../src/testkit/free-port.js';
 
 /** Why the container test cannot run here (undefined: a runtime answered). Rejects within milliseconds without one. */
 const noRuntime = await getContainerRuntimeClient().then(
@@ -29,18 +29,6 @@ let container: StartedTestContainer | undefined;
 afterAll(async () => {
   await container?.stop().catch(() => undefined);
 }, 120_000);
-
-/** A free host port: the broker advertises the address clients use, so the host port is chosen before it starts. */
-function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const srv = createServer();
-    srv.once('error', fail);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => done(typeof addr === 'object' && addr !== null ? addr.port : 0));
-    });
-  });
-}
 
 describe.skipIf(noRuntime !== undefined)('kafka sink against the official apache/kafka image (testcontainers)', () => {
   it('every event once in mimecast.siem, keyed by event.id', async () => {

@@ -10,7 +10,7 @@ import { createGunzip } from 'node:zlib';
 import { StringDecoder } from 'node:string_decoder';
 import { SIEM_TYPES } from '../core/contracts.js';
 import { startSimulator } from '../simulator/index.js';
-import { freePort } from './free-port.js';
+import { freePort } from '../testkit/free-port.js';
 import { deliveredFromStatus, procStat } from './proc.js';
 
 const MAIN = resolve(dirname(fileURLToPath(import.meta.url)), '../cli/main.js');

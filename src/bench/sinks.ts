@@ -23,7 +23,7 @@ import { startKafkaBroker } from '../testkit/kafka-broker.js';
 import { startRsyslog } from '../testkit/rsyslog.js';
 import { engineJson, startSearchEngine } from '../testkit/search-engine.js';
 import { selfSignedCert, type TestCert } from '../testkit/tls.js';
-import { freePort } from './free-port.js';
+import { freePort } from '../testkit/free-port.js';
 import { deliveredFromStatus, procStat } from './proc.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startSimulator } from '../simulator/index.js';
-import { freePort } from './free-port.js';
+import { freePort } from '../testkit/free-port.js';
 import { deliveredFromStatus, procStat } from './proc.js';
 
 const MAIN = resolve(dirname(fileURLToPath(import.meta.url)), '../cli/main.js');

@@ -2,11 +2,11 @@
 // Maven Central jars test/kafka/install.sh fetched, stopped by its PID and restartable on the same ports.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Admin, Consumer } from '@platformatic/kafka';
+import { freePort } from './free-port.js';
 
 /** The repository: two levels above this module, whether it runs from src/testkit or dist/testkit. */
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -67,18 +67,6 @@ export function assertKafkaInstalled(kafkaDir = KAFKA_DIR): void {
   if (!existsSync(join(kafkaDir, 'stamp')) || !existsSync(join(kafkaDir, 'lib'))) {
     throw new Error(`the test Kafka broker is not installed in ${kafkaDir}: run "bash test/kafka/install.sh" (needs mvn and Java 17; .ci/run does it)`);
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const srv = createServer();
-    srv.once('error', fail);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => done(port));
-    });
-  });
 }
 
 function run(cmd: string, args: readonly string[]): Promise<string> {

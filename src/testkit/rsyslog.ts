@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '../bench/free-port.js';
+import { freePort } from './free-port.js';
 import { selfSignedCert, type TestCert } from './tls.js';
 
 /** Where Debian installs it (`apt-get install rsyslog rsyslog-gnutls`; .ci/run does it). */

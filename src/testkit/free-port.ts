@@ -1,4 +1,4 @@
-// A loopback port nobody listens on, for the collector's status server in a benchmark run.
+// A loopback port nobody listens on, for a server a test or a benchmark starts (the collector's status server, a broker).
 import { createServer } from 'node:net';
 
 /**
