@@ -127,7 +127,7 @@ async function paged(sim: SimContext, req: IncomingMessage, spec: PagedSpec): Pr
   let pos = cur.pos;
   for (; pos < total && recs.length < pageSize; pos++) {
     const i = at(pos);
-    if (visible(i)) recs.push(logRecord(spec.stream, store.seedOf(i), store.timeOf(i)));
+    if (visible(i)) recs.push(store.writtenAt(i) ?? logRecord(spec.stream, store.seedOf(i), store.timeOf(i)));
   }
   while (pos < total && !visible(at(pos))) pos++;
   const token = (p: number): string => sim.signer.sign(`pg:${spec.stream}`, [cur.lo, cur.hi, cur.oldestFirst ? 1 : 0, p]);

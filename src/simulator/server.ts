@@ -5,6 +5,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import { isIP, type AddressInfo } from 'node:net';
 import { CI_TYPES, SIEM_TYPES } from '../core/contracts.js';
 import type { Logger } from '../telemetry/logger.js';
+import { registerAdmin } from './admin/index.js';
 import { Account } from './core/account.js';
 import { Auth } from './core/auth.js';
 import type { SimContext } from './core/context.js';
@@ -26,7 +27,7 @@ import type { FaultCounterName, RequestCounterName, RunningSimulator, SimulatorF
 export { defaultCredentials } from './core/options.js';
 
 /** Every endpoint module, each registering its routes into the table. */
-const ENDPOINTS: readonly ((routes: RouteTable) => void)[] = [registerV2Siem, registerStream, registerDiscover, registerV1Siem, registerThreatIntel, registerPaged];
+const ENDPOINTS: readonly ((routes: RouteTable) => void)[] = [registerV2Siem, registerStream, registerDiscover, registerV1Siem, registerThreatIntel, registerPaged, registerAdmin];
 
 export class Simulator implements RunningSimulator, SimContext {
   url = '';

@@ -141,6 +141,20 @@ export class Account {
     });
   }
 
+  /**
+   * Appends a record an action on the account wrote (a release, an admin change) to a stream, timed now (never
+   * before the last publication, so a stream's times stay in order); `build` gets that time.
+   */
+  appendRecord(name: LogStreamName, build: (t: number) => Record<string, unknown>): Promise<void> {
+    return this.chain(async () => {
+      if (this.closed) return;
+      const t = Math.floor(Math.max(Date.now(), this.lastPublishEnd) / 1000) * 1000;
+      this.stores[name].append(build(t), t);
+      this.lastPublishEnd = Math.max(this.lastPublishEnd, t);
+      await Promise.resolve();
+    });
+  }
+
   private chain(run: () => Promise<void>): Promise<void> {
     const p = this.publishChain.then(run);
     this.publishChain = p.catch(() => undefined);
