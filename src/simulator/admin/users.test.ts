@@ -149,3 +149,16 @@ describe('admin auth', () => {
     expect(await ids(again)).toEqual(await ids(c));
   });
 });
+
+describe('admin quota', () => {
+  it('the admin functions share the account quota: past the limit they answer 429 with X-RateLimit-Reset', async () => {
+    const s = await startSimulator({ publishIntervalMs: 0, backlogRecords: 0, rateLimit: { limit: 2, windowMs: 60_000 } });
+    sims.push(s);
+    const c = new AdminCaller(s, 'v1');
+    expect((await c.raw('/api/account/get-account', { data: [] })).status).toBe(200);
+    expect((await c.raw('/api/directory/find-groups', { data: [{}] })).status).toBe(200);
+    const third = await c.raw('/api/user/get-internal-users', { data: [{ domain: 'corp.example' }] });
+    expect(third.status).toBe(429);
+    expect(Number(third.headers.get('x-ratelimit-reset'))).toBeGreaterThan(0);
+  });
+});
