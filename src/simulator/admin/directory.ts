@@ -124,6 +124,8 @@ export class Directory {
   readonly managedSenders: ManagedSender[] = [];
   readonly definitions: AddressAlteration[] = [];
   readonly domainIds = new Map<string, string>();
+  /** Addresses whose data is to be purged (add-to-purge-list). */
+  readonly purgeList = new Set<string>();
   /** Ids of new objects come from here, so a run with the same seed and calls hands out the same ids. */
   readonly ids: Rng;
 

@@ -46,6 +46,11 @@ export async function readAdmin(ctx: SimContext, req: IncomingMessage, path: str
   if (items.length > maxItems) {
     return validationFail('err_validation_too_many_items', `${SIM_ONLY} data holds ${items.length} items; this function takes at most ${maxItems}`, { field: 'data', headers: h });
   }
+  // The injected retryable failure comes before any change, so a client that retries it changes nothing twice.
+  if (ctx.faults.roll(ctx.faults.current().apiFail200)) {
+    ctx.faults.count('apiFail200');
+    return v1Fail(500, 'err_internal_server_error', 'An internal error occurred processing the request (simulated)', { httpStatus: 200, key: items[0] ?? {}, retryable: true, headers: h });
+  }
   const meta = v['meta'];
   const pagination = isObject(meta) ? meta['pagination'] : undefined;
   return {

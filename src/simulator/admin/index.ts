@@ -22,11 +22,15 @@ export function registerAdmin(routes: RouteTable): void {
   routes.setFallback({
     prefix: '/api/',
     counter: 'api',
-    handler: () =>
-      json(403, {
+    handler: (ctx, req, url) => {
+      // The gateway knows the caller before it looks for the function: bad credentials are still a 401.
+      const who = ctx.auth.identify(req, url.pathname);
+      if (!who.ok) return who.reply;
+      return json(403, {
         meta: { status: 403 },
         data: [],
         fail: [{ errors: [{ code: 'app_forbidden', message: 'Resource or method requested does not exist in any product assigned to the application.', retryable: false }] }],
-      }),
+      });
+    },
   });
 }

@@ -130,6 +130,23 @@ describe.each(['v1', 'v2'] as const)('admin users over API %s', (kind) => {
     expect(res.status).toBe(403);
     const body = (await res.json()) as { fail: { errors: { code: string }[] }[] };
     expect(body.fail[0]?.errors[0]?.code).toBe('app_forbidden');
+    const anonymous = await fetch(`${c.sim.url}/api/user/create-internal-user`, { method: 'POST', body: '{}' });
+    expect(anonymous.status).toBe(401);
+  });
+
+  it('add-to-purge-list takes an address and records it in the audit stream', async () => {
+    const r = await c.call('/api/user/add-to-purge-list', [{ emailAddress: 'Erin.Miller@subsidiary.example' }]);
+    expect(r).toMatchObject({ data: [{ emailAddress: 'erin.miller@subsidiary.example' }], fail: [] });
+    expect(await auditTypes(c)).toContainEqual(expect.stringContaining('added erin.miller@subsidiary.example to the purge list'));
+  });
+
+  it('the injected apiFail200 fault answers a retryable fail[] in HTTP 200 and changes nothing', async () => {
+    c.sim.setFaults({ apiFail200: 1 });
+    const r = await c.call('/api/user/create-user', [{ emailAddress: 'flaky@corp.example' }]);
+    c.sim.setFaults({});
+    expect(r.data).toEqual([]);
+    expect(r.fail[0]?.errors[0]).toMatchObject({ code: 'err_internal_server_error', retryable: true });
+    expect((await allUsers(c, 'corp.example', 500)).map((u) => u['emailAddress'])).not.toContain('flaky@corp.example');
   });
 });
 

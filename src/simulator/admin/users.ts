@@ -223,5 +223,24 @@ export function registerUsers(routes: RouteTable): void {
         });
       },
     },
+    {
+      method: 'POST',
+      path: '/api/user/add-to-purge-list',
+      counter: 'api',
+      v1: true,
+      handler: async (ctx, req, url) => {
+        const r = await readAdmin(ctx, req, url.pathname, 100);
+        if (r instanceof HttpReply) return r;
+        const dir = directoryOf(ctx);
+        return perItem(r, async (item) => {
+          const address = email(item, 'emailAddress');
+          if (address instanceof ItemFailure) return address;
+          dir.purgeList.add(address);
+          await audit(ctx, r.owner, 'Purge Address Added', 'account_logs', `added ${address} to the purge list`);
+          // The real reply's fields are not documented: the simulator echoes the address.
+          return { emailAddress: address };
+        });
+      },
+    },
   );
 }
