@@ -41,6 +41,8 @@ export class LogStore {
   private readonly pubStep: number[] = [];
   private lastPub = 0;
   private n = 0;
+  /** Records written by an action on the account (a release, an admin change) rather than generated from the seed. */
+  private readonly written = new Map<number, Record<string, unknown>>();
   private closed = false;
 
   constructor(o: LogStoreOptions) {
@@ -91,10 +93,15 @@ export class LogStore {
     return lo;
   }
 
+  /** Record i when an action wrote it; undefined for a record generated from the seed. */
+  writtenAt(i: number): Record<string, unknown> | undefined {
+    return this.written.get(i);
+  }
+
   /** When record i becomes visible to readers (its own time unless it is a late arrival). */
   visibleAt(i: number): number {
     const t = this.timeOf(i);
-    if (this.lateMs <= 0) return t;
+    if (this.lateMs <= 0 || this.written.has(i)) return t;
     const h = mix(this.seedH, 0x1a7e, i, LOG_STREAMS.indexOf(this.name));
     if ((h % 10_000) / 10_000 >= this.lateShare) return t;
     const half = Math.floor(this.lateMs / 2);
@@ -132,6 +139,22 @@ export class LogStore {
     this.writeManifest(lines);
     this.n = first + count;
     return first;
+  }
+
+  /**
+   * Appends one record an action wrote, timed `t` (the caller keeps times non-decreasing); it goes to the manifest
+   * like any other. Returns its index.
+   */
+  append(record: Record<string, unknown>, t: number): number {
+    const i = this.n;
+    if (this.closed) return i;
+    this.pubG.push(i);
+    this.pubT0.push(t);
+    this.pubStep.push(0);
+    this.written.set(i, record);
+    this.writeManifest([JSON.stringify(record)]);
+    this.n = i + 1;
+    return i;
   }
 
   private writeManifest(lines: string[]): void {

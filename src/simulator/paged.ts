@@ -3,7 +3,8 @@ import type { IncomingMessage } from 'node:http';
 import { json, parseRequestDate, parseV1Body, readBody, v1Fail, validationFail, type HttpReply } from './http.js';
 import type { LogStreamName } from './logstore.js';
 import { logRecord, type Rec } from './logrecords.js';
-import type { Route, Simulator } from './server.js';
+import type { SimContext } from './core/context.js';
+import type { RouteTable } from './core/routes.js';
 import { intAt } from './tokens.js';
 
 type PagedStream = Exclude<LogStreamName, 'siem_v1' | 'threat_intel'>;
@@ -32,14 +33,16 @@ const SPECS: readonly PagedSpec[] = [
 
 export const PAGED_PATHS: Readonly<Record<PagedStream, string>> = Object.fromEntries(SPECS.map((s) => [s.stream, s.path])) as Record<PagedStream, string>;
 
-export function pagedRoutes(): Route[] {
-  return SPECS.map((spec) => ({
-    method: 'POST' as const,
-    path: spec.path,
-    counter: 'api' as const,
-    v1: true,
-    handler: (sim: Simulator, req: IncomingMessage): Promise<HttpReply> => paged(sim, req, spec),
-  }));
+export function registerPaged(routes: RouteTable): void {
+  routes.add(
+    ...SPECS.map((spec) => ({
+      method: 'POST' as const,
+      path: spec.path,
+      counter: 'api' as const,
+      v1: true,
+      handler: (sim: SimContext, req: IncomingMessage): Promise<HttpReply> => paged(sim, req, spec),
+    })),
+  );
 }
 
 interface Cursor {
@@ -57,8 +60,8 @@ function firstKey(item: Record<string, unknown> | undefined, keys: readonly stri
   return undefined;
 }
 
-async function paged(sim: Simulator, req: IncomingMessage, spec: PagedSpec): Promise<HttpReply> {
-  const auth = sim.apiAuth(req, spec.path, [spec.stream]);
+async function paged(sim: SimContext, req: IncomingMessage, spec: PagedSpec): Promise<HttpReply> {
+  const auth = sim.auth.api(req, spec.path, [spec.stream]);
   if (!auth.ok) return auth.reply;
   const h = auth.headers;
   const raw = await readBody(req, 256 * 1024);
@@ -66,8 +69,8 @@ async function paged(sim: Simulator, req: IncomingMessage, spec: PagedSpec): Pro
   if (body === undefined) return v1Fail(400, 'err_request_malformed', 'The request body is not valid JSON', { httpStatus: 400, headers: h });
   const item = body.item;
   const key = item ?? {};
-  if (sim.roll(sim.currentFaults().apiFail200)) {
-    sim.countFault('apiFail200');
+  if (sim.faults.roll(sim.faults.current().apiFail200)) {
+    sim.faults.count('apiFail200');
     return v1Fail(500, 'err_internal_server_error', 'An internal error occurred processing the request (simulated)', { httpStatus: 200, key, retryable: true, headers: h });
   }
   const max = sim.opts.maxApiPageSize;
@@ -79,7 +82,7 @@ async function paged(sim: Simulator, req: IncomingMessage, spec: PagedSpec): Pro
     }
     pageSize = n;
   }
-  const store = sim.stores[spec.stream];
+  const store = sim.account.stores[spec.stream];
   const now = Date.now();
   let cur: Cursor;
   if (typeof body.pageToken === 'string' && body.pageToken !== '') {
@@ -124,7 +127,7 @@ async function paged(sim: Simulator, req: IncomingMessage, spec: PagedSpec): Pro
   let pos = cur.pos;
   for (; pos < total && recs.length < pageSize; pos++) {
     const i = at(pos);
-    if (visible(i)) recs.push(logRecord(spec.stream, store.seedOf(i), store.timeOf(i)));
+    if (visible(i)) recs.push(store.writtenAt(i) ?? logRecord(spec.stream, store.seedOf(i), store.timeOf(i)));
   }
   while (pos < total && !visible(at(pos))) pos++;
   const token = (p: number): string => sim.signer.sign(`pg:${spec.stream}`, [cur.lo, cur.hi, cur.oldestFirst ? 1 : 0, p]);

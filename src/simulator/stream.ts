@@ -4,7 +4,8 @@ import { SIEM_TYPES, siemTypeFromApi } from '../core/contracts.js';
 import type { BlobDesc } from './catalog.js';
 import { json, siemError, type HttpReply } from './http.js';
 import { TYPE_COUNT, typeIndex } from './records.js';
-import type { Simulator } from './server.js';
+import type { SimContext } from './core/context.js';
+import type { RouteTable } from './core/routes.js';
 import { intAt } from './tokens.js';
 
 const STREAM_TIME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})\.(\d{3})Z$/;
@@ -33,11 +34,11 @@ type Rec = Record<string, unknown>;
 class BlobRecords {
   private readonly cache = new Map<string, Rec[]>();
 
-  get(sim: Simulator, desc: BlobDesc): Rec[] {
+  get(sim: SimContext, desc: BlobDesc): Rec[] {
     const key = `${desc.t}/${desc.index}`;
     let recs = this.cache.get(key);
     if (recs === undefined) {
-      recs = sim.catalog.recordLines(desc).map((l) => JSON.parse(l) as Rec);
+      recs = sim.account.catalog.recordLines(desc).map((l) => JSON.parse(l) as Rec);
       this.cache.set(key, recs);
       if (this.cache.size > 16) this.cache.delete(this.cache.keys().next().value as string);
     }
@@ -45,13 +46,13 @@ class BlobRecords {
   }
 }
 
-const caches = new WeakMap<Simulator, BlobRecords>();
+const caches = new WeakMap<SimContext, BlobRecords>();
 
-function encode(sim: Simulator, c: StreamCursor): string {
+function encode(sim: SimContext, c: StreamCursor): string {
   return sim.signer.sign('stream', [c.start, c.end, c.mask, ...c.pos.flat()]);
 }
 
-function decode(sim: Simulator, token: string): StreamCursor | undefined {
+function decode(sim: SimContext, token: string): StreamCursor | undefined {
   const v = sim.signer.parse('stream', token);
   if (v === undefined || v.length !== 3 + 2 * TYPE_COUNT) return undefined;
   const ints = v.map((_, i) => intAt(v, i));
@@ -62,12 +63,12 @@ function decode(sim: Simulator, token: string): StreamCursor | undefined {
   return { start: n[0] as number, end: n[1] as number, mask: n[2] as number, pos };
 }
 
-export function streamEndpoint(sim: Simulator, req: IncomingMessage, url: URL): Promise<HttpReply> {
+export function streamEndpoint(sim: SimContext, req: IncomingMessage, url: URL): Promise<HttpReply> {
   return Promise.resolve(stream(sim, req, url));
 }
 
-function stream(sim: Simulator, req: IncomingMessage, url: URL): HttpReply {
-  const auth = sim.bearerAuth(req, 'siem');
+function stream(sim: SimContext, req: IncomingMessage, url: URL): HttpReply {
+  const auth = sim.auth.bearer(req, 'siem');
   if (!auth.ok) return auth.reply;
   const q = url.searchParams;
   let pageSize = 100;
@@ -111,7 +112,7 @@ function stream(sim: Simulator, req: IncomingMessage, url: URL): HttpReply {
         mask |= 1 << typeIndex(st);
       }
     }
-    const pos: [number, number][] = SIEM_TYPES.map((_, t) => ((mask & (1 << t)) !== 0 ? [sim.catalog.firstIndexFrom(t, start), 0] : [0, 0]));
+    const pos: [number, number][] = SIEM_TYPES.map((_, t) => ((mask & (1 << t)) !== 0 ? [sim.account.catalog.firstIndexFrom(t, start), 0] : [0, 0]));
     cur = { start, end, mask, pos };
   }
   const cache = caches.get(sim) ?? new BlobRecords();
@@ -121,29 +122,29 @@ function stream(sim: Simulator, req: IncomingMessage, url: URL): HttpReply {
     return typeof ts === 'number' && ts >= cur.start && ts <= cur.end;
   };
   const value: Rec[] = [];
-  if (sim.roll(sim.currentFaults().replayRecords)) {
+  if (sim.faults.roll(sim.faults.current().replayRecords)) {
     // Re-send the tail before the cursor of the first type that has one, as the real stream sometimes does.
     for (let t = 0; t < TYPE_COUNT; t++) {
       const [b, r] = cur.pos[t] as [number, number];
-      const desc = sim.catalog.get(t, b);
+      const desc = sim.account.catalog.get(t, b);
       if ((cur.mask & (1 << t)) === 0 || r === 0 || desc === undefined) continue;
-      const recs = cache.get(sim, desc).slice(Math.max(0, r - 1 - sim.faultRng.int(5)), r).filter(inWindow);
+      const recs = cache.get(sim, desc).slice(Math.max(0, r - 1 - sim.faults.rng.int(5)), r).filter(inWindow);
       if (recs.length === 0) continue;
       value.push(...recs);
-      sim.countFault('streamReplay');
+      sim.faults.count('streamReplay');
       break;
     }
   }
   const fresh: Rec[] = [];
   const pos = cur.pos.map(([b, r]): [number, number] => [b, r]);
   const pending = (t: number): boolean => {
-    const list = sim.catalog.blobs[t] as BlobDesc[];
+    const list = sim.account.catalog.blobs[t] as BlobDesc[];
     const b = (pos[t] as [number, number])[0];
     return b < list.length && (list[b] as BlobDesc).tMin <= cur.end;
   };
   for (let t = 0; t < TYPE_COUNT && fresh.length < pageSize; t++) {
     if ((cur.mask & (1 << t)) === 0) continue;
-    const list = sim.catalog.blobs[t] as BlobDesc[];
+    const list = sim.account.catalog.blobs[t] as BlobDesc[];
     let [b, r] = pos[t] as [number, number];
     while (b < list.length && fresh.length < pageSize) {
       const desc = list[b] as BlobDesc;
@@ -169,4 +170,8 @@ function stream(sim: Simulator, req: IncomingMessage, url: URL): HttpReply {
   link.searchParams.set('nextPage', token);
   link.searchParams.set('pageSize', String(pageSize));
   return json(200, { value, '@nextPage': token, '@nextLink': link.toString(), pageSize, isCaughtUp: caughtUp }, auth.headers);
+}
+
+export function registerStream(routes: RouteTable): void {
+  routes.add({ method: 'GET', path: '/siem/v1/events/cg', counter: 'stream', handler: streamEndpoint });
 }

@@ -3,7 +3,8 @@ import type { IncomingMessage } from 'node:http';
 import { HttpReply, parseRequestDate, parseV1Body, readBody, v1Fail, validationFail, type Headers } from './http.js';
 import { feedOf, logRecord, type Rec } from './logrecords.js';
 import { Rng, mix } from './prng.js';
-import type { Simulator } from './server.js';
+import type { SimContext } from './core/context.js';
+import type { RouteTable } from './core/routes.js';
 import { intAt } from './tokens.js';
 import { zipSingle } from './zip.js';
 
@@ -16,8 +17,8 @@ function csvCell(v: unknown): string {
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
-export async function threatIntelEndpoint(sim: Simulator, req: IncomingMessage, url: URL): Promise<HttpReply> {
-  const auth = sim.apiAuth(req, url.pathname, ['threat_intel']);
+export async function threatIntelEndpoint(sim: SimContext, req: IncomingMessage, url: URL): Promise<HttpReply> {
+  const auth = sim.auth.api(req, url.pathname, ['threat_intel']);
   if (!auth.ok) return auth.reply;
   const h = auth.headers;
   const raw = await readBody(req, 64 * 1024);
@@ -30,7 +31,7 @@ export async function threatIntelEndpoint(sim: Simulator, req: IncomingMessage, 
   const fileType = item['fileType'] ?? 'csv';
   if (fileType !== 'stix' && fileType !== 'csv') return validationFail('err_validation_invalid_value', 'fileType must be stix or csv', { key: item, field: 'fileType', headers: h });
   const compress = item['compress'] === true;
-  const store = sim.stores.threat_intel;
+  const store = sim.account.stores.threat_intel;
   const now = Date.now();
   let lo: number;
   let hi: number;
@@ -77,11 +78,15 @@ export async function threatIntelEndpoint(sim: Simulator, req: IncomingMessage, 
     content = zipSingle(name, content, new Date(stampMs));
     name = name.replace(/\.[a-z]+$/, '.zip');
   }
-  if (sim.roll(sim.currentFaults().truncatedFile) && content.length > 1) {
-    sim.countFault('truncatedFile');
-    content = content.subarray(0, Math.max(1, Math.floor(content.length * (0.2 + 0.6 * sim.faultRng.next()))));
+  if (sim.faults.roll(sim.faults.current().truncatedFile) && content.length > 1) {
+    sim.faults.count('truncatedFile');
+    content = content.subarray(0, Math.max(1, Math.floor(content.length * (0.2 + 0.6 * sim.faults.rng.next()))));
   }
   const headers: Headers = { ...h, 'Content-Type': 'application/octet-stream', 'Content-Disposition': `attachment; filename="${name}"` };
   if (i < hi) headers['X-Mc-Threat-Feed-Next-Token'] = sim.signer.sign(`ti:${feed}`, [lo, hi, i - lo]);
   return new HttpReply(200, content, headers);
+}
+
+export function registerThreatIntel(routes: RouteTable): void {
+  routes.add({ method: 'POST', path: '/api/ttp/threat-intel/get-feed', counter: 'threatIntel', v1: true, handler: threatIntelEndpoint });
 }

@@ -1,7 +1,7 @@
-// API 1.0 HMAC-SHA1 request signing as the simulator verifies it, plus the no-auth region discovery function.
+// API 1.0 HMAC-SHA1 request signing as the simulator verifies it (and its tests sign with).
 import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { json, parseV1Body, readBody, v1Fail, type HttpReply } from './http.js';
+import { v1Fail, type HttpReply } from './http.js';
 
 export interface V1Credentials {
   appId: string;
@@ -74,23 +74,4 @@ export function verifyV1(req: IncomingMessage, path: string, creds: V1Credential
     return { ok: false, reply: v1Fail(418, 'err_xdk_binding_expired', 'The binding has expired; the access key and secret key must be regenerated') };
   }
   return { ok: true, owner: `v1:${accessKey}` };
-}
-
-/** `POST /api/login/discover-authentication`: no auth, answers the region's API host for an email address. */
-export async function discoverAuthentication(req: IncomingMessage, apiUrl: string): Promise<HttpReply> {
-  const raw = await readBody(req, 64 * 1024);
-  const body = raw === undefined ? undefined : parseV1Body(raw);
-  if (body === undefined) return v1Fail(400, 'err_request_malformed', 'The request body is not valid JSON', { httpStatus: 400 });
-  const email = body.item?.['emailAddress'];
-  if (typeof email !== 'string' || email.trim() === '') {
-    return v1Fail(200, 'err_validation_blank', 'emailAddress must not be blank', { key: body.item ?? {}, field: 'emailAddress' });
-  }
-  if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(email)) {
-    return v1Fail(200, 'err_validation_invalid_email_address', 'emailAddress is not a valid email address', { key: body.item ?? {}, field: 'emailAddress' });
-  }
-  return json(200, {
-    meta: { status: 200 },
-    data: [{ emailAddress: email, authenticate: ['password', 'cloud'], region: { code: 'sim', api: apiUrl } }],
-    fail: [],
-  });
 }

@@ -5,7 +5,8 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { siemTypeFromApi } from '../core/contracts.js';
 import type { BlobDesc, Catalog } from './catalog.js';
 import { HttpReply, XML_TYPE, failReply, json, readBody, siemError, type Headers } from './http.js';
-import type { Simulator } from './server.js';
+import type { SimContext } from './core/context.js';
+import type { RouteTable } from './core/routes.js';
 import { intAt } from './tokens.js';
 
 const DAY_MS = 86_400_000;
@@ -44,7 +45,7 @@ interface PageCursor {
   endLimit: number;
 }
 
-export async function tokenEndpoint(sim: Simulator, req: IncomingMessage): Promise<HttpReply> {
+export async function tokenEndpoint(sim: SimContext, req: IncomingMessage): Promise<HttpReply> {
   const raw = await readBody(req, MAX_FORM_BYTES);
   if (raw === undefined) return failReply(413, 'request_too_large', 'request body too large');
   let fields: Record<string, string> = {};
@@ -64,7 +65,7 @@ export async function tokenEndpoint(sim: Simulator, req: IncomingMessage): Promi
   const clientId = fields['client_id'] ?? '';
   const clientSecret = fields['client_secret'] ?? '';
   const grantType = fields['grant_type'] ?? '';
-  const gate = sim.gate(clientId === '' ? '(anonymous)' : clientId);
+  const gate = sim.quota.gate(clientId === '' ? '(anonymous)' : clientId);
   if (gate.reply !== undefined) return gate.reply;
   const missing = [
     clientId === '' ? 'client_id' : '',
@@ -77,16 +78,16 @@ export async function tokenEndpoint(sim: Simulator, req: IncomingMessage): Promi
   if (grantType !== 'client_credentials') {
     return failReply(400, 'unsupported_grant_type', `grant_type must be client_credentials`, gate.headers);
   }
-  if (clientId !== sim.clientId || clientSecret !== sim.clientSecret) {
+  if (clientId !== sim.opts.clientId || clientSecret !== sim.opts.clientSecret) {
     return failReply(401, 'invalid_client', 'Client authentication failed: unknown client_id or wrong client_secret', gate.headers);
   }
   const now = Date.now();
   let expiresAt = now + sim.opts.tokenTtlSeconds * 1000;
-  if (sim.roll(sim.currentFaults().earlyTokenExpiry)) {
-    sim.countFault('earlyTokenExpiry');
-    expiresAt = now + 1000 + sim.faultRng.int(2001);
+  if (sim.faults.roll(sim.faults.current().earlyTokenExpiry)) {
+    sim.faults.count('earlyTokenExpiry');
+    expiresAt = now + 1000 + sim.faults.rng.int(2001);
   }
-  const accessToken = sim.issueToken(clientId, expiresAt);
+  const accessToken = sim.auth.issueToken(clientId, expiresAt);
   return json(
     200,
     { access_token: accessToken, token_type: 'Bearer', expires_in: sim.opts.tokenTtlSeconds, scope: '' },
@@ -98,11 +99,11 @@ export async function tokenEndpoint(sim: Simulator, req: IncomingMessage): Promi
 export type BatchKind = 'cg' | 'ci';
 
 /** Page tokens name their endpoint, so one endpoint's token is refused by the other. */
-function signPage(sim: Simulator, kind: BatchKind, c: PageCursor): string {
+function signPage(sim: SimContext, kind: BatchKind, c: PageCursor): string {
   return sim.signer.sign(kind === 'cg' ? 'page' : 'page-ci', [1, c.t, c.pos, c.endLimit]);
 }
 
-function parsePage(sim: Simulator, kind: BatchKind, catalog: Catalog, token: string): PageCursor | undefined {
+function parsePage(sim: SimContext, kind: BatchKind, catalog: Catalog, token: string): PageCursor | undefined {
   const v = sim.signer.parse(kind === 'cg' ? 'page' : 'page-ci', token);
   if (v === undefined || v.length !== 4 || v[0] !== 1) return undefined;
   const t = intAt(v, 1);
@@ -123,20 +124,20 @@ function typeOf(kind: BatchKind, catalog: Catalog, typeParam: string): number | 
   return t < 0 ? undefined : t;
 }
 
-export function batchEndpoint(sim: Simulator, req: IncomingMessage, url: URL): Promise<HttpReply> {
+export function batchEndpoint(sim: SimContext, req: IncomingMessage, url: URL): Promise<HttpReply> {
   return batchPage(sim, 'cg', req, url);
 }
 
-export function ciBatchEndpoint(sim: Simulator, req: IncomingMessage, url: URL): Promise<HttpReply> {
+export function ciBatchEndpoint(sim: SimContext, req: IncomingMessage, url: URL): Promise<HttpReply> {
   return batchPage(sim, 'ci', req, url);
 }
 
-async function batchPage(sim: Simulator, kind: BatchKind, req: IncomingMessage, url: URL): Promise<HttpReply> {
+async function batchPage(sim: SimContext, kind: BatchKind, req: IncomingMessage, url: URL): Promise<HttpReply> {
   // An account without Cloud Integrated has `cloud_integrated` among its unlicensed products (see resolveOptions).
-  const auth = sim.bearerAuth(req, kind === 'cg' ? 'siem' : 'cloud_integrated');
+  const auth = sim.auth.bearer(req, kind === 'cg' ? 'siem' : 'cloud_integrated');
   if (!auth.ok) return auth.reply;
   const gate = auth;
-  const catalog = kind === 'cg' ? sim.catalog : sim.ciCatalog;
+  const catalog = kind === 'cg' ? sim.account.catalog : sim.account.ciCatalog;
   if (catalog === undefined) return siemError(403, 'not_licensed', 'the account is not licensed for cloud_integrated');
 
   const q = url.searchParams;
@@ -207,25 +208,25 @@ async function batchPage(sim: Simulator, kind: BatchKind, req: IncomingMessage, 
   const base = sim.baseUrl(req);
   const value = page.map((d) => {
     let expiresAt = now + sim.opts.blobTtlMs;
-    if (sim.roll(sim.currentFaults().expiredBlob)) {
-      sim.countFault('expiredBlob');
-      expiresAt = now - 1000 - sim.faultRng.int(60_000);
+    if (sim.faults.roll(sim.faults.current().expiredBlob)) {
+      sim.faults.count('expiredBlob');
+      expiresAt = now - 1000 - sim.faults.rng.int(60_000);
     }
     return { url: base + blobPath(sim, catalog, d, expiresAt), size: d.size, expiry: new Date(expiresAt).toISOString() };
   });
   return json(200, { value, '@nextPage': signPage(sim, kind, { t: cursor.t, pos, endLimit: cursor.endLimit }), isCaughtUp: caughtUp }, gate.headers);
 }
 
-function blobSignature(sim: Simulator, path: string, expiresAt: number): string {
+function blobSignature(sim: SimContext, path: string, expiresAt: number): string {
   return createHmac('sha256', sim.signKey).update(`blob:${path}\n${expiresAt}`).digest('hex');
 }
 
-function blobPath(sim: Simulator, catalog: Catalog, d: BlobDesc, expiresAt: number): string {
-  const path = `/blobs/${encodeURIComponent(sim.accountCode)}/${catalog.fileName(d)}`;
+function blobPath(sim: SimContext, catalog: Catalog, d: BlobDesc, expiresAt: number): string {
+  const path = `/blobs/${encodeURIComponent(sim.opts.accountCode)}/${catalog.fileName(d)}`;
   return `${path}?X-Sim-Expires=${expiresAt}&X-Sim-Signature=${blobSignature(sim, path, expiresAt)}`;
 }
 
-export async function blobEndpoint(sim: Simulator, url: URL): Promise<HttpReply> {
+export async function blobEndpoint(sim: SimContext, url: URL): Promise<HttpReply> {
   const xml = (status: number, code: string, message: string, extra?: Record<string, string>): HttpReply =>
     new HttpReply(status, s3Error(code, message, extra), { 'Content-Type': XML_TYPE });
   const match = BLOB_PATH.exec(url.pathname);
@@ -234,10 +235,10 @@ export async function blobEndpoint(sim: Simulator, url: URL): Promise<HttpReply>
   const index = Number(match?.[3]);
   const offset = Number(match?.[4]);
   // Type names differ between the two catalogs, so the name says which one holds the blob.
-  const catalog = typeName !== undefined && sim.catalog.typeIndex(typeName) < 0 ? sim.ciCatalog : sim.catalog;
+  const catalog = typeName !== undefined && sim.account.catalog.typeIndex(typeName) < 0 ? sim.account.ciCatalog : sim.account.catalog;
   const t = typeName === undefined || catalog === undefined ? -1 : catalog.typeIndex(typeName);
   const desc = t < 0 ? undefined : catalog?.get(t, index);
-  if (catalog === undefined || account !== encodeURIComponent(sim.accountCode) || desc === undefined || desc.firstOffset !== offset) {
+  if (catalog === undefined || account !== encodeURIComponent(sim.opts.accountCode) || desc === undefined || desc.firstOffset !== offset) {
     return xml(404, 'NoSuchKey', 'The specified key does not exist.', { Key: url.pathname.slice(1) });
   }
   const expiresRaw = url.searchParams.get('X-Sim-Expires');
@@ -257,8 +258,8 @@ export async function blobEndpoint(sim: Simulator, url: URL): Promise<HttpReply>
     });
   }
   // Storage sending the client elsewhere (S3 does, to a regional endpoint): one hop, then the file.
-  if (url.searchParams.get('X-Sim-Hop') === null && sim.roll(sim.currentFaults().redirectBlob)) {
-    sim.countFault('redirectBlob');
+  if (url.searchParams.get('X-Sim-Hop') === null && sim.faults.roll(sim.faults.current().redirectBlob)) {
+    sim.faults.count('redirectBlob');
     const to = new URL(url.toString());
     to.searchParams.set('X-Sim-Hop', '1');
     return new HttpReply(307, '', { Location: `${to.pathname}${to.search}` });
@@ -268,14 +269,14 @@ export async function blobEndpoint(sim: Simulator, url: URL): Promise<HttpReply>
     'Content-Type': 'application/gzip',
     ETag: `"${createHmac('md5', sim.signKey).update(url.pathname).digest('hex')}"`,
   };
-  const oversized = sim.currentFaults().oversizedLineBytes ?? 0;
+  const oversized = sim.faults.current().oversizedLineBytes ?? 0;
   if (oversized > 0) {
-    sim.countFault('oversizedLine');
+    sim.faults.count('oversizedLine');
     return new HttpReply(200, withOversizedLine(bytes, oversized), headers);
   }
-  if (sim.roll(sim.currentFaults().truncatedGzip) && bytes.length > 1) {
-    sim.countFault('truncatedGzip');
-    const cut = Math.min(bytes.length - 1, Math.max(1, Math.floor(bytes.length * (0.2 + 0.6 * sim.faultRng.next()))));
+  if (sim.faults.roll(sim.faults.current().truncatedGzip) && bytes.length > 1) {
+    sim.faults.count('truncatedGzip');
+    const cut = Math.min(bytes.length - 1, Math.max(1, Math.floor(bytes.length * (0.2 + 0.6 * sim.faults.rng.next()))));
     return new HttpReply(200, bytes.subarray(0, cut), headers);
   }
   return new HttpReply(200, bytes, headers);
@@ -301,4 +302,21 @@ function withOversizedLine(gz: Buffer, size: number): Buffer {
   const nl = text.indexOf(0x0a);
   const cut = nl < 0 ? text.length : nl + 1;
   return Buffer.concat([gzipSync(text.subarray(0, cut)), member, gzipSync(text.subarray(cut))]);
+}
+
+export function registerV2Siem(routes: RouteTable): void {
+  routes.add(
+    { method: 'POST', path: '/oauth/token', counter: 'token', handler: (ctx, req) => tokenEndpoint(ctx, req) },
+    { method: 'GET', path: '/siem/v1/batch/events/cg', counter: 'batch', handler: batchEndpoint },
+    { method: 'GET', path: '/siem/v1/batch/events/ci', counter: 'batchCi', handler: ciBatchEndpoint },
+  );
+  // Pre-signed downloads answer like the storage service behind them, not like the API.
+  routes.addPrefix({
+    prefix: '/blobs/',
+    counter: 'blob',
+    handler: (ctx, req, url) =>
+      req.method !== 'GET' && req.method !== 'HEAD'
+        ? new HttpReply(405, s3Error('MethodNotAllowed', 'The specified method is not allowed against this resource.'), { 'Content-Type': XML_TYPE })
+        : blobEndpoint(ctx, url),
+  });
 }

@@ -1,0 +1,36 @@
+// The admin functions the `api` CLI calls, on both API generations, and how the gateway answers an /api path it does not know.
+import type { RouteTable } from '../core/routes.js';
+import { json } from '../http.js';
+import { registerAccount } from './account.js';
+import { registerGroups } from './groups.js';
+import { registerHeld } from './held.js';
+import { registerPolicies } from './policies.js';
+import { registerSearch } from './search.js';
+import { registerUsers } from './users.js';
+
+export { INTERNAL_DOMAINS } from './directory.js';
+export { SIM_ONLY } from './envelope.js';
+
+export function registerAdmin(routes: RouteTable): void {
+  registerAccount(routes);
+  registerUsers(routes);
+  registerGroups(routes);
+  registerHeld(routes);
+  registerPolicies(routes);
+  registerSearch(routes);
+  // A function no product grants (including the paths the old CLI's docs invent) answers as the 2.0 gateway does.
+  routes.setFallback({
+    prefix: '/api/',
+    counter: 'api',
+    handler: (ctx, req, url) => {
+      // The gateway knows the caller before it looks for the function: bad credentials are still a 401.
+      const who = ctx.auth.identify(req, url.pathname);
+      if (!who.ok) return who.reply;
+      return json(403, {
+        meta: { status: 403 },
+        data: [],
+        fail: [{ errors: [{ code: 'app_forbidden', message: 'Resource or method requested does not exist in any product assigned to the application.', retryable: false }] }],
+      });
+    },
+  });
+}
