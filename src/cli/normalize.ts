@@ -1,6 +1,5 @@
 // `normalize --stream S`: raw Mimecast records on stdin (one JSON value a line) → the events the daemon would send, on stdout.
 import { once } from 'node:events';
-import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { STREAM_NAMES, type NormalizedEvent, type StreamName } from '../core/contracts.js';
 import { describeError, isAbort } from '../core/errors.js';
@@ -8,6 +7,7 @@ import { OUTPUT_FORMATS, renderDocument, type OutputFormat } from '../normalize/
 import { normalizeSiemAuto, normalizerFor, type Normalizer } from '../sources/normalizers.js';
 import { isPagedStream, PAGED_SPECS } from '../sources/paged/specs.js';
 import { printable, println, type CommandIo } from './io.js';
+import { ndjsonLines } from '../core/util.js';
 
 export { OUTPUT_FORMATS, type OutputFormat } from '../normalize/render.js';
 
@@ -287,7 +287,7 @@ export async function normalizeStream(
 ): Promise<NormalizeSummary> {
   const normalize: Normalizer = stream === 'siem' ? normalizeSiemAuto : normalizerFor(stream);
   const summary: NormalizeSummary = { lines: 0, events: 0, badLines: 0, badRecords: 0, interrupted: false };
-  const rl = createInterface({ input, crlfDelay: Infinity });
+  const rl = ndjsonLines(input as AsyncIterable<Buffer | string>);
   const work: ScanWork = { chars: 0 };
   let nextYield = YIELD_EVERY;
   try {
@@ -340,7 +340,10 @@ export async function normalizeStream(
     if (signal === undefined || !isAbort(e, signal)) throw e;
     summary.interrupted = true;
   } finally {
-    rl.close();
+    // Stopped early (a signal, an error): stop reading. A paused input does not keep the process alive, and the
+    // line reader is left to end by itself rather than awaited (its input may never send another byte).
+    input.pause();
+    void rl.return(undefined).catch(() => undefined);
   }
   return summary;
 }

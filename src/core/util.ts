@@ -1,4 +1,5 @@
 // Small shared helpers: overflow-safe timers, abortable sleep, jitter.
+import { StringDecoder } from 'node:string_decoder';
 import { CollectorError } from './errors.js';
 
 /**
@@ -84,4 +85,25 @@ export class Wakeup {
       signal?.addEventListener('abort', done, { once: true });
     });
   }
+}
+
+/**
+ * The lines of a byte stream, split on `\n` only (a `\r` before it is dropped): what NDJSON means by a line.
+ * node:readline is not that: it also ends a line at a lone `\r`, and since Node 22 at U+2028 and U+2029, which
+ * JSON allows unescaped inside strings. The last line is given even without its `\n`.
+ */
+export async function* ndjsonLines(input: AsyncIterable<Buffer | string>): AsyncGenerator<string> {
+  const decoder = new StringDecoder('utf8');
+  let rest = '';
+  for await (const chunk of input) {
+    const text = rest + (typeof chunk === 'string' ? chunk : decoder.write(chunk));
+    let start = 0;
+    for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
+      yield text.charCodeAt(nl - 1) === 0x0d && nl > start ? text.slice(start, nl - 1) : text.slice(start, nl);
+      start = nl + 1;
+    }
+    rest = text.slice(start);
+  }
+  rest += decoder.end();
+  if (rest !== '') yield rest.endsWith('\r') ? rest.slice(0, -1) : rest;
 }
