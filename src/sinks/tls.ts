@@ -76,17 +76,18 @@ const TLS_HINTS: Readonly<Record<string, string>> = {
 /**
  * TLS alerts a receiver sends when it refuses the client certificate (mutual TLS): received from the peer, so the
  * configuration to fix is ours. Handshake failure is the TLS 1.2 answer to a missing certificate, among other things.
+ * Keyed by the alert's name (alertName).
  */
 const CLIENT_CERT_ALERTS: Readonly<Record<string, string>> = {
-  ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED: 'the receiver refused the client certificate: it requires one (mutual TLS): set tls.cert_file and tls.key_file',
-  ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE: 'the receiver refused the client certificate (tls.cert_file) as bad: is it signed by a CA the receiver trusts, and is key_file its key?',
-  ERR_SSL_TLSV1_ALERT_UNKNOWN_CA: 'the receiver refused the client certificate (tls.cert_file): it does not trust the CA that signed it',
-  ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN: 'the receiver refused the client certificate (tls.cert_file): it cannot verify it',
-  ERR_SSL_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE: 'the receiver refused the client certificate (tls.cert_file): not usable for client authentication (extendedKeyUsage clientAuth?)',
-  ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED: 'the receiver refused the client certificate (tls.cert_file): it has expired',
-  ERR_SSL_SSLV3_ALERT_CERTIFICATE_REVOKED: 'the receiver refused the client certificate (tls.cert_file): it was revoked',
-  ERR_SSL_TLSV1_ALERT_ACCESS_DENIED: 'the receiver refused the client certificate (tls.cert_file): access denied to it',
-  ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE:
+  CERTIFICATE_REQUIRED: 'the receiver refused the client certificate: it requires one (mutual TLS): set tls.cert_file and tls.key_file',
+  BAD_CERTIFICATE: 'the receiver refused the client certificate (tls.cert_file) as bad: is it signed by a CA the receiver trusts, and is key_file its key?',
+  UNKNOWN_CA: 'the receiver refused the client certificate (tls.cert_file): it does not trust the CA that signed it',
+  CERTIFICATE_UNKNOWN: 'the receiver refused the client certificate (tls.cert_file): it cannot verify it',
+  UNSUPPORTED_CERTIFICATE: 'the receiver refused the client certificate (tls.cert_file): not usable for client authentication (extendedKeyUsage clientAuth?)',
+  CERTIFICATE_EXPIRED: 'the receiver refused the client certificate (tls.cert_file): it has expired',
+  CERTIFICATE_REVOKED: 'the receiver refused the client certificate (tls.cert_file): it was revoked',
+  ACCESS_DENIED: 'the receiver refused the client certificate (tls.cert_file): access denied to it',
+  HANDSHAKE_FAILURE:
     'the receiver refused the TLS handshake: most often the receiver refused the client certificate (none in tls.cert_file, or one it does not accept); else no TLS version or cipher in common',
 };
 
@@ -102,12 +103,21 @@ export function errnoOf(err: unknown): string | undefined {
 }
 
 /**
+ * The alert's name in an OpenSSL error code, whatever the prefix: OpenSSL 3.0 (Node 20) writes
+ * `ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE`, OpenSSL 3.5 (Node 24) `ERR_SSL_SSL/TLS_ALERT_HANDSHAKE_FAILURE`.
+ */
+function alertName(code: string): string {
+  const at = code.lastIndexOf('_ALERT_');
+  return at < 0 ? code : code.slice(at + '_ALERT_'.length);
+}
+
+/**
  * A TLS failure the operator must fix, in words: a TLS alert refusing our client certificate, or a failed
  * verification of the receiver's certificate. Undefined for anything else (a reset, a timeout: retried).
  */
 export function tlsProblemOf(err: unknown): { code: string; kind: 'client_certificate' | 'verification'; hint: string } | undefined {
   const alert = tlsAlertOf(err);
-  const refusal = alert === undefined ? undefined : CLIENT_CERT_ALERTS[alert];
+  const refusal = alert === undefined ? undefined : CLIENT_CERT_ALERTS[alertName(alert)];
   if (alert !== undefined && refusal !== undefined) return { code: alert, kind: 'client_certificate', hint: refusal };
   const code = errnoOf(err);
   const hint = code === undefined ? undefined : TLS_HINTS[code];

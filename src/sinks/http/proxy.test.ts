@@ -220,7 +220,7 @@ describe('mutual TLS through the proxy', () => {
     expect(rx.bodies).toHaveLength(1);
     const refused = await failure(sink({ url: rx.url, proxy_url: p.url, tls: { ca_file: serverCa.certFile } }).send(events(1), signal));
     expect(refused.code).toBe('SINK_CONFIG');
-    expect(refused.message).toMatch(/ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED.*set tls\.cert_file and tls\.key_file/);
+    expect(refused.message).toMatch(/ERR_SSL_.*ALERT_CERTIFICATE_REQUIRED.*set tls\.cert_file and tls\.key_file/);
     expect(rx.bodies).toHaveLength(1);
   });
 });
