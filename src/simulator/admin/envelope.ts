@@ -1,8 +1,10 @@
 // The admin functions' request and reply envelope: `data[]` items in, `meta`/`data`/`fail[]` out (HTTP 200), pagination.
 import type { IncomingMessage } from 'node:http';
 import type { SimContext } from '../core/context.js';
+import type { Route } from '../core/routes.js';
 import { HttpReply, isObject, json, readBody, v1Fail, validationFail, type Headers } from '../http.js';
 import { intAt } from '../tokens.js';
+import { directoryOf, type Directory } from './directory.js';
 
 /**
  * Codes no Mimecast source shows (duplicate user, unknown group, ...): the simulator invents them, and every message
@@ -170,4 +172,27 @@ export function paginate<T>(
 /** A single-item function's failure: HTTP 200, nothing in `data`, the item in `fail[]`. */
 export function failOne(r: AdminRequest, key: Item, f: ItemFailure): HttpReply {
   return ok([], [failItem(key, f.error)], r.headers);
+}
+
+/**
+ * An admin function answered item by item: `POST path` on both generations, its request read (at most `maxItems`
+ * items) and each item handed to `each` with the account's directory; an ItemFailure goes to `fail[]`.
+ */
+export function itemFunction(
+  path: string,
+  maxItems: number,
+  each: (item: Item, dir: Directory, ctx: SimContext, r: AdminRequest) => Promise<unknown> | unknown,
+): Route {
+  return {
+    method: 'POST',
+    path,
+    counter: 'api',
+    v1: true,
+    handler: async (ctx, req, url) => {
+      const r = await readAdmin(ctx, req, url.pathname, maxItems);
+      if (r instanceof HttpReply) return r;
+      const dir = directoryOf(ctx);
+      return perItem(r, (item) => each(item, dir, ctx, r));
+    },
+  };
 }

@@ -2,7 +2,7 @@
 import type { RouteTable } from '../core/routes.js';
 import { HttpReply, fmtUtc, isObject, parseRequestDate } from '../http.js';
 import { audit, directoryOf, operatorOf, type HeldMessage } from './directory.js';
-import { ItemFailure, SIM_ONLY, failOne, failure, ok, optionalBool, paginate, perItem, readAdmin, required, type Item } from './envelope.js';
+import { failOne, failure, type Item, ItemFailure, itemFunction, ok, optionalBool, paginate, readAdmin, required, SIM_ONLY } from './envelope.js';
 
 const SEARCH_FIELDS = ['all', 'subject', 'sender', 'recipient', 'reason_code', 'reasonCode', 'senderIP'] as const;
 
@@ -98,45 +98,34 @@ export function registerHeld(routes: RouteTable): void {
         return ok([...counts].map(([policyInfo, numberOfItems]) => ({ policyInfo, numberOfItems })), [], r.headers);
       },
     },
-    {
-      method: 'POST',
-      path: '/api/gateway/hold-release',
-      counter: 'api',
-      v1: true,
-      handler: async (ctx, req, url) => {
-        const r = await readAdmin(ctx, req, url.pathname, 25);
-        if (r instanceof HttpReply) return r;
-        const dir = directoryOf(ctx);
-        return perItem(r, async (item) => {
-          const id = required(item, 'id');
-          if (id instanceof ItemFailure) return id;
-          const h = dir.held.find((m) => m.id === id);
-          if (h === undefined) return failure('err_hold_message_not_found', `${SIM_ONLY} No held message with this id`, 'id');
-          if (h.released) return failure('err_hold_message_already_released', `${SIM_ONLY} The message has already been released`, 'id');
-          h.released = true;
-          const tracked = dir.tracked.find((t) => t.status === 'held' && t.received === h.dateReceived && t.subject === h.subject && t.to === h.to);
-          if (tracked !== undefined) tracked.status = 'released';
-          const operator = operatorOf(r.owner);
-          await ctx.account.appendRecord('held_release', (t) => ({
-            id: h.id,
-            status: 'released',
-            heldReason: h.reason,
-            messageInfo: h.policyInfo,
-            released: fmtUtc(t),
-            operator: { emailAddress: operator },
-            fromEnv: { emailAddress: h.from },
-            fromHdr: { emailAddress: h.from, displayableName: h.fromName },
-            to: [{ emailAddress: h.to, displayableName: h.toName }],
-            subject: h.subject,
-            attachments: h.hasAttachments,
-            route: h.route.toLowerCase(),
-            size: h.size,
-            policy: h.policyInfo,
-          }));
-          await audit(ctx, r.owner, 'Held Message Released', 'account_logs', `released held message "${h.subject}" to ${h.to}`);
-          return { id: h.id, release: true };
-        });
-      },
-    },
+    itemFunction('/api/gateway/hold-release', 25, async (item, dir, ctx, r) => {
+      const id = required(item, 'id');
+      if (id instanceof ItemFailure) return id;
+      const h = dir.held.find((m) => m.id === id);
+      if (h === undefined) return failure('err_hold_message_not_found', `${SIM_ONLY} No held message with this id`, 'id');
+      if (h.released) return failure('err_hold_message_already_released', `${SIM_ONLY} The message has already been released`, 'id');
+      h.released = true;
+      const tracked = dir.tracked.find((t) => t.status === 'held' && t.received === h.dateReceived && t.subject === h.subject && t.to === h.to);
+      if (tracked !== undefined) tracked.status = 'released';
+      const operator = operatorOf(r.owner);
+      await ctx.account.appendRecord('held_release', (t) => ({
+        id: h.id,
+        status: 'released',
+        heldReason: h.reason,
+        messageInfo: h.policyInfo,
+        released: fmtUtc(t),
+        operator: { emailAddress: operator },
+        fromEnv: { emailAddress: h.from },
+        fromHdr: { emailAddress: h.from, displayableName: h.fromName },
+        to: [{ emailAddress: h.to, displayableName: h.toName }],
+        subject: h.subject,
+        attachments: h.hasAttachments,
+        route: h.route.toLowerCase(),
+        size: h.size,
+        policy: h.policyInfo,
+      }));
+      await audit(ctx, r.owner, 'Held Message Released', 'account_logs', `released held message "${h.subject}" to ${h.to}`);
+      return { id: h.id, release: true };
+    }),
   );
 }

@@ -2,7 +2,7 @@
 import type { RouteTable } from '../core/routes.js';
 import { HttpReply, isObject } from '../http.js';
 import { audit, blockedPolicy, directoryOf } from './directory.js';
-import { ItemFailure, SIM_ONLY, email, failure, isEmail, ok, optionalString, perItem, readAdmin, required, type Item } from './envelope.js';
+import { email, failure, isEmail, type Item, ItemFailure, itemFunction, ok, optionalString, perItem, readAdmin, required, SIM_ONLY } from './envelope.js';
 
 const FROM_TYPES = ['everyone', 'internal_addresses', 'external_addresses', 'email_domain', 'profile_group', 'individual_email_address'] as const;
 const NEEDS_VALUE = ['email_domain', 'profile_group', 'individual_email_address'];
@@ -44,81 +44,48 @@ export function registerPolicies(routes: RouteTable): void {
         });
       },
     },
-    {
-      method: 'POST',
-      path: '/api/policy/blockedsenders/create-policy',
-      counter: 'api',
-      v1: true,
-      handler: async (ctx, req, url) => {
-        const r = await readAdmin(ctx, req, url.pathname, 1);
-        if (r instanceof HttpReply) return r;
-        const dir = directoryOf(ctx);
-        return perItem(r, async (item) => {
-          const option = required(item, 'option');
-          if (option instanceof ItemFailure) return option;
-          if (option !== 'block_sender' && option !== 'no_action') return failure('err_validation_invalid_value', 'option must be block_sender or no_action', 'option');
-          const policy = item['policy'];
-          if (!isObject(policy)) return failure('err_validation_null', 'policy is required', 'policy');
-          const description = required(policy, 'description');
-          if (description instanceof ItemFailure) return description;
-          const from = fromOf(policy);
-          if (from instanceof ItemFailure) return from;
-          const p = blockedPolicy(dir.newId(), option, description, from.type, from.value, Date.now());
-          dir.blockedSenders.push(p);
-          await audit(ctx, r.owner, 'New Policy', 'policy_logs', `blocked senders policy "${description}"`);
-          return p;
-        });
-      },
-    },
-    {
-      method: 'POST',
-      path: '/api/policy/blockedsenders/delete-policy',
-      counter: 'api',
-      v1: true,
-      handler: async (ctx, req, url) => {
-        const r = await readAdmin(ctx, req, url.pathname, 100);
-        if (r instanceof HttpReply) return r;
-        const dir = directoryOf(ctx);
-        return perItem(r, async (item) => {
-          const id = required(item, 'id');
-          if (id instanceof ItemFailure) return id;
-          const at = dir.blockedSenders.findIndex((p) => p.id === id);
-          if (at < 0) return failure('err_policy_not_found', `${SIM_ONLY} No blocked-sender policy with this id`, 'id');
-          const [p] = dir.blockedSenders.splice(at, 1);
-          await audit(ctx, r.owner, 'Policy Deleted', 'policy_logs', `blocked senders policy "${String(p?.policy['description'])}"`);
-          return { id };
-        });
-      },
-    },
-    {
-      method: 'POST',
-      path: '/api/managedsender/permit-or-block-sender',
-      counter: 'api',
-      v1: true,
-      handler: async (ctx, req, url) => {
-        const r = await readAdmin(ctx, req, url.pathname, 100);
-        if (r instanceof HttpReply) return r;
-        const dir = directoryOf(ctx);
-        return perItem(r, async (item) => {
-          const sender = email(item, 'sender');
-          if (sender instanceof ItemFailure) return sender;
-          const to = email(item, 'to');
-          if (to instanceof ItemFailure) return to;
-          const action = required(item, 'action');
-          if (action instanceof ItemFailure) return action;
-          if (action !== 'permit' && action !== 'block') return failure('err_validation_invalid_value', 'action must be permit or block', 'action');
-          const type = action === 'permit' ? 'Permit' : 'Block';
-          // One entry per (sender, to): a second call changes its type.
-          let entry = dir.managedSenders.find((m) => m.sender === sender && m.to === to);
-          if (entry === undefined) {
-            entry = { id: dir.newId(), sender, to, type };
-            dir.managedSenders.push(entry);
-          } else entry.type = type;
-          await audit(ctx, r.owner, 'Managed Sender Changed', 'policy_logs', `${type.toLowerCase()} ${sender} for ${to}`);
-          return { ...entry };
-        });
-      },
-    },
+    itemFunction('/api/policy/blockedsenders/create-policy', 1, async (item, dir, ctx, r) => {
+      const option = required(item, 'option');
+      if (option instanceof ItemFailure) return option;
+      if (option !== 'block_sender' && option !== 'no_action') return failure('err_validation_invalid_value', 'option must be block_sender or no_action', 'option');
+      const policy = item['policy'];
+      if (!isObject(policy)) return failure('err_validation_null', 'policy is required', 'policy');
+      const description = required(policy, 'description');
+      if (description instanceof ItemFailure) return description;
+      const from = fromOf(policy);
+      if (from instanceof ItemFailure) return from;
+      const p = blockedPolicy(dir.newId(), option, description, from.type, from.value, Date.now());
+      dir.blockedSenders.push(p);
+      await audit(ctx, r.owner, 'New Policy', 'policy_logs', `blocked senders policy "${description}"`);
+      return p;
+    }),
+    itemFunction('/api/policy/blockedsenders/delete-policy', 100, async (item, dir, ctx, r) => {
+      const id = required(item, 'id');
+      if (id instanceof ItemFailure) return id;
+      const at = dir.blockedSenders.findIndex((p) => p.id === id);
+      if (at < 0) return failure('err_policy_not_found', `${SIM_ONLY} No blocked-sender policy with this id`, 'id');
+      const [p] = dir.blockedSenders.splice(at, 1);
+      await audit(ctx, r.owner, 'Policy Deleted', 'policy_logs', `blocked senders policy "${String(p?.policy['description'])}"`);
+      return { id };
+    }),
+    itemFunction('/api/managedsender/permit-or-block-sender', 100, async (item, dir, ctx, r) => {
+      const sender = email(item, 'sender');
+      if (sender instanceof ItemFailure) return sender;
+      const to = email(item, 'to');
+      if (to instanceof ItemFailure) return to;
+      const action = required(item, 'action');
+      if (action instanceof ItemFailure) return action;
+      if (action !== 'permit' && action !== 'block') return failure('err_validation_invalid_value', 'action must be permit or block', 'action');
+      const type = action === 'permit' ? 'Permit' : 'Block';
+      // One entry per (sender, to): a second call changes its type.
+      let entry = dir.managedSenders.find((m) => m.sender === sender && m.to === to);
+      if (entry === undefined) {
+        entry = { id: dir.newId(), sender, to, type };
+        dir.managedSenders.push(entry);
+      } else entry.type = type;
+      await audit(ctx, r.owner, 'Managed Sender Changed', 'policy_logs', `${type.toLowerCase()} ${sender} for ${to}`);
+      return { ...entry };
+    }),
     {
       method: 'POST',
       path: '/api/policy/address-alteration/get-definition',

@@ -4,7 +4,7 @@ import type { SimContext } from '../core/context.js';
 import type { RouteTable } from '../core/routes.js';
 import { HttpReply, failReply, json } from '../http.js';
 import { INTERNAL_DOMAINS, audit, directoryOf, type User } from './directory.js';
-import { ItemFailure, SIM_ONLY, email, failOne, failure, ok, optionalBool, optionalString, paginate, perItem, readAdmin, required, type Item } from './envelope.js';
+import { email, failOne, failure, type Item, ItemFailure, itemFunction, ok, optionalBool, optionalString, paginate, readAdmin, required, SIM_ONLY } from './envelope.js';
 
 const FLAGS = ['accountDisabled', 'accountLocked', 'allowPop', 'allowSmtp', 'forcePasswordChange', 'passwordNeverExpires'] as const;
 
@@ -95,152 +95,86 @@ export function registerUsers(routes: RouteTable): void {
     },
     { method: 'POST', path: '/api/user/get-internal-users', counter: 'api', v1: true, handler: (ctx, req, url) => listUsers(ctx, req, url.pathname) },
     { method: 'GET', path: '/user/cloud-gateway/v1/users', counter: 'api', handler: (ctx, req, url) => Promise.resolve(nativeUsers(ctx, req, url)) },
-    {
-      method: 'POST',
-      path: '/api/user/create-user',
-      counter: 'api',
-      v1: true,
-      handler: async (ctx, req, url) => {
-        const r = await readAdmin(ctx, req, url.pathname, 100);
-        if (r instanceof HttpReply) return r;
-        const dir = directoryOf(ctx);
-        return perItem(r, async (item) => {
-          const address = email(item, 'emailAddress');
-          if (address instanceof ItemFailure) return address;
-          const name = optionalString(item, 'name');
-          if (name instanceof ItemFailure) return name;
-          const domain = address.slice(address.indexOf('@') + 1);
-          if (!dir.isInternalDomain(domain)) {
-            return failure('err_user_domain_not_internal', `${SIM_ONLY} ${domain} is not an internal domain of this account`, 'emailAddress');
-          }
-          if (dir.users.has(address)) return failure('err_user_already_exists', `${SIM_ONLY} ${address} already exists`, 'emailAddress');
-          const u = dir.newUser(address, name ?? '', Date.now());
-          for (const f of ['forcePasswordChange', 'passwordNeverExpires'] as const) {
-            const v = optionalBool(item, f);
-            if (v instanceof ItemFailure) return v;
-            if (v !== undefined) u[f] = v;
-          }
-          dir.users.set(address, u);
-          await audit(ctx, r.owner, 'User Created', 'account_logs', `created user ${address}`);
-          return { id: u.id, emailAddress: u.emailAddress };
-        });
-      },
-    },
-    {
-      method: 'POST',
-      path: '/api/user/update-user',
-      counter: 'api',
-      v1: true,
-      handler: async (ctx, req, url) => {
-        const r = await readAdmin(ctx, req, url.pathname, 100);
-        if (r instanceof HttpReply) return r;
-        const dir = directoryOf(ctx);
-        return perItem(r, async (item) => {
-          const address = email(item, 'emailAddress');
-          if (address instanceof ItemFailure) return address;
-          const u = dir.users.get(address);
-          if (u === undefined || u.aliasFor !== undefined) return notFound(address);
-          const name = optionalString(item, 'name');
-          if (name instanceof ItemFailure) return name;
-          const flags: Partial<Record<(typeof FLAGS)[number], boolean>> = {};
-          for (const f of FLAGS) {
-            const v = optionalBool(item, f);
-            if (v instanceof ItemFailure) return v;
-            if (v !== undefined) flags[f] = v;
-          }
-          if (name !== undefined) u.name = name;
-          Object.assign(u, flags);
-          u.updated = Date.now();
-          const changed = [...(name !== undefined ? ['name'] : []), ...Object.entries(flags).map(([k, v]) => `${k}=${String(v)}`)];
-          await audit(ctx, r.owner, 'User Updated', 'account_logs', `updated user ${address} (${changed.join(', ') || 'no change'})`);
-          return settings(u);
-        });
-      },
-    },
-    {
-      method: 'POST',
-      path: '/api/user/update-alias',
-      counter: 'api',
-      v1: true,
-      handler: async (ctx, req, url) => {
-        const r = await readAdmin(ctx, req, url.pathname, 100);
-        if (r instanceof HttpReply) return r;
-        const dir = directoryOf(ctx);
-        return perItem(r, async (item) => {
-          const primary = email(item, 'aliasFor');
-          if (primary instanceof ItemFailure) return primary;
-          const alias = email(item, 'alias');
-          if (alias instanceof ItemFailure) return alias;
-          const owner = dir.users.get(primary);
-          if (owner === undefined || owner.aliasFor !== undefined) return failure('err_user_not_found', `${SIM_ONLY} No internal user ${primary}`, 'aliasFor');
-          const domain = alias.slice(alias.indexOf('@') + 1);
-          if (!dir.isInternalDomain(domain)) return failure('err_user_domain_not_internal', `${SIM_ONLY} ${domain} is not an internal domain of this account`, 'alias');
-          if (dir.users.has(alias)) return failure('err_user_already_exists', `${SIM_ONLY} ${alias} already exists`, 'alias');
-          const a = dir.newUser(alias, owner.name, Date.now());
-          a.aliasFor = primary;
-          dir.users.set(alias, a);
-          await audit(ctx, r.owner, 'User Updated', 'account_logs', `added alias ${alias} for ${primary}`);
-          return { domain, isInternal: true, alias, aliasDisplayName: owner.name, aliasFor: primary, type: 'alias' };
-        });
-      },
-    },
-    {
-      method: 'POST',
-      path: '/api/user/get-aliases',
-      counter: 'api',
-      v1: true,
-      handler: async (ctx, req, url) => {
-        const r = await readAdmin(ctx, req, url.pathname, 100);
-        if (r instanceof HttpReply) return r;
-        const dir = directoryOf(ctx);
-        return perItem(r, (item) => {
-          const address = email(item, 'emailAddress');
-          if (address instanceof ItemFailure) return address;
-          const u = dir.users.get(address);
-          if (u === undefined || u.aliasFor !== undefined) return notFound(address);
-          const aliases = [...dir.users.values()].filter((a) => a.aliasFor === address).map((a) => ({ alias: a.emailAddress, aliasDisplayName: a.name, domain: a.domain }));
-          return { emailAddress: address, aliases };
-        });
-      },
-    },
-    {
-      method: 'POST',
-      path: '/api/user/remove-alias',
-      counter: 'api',
-      v1: true,
-      handler: async (ctx, req, url) => {
-        const r = await readAdmin(ctx, req, url.pathname, 100);
-        if (r instanceof HttpReply) return r;
-        const dir = directoryOf(ctx);
-        return perItem(r, async (item) => {
-          const alias = email(item, 'alias');
-          if (alias instanceof ItemFailure) return alias;
-          const a = dir.users.get(alias);
-          if (a?.aliasFor === undefined) return failure('err_alias_not_found', `${SIM_ONLY} ${alias} is not an alias`, 'alias');
-          dir.users.delete(alias);
-          await audit(ctx, r.owner, 'User Updated', 'account_logs', `removed alias ${alias} of ${a.aliasFor}`);
-          return { alias, aliasFor: a.aliasFor, removed: true };
-        });
-      },
-    },
-    {
-      method: 'POST',
-      path: '/api/user/add-to-purge-list',
-      counter: 'api',
-      v1: true,
-      handler: async (ctx, req, url) => {
-        const r = await readAdmin(ctx, req, url.pathname, 100);
-        if (r instanceof HttpReply) return r;
-        const dir = directoryOf(ctx);
-        return perItem(r, async (item) => {
-          const address = email(item, 'emailAddress');
-          if (address instanceof ItemFailure) return address;
-          dir.purgeList.add(address);
-          await audit(ctx, r.owner, 'Purge Address Added', 'account_logs', `added ${address} to the purge list`);
-          // The real reply's fields are not documented: the simulator echoes the address.
-          return { emailAddress: address };
-        });
-      },
-    },
+    itemFunction('/api/user/create-user', 100, async (item, dir, ctx, r) => {
+      const address = email(item, 'emailAddress');
+      if (address instanceof ItemFailure) return address;
+      const name = optionalString(item, 'name');
+      if (name instanceof ItemFailure) return name;
+      const domain = address.slice(address.indexOf('@') + 1);
+      if (!dir.isInternalDomain(domain)) {
+        return failure('err_user_domain_not_internal', `${SIM_ONLY} ${domain} is not an internal domain of this account`, 'emailAddress');
+      }
+      if (dir.users.has(address)) return failure('err_user_already_exists', `${SIM_ONLY} ${address} already exists`, 'emailAddress');
+      const u = dir.newUser(address, name ?? '', Date.now());
+      for (const f of ['forcePasswordChange', 'passwordNeverExpires'] as const) {
+        const v = optionalBool(item, f);
+        if (v instanceof ItemFailure) return v;
+        if (v !== undefined) u[f] = v;
+      }
+      dir.users.set(address, u);
+      await audit(ctx, r.owner, 'User Created', 'account_logs', `created user ${address}`);
+      return { id: u.id, emailAddress: u.emailAddress };
+    }),
+    itemFunction('/api/user/update-user', 100, async (item, dir, ctx, r) => {
+      const address = email(item, 'emailAddress');
+      if (address instanceof ItemFailure) return address;
+      const u = dir.users.get(address);
+      if (u === undefined || u.aliasFor !== undefined) return notFound(address);
+      const name = optionalString(item, 'name');
+      if (name instanceof ItemFailure) return name;
+      const flags: Partial<Record<(typeof FLAGS)[number], boolean>> = {};
+      for (const f of FLAGS) {
+        const v = optionalBool(item, f);
+        if (v instanceof ItemFailure) return v;
+        if (v !== undefined) flags[f] = v;
+      }
+      if (name !== undefined) u.name = name;
+      Object.assign(u, flags);
+      u.updated = Date.now();
+      const changed = [...(name !== undefined ? ['name'] : []), ...Object.entries(flags).map(([k, v]) => `${k}=${String(v)}`)];
+      await audit(ctx, r.owner, 'User Updated', 'account_logs', `updated user ${address} (${changed.join(', ') || 'no change'})`);
+      return settings(u);
+    }),
+    itemFunction('/api/user/update-alias', 100, async (item, dir, ctx, r) => {
+      const primary = email(item, 'aliasFor');
+      if (primary instanceof ItemFailure) return primary;
+      const alias = email(item, 'alias');
+      if (alias instanceof ItemFailure) return alias;
+      const owner = dir.users.get(primary);
+      if (owner === undefined || owner.aliasFor !== undefined) return failure('err_user_not_found', `${SIM_ONLY} No internal user ${primary}`, 'aliasFor');
+      const domain = alias.slice(alias.indexOf('@') + 1);
+      if (!dir.isInternalDomain(domain)) return failure('err_user_domain_not_internal', `${SIM_ONLY} ${domain} is not an internal domain of this account`, 'alias');
+      if (dir.users.has(alias)) return failure('err_user_already_exists', `${SIM_ONLY} ${alias} already exists`, 'alias');
+      const a = dir.newUser(alias, owner.name, Date.now());
+      a.aliasFor = primary;
+      dir.users.set(alias, a);
+      await audit(ctx, r.owner, 'User Updated', 'account_logs', `added alias ${alias} for ${primary}`);
+      return { domain, isInternal: true, alias, aliasDisplayName: owner.name, aliasFor: primary, type: 'alias' };
+    }),
+    itemFunction('/api/user/get-aliases', 100, (item, dir) => {
+      const address = email(item, 'emailAddress');
+      if (address instanceof ItemFailure) return address;
+      const u = dir.users.get(address);
+      if (u === undefined || u.aliasFor !== undefined) return notFound(address);
+      const aliases = [...dir.users.values()].filter((a) => a.aliasFor === address).map((a) => ({ alias: a.emailAddress, aliasDisplayName: a.name, domain: a.domain }));
+      return { emailAddress: address, aliases };
+    }),
+    itemFunction('/api/user/remove-alias', 100, async (item, dir, ctx, r) => {
+      const alias = email(item, 'alias');
+      if (alias instanceof ItemFailure) return alias;
+      const a = dir.users.get(alias);
+      if (a?.aliasFor === undefined) return failure('err_alias_not_found', `${SIM_ONLY} ${alias} is not an alias`, 'alias');
+      dir.users.delete(alias);
+      await audit(ctx, r.owner, 'User Updated', 'account_logs', `removed alias ${alias} of ${a.aliasFor}`);
+      return { alias, aliasFor: a.aliasFor, removed: true };
+    }),
+    itemFunction('/api/user/add-to-purge-list', 100, async (item, dir, ctx, r) => {
+      const address = email(item, 'emailAddress');
+      if (address instanceof ItemFailure) return address;
+      dir.purgeList.add(address);
+      await audit(ctx, r.owner, 'Purge Address Added', 'account_logs', `added ${address} to the purge list`);
+      // The real reply's fields are not documented: the simulator echoes the address.
+      return { emailAddress: address };
+    }),
   );
 }

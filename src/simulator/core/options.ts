@@ -139,15 +139,9 @@ export function resolveOptions(o: SimulatorOptions): ResolvedOptions {
 }
 
 /** The credentials and account code a seed yields when none are given (what the CLI prints). */
-export function defaultCredentials(seed: number | string = 1): {
-  clientId: string;
-  clientSecret: string;
-  accountCode: string;
-  appId: string;
-  appKey: string;
-  accessKey: string;
-  secretKey: string;
-} {
+export function defaultCredentials(
+  seed: number | string = 1,
+): Pick<ResolvedOptions, 'clientId' | 'clientSecret' | 'accountCode' | 'appId' | 'appKey' | 'accessKey' | 'secretKey'> {
   const o = resolveOptions({ seed });
   return { clientId: o.clientId, clientSecret: o.clientSecret, accountCode: o.accountCode, appId: o.appId, appKey: o.appKey, accessKey: o.accessKey, secretKey: o.secretKey };
 }
