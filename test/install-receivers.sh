@@ -37,5 +37,10 @@ if ! command -v kubectl >/dev/null 2>&1; then
   apt_install "the deployment tests" kubectl || failed=1
 fi
 
+# The status page's browser test drives Debian's Chromium with playwright-core (no browser download).
+if [ ! -x /usr/bin/chromium ]; then
+  apt_install "the status page browser test" chromium || failed=1
+fi
+
 [ "$strict" = 1 ] && exit "$failed"
 exit 0
