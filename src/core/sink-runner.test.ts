@@ -2,7 +2,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Journal } from '../journal/journal.js';
 import { ScriptedSink, step, type SendStep } from '../testkit/scripted-sink.js';
@@ -24,13 +24,13 @@ let dir: string;
 let journal: Journal | undefined;
 let pipeline: Pipeline | undefined;
 
-function start(sinks: SinkBinding[], events: readonly NormalizedEvent[], opts: { per?: number; shutdownTimeoutMs?: number } = {}): { pipeline: Pipeline; journal: Journal } {
+function start(sinks: SinkBinding[], events: readonly NormalizedEvent[], opts: { per?: number; shutdownTimeoutMs?: number; logger?: Logger } = {}): { pipeline: Pipeline; journal: Journal } {
   journal = Journal.open({ dir, checkpointWorker: false });
   pipeline = new Pipeline({
     journal,
     sources: [{ source: onceSource(events, opts.per === undefined ? { per: 1000 } : { per: opts.per }), pollIntervalMs: 3_600_000 }],
     sinks,
-    logger: pino({ level: 'silent' }),
+    logger: opts.logger ?? pino({ level: 'silent' }),
     ...(opts.shutdownTimeoutMs === undefined ? {} : { shutdownTimeoutMs: opts.shutdownTimeoutMs }),
   });
   pipeline.start();
@@ -244,6 +244,44 @@ describe('SinkRunner: sends in flight', () => {
     await vi.advanceTimersByTimeAsync(100);
     expect(j.offset('scripted')).toBe(5);
     expect(most).toBe(2);
+  });
+});
+
+describe('SinkRunner: an outage with many batches in flight', () => {
+  it('the batches wait for one shared probe, one of them logs each attempt (the rest at debug), no listener warning', async () => {
+    const sink = new ScriptedSink();
+    let down = true;
+    let probes = 0;
+    sink.byCall = () => (down ? step.fail('SINK_RETRYABLE', 'connection refused') : undefined);
+    sink.probe = () => {
+      probes += 1;
+      return Promise.resolve(!down);
+    };
+    const lines: { level: number; msg: string }[] = [];
+    const logger = pino({ level: 'debug' }, { write: (l: string) => lines.push(JSON.parse(l) as { level: number; msg: string }) });
+    const warnings: Error[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      const { journal: j } = start([{ sink, batch: { ...BATCH, max_events: 1 }, concurrency: 16 }], Array.from({ length: 40 }, (_, i) => ev(i + 1)), { logger });
+      await vi.advanceTimersByTimeAsync(60_000);
+      const failedLines = lines.filter((l) => l.msg === 'sink delivery failed; sending the same events again');
+      // 16 batches, each failing once per backoff round: every failure is logged, but only one per round above debug.
+      expect(failedLines.length).toBeGreaterThan(16 * 4);
+      const loud = failedLines.filter((l) => l.level >= 40);
+      expect(loud.length).toBeGreaterThan(0);
+      expect(loud.length).toBeLessThanOrEqual(failedLines.length / 8);
+      // One probe at a time, its answer shared: about one per probe interval, not one per batch.
+      expect(probes).toBeLessThanOrEqual(60);
+      expect(probes).toBeGreaterThan(5);
+      down = false;
+      await vi.advanceTimersByTimeAsync(5_000);
+      expect(j.offset('scripted')).toBe(40);
+      await new Promise((r) => setImmediate(r));
+      expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+    }
   });
 });
 

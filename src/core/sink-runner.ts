@@ -1,4 +1,5 @@
 // One sink's drain out of the journal: routing, batching, sends in flight, per-event outcomes, retries, dead letters.
+import { setMaxListeners } from 'node:events';
 import type { EventVerdict, OutEvent, SendResult, Sink, StreamName } from './contracts.js';
 import { CollectorError, describeError, isAbort, isCollectorError } from './errors.js';
 import { SINK_RETRY, backoffDelay } from './retry.js';
@@ -131,6 +132,12 @@ export class SinkRunner {
    */
   private readonly resent = new WeakMap<OutEvent, { id: number; rejected: Map<number, string> }>();
   private deadLettersCheckedAt = Number.NEGATIVE_INFINITY;
+  /** Batches waiting out a backoff now. */
+  private backingOff = 0;
+  /** The probe in progress, and the last answer with when it came (see probeReceiver). */
+  private probing: Promise<boolean> | undefined;
+  private probedAt = Number.NEGATIVE_INFINITY;
+  private probedUp = false;
 
   constructor(
     private readonly binding: SinkBinding,
@@ -142,6 +149,8 @@ export class SinkRunner {
     this.concurrency = Math.max(1, Math.floor(binding.concurrency ?? 1));
     this.sendSignal = AbortSignal.any([ctx.hardSignal, this.own.signal]);
     this.retrySignal = AbortSignal.any([ctx.stopSignal, this.own.signal]);
+    // Every batch in flight listens on these (its send, its backoff): up to `concurrency` at once is expected.
+    setMaxListeners(this.concurrency * 2 + 10, this.sendSignal, this.retrySignal);
     this.status = { name: binding.sink.name, state: 'starting', delivered: 0, batches: 0, deadLettered: 0, retries: 0, inFlight: 0 };
   }
 
@@ -387,15 +396,39 @@ export class SinkRunner {
     st.lastError = { at: Date.now(), message, ...(code !== undefined ? { code } : {}) };
     st.failingSince ??= st.lastError.at;
     const delay = backoffDelay(attempt, SINK_RETRY, retryAfterMs);
-    const logFn = attempt <= 3 ? this.log.warn.bind(this.log) : this.log.error.bind(this.log);
-    logFn({ code, err: message, events, attempt, retry_in_ms: delay }, what);
+    // With several batches in flight, one outage fails them all: the batch that found it says so, the others
+    // (waiting for the same receiver) at debug, so an outage is a few lines, not one per batch and attempt.
+    const logFn = this.backingOff > 0 ? this.log.debug.bind(this.log) : attempt <= 3 ? this.log.warn.bind(this.log) : this.log.error.bind(this.log);
+    logFn({ code, err: message, events, attempt, retry_in_ms: delay, ...(this.backingOff > 0 ? { batches_waiting: this.backingOff + 1 } : {}) }, what);
     if (this.ctx.stopping() || this.failed) return false;
+    this.backingOff += 1;
     try {
       await this.waitToRetry(delay);
     } catch {
       return false;
+    } finally {
+      this.backingOff -= 1;
     }
     return !this.ctx.stopping() && !this.failed;
+  }
+
+  /**
+   * The sink's probe, shared by the batches waiting to retry: one probe at a time, and its answer reused for a
+   * while, so a receiver that is down is not asked once per batch in flight.
+   */
+  private probeReceiver(probe: (signal: AbortSignal) => Promise<boolean>, signal: AbortSignal): Promise<boolean> {
+    if (this.probing !== undefined) return this.probing;
+    if (Date.now() - this.probedAt < SINK_PROBE_INTERVAL_MS / 2) return Promise.resolve(this.probedUp);
+    const p = probe(signal)
+      .catch(() => false)
+      .then((up) => {
+        this.probedAt = Date.now();
+        this.probedUp = up;
+        this.probing = undefined;
+        return up;
+      });
+    this.probing = p;
+    return p;
   }
 
   /** Waits `delayMs`, cut short when the sink's probe says its receiver is back. Rejects with ABORTED on stop. */
@@ -411,7 +444,7 @@ export class SinkRunner {
       }
       await sleep(Math.min(left, SINK_PROBE_INTERVAL_MS), signal);
       if (end - Date.now() <= 0) return;
-      const up = await this.sink.probe(signal).catch(() => false);
+      const up = await this.probeReceiver(this.sink.probe.bind(this.sink), signal);
       if (signal.aborted) throw new CollectorError('ABORTED', 'aborted');
       if (up) return;
     }

@@ -2,7 +2,7 @@
 // it receives as one JSON line, is stopped by its PID and can start again on the same ports (outage tests).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -39,7 +39,7 @@ export interface RunningRsyslog {
   /** The JSON-lines file every received message goes to. */
   outFile: string;
   pid(): number | undefined;
-  /** Messages written so far (a half-written last line is left for the next read). */
+  /** Messages written so far (a half-written last line is left for the next read); read incrementally. */
   messages(): RsyslogMessage[];
   /** rsyslogd's own output so far. */
   log(): string;
@@ -92,27 +92,52 @@ function rsyslogConf(dir: string, out: string, ports: { udp: number; tcp: number
     `  ${prop('raw', 'rawmsg-after-pri')}`,
     '  constant(value="\\"msg\\":\\"") property(name="msg" format="json") constant(value="\\"}\\n")',
     '}',
-    `ruleset(name="t") { action(type="omfile" file="${out}" template="j" flushOnTXEnd="on" asyncWriting="off") }`,
+    // No queue in rsyslog: a message it read is written before it reads the next, so what it loses when stopped is
+    // only what sat unread in its sockets (the sender's settle_time covers that) — not a queue dropped at shutdown.
+    `ruleset(name="t" queue.type="Direct") { action(type="omfile" file="${out}" template="j" flushOnTXEnd="on" asyncWriting="off") }`,
     '',
   ].join('\n');
 }
 
 /** The JSON lines of an rsyslog output file; a last line still being written is left out. */
 export function readRsyslogFile(file: string): RsyslogMessage[] {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch {
-    return [];
-  }
-  const end = text.lastIndexOf('\n');
-  if (end < 0) return [];
+  return rsyslogFileReader(file)();
+}
+
+/**
+ * A reader of an rsyslog output file that parses only what was appended since its last call (tests poll it while
+ * tens of thousands of messages arrive, in the collector's own process: re-reading the whole file each time starved
+ * the collector). Returns every message so far (a copy); a last line still being written waits for the next call.
+ */
+export function rsyslogFileReader(file: string): () => RsyslogMessage[] {
   const out: RsyslogMessage[] = [];
-  for (const line of text.slice(0, end).split('\n')) {
-    if (line.length === 0) continue;
-    out.push(JSON.parse(line) as RsyslogMessage);
-  }
-  return out;
+  let offset = 0;
+  const read = (): void => {
+    let fd: number;
+    try {
+      fd = openSync(file, 'r');
+    } catch {
+      return;
+    }
+    try {
+      const size = fstatSync(fd).size;
+      if (size <= offset) return;
+      const buf = Buffer.allocUnsafe(size - offset);
+      const n = readSync(fd, buf, 0, buf.length, offset);
+      const end = buf.lastIndexOf(0x0a, n - 1);
+      if (end < 0) return;
+      for (const line of buf.toString('utf8', 0, end).split('\n')) {
+        if (line.length > 0) out.push(JSON.parse(line) as RsyslogMessage);
+      }
+      offset += end + 1;
+    } finally {
+      closeSync(fd);
+    }
+  };
+  return () => {
+    read();
+    return out.slice();
+  };
 }
 
 /** Resolves once something accepts a TCP connection on the port. */
@@ -189,7 +214,7 @@ export async function startRsyslog(options: { readyTimeoutMs?: number } = {}): P
     cert,
     outFile,
     pid: () => child?.pid,
-    messages: () => readRsyslogFile(outFile),
+    messages: rsyslogFileReader(outFile),
     log: () => log,
     stop,
     start,

@@ -6,7 +6,7 @@ import { buildCollector, type Collector } from '../../src/app.js';
 import { parseConfigText } from '../../src/config/load.js';
 import type { RunningSimulator } from '../../src/simulator/index.js';
 import { silentLogger } from '../../src/telemetry/logger.js';
-import { eventId, outputKey, readManifest, readOutput, recordKey, waitFor } from './harness.js';
+import { eventId, outputKey, outputLineCount, readManifest, readOutput, recordKey, waitFor } from './harness.js';
 
 /** Where the file sink of sinkTestConfig writes. */
 export function fileSinkOutput(dir: string): string {
@@ -57,6 +57,7 @@ export async function fileSinkComplete(output: string, manifest: string, timeout
   let docs: Record<string, unknown>[] = [];
   await waitFor(
     () => {
+      if (outputLineCount(output) < want.size) return false;
       docs = readOutput(output);
       const got = new Set(docs.map(outputKey));
       return want.size > 0 && [...want].every((k) => got.has(k));

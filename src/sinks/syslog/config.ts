@@ -91,6 +91,19 @@ export const syslogSinkSchema = z
     connect_timeout: durationIn('1s', '5m').prefault('10s'),
     /** Longest time writing one batch may take until the socket took it all; past it the batch is sent again. 1s–10m, default 30s. */
     write_timeout: durationIn('1s', '10m').prefault('30s'),
+    /**
+     * TCP/TLS: how long the connection must stay up after a batch was written before the batch counts as delivered.
+     * Syslog has no acknowledgement: a receiver that stops drops what it had not read yet with its socket, and the
+     * sender only learns of it when the connection breaks. A batch whose connection breaks within settle_time is sent
+     * again (same event ids: the receiver may see an event twice, never miss one). It should cover the time the
+     * receiver takes to read what sits in its socket buffer. 0s–1m, default 500ms; 0s acknowledges on write.
+     */
+    settle_time: durationIn('0s', '1m').prefault('500ms'),
+    /**
+     * Batches in flight at once (written, or written and settling); the offset still moves in order. With
+     * settle_time, throughput is at most concurrency × batch.max_events per settle_time. 1–64, default 32.
+     */
+    concurrency: z.number().int().min(1).max(64).default(32),
   })
   .superRefine((c, ctx) => {
     if (c.transport === 'udp' && c.framing !== undefined) {

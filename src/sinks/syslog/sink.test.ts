@@ -29,8 +29,9 @@ afterEach(async () => {
   for (const c of cleanups.splice(0)) await c();
 });
 
+/** A sink on the port; settle_time 0 unless `extra` says (the settling tests do), so a send resolves when written. */
 function sink(port: number, extra: Record<string, unknown> = {}, override: { write_timeout?: number; connect_timeout?: number } = {}): SyslogSink {
-  const cfg = syslogSinkSchema.parse({ name: 'sys', type: 'syslog', host: '127.0.0.1', port, ...extra });
+  const cfg = syslogSinkSchema.parse({ name: 'sys', type: 'syslog', host: '127.0.0.1', port, settle_time: '0s', ...extra });
   const s = new SyslogSink({ ...cfg, ...override }, silentLogger());
   sinks.push(s);
   return s;
@@ -148,6 +149,41 @@ describe('syslog sink over TCP', () => {
     await s.send(events(1, 0, 1), signal);
     await until(() => kept.frames === 2);
     expect(s.counters.connects).toBe(2);
+  });
+
+  it('settle_time: a batch whose connection breaks within it is SINK_RETRYABLE (sent again); one whose connection stays up is delivered', async () => {
+    const kept = new FrameCounter(true);
+    // Connection 1 takes one batch and closes, as a receiver that stops would; connection 2 stays up.
+    const { port } = await scripted((sock, n) => {
+      sock.on('data', (b: Buffer) => {
+        kept.push(b);
+        if (n === 1) sock.destroy();
+      });
+    });
+    const s = sink(port, { settle_time: '10s' });
+    const err = await failure(s.send(events(3), signal));
+    expect(err.code).toBe('SINK_RETRYABLE');
+    expect(err.message).toMatch(/broke within settle_time \(10000 ms\) after 3 messages were written .*sending them again/);
+    const quick = sink(port, { settle_time: '50ms' });
+    await quick.send(events(3), signal);
+    expect(quick.counters.connects).toBe(1);
+  });
+
+  it('settle_time: batches settle side by side (the next is written while one settles), and close() lets them settle', async () => {
+    const kept = new FrameCounter(true);
+    const { port } = await scripted((sock) => sock.on('data', (b: Buffer) => kept.push(b)));
+    const s = sink(port, { settle_time: '2s' });
+    const sends = [s.send(events(2), signal), s.send(events(2, 0, 2), signal), s.send(events(2, 0, 4), signal)];
+    let firstSettled = false;
+    void sends[0]?.then(() => (firstSettled = true));
+    await until(() => kept.frames === 6);
+    expect(firstSettled).toBe(false);
+    const settled = await Promise.all(sends.map((p) => p.then(() => true)));
+    expect(settled).toEqual([true, true, true]);
+    const last = s.send(events(1, 0, 6), signal);
+    await until(() => kept.frames === 7);
+    await s.close();
+    await expect(last).resolves.toBeUndefined();
   });
 
   it('nobody listening: SINK_RETRYABLE naming the target; the probe says no', async () => {

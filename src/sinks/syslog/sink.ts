@@ -1,5 +1,5 @@
 // The syslog sink: builds one message per event and sends it over UDP (fire-and-forget) or one persistent TCP/TLS
-// connection (a batch counts as delivered once the socket took all of it without error).
+// connection (a batch counts as delivered once the socket took all of it and the connection stayed up settle_time).
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import { isIP, connect as netConnect, type Socket } from 'node:net';
@@ -69,6 +69,14 @@ export class SyslogSink implements Sink {
   private closed = false;
   /** The error a connection failed with, for the send that finds it closed (a TLS alert arrives that way). */
   private readonly lastError = new WeakMap<Socket, Error>();
+  /**
+   * Per open connection, the batches settling on it, told why once it closes (one socket listener however many;
+   * each removes itself when settled, so a connection that lives for days holds only what is settling).
+   */
+  private readonly onLost = new WeakMap<Socket, Set<(err: Error) => void>>();
+  private readonly onAbort = new WeakMap<AbortSignal, Set<() => void>>();
+  /** Batches written and settling: close() lets them settle before it closes the connection. */
+  private readonly settling = new Set<Promise<void>>();
 
   constructor(
     private readonly cfg: SyslogSinkConfig,
@@ -163,11 +171,72 @@ export class SyslogSink implements Sink {
       );
     }
     if (built.frames.length > 0) {
-      if (this.cfg.transport === 'udp') await this.sendUdp(built.frames, signal);
-      else await this.serial(() => this.sendStream(built, signal));
-      this.counters.sent += built.frames.length;
+      if (this.cfg.transport === 'udp') {
+        await this.sendUdp(built.frames, signal);
+        this.counters.sent += built.frames.length;
+      } else {
+        const sock = await this.serial(() => this.sendStream(built, signal));
+        this.counters.sent += built.frames.length;
+        // Not in the serial queue: the next batches are written while this one settles.
+        await this.settle(sock, built.frames.length, signal);
+      }
     }
     return built.rejected.length > 0 ? { rejected: built.rejected } : undefined;
+  }
+
+  /**
+   * Resolves once `sock` has stayed up for settle_time after a batch of `messages` was written on it; rejects
+   * (retryable: the batch is sent again) when the connection breaks first, since the receiver may have dropped the
+   * batch unread.
+   */
+  private async settle(sock: Socket, messages: number, signal: AbortSignal): Promise<void> {
+    const ms = this.cfg.settle_time;
+    if (ms <= 0) return;
+    const watchers = this.onLost.get(sock);
+    if (watchers === undefined) return;
+    let timer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
+    let onLost: ((err: Error) => void) | undefined;
+    const waited = new Promise<void>((resolve, reject) => {
+      onAbort = (): void => reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+      onLost = (err: Error): void =>
+        reject(
+          new SinkError(
+            'SINK_RETRYABLE',
+            `sink ${this.name}: the connection to ${this.target} broke within settle_time (${ms} ms) after ${messages} messages were written (${describeError(err)}): the receiver may not have read them, sending them again`,
+            this.name,
+            { cause: err },
+          ),
+        );
+      if (signal.aborted) onAbort();
+      else if (sock.destroyed) onLost(this.lastError.get(sock) ?? new Error('the connection was closed'));
+      this.abortWatchers(signal).add(onAbort);
+      watchers.add(onLost);
+      timer = setTimeout(resolve, ms);
+    });
+    this.settling.add(waited);
+    try {
+      await waited;
+    } finally {
+      this.settling.delete(waited);
+      clearTimeout(timer);
+      if (onLost !== undefined) watchers.delete(onLost);
+      if (onAbort !== undefined) this.abortWatchers(signal).delete(onAbort);
+    }
+  }
+
+  /** The batches settling under `signal`, told when it aborts: one listener on the signal however many settle. */
+  private abortWatchers(signal: AbortSignal): Set<() => void> {
+    let set = this.onAbort.get(signal);
+    if (set === undefined) {
+      const watchers = new Set<() => void>();
+      signal.addEventListener('abort', () => {
+        for (const w of watchers) w();
+      }, { once: true });
+      this.onAbort.set(signal, watchers);
+      set = watchers;
+    }
+    return set;
   }
 
   /** Runs `fn` after every send before it on the one connection has settled. */
@@ -177,9 +246,10 @@ export class SyslogSink implements Sink {
     return run;
   }
 
-  private async sendStream(built: Built, signal: AbortSignal): Promise<void> {
+  /** Writes the batch on the connection; resolves with the socket that took it. */
+  private async sendStream(built: Built, signal: AbortSignal): Promise<Socket> {
     const sock = await this.connection(signal);
-        const written = new Promise<void>((resolve, reject) => {
+    const written = new Promise<void>((resolve, reject) => {
       const onClose = (): void => reject(this.lastError.get(sock) ?? new Error('the receiver closed the connection before the batch was written'));
       sock.once('close', onClose);
       sock.write(built.data, (err) => {
@@ -198,6 +268,7 @@ export class SyslogSink implements Sink {
       if (signal.aborted) throw err;
       throw this.failure(err, 'sending to');
     }
+    return sock;
   }
 
   /** The open connection, or a new one (TCP connect, and the TLS handshake on tls). */
@@ -273,6 +344,12 @@ export class SyslogSink implements Sink {
     sock.setNoDelay(true);
     sock.setKeepAlive(true, 60_000);
     sock.on('end', () => this.drop(sock));
+    const watchers = new Set<(err: Error) => void>();
+    this.onLost.set(sock, watchers);
+    sock.once('close', () => {
+      const why = this.lastError.get(sock) ?? new Error('the connection was closed');
+      for (const w of watchers) w(why);
+    });
     this.counters.connects += 1;
     if (this.counters.connects > 1) this.log.info({ target: this.target }, 'syslog connection open again');
     return sock;
@@ -343,6 +420,7 @@ export class SyslogSink implements Sink {
     if (this.closed) return;
     this.closed = true;
     await this.queue;
+    await Promise.allSettled([...this.settling]);
     const sock = this.conn;
     this.conn = undefined;
     if (sock !== undefined) {
