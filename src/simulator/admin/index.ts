@@ -5,6 +5,7 @@ import { registerAccount } from './account.js';
 import { registerGroups } from './groups.js';
 import { registerHeld } from './held.js';
 import { registerPolicies } from './policies.js';
+import { registerPolicyLists } from './policy-lists.js';
 import { registerSearch } from './search.js';
 import { registerUsers } from './users.js';
 
@@ -17,6 +18,7 @@ export function registerAdmin(routes: RouteTable): void {
   registerGroups(routes);
   registerHeld(routes);
   registerPolicies(routes);
+  registerPolicyLists(routes);
   registerSearch(routes);
   // A function no product grants (including the paths the old CLI's docs invent) answers as the 2.0 gateway does.
   routes.setFallback({
