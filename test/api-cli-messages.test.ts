@@ -272,6 +272,25 @@ describe.each(API_PROFILES)('on profile %s', (profile) => {
   });
 });
 
+describe('policies list on an account where one policy type cannot be read', () => {
+  let partial: RunningSimulator;
+  let partialConfig: string;
+  beforeAll(async () => {
+    partial = await startSimulator({ seed: 'api-cli-partial', backlogRecords: 10, publishIntervalMs: 0, unlicensed: ['anti_spoofing_bypass'] });
+    partialConfig = writeConfig(join(dir, 'partial.yaml'), apiYaml(partial));
+  });
+  afterAll(async () => {
+    await partial.close();
+  });
+
+  it.each(API_PROFILES)('on profile %s: the other types listed, the one left out named with Mimecast\'s code on stderr', async (profile) => {
+    const r = await api(['policies', 'list', '--config', partialConfig, '--profile', profile, '--output', 'json']);
+    const rows = rowsOf(r);
+    expect(new Set(rows.map((p) => p['type']))).toEqual(new Set(['blocked_senders', 'address_alteration']));
+    expect(r.stderr).toMatch(/^note: anti_spoofing_bypass policies not read: app_forbidden: .*\/api\/policy\/antispoofing-bypass\/get-policy/m);
+  });
+});
+
 describe('confirmation on a terminal', () => {
   it('messages release asks on a terminal: "n" changes nothing, "y" releases', async () => {
     const [id] = await heldIds();

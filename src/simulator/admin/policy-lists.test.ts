@@ -36,3 +36,15 @@ describe.each(['v1', 'v2'] as const)('per-type policy lists over API %s', (kind)
     expect((await c.call(path, [])).data).toEqual(all.data);
   });
 });
+
+describe('a policy type the application was not given', () => {
+  it('answers app_forbidden (HTTP 403) as the gateway does; the other type still answers', async () => {
+    const s = await startSimulator({ publishIntervalMs: 0, backlogRecords: 10, seed: 21, unlicensed: ['anti_spoofing_bypass'] });
+    sims.push(s);
+    const c = new AdminCaller(s, 'v2');
+    const res = await c.raw('/api/policy/antispoofing-bypass/get-policy', { data: [] });
+    expect(res.status).toBe(403);
+    expect(await res.json()).toMatchObject({ fail: [{ errors: [{ code: 'app_forbidden' }] }] });
+    expect((await c.call('/api/policy/address-alteration/get-policy', [])).data).toHaveLength(1);
+  });
+});

@@ -4,7 +4,7 @@ import type { Route, RouteTable } from '../core/routes.js';
 import { HttpReply } from '../http.js';
 import { Rng, mix } from '../prng.js';
 import { blockedPolicy, INTERNAL_DOMAINS } from './directory.js';
-import { failure, type Item, ItemFailure, ok, perItem, readAdmin, required, SIM_ONLY } from './envelope.js';
+import { appForbidden, failure, type Item, ItemFailure, ok, perItem, readAdmin, required, SIM_ONLY } from './envelope.js';
 
 const DAY = 86_400_000;
 
@@ -44,8 +44,12 @@ function listsOf(ctx: SimContext): PolicyLists {
   return l;
 }
 
-/** `path` with `{data: []}` lists every policy of the type; `{data: [{id}]}` reads those ids (an unknown one to `fail[]`). */
-function getPolicy(path: string, pick: (l: PolicyLists) => PolicyItem[]): Route {
+/**
+ * `path` with `{data: []}` lists every policy of the type; `{data: [{id}]}` reads those ids (an unknown one to
+ * `fail[]`). With `product` among the simulator's `unlicensed` names the function answers as the gateway does for a
+ * product the application was not given.
+ */
+function getPolicy(path: string, product: string, pick: (l: PolicyLists) => PolicyItem[]): Route {
   return {
     method: 'POST',
     path,
@@ -54,6 +58,7 @@ function getPolicy(path: string, pick: (l: PolicyLists) => PolicyItem[]): Route 
     handler: async (ctx, req, url) => {
       const r = await readAdmin(ctx, req, url.pathname, 500);
       if (r instanceof HttpReply) return r;
+      if (ctx.opts.unlicensed.has(product)) return appForbidden(r.headers);
       const all = pick(listsOf(ctx));
       if (r.items.length === 0) return ok(all.map((p) => ({ ...p })), [], r.headers);
       return perItem(r, (item: Item) => {
@@ -67,7 +72,7 @@ function getPolicy(path: string, pick: (l: PolicyLists) => PolicyItem[]): Route 
 
 export function registerPolicyLists(routes: RouteTable): void {
   routes.add(
-    getPolicy('/api/policy/antispoofing-bypass/get-policy', (l) => l.antispoofingBypass),
-    getPolicy('/api/policy/address-alteration/get-policy', (l) => l.addressAlteration),
+    getPolicy('/api/policy/antispoofing-bypass/get-policy', 'anti_spoofing_bypass', (l) => l.antispoofingBypass),
+    getPolicy('/api/policy/address-alteration/get-policy', 'address_alteration', (l) => l.addressAlteration),
   );
 }

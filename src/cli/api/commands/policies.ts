@@ -1,5 +1,5 @@
 // `api policies list|block-sender|permit-sender|definitions`: the per-type policy reads, a blocked-senders policy, managed senders, address-alteration definitions.
-import { UsageError } from '../../../core/errors.js';
+import { ApiError, UsageError, type ErrorCode } from '../../../core/errors.js';
 import { postPages } from '../../../mimecast/pages.js';
 import { DEFAULT_PAGE_SIZE } from '../context.js';
 import { field, str, type ApiAction, type ApiContext, type Column } from '../spec.js';
@@ -42,6 +42,13 @@ const POLICY_COLUMNS: readonly Column[] = [
   field('id'),
 ];
 
+/**
+ * What leaves one policy type out of `policies list` instead of failing it: the application lacks the product or
+ * permission (app_forbidden), or the tenant refuses to enumerate the type (a live one wanted an id for anti-spoofing
+ * bypass). Auth, network and server errors still fail the command.
+ */
+const TYPE_LEFT_OUT: readonly ErrorCode[] = ['API_PERMISSION_DENIED', 'API_FAIL', 'API_BAD_REQUEST', 'API_NOT_FOUND'];
+
 const SENDER_COLUMNS: readonly Column[] = [field('sender'), field('to'), field('type'), field('id')];
 
 /** Every primary internal address (aliases left out): each internal domain's users, every page. */
@@ -72,14 +79,23 @@ export const POLICY_ACTIONS: readonly ApiAction[] = [
     action: 'list',
     description:
       `every policy of the types Mimecast lists (${POLICY_TYPES.map((t) => t.type).join(', ')}), the type in a column. ` +
-      'Mimecast has no function listing all policies, and permitted-sender policies cannot be read through the API',
+      'Mimecast has no function listing all policies, and permitted-sender policies cannot be read through the API; ' +
+      'a type the account will not list (app_forbidden, a refusal in fail[]) is left out with a note naming Mimecast\'s code',
     options: [],
     kind: 'read',
     async run(ctx) {
       const rows: Row[] = [];
+      const left: ApiError[] = [];
       for (const t of POLICY_TYPES) {
-        for (const p of await ctx.list(t.path, [])) rows.push({ type: t.type, ...p });
+        try {
+          for (const p of await ctx.list(t.path, [])) rows.push({ type: t.type, ...p });
+        } catch (err) {
+          if (!(err instanceof ApiError) || err.retryable || !TYPE_LEFT_OUT.includes(err.code)) throw err;
+          left.push(err);
+          note(ctx, `${t.type} policies not read: ${err.apiCode ?? err.code}: ${err.message}`);
+        }
       }
+      if (left.length === POLICY_TYPES.length && left[0] !== undefined) throw left[0];
       return { columns: POLICY_COLUMNS, rows: limited(ctx, rows) };
     },
   },
