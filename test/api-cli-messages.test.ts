@@ -191,6 +191,12 @@ describe.each(API_PROFILES)('on profile %s', (profile) => {
     const email = `phish-${profile}@evil.example`;
     const refused = await api(base('policies', 'block-sender', '--email', email));
     expect(refused.code).toBe(2);
+    const before = rowsOf(await api(base('policies', 'list', '--output', 'json'))).length;
+    const dry = await api(base('policies', 'block-sender', '--email', email, '--dry-run'));
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toContain(`POST ${sim.url}/api/policy/blockedsenders/create-policy`);
+    expect(dry.stdout).toContain(`"fromValue": "${email}"`);
+    expect(rowsOf(await api(base('policies', 'list', '--output', 'json')))).toHaveLength(before);
     const [created] = rowsOf(await api(base('policies', 'block-sender', '--email', email, '--yes', '--output', 'json')));
     expect(created).toMatchObject({ type: 'blocked_senders', option: 'block_sender', policy: { fromType: 'individual_email_address', fromValue: email, description: `Block ${email}` } });
     const listed = rowsOf(await api(base('policies', 'list', '--output', 'json')));
