@@ -95,7 +95,7 @@ describe('API 1.0 auth and discovery', () => {
     const bad = await post(s, '/api/ttp/url/get-logs', {}, { ...headers, Authorization: v1Headers(s, '/api/other').Authorization as string, 'x-mc-date': headers['x-mc-date'] as string });
     expect(bad.status).toBe(401);
     const body = (await bad.json()) as unknown;
-    expect(body).toEqual({ meta: { status: 401 }, data: [], fail: [{ errors: [{ code: 'err_xdk_signature_mismatch', message: expect.any(String) as string, retryable: false }] }] });
+    expect(body).toEqual({ meta: { status: 401 }, data: [], fail: [{ errors: [{ code: 'err_xdk_invalid_signature', message: '0004 Invalid Signature', retryable: false }] }] });
     const wrongKey = await post(s, SIEM, {}, v1Headers({ ...s, accessKey: 'nope' }, SIEM));
     expect(((await wrongKey.json()) as { fail: { errors: { code: string }[] }[] }).fail[0]?.errors[0]?.code).toBe('err_xdk_access_key_not_found');
     const noDate = { ...v1Headers(s, SIEM) };

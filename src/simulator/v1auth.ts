@@ -68,7 +68,7 @@ export function verifyV1(req: IncomingMessage, path: string, creds: V1Credential
   }
   const want = signV1(creds.secretKey, date as string, reqId as string, path, creds.appKey);
   if (!sameText(signature, want)) {
-    return { ok: false, reply: v1Fail(401, 'err_xdk_signature_mismatch', 'The request signature is not valid') };
+    return { ok: false, reply: v1Fail(401, 'err_xdk_invalid_signature', '0004 Invalid Signature') };
   }
   if (opts.bindingExpired) {
     return { ok: false, reply: v1Fail(418, 'err_xdk_binding_expired', 'The binding has expired; the access key and secret key must be regenerated') };

@@ -1,6 +1,15 @@
 // Every `api RESOURCE ACTION` command; a new one is a file under commands/ and a line here.
+import { ACCOUNT_ACTIONS } from './commands/account.js';
+import { MESSAGE_ACTIONS } from './commands/messages.js';
+import { POLICY_ACTIONS } from './commands/policies.js';
 import { REPORT_ACTIONS } from './commands/reports.js';
 import { TTP_ACTIONS } from './commands/ttp.js';
 import type { ApiAction } from './spec.js';
 
-export const API_ACTIONS: readonly ApiAction[] = [...TTP_ACTIONS, ...REPORT_ACTIONS];
+export const API_ACTIONS: readonly ApiAction[] = [
+  ...ACCOUNT_ACTIONS,
+  ...MESSAGE_ACTIONS,
+  ...TTP_ACTIONS,
+  ...POLICY_ACTIONS,
+  ...REPORT_ACTIONS,
+];

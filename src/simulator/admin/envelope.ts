@@ -64,6 +64,19 @@ export async function readAdmin(ctx: SimContext, req: IncomingMessage, path: str
   };
 }
 
+/** How the 2.0 gateway answers a function no product assigned to the application covers (NOTES: unknown paths too). */
+export function appForbidden(headers?: Headers): HttpReply {
+  return json(
+    403,
+    {
+      meta: { status: 403 },
+      data: [],
+      fail: [{ errors: [{ code: 'app_forbidden', message: 'Resource or method requested does not exist in any product assigned to the application.', retryable: false }] }],
+    },
+    headers,
+  );
+}
+
 export function ok(data: unknown[], fail: unknown[], headers: Headers, pagination?: Record<string, unknown>): HttpReply {
   const meta: Record<string, unknown> = { status: 200 };
   if (pagination !== undefined) meta['pagination'] = pagination;

@@ -1,10 +1,11 @@
 // The admin functions the `api` CLI calls, on both API generations, and how the gateway answers an /api path it does not know.
 import type { RouteTable } from '../core/routes.js';
-import { json } from '../http.js';
 import { registerAccount } from './account.js';
+import { appForbidden } from './envelope.js';
 import { registerGroups } from './groups.js';
 import { registerHeld } from './held.js';
 import { registerPolicies } from './policies.js';
+import { registerPolicyLists } from './policy-lists.js';
 import { registerSearch } from './search.js';
 import { registerUsers } from './users.js';
 
@@ -17,6 +18,7 @@ export function registerAdmin(routes: RouteTable): void {
   registerGroups(routes);
   registerHeld(routes);
   registerPolicies(routes);
+  registerPolicyLists(routes);
   registerSearch(routes);
   // A function no product grants (including the paths the old CLI's docs invent) answers as the 2.0 gateway does.
   routes.setFallback({
@@ -26,11 +28,7 @@ export function registerAdmin(routes: RouteTable): void {
       // The gateway knows the caller before it looks for the function: bad credentials are still a 401.
       const who = ctx.auth.identify(req, url.pathname);
       if (!who.ok) return who.reply;
-      return json(403, {
-        meta: { status: 403 },
-        data: [],
-        fail: [{ errors: [{ code: 'app_forbidden', message: 'Resource or method requested does not exist in any product assigned to the application.', retryable: false }] }],
-      });
+      return appForbidden();
     },
   });
 }

@@ -1,7 +1,8 @@
-// `api reports audit|siem|threat-intel`: audit events by the audit function's spec; SIEM and threat intel through the sources `fetch` uses.
+// `api reports audit|siem|threat-intel|stats`: audit events by the audit function's spec; SIEM and threat intel through the sources `fetch` uses; account figures.
 import { CI_TYPES, SIEM_TYPES, type NormalizedEvent, type StreamName } from '../../../core/contracts.js';
 import { pullEvents, summarizeEvent, type EventSummary } from '../../fetch.js';
 import { field, str, type ApiAction, type ApiContext, type ApiResult, type Column, type OptionValues } from '../spec.js';
+import { limited, note, readOnce, type Row } from './read.js';
 import { readWindow, windowOf } from './ttp.js';
 
 const EVENT_COLUMNS: readonly Column[] = [field('time'), field('type'), field('action'), field('outcome'), field('summary')];
@@ -31,6 +32,28 @@ async function readEvents(ctx: ApiContext, opts: OptionValues, stream: StreamNam
     if (ctx.limit !== undefined && rows.length >= ctx.limit) break;
   }
   return { columns: EVENT_COLUMNS, rows, json: docs };
+}
+
+const ACCOUNT_PATH = '/api/account/get-account';
+const HOLD_SUMMARY_PATH = '/api/gateway/get-hold-summary-list';
+
+/**
+ * `reports stats`: Mimecast has no statistics function in the 1.0-style API, so these are the figures documented
+ * functions give on both generations: the account's user count, retention and packages, and the held queue per policy.
+ */
+async function stats(ctx: ApiContext): Promise<ApiResult> {
+  const rows: Row[] = [];
+  for (const a of await readOnce(ctx, ACCOUNT_PATH, [])) {
+    rows.push({ metric: 'users', value: a['userCount'], source: `${ACCOUNT_PATH} userCount` });
+    rows.push({ metric: 'max retention (days)', value: a['maxRetention'], source: `${ACCOUNT_PATH} maxRetention` });
+    rows.push({ metric: 'packages', value: Array.isArray(a['packages']) ? a['packages'].length : undefined, source: `${ACCOUNT_PATH} packages` });
+  }
+  const held = await readOnce(ctx, HOLD_SUMMARY_PATH, []);
+  const count = (h: Row): number | undefined => (typeof h['numberOfItems'] === 'number' ? h['numberOfItems'] : undefined);
+  rows.push({ metric: 'held messages', value: held.reduce((n, h) => n + (count(h) ?? 0), 0), source: HOLD_SUMMARY_PATH });
+  for (const h of held) rows.push({ metric: `held: ${String(h['policyInfo'] ?? '-')}`, value: count(h), source: HOLD_SUMMARY_PATH });
+  note(ctx, `Mimecast has no statistics function; these figures come from ${ACCOUNT_PATH} and ${HOLD_SUMMARY_PATH}`);
+  return { columns: [field('metric'), field('value'), field('source')], rows: limited(ctx, rows) };
 }
 
 const EVENT_WINDOW = [
@@ -81,5 +104,15 @@ export const REPORT_ACTIONS: readonly ApiAction[] = [
     run(ctx, opts) {
       return readEvents(ctx, opts, 'threat_intel', { feeds: [str(opts, 'feed') ?? 'malware_customer'] });
     },
+  },
+  {
+    resource: 'reports',
+    action: 'stats',
+    description:
+      `account figures: users, retention, packages (${ACCOUNT_PATH}) and the held queue per policy (${HOLD_SUMMARY_PATH}). ` +
+      'Mimecast has no statistics function in the API both generations share; these are the nearest documented figures',
+    options: [],
+    kind: 'read',
+    run: stats,
   },
 ];
