@@ -1,12 +1,11 @@
 // Crash test: a real collector process against the faulty simulator, SIGKILLed at random moments and restarted;
 // afterwards every record the simulator published is in the file sink's output, duplicates bounded by in-flight batches.
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkEventContract } from '../src/normalize/contract.js';
 import { startSimulator, type RunningSimulator } from '../src/simulator/index.js';
-import { mkdirSync } from 'node:fs';
 import { collectorYaml, eventId, outputKey, readManifest, readOutput, recordKey, sleepMs, spawnCli, waitFor, writeConfig } from './helpers/harness.js';
 import { compare, killLoop, manifestOf, multiYaml, quarantineOf, runUntil } from './helpers/streams.js';
 
@@ -52,8 +51,12 @@ describe('crash safety (SIGKILL at random moments)', () => {
       seed = (seed * 1103515245 + 12345) % 2 ** 31;
       return seed / 2 ** 31;
     };
+    const starts = (): number => (existsSync(log) ? readFileSync(log, 'utf8').split('"collector started"').length - 1 : 0);
     for (let i = 0; i < KILLS; i++) {
+      const started = starts();
       const child = spawnCli(['run', '--config', config], log);
+      // The random moment counts from the start-up being done (on a loaded machine it alone can take seconds).
+      await waitFor(() => starts() > started, 30_000, `collector start ${i + 1}`, 50);
       await sleepMs(800 + Math.floor(rand() * 2500));
       child.proc.kill('SIGKILL');
       const exit = await child.exited;
