@@ -2,6 +2,7 @@
 import { buildCollector, type Collector } from '../app.js';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
+import { shardIndex, shardPlan } from '../config/sharding.js';
 import { ApiError, ConfigError, describeError, isAbort, isCollectorError } from '../core/errors.js';
 import { INCORRECT_REGION } from '../mimecast/responses.js';
 import { createLogger, type Logger } from '../telemetry/logger.js';
@@ -24,6 +25,25 @@ export async function runCommand(file: string, io: CommandIo): Promise<number> {
     throw err;
   }
   const logger = createLogger({ level: config.log_level });
+  if (config.sharding !== undefined) {
+    let index: number;
+    try {
+      index = shardIndex(config.sharding, io.env);
+    } catch (err) {
+      if (err instanceof ConfigError) {
+        printConfigError(err, io);
+        return 1;
+      }
+      throw err;
+    }
+    const plan = shardPlan(config.accounts.map((a) => a.name), config.sharding.count);
+    const mine = new Set(plan[index]);
+    logger.info(
+      { shard: index, shards: config.sharding.count, accounts: [...mine], other_accounts: config.accounts.length - mine.size },
+      mine.size === 0 ? 'sharding: no account falls to this collector; it runs idle (more shards than accounts?)' : 'sharding: this collector collects its share of the accounts',
+    );
+    config = { ...config, accounts: config.accounts.filter((a) => mine.has(a.name)) };
+  }
   return runCollector(config, logger, io);
 }
 

@@ -1,4 +1,5 @@
 // The config schema: every key, its default and its documentation. Unknown keys are errors.
+import { shardingSchema } from './sharding.js';
 import { z } from 'zod';
 import { SINK_SCHEMA } from '../sinks/registry.js';
 import { STREAMS_SCHEMA, streamApiIssues } from '../sources/registry.js';
@@ -122,6 +123,8 @@ export const configSchema = z
     data_dir: z.string().min(1).default('./data'),
     log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     http: http.optional(),
+    /** Split the accounts between several collectors (a StatefulSet's pods), each collecting its share: src/config/sharding.ts. */
+    sharding: shardingSchema.optional(),
     journal: journal.prefault({}),
     /** How long in-flight deliveries may take to finish on SIGTERM. 1s–1h, default 30s. */
     shutdown_timeout: durationIn('1s', '1h').prefault('30s'),

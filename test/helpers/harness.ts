@@ -135,9 +135,9 @@ export interface Ran {
 }
 
 /** Runs the built CLI to its end with `input` on stdin (async: a simulator in this process answers meanwhile). */
-export function runCli(args: readonly string[], input = ''): Promise<Ran> {
+export function runCli(args: readonly string[], input = '', env: Readonly<Record<string, string>> = {}): Promise<Ran> {
   return new Promise((done, fail) => {
-    const proc = spawn(process.execPath, [MAIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const proc = spawn(process.execPath, [MAIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     let stdout = '';
     let stderr = '';
     proc.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -154,9 +154,9 @@ export interface Child {
 }
 
 /** Starts the built CLI as a child process; its stdout/stderr go to `logFile` (appended). */
-export function spawnCli(args: readonly string[], logFile: string, cwd = REPO): Child {
+export function spawnCli(args: readonly string[], logFile: string, cwd = REPO, env: Readonly<Record<string, string>> = {}): Child {
   const fd = openSync(logFile, 'a');
-  const proc = spawn(process.execPath, [MAIN, ...args], { cwd, stdio: ['ignore', fd, fd], env: { ...process.env } });
+  const proc = spawn(process.execPath, [MAIN, ...args], { cwd, stdio: ['ignore', fd, fd], env: { ...process.env, ...env } });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => {
     proc.on('exit', (code, signal) => res({ code, signal }));
   });
