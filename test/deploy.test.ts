@@ -63,6 +63,65 @@ function checkServiceMonitor(o: Obj): void {
   }
 }
 
+/**
+ * The kubernetes-models type (module, interface) of each core kind: their JSON-schema validators accept fields the
+ * API does not know (a misspelled `runAsNonRot` passes), so the objects are also type-checked against these.
+ */
+const TYPES: Record<string, [string, string]> = {
+  'v1/Namespace': ['kubernetes-models/v1/Namespace', 'INamespace'],
+  'v1/ConfigMap': ['kubernetes-models/v1/ConfigMap', 'IConfigMap'],
+  'v1/Secret': ['kubernetes-models/v1/Secret', 'ISecret'],
+  'v1/Service': ['kubernetes-models/v1/Service', 'IService'],
+  'apps/v1/StatefulSet': ['kubernetes-models/apps/v1/StatefulSet', 'IStatefulSet'],
+  'apps/v1/Deployment': ['kubernetes-models/apps/v1/Deployment', 'IDeployment'],
+  'policy/v1/PodDisruptionBudget': ['kubernetes-models/policy/v1/PodDisruptionBudget', 'IPodDisruptionBudget'],
+};
+
+/**
+ * Every field of every object is one the Kubernetes API knows: each object becomes an object literal typed with its
+ * kind's interface, and TypeScript's excess-property check names any unknown field and the type it is not in.
+ * Returns tsc's complaints, each with the object it is about; empty when all is well.
+ */
+function unknownFields(objs: readonly Obj[]): string[] {
+  const dir = mkdtempSync(join(tmpdir(), 'mc-k8s-fields-'));
+  const lines: string[] = [];
+  const names: string[] = [];
+  objs.forEach((o, i) => {
+    const t = TYPES[`${str(o['apiVersion'])}/${str(o['kind'])}`];
+    if (t === undefined) return;
+    lines.unshift(`import type { ${t[1]} as T${i} } from '${t[0]}';`);
+    lines.push(`export const o${i}: T${i} = ${JSON.stringify(o)};`);
+    names[i] = `${str(o['kind'])} ${str(at(o, 'metadata', 'name'))}`;
+  });
+  writeFileSync(join(dir, 'manifests.ts'), lines.join('\n') + '\n');
+  const nm = join(root, 'node_modules');
+  writeFileSync(
+    join(dir, 'tsconfig.json'),
+    JSON.stringify({
+      compilerOptions: {
+        strict: true,
+        noEmit: true,
+        module: 'commonjs',
+        moduleResolution: 'node',
+        skipLibCheck: true,
+        types: [],
+        baseUrl: nm,
+        paths: { 'kubernetes-models/*': ['kubernetes-models/*'], '@kubernetes-models/*': ['@kubernetes-models/*'] },
+      },
+      files: ['manifests.ts'],
+    }),
+  );
+  const r = spawnSync(process.execPath, [join(nm, 'typescript/bin/tsc'), '-p', join(dir, 'tsconfig.json')], { encoding: 'utf8' });
+  if (r.status === 0) return [];
+  const out = `${r.stdout}${r.stderr}`.trim();
+  const found = [...out.matchAll(/manifests\.ts\((\d+),\d+\): error TS\d+: (.*)/g)].map((m) => {
+    const line = lines[Number(m[1]) - 1] ?? '';
+    const i = Number(/^export const o(\d+)/.exec(line)?.[1] ?? -1);
+    return `${names[i] ?? 'an object'}: ${m[2] ?? ''}`;
+  });
+  return found.length > 0 ? found : [out];
+}
+
 function validateObject(o: Obj): void {
   const key = `${str(o['apiVersion'])}/${str(o['kind'])}`;
   const validate = VALIDATORS[key];
@@ -146,6 +205,7 @@ describe('kubernetes overlays', () => {
         const objs = render(overlay);
         expect(objs.length).toBeGreaterThan(0);
         for (const o of objs) expect(() => validateObject(o), `${str(o['kind'])} ${str(at(o, 'metadata', 'name'))}`).not.toThrow();
+        expect(unknownFields(objs)).toEqual([]);
         for (const kind of ['Namespace', 'ConfigMap', 'StatefulSet', 'Service', 'PodDisruptionBudget', 'ServiceMonitor']) {
           expect(byKind(objs, kind).length, kind).toBeGreaterThan(0);
         }
@@ -246,6 +306,15 @@ describe('kubernetes overlays', () => {
     expect(() => validateObject({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'x' } })).toThrow(/does not know/);
     expect(() => validateObject({ apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 'x' }, spec: { replicas: 'one' } })).toThrow();
     expect(() => validateObject({ apiVersion: 'monitoring.coreos.com/v1', kind: 'ServiceMonitor', metadata: { name: 'x' }, spec: { endpoints: [] } })).toThrow(/matchLabels/);
+  });
+
+  it('a misspelled field anywhere in an object is named, with the object (the schema validators let it through)', () => {
+    const sts = one(render('demo'), 'StatefulSet', 'mimecast-collector');
+    const spec = at(sts, 'spec', 'template', 'spec') as Obj;
+    const container = list(spec['containers'])[0] as Obj;
+    const bad = { ...sts, spec: { ...(sts['spec'] as Obj), template: { ...(at(sts, 'spec', 'template') as Obj), spec: { ...spec, containers: [{ ...container, securityContext: { ...(container['securityContext'] as Obj), runAsNonRot: true } }] } } } };
+    expect(() => validateObject(bad)).not.toThrow();
+    expect(unknownFields([bad])).toEqual([expect.stringMatching(/^StatefulSet mimecast-collector: .*'"runAsNonRot"' does not exist in type 'ISecurityContext'/)]);
   });
 });
 
