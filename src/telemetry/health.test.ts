@@ -69,39 +69,39 @@ describe('checkJournalWritable', () => {
 
 describe('sourceHealth', () => {
   it('starting: nothing known yet', () => {
-    expect(sourceHealth(source(), 'unchecked')).toEqual({ state: 'starting', health: 'starting' });
+    expect(sourceHealth(source(), 'unchecked')).toEqual({ health_state: 'starting', health: 'starting' });
   });
   it('authenticated: credentials accepted, nothing pulled yet', () => {
-    expect(sourceHealth(source(), 'accepted')).toEqual({ state: 'authenticated', health: 'authenticated' });
+    expect(sourceHealth(source(), 'accepted')).toEqual({ health_state: 'authenticated', health: 'authenticated' });
   });
   it('collecting: pulling batches', () => {
-    expect(sourceHealth(source({ state: 'polling', batches: 3 }), 'accepted')).toEqual({ state: 'collecting', health: 'collecting' });
-    expect(sourceHealth(source({ state: 'polling' }), 'accepted')).toEqual({ state: 'collecting', health: 'collecting' });
+    expect(sourceHealth(source({ state: 'polling', batches: 3 }), 'accepted')).toEqual({ health_state: 'collecting', health: 'collecting' });
+    expect(sourceHealth(source({ state: 'polling' }), 'accepted')).toEqual({ health_state: 'collecting', health: 'collecting' });
   });
   it('caught_up: idle between polls', () => {
-    expect(sourceHealth(source({ state: 'idle', batches: 3, lastCaughtUpAt: 1 }), 'accepted')).toEqual({ state: 'caught_up', health: 'caught_up' });
+    expect(sourceHealth(source({ state: 'idle', batches: 3, lastCaughtUpAt: 1 }), 'accepted')).toEqual({ health_state: 'caught_up', health: 'caught_up' });
   });
   it('backoff: a retryable failure, with the attempt and the error', () => {
     const s = source({ state: 'backoff', consecutiveFailures: 1, lastError: { at: 1, code: 'API_SERVER_ERROR', message: 'HTTP 503 from POST /api/audit/get-audit-events' } });
-    expect(sourceHealth(s, 'accepted')).toEqual({ state: 'backoff', health: 'backoff: retry 1 after HTTP 503 from POST /api/audit/get-audit-events' });
-    expect(sourceHealth(source({ state: 'backoff' }), 'accepted')).toEqual({ state: 'backoff', health: 'backoff: fetching a file again' });
+    expect(sourceHealth(s, 'accepted')).toEqual({ health_state: 'backoff', health: 'backoff: retry 1 after HTTP 503 from POST /api/audit/get-audit-events' });
+    expect(sourceHealth(source({ state: 'backoff' }), 'accepted')).toEqual({ health_state: 'backoff', health: 'backoff: fetching a file again' });
   });
   it('failing: three failures in a row, or credentials refused at once', () => {
     const err = { at: 1, code: 'API_SERVER_ERROR', message: 'HTTP 500' };
-    expect(sourceHealth(source({ state: 'backoff', consecutiveFailures: 3, lastError: err }), 'accepted')).toEqual({ state: 'failing', health: 'failing: HTTP 500' });
+    expect(sourceHealth(source({ state: 'backoff', consecutiveFailures: 3, lastError: err }), 'accepted')).toEqual({ health_state: 'failing', health: 'failing: HTTP 500' });
     const auth = { at: 1, code: 'API_AUTH_FAILED', message: 'client credentials rejected (invalid_client)' };
     expect(sourceHealth(source({ state: 'backoff', consecutiveFailures: 1, lastError: auth }), 'rejected')).toEqual({
-      state: 'failing',
+      health_state: 'failing',
       health: 'failing: client credentials rejected (invalid_client)',
     });
   });
   it('disabled: not licensed; paused by the journal budget; stopped', () => {
-    expect(sourceHealth(source({ state: 'disabled', lastError: { at: 1, message: 'not licensed' } }), 'accepted')).toEqual({ state: 'disabled', health: 'disabled: not licensed' });
-    expect(sourceHealth(source({ state: 'paused', batches: 2 }), 'accepted')).toEqual({ state: 'paused', health: 'paused: journal over budget, waiting for the sinks' });
-    expect(sourceHealth(source({ state: 'stopped' }), 'accepted')).toEqual({ state: 'stopped', health: 'stopped' });
+    expect(sourceHealth(source({ state: 'disabled', lastError: { at: 1, message: 'not licensed' } }), 'accepted')).toEqual({ health_state: 'disabled', health: 'disabled: not licensed' });
+    expect(sourceHealth(source({ state: 'paused', batches: 2 }), 'accepted')).toEqual({ health_state: 'paused', health: 'paused: journal over budget, waiting for the sinks' });
+    expect(sourceHealth(source({ state: 'stopped' }), 'accepted')).toEqual({ health_state: 'stopped', health: 'stopped' });
   });
   it('an old failure that was followed by success does not stick', () => {
-    expect(sourceHealth(source({ state: 'idle', batches: 1, lastError: { at: 1, message: 'HTTP 500' } }), 'accepted').state).toBe('caught_up');
+    expect(sourceHealth(source({ state: 'idle', batches: 1, lastError: { at: 1, message: 'HTTP 500' } }), 'accepted').health_state).toBe('caught_up');
   });
 });
 

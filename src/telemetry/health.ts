@@ -116,9 +116,9 @@ export const FAILING_AFTER = 3;
 
 export type HealthState = 'starting' | 'authenticated' | 'collecting' | 'caught_up' | 'paused' | 'backoff' | 'disabled' | 'failing' | 'stopped';
 
-/** The source's state in words: `state` for machines, `health` for people (`failing: <reason>`). */
+/** The source's state in words: `health_state` for machines, `health` for people (`failing: <reason>`). */
 export interface SourceHealth {
-  state: HealthState;
+  health_state: HealthState;
   health: string;
 }
 
@@ -139,19 +139,19 @@ export function accountCredentials(account: Pick<AccountStatus, 'name' | 'creden
 
 /** The readable health of one source, given whether its account's credentials are accepted. */
 export function sourceHealth(s: SourceStatus, credentials: CredentialState): SourceHealth {
-  if (s.state === 'disabled') return { state: 'disabled', health: 'disabled: not licensed' };
-  if (s.state === 'stopped') return { state: 'stopped', health: 'stopped' };
+  if (s.state === 'disabled') return { health_state: 'disabled', health: 'disabled: not licensed' };
+  if (s.state === 'stopped') return { health_state: 'stopped', health: 'stopped' };
   const err = s.lastError;
   const permanent = err?.code !== undefined && CREDENTIAL_CODES.has(err.code);
   if (s.consecutiveFailures > 0 && err !== undefined && (s.consecutiveFailures >= FAILING_AFTER || permanent)) {
-    return { state: 'failing', health: `failing: ${err.message}` };
+    return { health_state: 'failing', health: `failing: ${err.message}` };
   }
-  if (s.state === 'backoff') return { state: 'backoff', health: s.consecutiveFailures > 0 ? `backoff: retry ${s.consecutiveFailures} after ${err?.message ?? 'a failure'}` : 'backoff: fetching a file again' };
-  if (s.state === 'paused') return { state: 'paused', health: 'paused: journal over budget, waiting for the sinks' };
-  if (s.state === 'idle') return { state: 'caught_up', health: 'caught_up' };
-  if (s.batches > 0 || s.lastCaughtUpAt !== undefined) return { state: 'collecting', health: 'collecting' };
-  if (credentials === 'accepted') return { state: s.state === 'polling' ? 'collecting' : 'authenticated', health: s.state === 'polling' ? 'collecting' : 'authenticated' };
-  return { state: 'starting', health: 'starting' };
+  if (s.state === 'backoff') return { health_state: 'backoff', health: s.consecutiveFailures > 0 ? `backoff: retry ${s.consecutiveFailures} after ${err?.message ?? 'a failure'}` : 'backoff: fetching a file again' };
+  if (s.state === 'paused') return { health_state: 'paused', health: 'paused: journal over budget, waiting for the sinks' };
+  if (s.state === 'idle') return { health_state: 'caught_up', health: 'caught_up' };
+  if (s.batches > 0 || s.lastCaughtUpAt !== undefined) return { health_state: 'collecting', health: 'collecting' };
+  if (credentials === 'accepted') return { health_state: s.state === 'polling' ? 'collecting' : 'authenticated', health: s.state === 'polling' ? 'collecting' : 'authenticated' };
+  return { health_state: 'starting', health: 'starting' };
 }
 
 /** One line of /readyz: what was checked and, when it fails, why. */

@@ -34,6 +34,7 @@ dt { color:var(--dim); } dd { margin:0; font-variant-numeric:tabular-nums; overf
 .bar { height:8px; background:var(--bg); border:1px solid var(--line); border-radius:4px; overflow:hidden; margin-top:3px; }
 .bar > span { display:block; height:100%; background:var(--ok); }
 .bar.warn > span { background:var(--warn); } .bar.bad > span { background:var(--bad); }
+#alert { margin-top:8px; } #alert ul { margin:4px 0 0; padding-left:18px; }
 ul.reasons { margin:4px 0 0; padding-left:18px; } ul.reasons li { overflow-wrap:anywhere; }
 @media (max-width:520px) { main { padding:8px; } .grid { grid-template-columns:1fr; } .charts { grid-template-columns:1fr; } header { padding:8px; } }
 `;
@@ -74,7 +75,7 @@ function level(state) {
 }
 function worst(a, b) { var r = { "": 0, ok: 1, warn: 2, bad: 3 }; return (r[b] || 0) > (r[a] || 0) ? b : a; }
 
-function spark(label, values, fmt, field) {
+function spark(label, values, fmt, field, t) {
   var vals = (values || []).map(function (v) { return typeof v === "number" && isFinite(v) ? v : null; });
   var known = vals.filter(function (v) { return v !== null; });
   var max = known.length ? Math.max.apply(null, known) : 0;
@@ -102,7 +103,7 @@ function spark(label, values, fmt, field) {
   return el("div", { class: "chart", "data-chart": field }, [
     el("div", { class: "cap" }, [el("span", null, [label]), el("span", null, ["max " + fmt(max)])]),
     svg,
-    el("div", { class: "cap" }, [el("span", null, [n + " samples"]), el("span", null, ["now " + (last === null ? "\u2014" : fmt(last))])]),
+    el("div", { class: "cap" }, [el("span", null, [t && t.length > 1 ? "last " + dur(t[t.length - 1] - t[0]) : n + " sample(s)"]), el("span", null, ["now " + (last === null ? "\u2014" : fmt(last))])]),
   ]);
 }
 function row(dl, term, value, attrs) { dl.append(el("dt", null, [term]), el("dd", attrs || null, [value])); }
@@ -111,32 +112,38 @@ function bar(frac, lvl) {
   return el("div", { class: "bar " + lvl }, [el("span", { style: "width:" + pct + "%" })]);
 }
 
-function sourceCard(s, hist, now) {
+function limit(ms) { return ms % 86400000 === 0 ? ms / 86400000 + " d" : ms % 3600000 === 0 ? ms / 3600000 + " h" : dur(ms); }
+function sourceCard(s, hist, now, t) {
   var ret = s.retention || {};
-  var lvl = worst(level(s.state), level(ret.level));
+  var lvl = s.state === "disabled" ? "" : worst(level(s.health_state), level(ret.level));
   var dl = el("dl");
   row(dl, "lag", dur(s.lag_ms), { "data-field": "lag", class: "big" });
   row(dl, "events", num(s.events) + (s.duplicates ? " (" + num(s.duplicates) + " duplicates dropped)" : ""), { "data-field": "events" });
   var age = typeof s.cursor_age_ms === "number" ? s.cursor_age_ms : null;
-  var retText = age === null ? "unknown yet" : dur(age) + " of " + dur(ret.limit_ms) + " (" + (ret.name || "") + ")";
+  var retText = age === null ? "unknown yet" : dur(age) + " of " + limit(ret.limit_ms) + " kept, warn at " + limit(ret.warn_ms);
   var retDd = el("dd", { "data-field": "cursor-age", class: ret.level === "ok" ? "" : ret.level === "warn" ? "warnt" : "err" }, [
     retText,
     ret.level === "warn" ? " \u2014 warning: older than " + dur(ret.warn_ms) : ret.level === "critical" ? " \u2014 critical: data at the cursor expires in " + dur(ret.limit_ms - age) : ret.level === "expired" ? " \u2014 past Mimecast's retention: data was lost" : "",
     age === null ? null : bar(age / ret.limit_ms, ret.level === "ok" ? "" : ret.level === "warn" ? "warn" : "bad"),
   ]);
-  dl.append(el("dt", { title: ret.source || "" }, ["cursor age"]), retDd);
+  dl.append(el("dt", { title: (ret.name || "") + ": " + (ret.source || "") }, ["cursor age"]), retDd);
   row(dl, "last poll", ago(s.lastPollAt, now));
   if (s.lastError) row(dl, "last error", s.lastError.message + " (" + ago(s.lastError.at, now) + ")", { "data-field": "error", class: "err" });
   var h = hist || { lag_ms: [], events_per_min: [] };
   return el("section", { class: "card " + lvl, "data-source": s.key }, [
-    el("div", { class: "title" }, [el("span", { class: "name" }, [s.key]), el("span", { class: "badge " + (level(s.state) || "info"), "data-field": "health" }, [s.health || s.state])]),
+    el("div", { class: "title" }, [el("span", { class: "name" }, [s.key]), el("span", { class: "badge " + (level(s.health_state) || "info"), "data-field": "health" }, [s.health || s.state])]),
     dl,
-    el("div", { class: "charts" }, [spark("lag", h.lag_ms, dur, "lag"), spark("events/min", h.events_per_min, num, "events-per-min")]),
+    el("div", { class: "charts" }, [spark("lag", h.lag_ms, dur, "lag", t), spark("events/min", h.events_per_min, num, "events-per-min", t)]),
   ]);
 }
 
-function sinkCard(s, hist, now) {
-  var lvl = level(s.state === "failed" ? "failed" : s.failingSince !== undefined ? "retrying" : s.state);
+function sinkLevel(s, ready) {
+  var check = ((ready && ready.checks) || []).filter(function (c) { return c.item === "sink " + s.name; })[0];
+  if (s.state === "failed" || (check && !check.ok)) return "bad";
+  return level(s.failingSince !== undefined ? "retrying" : s.state);
+}
+function sinkCard(s, hist, now, ready, t) {
+  var lvl = sinkLevel(s, ready);
   var dl = el("dl");
   row(dl, "backlog", num(s.backlog), { "data-field": "backlog", class: "big" });
   row(dl, "delivered", num(s.delivered), { "data-field": "delivered" });
@@ -151,7 +158,7 @@ function sinkCard(s, hist, now) {
   return el("section", { class: "card " + lvl, "data-sink": s.name }, [
     el("div", { class: "title" }, [el("span", { class: "name" }, [s.name]), el("span", { class: "badge " + (lvl || "info"), "data-field": "state" }, [s.state])]),
     dl,
-    el("div", { class: "charts" }, [spark("backlog", h.backlog, num, "backlog"), spark("delivered/min", h.delivered_per_min, num, "delivered-per-min")]),
+    el("div", { class: "charts" }, [spark("backlog", h.backlog, num, "backlog", t), spark("delivered/min", h.delivered_per_min, num, "delivered-per-min", t)]),
   ]);
 }
 
@@ -185,15 +192,20 @@ function render(st) {
   var hist = st.history || { sources: {}, sinks: {} };
   var srcs = st.sources || [], sinks = st.sinks || [];
   var overall = "ok";
-  srcs.forEach(function (s) { overall = worst(overall, worst(level(s.state), level((s.retention || {}).level))); });
-  sinks.forEach(function (s) { overall = worst(overall, level(s.state === "failed" ? "failed" : s.failingSince !== undefined ? "retrying" : s.state)); });
+  srcs.forEach(function (s) { if (s.state !== "disabled") overall = worst(overall, worst(level(s.health_state), level((s.retention || {}).level))); });
+  sinks.forEach(function (s) { overall = worst(overall, sinkLevel(s, st.ready)); });
   if (st.journal && st.journal.over_budget) overall = "bad";
+  var failing = (st.ready && st.ready.failing) || [];
+  if (failing.length) overall = "bad";
+  var alert = document.getElementById("alert");
+  alert.replaceChildren.apply(alert, failing.length ? [el("strong", null, ["Not ready:"]), el("ul", null, failing.map(function (f) { return el("li", { "data-field": "not-ready" }, [f]); }))] : []);
+  alert.hidden = failing.length === 0;
   var badge = document.getElementById("overall");
   badge.className = "badge " + overall;
   badge.textContent = overall === "ok" ? "all good" : overall === "warn" ? "needs attention" : "problem";
   document.getElementById("updated").textContent = "updated " + new Date(now).toISOString().slice(11, 19) + " UTC, every " + refreshS + " s";
-  document.getElementById("sources").replaceChildren.apply(document.getElementById("sources"), srcs.length ? srcs.map(function (s) { return sourceCard(s, hist.sources[s.key], now); }) : [el("p", { class: "dim" }, ["no streams configured"])]);
-  document.getElementById("sinks").replaceChildren.apply(document.getElementById("sinks"), sinks.map(function (s) { return sinkCard(s, hist.sinks[s.name], now); }));
+  document.getElementById("sources").replaceChildren.apply(document.getElementById("sources"), srcs.length ? srcs.map(function (s) { return sourceCard(s, hist.sources[s.key], now, hist.t); }) : [el("p", { class: "dim" }, ["no streams configured"])]);
+  document.getElementById("sinks").replaceChildren.apply(document.getElementById("sinks"), sinks.map(function (s) { return sinkCard(s, hist.sinks[s.name], now, st.ready, hist.t); }));
   var js = document.getElementById("journal");
   js.replaceChildren(journalCard(st.journal || {}, now));
   (st.accounts || []).forEach(function (a) { js.append(accountCard(a, now)); });
@@ -227,6 +239,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
 <body>
 <header><h1>mimecast-collector</h1><span id="overall" class="badge info">loading</span><span id="updated"></span><span id="conn"></span></header>
 <main>
+<div id="alert" class="card bad err" hidden></div>
 <h2>Streams</h2><div id="sources" class="grid"></div>
 <h2>Sinks</h2><div id="sinks" class="grid"></div>
 <h2>Journal and accounts</h2><div id="journal" class="grid"></div>

@@ -1,9 +1,9 @@
 // The HTTP endpoints for operators: /healthz (loop alive, journal writable), /readyz (config, credentials, sinks), /status (JSON), / (the page).
 import { createServer, type Server } from 'node:http';
 import type { AccountStatus } from '../app.js';
-import { DEFAULT_UNREADY_AFTER_MS, type Pipeline } from '../core/pipeline.js';
+import { DEFAULT_UNREADY_AFTER_MS, type Pipeline, type Readiness } from '../core/pipeline.js';
 import type { Journal } from '../journal/journal.js';
-import { accountCredentials, checkJournalWritable, LoopMonitor, readyChecks, sourceHealth, type CredentialState } from './health.js';
+import { accountCredentials, checkJournalWritable, LoopMonitor, readyChecks, sourceHealth, type CredentialState, type ReadyCheck } from './health.js';
 import { StatusHistory } from './history.js';
 import type { Logger } from './logger.js';
 import { redactText } from './redact.js';
@@ -23,7 +23,13 @@ export interface StatusServer {
 /** Per account: the credential's rate-limit pause (and why) and its HTTP counters; `Collector.accountStatus`. */
 export type AccountStatusSource = () => readonly AccountStatus[];
 
-export function statusSnapshot(pipeline: Pipeline, journal: Journal, accounts: AccountStatusSource = () => [], history?: StatusHistory): Record<string, unknown> {
+/** What /status adds when the server has it: the charts' history, and `http.unready_after` for its `ready` block. */
+export interface SnapshotExtras {
+  history?: StatusHistory;
+  unreadyAfterMs?: number;
+}
+
+export function statusSnapshot(pipeline: Pipeline, journal: Journal, accounts: AccountStatusSource = () => [], extras: SnapshotExtras = {}): Record<string, unknown> {
   const now = Date.now();
   const dead = new Map(journal.deadLetterSummary(DEAD_LETTER_REASONS).map((d) => [d.sink, d]));
   let deadTotal = 0;
@@ -32,8 +38,11 @@ export function statusSnapshot(pipeline: Pipeline, journal: Journal, accounts: A
   const stored = new Map(journal.listCursors().map((c) => [c.key, c.updatedAt]));
   const accountList = accounts().map((a) => ({ ...a, credentials: accountCredentials(a, sources) }));
   const credentialsOf = new Map<string, CredentialState>(accountList.map((a) => [a.name, a.credentials.state]));
+  const [, ready] = readyz(pipeline, accounts, extras.unreadyAfterMs ?? DEFAULT_UNREADY_AFTER_MS);
   return {
     time: new Date(now).toISOString(),
+    // The /readyz answer, so the page and the `status` command show what the probe sees.
+    ready,
     journal: {
       ...journal.usage(),
       over_budget: journal.overBudget(),
@@ -56,7 +65,7 @@ export function statusSnapshot(pipeline: Pipeline, journal: Journal, accounts: A
       dead_letters: { count: dead.get(s.name)?.count ?? 0, reasons: dead.get(s.name)?.reasons ?? [] },
     })),
     accounts: accountList,
-    ...(history === undefined ? {} : { history: history.snapshot() }),
+    ...(extras.history === undefined ? {} : { history: extras.history.snapshot() }),
   };
 }
 
@@ -113,7 +122,7 @@ export async function startStatusServer(listen: string, pipeline: Pipeline, jour
         return;
       }
       if (path === '/readyz') return send(...readyz(pipeline, accounts, unreadyAfter));
-      if (path === '/status') return send(200, statusSnapshot(pipeline, journal, accounts, history));
+      if (path === '/status') return send(200, statusSnapshot(pipeline, journal, accounts, { history, unreadyAfterMs: unreadyAfter }));
       if (path === '/') {
         res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(STATUS_PAGE_HTML), 'cache-control': 'no-store' });
         return res.end(STATUS_PAGE_HTML);
@@ -152,8 +161,11 @@ async function healthz(loop: LoopMonitor, journal: Journal): Promise<{ status: '
   return { status: failing.length === 0 ? 'ok' : 'failing', checks, failing };
 }
 
+/** The /readyz body (also `ready` in /status). */
+export type ReadyBody = { status: 'ready' | 'degraded'; failing: string[]; checks: ReadyCheck[] } & Omit<Readiness, 'ready'>;
+
 /** /readyz: the pipeline's readiness plus one check per item (config, each account's credentials, each sink). */
-function readyz(pipeline: Pipeline, accounts: AccountStatusSource, unreadyAfterMs: number): [number, unknown] {
+function readyz(pipeline: Pipeline, accounts: AccountStatusSource, unreadyAfterMs: number): [number, ReadyBody] {
   const readiness = pipeline.readiness(unreadyAfterMs);
   const checks = readyChecks(readiness, pipeline.sinks(), accounts(), pipeline.sources(), unreadyAfterMs);
   const failing = checks.filter((c) => !c.ok).map((c) => `${c.item}: ${c.detail}`);
