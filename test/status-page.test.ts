@@ -191,5 +191,5 @@ describe('status page in Chromium', () => {
     expect(await text(phone.page, '[data-sink="splunk"] [data-field="error"]')).toBe(phoneSplunk?.lastError?.message);
     const fontPx = Number(await phone.page.evaluate('parseFloat(getComputedStyle(document.querySelector(\'[data-sink="splunk"] [data-field="backlog"]\')).fontSize)'));
     expect(fontPx).toBeGreaterThanOrEqual(16);
-  });
+  }, 120_000);
 });

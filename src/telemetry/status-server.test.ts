@@ -96,10 +96,10 @@ describe('/healthz', () => {
   });
 
   it('503 saying how long the event loop was blocked, after it was', async () => {
-    const { url } = await serve({ intervalMs: 20, limitMs: 400, windowMs: 60_000 });
+    const { url } = await serve({ intervalMs: 20, limitMs: 1_000, windowMs: 60_000 });
     expect((await fetch(`${url}/healthz`)).status).toBe(200);
     // Block the loop (a synchronous busy wait, as a runaway computation would).
-    const until = Date.now() + 900;
+    const until = Date.now() + 2_000;
     while (Date.now() < until) {
       // spin
     }
@@ -108,7 +108,7 @@ describe('/healthz', () => {
     expect(res.status).toBe(503);
     const body = (await res.json()) as Health;
     expect(body.checks['event_loop']?.ok).toBe(false);
-    expect(body.failing[0]).toMatch(/^event loop blocked for (0\.[4-9]|[1-9]\.\d) s within the last 60 s \(limit 0\.4 s\)$/);
+    expect(body.failing[0]).toMatch(/^event loop blocked for [1-9]\.\d s within the last 60 s \(limit 1 s\)$/);
   });
 });
 
