@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { AccountConfig, AccountV1Config, Config } from './config/schema.js';
 import type { Source } from './core/contracts.js';
-import { CollectorError, describeError, isAbort } from './core/errors.js';
+import { CollectorError, describeError, isAbort, isCollectorError } from './core/errors.js';
 import { Pipeline, type SinkBinding, type SourceBinding } from './core/pipeline.js';
 import { Journal } from './journal/journal.js';
 import type { MimecastApi, RawResponse, ReplyReader } from './mimecast/api.js';
@@ -46,6 +46,8 @@ export interface AccountStatus {
     /** Storage redirects followed by file downloads. */
     redirects_followed: number;
   };
+  /** The start-up credential check: `unchecked` until it answered (a network failure leaves it so, with the error). */
+  credentials: { state: 'accepted' | 'rejected' | 'unchecked'; error?: string };
 }
 
 /** One account's API client, whichever generation, plus its start-up check. */
@@ -201,10 +203,22 @@ export function createAccountClient(account: AccountConfig, logger: Logger): Acc
     verify = (signal) => verifyV1(account, v1, signal);
   }
   let closing: Promise<void> | undefined;
+  let credentials: AccountStatus['credentials'] = { state: 'unchecked' };
   return {
     account,
     api,
-    verify,
+    async verify(signal) {
+      try {
+        await verify(signal);
+        credentials = { state: 'accepted' };
+      } catch (err) {
+        if (!isAbort(err, signal)) {
+          const refused = isCollectorError(err) && (err.code === 'API_AUTH_FAILED' || err.code === 'API_PERMISSION_DENIED');
+          credentials = { state: refused ? 'rejected' : 'unchecked', error: describeError(err) };
+        }
+        throw err;
+      }
+    },
     status() {
       const l = shared.limiter.stats();
       const h = shared.stats.snapshot();
@@ -221,6 +235,7 @@ export function createAccountClient(account: AccountConfig, logger: Logger): Acc
           clamped: h.waits_clamped,
         },
         http: { deadlines_hit: h.deadlines_hit, redirects_followed: h.redirects_followed },
+        credentials,
       };
     },
     close() {

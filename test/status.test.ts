@@ -1,4 +1,4 @@
-// The operator endpoints over real HTTP: /healthz, /readyz and /status of a collector that is working.
+// The operator endpoints over real HTTP: /healthz, /readyz and /status of a collector that is working, or refused.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -54,9 +54,41 @@ describe('status endpoints', () => {
         api: 'v2',
         rate_limit: { paused: false, paused_for_ms: 0, pauses: 0, waited_ms: expect.any(Number) as number, clamped: 0 },
         http: { deadlines_hit: 0, redirects_followed: 0 },
+        // Not checked at start-up here (buildCollector alone), but a source has pulled with them since.
+        credentials: { state: 'accepted' },
       },
     ]);
     expect((await get('/nope')).status).toBe(404);
+  });
+
+  it('/readyz names the account whose credentials Mimecast refused; /status says the same in words', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mc-status-cred-'));
+    const bad = await startSimulator({ seed: 'status-cred', backlogRecords: 50, publishIntervalMs: 0 });
+    const yaml = collectorYaml(bad, { dataDir: join(dir, 'data'), output: join(dir, 'out.ndjson'), types: ['receipt'] }).replace(JSON.stringify(bad.clientSecret), '"not-the-secret"');
+    const { config } = parseConfigText(yaml, {});
+    if (config === undefined) throw new Error('config');
+    const c = buildCollector(config, silentLogger());
+    const s = await startStatusServer('127.0.0.1:0', c.pipeline, c.journal, silentLogger(), { accounts: () => c.accountStatus() });
+    try {
+      await expect(c.verifyCredentials(AbortSignal.timeout(10_000))).rejects.toMatchObject({ code: 'API_AUTH_FAILED' });
+      const res = await fetch(`${s.url}/readyz`);
+      expect(res.status).toBe(503);
+      const ready = (await res.json()) as { status: string; failing: string[]; checks: { item: string; ok: boolean }[] };
+      expect(ready.failing).toHaveLength(1);
+      expect(ready.failing[0]).toMatch(/^account sim: credentials: rejected: .+/);
+      expect(ready.checks.map((k) => [k.item, k.ok])).toEqual([
+        ['config', true],
+        ['account sim: credentials', false],
+        ['sink file', true],
+      ]);
+      const status = (await (await fetch(`${s.url}/status`)).json()) as { accounts: { credentials: { state: string } }[]; sources: { health: string }[] };
+      expect(status.accounts[0]?.credentials.state).toBe('rejected');
+      expect(status.sources.map((x) => x.health)).toEqual(['starting']);
+    } finally {
+      await s.close();
+      await c.stop();
+      await bad.close();
+    }
   });
 
   it('shows a rate-limit pause, and why, while Mimecast holds the account back', async () => {

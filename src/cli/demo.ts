@@ -57,7 +57,7 @@ export async function demoCommand(opts: DemoOptions, io: CommandIo): Promise<num
   println(io.stdout, '  Ctrl-C to stop.');
   let timer: NodeJS.Timeout | undefined;
   const code = await runCollector(config, logger, io, (collector, status) => {
-    if (status !== undefined) println(io.stdout, `  status page:                  ${status.url}/status`);
+    if (status !== undefined) println(io.stdout, `  status page:                  ${status.url}/  (JSON: ${status.url}/status)`);
     println(io.stdout);
     timer = setInterval(() => {
       const snap = statusSnapshot(collector.pipeline, collector.journal) as {
