@@ -1,12 +1,13 @@
 // `api users ...` and `api groups ...` end to end against the simulator's directory: both outputs, both API generations, their errors, the state they leave.
-import { mkdtempSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AdminCaller } from '../src/simulator/admin/api-client.js';
 import { startSimulator, type RunningSimulator } from '../src/simulator/index.js';
 import { PROFILES, apiYaml, runApi, type ApiRun, type ApiRunOptions } from './helpers/api-cli.js';
-import { writeConfig } from './helpers/harness.js';
+import { MAIN, REPO, runCli, writeConfig } from './helpers/harness.js';
 
 type Row = Record<string, unknown>;
 
@@ -317,4 +318,105 @@ describe.each(PROFILES)('on profile %s', (profile) => {
       expect(audit.some((a) => a.startsWith(expected)), `${expected} in ${audit.join('\n')}`).toBe(true);
     }
   });
+});
+
+interface Exit {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `command args` from the repository root with `env` added, stdin empty (not a terminal). */
+function runProcess(command: string, args: readonly string[], env: Record<string, string> = {}): Promise<Exit> {
+  return new Promise((done, fail) => {
+    const proc = spawn(command, args, { cwd: REPO, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    let stdout = '';
+    let stderr = '';
+    proc.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    proc.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    proc.on('error', fail);
+    proc.on('close', (code) => done({ code, stdout, stderr }));
+    proc.stdin.end();
+  });
+}
+
+/** The built CLI's `api ...args` on a real pseudo-terminal (test/helpers/pty-run.py), answering its y/N prompt with `answer`. */
+function onTerminal(answer: string, args: readonly string[]): Promise<Exit> {
+  return runProcess('python3', [join(REPO, 'test/helpers/pty-run.py'), answer, '[y/N] ', process.execPath, MAIN, 'api', ...args]);
+}
+
+/** Each test below starts the built CLI several times; on a busy 2-core machine one start takes seconds. */
+const CLI_TEST_TIMEOUT = 240_000;
+
+describe('the built CLI', () => {
+  it.each(PROFILES)('onboarding, bulk export and offboarding as a bash script (%s) leave the directory as expected', async (profile) => {
+    const who = `${profile}.script-hire@corp.example`;
+    const exported = join(dir, `${profile}-export.json`);
+    const r = await runProcess('bash', ['test/scripts/admin-workflows.sh'], { MIMECAST_COLLECTOR_CONFIG: config, PROFILE: profile, NEW_USER: who, EXPORT: exported, CLI: MAIN });
+    expect(r.code, r.stderr).toBe(0);
+    // The export: every corp.example user, the new one among them, exactly as `users list` gives them.
+    const list = JSON.parse(readFileSync(exported, 'utf8')) as Row[];
+    expect(list.every((u) => u['domain'] === 'corp.example')).toBe(true);
+    expect(list.find((u) => u['emailAddress'] === who)).toMatchObject({ name: 'New Hire' });
+    expect(list.length).toBeGreaterThan(40);
+    // Afterwards, through the API: disabled (not deleted), in neither group, and every step in the audit trail.
+    expect(await directoryUser(who)).toMatchObject({ disabled: true, name: 'New Hire' });
+    expect(await membersOf('Sales Team')).not.toContain(who);
+    expect(await membersOf('Engineering')).not.toContain(who);
+    expect(r.stderr).toContain(`${who} was not deleted: Mimecast's API has no call that deletes a user`);
+    const audit = await auditInfo();
+    for (const step of [`User Created: created user ${who}`, `Profile Group Log Entry: added ${who} to group "Sales Team"`, `Profile Group Log Entry: added ${who} to group "Engineering"`, `Profile Group (unlink) Log Entry: removed ${who} from group "Sales Team"`, `Profile Group (unlink) Log Entry: removed ${who} from group "Engineering"`, `User Updated: updated user ${who} (accountDisabled=true)`]) {
+      expect(audit.some((a) => a.startsWith(step)), step).toBe(true);
+    }
+  }, CLI_TEST_TIMEOUT);
+
+  it('on a pseudo-terminal a destructive command asks: n changes nothing, y does it', async () => {
+    const who = 'pty.member@corp.example';
+    expect((await api(['groups', 'add-member', '--config', config, '--group', 'Finance', '--email', who])).code).toBe(0);
+    const args = ['groups', 'remove-member', '--config', config, '--group', 'Finance', '--email', who];
+    const no = await onTerminal('n', args);
+    expect(no.stdout).toContain(`remove ${who} from group "Finance" on account cloud? [y/N] `);
+    expect(no.stdout).toContain('not confirmed: nothing was changed');
+    expect(no.code).toBe(1);
+    expect(await membersOf('Finance')).toContain(who);
+    const yes = await onTerminal('y', args);
+    expect(yes.code, yes.stdout).toBe(0);
+    expect(yes.stdout).toContain('[y/N] ');
+    // stdout is the terminal: a table.
+    expect(yes.stdout).toMatch(/group +emailAddress +internal +groupId/);
+    expect(await membersOf('Finance')).not.toContain(who);
+  }, CLI_TEST_TIMEOUT);
+
+  it('on a pseudo-terminal `users delete` asks once for the whole change; y disables the user', async () => {
+    const who = 'pty.leaver@corp.example';
+    await api(['users', 'create', '--config', config, '--email', who]);
+    await api(['groups', 'add-member', '--config', config, '--group', 'Engineering', '--email', who]);
+    const no = await onTerminal('n', ['users', 'delete', '--config', config, '--email', who]);
+    expect(no.code).toBe(1);
+    expect(no.stdout).toContain(`disable user ${who} (Mimecast cannot delete it), remove its 0 aliases and 1 group membership on account cloud? [y/N] `);
+    expect(await directoryUser(who)).toMatchObject({ disabled: false });
+    const yes = await onTerminal('y', ['users', 'delete', '--config', config, '--email', who]);
+    expect(yes.code, yes.stdout).toBe(0);
+    expect(yes.stdout.split('[y/N]')).toHaveLength(2);
+    expect(await directoryUser(who)).toMatchObject({ disabled: true });
+    expect(await membersOf('Engineering')).not.toContain(who);
+  }, CLI_TEST_TIMEOUT);
+
+  it('with stdin not a terminal, a destructive command without --yes refuses with exit 2 and changes nothing', async () => {
+    const who = 'pipe.member@corp.example';
+    await api(['groups', 'add-member', '--config', config, '--group', 'Finance', '--email', who]);
+    const r = await runCli(['api', 'groups', 'remove-member', '--config', config, '--group', 'Finance', '--email', who], 'y\n');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('refusing without --yes, because stdin is not a terminal to ask on');
+    expect(await membersOf('Finance')).toContain(who);
+  }, CLI_TEST_TIMEOUT);
+
+  it('`api` runs on an admin-only config (no sinks); `run` refuses that file, naming the key', async () => {
+    const listed = await runCli(['api', 'groups', 'list', '--config', config]);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect((JSON.parse(listed.stdout) as Row[]).length).toBeGreaterThan(4);
+    const daemon = await runCli(['run', '--config', config]);
+    expect(daemon.code).toBe(1);
+    expect(daemon.stderr).toContain('sinks: required');
+  }, CLI_TEST_TIMEOUT);
 });

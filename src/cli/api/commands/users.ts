@@ -90,8 +90,8 @@ async function deletionPlan(ctx: ApiContext, email: string, purge: boolean): Pro
   return steps;
 }
 
-function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? '' : 's'}`;
+function plural(n: number, one: string, many: string): string {
+  return `${n} ${n === 1 ? one : many}`;
 }
 
 export const USER_ACTIONS: readonly ApiAction[] = [
@@ -165,7 +165,7 @@ export const USER_ACTIONS: readonly ApiAction[] = [
       const steps = await deletionPlan(ctx, email, purge);
       const groups = steps.filter((s) => s.call.endsWith('/remove-group-member')).length;
       const aliases = steps.filter((s) => s.call.endsWith('/remove-alias')).length;
-      const what = `disable user ${email} (Mimecast cannot delete it), remove its ${plural(aliases, 'alias')} and ${plural(groups, 'group membership')}${purge ? ', and add it to the purge list' : ''}`;
+      const what = `disable user ${email} (Mimecast cannot delete it), remove its ${plural(aliases, 'alias', 'aliases')} and ${plural(groups, 'group membership', 'group memberships')}${purge ? ', and add it to the purge list' : ''}`;
       // One question for the whole change: the first write asks it, the rest follow once it is answered.
       const [first, ...rest] = steps;
       if (first === undefined) return { columns: STEP_COLUMNS, rows: [] };
