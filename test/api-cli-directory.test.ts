@@ -113,6 +113,15 @@ describe.each(PROFILES)('on profile %s', (profile) => {
       expect(cells(await api(base('users', 'list', '--limit', '3'), { tty: true }))).toHaveLength(4);
     });
 
+    it('--limit with --domain: the first users of that domain, without shrinking the pages it reads (other domains\' users are skipped)', async () => {
+      const all = rowsOf(await api(base('users', 'list', '--domain', 'subsidiary.example')));
+      const before = sim.stats().requests.api;
+      const one = rowsOf(await api(base('users', 'list', '--domain', 'subsidiary.example', '--limit', '1')));
+      expect(one).toEqual(all.slice(0, 1));
+      // get-internal-domain, then one page of users: the default page holds every user of the seeded directory.
+      expect(sim.stats().requests.api - before).toBe(2);
+    });
+
     it('an unknown domain: exit 2 naming the internal domains', async () => {
       const r = await api(base('users', 'list', '--domain', 'elsewhere.example'));
       expect(r.code).toBe(2);

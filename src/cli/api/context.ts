@@ -33,6 +33,15 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/**
+ * Records asked for per call: --page-size, or fewer when --limit wants fewer — unless some records are filtered out
+ * (`keep`) or all are wanted anyway, where a small page would only mean more calls.
+ */
+function pageSizeFor(o: ContextOptions, opts: ListOptions): number {
+  if (opts.unlimited === true || opts.keep !== undefined || o.limit === undefined) return o.pageSize;
+  return Math.max(1, Math.min(o.pageSize, o.limit));
+}
+
 /** The records of `pages` (up to --limit unless `unlimited`), with a progress line on stderr for long lists. */
 async function collect(o: ContextOptions, pages: AsyncIterable<ApiPage>, label: string, opts: ListOptions): Promise<Record<string, unknown>[]> {
   const { io } = o;
@@ -40,11 +49,13 @@ async function collect(o: ContextOptions, pages: AsyncIterable<ApiPage>, label: 
   const out: Record<string, unknown>[] = [];
   const tty = io.stderr.isTTY === true;
   let n = 0;
+  let read = 0;
   try {
     for await (const page of pages) {
       n++;
       for (const item of page.data) {
         const records = opts.recordsKey === undefined ? [item] : isRecord(item) && Array.isArray(item[opts.recordsKey]) ? (item[opts.recordsKey] as unknown[]) : [];
+        read += records.length;
         for (const r of records) {
           if (isRecord(r) && (opts.keep === undefined || opts.keep(r)) && (limit === undefined || out.length < limit)) out.push(r);
         }
@@ -52,7 +63,7 @@ async function collect(o: ContextOptions, pages: AsyncIterable<ApiPage>, label: 
       const done = limit !== undefined && out.length >= limit;
       if (n > 1 && (tty || n % PROGRESS_EVERY_PAGES === 0) && !done) {
         const total = page.totalCount === undefined ? '' : ` of ${page.totalCount}`;
-        io.stderr.write(`${tty ? '\r\x1b[K' : ''}${label}: ${out.length}${total} records, ${n} pages so far…${tty ? '' : '\n'}`);
+        io.stderr.write(`${tty ? '\r\x1b[K' : ''}${label}: ${read}${total} records, ${n} pages so far…${tty ? '' : '\n'}`);
       }
       if (done) break;
     }
@@ -80,13 +91,11 @@ export function createContext(o: ContextOptions): ApiContext {
     },
 
     list(path, data, opts = {}) {
-      const pageSize = opts.unlimited === true || o.limit === undefined ? o.pageSize : Math.max(1, Math.min(o.pageSize, o.limit));
-      return collect(o, postPages(o.api, path, data, pageSize, io.signal), path, opts);
+      return collect(o, postPages(o.api, path, data, pageSizeFor(o, opts), io.signal), path, opts);
     },
 
     listGet(path, query, recordsKey, opts = {}) {
-      const pageSize = opts.unlimited === true || o.limit === undefined ? o.pageSize : Math.max(1, Math.min(o.pageSize, o.limit));
-      return collect(o, getPages(o.api, path, query, recordsKey, pageSize, io.signal), path, opts);
+      return collect(o, getPages(o.api, path, query, recordsKey, pageSizeFor(o, opts), io.signal), path, opts);
     },
 
     async write(req: WriteRequest) {
