@@ -265,6 +265,19 @@ describe.each(PROFILES)('on profile %s', (profile) => {
       expect(t.find((c) => c[1] === 'Finance')?.slice(2)).toEqual(['cloud', '0']);
     });
 
+    it('list (and users list) with credentials Mimecast refuses: exit 1, the refusal on stderr, nothing on stdout', async () => {
+      const wrong = writeConfig(
+        join(dir, `wrong-${profile}.yaml`),
+        apiYaml(sim, { sinks: false }).replace(JSON.stringify(sim.clientSecret), '"not-the-secret"').replace(JSON.stringify(sim.secretKey), JSON.stringify(Buffer.from('not the key').toString('base64'))),
+      );
+      for (const cmd of [['groups', 'list'], ['users', 'list']]) {
+        const r = await api([...cmd, '--config', wrong, '--profile', profile]);
+        expect(r.code).toBe(1);
+        expect(r.stdout).toBe('');
+        expect(r.stderr).toMatch(profile === 'cloud' ? /^error: invalid_client: Mimecast rejected the client credentials/m : /^error: err_xdk_\w+: Mimecast rejected the API 1.0 signature for POST \/api\/(directory\/find-groups|domain\/get-internal-domain)/m);
+      }
+    });
+
     it('create: listed afterwards; a blank description is Mimecast\'s validation failure (exit 1)', async () => {
       const made = rowsOf(await api(base('groups', 'create', '--description', `${profile} Contractors`)));
       expect(made).toEqual([expect.objectContaining({ description: `${profile} Contractors`, source: 'cloud', folderCount: 0, userCount: 0 })]);
