@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fetchCommand } from '../src/cli/fetch.js';
 import { AdminCaller } from '../src/simulator/admin/api-client.js';
 import { startSimulator, type RunningSimulator } from '../src/simulator/index.js';
-import { API_PROFILES, apiYaml, runApi, type ApiRun, type ApiRunOptions } from './helpers/api-cli.js';
+import { PROFILES, apiYaml, runApi, type ApiRun, type ApiRunOptions } from './helpers/api-cli.js';
 import { writeConfig } from './helpers/harness.js';
 
 type Row = Record<string, unknown>;
@@ -16,8 +16,8 @@ let sim: RunningSimulator;
 let config: string;
 let dir: string;
 
-function api(args: readonly string[], o: Omit<ApiRunOptions, 'home'> = {}): Promise<ApiRun> {
-  return runApi(args, { home: dir, ...o });
+function api(args: readonly string[], o: ApiRunOptions = {}): Promise<ApiRun> {
+  return runApi(dir, args, o);
 }
 
 function rowsOf(r: ApiRun): Row[] {
@@ -57,14 +57,14 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'mc-api-msg-'));
   sim = await startSimulator({ seed: 'api-cli-messages', backlogRecords: 20, publishIntervalMs: 0, maxApiPageSize: 500 });
   const broken = ['  - name: broken', '    api: v1', `    base_url: ${sim.url}`, `    app_id: ${JSON.stringify(sim.appId)}`, `    app_key: ${JSON.stringify(sim.appKey)}`, `    access_key: ${JSON.stringify(sim.accessKey)}`, '    secret_key: "d3Jvbmcgc2VjcmV0IGtleQ=="', '    streams: { siem: {} }'];
-  config = writeConfig(join(dir, 'config.yaml'), apiYaml(sim, 'v2', broken));
+  config = writeConfig(join(dir, 'config.yaml'), apiYaml(sim, { extraAccounts: broken }));
 });
 
 afterAll(async () => {
   await sim.close();
 });
 
-describe.each(API_PROFILES)('on profile %s', (profile) => {
+describe.each(PROFILES)('on profile %s', (profile) => {
   const base = (...a: string[]): string[] => [...a, '--config', config, '--profile', profile];
 
   it('account info: the account object as json; field/value rows as a table', async () => {
@@ -289,7 +289,7 @@ describe('policies list on an account where one policy type cannot be read', () 
     await partial.close();
   });
 
-  it.each(API_PROFILES)('on profile %s: the other types listed, the one left out named with Mimecast\'s code on stderr', async (profile) => {
+  it.each(PROFILES)('on profile %s: the other types listed, the one left out named with Mimecast\'s code on stderr', async (profile) => {
     const r = await api(['policies', 'list', '--config', partialConfig, '--profile', profile, '--output', 'json']);
     const rows = rowsOf(r);
     expect(new Set(rows.map((p) => p['type']))).toEqual(new Set(['blocked_senders', 'address_alteration']));

@@ -2,14 +2,12 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { apiMain, type ApiIo } from '../src/cli/api/index.js';
 import type { ApiAction } from '../src/cli/api/spec.js';
 import { API_ACTIONS } from '../src/cli/api/registry.js';
 import { formatMimecastDate } from '../src/normalize/time.js';
 import { startSimulator, type RunningSimulator } from '../src/simulator/index.js';
+import { PROFILES, apiYaml, runApi, type ApiRun, type ApiRunOptions } from './helpers/api-cli.js';
 import { runCli, writeConfig } from './helpers/harness.js';
 
 let sim: RunningSimulator;
@@ -17,53 +15,11 @@ let config: string;
 let dir: string;
 
 function yamlFor(s: RunningSimulator, defaultAccount: 'v2' | 'none'): string {
-  return [
-    'accounts:',
-    '  - name: cloud',
-    `    base_url: ${s.url}`,
-    `    client_id: ${JSON.stringify(s.clientId)}`,
-    `    client_secret: ${JSON.stringify(s.clientSecret)}`,
-    ...(defaultAccount === 'v2' ? ['    default: true'] : []),
-    '    streams: { siem: {} }',
-    '  - name: legacy',
-    '    api: v1',
-    `    base_url: ${s.url}`,
-    `    app_id: ${JSON.stringify(s.appId)}`,
-    `    app_key: ${JSON.stringify(s.appKey)}`,
-    `    access_key: ${JSON.stringify(s.accessKey)}`,
-    `    secret_key: ${JSON.stringify(s.secretKey)}`,
-    '    streams: { siem: {} }',
-    'sinks:',
-    '  - { name: out, type: stdout }',
-    '',
-  ].join('\n');
+  return apiYaml(s, { defaultAccount });
 }
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `api ...args` in this process with stdout as a terminal of `columns` or a pipe, and `stdin` as given. */
-async function api(args: string[], o: { tty?: boolean; columns?: number; stdin?: PassThrough & { isTTY?: boolean }; actions?: readonly ApiAction[] } = {}): Promise<Run> {
-  let stdout = '';
-  let stderr = '';
-  const out = Object.assign(new PassThrough(), { isTTY: o.tty === true, columns: o.columns ?? 100 });
-  const err = Object.assign(new PassThrough(), { isTTY: false });
-  out.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  err.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const io: ApiIo = {
-    stdin: o.stdin ?? Object.assign(new PassThrough(), { isTTY: false }),
-    stdout: out,
-    stderr: err,
-    env: { HOME: dir },
-    signal: new AbortController().signal,
-    logger: pino({ level: 'info', base: null }, err),
-  };
-  const code = await apiMain(args, io, o.actions);
-  await new Promise((r) => setImmediate(r));
-  return { code, stdout, stderr };
+function api(args: string[], o: ApiRunOptions = {}): Promise<ApiRun> {
+  return runApi(dir, args, o);
 }
 
 beforeAll(async () => {
@@ -75,8 +31,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await sim.close();
 });
-
-const PROFILES = ['cloud', 'legacy'] as const;
 
 describe.each(PROFILES)('on profile %s', (profile) => {
   const base = (...a: string[]): string[] => [...a, '--config', config, '--profile', profile];

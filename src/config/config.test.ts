@@ -65,6 +65,22 @@ sinks:
   - { name: out, type: file, path: ${dir}/out.ndjson }
 ${extra}`;
 
+  it('sinks are required for the daemon, naming the key; the admin commands (purpose "admin") accept a file without them', () => {
+    const noSinks = minimal().replace(/sinks:\n.*\n/, '');
+    expect(noSinks).not.toContain('sinks');
+    const daemon = parseConfigText(noSinks, { SECRET: 'x' });
+    expect(daemon.config).toBeUndefined();
+    expect(daemon.issues).toEqual([{ path: 'sinks', message: 'required (array)' }]);
+    expect(parseConfigText(noSinks + 'sinks: []\n', { SECRET: 'x' }).issues).toEqual([{ path: 'sinks', message: 'configure at least one sink' }]);
+    const adminOnly = parseConfigText(noSinks, { SECRET: 'x' }, 'admin');
+    expect(adminOnly.issues).toEqual([]);
+    expect(adminOnly.config?.sinks).toEqual([]);
+    expect(adminOnly.config?.accounts[0]?.name).toBe('corp');
+    // Sinks that are given are still checked in full.
+    const bad = parseConfigText(minimal().replace('type: file', 'type: carrier-pigeon'), { SECRET: 'x' }, 'admin');
+    expect(bad.issues.map((i) => i.path)).toEqual(['sinks[0].type']);
+  });
+
   it('fills defaults', () => {
     const { config, issues } = parseConfigText(minimal(), { SECRET: 'x' });
     expect(issues).toEqual([]);

@@ -3,7 +3,7 @@ import { closeSync, constants, fstatSync, openSync, readSync, statSync, type Sta
 import { parseDocument } from 'yaml';
 import { ConfigError } from '../core/errors.js';
 import { registerSecrets } from '../telemetry/redact.js';
-import { configSchema, SECRET_KEYS, SECRET_MAP_KEYS, type Config } from './schema.js';
+import { adminConfigSchema, configSchema, SECRET_KEYS, SECRET_MAP_KEYS, type Config } from './schema.js';
 
 export interface ConfigIssue {
   path: string;
@@ -322,7 +322,13 @@ export interface ParsedConfig {
 }
 
 /** Parses config text; returns the typed config or every problem found. */
-export function parseConfigText(text: string, env: NodeJS.ProcessEnv = process.env): ParsedConfig {
+/**
+ * What a config is read for: `daemon` (run, validate, fetch, ...) needs at least one sink; `admin` (the `api`
+ * commands, which only call Mimecast) accepts a file without `sinks`.
+ */
+export type ConfigPurpose = 'daemon' | 'admin';
+
+export function parseConfigText(text: string, env: NodeJS.ProcessEnv = process.env, purpose: ConfigPurpose = 'daemon'): ParsedConfig {
   let raw: unknown;
   try {
     const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
@@ -356,7 +362,7 @@ export function parseConfigText(text: string, env: NodeJS.ProcessEnv = process.e
   const secrets = [...secretValues(resolved, new Set())];
   // A tree cut at MAX_CONFIG_DEPTH is already reported; the schema is not run over what is left of it.
   if (state.tooDeep) return { issues, secrets };
-  const parsed = configSchema.safeParse(resolved);
+  const parsed = (purpose === 'admin' ? adminConfigSchema : configSchema).safeParse(resolved);
   if (!parsed.success) {
     // A key whose value could not be resolved (unset variable, unreadable secret file) is already reported.
     const reported = new Set([...issues.map((i) => i.path), ...state.unresolved]);
@@ -407,7 +413,7 @@ function checkCaFiles(config: Config, issues: ConfigIssue[]): void {
 }
 
 /** Reads and parses a config file; throws ConfigError listing every problem. Its secret values are registered for redaction. */
-export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): Config {
+export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, purpose: ConfigPurpose = 'daemon'): Config {
   let read: CappedRead;
   try {
     // A pipe is allowed (`--config <(envsubst < template)`); a device or a directory is not.
@@ -421,7 +427,7 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
     throw new ConfigError(`cannot read config file ${message}`, [{ path: '(file)', message }]);
   }
   const text = read.text;
-  const { config, issues, secrets } = parseConfigText(text, env);
+  const { config, issues, secrets } = parseConfigText(text, env, purpose);
   registerSecrets(secrets);
   if (config === undefined) {
     throw new ConfigError(`${file}: ${issues.length} problem${issues.length === 1 ? '' : 's'} in the config`, issues);

@@ -117,8 +117,7 @@ const http = z.strictObject({
   unready_after: durationIn('1s', '1d').prefault('1m'),
 });
 
-export const configSchema = z
-  .strictObject({
+const configShape = {
     /** Where the SQLite journal lives. */
     data_dir: z.string().min(1).default('./data'),
     log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -130,27 +129,48 @@ export const configSchema = z
     shutdown_timeout: durationIn('1s', '1h').prefault('30s'),
     /** 1–500 Mimecast accounts. */
     accounts: z.array(account).min(1, 'configure at least one Mimecast account').max(500, 'at most 500 accounts in one collector'),
-    /** 1–64 sinks. */
-    sinks: z.array(SINK_SCHEMA).min(1, 'configure at least one sink').max(64, 'at most 64 sinks in one collector'),
-  })
-  .superRefine((cfg, ctx) => {
-    const seen = new Map<string, number>();
-    cfg.accounts.forEach((a, i) => {
-      const prev = seen.get(a.name);
-      if (prev !== undefined) ctx.addIssue({ code: 'custom', path: ['accounts', i, 'name'], message: `duplicate account name "${a.name}" (also accounts[${prev}])` });
-      seen.set(a.name, i);
-    });
-    const defaults = cfg.accounts.flatMap((a, i) => (a.default ? [i] : []));
-    for (const i of defaults.slice(1)) {
-      ctx.addIssue({ code: 'custom', path: ['accounts', i, 'default'], message: `only one account may be the default (also accounts[${defaults[0] ?? 0}])` });
-    }
-    const sinks = new Map<string, number>();
-    cfg.sinks.forEach((s, i) => {
-      const prev = sinks.get(s.name);
-      if (prev !== undefined) ctx.addIssue({ code: 'custom', path: ['sinks', i, 'name'], message: `duplicate sink name "${s.name}" (also sinks[${prev}])` });
-      sinks.set(s.name, i);
-    });
+};
+
+const MAX_SINKS = 64;
+
+function checkNames(cfg: { accounts: readonly { name: string; default: boolean }[]; sinks: readonly { name: string }[] }, ctx: z.RefinementCtx): void {
+  const seen = new Map<string, number>();
+  cfg.accounts.forEach((a, i) => {
+    const prev = seen.get(a.name);
+    if (prev !== undefined) ctx.addIssue({ code: 'custom', path: ['accounts', i, 'name'], message: `duplicate account name "${a.name}" (also accounts[${prev}])` });
+    seen.set(a.name, i);
   });
+  const defaults = cfg.accounts.flatMap((a, i) => (a.default ? [i] : []));
+  for (const i of defaults.slice(1)) {
+    ctx.addIssue({ code: 'custom', path: ['accounts', i, 'default'], message: `only one account may be the default (also accounts[${defaults[0] ?? 0}])` });
+  }
+  const sinks = new Map<string, number>();
+  cfg.sinks.forEach((s, i) => {
+    const prev = sinks.get(s.name);
+    if (prev !== undefined) ctx.addIssue({ code: 'custom', path: ['sinks', i, 'name'], message: `duplicate sink name "${s.name}" (also sinks[${prev}])` });
+    sinks.set(s.name, i);
+  });
+}
+
+/** The daemon's config: `run`, `validate`, `fetch` and the rest read this. */
+export const configSchema = z
+  .strictObject({
+    ...configShape,
+    /** 1–64 sinks. */
+    sinks: z.array(SINK_SCHEMA).min(1, 'configure at least one sink').max(MAX_SINKS, `at most ${MAX_SINKS} sinks in one collector`),
+  })
+  .superRefine(checkNames);
+
+/**
+ * The same config as the `api` admin commands read it: they only call Mimecast, so an admin-only file may leave
+ * `sinks` out (sinks given are still checked in full).
+ */
+export const adminConfigSchema = z
+  .strictObject({
+    ...configShape,
+    sinks: z.array(SINK_SCHEMA).max(MAX_SINKS, `at most ${MAX_SINKS} sinks in one collector`).default([]),
+  })
+  .superRefine(checkNames);
 
 export type Config = z.output<typeof configSchema>;
 export type AccountConfig = Config['accounts'][number];

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { ApiError } from '../core/errors.js';
 import type { MimecastApi } from './api.js';
-import { postPage, postPages } from './pages.js';
+import { getPages, postPage, postPages } from './pages.js';
 
 /** A client whose postJson answers from `replies` in turn and records what it was sent. */
 function fakeApi(replies: unknown[]): { api: MimecastApi; sent: unknown[] } {
@@ -60,5 +60,47 @@ describe('postPages', () => {
     const got: unknown[] = [];
     for await (const p of postPages(api, '/api/x', [{}], 2, signal)) got.push(...p.data);
     expect(got).toEqual([1, 2]);
+  });
+});
+
+describe('getPages', () => {
+  it('follows an API 2.0 list by ?pageSize&pageToken, reading the next token under each spelling sources show, to the end', async () => {
+    const asked: Record<string, unknown>[] = [];
+    const replies: unknown[] = [
+      { users: [{ a: 1 }], meta: { pagination: { next: 'p2', totalCount: 4 } } },
+      { users: [{ a: 2 }], meta: { nextPage: 'p3' } },
+      { users: [{ a: 3 }], meta: { nextPageToken: 'p4' } },
+      { users: [{ a: 4 }], meta: {} },
+    ];
+    const reject = (): Promise<never> => Promise.reject(new Error('not used'));
+    const api: MimecastApi = {
+      generation: 'v2',
+      postJson: reject,
+      postJsonWith: reject,
+      postRaw: reject,
+      getJson: (_path, query) => {
+        asked.push(query);
+        return Promise.resolve(replies.shift());
+      },
+      openDownload: reject,
+      close: () => Promise.resolve(),
+    };
+    const pages = [];
+    for await (const p of getPages(api, '/user/cloud-gateway/v1/users', { q: 'x' }, 'users', 1, signal)) pages.push(p);
+    expect(pages.map((p) => p.data)).toEqual([[{ a: 1 }], [{ a: 2 }], [{ a: 3 }], [{ a: 4 }]]);
+    expect(pages[0]?.totalCount).toBe(4);
+    expect(asked).toEqual([
+      { q: 'x', pageSize: 1, pageToken: undefined },
+      { q: 'x', pageSize: 1, pageToken: 'p2' },
+      { q: 'x', pageSize: 1, pageToken: 'p3' },
+      { q: 'x', pageSize: 1, pageToken: 'p4' },
+    ]);
+  });
+
+  it('names the call when the records are not a list', async () => {
+    const reject = (): Promise<never> => Promise.reject(new Error('not used'));
+    const api: MimecastApi = { generation: 'v2', postJson: reject, postJsonWith: reject, postRaw: reject, getJson: () => Promise.resolve({ users: 'x' }), openDownload: reject, close: () => Promise.resolve() };
+    const err = await getPages(api, '/u', {}, 'users', 10, signal).next().catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'API_BAD_RESPONSE', message: 'GET /u answered with a "users" that is not an array' });
   });
 });

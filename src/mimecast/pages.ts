@@ -64,3 +64,44 @@ export async function* postPages(
   const call = `POST ${path}`;
   throw new ApiError('API_BAD_RESPONSE', `${call} still had a next page after ${MAX_PAGES} pages; stopped`, call, { retryable: false });
 }
+
+/** The next-page token of an API 2.0 list reply: sources disagree on its key, so each known spelling is read. */
+function nativeNext(reply: Record<string, unknown>): string | undefined {
+  const meta = reply['meta'];
+  if (!isRecord(meta)) return undefined;
+  const pag = meta['pagination'];
+  for (const v of [isRecord(pag) ? pag['next'] : undefined, meta['nextPage'], meta['nextPageToken']]) {
+    if (typeof v === 'string' && v !== '') return v;
+  }
+  return undefined;
+}
+
+/**
+ * Every page of an API 2.0 native list (`GET /user/cloud-gateway/v1/users`): `?pageSize&pageToken`, the records under
+ * `recordsKey`, the next token in `meta` (see nativeNext). Bounded and loop-safe as postPages.
+ */
+export async function* getPages(
+  api: MimecastApi,
+  path: string,
+  query: Record<string, string | number | undefined>,
+  recordsKey: string,
+  pageSize: number,
+  signal: AbortSignal,
+): AsyncGenerator<ApiPage> {
+  const call = `GET ${path}`;
+  let token: string | undefined;
+  for (let n = 0; n < MAX_PAGES; n++) {
+    const reply = await api.getJson(path, { ...query, pageSize, pageToken: token }, signal);
+    if (!isRecord(reply)) throw new ApiError('API_BAD_RESPONSE', `${call} answered with JSON that is not an object`, call, { retryable: false });
+    const items = reply[recordsKey] ?? [];
+    if (!Array.isArray(items)) throw new ApiError('API_BAD_RESPONSE', `${call} answered with a "${recordsKey}" that is not an array`, call, { retryable: false });
+    const meta = reply['meta'];
+    const pag = isRecord(meta) ? meta['pagination'] : undefined;
+    const total = isRecord(pag) && typeof pag['totalCount'] === 'number' ? pag['totalCount'] : undefined;
+    const next = nativeNext(reply);
+    yield { data: items as unknown[], ...(next === undefined ? {} : { next }), ...(total === undefined ? {} : { totalCount: total }) };
+    if (next === undefined || next === token) return;
+    token = next;
+  }
+  throw new ApiError('API_BAD_RESPONSE', `${call} still had a next page after ${MAX_PAGES} pages; stopped`, call, { retryable: false });
+}

@@ -1,22 +1,25 @@
-// `api` commands run in this process against a simulator: a config with one API 2.0 and one API 1.0 profile, and a runner capturing stdout/stderr.
+// Shared plumbing of the `api` CLI tests: a config with one API 2.0 and one API 1.0 profile on a simulator, and `api ...` run in this process.
 import { PassThrough } from 'node:stream';
 import { pino } from 'pino';
 import { apiMain, type ApiIo } from '../../src/cli/api/index.js';
 import type { ApiAction } from '../../src/cli/api/spec.js';
 import type { RunningSimulator } from '../../src/simulator/index.js';
 
-/** The profiles of `apiYaml`: `cloud` on API 2.0 (OAuth), `legacy` on API 1.0 (HMAC), both on the same simulated account. */
-export const API_PROFILES = ['cloud', 'legacy'] as const;
+/** The profiles every `api` test runs on: `cloud` (API 2.0, OAuth) and `legacy` (API 1.0, HMAC), one simulated account. */
+export const PROFILES = ['cloud', 'legacy'] as const;
 
-/** A config with the two profiles (and `extraAccounts`, YAML lines); `cloud` is marked default unless `defaultAccount` is 'none'. */
-export function apiYaml(s: RunningSimulator, defaultAccount: 'v2' | 'none' = 'v2', extraAccounts: readonly string[] = []): string {
+/**
+ * The config: `cloud` marked default unless `defaultAccount` is 'none', then `extraAccounts` (YAML lines); a stdout
+ * sink unless `sinks` is false (an admin-only config, as `api` accepts it).
+ */
+export function apiYaml(s: RunningSimulator, o: { defaultAccount?: 'v2' | 'none'; sinks?: boolean; extraAccounts?: readonly string[] } = {}): string {
   return [
     'accounts:',
     '  - name: cloud',
     `    base_url: ${s.url}`,
     `    client_id: ${JSON.stringify(s.clientId)}`,
     `    client_secret: ${JSON.stringify(s.clientSecret)}`,
-    ...(defaultAccount === 'v2' ? ['    default: true'] : []),
+    ...((o.defaultAccount ?? 'v2') === 'v2' ? ['    default: true'] : []),
     '    streams: { siem: {} }',
     '  - name: legacy',
     '    api: v1',
@@ -26,9 +29,8 @@ export function apiYaml(s: RunningSimulator, defaultAccount: 'v2' | 'none' = 'v2
     `    access_key: ${JSON.stringify(s.accessKey)}`,
     `    secret_key: ${JSON.stringify(s.secretKey)}`,
     '    streams: { siem: {} }',
-    ...extraAccounts,
-    'sinks:',
-    '  - { name: out, type: stdout }',
+    ...(o.extraAccounts ?? []),
+    ...(o.sinks === false ? [] : ['sinks:', '  - { name: out, type: stdout }']),
     '',
   ].join('\n');
 }
@@ -40,8 +42,6 @@ export interface ApiRun {
 }
 
 export interface ApiRunOptions {
-  /** HOME for the default config path. */
-  home: string;
   /** stdout is a terminal (table output by default) of `columns` cells. */
   tty?: boolean;
   columns?: number;
@@ -49,8 +49,8 @@ export interface ApiRunOptions {
   actions?: readonly ApiAction[];
 }
 
-/** Runs `api ...args` in this process; the logger writes to the captured stderr, as the CLI's does. */
-export async function runApi(args: readonly string[], o: ApiRunOptions): Promise<ApiRun> {
+/** Runs `api ...args` in this process with $HOME at `home`, stdout as a terminal or a pipe, and `stdin` as given. */
+export async function runApi(home: string, args: readonly string[], o: ApiRunOptions = {}): Promise<ApiRun> {
   let stdout = '';
   let stderr = '';
   const out = Object.assign(new PassThrough(), { isTTY: o.tty === true, columns: o.columns ?? 100 });
@@ -61,7 +61,7 @@ export async function runApi(args: readonly string[], o: ApiRunOptions): Promise
     stdin: o.stdin ?? Object.assign(new PassThrough(), { isTTY: false }),
     stdout: out,
     stderr: err,
-    env: { HOME: o.home },
+    env: { HOME: home },
     signal: new AbortController().signal,
     logger: pino({ level: 'info', base: null }, err),
   };

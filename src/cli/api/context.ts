@@ -3,12 +3,12 @@ import type { Writable } from 'node:stream';
 import type { AccountConfig } from '../../config/schema.js';
 import { CollectorError, UsageError, errorCode } from '../../core/errors.js';
 import type { MimecastApi } from '../../mimecast/api.js';
-import { postPages } from '../../mimecast/pages.js';
+import { getPages, postPages, type ApiPage } from '../../mimecast/pages.js';
 import type { Logger } from '../../telemetry/logger.js';
 import { redactText } from '../../telemetry/redact.js';
 import { parseWhen } from '../fetch.js';
 import { confirm, type ConfirmIo } from './confirm.js';
-import type { ApiContext, WriteRequest } from './spec.js';
+import type { ApiContext, ListOptions, WriteRequest } from './spec.js';
 
 /** Records asked for per call unless `--page-size` says otherwise: the largest page Mimecast is known to accept. */
 export const DEFAULT_PAGE_SIZE = 500;
@@ -33,6 +33,46 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/**
+ * Records asked for per call: --page-size, or fewer when --limit wants fewer — unless some records are filtered out
+ * (`keep`) or all are wanted anyway, where a small page would only mean more calls.
+ */
+function pageSizeFor(o: ContextOptions, opts: ListOptions): number {
+  if (opts.unlimited === true || opts.keep !== undefined || o.limit === undefined) return o.pageSize;
+  return Math.max(1, Math.min(o.pageSize, o.limit));
+}
+
+/** The records of `pages` (up to --limit unless `unlimited`), with a progress line on stderr for long lists. */
+async function collect(o: ContextOptions, pages: AsyncIterable<ApiPage>, label: string, opts: ListOptions): Promise<Record<string, unknown>[]> {
+  const { io } = o;
+  const limit = opts.unlimited === true ? undefined : o.limit;
+  const out: Record<string, unknown>[] = [];
+  const tty = io.stderr.isTTY === true;
+  let n = 0;
+  let read = 0;
+  try {
+    for await (const page of pages) {
+      n++;
+      for (const item of page.data) {
+        const records = opts.recordsKey === undefined ? [item] : isRecord(item) && Array.isArray(item[opts.recordsKey]) ? (item[opts.recordsKey] as unknown[]) : [];
+        read += records.length;
+        for (const r of records) {
+          if (isRecord(r) && (opts.keep === undefined || opts.keep(r)) && (limit === undefined || out.length < limit)) out.push(r);
+        }
+      }
+      const done = limit !== undefined && out.length >= limit;
+      if (n > 1 && (tty || n % PROGRESS_EVERY_PAGES === 0) && !done) {
+        const total = page.totalCount === undefined ? '' : ` of ${page.totalCount}`;
+        io.stderr.write(`${tty ? '\r\x1b[K' : ''}${label}: ${read}${total} records, ${n} pages so far…${tty ? '' : '\n'}`);
+      }
+      if (done) break;
+    }
+  } finally {
+    if (tty && n > 1) io.stderr.write('\r\x1b[K');
+  }
+  return out;
+}
+
 export function createContext(o: ContextOptions): ApiContext {
   const { io } = o;
   return {
@@ -50,29 +90,12 @@ export function createContext(o: ContextOptions): ApiContext {
       return t;
     },
 
-    async list(path, data, opts = {}) {
-      const out: Record<string, unknown>[] = [];
-      const tty = io.stderr.isTTY === true;
-      let pages = 0;
-      const pageSize = o.limit === undefined ? o.pageSize : Math.max(1, Math.min(o.pageSize, o.limit));
-      try {
-        for await (const page of postPages(o.api, path, data, pageSize, io.signal)) {
-          pages++;
-          for (const item of page.data) {
-            const records = opts.recordsKey === undefined ? [item] : isRecord(item) && Array.isArray(item[opts.recordsKey]) ? (item[opts.recordsKey] as unknown[]) : [];
-            for (const r of records) if (isRecord(r) && (o.limit === undefined || out.length < o.limit)) out.push(r);
-          }
-          const done = o.limit !== undefined && out.length >= o.limit;
-          if (pages > 1 && (tty || pages % PROGRESS_EVERY_PAGES === 0) && !done) {
-            const total = page.totalCount === undefined ? '' : ` of ${page.totalCount}`;
-            io.stderr.write(`${tty ? '\r\x1b[K' : ''}${path}: ${out.length}${total} records, ${pages} pages so far…${tty ? '' : '\n'}`);
-          }
-          if (done) break;
-        }
-      } finally {
-        if (tty && pages > 1) io.stderr.write('\r\x1b[K');
-      }
-      return out;
+    list(path, data, opts = {}) {
+      return collect(o, postPages(o.api, path, data, pageSizeFor(o, opts), io.signal), path, opts);
+    },
+
+    listGet(path, query, recordsKey, opts = {}) {
+      return collect(o, getPages(o.api, path, query, recordsKey, pageSizeFor(o, opts), io.signal), path, opts);
     },
 
     async write(req: WriteRequest) {

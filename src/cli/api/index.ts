@@ -96,7 +96,8 @@ async function runAction(action: ApiAction, opts: OptionValues & CommonOptions, 
   // Internal timers are unref()ed; this keeps the process alive while a call waits out a 429.
   const alive = setInterval(() => undefined, 1 << 30);
   try {
-    const config = loadConfig(file, io.env);
+    // `api` only calls Mimecast: an admin-only config without sinks is fine here (the daemon still requires one).
+    const config = loadConfig(file, io.env, 'admin');
     const account = pickAccount(config, opts.profile, file);
     const logger = io.logger ?? createLogger({ level: 'info' });
     client = createAccountClient(account, logger);

@@ -43,6 +43,16 @@ export interface WriteRequest {
   destructive?: boolean;
 }
 
+/** How `list`/`listGet` read the records of a page. */
+export interface ListOptions {
+  /** The list inside each `data[]` item (TTP logs); the records are `data[]` when absent. */
+  recordsKey?: string | undefined;
+  /** Only records this accepts are kept (and counted against --limit). */
+  keep?: (record: Record<string, unknown>) => boolean;
+  /** Read every record whatever --limit says: a walk the action makes for itself, not what it prints. */
+  unlimited?: boolean;
+}
+
 /** What an action runs with: the profile's account and client, the parsed common options, and the helpers. */
 export interface ApiContext {
   readonly account: AccountConfig;
@@ -58,9 +68,11 @@ export interface ApiContext {
   time(option: string, value: string): number;
   /**
    * Every record of a paged 1.0-style function (up to --limit), following its pages with a progress line on stderr
-   * for long lists. `recordsKey`: the list inside each `data[]` item (TTP logs); the records are `data[]` when absent.
+   * for long lists.
    */
-  list(path: string, data: readonly unknown[], opts?: { recordsKey?: string | undefined }): Promise<Record<string, unknown>[]>;
+  list(path: string, data: readonly unknown[], opts?: ListOptions): Promise<Record<string, unknown>[]>;
+  /** `list` for an API 2.0 native GET list (`/user/cloud-gateway/v1/users`): `?pageSize&pageToken`, records under `recordsKey`. */
+  listGet(path: string, query: Record<string, string | undefined>, recordsKey: string, opts?: Omit<ListOptions, 'recordsKey'>): Promise<Record<string, unknown>[]>;
   /** Sends a change (or, with --dry-run, prints it with secrets masked); logs who, what and when; asks first when destructive. */
   write(req: WriteRequest): Promise<unknown>;
 }
