@@ -91,7 +91,7 @@ describe.each(PROFILES)('on profile %s', (profile) => {
     expect(held.length).toBeGreaterThan(5);
     expect(held[0]).toMatchObject({ route: 'INBOUND', from: { emailAddress: expect.any(String) as string }, reasonCode: expect.stringMatching(/^message_hold_applied_/) as string });
     const lines = tableLines(await api(base('messages', 'held', '--limit', '3'), { tty: true, columns: 300 }));
-    expect(lines[0]).toMatch(/^received +from +to +subject +reason +id$/);
+    expect(lines[0]).toMatch(/^id +received +from +to +subject +reason$/);
     expect(lines).toHaveLength(4);
     expect(lines[1]).toContain(String((held[0]?.['from'] as Row)['emailAddress']));
     expect(lines[1]).toContain(String(held[0]?.['id']));
@@ -118,7 +118,7 @@ describe.each(PROFILES)('on profile %s', (profile) => {
       expect(t['subject']).toBe(first['subject']);
     }
     const lines = tableLines(await api(base('messages', 'search', '--from', from, '--start', '4d'), { tty: true, columns: 200 }));
-    expect(lines[0]).toMatch(/^received +status +from +to +subject +route +id$/);
+    expect(lines[0]).toMatch(/^id +received +status +from +to +subject +route$/);
     expect(lines.length).toBeGreaterThan(1);
     expect(lines.slice(1).every((l) => l.includes(from))).toBe(true);
     // The default window is the last 24 hours; nothing there is from a made-up sender.

@@ -56,6 +56,19 @@ describe('renderTable', () => {
   });
 });
 
+describe('renderTable: the first column', () => {
+  it('stays whole up to 60% of the width while the other columns give up cells', () => {
+    const row = ['frank.garcia@subsidiary.example', 'Frank Garcia the Third', 'subsidiary.example', 'true', '2026-09-07T16:30:00.000Z'];
+    const lines = renderTable(['emailAddress', 'name', 'domain', 'internal', 'created'], [row], 80);
+    for (const l of lines) expect(displayWidth(l)).toBeLessThanOrEqual(80);
+    expect(lines[1]?.startsWith('frank.garcia@subsidiary.example  ')).toBe(true);
+    expect(lines[1]).toContain('…');
+    // Longer than its share: cut there, not to the others' size.
+    const long = renderTable(['id', 'x'], [['i'.repeat(100), 'y'.repeat(30)]], 80);
+    expect(long[1]?.indexOf('…')).toBe(47);
+  });
+});
+
 describe('cellText', () => {
   it('shows an absent value as -, objects as JSON, and escapes control characters', () => {
     expect(cellText(undefined)).toBe('-');

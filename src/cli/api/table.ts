@@ -63,18 +63,30 @@ export function cellText(value: unknown): string {
   return printable(s.replace(/\s+/g, ' '));
 }
 
-/** Narrowest a column is shrunk to before the table overflows instead: its header or this, whichever is less. */
+/** Narrowest a column is shrunk to before the table overflows instead. */
 const MIN_COLUMN = 6;
+/** Headers up to this wide are kept whole (a column is not cut below its header's width, at most this). */
+const HEADER_KEEP = 12;
 const GAP = 2;
+/** Share of the width the first column keeps before it is cut. */
+const FIRST_COLUMN_SHARE = 0.6;
 
 /**
  * The rows as lines of a table at most `width` cells wide: each column as wide as its widest cell, and while the
- * table is too wide the widest column gives up a cell (down to MIN_COLUMN), so short columns stay whole.
+ * table is too wide the widest column gives up a cell (down to MIN_COLUMN; the first column only below its share),
+ * so short columns and the record's name stay whole.
  */
 export function renderTable(headers: readonly string[], rows: readonly (readonly string[])[], width: number): string[] {
   const widths = headers.map((h, i) => Math.min(Math.max(width, 1), Math.max(displayWidth(h), ...rows.map((r) => displayWidth(r[i] ?? '')))));
-  const floor = headers.map((h) => Math.min(MIN_COLUMN, displayWidth(h)) || 1);
+  // A column keeps its header whole (up to HEADER_KEEP cells) before the first column gives up any.
+  const floor = headers.map((h) => Math.min(Math.max(MIN_COLUMN, displayWidth(h)), HEADER_KEEP));
+  // The first column names the record (an address, an id someone will copy): it stays whole up to FIRST_COLUMN_SHARE
+  // of the width, and the other columns give up cells first.
+  if (widths.length > 1) floor[0] = Math.max(floor[0] ?? 1, Math.min(widths[0] ?? 1, Math.floor(width * FIRST_COLUMN_SHARE)));
   const total = (): number => widths.reduce((a, b) => a + b, 0) + GAP * (widths.length - 1);
+  // Headers kept whole can leave the first column short of its share: it gives up cells down to MIN_COLUMN then.
+  const others = floor.slice(1).reduce((a, f, i) => a + Math.min(f, widths[i + 1] ?? 0), 0) + GAP * (widths.length - 1);
+  if (widths.length > 1 && (floor[0] ?? 0) + others > width) floor[0] = Math.max(Math.min(MIN_COLUMN, widths[0] ?? 1), width - others);
   while (total() > width) {
     let widest = -1;
     widths.forEach((w, i) => {

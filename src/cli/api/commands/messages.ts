@@ -19,23 +19,24 @@ function recipients(row: Row): string | undefined {
   return list.length === 0 ? undefined : list.join(', ');
 }
 
+// The id first: it is what `messages release --id` takes, and the table keeps its first column whole the longest.
 const SEARCH_COLUMNS: readonly Column[] = [
+  field('id'),
   field('received'),
   field('status'),
   { header: 'from', value: (r) => at(r, 'fromEnv', 'emailAddress') ?? at(r, 'fromHdr', 'emailAddress') },
   { header: 'to', value: recipients },
   field('subject'),
   field('route'),
-  field('id'),
 ];
 
 const HELD_COLUMNS: readonly Column[] = [
+  field('id'),
   field('dateReceived', 'received'),
   { header: 'from', value: (r) => at(r, 'from', 'emailAddress') ?? at(r, 'fromHeader', 'emailAddress') },
   { header: 'to', value: (r) => at(r, 'to', 'emailAddress') ?? at(r, 'toHeader', 'emailAddress') },
   field('subject'),
   { header: 'reason', value: (r) => r['reasonCode'] ?? r['reason'] },
-  field('id'),
 ];
 
 /** --start/--end of the held list, each optional (the 1.0 page): the set ones as Mimecast dates, checked for order. */
