@@ -96,14 +96,15 @@ export const syslogSinkSchema = z
      * Syslog has no acknowledgement: a receiver that stops drops what it had not read yet with its socket, and the
      * sender only learns of it when the connection breaks. A batch whose connection breaks within settle_time is sent
      * again (same event ids: the receiver may see an event twice, never miss one). It should cover the time the
-     * receiver takes to read what sits in its socket buffer. 0s–1m, default 500ms; 0s acknowledges on write.
+     * receiver takes to read what sits in its socket buffer. 0s–1m, default 250ms; 0s acknowledges on write.
      */
-    settle_time: durationIn('0s', '1m').prefault('500ms'),
+    settle_time: durationIn('0s', '1m').prefault('250ms'),
     /**
-     * Batches in flight at once (written, or written and settling); the offset still moves in order. With
-     * settle_time, throughput is at most concurrency × batch.max_events per settle_time. 1–64, default 32.
+     * Batches in flight at once (waiting to be written, written, or settling); the offset still moves in order. With
+     * settle_time, throughput is at most concurrency × batch.max_events per settle_time, and the events of that many
+     * batches are held in memory. 1–64, default 16.
      */
-    concurrency: z.number().int().min(1).max(64).default(32),
+    concurrency: z.number().int().min(1).max(64).default(16),
   })
   .superRefine((c, ctx) => {
     if (c.transport === 'udp' && c.framing !== undefined) {

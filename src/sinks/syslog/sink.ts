@@ -170,18 +170,26 @@ export class SyslogSink implements Sink {
         'events whose syslog message is over max_message_size were not sent: dead-lettered with the reason',
       );
     }
-    if (built.frames.length > 0) {
-      if (this.cfg.transport === 'udp') {
-        await this.sendUdp(built.frames, signal);
-        this.counters.sent += built.frames.length;
-      } else {
-        const sock = await this.serial(() => this.sendStream(built, signal));
-        this.counters.sent += built.frames.length;
-        // Not in the serial queue: the next batches are written while this one settles.
-        await this.settle(sock, built.frames.length, signal);
-      }
+    const result = built.rejected.length > 0 ? { rejected: built.rejected } : undefined;
+    const messages = built.frames.length;
+    if (messages === 0) return result;
+    if (this.cfg.transport === 'udp') {
+      await this.sendUdp(built.frames, signal);
+      this.counters.sent += messages;
+      return result;
     }
-    return built.rejected.length > 0 ? { rejected: built.rejected } : undefined;
+    // Handed over through a holder the closure clears: a captured `built` would stay alive while the batch settles.
+    const holder: { built: Built | undefined } = { built };
+    const sock = await this.serial(() => {
+      const b = holder.built as Built;
+      holder.built = undefined;
+      return this.sendStream(b, signal);
+    });
+    this.counters.sent += messages;
+    // Not in the serial queue: the next batches are written while this one settles. Nothing of the batch's
+    // messages is referenced past this point, so what settles holds no buffer (32 batches of MBs otherwise).
+    await this.settle(sock, messages, signal);
+    return result;
   }
 
   /**
