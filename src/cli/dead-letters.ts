@@ -1,9 +1,8 @@
 // `dead-letters list|show|retry|purge --config FILE`: events a sink's receiver rejected for good, sending them again, removing them.
-import type { Readable } from 'node:stream';
 import type { Config } from '../config/schema.js';
 import { describeError } from '../core/errors.js';
 import { purgeDeadLetters, readDeadLetters, requestDeadLetterRetry, type DeadLetterFilter, type DeadLetterRow } from '../journal/journal.js';
-import { printable, println, type CommandIo } from './io.js';
+import { printable, println, readAnswer, type CommandIo } from './io.js';
 import { configOf } from './quarantine.js';
 
 /** Exit codes: done, failed (the message says what), the command line was wrong. */
@@ -230,21 +229,6 @@ export function deadLettersRetryCommand(o: SelectOptions & { all: boolean; ids: 
     println(io.stderr, `error: ${describeError(err)}`);
     return FAILED;
   }
-}
-
-/** The first line typed on `stdin` (empty at its end or without one). */
-async function readAnswer(stdin: Readable | undefined, signal: AbortSignal): Promise<string> {
-  if (stdin === undefined) return '';
-  let text = '';
-  try {
-    for await (const chunk of stdin.setEncoding('utf8') as AsyncIterable<string>) {
-      text += chunk;
-      if (text.includes('\n') || signal.aborted) break;
-    }
-  } finally {
-    stdin.destroy();
-  }
-  return text.split('\n')[0]?.trim() ?? '';
 }
 
 export async function deadLettersPurgeCommand(o: SelectOptions & { all: boolean; yes: boolean; ids: readonly string[] }, io: CommandIo): Promise<number> {

@@ -123,6 +123,67 @@ async function main(argv: string[]): Promise<number> {
       exitCode = quarantineRetryCommand({ ...o, ids }, io);
     });
 
+  const checkpoints = program
+    .command('checkpoints')
+    .description('each stream\'s cursor in the journal: list them, move one back to collect again from a time, reset, export/import them');
+  const streamOpt = ['--stream <key>', 'the stream\'s key as `checkpoints list` shows it, e.g. corp/audit or corp/siem/receipt'] as const;
+  const yesOpt = ['-y, --yes', 'do not ask for confirmation (needed when stdin is not a terminal)', false] as const;
+  const journalConfigOpt = ['-c, --config <file>', 'config file (YAML): where the journal is and which streams exist'] as const;
+  checkpoints
+    .command('list')
+    .description('every stream\'s cursor: position, when it last moved, and streams not configured any more')
+    .requiredOption(...journalConfigOpt)
+    .option('-o, --output <format>', 'table | json (one stream a line)', 'table')
+    .action(async (o: { config: string; output: string }) => {
+      endQuietlyWhenStdoutCloses();
+      const { checkpointsListCommand } = await import('./checkpoints.js');
+      exitCode = await checkpointsListCommand(o, io);
+    });
+  checkpoints
+    .command('set')
+    .description('move one stream\'s cursor so the collector collects again from TIME (refuses while a collector runs)')
+    .requiredOption(...journalConfigOpt)
+    .option(...streamOpt)
+    .option('--to <time>', 'a date (2026-05-01), an ISO time, or a duration before now (90m, 24h)')
+    .option(...yesOpt)
+    .action(async (o: { config: string; stream?: string; to?: string; yes: boolean }) => {
+      const { checkpointsSetCommand } = await import('./checkpoints.js');
+      exitCode = await checkpointsSetCommand(o, io);
+    });
+  checkpoints
+    .command('reset')
+    .description('remove one stream\'s cursor: it starts again from its configured start_from (refuses while a collector runs)')
+    .requiredOption(...journalConfigOpt)
+    .option(...streamOpt)
+    .option(...yesOpt)
+    .action(async (o: { config: string; stream?: string; yes: boolean }) => {
+      const { checkpointsResetCommand } = await import('./checkpoints.js');
+      exitCode = await checkpointsResetCommand(o, io);
+    });
+  checkpoints
+    .command('export')
+    .description('the cursors as JSON on stdout (to move an account to another pod: stop its old owner first)')
+    .requiredOption(...journalConfigOpt)
+    .option(...streamOpt)
+    .option('-a, --account <name>', 'only this account\'s cursors')
+    .action(async (o: { config: string; stream?: string; account?: string }) => {
+      endQuietlyWhenStdoutCloses();
+      const { checkpointsExportCommand } = await import('./checkpoints.js');
+      exitCode = await checkpointsExportCommand(o, io);
+    });
+  checkpoints
+    .command('import')
+    .description('write the cursors of an export into this journal, all or nothing (refuses while a collector runs)')
+    .argument('<file>', 'the export (- for stdin, with --yes)')
+    .requiredOption(...journalConfigOpt)
+    .option(...streamOpt)
+    .option('-a, --account <name>', 'only this account\'s cursors')
+    .option(...yesOpt)
+    .action(async (file: string, o: { config: string; stream?: string; account?: string; yes: boolean }) => {
+      const { checkpointsImportCommand } = await import('./checkpoints.js');
+      exitCode = await checkpointsImportCommand({ ...o, file }, io);
+    });
+
   const dead = program
     .command('dead-letters')
     .description('events a sink\'s receiver rejected for good: inspect them, send them again once the cause is fixed, or remove them');

@@ -1021,6 +1021,20 @@ export class Journal {
     });
   }
 
+  /** Several cursors moved (or deleted, `undefined`) in one transaction: `checkpoints import` is all or nothing. */
+  setCursors(changes: readonly { key: string; cursor: string | undefined }[]): void {
+    this.guard('setCursors', () => {
+      this.db
+        .transaction(() => {
+          for (const c of changes) {
+            if (c.cursor === undefined) this.s.delCursor.run(c.key);
+            else this.s.upsertCursor.run(c.key, c.cursor, this.now());
+          }
+        })
+        .immediate();
+    });
+  }
+
   listCursors(): { key: string; cursor: string; updatedAt: number }[] {
     return this.guard('listCursors', () =>
       this.s.listCursors.all().map((r) => {
@@ -1561,6 +1575,27 @@ export function readQuarantine(dir: string, limit: number): QuarantineRow[] {
     // Columns in the order quarantineRow reads them; a journal from before version 3 has no retry columns yet.
     const cols = version >= 3 ? QUARANTINE_COLUMNS : 'key, reason, detail, location, raw, at, id, 0, NULL, NULL';
     return db.prepare(`SELECT ${cols} FROM quarantine ORDER BY id DESC LIMIT ?`).raw().all(Math.max(0, Math.floor(limit))).map(quarantineRow);
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * Every stored cursor, with a plain read-only connection (works while the collector runs); empty when there is no
+ * journal yet.
+ */
+export function readCursors(dir: string): { key: string; cursor: string; updatedAt: number }[] {
+  if (!fs.existsSync(path.join(dir, FILE_NAME))) return [];
+  const { db } = openPlain(dir, true);
+  try {
+    return db
+      .prepare('SELECT key, cursor, updated_at FROM cursors ORDER BY key')
+      .raw()
+      .all()
+      .map((r) => {
+        const a = row(r);
+        return { key: str(a[0], 'key'), cursor: str(a[1], 'cursor'), updatedAt: num(a[2], 'updated_at') };
+      });
   } finally {
     db.close();
   }
