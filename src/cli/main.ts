@@ -123,6 +123,17 @@ async function main(argv: string[]): Promise<number> {
       exitCode = quarantineRetryCommand({ ...o, ids }, io);
     });
 
+  program
+    .command('status')
+    .description('per stream: cursor position and age, lag, last error; per sink: backlog, last delivery, last error; quarantine, dead letters, journal (works while the collector runs)')
+    .requiredOption('-c, --config <file>', 'config file (YAML): where the journal is and where the collector serves /status')
+    .option('-o, --output <format>', 'table | json', 'table')
+    .action(async (o: { config: string; output: string }) => {
+      endQuietlyWhenStdoutCloses();
+      const { statusCommand } = await import('./status.js');
+      exitCode = await statusCommand(o, io);
+    });
+
   const checkpoints = program
     .command('checkpoints')
     .description('each stream\'s cursor in the journal: list them, move one back to collect again from a time, reset, export/import them');

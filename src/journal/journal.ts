@@ -1601,6 +1601,69 @@ export function readCursors(dir: string): { key: string; cursor: string; updated
   }
 }
 
+/** What the journal file itself says, for `status` (the running daemon's counters are not in it). */
+export interface JournalSummary {
+  /** Events held and the bytes their rows take (the budget counts these). */
+  events: number;
+  bytes: number;
+  /** Per sink with an offset: events journaled after it, and the oldest of them's event time. */
+  sinks: { name: string; backlog: number; oldestTime?: string }[];
+  quarantined: number;
+  /** Dead letters per sink, and their total. */
+  deadLetters: { sink: string; count: number }[];
+  cursors: { key: string; cursor: string; updatedAt: number }[];
+}
+
+/** The journal's own facts read with a plain read-only connection (works while the collector runs); undefined without a journal. */
+export function readJournalSummary(dir: string): JournalSummary | undefined {
+  if (!fs.existsSync(path.join(dir, FILE_NAME))) return undefined;
+  const { db } = openPlain(dir, true);
+  try {
+    // One read transaction: totals, offsets and counts from the same moment.
+    return db.transaction(() => {
+      const t = row(db.prepare('SELECT head_seq, head_cum, del_seq, del_cum FROM totals WHERE one = 1').raw().get());
+      const head = num(t[0], 'head_seq');
+      const delSeq = num(t[2], 'del_seq');
+      const timeOf = db.prepare('SELECT time FROM events WHERE seq = ?').pluck();
+      const sinks = db
+        .prepare('SELECT sink, seq FROM sink_offsets ORDER BY sink')
+        .raw()
+        .all()
+        .map((r) => {
+          const a = row(r);
+          const from = Math.max(num(a[1], 'seq'), delSeq);
+          const backlog = Math.max(0, head - from);
+          const time: unknown = backlog > 0 ? timeOf.get(from + 1) : undefined;
+          return { name: str(a[0], 'sink'), backlog, ...(typeof time === 'string' ? { oldestTime: time } : {}) };
+        });
+      return {
+        events: head - delSeq,
+        bytes: num(t[1], 'head_cum') - num(t[3], 'del_cum'),
+        sinks,
+        quarantined: num(db.prepare('SELECT count(*) FROM quarantine').pluck().get(), 'count'),
+        deadLetters: db
+          .prepare('SELECT sink, count(*) FROM dead_letter GROUP BY sink ORDER BY sink')
+          .raw()
+          .all()
+          .map((r) => {
+            const a = row(r);
+            return { sink: str(a[0], 'sink'), count: num(a[1], 'count') };
+          }),
+        cursors: db
+          .prepare('SELECT key, cursor, updated_at FROM cursors ORDER BY key')
+          .raw()
+          .all()
+          .map((r) => {
+            const a = row(r);
+            return { key: str(a[0], 'key'), cursor: str(a[1], 'cursor'), updatedAt: num(a[2], 'updated_at') };
+          }),
+      };
+    })();
+  } finally {
+    db.close();
+  }
+}
+
 /** Opens the journal file of `dir` with a plain connection of its own (the collector may be running). */
 function openPlain(dir: string, readonly: boolean): { db: Database.Database; file: string; version: number } {
   const file = path.join(dir, FILE_NAME);

@@ -1,0 +1,147 @@
+// The operator commands `status`, `quarantine show|purge` and `check` from the operator's side: the built CLI against a
+// collector running on the simulator (and stopped), a journal holding quarantine entries, sinks that answer or not.
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readDaemonStatus } from '../src/cli/status.js';
+import { acquireDaemonLock } from '../src/journal/lock.js';
+import { startSimulator, type RunningSimulator } from '../src/simulator/index.js';
+import { readOutput, runCli, spawnCli, waitFor, type Child } from './helpers/harness.js';
+import { manifestOf, multiYaml } from './helpers/streams.js';
+
+let sim: RunningSimulator;
+let dir: string;
+let config: string;
+let output: string;
+let manifests: string;
+let port: number;
+let daemon: Child | undefined;
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
+  const addr = srv.address();
+  await new Promise<void>((r) => srv.close(() => r()));
+  if (addr === null || typeof addr !== 'object') throw new Error('no port');
+  return addr.port;
+}
+
+interface StatusJson {
+  daemon: { running: boolean; pid: number | null; answered: boolean; note: string | null };
+  streams: { key: string; state: string | null; lag_ms: number | null; cursor_age_ms: number | null; position: string | null; last_error: string | null }[];
+  sinks: { name: string; backlog: number; last_delivery_at: string | null; dead_letters: number }[];
+  quarantined: number;
+  journal: { events: number; max_events: number };
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'mc-opcli-'));
+  manifests = join(dir, 'manifests');
+  mkdirSync(manifests);
+  output = join(dir, 'out.ndjson');
+  port = await freePort();
+  sim = await startSimulator({ seed: 'operator', backlogRecords: 100, backlogHours: 6, publishIntervalMs: 0, manifestDir: manifests, streamRecords: { audit: 60 }, unlicensed: ['ttp_url'] });
+  config = join(dir, 'collector.yaml');
+  const yaml = multiYaml({ dataDir: join(dir, 'data'), output, accounts: [{ name: 'sim', api: 'v2', sim, startFrom: '1d', streams: ['audit: { settle: 1s }', 'ttp_url: {}'] }] });
+  writeFileSync(config, `${yaml}http: { listen: 127.0.0.1:${port} }\n`);
+});
+
+afterAll(async () => {
+  if (daemon !== undefined) {
+    daemon.proc.kill('SIGKILL');
+    await daemon.exited;
+  }
+  await sim.close();
+});
+
+describe('status', () => {
+  it('while the collector runs: its live facts (state, lag, last error) beside the journal\'s; stopped: the journal\'s, the rest unavailable', async () => {
+    const expected = manifestOf(manifests, 'audit').length;
+    daemon = spawnCli(['run', '--config', config], join(dir, 'run.log'));
+    await waitFor(() => readOutput(output).length >= expected, 60_000, 'the audit records');
+
+    // One `status` at a time, until it shows the unlicensed stream disabled.
+    let s: StatusJson | undefined;
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const r = await runCli(['status', '--config', config, '--output', 'json']);
+      expect(r.code).toBe(0);
+      s = JSON.parse(r.stdout) as StatusJson;
+      if (s.streams.find((x) => x.key === 'sim/ttp_url')?.state === 'disabled') break;
+      if (Date.now() > deadline) throw new Error(`status never showed sim/ttp_url disabled: ${r.stdout}`);
+    }
+    expect(s.daemon).toMatchObject({ running: true, pid: daemon.proc.pid, answered: true, note: null });
+    const audit = s.streams.find((x) => x.key === 'sim/audit');
+    expect(audit?.state).toMatch(/^(idle|polling)$/);
+    expect(audit?.lag_ms).toBeGreaterThanOrEqual(0);
+    expect(audit?.lag_ms).toBeLessThan(30 * 60_000);
+    expect(audit?.position).toMatch(/^from \d{4}-/);
+    expect(s.streams.find((x) => x.key === 'sim/ttp_url')?.last_error).toMatch(/stream ttp_url disabled for account sim: the account is not licensed for it/);
+    expect(s.sinks).toEqual([expect.objectContaining({ name: 'file', backlog: 0, dead_letters: 0, last_delivery_at: expect.stringMatching(/^\d{4}-/) as string })]);
+
+    const table = await runCli(['status', '--config', config]);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toContain(`collector: running (pid ${daemon.proc.pid}), live facts from http://127.0.0.1:${port}/status`);
+    expect(table.stdout).toMatch(/\nsim\/ttp_url +disabled +.*stream ttp_url disabled for account sim/);
+    expect(table.stdout).toMatch(/\nfile +(idle|delivering) +0 +- +\d+[smh].* ago +0 +-\n/);
+    expect(table.stdout).toMatch(/\njournal: \d+ events of 1000000 \(\d+\.\d%\)/);
+
+    daemon.proc.kill('SIGTERM');
+    expect((await daemon.exited).code).toBe(0);
+    daemon = undefined;
+
+    const stopped = await runCli(['status', '--config', config]);
+    expect(stopped.code).toBe(0);
+    expect(stopped.stdout).toContain('collector: no collector is running on this journal: last errors, states and lag are known only to a running collector');
+    expect(stopped.stdout).toMatch(/\nsim\/audit +unavailable +from \d{4}-\S+ +\d+[smh]/);
+    expect(stopped.stdout).toMatch(/\nfile +unavailable +0 +- +unavailable +0 +unavailable/);
+  }, 120_000);
+
+  it('a collector holding the journal whose /status does not answer is named, and its live facts said unavailable', async () => {
+    const dead = await freePort();
+    const lock = acquireDaemonLock(join(dir, 'data'), { command: 'run', http: `127.0.0.1:${dead}` });
+    try {
+      const r = await runCli(['status', '--config', config, '--output', 'json']);
+      expect(r.code).toBe(0);
+      const s = JSON.parse(r.stdout) as StatusJson;
+      expect(s.daemon.running).toBe(true);
+      expect(s.daemon.answered).toBe(false);
+      expect(s.daemon.note).toContain(`a collector (pid ${process.pid} on `);
+      expect(s.daemon.note).toContain(`is running, but no answer from http://127.0.0.1:${dead}/status`);
+      expect(s.streams.every((x) => x.state === null && x.lag_ms === null)).toBe(true);
+    } finally {
+      lock.release();
+    }
+  });
+
+  it('bad --output is a usage error', async () => {
+    const r = await runCli(['status', '--config', config, '--output', 'yaml']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--output must be table or json, got yaml');
+  });
+
+  it('reads /status defensively: today\'s fields, snake_case ones, and junk', () => {
+    const now = Date.parse('2026-05-01T12:00:00Z');
+    const v = readDaemonStatus(
+      {
+        sources: [
+          { key: 'a/audit', state: 'idle', lag_ms: 5000, lastError: { at: 1, message: 'HTTP 403' } },
+          { key: 'a/siem/receipt', health: 'caught_up', last_event_time: '2026-05-01T11:00:00Z', last_error: 'boom' },
+          { nokey: true },
+          'junk',
+        ],
+        sinks: [{ name: 'hec', state: 'retrying', last_delivery_at: '2026-05-01T11:59:00Z', last_error: { message: 'HTTP 503' } }, { name: 7 }],
+      },
+      now,
+    );
+    expect(v.sources.get('a/audit')).toEqual({ state: 'idle', lagMs: 5000, lastError: 'HTTP 403' });
+    expect(v.sources.get('a/siem/receipt')).toEqual({ state: 'caught_up', lagMs: 3_600_000, lastError: 'boom' });
+    expect(v.sources.size).toBe(2);
+    expect(v.sinks.get('hec')).toEqual({ state: 'retrying', lastDeliveryAt: Date.parse('2026-05-01T11:59:00Z'), lastError: 'HTTP 503' });
+    expect(v.sinks.size).toBe(1);
+    expect(readDaemonStatus('not json at all').sources.size).toBe(0);
+    expect(readDaemonStatus({ sources: 'nope', sinks: null }).sinks.size).toBe(0);
+  });
+});
