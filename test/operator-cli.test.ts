@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readDaemonStatus } from '../src/cli/status.js';
+import { Journal } from '../src/journal/journal.js';
 import { acquireDaemonLock } from '../src/journal/lock.js';
 import { startSimulator, type RunningSimulator } from '../src/simulator/index.js';
 import { readOutput, runCli, spawnCli, waitFor, type Child } from './helpers/harness.js';
@@ -143,5 +144,76 @@ describe('status', () => {
     expect(v.sinks.size).toBe(1);
     expect(readDaemonStatus('not json at all').sources.size).toBe(0);
     expect(readDaemonStatus({ sources: 'nope', sinks: null }).sinks.size).toBe(0);
+  });
+});
+
+describe('quarantine show|purge', () => {
+  let qdir: string;
+  let qconfig: string;
+
+  beforeAll(() => {
+    qdir = mkdtempSync(join(tmpdir(), 'mc-qcli-'));
+    qconfig = join(qdir, 'collector.yaml');
+    writeFileSync(
+      qconfig,
+      [`data_dir: ${JSON.stringify(join(qdir, 'data'))}`, 'accounts:', '  - { name: corp, client_id: abc, client_secret: x, streams: { siem: {}, audit: {} } }', 'sinks:', '  - { name: out, type: stdout }', ''].join('\n'),
+    );
+    const journal = Journal.open({ dir: join(qdir, 'data'), checkpointWorker: false });
+    journal.append('corp/siem/receipt', {
+      events: [],
+      cursor: '{"v":1}',
+      quarantined: [
+        { reason: 'bad_json', detail: 'Unexpected token } in JSON at position 12', location: 'page=abc,blob=2,line=1043', raw: '{"subject": "\u001b[31mred\u001b[0m" }' },
+        { reason: 'truncated_gzip', detail: 'unexpected end of file', location: 'page=abc,blob=3', raw: '', refetch: '{"page":"abc","blob":3}' },
+      ],
+    });
+    journal.append('corp/audit', { events: [], cursor: '{"v":1,"from":"2026-05-01T00:00:00Z"}', quarantined: [{ reason: 'bad_record', detail: 'no eventTime', location: 'page 1', raw: '{"id":"x"}' }] });
+    journal.close();
+  });
+
+  it('show: whole entries, control characters escaped; json; unknown ids', async () => {
+    const text = await runCli(['quarantine', 'show', '1', '#2', '--config', qconfig]);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/^#1 {2}quarantined \d{4}-.*Z by stream corp\/siem\/receipt\n/);
+    expect(text.stdout).toContain('  reason    bad_json\n');
+    expect(text.stdout).toContain('  where     page=abc,blob=2,line=1043\n');
+    expect(text.stdout).toContain('  detail    Unexpected token } in JSON at position 12\n');
+    expect(text.stdout).toContain('  raw       {"subject": "\\u001b[31mred\\u001b[0m" }\n');
+    expect(text.stdout).not.toContain('\u001b');
+    expect(text.stdout).toContain('#2  quarantined');
+    expect(text.stdout).toContain('  retry     can be read again (`quarantine retry`)');
+    expect(text.stdout).toContain('  raw       (none kept)');
+
+    const json = await runCli(['quarantine', 'show', '3', '--config', qconfig, '--output', 'json']);
+    expect(json.code).toBe(0);
+    expect(JSON.parse(json.stdout)).toMatchObject({ id: 3, stream: 'corp/audit', reason: 'bad_record', detail: 'no eventTime', raw: '{"id":"x"}', refetchable: false, retry: null });
+
+    const unknown = await runCli(['quarantine', 'show', '3', '99', '--config', qconfig]);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain('no such entry: #99');
+    const bad = await runCli(['quarantine', 'show', 'abc', '--config', qconfig]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('not an entry id (see `quarantine list`): abc');
+  });
+
+  it('purge: by id or --all narrowed by stream and reason; asks, and refuses to ask without a terminal', async () => {
+    const none = await runCli(['quarantine', 'purge', '--config', qconfig]);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('name the entries to remove');
+
+    const unasked = await runCli(['quarantine', 'purge', '--all', '--stream', 'corp/siem/receipt', '--config', qconfig], 'y\n');
+    expect(unasked.code).toBe(1);
+    expect(unasked.stderr).toContain('remove 2 quarantine entries for good: needs confirmation and stdin is not a terminal; pass --yes');
+
+    const narrowed = await runCli(['quarantine', 'purge', '--all', '--stream', 'corp/siem/receipt', '--reason', 'GZIP', '--yes', '--config', qconfig]);
+    expect(narrowed.code).toBe(0);
+    expect(narrowed.stdout).toContain('removed 1 entry');
+    const left = await runCli(['quarantine', 'list', '--config', qconfig, '--output', 'json']);
+    expect(left.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { id: number }).id)).toEqual([3, 1]);
+
+    const byId = await runCli(['quarantine', 'purge', '3', '7', '--yes', '--config', qconfig]);
+    expect(byId.code).toBe(1);
+    expect(byId.stdout).toContain('removed 1 entry');
+    expect(byId.stderr).toContain('no such entry: #7');
   });
 });

@@ -195,6 +195,31 @@ async function main(argv: string[]): Promise<number> {
       exitCode = await checkpointsImportCommand({ ...o, file }, io);
     });
 
+  quarantine
+    .command('show')
+    .description('whole entries: where, why, the parser\'s words and the raw input kept')
+    .argument('<ids...>', 'entry ids from `quarantine list`')
+    .requiredOption('-c, --config <file>', 'config file (YAML): where the journal is')
+    .option('-o, --output <format>', 'text | json', 'text')
+    .action(async (ids: string[], o: { config: string; output: string }) => {
+      endQuietlyWhenStdoutCloses();
+      const { quarantineShowCommand } = await import('./quarantine.js');
+      exitCode = quarantineShowCommand({ ...o, ids }, io);
+    });
+  quarantine
+    .command('purge')
+    .description('remove entries for good (asks first; works while the collector runs)')
+    .argument('[ids...]', 'entry ids from `quarantine list`')
+    .requiredOption('-c, --config <file>', 'config file (YAML): where the journal is')
+    .option('--all', 'every entry (narrowed by --stream and --reason)', false)
+    .option('--stream <key>', 'only the entries of this stream key (e.g. corp/siem/receipt)')
+    .option('--reason <text>', 'only entries whose reason contains this text (any case)')
+    .option('-y, --yes', 'do not ask for confirmation (needed when stdin is not a terminal)', false)
+    .action(async (ids: string[], o: { config: string; all: boolean; yes: boolean; stream?: string; reason?: string }) => {
+      const { quarantinePurgeCommand } = await import('./quarantine.js');
+      exitCode = await quarantinePurgeCommand({ ...o, ids }, io);
+    });
+
   const dead = program
     .command('dead-letters')
     .description('events a sink\'s receiver rejected for good: inspect them, send them again once the cause is fixed, or remove them');

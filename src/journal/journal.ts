@@ -1664,6 +1664,61 @@ export function readJournalSummary(dir: string): JournalSummary | undefined {
   }
 }
 
+/** Which quarantine entries `quarantine show|purge` act on: ids, a stream key, a reason (any case, contained); all given narrow. */
+export interface QuarantineFilter {
+  ids?: readonly number[];
+  key?: string;
+  reason?: string;
+}
+
+function quarantineWhere(f: QuarantineFilter): { sql: string; params: unknown[] } {
+  const parts: string[] = [];
+  const params: unknown[] = [];
+  if (f.ids !== undefined) {
+    parts.push('id IN (SELECT value FROM json_each(?))');
+    params.push(JSON.stringify(f.ids));
+  }
+  if (f.key !== undefined) {
+    parts.push('key = ?');
+    params.push(f.key);
+  }
+  if (f.reason !== undefined) {
+    parts.push('instr(lower(reason), lower(?)) > 0');
+    params.push(f.reason);
+  }
+  return { sql: parts.length === 0 ? '' : `WHERE ${parts.join(' AND ')}`, params };
+}
+
+/** Quarantine entries matching `filter`, newest first, at most `limit`, how many match in all, and ids not found. */
+export function selectQuarantine(dir: string, filter: QuarantineFilter, limit: number): { rows: QuarantineRow[]; total: number; unknown: number[] } {
+  const { db, version } = openPlain(dir, true);
+  try {
+    const w = quarantineWhere(filter);
+    const cols = version >= 3 ? QUARANTINE_COLUMNS : 'key, reason, detail, location, raw, at, id, 0, NULL, NULL';
+    const rows = db.prepare(`SELECT ${cols} FROM quarantine ${w.sql} ORDER BY id DESC LIMIT ?`).raw().all(...w.params, Math.max(0, Math.floor(limit))).map(quarantineRow);
+    const total = num(db.prepare(`SELECT count(*) FROM quarantine ${w.sql}`).pluck().get(...w.params), 'count');
+    const found = filter.ids === undefined ? [] : db.prepare(`SELECT id FROM quarantine ${w.sql}`).pluck().all(...w.params).map((v) => num(v, 'id'));
+    const seen = new Set(found);
+    return { rows, total, unknown: filter.ids === undefined ? [] : [...new Set(filter.ids)].filter((id) => !seen.has(id)) };
+  } finally {
+    db.close();
+  }
+}
+
+/** Deletes the quarantine entries matching `filter` (the collector may be running); the ids removed and those not found. */
+export function purgeQuarantine(dir: string, filter: QuarantineFilter): { removed: number[]; unknown: number[] } {
+  const { db } = openPlain(dir, false);
+  try {
+    const w = quarantineWhere(filter);
+    const removed = db.transaction(() => db.prepare(`DELETE FROM quarantine ${w.sql} RETURNING id`).pluck().all(...w.params).map((v) => num(v, 'id'))).immediate();
+    removed.sort((a, b) => a - b);
+    const seen = new Set(removed);
+    return { removed, unknown: filter.ids === undefined ? [] : [...new Set(filter.ids)].filter((id) => !seen.has(id)) };
+  } finally {
+    db.close();
+  }
+}
+
 /** Opens the journal file of `dir` with a plain connection of its own (the collector may be running). */
 function openPlain(dir: string, readonly: boolean): { db: Database.Database; file: string; version: number } {
   const file = path.join(dir, FILE_NAME);
