@@ -217,3 +217,35 @@ describe('quarantine show|purge', () => {
     expect(byId.stderr).toContain('no such entry: #7');
   });
 });
+
+describe('check', () => {
+  it('one verdict a line: credentials, each stream\'s permission in words, each sink; exit 1 when any fails', async () => {
+    const deadPort = await freePort();
+    const cdir = mkdtempSync(join(tmpdir(), 'mc-check-'));
+    const file = join(cdir, 'collector.yaml');
+    const yaml = multiYaml({ dataDir: join(cdir, 'data'), output: join(cdir, 'out.ndjson'), accounts: [{ name: 'sim', api: 'v2', sim, streams: ['siem: { types: [receipt] }', 'audit: {}', 'ttp_url: {}'] }] });
+    writeFileSync(file, `${yaml}  - { name: splunk, type: http, preset: splunk_hec, url: "http://127.0.0.1:${deadPort}", token: t }\n`);
+    const r = await runCli(['check', '--config', file]);
+    expect(r.code).toBe(1);
+    const lines = r.stdout.trim().split('\n');
+    expect(lines[0]).toBe("ok    account sim: the API 2.0 application's credentials were accepted (token issued)");
+    expect(lines).toContain('ok    stream sim/siem/receipt: readable');
+    expect(lines).toContain('ok    stream sim/audit: readable');
+    expect(lines.find((l) => l.includes('sim/ttp_url'))).toMatch(
+      /^FAIL {2}stream sim\/ttp_url: stream ttp_url disabled for account sim: the account is not licensed for it \(HTTP 403 .*\); if it should be, give the API application's role "Monitoring \| URL Protection \| Read"$/,
+    );
+    expect(lines).toContain('ok    sink file (sinks[0], file): the receiver can take data');
+    expect(lines.find((l) => l.startsWith('FAIL  sink splunk (sinks[1], http):'))).toMatch(/ECONNREFUSED|refused|connect/i);
+    expect(lines[lines.length - 1]).toBe('2 checks failed');
+
+    // Credentials refused: said once, for the account; its streams are not tried.
+    const wrong = join(cdir, 'wrong.yaml');
+    writeFileSync(wrong, yaml.replace(JSON.stringify(sim.clientSecret), '"not-the-secret"'));
+    const refused = await runCli(['check', '--config', wrong]);
+    expect(refused.code).toBe(1);
+    expect(refused.stdout).toMatch(/^FAIL {2}account sim: the API 2\.0 application credentials were refused: /);
+    expect(refused.stdout).not.toContain('stream sim/');
+    expect(refused.stdout).toContain('ok    sink file');
+    expect(refused.stdout).not.toContain('not-the-secret');
+  }, 60_000);
+});

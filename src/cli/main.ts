@@ -124,6 +124,15 @@ async function main(argv: string[]): Promise<number> {
     });
 
   program
+    .command('check')
+    .description('live checks, one verdict line each: every account\'s credentials, every stream\'s permission, every sink\'s receiver; exit 1 if any fails')
+    .requiredOption('-c, --config <file>', 'config file (YAML)')
+    .action(async (o: { config: string }) => {
+      const { checkCommand } = await import('./check.js');
+      exitCode = await checkCommand(o, io);
+    });
+
+  program
     .command('status')
     .description('per stream: cursor position and age, lag, last error; per sink: backlog, last delivery, last error; quarantine, dead letters, journal (works while the collector runs)')
     .requiredOption('-c, --config <file>', 'config file (YAML): where the journal is and where the collector serves /status')
