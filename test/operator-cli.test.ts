@@ -6,10 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readDaemonStatus } from '../src/cli/status.js';
+import { StoredEvent } from '../src/core/contracts.js';
 import { Journal } from '../src/journal/journal.js';
 import { acquireDaemonLock } from '../src/journal/lock.js';
 import { startSimulator, type RunningSimulator } from '../src/simulator/index.js';
-import { readOutput, runCli, spawnCli, waitFor, type Child } from './helpers/harness.js';
+import { readOutput, runCli, sleepMs, spawnCli, waitFor, type Child } from './helpers/harness.js';
 import { manifestOf, multiYaml } from './helpers/streams.js';
 
 let sim: RunningSimulator;
@@ -247,5 +248,41 @@ describe('check', () => {
     expect(refused.stdout).not.toContain('stream sim/');
     expect(refused.stdout).toContain('ok    sink file');
     expect(refused.stdout).not.toContain('not-the-secret');
+  }, 60_000);
+});
+
+describe('dead-letters retry progress', () => {
+  it('while a collector runs, follows its re-sends: a line as the counts move, then what came of them', async () => {
+    const ddir = mkdtempSync(join(tmpdir(), 'mc-dlprog-'));
+    const dconfig = join(ddir, 'collector.yaml');
+    writeFileSync(dconfig, [`data_dir: ${JSON.stringify(join(ddir, 'data'))}`, 'accounts:', '  - { name: corp, client_id: abc, client_secret: x, streams: { audit: {} } }', 'sinks:', '  - { name: hec, type: stdout }', ''].join('\n'));
+    const journal = Journal.open({ dir: join(ddir, 'data'), checkpointWorker: false });
+    const ev = (n: number): StoredEvent => new StoredEvent(n, `evt-${n}`, 'audit', 'corp', '2026-05-01T10:00:00.000Z', Buffer.from(JSON.stringify({ event: { id: `evt-${n}` } })), 'audit');
+    journal.deadLetterEach('hec', [1, 2, 3].map((n) => ({ event: ev(n), reason: 'HEC code 6: Invalid data format' })));
+    // This process plays the running collector: it holds the lock and settles the re-sends as its sink runner would.
+    const lock = acquireDaemonLock(join(ddir, 'data'), { command: 'run' });
+    try {
+      const running = runCli(['dead-letters', 'retry', '--all', '--config', dconfig]);
+      await waitFor(() => journal.deadLetterRetries('hec', 10).length === 3, 15_000, 'the retry request');
+      await sleepMs(1500);
+      journal.settleDeadLetterRetries([1, 2], []);
+      await sleepMs(1500);
+      journal.settleDeadLetterRetries([], [{ id: 3, reason: 'HEC code 6: still invalid' }]);
+      const r = await running;
+      expect(r.stdout + r.stderr).toContain('requested 3 entries');
+      expect(r.stderr).toContain(`following the re-sends by a collector (pid ${process.pid} on `);
+      expect(r.stderr).toContain('re-sending: 0 of 3 done (0 delivered, 0 rejected again), 3 waiting');
+      expect(r.stderr, r.stdout).toContain('re-sending: 2 of 3 done (2 delivered, 0 rejected again), 1 waiting');
+      expect(r.stderr).toContain('re-sending: 3 of 3 done (2 delivered, 1 rejected again), 0 waiting');
+      expect(r.stdout).toContain("1 entry rejected again: `dead-letters list` shows the receiver's new reason");
+      expect(r.code).toBe(1);
+    } finally {
+      lock.release();
+      journal.close();
+    }
+    // No collector running: the request is made and the command returns at once.
+    const idle = await runCli(['dead-letters', 'retry', '--all', '--config', dconfig]);
+    expect(idle.code).toBe(0);
+    expect(idle.stdout).toContain('no collector is running: they are sent at its next start');
   }, 60_000);
 });

@@ -267,9 +267,10 @@ async function main(argv: string[]): Promise<number> {
     .option('--all', 'every entry (narrowed by --sink and --reason)', false)
     .option(...sinkOpt)
     .option(...reasonOpt)
-    .action(async (ids: string[], o: { config: string; all: boolean; sink?: string; reason?: string }) => {
+    .option('--no-wait', 'return at once instead of showing the re-sends\' progress while a collector runs')
+    .action(async (ids: string[], o: { config: string; all: boolean; wait: boolean; sink?: string; reason?: string }) => {
       const { deadLettersRetryCommand } = await import('./dead-letters.js');
-      exitCode = deadLettersRetryCommand({ ...o, ids }, io);
+      exitCode = await deadLettersRetryCommand({ ...o, ids }, io);
     });
   dead
     .command('purge')

@@ -1835,6 +1835,25 @@ export function requestDeadLetterRetry(dir: string, filter: DeadLetterFilter, si
   }
 }
 
+/**
+ * Where re-sends asked for by `dead-letters retry` stand: still waiting, sent (the sink's runner deletes an entry
+ * its receiver took), or rejected again (back without the request, with the receiver's new reason).
+ */
+export function deadLetterRetryProgress(dir: string, ids: readonly number[]): { waiting: number; sent: number; rejected: number } {
+  const { db } = openPlain(dir, true);
+  try {
+    let waiting = 0;
+    let present = 0;
+    for (const r of db.prepare('SELECT retry FROM dead_letter WHERE id IN (SELECT value FROM json_each(?))').pluck().all(JSON.stringify(ids))) {
+      present += 1;
+      if (r === 'requested') waiting += 1;
+    }
+    return { waiting, sent: new Set(ids).size - present, rejected: present - waiting };
+  } finally {
+    db.close();
+  }
+}
+
 /** Deletes the dead letters matching `filter` (the collector may be running); returns the ids removed and those not found. */
 export function purgeDeadLetters(dir: string, filter: DeadLetterFilter): { removed: number[]; unknown: number[] } {
   const { db } = openPlain(dir, false);
