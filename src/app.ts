@@ -7,6 +7,7 @@ import type { Source } from './core/contracts.js';
 import { CollectorError, describeError, isAbort, isCollectorError } from './core/errors.js';
 import { Pipeline, type SinkBinding, type SourceBinding } from './core/pipeline.js';
 import { Journal } from './journal/journal.js';
+import { acquireDaemonLock } from './journal/lock.js';
 import type { MimecastApi, RawResponse, ReplyReader } from './mimecast/api.js';
 import { discoverRegion } from './mimecast/discover.js';
 import { HttpStats, createHttpAgent } from './mimecast/http.js';
@@ -285,17 +286,28 @@ export interface Collector {
 export interface CollectorHooks {
   /** A sink stopped for a configuration problem (at its start-up check or later). */
   onSinkStopped?: (sink: string, message: string) => void;
+  /** The command building the collector, written into the journal's lock for `checkpoints` to name (default `run`). */
+  command?: string;
 }
 
 export function buildCollector(config: Config, logger: Logger, hooks: CollectorHooks = {}): Collector {
-  const journal = Journal.open({
-    dir: config.data_dir,
-    maxEvents: config.journal.max_events,
-    maxBytes: config.journal.max_bytes,
-    dedupWindowMs: config.journal.dedup_window,
-    dedupMaxIds: config.journal.dedup_max_ids,
-    logger: logger.child({ component: 'journal' }),
-  });
+  // One collector per journal: a second one would read the same cursors and deliver everything twice, and the
+  // `checkpoints` commands that move cursors refuse while this lock is held (src/journal/lock.ts).
+  const lock = acquireDaemonLock(config.data_dir, { command: hooks.command ?? 'run', ...(config.http === undefined ? {} : { http: config.http.listen }) });
+  let journal: Journal;
+  try {
+    journal = Journal.open({
+      dir: config.data_dir,
+      maxEvents: config.journal.max_events,
+      maxBytes: config.journal.max_bytes,
+      dedupWindowMs: config.journal.dedup_window,
+      dedupMaxIds: config.journal.dedup_max_ids,
+      logger: logger.child({ component: 'journal' }),
+    });
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
   const clients = new Map<string, AccountClient>();
   const sources: SourceBinding[] = [];
   // Parsing and normalization run on worker threads, so the main thread is free for the journal and the sinks.
@@ -311,6 +323,7 @@ export function buildCollector(config: Config, logger: Logger, hooks: CollectorH
     void Promise.allSettled([...clients.values()].map((c) => c.close()));
     void pool.close();
     journal.close();
+    lock.release();
     throw err;
   }
   const sinks: SinkBinding[] = config.sinks.map((s) => buildSink(s, logger));
@@ -353,6 +366,7 @@ export function buildCollector(config: Config, logger: Logger, hooks: CollectorH
         journal.close();
         await Promise.allSettled([...clients.values()].map((c) => c.close()));
         await pool.close();
+        lock.release();
       })();
       return stopped;
     },

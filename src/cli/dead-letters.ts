@@ -1,9 +1,10 @@
 // `dead-letters list|show|retry|purge --config FILE`: events a sink's receiver rejected for good, sending them again, removing them.
-import type { Readable } from 'node:stream';
 import type { Config } from '../config/schema.js';
 import { describeError } from '../core/errors.js';
-import { purgeDeadLetters, readDeadLetters, requestDeadLetterRetry, type DeadLetterFilter, type DeadLetterRow } from '../journal/journal.js';
-import { printable, println, type CommandIo } from './io.js';
+import { deadLetterRetryProgress, purgeDeadLetters, readDeadLetters, requestDeadLetterRetry, type DeadLetterFilter, type DeadLetterRow } from '../journal/journal.js';
+import { describeHolder, journalHolder } from '../journal/lock.js';
+import { setTimeout as delay } from 'node:timers/promises';
+import { printable, println, readAnswer, type CommandIo } from './io.js';
 import { configOf } from './quarantine.js';
 
 /** Exit codes: done, failed (the message says what), the command line was wrong. */
@@ -203,7 +204,50 @@ function selection(o: SelectOptions & { all: boolean; ids: readonly string[] }, 
   return filterOf(o, ids);
 }
 
-export function deadLettersRetryCommand(o: SelectOptions & { all: boolean; ids: readonly string[] }, io: CommandIo): number {
+/** How often `dead-letters retry` looks at the re-sends it follows. */
+export const RETRY_PROGRESS_EVERY_MS = 1000;
+/** It stops following when nothing moved this long (a failing sink): the collector keeps trying. */
+export const RETRY_PROGRESS_STALL_MS = 30_000;
+
+/**
+ * Follows the re-sends of `ids` by the running collector, a line on stderr whenever the counts move, until all are
+ * settled, the collector stops, or nothing moved for RETRY_PROGRESS_STALL_MS. Returns 1 when some were rejected again.
+ */
+async function followRetries(dataDir: string, ids: readonly number[], io: CommandIo): Promise<number> {
+  const total = new Set(ids).size;
+  let last = '';
+  let movedAt = Date.now();
+  for (;;) {
+    const p = deadLetterRetryProgress(dataDir, ids);
+    const line = `re-sending: ${p.sent + p.rejected} of ${total} done (${p.sent} delivered, ${p.rejected} rejected again), ${p.waiting} waiting`;
+    if (line !== last) {
+      println(io.stderr, line);
+      last = line;
+      movedAt = Date.now();
+    }
+    if (p.waiting === 0) {
+      if (p.rejected > 0) println(io.stdout, `${plural(p.rejected, 'entry', 'entries')} rejected again: \`dead-letters list\` shows the receiver's new reason`);
+      else println(io.stdout, `all ${plural(total, 'entry', 'entries')} delivered`);
+      return p.rejected > 0 ? FAILED : OK;
+    }
+    if (journalHolder(dataDir) === undefined) {
+      println(io.stdout, `the collector stopped: ${plural(p.waiting, 'entry', 'entries')} still waiting are sent at its next start`);
+      return OK;
+    }
+    if (Date.now() - movedAt >= RETRY_PROGRESS_STALL_MS) {
+      println(io.stdout, `no progress for ${RETRY_PROGRESS_STALL_MS / 1000}s (is the sink failing? see \`status\`): the collector keeps trying; \`dead-letters list\` shows what is waiting`);
+      return OK;
+    }
+    try {
+      // A timer that keeps the process alive (core/util's sleep does not: it is for the daemon's background waits).
+      await delay(RETRY_PROGRESS_EVERY_MS, undefined, { signal: io.signal });
+    } catch {
+      return OK;
+    }
+  }
+}
+
+export async function deadLettersRetryCommand(o: SelectOptions & { all: boolean; ids: readonly string[]; wait: boolean }, io: CommandIo): Promise<number> {
   const filter = selection(o, 'send again', io);
   if (filter === undefined) return USAGE;
   const config = configOf(o.config, io);
@@ -225,26 +269,21 @@ export function deadLettersRetryCommand(o: SelectOptions & { all: boolean; ids: 
       println(io.stderr, `not requested: ${plural(u.ids.length, 'entry', 'entries')} of sink "${printable(u.sink, 80)}", which is not configured any more (purge them, or configure the sink again): #${u.ids.slice(0, 20).join(', #')}${u.ids.length > 20 ? ', …' : ''}`);
     }
     if (r.unknown.length > 0) println(io.stderr, `no such entry${o.sink !== undefined || o.reason !== undefined ? ' (with these filters)' : ''}: #${r.unknown.join(', #')}`);
-    return r.unknown.length > 0 || r.unconfigured.length > 0 ? FAILED : OK;
+    const code = r.unknown.length > 0 || r.unconfigured.length > 0 ? FAILED : OK;
+    const following = [...r.requested, ...r.alreadyRequested];
+    if (!o.wait || following.length === 0) return code;
+    const held = journalHolder(config.data_dir);
+    if (held === undefined) {
+      println(io.stdout, 'no collector is running: they are sent at its next start');
+      return code;
+    }
+    println(io.stderr, `following the re-sends by ${describeHolder(held.holder)} (--no-wait to return at once)`);
+    const followed = await followRetries(config.data_dir, following, io);
+    return code === OK ? followed : code;
   } catch (err) {
     println(io.stderr, `error: ${describeError(err)}`);
     return FAILED;
   }
-}
-
-/** The first line typed on `stdin` (empty at its end or without one). */
-async function readAnswer(stdin: Readable | undefined, signal: AbortSignal): Promise<string> {
-  if (stdin === undefined) return '';
-  let text = '';
-  try {
-    for await (const chunk of stdin.setEncoding('utf8') as AsyncIterable<string>) {
-      text += chunk;
-      if (text.includes('\n') || signal.aborted) break;
-    }
-  } finally {
-    stdin.destroy();
-  }
-  return text.split('\n')[0]?.trim() ?? '';
 }
 
 export async function deadLettersPurgeCommand(o: SelectOptions & { all: boolean; yes: boolean; ids: readonly string[] }, io: CommandIo): Promise<number> {

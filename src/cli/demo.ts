@@ -82,7 +82,7 @@ export async function demoCommand(opts: DemoOptions, io: CommandIo): Promise<num
       println(io.stdout, `           sinks: ${sinks}`);
     }, opts.summaryEveryMs);
     timer.unref();
-  });
+  }, 'demo');
   if (timer !== undefined) clearInterval(timer);
   await sim.close();
   return code;

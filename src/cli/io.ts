@@ -51,3 +51,34 @@ export function printable(text: string, max = Number.POSITIVE_INFINITY): string 
   out += cut.slice(from);
   return cut.length < text.length ? `${out}… (${text.length} characters)` : out;
 }
+
+/** The first line typed on `stdin` (empty at its end or without one). */
+export async function readAnswer(stdin: Readable | undefined, signal: AbortSignal): Promise<string> {
+  if (stdin === undefined) return '';
+  let text = '';
+  try {
+    for await (const chunk of stdin.setEncoding('utf8') as AsyncIterable<string>) {
+      text += chunk;
+      if (text.includes('\n') || signal.aborted) break;
+    }
+  } finally {
+    stdin.destroy();
+  }
+  return text.split('\n')[0]?.trim() ?? '';
+}
+
+/**
+ * Asks `question` on a terminal and says whether the answer was yes. Without a terminal on stdin (a script, a pipe)
+ * nobody can answer: false, saying that --yes is how to go ahead unasked.
+ */
+export async function confirmed(io: CommandIo, question: string): Promise<boolean> {
+  if ((io.stdin as { isTTY?: unknown } | undefined)?.isTTY !== true) {
+    println(io.stderr, `error: ${question.replace(/\?$/, '')}: needs confirmation and stdin is not a terminal; pass --yes to go ahead without asking`);
+    return false;
+  }
+  io.stdout.write(`${question} [y/N] `);
+  const answer = (await readAnswer(io.stdin, io.signal)).toLowerCase();
+  if (answer === 'y' || answer === 'yes') return true;
+  println(io.stdout, 'not confirmed: nothing changed (--yes skips the question)');
+  return false;
+}

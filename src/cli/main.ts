@@ -123,6 +123,112 @@ async function main(argv: string[]): Promise<number> {
       exitCode = quarantineRetryCommand({ ...o, ids }, io);
     });
 
+  program
+    .command('check')
+    .description('live checks, one verdict line each: every account\'s credentials, every stream\'s permission, every sink\'s receiver; exit 1 if any fails')
+    .requiredOption('-c, --config <file>', 'config file (YAML)')
+    .action(async (o: { config: string }) => {
+      const { checkCommand } = await import('./check.js');
+      exitCode = await checkCommand(o, io);
+    });
+
+  program
+    .command('status')
+    .description('per stream: cursor position and age, lag, last error; per sink: backlog, last delivery, last error; quarantine, dead letters, journal (works while the collector runs)')
+    .requiredOption('-c, --config <file>', 'config file (YAML): where the journal is and where the collector serves /status')
+    .option('-o, --output <format>', 'table | json', 'table')
+    .action(async (o: { config: string; output: string }) => {
+      endQuietlyWhenStdoutCloses();
+      const { statusCommand } = await import('./status.js');
+      exitCode = await statusCommand(o, io);
+    });
+
+  const checkpoints = program
+    .command('checkpoints')
+    .description('each stream\'s cursor in the journal: list them, move one back to collect again from a time, reset, export/import them');
+  const streamOpt = ['--stream <key>', 'the stream\'s key as `checkpoints list` shows it, e.g. corp/audit or corp/siem/receipt'] as const;
+  const yesOpt = ['-y, --yes', 'do not ask for confirmation (needed when stdin is not a terminal)', false] as const;
+  const journalConfigOpt = ['-c, --config <file>', 'config file (YAML): where the journal is and which streams exist'] as const;
+  checkpoints
+    .command('list')
+    .description('every stream\'s cursor: position, when it last moved, and streams not configured any more')
+    .requiredOption(...journalConfigOpt)
+    .option('-o, --output <format>', 'table | json (one stream a line)', 'table')
+    .action(async (o: { config: string; output: string }) => {
+      endQuietlyWhenStdoutCloses();
+      const { checkpointsListCommand } = await import('./checkpoints.js');
+      exitCode = await checkpointsListCommand(o, io);
+    });
+  checkpoints
+    .command('set')
+    .description('move one stream\'s cursor so the collector collects again from TIME (refuses while a collector runs)')
+    .requiredOption(...journalConfigOpt)
+    .option(...streamOpt)
+    .option('--to <time>', 'a date (2026-05-01), an ISO time, or a duration before now (90m, 24h)')
+    .option(...yesOpt)
+    .action(async (o: { config: string; stream?: string; to?: string; yes: boolean }) => {
+      const { checkpointsSetCommand } = await import('./checkpoints.js');
+      exitCode = await checkpointsSetCommand(o, io);
+    });
+  checkpoints
+    .command('reset')
+    .description('remove one stream\'s cursor: it starts again from its configured start_from (refuses while a collector runs)')
+    .requiredOption(...journalConfigOpt)
+    .option(...streamOpt)
+    .option(...yesOpt)
+    .action(async (o: { config: string; stream?: string; yes: boolean }) => {
+      const { checkpointsResetCommand } = await import('./checkpoints.js');
+      exitCode = await checkpointsResetCommand(o, io);
+    });
+  checkpoints
+    .command('export')
+    .description('the cursors as JSON on stdout (to move an account to another pod: stop its old owner first)')
+    .requiredOption(...journalConfigOpt)
+    .option(...streamOpt)
+    .option('-a, --account <name>', 'only this account\'s cursors')
+    .action(async (o: { config: string; stream?: string; account?: string }) => {
+      endQuietlyWhenStdoutCloses();
+      const { checkpointsExportCommand } = await import('./checkpoints.js');
+      exitCode = await checkpointsExportCommand(o, io);
+    });
+  checkpoints
+    .command('import')
+    .description('write the cursors of an export into this journal, all or nothing (refuses while a collector runs)')
+    .argument('<file>', 'the export (- for stdin, with --yes)')
+    .requiredOption(...journalConfigOpt)
+    .option(...streamOpt)
+    .option('-a, --account <name>', 'only this account\'s cursors')
+    .option(...yesOpt)
+    .action(async (file: string, o: { config: string; stream?: string; account?: string; yes: boolean }) => {
+      const { checkpointsImportCommand } = await import('./checkpoints.js');
+      exitCode = await checkpointsImportCommand({ ...o, file }, io);
+    });
+
+  quarantine
+    .command('show')
+    .description('whole entries: where, why, the parser\'s words and the raw input kept')
+    .argument('<ids...>', 'entry ids from `quarantine list`')
+    .requiredOption('-c, --config <file>', 'config file (YAML): where the journal is')
+    .option('-o, --output <format>', 'text | json', 'text')
+    .action(async (ids: string[], o: { config: string; output: string }) => {
+      endQuietlyWhenStdoutCloses();
+      const { quarantineShowCommand } = await import('./quarantine.js');
+      exitCode = quarantineShowCommand({ ...o, ids }, io);
+    });
+  quarantine
+    .command('purge')
+    .description('remove entries for good (asks first; works while the collector runs)')
+    .argument('[ids...]', 'entry ids from `quarantine list`')
+    .requiredOption('-c, --config <file>', 'config file (YAML): where the journal is')
+    .option('--all', 'every entry (narrowed by --stream and --reason)', false)
+    .option('--stream <key>', 'only the entries of this stream key (e.g. corp/siem/receipt)')
+    .option('--reason <text>', 'only entries whose reason contains this text (any case)')
+    .option('-y, --yes', 'do not ask for confirmation (needed when stdin is not a terminal)', false)
+    .action(async (ids: string[], o: { config: string; all: boolean; yes: boolean; stream?: string; reason?: string }) => {
+      const { quarantinePurgeCommand } = await import('./quarantine.js');
+      exitCode = await quarantinePurgeCommand({ ...o, ids }, io);
+    });
+
   const dead = program
     .command('dead-letters')
     .description('events a sink\'s receiver rejected for good: inspect them, send them again once the cause is fixed, or remove them');
@@ -161,9 +267,10 @@ async function main(argv: string[]): Promise<number> {
     .option('--all', 'every entry (narrowed by --sink and --reason)', false)
     .option(...sinkOpt)
     .option(...reasonOpt)
-    .action(async (ids: string[], o: { config: string; all: boolean; sink?: string; reason?: string }) => {
+    .option('--no-wait', 'return at once instead of showing the re-sends\' progress while a collector runs')
+    .action(async (ids: string[], o: { config: string; all: boolean; wait: boolean; sink?: string; reason?: string }) => {
       const { deadLettersRetryCommand } = await import('./dead-letters.js');
-      exitCode = deadLettersRetryCommand({ ...o, ids }, io);
+      exitCode = await deadLettersRetryCommand({ ...o, ids }, io);
     });
   dead
     .command('purge')

@@ -1,9 +1,9 @@
-// `quarantine list|retry --config FILE`: what the collector set aside, and asking it to read quarantined files again.
+// `quarantine list|show|retry|purge --config FILE`: what the collector set aside, reading quarantined files again, removing entries.
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { ConfigError, describeError } from '../core/errors.js';
-import { readQuarantine, requestQuarantineRetry, type QuarantineRow } from '../journal/journal.js';
-import { println, type CommandIo } from './io.js';
+import { purgeQuarantine, readQuarantine, requestQuarantineRetry, selectQuarantine, type QuarantineFilter, type QuarantineRow } from '../journal/journal.js';
+import { confirmed, printable, println, type CommandIo } from './io.js';
 import { printConfigError } from './validate.js';
 
 /** The config of `file`, or undefined once its problems are printed. */
@@ -73,6 +73,115 @@ export function quarantineRetryCommand(o: { config: string; all: boolean; ids: r
     if (r.notRefetchable.length > 0) println(io.stderr, `not requested (a single record, nothing to fetch again): #${r.notRefetchable.join(', #')}`);
     if (r.unknown.length > 0) println(io.stderr, `no such entry: #${r.unknown.join(', #')}`);
     return r.unknown.length > 0 || r.notRefetchable.length > 0 ? 1 : 0;
+  } catch (err) {
+    println(io.stderr, `error: ${describeError(err)}`);
+    return 1;
+  }
+}
+
+/** `#12` or `12` → 12; undefined for anything else. */
+function entryId(s: string): number | undefined {
+  const n = Number(s.replace(/^#/, ''));
+  return Number.isSafeInteger(n) && n > 0 ? n : undefined;
+}
+
+/** The ids named on the command line, or undefined (after saying which are not ids). */
+function parseIds(args: readonly string[], io: CommandIo): number[] | undefined {
+  const bad = args.filter((a) => entryId(a) === undefined);
+  if (bad.length > 0) {
+    println(io.stderr, `error: not an entry id (see \`quarantine list\`): ${bad.map((b) => printable(b, 40)).join(', ')}`);
+    return undefined;
+  }
+  return args.map((a) => entryId(a) as number);
+}
+
+/** One entry as `--output json` writes it. */
+function jsonOf(r: QuarantineRow): Record<string, unknown> {
+  return {
+    id: r.id,
+    at: new Date(r.at).toISOString(),
+    stream: r.key,
+    reason: r.reason,
+    location: r.location,
+    detail: r.detail,
+    refetchable: r.refetchable,
+    retry: r.retry ?? null,
+    retry_note: r.retryNote ?? null,
+    raw: r.raw,
+  };
+}
+
+export function quarantineShowCommand(o: { config: string; ids: readonly string[]; output: string }, io: CommandIo): number {
+  if (o.output !== 'text' && o.output !== 'json') {
+    println(io.stderr, `error: --output must be text or json, got ${printable(o.output, 40)}`);
+    return 2;
+  }
+  const ids = parseIds(o.ids, io);
+  if (ids === undefined) return 2;
+  if (ids.length === 0) {
+    println(io.stderr, 'error: name the entries to show (ids from `quarantine list`)');
+    return 2;
+  }
+  const config = configOf(o.config, io);
+  if (config === undefined) return 1;
+  let got: ReturnType<typeof selectQuarantine>;
+  try {
+    got = selectQuarantine(config.data_dir, { ids }, ids.length);
+  } catch (err) {
+    println(io.stderr, `error: ${describeError(err)}`);
+    return 1;
+  }
+  const byId = new Map(got.rows.map((r) => [r.id, r]));
+  for (const id of ids) {
+    const r = byId.get(id);
+    if (r === undefined) continue;
+    if (o.output === 'json') {
+      println(io.stdout, JSON.stringify(jsonOf(r), null, 2));
+      continue;
+    }
+    println(io.stdout, `#${r.id}  quarantined ${new Date(r.at).toISOString()} by stream ${printable(r.key, 80)}`);
+    println(io.stdout, `  reason    ${printable(r.reason, 200)}`);
+    println(io.stdout, `  where     ${printable(r.location)}`);
+    println(io.stdout, `  detail    ${printable(r.detail)}`);
+    const state = r.retry === undefined ? (r.refetchable ? 'can be read again (`quarantine retry`)' : 'a record only: nothing to fetch again') : `retry ${r.retry}${r.retryNote === undefined ? '' : ` (${printable(r.retryNote)})`}`;
+    println(io.stdout, `  retry     ${state}`);
+    println(io.stdout, `  raw       ${r.raw === '' ? '(none kept)' : printable(r.raw)}`);
+  }
+  if (got.unknown.length > 0) {
+    println(io.stderr, `no such entry: #${got.unknown.join(', #')}`);
+    return 1;
+  }
+  return 0;
+}
+
+export async function quarantinePurgeCommand(o: { config: string; ids: readonly string[]; all: boolean; yes: boolean; stream?: string; reason?: string }, io: CommandIo): Promise<number> {
+  const ids = parseIds(o.ids, io);
+  if (ids === undefined) return 2;
+  if (ids.length > 0 && o.all) {
+    println(io.stderr, 'error: name entries or pass --all, not both');
+    return 2;
+  }
+  if (ids.length === 0 && !o.all) {
+    println(io.stderr, 'error: name the entries to remove (ids from `quarantine list`) or pass --all (narrowed by --stream and --reason)');
+    return 2;
+  }
+  const filter: QuarantineFilter = { ...(ids.length > 0 ? { ids } : {}), ...(o.stream !== undefined ? { key: o.stream } : {}), ...(o.reason !== undefined ? { reason: o.reason } : {}) };
+  const config = configOf(o.config, io);
+  if (config === undefined) return 1;
+  try {
+    const { total } = selectQuarantine(config.data_dir, filter, 0);
+    if (total === 0) {
+      println(io.stdout, 'removed 0 entries: no quarantine entry matches');
+      return ids.length > 0 ? 1 : 0;
+    }
+    if (!o.yes && !(await confirmed(io, `remove ${total} quarantine entr${total === 1 ? 'y' : 'ies'} for good?`))) return 1;
+    const r = purgeQuarantine(config.data_dir, filter);
+    println(io.stdout, `removed ${r.removed.length} entr${r.removed.length === 1 ? 'y' : 'ies'}`);
+    if (r.unknown.length > 0) {
+      println(io.stderr, `no such entry${o.stream !== undefined || o.reason !== undefined ? ' (with these filters)' : ''}: #${r.unknown.join(', #')}`);
+      return 1;
+    }
+    return 0;
   } catch (err) {
     println(io.stderr, `error: ${describeError(err)}`);
     return 1;

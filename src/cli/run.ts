@@ -48,10 +48,11 @@ export async function runCommand(file: string, io: CommandIo): Promise<number> {
 }
 
 /** Runs a collector until io.signal fires; shared by `run` and `demo`. */
-export async function runCollector(config: Config, logger: Logger, io: CommandIo, onStarted?: (c: Collector, status?: StatusServer) => void): Promise<number> {
+export async function runCollector(config: Config, logger: Logger, io: CommandIo, onStarted?: (c: Collector, status?: StatusServer) => void, command = 'run'): Promise<number> {
   let collector: Collector;
   try {
     collector = buildCollector(config, logger, {
+      command,
       // The log says it too; stderr is what a person starting the collector by hand reads.
       onSinkStopped: (sink, message) => {
         const i = config.sinks.findIndex((s) => s.name === sink);

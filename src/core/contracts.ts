@@ -196,6 +196,20 @@ export interface Source {
    * events (and anything still unusable in it) without touching the cursor. Throws when it still cannot be read.
    */
   refetch?(refetch: string, signal: AbortSignal): AsyncIterable<Pick<Batch, 'events' | 'quarantined'>>;
+  /**
+   * Optional (`checkpoints set`): the cursor from which this source collects everything from `timeMs` on. Absent
+   * when the API cannot start from a time (API 1.0 SIEM files are handed out by token only).
+   */
+  cursorFrom?(timeMs: number): CursorFrom;
+}
+
+/** A cursor made for a time, and what it means in the API's terms. */
+export interface CursorFrom {
+  cursor: Cursor;
+  /** Where collection really starts (a SIEM batch cursor starts at its day's beginning, a window source its overlap earlier). */
+  from: number;
+  /** The oldest time the API serves now: anything older is skipped (and said so in the log) when the source runs. */
+  oldest: number;
 }
 
 /** An event as read back from the journal for delivery: the document is already serialised. */

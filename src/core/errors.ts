@@ -21,6 +21,8 @@ export const ERROR_CODES = [
   'SPOOL_FAILED',
   'NORMALIZE_FAILED',
   'JOURNAL_FAILED',
+  /** A running collector holds the journal (its lock in data_dir): a command that changes cursors refuses. */
+  'JOURNAL_LOCKED',
   'SINK_RETRYABLE',
   'SINK_PERMANENT',
   /** The receiver refused a request for its size (HTTP 413, a Kafka message over the broker's limit). */

@@ -1021,6 +1021,20 @@ export class Journal {
     });
   }
 
+  /** Several cursors moved (or deleted, `undefined`) in one transaction: `checkpoints import` is all or nothing. */
+  setCursors(changes: readonly { key: string; cursor: string | undefined }[]): void {
+    this.guard('setCursors', () => {
+      this.db
+        .transaction(() => {
+          for (const c of changes) {
+            if (c.cursor === undefined) this.s.delCursor.run(c.key);
+            else this.s.upsertCursor.run(c.key, c.cursor, this.now());
+          }
+        })
+        .immediate();
+    });
+  }
+
   listCursors(): { key: string; cursor: string; updatedAt: number }[] {
     return this.guard('listCursors', () =>
       this.s.listCursors.all().map((r) => {
@@ -1566,6 +1580,145 @@ export function readQuarantine(dir: string, limit: number): QuarantineRow[] {
   }
 }
 
+/**
+ * Every stored cursor, with a plain read-only connection (works while the collector runs); empty when there is no
+ * journal yet.
+ */
+export function readCursors(dir: string): { key: string; cursor: string; updatedAt: number }[] {
+  if (!fs.existsSync(path.join(dir, FILE_NAME))) return [];
+  const { db } = openPlain(dir, true);
+  try {
+    return db
+      .prepare('SELECT key, cursor, updated_at FROM cursors ORDER BY key')
+      .raw()
+      .all()
+      .map((r) => {
+        const a = row(r);
+        return { key: str(a[0], 'key'), cursor: str(a[1], 'cursor'), updatedAt: num(a[2], 'updated_at') };
+      });
+  } finally {
+    db.close();
+  }
+}
+
+/** What the journal file itself says, for `status` (the running daemon's counters are not in it). */
+export interface JournalSummary {
+  /** Events held and the bytes their rows take (the budget counts these). */
+  events: number;
+  bytes: number;
+  /** Per sink with an offset: events journaled after it, and the oldest of them's event time. */
+  sinks: { name: string; backlog: number; oldestTime?: string }[];
+  quarantined: number;
+  /** Dead letters per sink, and their total. */
+  deadLetters: { sink: string; count: number }[];
+  cursors: { key: string; cursor: string; updatedAt: number }[];
+}
+
+/** The journal's own facts read with a plain read-only connection (works while the collector runs); undefined without a journal. */
+export function readJournalSummary(dir: string): JournalSummary | undefined {
+  if (!fs.existsSync(path.join(dir, FILE_NAME))) return undefined;
+  const { db } = openPlain(dir, true);
+  try {
+    // One read transaction: totals, offsets and counts from the same moment.
+    return db.transaction(() => {
+      const t = row(db.prepare('SELECT head_seq, head_cum, del_seq, del_cum FROM totals WHERE one = 1').raw().get());
+      const head = num(t[0], 'head_seq');
+      const delSeq = num(t[2], 'del_seq');
+      const timeOf = db.prepare('SELECT time FROM events WHERE seq = ?').pluck();
+      const sinks = db
+        .prepare('SELECT sink, seq FROM sink_offsets ORDER BY sink')
+        .raw()
+        .all()
+        .map((r) => {
+          const a = row(r);
+          const from = Math.max(num(a[1], 'seq'), delSeq);
+          const backlog = Math.max(0, head - from);
+          const time: unknown = backlog > 0 ? timeOf.get(from + 1) : undefined;
+          return { name: str(a[0], 'sink'), backlog, ...(typeof time === 'string' ? { oldestTime: time } : {}) };
+        });
+      return {
+        events: head - delSeq,
+        bytes: num(t[1], 'head_cum') - num(t[3], 'del_cum'),
+        sinks,
+        quarantined: num(db.prepare('SELECT count(*) FROM quarantine').pluck().get(), 'count'),
+        deadLetters: db
+          .prepare('SELECT sink, count(*) FROM dead_letter GROUP BY sink ORDER BY sink')
+          .raw()
+          .all()
+          .map((r) => {
+            const a = row(r);
+            return { sink: str(a[0], 'sink'), count: num(a[1], 'count') };
+          }),
+        cursors: db
+          .prepare('SELECT key, cursor, updated_at FROM cursors ORDER BY key')
+          .raw()
+          .all()
+          .map((r) => {
+            const a = row(r);
+            return { key: str(a[0], 'key'), cursor: str(a[1], 'cursor'), updatedAt: num(a[2], 'updated_at') };
+          }),
+      };
+    })();
+  } finally {
+    db.close();
+  }
+}
+
+/** Which quarantine entries `quarantine show|purge` act on: ids, a stream key, a reason (any case, contained); all given narrow. */
+export interface QuarantineFilter {
+  ids?: readonly number[];
+  key?: string;
+  reason?: string;
+}
+
+function quarantineWhere(f: QuarantineFilter): { sql: string; params: unknown[] } {
+  const parts: string[] = [];
+  const params: unknown[] = [];
+  if (f.ids !== undefined) {
+    parts.push('id IN (SELECT value FROM json_each(?))');
+    params.push(JSON.stringify(f.ids));
+  }
+  if (f.key !== undefined) {
+    parts.push('key = ?');
+    params.push(f.key);
+  }
+  if (f.reason !== undefined) {
+    parts.push('instr(lower(reason), lower(?)) > 0');
+    params.push(f.reason);
+  }
+  return { sql: parts.length === 0 ? '' : `WHERE ${parts.join(' AND ')}`, params };
+}
+
+/** Quarantine entries matching `filter`, newest first, at most `limit`, how many match in all, and ids not found. */
+export function selectQuarantine(dir: string, filter: QuarantineFilter, limit: number): { rows: QuarantineRow[]; total: number; unknown: number[] } {
+  const { db, version } = openPlain(dir, true);
+  try {
+    const w = quarantineWhere(filter);
+    const cols = version >= 3 ? QUARANTINE_COLUMNS : 'key, reason, detail, location, raw, at, id, 0, NULL, NULL';
+    const rows = db.prepare(`SELECT ${cols} FROM quarantine ${w.sql} ORDER BY id DESC LIMIT ?`).raw().all(...w.params, Math.max(0, Math.floor(limit))).map(quarantineRow);
+    const total = num(db.prepare(`SELECT count(*) FROM quarantine ${w.sql}`).pluck().get(...w.params), 'count');
+    const found = filter.ids === undefined ? [] : db.prepare(`SELECT id FROM quarantine ${w.sql}`).pluck().all(...w.params).map((v) => num(v, 'id'));
+    const seen = new Set(found);
+    return { rows, total, unknown: filter.ids === undefined ? [] : [...new Set(filter.ids)].filter((id) => !seen.has(id)) };
+  } finally {
+    db.close();
+  }
+}
+
+/** Deletes the quarantine entries matching `filter` (the collector may be running); the ids removed and those not found. */
+export function purgeQuarantine(dir: string, filter: QuarantineFilter): { removed: number[]; unknown: number[] } {
+  const { db } = openPlain(dir, false);
+  try {
+    const w = quarantineWhere(filter);
+    const removed = db.transaction(() => db.prepare(`DELETE FROM quarantine ${w.sql} RETURNING id`).pluck().all(...w.params).map((v) => num(v, 'id'))).immediate();
+    removed.sort((a, b) => a - b);
+    const seen = new Set(removed);
+    return { removed, unknown: filter.ids === undefined ? [] : [...new Set(filter.ids)].filter((id) => !seen.has(id)) };
+  } finally {
+    db.close();
+  }
+}
+
 /** Opens the journal file of `dir` with a plain connection of its own (the collector may be running). */
 function openPlain(dir: string, readonly: boolean): { db: Database.Database; file: string; version: number } {
   const file = path.join(dir, FILE_NAME);
@@ -1677,6 +1830,25 @@ export function requestDeadLetterRetry(dir: string, filter: DeadLetterFilter, si
       out.unknown = missing(filter, found);
     }).immediate();
     return out;
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * Where re-sends asked for by `dead-letters retry` stand: still waiting, sent (the sink's runner deletes an entry
+ * its receiver took), or rejected again (back without the request, with the receiver's new reason).
+ */
+export function deadLetterRetryProgress(dir: string, ids: readonly number[]): { waiting: number; sent: number; rejected: number } {
+  const { db } = openPlain(dir, true);
+  try {
+    let waiting = 0;
+    let present = 0;
+    for (const r of db.prepare('SELECT retry FROM dead_letter WHERE id IN (SELECT value FROM json_each(?))').pluck().all(JSON.stringify(ids))) {
+      present += 1;
+      if (r === 'requested') waiting += 1;
+    }
+    return { waiting, sent: new Set(ids).size - present, rejected: present - waiting };
   } finally {
     db.close();
   }

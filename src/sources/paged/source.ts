@@ -1,5 +1,5 @@
 // One source for every time-window API function: UTC windows with an overlap re-read, page tokens committed one page at a time.
-import type { Batch, Source } from '../../core/contracts.js';
+import type { Batch, CursorFrom, Source } from '../../core/contracts.js';
 import { ApiError, CollectorError, describeError, isAbort } from '../../core/errors.js';
 import { parseLines, type ParseJob, type ParsedLines } from '../parse/parse-lines.js';
 import type { ParsePool } from '../parse/parse-pool.js';
@@ -140,6 +140,13 @@ export class PagedSource implements Source {
       [this.spec.window.to]: formatMimecastDate(new Date(to)),
     };
     return { meta: { pagination }, data: [item] };
+  }
+
+  cursorFrom(timeMs: number): CursorFrom {
+    const from = floorSecond(timeMs);
+    // A stored cursor is read again from `from − overlap`, so the window really starts that much earlier.
+    const cursor: PagedCursor = { v: 1, from: iso(from) };
+    return { cursor: JSON.stringify(cursor), from: from - (this.o.overlapMs ?? DEFAULT_OVERLAP_MS), oldest: this.now() - this.spec.historyMs + HISTORY_MARGIN_MS };
   }
 
   async *pull(cursorText: string | undefined, signal: AbortSignal): AsyncGenerator<Batch> {

@@ -1,7 +1,7 @@
 // SIEM via API 2.0 batch mode: pages of pre-signed gzip NDJSON files, streamed, committed chunk by chunk.
 import { createGunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
-import { SIEM_API_TYPE, isCiType, type Batch, type NormalizedEvent, type Quarantined, type SiemLogType, type Source } from '../../core/contracts.js';
+import { SIEM_API_TYPE, isCiType, type Batch, type CursorFrom, type NormalizedEvent, type Quarantined, type SiemLogType, type Source } from '../../core/contracts.js';
 import { ApiError, CollectorError, describeError, isAbort } from '../../core/errors.js';
 import { ParsePool } from '../parse/parse-pool.js';
 import type { ParsedLines } from '../parse/parse-lines.js';
@@ -225,6 +225,13 @@ export class SiemBatchSource implements Source {
       throw err;
     }
     return parsePage(body, `GET ${path} type=${apiType}`);
+  }
+
+  /** The listing is asked for by day, so a cursor for a time starts at the beginning of its day (UTC). */
+  cursorFrom(timeMs: number): CursorFrom {
+    const start = formatDay(new Date(timeMs));
+    const cursor: SiemBatchCursor = { v: 1, start };
+    return { cursor: JSON.stringify(cursor), from: Date.parse(`${start}T00:00:00Z`), oldest: this.now() - RETENTION_MS };
   }
 
   async *pull(cursorText: string | undefined, signal: AbortSignal): AsyncGenerator<Batch> {

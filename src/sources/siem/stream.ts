@@ -1,5 +1,5 @@
 // SIEM via the API 2.0 stream endpoint: inline events, `@nextPage` cursor, the endpoint's 24-hour look-back.
-import { SIEM_API_TYPE, type Batch, type NormalizedEvent, type Quarantined, type SiemType, type Source } from '../../core/contracts.js';
+import { SIEM_API_TYPE, type Batch, type CursorFrom, type NormalizedEvent, type Quarantined, type SiemType, type Source } from '../../core/contracts.js';
 import { ApiError, CollectorError, describeError, isAbort } from '../../core/errors.js';
 import type { MimecastApi } from '../../mimecast/api.js';
 import type { Logger } from '../../telemetry/logger.js';
@@ -119,6 +119,11 @@ export class SiemStreamSource implements Source {
 
   private now(): number {
     return (this.o.now ?? Date.now)();
+  }
+
+  cursorFrom(timeMs: number): CursorFrom {
+    const cursor: SiemStreamCursor = { v: 1, start: new Date(timeMs).toISOString() };
+    return { cursor: JSON.stringify(cursor), from: timeMs, oldest: this.now() - STREAM_LOOKBACK_MS };
   }
 
   async *pull(cursorText: string | undefined, signal: AbortSignal): AsyncGenerator<Batch> {

@@ -1,16 +1,20 @@
 // Keeps only the SIEM types asked for: API 1.0 files carry every type, so the filter is ours.
-import type { Batch, NormalizedEvent, Source } from '../../core/contracts.js';
+import type { Batch, CursorFrom, NormalizedEvent, Source } from '../../core/contracts.js';
 
 export class SiemTypeFilter implements Source {
   readonly key: string;
   readonly account: string;
   readonly stream = 'siem' as const;
+  /** The inner source's, when it has one. */
+  readonly cursorFrom?: (timeMs: number) => CursorFrom;
   constructor(
     private readonly inner: Source,
     private readonly types: ReadonlySet<string>,
   ) {
     this.key = inner.key;
     this.account = inner.account;
+    const from = inner.cursorFrom;
+    if (from !== undefined) this.cursorFrom = (timeMs) => from.call(inner, timeMs);
   }
   private keep(events: readonly NormalizedEvent[]): NormalizedEvent[] {
     return events.filter((e) => {

@@ -1,6 +1,6 @@
 // Threat-intel feed (STIX files chained by X-Mc-Threat-Feed-Next-Token): one record per STIX object, streamed.
 import type { Readable } from 'node:stream';
-import type { Batch, NormalizedEvent, Quarantined, Source } from '../../core/contracts.js';
+import type { Batch, CursorFrom, NormalizedEvent, Quarantined, Source } from '../../core/contracts.js';
 import { describeError, isAbort } from '../../core/errors.js';
 import type { MimecastApi, RawResponse } from '../../mimecast/api.js';
 import { formatMimecastDate } from '../../normalize/time.js';
@@ -89,6 +89,11 @@ export class ThreatIntelSource implements Source {
 
   private now(): number {
     return (this.o.now ?? Date.now)();
+  }
+
+  cursorFrom(timeMs: number): CursorFrom {
+    const cursor: ThreatIntelCursor = { v: 1, start: new Date(timeMs).toISOString() };
+    return { cursor: JSON.stringify(cursor), from: timeMs, oldest: this.now() - FEED_LOOKBACK_MS };
   }
 
   async *pull(cursorText: string | undefined, signal: AbortSignal): AsyncGenerator<Batch> {
