@@ -1,5 +1,5 @@
-// The HTTP endpoints for operators: /healthz (process alive), /readyz (sources and sinks working), /status (JSON).
-import { createServer, type Server } from 'node:http';
+// The HTTP endpoints for operators: /healthz (process alive), /readyz (sources and sinks working), /status (JSON), /metrics.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AccountStatus } from '../app.js';
 import type { Pipeline } from '../core/pipeline.js';
 import type { Journal } from '../journal/journal.js';
@@ -51,6 +51,8 @@ export interface StatusServerOptions {
   unreadyAfterMs?: number;
   /** Per-account API state for /status (rate-limit pauses, HTTP counters). */
   accounts?: AccountStatusSource;
+  /** Answers GET /metrics (Prometheus text, `Collector.metrics.handle`); 404 when absent. */
+  metrics?: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
 export async function startStatusServer(listen: string, pipeline: Pipeline, journal: Journal, logger: Logger, options: StatusServerOptions = {}): Promise<StatusServer> {
@@ -68,12 +70,13 @@ export async function startStatusServer(listen: string, pipeline: Pipeline, jour
     };
     try {
       if (path === '/healthz') return send(200, { status: 'ok' });
+      if (path === '/metrics' && options.metrics !== undefined) return options.metrics(req, res);
       if (path === '/readyz') {
         const { ready, ...detail } = pipeline.readiness(options.unreadyAfterMs);
         return send(ready ? 200 : 503, { status: ready ? 'ready' : 'degraded', ...detail });
       }
       if (path === '/status' || path === '/') return send(200, statusSnapshot(pipeline, journal, accounts));
-      return send(404, { error: 'not found', endpoints: ['/healthz', '/readyz', '/status'] });
+      return send(404, { error: 'not found', endpoints: ['/healthz', '/readyz', '/status', ...(options.metrics === undefined ? [] : ['/metrics'])] });
     } catch (err) {
       logger.error({ err: err instanceof Error ? err.message : String(err) }, 'status endpoint failed');
       return send(500, { error: 'internal error' });
