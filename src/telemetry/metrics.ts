@@ -7,8 +7,8 @@ import { MeterProvider } from '@opentelemetry/sdk-metrics';
 /*
  * Cost: the delivery path runs at tens of thousands of events a second, so nothing here is called per event. Sources
  * record once per journaled batch, sinks once per send; an add() hashes its attribute set, so each recorder keeps
- * the attribute objects of its labels and the per-route counts of a batch are gathered by a run over its events
- * (events of one route come in runs in the journal). Gauges (lag, backlog, journal use) are read only when scraped.
+ * the attribute objects of its labels, and a batch's events are first counted per route (RouteCounter), then added
+ * once per route. Gauges (lag, backlog, journal use) are read only when scraped.
  * Label values are configuration (account, sink), stream and log-type names, reason and error codes, API paths and
  * HTTP statuses: never ids, addresses or free text.
  */
@@ -123,26 +123,59 @@ export function sourceLogType(key: string, account: string, stream: string): str
   return slash < 0 ? sub : sub.slice(0, slash);
 }
 
-/** Counts of `events` per route, skipping positions in `skip`: one add per route and batch, not per event. */
-function perRoute(events: readonly RoutedEvent[], skip: ReadonlySet<number> | undefined, add: (account: string, stream: string, logType: string, n: number) => void): void {
-  let account = '';
-  let stream = '';
-  let logType = '';
-  let n = 0;
-  for (let i = 0; i < events.length; i++) {
-    if (skip?.has(i) === true) continue;
-    const e = events[i] as RoutedEvent;
-    if (n > 0 && e.account === account && e.stream === stream && e.logType === logType) {
-      n++;
-      continue;
+/** One route's count within a batch, with the label set it is added under. */
+interface RouteCount {
+  readonly attrs: Attributes;
+  n: number;
+}
+
+/**
+ * Counts a batch's events per route, then adds each route's count once. Events of different log types are mixed in
+ * the journal (one SIEM file per type, interleaved), so a counter add per run of equal routes would still be close
+ * to one per event, and every add hashes its label set: instead each event only bumps a count found by three map
+ * lookups, skipped while the route repeats.
+ */
+class RouteCounter {
+  readonly #routes = new Map<string, Map<string, Map<string, RouteCount>>>();
+  readonly #touched: RouteCount[] = [];
+
+  constructor(
+    private readonly counter: Counter,
+    private readonly attrs: (account: string, stream: string, logType: string) => Attributes,
+  ) {}
+
+  add(events: readonly RoutedEvent[], skip?: ReadonlySet<number>): void {
+    let last: RouteCount | undefined;
+    let account = '';
+    let stream = '';
+    let logType = '';
+    for (let i = 0; i < events.length; i++) {
+      if (skip?.has(i) === true) continue;
+      const e = events[i] as RoutedEvent;
+      if (last === undefined || e.logType !== logType || e.stream !== stream || e.account !== account) {
+        account = e.account;
+        stream = e.stream;
+        logType = e.logType;
+        last = this.#route(account, stream, logType);
+      }
+      if (last.n++ === 0) this.#touched.push(last);
     }
-    if (n > 0) add(account, stream, logType, n);
-    account = e.account;
-    stream = e.stream;
-    logType = e.logType;
-    n = 1;
+    for (const r of this.#touched) {
+      this.counter.add(r.n, r.attrs);
+      r.n = 0;
+    }
+    this.#touched.length = 0;
   }
-  if (n > 0) add(account, stream, logType, n);
+
+  #route(account: string, stream: string, logType: string): RouteCount {
+    let byStream = this.#routes.get(account);
+    if (byStream === undefined) this.#routes.set(account, (byStream = new Map()));
+    let byType = byStream.get(stream);
+    if (byType === undefined) byStream.set(stream, (byType = new Map()));
+    let r = byType.get(logType);
+    if (r === undefined) byType.set(logType, (r = { attrs: this.attrs(account, stream, logType), n: 0 }));
+    return r;
+  }
 }
 
 /** Attribute objects kept per label set, so the SDK hashes a known object and no object is made per add. */
@@ -232,17 +265,14 @@ export class Metrics {
   /** The recorder of one sink. */
   sink(name: string): SinkMetrics {
     const attrs: Attributes = { sink: name };
-    const routes = new AttrCache();
     const codes = new AttrCache();
     const outcomes = new AttrCache();
-    const routed = (counter: Counter) => (account: string, stream: string, logType: string, n: number): void => {
-      counter.add(n, routes.get(`${account}\u0000${stream}\u0000${logType}`, () => ({ sink: name, account, stream, log_type: logType })));
-    };
-    const delivered = routed(this.#delivered);
-    const dead = routed(this.#deadLettered);
+    const route = (account: string, stream: string, logType: string): Attributes => ({ sink: name, account, stream, log_type: logType });
+    const delivered = new RouteCounter(this.#delivered, route);
+    const dead = new RouteCounter(this.#deadLettered, route);
     return {
-      delivered: (events, skip) => perRoute(events, skip, delivered),
-      deadLettered: (events) => perRoute(events, undefined, dead),
+      delivered: (events, skip) => delivered.add(events, skip),
+      deadLettered: (events) => dead.add(events),
       retried: (events, code) => {
         const c = code ?? 'UNKNOWN';
         this.#retriedEvents.add(events, attrs);
