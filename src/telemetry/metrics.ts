@@ -5,10 +5,11 @@ import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 
 /*
- * Cost: the delivery path runs at tens of thousands of events a second, so nothing here is called per event. Sources
- * record once per journaled batch, sinks once per send; an add() hashes its attribute set, so each recorder keeps
- * the attribute objects of its labels, and a batch's events are first counted per route (RouteCounter), then added
- * once per route. Gauges (lag, backlog, journal use) are read only when scraped.
+ * Cost: the delivery path runs at tens of thousands of events a second, so no instrument is called per event.
+ * Sources record once per journaled batch, sinks once per send; an add() hashes its attribute set, so each recorder
+ * keeps the attribute objects of its labels, and a batch's events are first counted per route (RouteCounter), then
+ * added once per route. Gauges (lag, backlog, journal use) are read only when scraped. In a bench:sinks profile
+ * (300k events) all of it takes under 0.1 s of the collector's ~6.5 CPU seconds.
  * Label values are configuration (account, sink), stream and log-type names, reason and error codes, API paths and
  * HTTP statuses: never ids, addresses or free text.
  */
