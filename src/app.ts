@@ -22,6 +22,7 @@ import { ParsePool } from './sources/parse/parse-pool.js';
 import { buildStreamSources } from './sources/registry.js';
 import { DEFAULT_MAX_RECORD_BYTES } from './sources/siem/batch.js';
 import type { Logger } from './telemetry/logger.js';
+import { collectorMetrics, NOOP_METRICS, sourceLogType, type CollectorMetrics, type Metrics, type MetricsSnapshot } from './telemetry/metrics.js';
 
 /** What /status shows per account: the credential's rate-limit pauses and its HTTP trouble counters. */
 export interface AccountStatus {
@@ -171,7 +172,7 @@ async function verifyV1(account: AccountV1Config, api: MimecastApi, signal: Abor
 }
 
 /** The account's client: API 2.0 (OAuth) or 1.0 (HMAC), each with its own HTTP agent and credential limiter. */
-export function createAccountClient(account: AccountConfig, logger: Logger): AccountClient {
+export function createAccountClient(account: AccountConfig, logger: Logger, metrics: Metrics = NOOP_METRICS): AccountClient {
   const ca = account.tls.ca_file !== undefined ? readFileSync(account.tls.ca_file, 'utf8') : undefined;
   const agent = createHttpAgent({
     rejectUnauthorized: account.tls.verify,
@@ -179,7 +180,7 @@ export function createAccountClient(account: AccountConfig, logger: Logger): Acc
     bodyTimeoutMs: account.request_timeout,
     headersTimeoutMs: account.request_timeout,
   });
-  const shared: SharedHttp = { agent, limiter: new CredentialLimiter(), stats: new HttpStats() };
+  const shared: SharedHttp = { agent, limiter: new CredentialLimiter(), stats: new HttpStats(metrics.api(account.name)) };
   let api: MimecastApi;
   let verify: (signal: AbortSignal) => Promise<void>;
   if (account.api === 'v2') {
@@ -275,6 +276,8 @@ export interface Collector {
   readonly journal: Journal;
   readonly pipeline: Pipeline;
   readonly clients: ReadonlyMap<string, AccountClient>;
+  /** The collector's instruments and their Prometheus exposition (GET /metrics). */
+  readonly metrics: CollectorMetrics;
   /** Per account: rate-limit pause and HTTP counters (for /status). */
   accountStatus(): AccountStatus[];
   /** Checks every account's credentials once (fail fast at start-up); API 1.0 regions are discovered here. */
@@ -308,6 +311,8 @@ export function buildCollector(config: Config, logger: Logger, hooks: CollectorH
     lock.release();
     throw err;
   }
+  const startedAt = Date.now();
+  const metrics = collectorMetrics();
   const clients = new Map<string, AccountClient>();
   const sources: SourceBinding[] = [];
   // Parsing and normalization run on worker threads, so the main thread is free for the journal and the sinks.
@@ -315,13 +320,14 @@ export function buildCollector(config: Config, logger: Logger, hooks: CollectorH
   const pool = new ParsePool({ maxRecordBytes: Math.max(DEFAULT_MAX_RECORD_BYTES, ...config.accounts.map((a) => a.streams.siem?.max_record_size ?? 0)) });
   try {
     for (const account of config.accounts) {
-      const client = createAccountClient(account, logger);
+      const client = createAccountClient(account, logger, metrics.metrics);
       clients.set(account.name, client);
       for (const source of buildSources(account, client.api, logger, { pool })) sources.push({ source, pollIntervalMs: account.poll_interval });
     }
   } catch (err) {
     void Promise.allSettled([...clients.values()].map((c) => c.close()));
     void pool.close();
+    void metrics.close();
     journal.close();
     lock.release();
     throw err;
@@ -334,14 +340,17 @@ export function buildCollector(config: Config, logger: Logger, hooks: CollectorH
     logger,
     shutdownTimeoutMs: config.shutdown_timeout,
     startSpreadMs: 2000,
+    metrics: metrics.metrics,
     ...(hooks.onSinkStopped === undefined ? {} : { onSinkStopped: hooks.onSinkStopped }),
   });
+  metrics.metrics.observe(() => metricsSnapshot(pipeline, journal, clients, startedAt));
   let stopped: Promise<void> | undefined;
   return {
     config,
     journal,
     pipeline,
     clients,
+    metrics,
     accountStatus() {
       return [...clients.values()].map((c) => c.status());
     },
@@ -366,9 +375,67 @@ export function buildCollector(config: Config, logger: Logger, hooks: CollectorH
         journal.close();
         await Promise.allSettled([...clients.values()].map((c) => c.close()));
         await pool.close();
+        await metrics.close();
         lock.release();
       })();
       return stopped;
     },
   };
+}
+
+/** What the metrics' gauges read at a scrape: sources' lag and cursor age, sinks' backlog, the journal's use. */
+function metricsSnapshot(pipeline: Pipeline, journal: Journal, clients: ReadonlyMap<string, AccountClient>, startedAt: number): MetricsSnapshot {
+  const now = Date.now();
+  // A scrape while the collector stops (journal closed) or while the journal fails still answers, without the series
+  // read from the journal: the failure itself is logged where it happens.
+  let open = journal.isOpen();
+  let committed = new Map<string, number>();
+  let dead = new Map<string, number>();
+  let quarantined: number | undefined;
+  try {
+    if (open) {
+      committed = new Map(journal.listCursors().map((c) => [c.key, c.updatedAt]));
+      dead = new Map(journal.deadLetterSummary(0).map((d) => [d.sink, d.count]));
+      quarantined = journal.quarantineCount();
+    }
+  } catch {
+    open = false;
+  }
+  const usage = journal.usage();
+  return {
+    now,
+    startedAt,
+    sources: pipeline.sources().map((s) => {
+      const newest = s.lastEventTime === undefined ? Number.NaN : Date.parse(s.lastEventTime);
+      return {
+        account: s.account,
+        stream: s.stream,
+        logType: sourceLogType(s.key, s.account, s.stream),
+        newestEventAt: Number.isNaN(newest) ? undefined : newest,
+        cursorAt: s.lastCaughtUpAt ?? committed.get(s.key),
+        consecutiveFailures: s.consecutiveFailures,
+      };
+    }),
+    sinks: pipeline.sinks().map((k) => ({
+      name: k.name,
+      backlog: open ? backlogOf(journal, k.name) : undefined,
+      inFlight: k.inFlight,
+      lastDeliveryAt: k.lastDeliveryAt,
+      failing: k.state === 'failed' || k.failingSince !== undefined,
+      deadLetters: open ? (dead.get(k.name) ?? 0) : undefined,
+    })),
+    accounts: [...clients.values()].map((c) => {
+      const st = c.status();
+      return { name: st.name, pauses: st.rate_limit.pauses, waitedMs: st.rate_limit.waited_ms };
+    }),
+    journal: { events: usage.events, bytes: usage.bytes, maxEvents: usage.max_events, maxBytes: usage.max_bytes, quarantined },
+  };
+}
+
+function backlogOf(journal: Journal, sink: string): number | undefined {
+  try {
+    return journal.backlog(sink).events;
+  } catch {
+    return undefined;
+  }
 }

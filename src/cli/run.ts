@@ -95,6 +95,7 @@ async function runBuilt(collector: Collector, config: Config, logger: Logger, io
       status = await startStatusServer(config.http.listen, collector.pipeline, collector.journal, logger, {
         unreadyAfterMs: config.http.unready_after,
         accounts: () => collector.accountStatus(),
+        metrics: collector.metrics.handle,
       });
       logger.info({ url: status.url }, 'status endpoints listening');
     } catch (err) {

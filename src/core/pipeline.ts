@@ -6,6 +6,7 @@ import { Slots, SourceRunner, type SourceBinding, type SourceStatus } from './so
 import { safeTimeout, Wakeup } from './util.js';
 import type { Journal } from '../journal/journal.js';
 import type { Logger } from '../telemetry/logger.js';
+import type { Metrics } from '../telemetry/metrics.js';
 
 export type { SinkBinding, SinkState, SinkStatus } from './sink-runner.js';
 export { SINK_PROBE_INTERVAL_MS } from './sink-runner.js';
@@ -25,6 +26,8 @@ export interface PipelineOptions {
   maxConcurrentBatches?: number;
   /** Told when a sink stops for a configuration problem (once per sink). */
   onSinkStopped?: (sink: string, message: string) => void;
+  /** Where sources and sinks count what they do (the collector's /metrics); nothing is counted when absent. */
+  metrics?: Metrics;
 }
 
 /** What /readyz reports: ready unless a sink stopped or has failed for too long, or a source keeps failing. */
@@ -68,7 +71,7 @@ export class Pipeline {
     setMaxListeners(listeners, stopSignal);
     const slots = new Slots(opts.maxConcurrentBatches ?? 8);
     this.sourceRunners = opts.sources.map(
-      (b) => new SourceRunner(b, { journal: opts.journal, logger: opts.logger, slots, newEvents, acked, signal: this.sourceAbort.signal }),
+      (b) => new SourceRunner(b, { journal: opts.journal, logger: opts.logger, slots, newEvents, acked, signal: this.sourceAbort.signal, metrics: opts.metrics }),
     );
     this.sinkRunners = opts.sinks.map(
       (b) =>
@@ -81,6 +84,7 @@ export class Pipeline {
           stopSignal,
           hardSignal: this.sinkAbort.signal,
           onStopped: opts.onSinkStopped,
+          metrics: opts.metrics,
         }),
     );
   }

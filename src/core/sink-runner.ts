@@ -6,6 +6,7 @@ import { SINK_RETRY, backoffDelay } from './retry.js';
 import { sleep, type Wakeup } from './util.js';
 import type { DeadLetterRow, Journal } from '../journal/journal.js';
 import type { Logger } from '../telemetry/logger.js';
+import { NOOP_METRICS, type Metrics, type SinkMetrics } from '../telemetry/metrics.js';
 
 /** How a sink groups events into one send (`batch` in its config). */
 export interface BatchLimits {
@@ -79,6 +80,8 @@ export interface SinkRunnerContext {
   hardSignal: AbortSignal;
   /** Told once when the sink stops for a configuration problem (the `run` command says so on stderr). */
   onStopped?: ((sink: string, message: string) => void) | undefined;
+  /** Where sends and their outcomes are counted; none when absent. */
+  metrics?: Metrics | undefined;
 }
 
 /** A batch handed to the sink, in journal order: its offset is acknowledged once it and every batch before it settled. */
@@ -120,6 +123,7 @@ export class SinkRunner {
   readonly status: SinkStatus;
   private readonly sink: Sink;
   private readonly log: Logger;
+  private readonly metrics: SinkMetrics;
   private readonly logTypes: ReadonlySet<string> | undefined;
   private readonly concurrency: number;
   /** Fires when the sink stops for good (configuration) or on the hard abort: in-flight sends give up. */
@@ -145,6 +149,7 @@ export class SinkRunner {
   ) {
     this.sink = binding.sink;
     this.log = ctx.logger.child({ sink: binding.sink.name });
+    this.metrics = (ctx.metrics ?? NOOP_METRICS).sink(binding.sink.name);
     this.logTypes = binding.logTypes === undefined ? undefined : new Set(binding.logTypes);
     this.concurrency = Math.max(1, Math.floor(binding.concurrency ?? 1));
     this.sendSignal = AbortSignal.any([ctx.hardSignal, this.own.signal]);
@@ -305,11 +310,13 @@ export class SinkRunner {
     while (pending.length > 0) {
       if (this.failed || this.sendSignal.aborted) return false;
       let result: SendResult | void;
+      const started = performance.now();
       try {
         if (st.state !== 'retrying') st.state = 'delivering';
         result = await this.sink.send(pending, this.sendSignal);
       } catch (err) {
         if (isAbort(err, this.sendSignal)) return false;
+        this.metrics.sendTime((performance.now() - started) / 1000, 'error');
         const code = isCollectorError(err) ? err.code : undefined;
         if (code === 'SINK_TOO_LARGE') {
           if (pending.length === 1) {
@@ -336,6 +343,9 @@ export class SinkRunner {
         continue;
       }
       const verdict = this.verdicts(result, pending.length);
+      const whole = verdict.retry.length === 0 && verdict.rejected.length === 0;
+      this.metrics.sendTime((performance.now() - started) / 1000, whole ? 'ok' : 'partial');
+      this.metrics.delivered(from, whole ? undefined : new Set([...verdict.retry, ...verdict.rejected].map((v) => v.index)));
       st.delivered += pending.length - verdict.retry.length - verdict.rejected.length;
       if (verdict.rejected.length > 0) this.deadLetter(verdict.rejected.map((v) => ({ event: from[v.index] as OutEvent, reason: v.reason })));
       if (verdict.retry.length === 0) {
@@ -376,6 +386,7 @@ export class SinkRunner {
   private noteSettled(attempts: number): void {
     const st = this.status;
     st.batches += 1;
+    this.metrics.settled();
     st.lastDeliveryAt = Date.now();
     if (st.failingSince !== undefined || attempts > 0) {
       if (st.failingSince !== undefined) this.log.info({ after_attempts: attempts }, 'sink recovered; delivery resumed');
@@ -392,6 +403,7 @@ export class SinkRunner {
   private async backoff(attempt: number, retryAfterMs: number | undefined, code: string | undefined, message: string, events: number, what: string): Promise<boolean> {
     const st = this.status;
     st.retries += 1;
+    this.metrics.retried(events, code);
     st.state = 'retrying';
     st.lastError = { at: Date.now(), message, ...(code !== undefined ? { code } : {}) };
     st.failingSince ??= st.lastError.at;
@@ -495,6 +507,7 @@ export class SinkRunner {
     });
     if (items.length === 0) return;
     this.ctx.journal.deadLetterEach(this.sink.name, items);
+    this.metrics.deadLettered(items.map((i) => i.event));
     const st = this.status;
     st.deadLettered += items.length;
     const reason = items[items.length - 1]?.reason ?? '';

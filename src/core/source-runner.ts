@@ -1,10 +1,11 @@
 // One source's polling loop into the journal: budget, slots, quarantine retries, backoff and its status.
-import type { Batch, Source, StreamName } from './contracts.js';
+import type { Batch, Quarantined, Source, StreamName } from './contracts.js';
 import { CollectorError, describeError, isAbort, isCollectorError } from './errors.js';
 import { API_RETRY, backoffDelay } from './retry.js';
 import { sleep, withJitter, type Wakeup } from './util.js';
 import type { AppendResult, Journal } from '../journal/journal.js';
 import type { Logger } from '../telemetry/logger.js';
+import { NOOP_METRICS, sourceLogType, type Metrics, type SourceMetrics } from '../telemetry/metrics.js';
 
 export interface SourceBinding {
   source: Source;
@@ -44,6 +45,13 @@ export class Slots {
   }
 }
 
+const NO_REASONS: readonly string[] = [];
+
+/** The reasons of a batch's quarantined records (usually none). */
+function reasonsOf(quarantined: readonly Quarantined[] | undefined): readonly string[] {
+  return quarantined === undefined || quarantined.length === 0 ? NO_REASONS : quarantined.map((q) => q.reason);
+}
+
 export type SourceState = 'starting' | 'polling' | 'idle' | 'paused' | 'backoff' | 'disabled' | 'stopped';
 
 export interface SourceStatus {
@@ -76,6 +84,8 @@ export interface SourceRunnerContext {
   acked: Wakeup;
   /** Fires when the pipeline stops. */
   signal: AbortSignal;
+  /** Where batches and failures are counted; none when absent. */
+  metrics?: Metrics | undefined;
 }
 
 /**
@@ -86,6 +96,7 @@ export interface SourceRunnerContext {
 export class SourceRunner {
   readonly status: SourceStatus;
   private readonly log: Logger;
+  private readonly metrics: SourceMetrics;
 
   constructor(
     private readonly binding: SourceBinding,
@@ -93,6 +104,7 @@ export class SourceRunner {
   ) {
     const { source } = binding;
     this.log = ctx.logger.child({ source: source.key });
+    this.metrics = (ctx.metrics ?? NOOP_METRICS).source(source.account, source.stream, sourceLogType(source.key, source.account, source.stream));
     this.status = {
       key: source.key,
       account: source.account,
@@ -158,6 +170,7 @@ export class SourceRunner {
             return;
           }
           st.consecutiveFailures += 1;
+          this.metrics.failed(code);
           const retryable = isCollectorError(err) ? err.retryable : true;
           const retryAfter = isCollectorError(err) ? err.retryAfterMs : undefined;
           // Permanent problems (bad credentials, no permission) are retried at the poll interval, not hammered.
@@ -191,6 +204,7 @@ export class SourceRunner {
       try {
         for await (const b of source.refetch(req.refetch, signal)) {
           const res = journal.appendRefetched(source.key, b.events, b.quarantined ?? []);
+          this.metrics.batch(b.events.length, reasonsOf(b.quarantined), res);
           got.inserted += res.inserted;
           got.duplicates += res.duplicates;
           got.quarantined += res.quarantined;
@@ -234,6 +248,7 @@ export class SourceRunner {
         }
         if (res === undefined) return true;
         const batch = step.value;
+        this.metrics.batch(batch.events.length, reasonsOf(batch.quarantined), res);
         st.events += res.inserted;
         st.duplicates += res.duplicates;
         st.quarantined += res.quarantined;

@@ -1351,6 +1351,11 @@ export class Journal {
     });
   }
 
+  /** False once close() was called: readers that may run after it (a metrics scrape) check first. */
+  isOpen(): boolean {
+    return !this.closed;
+  }
+
   /** Closes the database; safe to call more than once. */
   close(): void {
     if (this.closed) return;

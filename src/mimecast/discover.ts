@@ -59,6 +59,7 @@ export async function discoverRegion(email: string, opts: DiscoverOptions): Prom
 
   async function attempt(attemptSignal: AbortSignal): Promise<string> {
     let res: Dispatcher.ResponseData;
+    const started = performance.now();
     try {
       res = await request(base + PATH, {
         method: 'POST',
@@ -75,9 +76,12 @@ export async function discoverRegion(email: string, opts: DiscoverOptions): Prom
         signal: attemptSignal,
       });
     } catch (err) {
-      throw mapTransportError(err, call, signal);
+      const mapped = mapTransportError(err, call, signal);
+      if (mapped.code !== 'ABORTED') rules.stats.metrics.call(PATH, 0, (performance.now() - started) / 1000);
+      throw mapped;
     }
     const status = res.statusCode;
+    rules.stats.metrics.call(PATH, status, (performance.now() - started) / 1000);
     if (status < 200 || status >= 300) {
       const { summary, info } = describeErrorBody(await readErrorText(res.body));
       const wait = serverWait(status, res.headers, DEFAULT_WAIT_BOUNDS);

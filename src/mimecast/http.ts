@@ -2,6 +2,7 @@
 import { ApiError } from '../core/errors.js';
 import { safeTimeout, type SafeTimer } from '../core/util.js';
 import type { Logger } from '../telemetry/logger.js';
+import { NOOP_METRICS, type ApiMetrics } from '../telemetry/metrics.js';
 
 export { createHttpAgent, HTTP_DEFAULTS, type HttpAgentOptions } from '../core/http-agent.js';
 
@@ -22,6 +23,9 @@ export class HttpStats {
   deadlinesHit = 0;
   waitsClamped = 0;
   redirectsFollowed = 0;
+
+  /** `metrics`: where every exchange and token request of the account is counted (/metrics); nowhere by default. */
+  constructor(readonly metrics: ApiMetrics = NOOP_METRICS.api('')) {}
 
   snapshot(): HttpStatsSnapshot {
     return { deadlines_hit: this.deadlinesHit, waits_clamped: this.waitsClamped, redirects_followed: this.redirectsFollowed };

@@ -31,7 +31,8 @@ interface CachedToken {
   expiresAt: number;
 }
 
-const TOKEN_CALL = 'POST /oauth/token';
+const TOKEN_PATH = '/oauth/token';
+const TOKEN_CALL = `POST ${TOKEN_PATH}`;
 /** Mimecast's tokens live 1799 s; used when a reply forgets expires_in. */
 const DEFAULT_LIFETIME_S = 1_800;
 /** An old token is only used as a stop-gap while it has at least this much life left. */
@@ -163,16 +164,26 @@ export class TokenProvider {
         ...(this.#agent === undefined ? {} : { dispatcher: this.#agent }),
       });
     } catch (err) {
-      throw mapTransportError(err, TOKEN_CALL, undefined);
+      const mapped = mapTransportError(err, TOKEN_CALL, undefined);
+      if (!signal.aborted) {
+        this.#rules.stats.metrics.call(TOKEN_PATH, 0, (performance.now() - started) / 1000);
+        this.#rules.stats.metrics.tokenRefresh(false);
+      }
+      throw mapped;
     }
     const status = res.statusCode;
-    this.#log.debug({ method: 'POST', path: '/oauth/token', status, ms: Math.round(performance.now() - started) }, 'mimecast request');
-    if (status !== 200) throw await this.#failure(res);
+    this.#log.debug({ method: 'POST', path: TOKEN_PATH, status, ms: Math.round(performance.now() - started) }, 'mimecast request');
+    this.#rules.stats.metrics.call(TOKEN_PATH, status, (performance.now() - started) / 1000);
+    if (status !== 200) {
+      this.#rules.stats.metrics.tokenRefresh(false);
+      throw await this.#failure(res);
+    }
 
     let text: string;
     try {
       text = await readBodyText(res.body, 1024 * 1024, TOKEN_CALL, status);
     } catch (err) {
+      this.#rules.stats.metrics.tokenRefresh(false);
       throw mapTransportError(err, TOKEN_CALL, undefined);
     }
     let parsed: unknown;
@@ -184,6 +195,7 @@ export class TokenProvider {
     const record = typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : {};
     const token = record['access_token'];
     if (typeof token !== 'string' || token.length === 0) {
+      this.#rules.stats.metrics.tokenRefresh(false);
       throw new ApiError('API_BAD_RESPONSE', `Mimecast token reply from ${this.tokenUrl} has no access_token`, TOKEN_CALL, {
         status,
         retryable: true,
@@ -196,6 +208,7 @@ export class TokenProvider {
     const now = this.#now();
     const fresh: CachedToken = { token, refreshAt: now + refreshAfterMs, expiresAt: now + lifetimeMs };
     this.#cached = fresh;
+    this.#rules.stats.metrics.tokenRefresh(true);
     return fresh;
   }
 

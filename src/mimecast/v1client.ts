@@ -249,9 +249,11 @@ export class MimecastV1Client implements MimecastApi {
       } catch (err) {
         const mapped = mapTransportError(deadline.map(err), call, signal);
         this.#log.debug({ method: 'POST', path, status: 0, ms: Math.round(performance.now() - started), code: mapped.code }, 'mimecast request');
+        if (mapped.code !== 'ABORTED') this.#rules.stats.metrics.call(path, 0, (performance.now() - started) / 1000);
         throw mapped;
       }
       const status = res.statusCode;
+      this.#rules.stats.metrics.call(path, status, (performance.now() - started) / 1000);
       this.#log.debug({ method: 'POST', path, status, ms: Math.round(performance.now() - started), reqId: signed['x-mc-req-id'] }, 'mimecast request');
       const errorBody = async (): Promise<ReturnType<typeof describeErrorBody>> => {
         const text = await readErrorText(res.body);

@@ -311,10 +311,12 @@ export class MimecastV2Client implements MimecastApi {
       } catch (err) {
         const mapped = mapTransportError(deadline.map(err), call, signal);
         this.#log.debug({ method, path, status: 0, ms: Math.round(performance.now() - started), code: mapped.code }, 'mimecast request');
+        if (mapped.code !== 'ABORTED') this.#rules.stats.metrics.call(path, 0, (performance.now() - started) / 1000);
         throw mapped;
       }
       const status = res.statusCode;
       this.#log.debug({ method, path, status, ms: Math.round(performance.now() - started) }, 'mimecast request');
+      this.#rules.stats.metrics.call(path, status, (performance.now() - started) / 1000);
       const errorBody = async (): Promise<ReturnType<typeof describeErrorBody>> => {
         const text = await readErrorText(res.body);
         deadline.throwIfExpired();
@@ -376,6 +378,8 @@ export interface DownloadDeps {
 /** Redirects followed for one blob download before giving up. */
 export const MAX_REDIRECTS = 5;
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
+/** The `endpoint` label of file transfers (their URLs are pre-signed, one per file). */
+const DOWNLOAD_ENDPOINT = 'download';
 
 /** `GET https://host/path`: a URL as messages name it, without its query (a pre-signed query is a credential). */
 function describeUrl(url: URL): string {
@@ -411,9 +415,13 @@ export async function downloadUrl(url: string, deps: DownloadDeps, signal?: Abor
               signal: deadline.signal,
             });
           } catch (err) {
-            throw mapTransportError(deadline.map(err), call, signal);
+            const mapped = mapTransportError(deadline.map(err), call, signal);
+            if (mapped.code !== 'ABORTED') deps.rules.stats.metrics.call(DOWNLOAD_ENDPOINT, 0, (performance.now() - started) / 1000);
+            throw mapped;
           }
           const status = res.statusCode;
+          // Pre-signed URLs are credentials and differ per file: one label for every transfer.
+          deps.rules.stats.metrics.call(DOWNLOAD_ENDPOINT, status, (performance.now() - started) / 1000);
           log.debug(
             { method: 'GET', host: target.host, path: target.pathname, status, ms: Math.round(performance.now() - started), hop },
             'blob request',

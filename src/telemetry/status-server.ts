@@ -1,5 +1,5 @@
-// The HTTP endpoints for operators: /healthz (loop alive, journal writable), /readyz (config, credentials, sinks), /status (JSON), / (the page).
-import { createServer, type Server } from 'node:http';
+// The HTTP endpoints for operators: /healthz (loop alive, journal writable), /readyz (config, credentials, sinks), /status (JSON), / (the page), /metrics.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AccountStatus } from '../app.js';
 import { DEFAULT_UNREADY_AFTER_MS, type Pipeline, type Readiness } from '../core/pipeline.js';
 import type { Journal } from '../journal/journal.js';
@@ -92,6 +92,8 @@ export interface StatusServerOptions {
   history?: { intervalMs?: number; capacity?: number };
   /** The event-loop monitor's limits (defaults in health.ts); tests use shorter ones. */
   loop?: { intervalMs?: number; limitMs?: number; windowMs?: number };
+  /** Answers GET /metrics (Prometheus text, `Collector.metrics.handle`); 404 when absent. */
+  metrics?: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
 export async function startStatusServer(listen: string, pipeline: Pipeline, journal: Journal, logger: Logger, options: StatusServerOptions = {}): Promise<StatusServer> {
@@ -121,13 +123,14 @@ export async function startStatusServer(listen: string, pipeline: Pipeline, jour
         void healthz(loop, journal).then((h) => send(h.status === 'ok' ? 200 : 503, h), failed);
         return;
       }
+      if (path === '/metrics' && options.metrics !== undefined) return options.metrics(req, res);
       if (path === '/readyz') return send(...readyz(pipeline, accounts, unreadyAfter));
       if (path === '/status') return send(200, statusSnapshot(pipeline, journal, accounts, { history, unreadyAfterMs: unreadyAfter }));
       if (path === '/') {
         res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(STATUS_PAGE_HTML), 'cache-control': 'no-store' });
         return res.end(STATUS_PAGE_HTML);
       }
-      return send(404, { error: 'not found', endpoints: ['/', '/healthz', '/readyz', '/status'] });
+      return send(404, { error: 'not found', endpoints: ['/', '/healthz', '/readyz', '/status', ...(options.metrics === undefined ? [] : ['/metrics'])] });
     } catch (err) {
       return failed(err);
     }
