@@ -1,8 +1,8 @@
 // `checkpoints` from the operator's side: the built CLI against a collector run on the simulator, stopped, its cursor
 // moved back an hour and more, run again — the hour is fetched again and the journal's dedup keeps the file sink free
 // of duplicates. Plus each subcommand's output and refusals (unknown stream, bad time, no terminal, daemon running).
+import { freePort } from '../src/testkit/free-port.js';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,15 +18,6 @@ let output: string;
 let manifests: string;
 let port: number;
 let daemon: Child | undefined;
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
-  const addr = srv.address();
-  await new Promise<void>((r) => srv.close(() => r()));
-  if (addr === null || typeof addr !== 'object') throw new Error('no port');
-  return addr.port;
-}
 
 interface SourceStatus {
   key: string;

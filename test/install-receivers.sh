@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real receivers and tools the tests run against, each only when missing or out of date (quick then):
 # OpenSearch and Apache Kafka from Maven Central jars (.cache/, ~/.m2), Debian's rsyslog (+ its TLS driver) and
-# kubectl with apt-get when run as root. `npm test` runs it first (pretest) and goes on whatever happens, so the
+# kubectl and chromium (the status page browser test) with apt-get when run as root. `npm test` runs it first (pretest) and goes on whatever happens, so the
 # tests that need a missing piece fail saying what is missing; `.ci/run` runs it with --strict: exit 1 if any failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."

@@ -1,7 +1,7 @@
 // The operator commands `status`, `quarantine show|purge` and `check` from the operator's side: the built CLI against a
 // collector running on the simulator (and stopped), a journal holding quarantine entries, sinks that answer or not.
+import { freePort } from '../src/testkit/free-port.js';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -20,15 +20,6 @@ let output: string;
 let manifests: string;
 let port: number;
 let daemon: Child | undefined;
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
-  const addr = srv.address();
-  await new Promise<void>((r) => srv.close(() => r()));
-  if (addr === null || typeof addr !== 'object') throw new Error('no port');
-  return addr.port;
-}
 
 interface StatusJson {
   daemon: { running: boolean; pid: number | null; answered: boolean; note: string | null };

@@ -4,7 +4,7 @@ import { describeError } from '../core/errors.js';
 import { deadLetterRetryProgress, purgeDeadLetters, readDeadLetters, requestDeadLetterRetry, type DeadLetterFilter, type DeadLetterRow } from '../journal/journal.js';
 import { describeHolder, journalHolder } from '../journal/lock.js';
 import { setTimeout as delay } from 'node:timers/promises';
-import { printable, println, readAnswer, type CommandIo } from './io.js';
+import { parseIds, printable, println, readAnswer, type CommandIo } from './io.js';
 import { configOf } from './quarantine.js';
 
 /** Exit codes: done, failed (the message says what), the command line was wrong. */
@@ -18,21 +18,6 @@ export interface SelectOptions {
   reason?: string;
 }
 
-/** `#12` or `12` → 12; undefined for anything else. */
-function entryId(s: string): number | undefined {
-  const n = Number(s.replace(/^#/, ''));
-  return Number.isSafeInteger(n) && n > 0 ? n : undefined;
-}
-
-/** The ids named on the command line, or undefined (after saying which are not ids). */
-function parseIds(args: readonly string[], io: CommandIo): number[] | undefined {
-  const bad = args.filter((a) => entryId(a) === undefined);
-  if (bad.length > 0) {
-    println(io.stderr, `error: not an entry id (see \`dead-letters list\`): ${bad.map((b) => printable(b, 40)).join(', ')}`);
-    return undefined;
-  }
-  return args.map((a) => entryId(a) as number);
-}
 
 function filterOf(o: SelectOptions, ids?: readonly number[]): DeadLetterFilter {
   return { ...(ids !== undefined && ids.length > 0 ? { ids } : {}), ...(o.sink !== undefined ? { sink: o.sink } : {}), ...(o.reason !== undefined ? { reason: o.reason } : {}) };
@@ -148,7 +133,7 @@ export function deadLettersShowCommand(o: { config: string; ids: readonly string
     println(io.stderr, `error: --output must be text or json, got ${printable(o.output, 40)}`);
     return USAGE;
   }
-  const ids = parseIds(o.ids, io);
+  const ids = parseIds(o.ids, io, 'dead-letters list');
   if (ids === undefined) return USAGE;
   if (ids.length === 0) {
     println(io.stderr, 'error: name the entries to show (ids from `dead-letters list`)');
@@ -191,7 +176,7 @@ export function deadLettersShowCommand(o: { config: string; ids: readonly string
 
 /** The entries a retry or purge acts on: ids, or --all; --sink and --reason narrow either. */
 function selection(o: SelectOptions & { all: boolean; ids: readonly string[] }, verb: string, io: CommandIo): DeadLetterFilter | undefined {
-  const ids = parseIds(o.ids, io);
+  const ids = parseIds(o.ids, io, 'dead-letters list');
   if (ids === undefined) return undefined;
   if (ids.length > 0 && o.all) {
     println(io.stderr, 'error: name entries or pass --all, not both');

@@ -82,3 +82,19 @@ export async function confirmed(io: CommandIo, question: string): Promise<boolea
   println(io.stdout, 'not confirmed: nothing changed (--yes skips the question)');
   return false;
 }
+
+/** `#12` or `12` → 12; undefined for anything else. */
+function entryId(s: string): number | undefined {
+  const n = Number(s.replace(/^#/, ''));
+  return Number.isSafeInteger(n) && n > 0 ? n : undefined;
+}
+
+/** The entry ids named on the command line (`12`, `#12`), or undefined after saying which are not ids and where to find them (`listCommand`). */
+export function parseIds(args: readonly string[], io: Pick<CommandIo, 'stderr'>, listCommand: string): number[] | undefined {
+  const bad = args.filter((a) => entryId(a) === undefined);
+  if (bad.length > 0) {
+    println(io.stderr, `error: not an entry id (see \`${listCommand}\`): ${bad.map((b) => printable(b, 40)).join(', ')}`);
+    return undefined;
+  }
+  return args.map((a) => entryId(a) as number);
+}

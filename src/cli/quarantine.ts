@@ -3,7 +3,7 @@ import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { ConfigError, describeError } from '../core/errors.js';
 import { purgeQuarantine, readQuarantine, requestQuarantineRetry, selectQuarantine, type QuarantineFilter, type QuarantineRow } from '../journal/journal.js';
-import { confirmed, printable, println, type CommandIo } from './io.js';
+import { confirmed, parseIds, printable, println, type CommandIo } from './io.js';
 import { printConfigError } from './validate.js';
 
 /** The config of `file`, or undefined once its problems are printed. */
@@ -79,21 +79,6 @@ export function quarantineRetryCommand(o: { config: string; all: boolean; ids: r
   }
 }
 
-/** `#12` or `12` → 12; undefined for anything else. */
-function entryId(s: string): number | undefined {
-  const n = Number(s.replace(/^#/, ''));
-  return Number.isSafeInteger(n) && n > 0 ? n : undefined;
-}
-
-/** The ids named on the command line, or undefined (after saying which are not ids). */
-function parseIds(args: readonly string[], io: CommandIo): number[] | undefined {
-  const bad = args.filter((a) => entryId(a) === undefined);
-  if (bad.length > 0) {
-    println(io.stderr, `error: not an entry id (see \`quarantine list\`): ${bad.map((b) => printable(b, 40)).join(', ')}`);
-    return undefined;
-  }
-  return args.map((a) => entryId(a) as number);
-}
 
 /** One entry as `--output json` writes it. */
 function jsonOf(r: QuarantineRow): Record<string, unknown> {
@@ -116,7 +101,7 @@ export function quarantineShowCommand(o: { config: string; ids: readonly string[
     println(io.stderr, `error: --output must be text or json, got ${printable(o.output, 40)}`);
     return 2;
   }
-  const ids = parseIds(o.ids, io);
+  const ids = parseIds(o.ids, io, 'quarantine list');
   if (ids === undefined) return 2;
   if (ids.length === 0) {
     println(io.stderr, 'error: name the entries to show (ids from `quarantine list`)');
@@ -155,7 +140,7 @@ export function quarantineShowCommand(o: { config: string; ids: readonly string[
 }
 
 export async function quarantinePurgeCommand(o: { config: string; ids: readonly string[]; all: boolean; yes: boolean; stream?: string; reason?: string }, io: CommandIo): Promise<number> {
-  const ids = parseIds(o.ids, io);
+  const ids = parseIds(o.ids, io, 'quarantine list');
   if (ids === undefined) return 2;
   if (ids.length > 0 && o.all) {
     println(io.stderr, 'error: name entries or pass --all, not both');

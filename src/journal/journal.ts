@@ -1677,21 +1677,7 @@ export interface QuarantineFilter {
 }
 
 function quarantineWhere(f: QuarantineFilter): { sql: string; params: unknown[] } {
-  const parts: string[] = [];
-  const params: unknown[] = [];
-  if (f.ids !== undefined) {
-    parts.push('id IN (SELECT value FROM json_each(?))');
-    params.push(JSON.stringify(f.ids));
-  }
-  if (f.key !== undefined) {
-    parts.push('key = ?');
-    params.push(f.key);
-  }
-  if (f.reason !== undefined) {
-    parts.push('instr(lower(reason), lower(?)) > 0');
-    params.push(f.reason);
-  }
-  return { sql: parts.length === 0 ? '' : `WHERE ${parts.join(' AND ')}`, params };
+  return rowsWhere(f.ids, 'key', f.key, f.reason);
 }
 
 /** Quarantine entries matching `filter`, newest first, at most `limit`, how many match in all, and ids not found. */
@@ -1744,20 +1730,28 @@ function openPlain(dir: string, readonly: boolean): { db: Database.Database; fil
 
 /** The WHERE clause (and its parameters) selecting the dead letters of `f`. */
 function deadWhere(f: DeadLetterFilter): { sql: string; params: unknown[] } {
+  return rowsWhere(f.ids, 'sink', f.sink, f.reason);
+}
+
+/**
+ * The WHERE clause of an operator's selection of quarantine or dead-letter rows: these ids, this value of `column`
+ * (the stream key or the sink), a reason holding `reason` in any case; each part only when given.
+ */
+function rowsWhere(ids: readonly number[] | undefined, column: 'key' | 'sink', value: string | undefined, reason: string | undefined): { sql: string; params: unknown[] } {
   const parts: string[] = [];
   const params: unknown[] = [];
-  if (f.ids !== undefined) {
+  if (ids !== undefined) {
     // One parameter however many ids, so no limit on bound variables applies.
     parts.push('id IN (SELECT value FROM json_each(?))');
-    params.push(JSON.stringify(f.ids));
+    params.push(JSON.stringify(ids));
   }
-  if (f.sink !== undefined) {
-    parts.push('sink = ?');
-    params.push(f.sink);
+  if (value !== undefined) {
+    parts.push(`${column} = ?`);
+    params.push(value);
   }
-  if (f.reason !== undefined) {
+  if (reason !== undefined) {
     parts.push('instr(lower(reason), lower(?)) > 0');
-    params.push(f.reason);
+    params.push(reason);
   }
   return { sql: parts.length === 0 ? '' : `WHERE ${parts.join(' AND ')}`, params };
 }
