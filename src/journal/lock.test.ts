@@ -33,13 +33,16 @@ describe('daemon lock', () => {
     const dir = mkdtempSync(join(tmpdir(), 'mc-lock-'));
     // The compiled module (npm run build), so the child takes the lock exactly as the daemon does.
     const lockModule = join(import.meta.dirname, '../../dist/journal/lock.js');
+    // The lock is kept referenced, as the daemon keeps it; a collection first (a dropped lock object is closed by
+    // its finalizer and the lock goes with it: Node 24 collected one while this test looked).
     const script = `
       const { acquireDaemonLock } = await import(${JSON.stringify(lockModule)});
-      acquireDaemonLock(${JSON.stringify(dir)}, { command: 'run' });
+      globalThis.heldLock = acquireDaemonLock(${JSON.stringify(dir)}, { command: 'run' });
+      globalThis.gc();
       process.stdout.write('held\\n');
       setInterval(() => {}, 1000);
     `;
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
     await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
     expect(journalHolder(dir)?.holder?.pid).toBe(child.pid);
     const exited = new Promise((resolve) => child.once('exit', resolve));
