@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Collector } from '../src/app.js';
-import { severityOf } from '../src/normalize/cef.js';
+import { severityOf } from '../src/normalize/severity.js';
 import { leefTime } from '../src/normalize/leef.js';
 import { startSimulator, type RunningSimulator } from '../src/simulator/index.js';
 import { syslogSeverity } from '../src/sinks/syslog/format.js';

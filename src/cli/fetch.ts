@@ -9,7 +9,7 @@ import { SIEM_TYPES, STREAM_NAMES, type NormalizedEvent, type StreamName } from 
 import { ConfigError, describeError, isAbort, isCollectorError } from '../core/errors.js';
 import { DEFAULT_FILE_RETRY_SPAN_MS } from '../core/retry.js';
 import { sleep } from '../core/util.js';
-import { pick, text } from '../normalize/cef.js';
+import { pick, text } from '../normalize/ecs.js';
 import { parseTime } from '../normalize/time.js';
 import { createLogger, type Logger } from '../telemetry/logger.js';
 import { println, type CommandIo } from './io.js';

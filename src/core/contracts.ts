@@ -104,6 +104,11 @@ export interface NormalizedEvent {
   /** `mimecast.log_type` (e.g. `receipt`, `url_protect`, `audit`): kept beside the document so sinks can route on it
    *  without parsing the document. */
   logType?: string | undefined;
+  /**
+   * Severity 0–10 (the CEF/LEEF scale; normalize/severity.ts) from the event's verdict, computed when it is
+   * normalized and journaled beside the document, so a sink that needs it (syslog's PRI) does not parse documents.
+   */
+  severity?: number | undefined;
 }
 
 /** An event held as its serialised document (text, or UTF-8 bytes from the parse worker): the document object is
@@ -117,6 +122,7 @@ export class SerializedEvent implements NormalizedEvent {
     private readonly body: string | Buffer,
     readonly timeMissing?: boolean,
     readonly logType?: string,
+    readonly severity?: number,
   ) {}
   get json(): string {
     return typeof this.body === 'string' ? this.body : this.body.toString('utf8');
@@ -221,6 +227,8 @@ export interface OutEvent {
   readonly time: string;
   /** `mimecast.log_type`; '' for events journaled before it was kept beside the document. */
   readonly logType: string;
+  /** The event's severity 0–10 (NormalizedEvent.severity); undefined for events journaled before it was kept. */
+  readonly severity?: number | undefined;
   /** The document's length in UTF-8 bytes. */
   readonly size: number;
   /**
@@ -234,9 +242,15 @@ export interface OutEvent {
   readonly json: string;
 }
 
-/** The journal's OutEvent: holds the document's bytes (or its text); the other form is made only when asked for. */
+/**
+ * The journal's OutEvent: holds the document's bytes (or its text); the other form is made only when asked for.
+ * The bytes may be a range of a larger buffer (a journal block, a tail-cache slab): `bytes` makes a view of it only
+ * when asked, so a sink that builds its request with `writeTo` costs no object per event for them (a batch in
+ * flight keeps its events alive long enough for each such object to reach V8's old generation).
+ */
 export class StoredEvent implements OutEvent {
   readonly size: number;
+  private readonly off: number;
   constructor(
     readonly seq: number,
     readonly id: string,
@@ -245,19 +259,23 @@ export class StoredEvent implements OutEvent {
     readonly time: string,
     private readonly body: Buffer | string,
     readonly logType: string = '',
-    /** The UTF-8 length of a text body, when already known (SQLite's length() of the stored bytes). */
-    size?: number,
+    readonly severity?: number,
+    /** With a Buffer body: where the document starts in it, and its length (default: the whole buffer). */
+    off?: number,
+    len?: number,
   ) {
-    this.size = size ?? (typeof body === 'string' ? Buffer.byteLength(body, 'utf8') : body.length);
+    this.off = off ?? 0;
+    this.size = typeof body === 'string' ? Buffer.byteLength(body, 'utf8') : (len ?? body.length - this.off);
   }
   get bytes(): Buffer {
-    return typeof this.body === 'string' ? Buffer.from(this.body, 'utf8') : this.body;
+    if (typeof this.body === 'string') return Buffer.from(this.body, 'utf8');
+    return this.off === 0 && this.size === this.body.length ? this.body : this.body.subarray(this.off, this.off + this.size);
   }
   get json(): string {
-    return typeof this.body === 'string' ? this.body : this.body.toString('utf8');
+    return typeof this.body === 'string' ? this.body : this.body.toString('utf8', this.off, this.off + this.size);
   }
   writeTo(target: Buffer, offset: number): number {
-    return typeof this.body === 'string' ? target.write(this.body, offset, 'utf8') : this.body.copy(target, offset);
+    return typeof this.body === 'string' ? target.write(this.body, offset, 'utf8') : this.body.copy(target, offset, this.off, this.off + this.size);
   }
 }
 

@@ -334,8 +334,10 @@ describe('journal dedup store', () => {
     opened.splice(0).forEach((x) => x.close());
 
     // The same file as version 1 wrote it: no dedup_ids column (nor the quarantine's retry columns of version 3, nor
-    // the events' log_type of version 4, nor the dead letters' columns of version 5, nor the blocks of version 6).
+    // the events' log_type of version 4, nor the dead letters' columns of version 5, nor the blocks of version 6, nor
+    // the severity columns of version 7).
     const db = new Database(path.join(dir, 'journal.sqlite'));
+    db.exec('ALTER TABLE events DROP COLUMN severity; ALTER TABLE dead_letter DROP COLUMN severity');
     db.exec('DROP INDEX dead_letter_sink; DROP INDEX dead_letter_retry');
     db.exec('ALTER TABLE dead_letter DROP COLUMN log_type; ALTER TABLE dead_letter DROP COLUMN retry; ALTER TABLE dead_letter DROP COLUMN retry_note');
     db.exec('ALTER TABLE totals DROP COLUMN dedup_ids');

@@ -128,6 +128,7 @@ describe('dead letters in the journal', () => {
     j.deadLetterEach('hec', [{ event: out(1), reason: 'HEC code 6' }]);
     j.close();
     const db = new Database(path.join(dir, 'journal.sqlite'));
+    db.exec('ALTER TABLE events DROP COLUMN severity; ALTER TABLE dead_letter DROP COLUMN severity');
     db.exec('DROP INDEX dead_letter_sink; DROP INDEX dead_letter_retry');
     db.exec('ALTER TABLE dead_letter DROP COLUMN log_type; ALTER TABLE dead_letter DROP COLUMN retry; ALTER TABLE dead_letter DROP COLUMN retry_note');
     db.exec('ALTER TABLE events DROP COLUMN block; ALTER TABLE events DROP COLUMN off; ALTER TABLE events DROP COLUMN len; DROP TABLE blocks');
@@ -148,7 +149,7 @@ describe('dead letters in the journal', () => {
     expect(again.deadLetters().map((d) => [d.id, d.event.id, d.reason])).toEqual([[1, 'e1', 'HEC code 6']]);
     const check = new Database(path.join(dir, 'journal.sqlite'), { readonly: true });
     try {
-      expect(check.pragma('user_version', { simple: true })).toBe(6);
+      expect(check.pragma('user_version', { simple: true })).toBe(7);
       const plan = check.prepare("EXPLAIN QUERY PLAN SELECT sink, count(*) FROM dead_letter GROUP BY sink").raw().all().map((r) => String((r as unknown[])[3]));
       expect(plan.join(' ')).toMatch(/USING COVERING INDEX dead_letter_sink/);
     } finally {

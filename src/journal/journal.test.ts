@@ -309,6 +309,30 @@ describe('Journal', () => {
     expect(r.events.map((e) => e.seq)).toEqual([4]);
   });
 
+  it('keeps each event\'s severity beside it (SQLite, the tail cache, dead letters); rows from before version 7 have none', () => {
+    for (const tailCacheBytes of [0, 1 << 20]) {
+      dir = path.join(root, `sev-${tailCacheBytes}`);
+      const j = journal({ tailCacheBytes });
+      j.setSinks(['out']);
+      j.append('k', { events: [ev('a', 'siem', { severity: 8 }), ev('b', 'siem', { severity: 0 }), ev('c')], cursor: 'c' });
+      const { events } = j.read('out', 10, 1 << 20);
+      expect(events.map((e) => [e.id, e.severity])).toEqual([['a', 8], ['b', 0], ['c', undefined]]);
+      j.deadLetter('out', events.slice(0, 1), 'rejected');
+      expect(j.deadLetters()[0]?.event.severity).toBe(8);
+      j.close();
+    }
+    // A journal written by version 6: the column is added, its rows read without a severity, new rows with one.
+    dir = path.join(root, 'sev-0');
+    const db = new Database(path.join(dir, 'journal.sqlite'));
+    db.exec('ALTER TABLE events DROP COLUMN severity; ALTER TABLE dead_letter DROP COLUMN severity');
+    db.pragma('user_version = 6');
+    db.close();
+    const again = journal({ tailCacheBytes: 0 });
+    again.append('k', { events: [ev('d', 'siem', { severity: 5 })], cursor: 'd' });
+    expect(again.read('out', 10, 1 << 20).events.map((e) => [e.id, e.severity])).toEqual([['a', undefined], ['b', undefined], ['c', undefined], ['d', 5]]);
+    expect(again.deadLetters()[0]?.event.severity).toBeUndefined();
+  });
+
   it('stores documents as UTF-8 bytes in blocks on 32 KiB pages, and still reads rows earlier versions stored in the row, as text', () => {
     const j = journal({ tailCacheBytes: 0 });
     j.setSinks(['out']);

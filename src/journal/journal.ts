@@ -9,9 +9,9 @@ import { silentLogger, type Logger } from '../telemetry/logger.js';
 import { AUTOCHECKPOINT_PAGES, Checkpointer } from './checkpointer.js';
 
 /*
- * Schema (version 6, tracked in PRAGMA user_version):
+ * Schema (version 7, tracked in PRAGMA user_version):
  *
- *   events(seq INTEGER PRIMARY KEY, cum, stream, account, id, time, json, log_type, block, off, len)
+ *   events(seq INTEGER PRIMARY KEY, cum, stream, account, id, time, json, log_type, block, off, len, severity)
  *     seq is assigned here, contiguously, from totals.head_seq (never reused, even after every row is
  *     deleted, so sink offsets stay meaningful). Rows are only ever deleted as a prefix (seq <= the lowest
  *     active sink offset), so live rows are exactly (del_seq, head_seq]: counts are subtractions.
@@ -23,6 +23,8 @@ import { AUTOCHECKPOINT_PAGES, Checkpointer } from './checkpointer.js';
  *     event's `mimecast.log_type`, so sinks route on it without parsing documents; NULL in older rows.
  *     block, off, len (version 6): rows appended since then keep their document in `blocks` (json is an empty
  *     BLOB): `len` bytes at `off` in the block whose key is `block`. Rows written before hold it in json.
+ *     severity (version 7): the event's severity 0–10 (NormalizedEvent.severity), so the syslog sink's PRI needs
+ *     no parsed document; NULL in older rows (the sink then reads it from the document).
  *   blocks(first INTEGER PRIMARY KEY, last, data)
  *     the documents of consecutive event rows (seqs first..last, one append), concatenated, up to BLOCK_BYTES
  *     each. Why: deleting delivered rows that hold ~1.5 KB documents made SQLite rebalance their pages and write
@@ -50,7 +52,7 @@ import { AUTOCHECKPOINT_PAGES, Checkpointer } from './checkpointer.js';
  *     unusable input, newest maxQuarantine kept. refetch (version 3): for a file given up whole or in part, the
  *     source's own description of how to read it again; retry: NULL, 'requested' (by `quarantine retry`), 'done'
  *     or 'failed', with retry_note saying what happened.
- *   dead_letter(id, sink, seq, event_id, stream, account, time, json, reason, at, log_type, retry, retry_note)
+ *   dead_letter(id, sink, seq, event_id, stream, account, time, json, reason, at, log_type, retry, retry_note, severity)
  *     events a sink's receiver rejected for good, same bound. json is the journaled document (rendered again when
  *     sent again). log_type, retry, retry_note (version 5): retry is NULL or 'requested' (by `dead-letters retry`);
  *     the sink's runner sends requested rows again, deletes those delivered, and sets a row rejected again back to
@@ -84,11 +86,13 @@ import { AUTOCHECKPOINT_PAGES, Checkpointer } from './checkpointer.js';
  * from SQLite with the same semantics.
  */
 
-const SCHEMA_VERSION = 6;
+const SCHEMA_VERSION = 7;
 /** Document bytes per block row (see the schema note); a single larger document gets a block of its own. */
 const BLOCK_BYTES = 256 * 1024;
 /** Blocks kept in memory for readers (sinks reading the same stretch, or one read ending inside a block). */
 const BLOCK_CACHE_ENTRIES = 8;
+/** Distinct account names and log types interned by reads before the table starts over. */
+const MAX_INTERNED = 4096;
 const EMPTY = Buffer.alloc(0);
 const FILE_NAME = 'journal.sqlite';
 const DEFAULT_MAX_EVENTS = 1_000_000;
@@ -187,6 +191,10 @@ const MIGRATIONS: readonly string[] = [
   ALTER TABLE events ADD COLUMN off INTEGER;
   ALTER TABLE events ADD COLUMN len INTEGER;
   CREATE TABLE blocks (first INTEGER PRIMARY KEY, last INTEGER NOT NULL, data BLOB NOT NULL);
+  `,
+  `
+  ALTER TABLE events ADD COLUMN severity INTEGER;
+  ALTER TABLE dead_letter ADD COLUMN severity INTEGER;
   `,
 ];
 
@@ -324,15 +332,29 @@ function str(v: unknown, what: string): string {
   throw new TypeError(`journal row: ${what} is not text`);
 }
 
+/** Each stream name as one string, so events read share it instead of keeping the copy their row read made. */
+const STREAM_BY_NAME: ReadonlyMap<string, StreamName> = new Map(STREAM_NAMES.map((s) => [s, s]));
+
 function stream(v: unknown): StreamName {
-  if (typeof v === 'string' && STREAM_SET.has(v)) return v as StreamName;
+  const s = typeof v === 'string' ? STREAM_BY_NAME.get(v) : undefined;
+  if (s !== undefined) return s;
   throw new TypeError(`journal row: unknown stream ${String(v)}`);
 }
 
 /** Columns deadLetterRow reads, in order. */
-const DEAD_COLUMNS = 'id, sink, seq, event_id, stream, account, time, json, reason, at, log_type, retry, retry_note';
-/** The same for a journal before version 5 (no log type or retry columns yet). */
-const DEAD_COLUMNS_V4 = 'id, sink, seq, event_id, stream, account, time, json, reason, at, NULL, NULL, NULL';
+const DEAD_COLUMNS = 'id, sink, seq, event_id, stream, account, time, json, reason, at, log_type, retry, retry_note, severity';
+
+/** DEAD_COLUMNS for a journal at `version` (read by a plain connection, maybe not upgraded yet). */
+function deadColumns(version: number): string {
+  if (version >= 7) return DEAD_COLUMNS;
+  if (version >= 5) return 'id, sink, seq, event_id, stream, account, time, json, reason, at, log_type, retry, retry_note, NULL';
+  return 'id, sink, seq, event_id, stream, account, time, json, reason, at, NULL, NULL, NULL, NULL';
+}
+
+/** A severity column's value (NULL in rows written before it was kept). */
+function severityOfColumn(v: unknown): number | undefined {
+  return typeof v === 'number' ? v : typeof v === 'bigint' ? Number(v) : undefined;
+}
 
 function deadLetterRow(r: unknown): DeadLetterRow {
   const a = row(r);
@@ -347,6 +369,7 @@ function deadLetterRow(r: unknown): DeadLetterRow {
       str(a[6], 'time'),
       docBytes(a[7]),
       typeof a[10] === 'string' ? a[10] : '',
+      severityOfColumn(a[13]),
     ),
     reason: str(a[8], 'reason'),
     at: num(a[9], 'at'),
@@ -383,8 +406,8 @@ function dedupHash(account: string, id: string): Buffer {
   return hash('sha256', `${account}\n${id}`, 'buffer').subarray(0, 16);
 }
 
-/** What read() selects: seq, id, stream, account, time, block, off, len, json (rows before schema 6 only), log_type. */
-const READ_COLUMNS = 'seq, id, stream, account, time, block, off, len, CASE WHEN block IS NULL THEN json END, log_type';
+/** What read() selects: seq, id, stream, account, time, block, off, len, json (rows before schema 6 only), log_type, severity. */
+const READ_COLUMNS = 'seq, id, stream, account, time, block, off, len, CASE WHEN block IS NULL THEN json END, log_type, severity';
 
 /** Thrown inside an append transaction to roll it back when the batch does not fit the budget. */
 class Refused extends Error {}
@@ -480,17 +503,19 @@ class TailCache {
       const seq = firstSeq + i;
       const slab = body.length > SLAB_MAX_DOC ? undefined : this.slabFor(body.length);
       let bytes: Buffer;
+      let off = 0;
       if (slab === undefined) {
         bytes = Buffer.from(body);
       } else {
         body.copy(slab.buf, slab.used);
-        bytes = slab.buf.subarray(slab.used, slab.used + body.length);
+        bytes = slab.buf;
+        off = slab.used;
         slab.used += body.length;
         slab.live++;
         slab.lastSeq = seq;
       }
       // Frozen: every caught-up sink is handed this same object.
-      this.evs.push(Object.freeze(new StoredEvent(seq, ev.id, ev.stream, ev.account, ev.time, bytes, ev.logType ?? '')));
+      this.evs.push(Object.freeze(new StoredEvent(seq, ev.id, ev.stream, ev.account, ev.time, bytes, ev.logType ?? '', ev.severity, off, body.length)));
       this.sizes.push(body.length);
       this.slabOf.push(slab);
       this.total += body.length;
@@ -633,6 +658,8 @@ export class Journal {
   private readonly filtered = new Map<string, Stmt>();
   /** Recently read blocks by key, oldest first. */
   private readonly blocks = new Map<number, Buffer>();
+  /** See interned(). */
+  private readonly names = new Map<string, string>();
   private readonly tail: TailCache | undefined;
   private tailHits = 0;
   private tailMisses = 0;
@@ -699,7 +726,7 @@ export class Journal {
     this.s = {
       insDedup: p('INSERT OR IGNORE INTO dedup (t, h) VALUES (?, ?)'),
       insDedupOdd: p('INSERT OR IGNORE INTO dedup_odd (h, seen) VALUES (?, ?)'),
-      insEvent: p('INSERT INTO events (seq, cum, stream, account, id, time, json, log_type, block, off, len) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'),
+      insEvent: p('INSERT INTO events (seq, cum, stream, account, id, time, json, log_type, block, off, len, severity) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)'),
       insBlock: p('INSERT INTO blocks (first, last, data) VALUES (?, ?, ?)'),
       getBlock: p('SELECT data FROM blocks WHERE first = ?').pluck(),
       // Blocks are deleted in key order, so the ones with first <= floor are the deletable ones and at most one more.
@@ -725,7 +752,7 @@ export class Journal {
       timeOf: p('SELECT time FROM events WHERE seq = ?').pluck(),
       delEvents: p('DELETE FROM events WHERE seq <= ?'),
       insDead: p(
-        'INSERT INTO dead_letter (sink, seq, event_id, stream, account, time, json, reason, at, log_type) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO dead_letter (sink, seq, event_id, stream, account, time, json, reason, at, log_type, severity) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
       ),
       trimDead: p('DELETE FROM dead_letter WHERE id <= (SELECT max(id) FROM dead_letter) - ?'),
       listDead: p(`SELECT ${DEAD_COLUMNS} FROM dead_letter ORDER BY id DESC LIMIT ?`).raw(),
@@ -945,7 +972,7 @@ export class Journal {
         if (inserted >= maxEvents || headCum > maxCum) throw new Refused();
         if (parts.length > 0 && blockBytes + body.length > BLOCK_BYTES) closeBlock();
         if (parts.length === 0) blockFirst = headSeq;
-        this.s.insEvent.run(headSeq, headCum, ev.stream, ev.account, ev.id, ev.time, EMPTY, ev.logType ?? null, blockFirst, blockBytes, body.length);
+        this.s.insEvent.run(headSeq, headCum, ev.stream, ev.account, ev.id, ev.time, EMPTY, ev.logType ?? null, blockFirst, blockBytes, body.length, ev.severity ?? null);
         parts.push(body);
         blockBytes += body.length;
         blockLast = headSeq;
@@ -1100,13 +1127,23 @@ export class Journal {
         const block = a[5];
         const json = a[8];
         if (block !== null || json !== null) {
-          // Views into a block (or a buffer per old row), not text: measured in bench:sinks, reading the documents
+          // Ranges of a block (or a buffer per old row), not text: measured in bench:sinks, reading the documents
           // as strings cost ~30 % more CPU per event (a batch of strings outlives the young generation and is promoted).
-          const body = block !== null ? this.blockSlice(num(block, 'block'), num(a[6], 'off'), num(a[7], 'len')) : docBytes(json);
-          const size = body.length;
+          let body: Buffer;
+          let off = 0;
+          let size: number;
+          if (block !== null) {
+            off = num(a[6], 'off');
+            size = num(a[7], 'len');
+            body = this.blockData(num(block, 'block'), off, size);
+          } else {
+            body = docBytes(json);
+            size = body.length;
+          }
           if (events.length > 0 && bytes + size > maxBytes) break;
           bytes += size;
-          events.push(new StoredEvent(seq, str(a[1], 'id'), stream(a[2]), str(a[3], 'account'), str(a[4], 'time'), body, typeof a[9] === 'string' ? a[9] : ''));
+          const logType = typeof a[9] === 'string' ? this.interned(a[9]) : '';
+          events.push(new StoredEvent(seq, str(a[1], 'id'), stream(a[2]), this.interned(str(a[3], 'account')), str(a[4], 'time'), body, logType, severityOfColumn(a[10]), off, size));
         }
         lastSeq = seq;
         if (events.length >= maxEvents || bytes >= maxBytes) break;
@@ -1115,8 +1152,20 @@ export class Journal {
     });
   }
 
-  /** `len` bytes at `off` of block `first`, a view into the block (kept in a small cache: reads go forward). */
-  private blockSlice(first: number, off: number, len: number): Buffer {
+  /**
+   * One string for each account name and log type read (a handful of values): the events of a batch in flight share
+   * it, and the copy each row read made dies young.
+   */
+  private interned(s: string): string {
+    const known = this.names.get(s);
+    if (known !== undefined) return known;
+    if (this.names.size >= MAX_INTERNED) this.names.clear();
+    this.names.set(s, s);
+    return s;
+  }
+
+  /** Block `first`, which must hold `len` bytes at `off` (blocks are kept in a small cache: reads go forward). */
+  private blockData(first: number, off: number, len: number): Buffer {
     let data = this.blocks.get(first);
     if (data === undefined) {
       const v: unknown = this.s.getBlock.get(first);
@@ -1129,7 +1178,7 @@ export class Journal {
       this.blocks.set(first, data);
     }
     if (off + len > data.length) throw new Error(`block ${first} holds ${data.length} bytes, a row wants ${off}+${len}`);
-    return data.subarray(off, off + len);
+    return data;
   }
 
   /** Moves the sink's offset to `uptoSeq` (never backwards), then deletes rows every active sink has passed. */
@@ -1226,7 +1275,7 @@ export class Journal {
       const at = this.now();
       this.db.transaction(() => {
         for (const { event: e, reason } of items) {
-          this.s.insDead.run(sink, e.seq, e.id, e.stream, e.account, e.time, e.bytes, reason, at, e.logType === '' ? null : e.logType);
+          this.s.insDead.run(sink, e.seq, e.id, e.stream, e.account, e.time, e.bytes, reason, at, e.logType === '' ? null : e.logType, e.severity ?? null);
         }
         this.s.trimDead.run(this.maxQuarantine);
       }).immediate();
@@ -1461,7 +1510,7 @@ export class Journal {
       const mine = list.length === 0 ? 'FALSE' : `stream IN (${inList})`;
       stmt = this.db
         .prepare<unknown[], unknown>(
-          `SELECT seq, id, stream, account, time, CASE WHEN ${mine} THEN block END, off, len, CASE WHEN ${mine} AND block IS NULL THEN json END, log_type FROM events WHERE seq > ? ORDER BY seq LIMIT ?`,
+          `SELECT seq, id, stream, account, time, CASE WHEN ${mine} THEN block END, off, len, CASE WHEN ${mine} AND block IS NULL THEN json END, log_type, severity FROM events WHERE seq > ? ORDER BY seq LIMIT ?`,
         )
         .raw();
       this.filtered.set(cacheKey, stmt);
@@ -1771,7 +1820,7 @@ export function readDeadLetters(dir: string, filter: DeadLetterFilter, limit: nu
   const { db, version } = openPlain(dir, true);
   try {
     const w = deadWhere(filter);
-    const cols = version >= 5 ? DEAD_COLUMNS : DEAD_COLUMNS_V4;
+    const cols = deadColumns(version);
     const rows = db.prepare(`SELECT ${cols} FROM dead_letter ${w.sql} ORDER BY id DESC LIMIT ?`).raw().all(...w.params, Math.max(0, Math.floor(limit))).map(deadLetterRow);
     const total = num(db.prepare(`SELECT count(*) FROM dead_letter ${w.sql}`).pluck().get(...w.params), 'count');
     const found = filter.ids === undefined ? [] : db.prepare(`SELECT id FROM dead_letter ${w.sql}`).pluck().all(...w.params).map((v) => num(v, 'id'));

@@ -64,7 +64,7 @@ function view(r: { events: OutEvent[]; lastSeq: number }): unknown {
     events: r.events.map((e) => {
       const written = Buffer.alloc(e.size);
       e.writeTo(written, 0);
-      return { seq: e.seq, id: e.id, stream: e.stream, account: e.account, time: e.time, logType: e.logType, size: e.size, json: e.json, bytes: e.bytes.toString('hex'), written: written.toString('hex') };
+      return { seq: e.seq, id: e.id, stream: e.stream, account: e.account, time: e.time, logType: e.logType, severity: e.severity, size: e.size, json: e.json, bytes: e.bytes.toString('hex'), written: written.toString('hex') };
     }),
   };
 }
@@ -99,6 +99,8 @@ describe('Journal tail cache', () => {
             // Some replays (dedup), some pre-serialised text, rarely text SQLite cannot store verbatim.
             const id = rand() < 0.1 && nextId > 0 ? String(Math.floor(rand() * nextId)) : String(nextId++);
             const e = ev(id, pick(STREAMS), { doc: { id, pad: 'é'.repeat(Math.floor(rand() * 100)) } });
+            // Severity kept beside the document, absent for events normalized before it existed.
+            if (rand() < 0.8) e.severity = Math.floor(rand() * 11);
             const r = rand();
             if (r < 0.1) e.json = JSON.stringify(e.doc);
             else if (r < 0.105) e.json = `{"id":"${id}","bad":"\uD800"}`;

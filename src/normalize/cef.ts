@@ -1,33 +1,12 @@
-// Renders an output document as one ArcSight CEF line (and the verdict → severity rule LEEF shares).
+// Renders an output document as one ArcSight CEF line (the fields LEEF shares with it too).
 import type { EcsDocument } from '../core/contracts.js';
-import { isRecord } from './fields.js';
+import { pick, text } from './ecs.js';
+import { severityOf } from './severity.js';
 
 export const DEVICE_VENDOR = 'Mimecast';
 export const DEVICE_PRODUCT = 'Email Security';
 /** Version of the CEF/LEEF mapping (bump when a key's meaning changes), sent as the device version. */
 export const DEVICE_VERSION = '1.0';
-
-/** Reads a dotted path ("email.from.address") from a document. */
-export function pick(doc: EcsDocument, path: string): unknown {
-  let cur: unknown = doc;
-  for (const part of path.split('.')) {
-    if (!isRecord(cur)) return undefined;
-    cur = cur[part];
-  }
-  return cur;
-}
-
-/** A scalar or a list of scalars as one string ("a, b"); undefined for empty or structured values. */
-export function text(v: unknown): string | undefined {
-  if (typeof v === 'string') return v.length > 0 ? v : undefined;
-  if (typeof v === 'number') return Number.isFinite(v) ? String(v) : undefined;
-  if (typeof v === 'boolean') return v ? 'true' : 'false';
-  if (Array.isArray(v)) {
-    const parts = v.map((x) => text(x)).filter((x): x is string => x !== undefined);
-    return parts.length > 0 ? parts.join(', ') : undefined;
-  }
-  return undefined;
-}
 
 function firstText(doc: EcsDocument, ...paths: string[]): string | undefined {
   for (const p of paths) {
@@ -36,27 +15,6 @@ function firstText(doc: EcsDocument, ...paths: string[]): string | undefined {
     if (s !== undefined) return s;
   }
   return undefined;
-}
-
-const HIGH_VERDICTS: ReadonlySet<string> = new Set(['malicious', 'infected', 'phishing', 'virus']);
-const BLOCKING_ACTIONS: ReadonlySet<string> = new Set(['reject', 'bounce', 'block', 'hold', 'denied', 'rejected', 'delete']);
-
-/**
- * Severity 0–10 from the event's verdict: 8 malware or a malicious verdict, 7 other alerts,
- * 6 threat events that were blocked/held, 5 failures and threat-intel entries, 3 everything else.
- */
-export function severityOf(doc: EcsDocument): number {
-  const categories = pick(doc, 'event.category');
-  const has = (c: string): boolean => Array.isArray(categories) && categories.includes(c);
-  const mc = isRecord(doc['mimecast']) ? doc['mimecast'] : {};
-  const verdict = [mc['scanResult'], mc['result'], mc['reason']].map((v) => (typeof v === 'string' ? v.toLowerCase() : '')).find((v) => HIGH_VERDICTS.has(v));
-  const kind = pick(doc, 'event.kind');
-  const action = text(pick(doc, 'event.action'))?.toLowerCase();
-  if (has('malware') || verdict !== undefined) return 8;
-  if (kind === 'alert') return 7;
-  if (has('threat') && action !== undefined && BLOCKING_ACTIONS.has(action)) return 6;
-  if (pick(doc, 'event.outcome') === 'failure' || kind === 'enrichment') return 5;
-  return 3;
 }
 
 /** `stream:log_type`: the signature / event id both formats use. */

@@ -1,6 +1,33 @@
 // Small helpers every normalizer shares: stable ids, canonical JSON, value coercion and ECS building.
 import { hash } from 'node:crypto';
 import { isIP } from 'node:net';
+import type { EcsDocument } from '../core/contracts.js';
+
+export function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Reads a dotted path ("email.from.address") from a document. */
+export function pick(doc: EcsDocument, path: string): unknown {
+  let cur: unknown = doc;
+  for (const part of path.split('.')) {
+    if (!isRecord(cur)) return undefined;
+    cur = cur[part];
+  }
+  return cur;
+}
+
+/** A scalar or a list of scalars as one string ("a, b"); undefined for empty or structured values. */
+export function text(v: unknown): string | undefined {
+  if (typeof v === 'string') return v.length > 0 ? v : undefined;
+  if (typeof v === 'number') return Number.isFinite(v) ? String(v) : undefined;
+  if (typeof v === 'boolean') return v ? 'true' : 'false';
+  if (Array.isArray(v)) {
+    const parts = v.map((x) => text(x)).filter((x): x is string => x !== undefined);
+    return parts.length > 0 ? parts.join(', ') : undefined;
+  }
+  return undefined;
+}
 
 /**
  * JSON with object keys sorted at every depth, so two records that differ only in key order

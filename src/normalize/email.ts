@@ -1,6 +1,6 @@
 // A message's parties and attachment lists, read from every key spelling and value shape the Mimecast API uses.
-import { type Related, asInt, asString, put, splitAddresses, uniq } from './ecs.js';
-import { fileFields, isRecord } from './fields.js';
+import { type Related, asInt, asString, isRecord, put, splitAddresses, uniq } from './ecs.js';
+import { fileFields } from './fields.js';
 
 /**
  * The keys each party of a message arrives under, across every stream and both SIEM generations. All keys

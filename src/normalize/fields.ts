@@ -1,12 +1,11 @@
 // Building blocks the per-stream normalizers share beyond ecs.ts: URL/file/hash fields, JSON-in-string, the envelope.
 import { SerializedEvent, type EcsDocument, type NormalizedEvent, type StreamName } from '../core/contracts.js';
 import { CollectorError } from '../core/errors.js';
-import { asString, hasKeys, put } from './ecs.js';
+import { asString, hasKeys, isRecord, put } from './ecs.js';
+import { severityOfParts } from './severity.js';
 import { TAG_TIME_MISSING } from './tags.js';
 
-export function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
+export { isRecord };
 
 /** The NORMALIZE_FAILED error every normalizer throws for a record it cannot use. */
 export function normalizeFailed(stream: StreamName, message: string, logType?: string): CollectorError {
@@ -197,16 +196,18 @@ export function finishEvent(record: Record<string, unknown>, doc: EcsDocument, i
   const missing = meta.timeMissing === true;
   if (missing) markTimeMissing(doc);
   const parsed = meta.parsed !== undefined && hasKeys(meta.parsed) ? meta.parsed : undefined;
+  // `mimecast.*` is the record plus keys the rule does not read, so the record stands in for it.
+  const severity = severityOfParts(doc['event'], record);
   if (meta.canonical !== undefined) {
     const json = serializeWithRecord(doc, meta.canonical, record, meta, parsed);
     // With the text built, the document object is not kept: holding every parsed record until its batch is
     // journaled was most of the garbage collector's work. Whoever needs the document parses the text.
-    if (json !== undefined) return new SerializedEvent(id, meta.stream, meta.account, time, json, missing, meta.logType);
+    if (json !== undefined) return new SerializedEvent(id, meta.stream, meta.account, time, json, missing, meta.logType, severity);
   }
   const mc: Record<string, unknown> = { ...record, account: meta.account, stream: meta.stream, log_type: meta.logType };
   if (parsed !== undefined) mc['parsed'] = parsed;
   doc['mimecast'] = mc;
-  const ev: NormalizedEvent = { id, stream: meta.stream, account: meta.account, time, doc, logType: meta.logType };
+  const ev: NormalizedEvent = { id, stream: meta.stream, account: meta.account, time, doc, logType: meta.logType, severity };
   if (missing) ev.timeMissing = true;
   return ev;
 }

@@ -3,6 +3,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { NormalizedEvent } from '../core/contracts.js';
 import { canonicalJson } from './ecs.js';
+import { severityOf } from './severity.js';
 
 export function readNdjson(path: string): unknown[] {
   return readFileSync(path, 'utf8')
@@ -39,7 +40,7 @@ function isObj(v: unknown): v is Record<string, unknown> {
 /**
  * Everything wrong with a golden run besides a diff: contract violations, original fields not
  * kept unchanged under `mimecast.*` (except the reserved account/stream/log_type/parsed), and
- * two distinct inputs sharing an `event.id`.
+ * two distinct inputs sharing an `event.id`, and a journaled severity that is not the rule's answer for the document.
  */
 export function goldenProblems(run: GoldenRun, checkEvent: (e: NormalizedEvent) => string[]): string[] {
   const problems: string[] = [];
@@ -55,6 +56,8 @@ export function goldenProblems(run: GoldenRun, checkEvent: (e: NormalizedEvent) 
         if (canonicalJson(mc[k]) !== canonicalJson(v)) problems.push(`line ${i + 1}: mimecast.${k} differs from the input`);
       }
     }
+    const severity = severityOf(ev.doc);
+    if (ev.severity !== severity) problems.push(`line ${i + 1}: severity ${String(ev.severity)}, the document's is ${severity}`);
     const seen = ids.get(ev.id);
     if (seen !== undefined) problems.push(`line ${i + 1}: event.id equals line ${seen}'s`);
     ids.set(ev.id, i + 1);

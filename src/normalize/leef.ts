@@ -1,6 +1,8 @@
 // Renders an output document as one IBM QRadar LEEF 1.0 line (tab-delimited attributes).
 import type { EcsDocument } from '../core/contracts.js';
-import { DEVICE_PRODUCT, DEVICE_VENDOR, DEVICE_VERSION, nameOf, pick, severityOf, signatureOf, text } from './cef.js';
+import { DEVICE_PRODUCT, DEVICE_VENDOR, DEVICE_VERSION, nameOf, signatureOf } from './cef.js';
+import { pick, text } from './ecs.js';
+import { severityOf } from './severity.js';
 
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 /** The devTime layout we send, declared in every event so QRadar never guesses. */

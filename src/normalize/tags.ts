@@ -22,5 +22,5 @@ export function withTag(event: NormalizedEvent, tag: string): NormalizedEvent {
   const tags = Array.isArray(doc['tags']) ? (doc['tags'] as unknown[]).filter((t): t is string => typeof t === 'string') : [];
   if (!tags.includes(tag)) tags.push(tag);
   doc['tags'] = tags;
-  return new SerializedEvent(event.id, event.stream, event.account, event.time, JSON.stringify(doc), event.timeMissing === true, event.logType);
+  return new SerializedEvent(event.id, event.stream, event.account, event.time, JSON.stringify(doc), event.timeMissing === true, event.logType, event.severity);
 }

@@ -106,6 +106,15 @@ describe('severity', () => {
     expect(f).toMatch(/^\d+ <34>1 /);
   });
 
+  it('takes the severity journaled with the event, and reads the document only for events journaled without one', () => {
+    const plain = JSON.stringify({ event: { action: 'accept' } });
+    const journaled = new StoredEvent(1, 'e1', 'siem', 'corp', '2026-12-01T10:00:03.120Z', Buffer.from(plain), 'receipt', 8);
+    const old = new StoredEvent(2, 'e2', 'siem', 'corp', '2026-12-01T10:00:03.120Z', Buffer.from(JSON.stringify({ event: { category: ['malware'] } })), 'receipt');
+    const frames = sink({ facility: 4 }).build([journaled, old]).frames.map((x) => x.toString());
+    expect(frames[0]).toMatch(/^\d+ <34>1 /);
+    expect(frames[1]).toMatch(/^\d+ <34>1 /);
+  });
+
   it('read from the JSON text without parsing plain documents gives the same severity as from the document', () => {
     const factory = new RecordFactory(7, 'sev');
     const seen = new Set<number>();

@@ -1,6 +1,6 @@
 // Builds syslog messages: RFC 5424 or RFC 3164 header, structured data, the event's severity, size policy and framing.
 import type { EcsDocument, OutEvent } from '../../core/contracts.js';
-import { severityOf } from '../../normalize/cef.js';
+import { severityOf } from '../../normalize/severity.js';
 
 /**
  * Syslog severity (RFC 5424: 0 emergency … 7 debug) from the CEF/LEEF severity 0–10 the renderers give the same

@@ -11,7 +11,7 @@ import { renderDocument } from '../../normalize/render.js';
 import type { Logger } from '../../telemetry/logger.js';
 import { loadTls, tlsProblemOf, type TlsConnectOptions } from '../tls.js';
 import { syslogSettings, type SyslogSettings, type SyslogSinkConfig } from './config.js';
-import { endLine, header, headerToken, severityOfDocument, severityOfJson, utf8Prefix, type MessageOptions } from './format.js';
+import { endLine, header, headerToken, severityOfDocument, severityOfJson, syslogSeverity, utf8Prefix, type MessageOptions } from './format.js';
 
 /** What the sink counted since it started (UDP cannot say more: nothing comes back). */
 export interface SyslogCounters {
@@ -111,7 +111,8 @@ export class SyslogSink implements Sink {
       let severity: number;
       try {
         if (this.cfg.format === 'ecs') {
-          severity = severityOfJson(e.json);
+          // Journaled with the event; only events journaled before it was kept have their document read for it.
+          severity = e.severity !== undefined ? syslogSeverity(e.severity) : severityOfJson(e.json);
           payload = e.bytes;
         } else {
           const doc = JSON.parse(e.json) as EcsDocument;

@@ -235,12 +235,23 @@ function textLines(text: Uint8Array | undefined, invalid: { utf8: boolean }): ()
 }
 
 /** Events packed to cross a thread boundary: the documents as one UTF-8 buffer (transferred, not copied). */
+/** PackedEvents.severity of an event without one (severities are 0–10). */
+const NO_SEVERITY = 255;
+
+/** A packed severity as NormalizedEvent.severity. */
+function severityAt(packed: PackedEvents, i: number): number | undefined {
+  const s = packed.severity[i];
+  return s === undefined || s === NO_SEVERITY ? undefined : s;
+}
+
 export interface PackedEvents {
   /** id, time, log type for each event, in order. */
   meta: string[];
   /** End offset of each event's document in `docs`. */
   ends: Uint32Array;
   docs: Uint8Array;
+  /** Each event's severity (NormalizedEvent.severity), NO_SEVERITY where it has none. */
+  severity: Uint8Array;
   /** Indexes of the events whose time is the collection time (NormalizedEvent.timeMissing); absent when none. */
   timeMissing?: number[];
 }
@@ -263,6 +274,7 @@ class PackWriter {
   private off = 0;
   private readonly meta: string[] = [];
   private readonly ends: number[] = [];
+  private readonly severity: number[] = [];
   private missing: number[] | undefined;
 
   add(e: NormalizedEvent): void {
@@ -279,6 +291,7 @@ class PackWriter {
     }
     this.off += scratch.write(text, this.off, 'utf8');
     this.meta.push(e.id, e.time, e.logType ?? '');
+    this.severity.push(e.severity ?? NO_SEVERITY);
     this.ends.push(this.off);
   }
 
@@ -289,7 +302,7 @@ class PackWriter {
     scratch.copy(docs, 0, 0, total);
     // One odd group of huge records should not pin its size for good.
     if (scratch.length > MAX_KEPT_SCRATCH) scratch = Buffer.allocUnsafeSlow(SCRATCH_BYTES);
-    const packed: PackedEvents = { meta: this.meta, ends: Uint32Array.from(this.ends), docs: docs.subarray(0, total) };
+    const packed: PackedEvents = { meta: this.meta, ends: Uint32Array.from(this.ends), docs: docs.subarray(0, total), severity: Uint8Array.from(this.severity) };
     if (this.missing !== undefined) packed.timeMissing = this.missing;
     return packed;
   }
@@ -345,12 +358,12 @@ export function unpackEvents(packed: PackedEvents, stream: StreamName, account: 
   for (let i = 0; i < ends.length; i++) {
     const end = ends[i] as number;
     const bytes = Buffer.from(docs.buffer, docs.byteOffset + start, end - start);
-    out[i] = new SerializedEvent(meta[3 * i] ?? '', stream, account, meta[3 * i + 1] ?? '', bytes, undefined, meta[3 * i + 2] ?? '');
+    out[i] = new SerializedEvent(meta[3 * i] ?? '', stream, account, meta[3 * i + 1] ?? '', bytes, undefined, meta[3 * i + 2] ?? '', severityAt(packed, i));
     start = end;
   }
   for (const i of packed.timeMissing ?? []) {
     const e = out[i] as SerializedEvent;
-    out[i] = new SerializedEvent(e.id, stream, account, e.time, e.bytes ?? e.json, true, e.logType);
+    out[i] = new SerializedEvent(e.id, stream, account, e.time, e.bytes ?? e.json, true, e.logType, e.severity);
   }
   return out;
 }

@@ -2,6 +2,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import type { EcsDocument } from '../../core/contracts.js';
+import { severityOf } from '../../normalize/severity.js';
 import { ParsePool } from './parse-pool.js';
 import { SpareBuffers, frameRecords, parseAndPack, parseLines, unpackEvents, type ParseJob } from './parse-lines.js';
 
@@ -10,7 +12,8 @@ const WORKER = join(import.meta.dirname, '../../../dist/sources/parse/parse-work
 function job(n: number): ParseJob {
   const lines: string[] = [];
   for (let i = 0; i < n; i++) {
-    lines.push(JSON.stringify({ _offset: i, _partition: 1, accountId: 'C1', timestamp: 1714557600000 + i, type: 'receipt', subject: `s${i}|x`, spamProcessingDetail: '{"spf":{"allow":true}}' }));
+    const verdict = i % 7 === 0 ? { scanResult: 'Malicious' } : {};
+    lines.push(JSON.stringify({ _offset: i, _partition: 1, accountId: 'C1', timestamp: 1714557600000 + i, type: 'receipt', subject: `s${i}|x`, spamProcessingDetail: '{"spf":{"allow":true}}', ...verdict }));
   }
   lines.splice(3, 0, 'not json', '', '["receipt"]');
   return { stream: 'siem', variant: 'v2', account: 'acct', lines, firstLine: 10, where: 'type=receipt,blob=0' };
@@ -119,7 +122,10 @@ describe('ParsePool', () => {
       expect(inline.threaded).toBe(false);
       const j = job(300);
       const [a, b] = await Promise.all([threaded.run(j), inline.run(j)]);
-      expect(a.events.map((e) => [e.id, e.time, e.stream, e.account, e.json])).toEqual(b.events.map((e) => [e.id, e.time, e.stream, e.account, e.json]));
+      expect(a.events.map((e) => [e.id, e.time, e.stream, e.account, e.json, e.severity])).toEqual(b.events.map((e) => [e.id, e.time, e.stream, e.account, e.json, e.severity]));
+      // The severity crosses from the worker with the event, and is the rule's answer for its document.
+      expect(a.events.every((e) => e.severity !== undefined && e.severity === severityOf(JSON.parse(e.json ?? '') as EcsDocument))).toBe(true);
+      expect(new Set(a.events.map((e) => e.severity))).toEqual(new Set([3, 8]));
       expect(a.events[0]?.doc).toEqual(JSON.parse(b.events[0]?.json ?? ''));
       expect(a.quarantined).toEqual(b.quarantined);
       expect(a.quarantined.map((q) => [q.reason, q.location])).toEqual([
