@@ -77,17 +77,32 @@ export interface MessageOptions {
   sdId: string;
 }
 
+/**
+ * A message header is built in three parts, so the middle one can be made once per kind of event: `lead` (PRI,
+ * version, TIMESTAMP), `route` (what every event of one account, stream and log type shares) and `tail` (the
+ * event's own id and the end of the structured data; nothing on RFC 3164).
+ */
+export function headerLead(o: MessageOptions, time: string, severity: number): string {
+  const pri = o.facility * 8 + severity;
+  return o.rfc === 3164 ? `<${pri}>${rfc3164Time(time)}` : `<${pri}>1 ${rfc5424Time(time)}`;
+}
+
+/** RFC 5424: from the space after TIMESTAMP to the opening quote of event_id's value; RFC 3164: up to MSG. */
+export function headerRoute(o: MessageOptions, e: Pick<OutEvent, 'account' | 'stream' | 'logType'>): string {
+  if (o.rfc === 3164) return ` ${o.hostname} ${o.appName.slice(0, 32)}[${o.procId}]: `;
+  const msgId = headerToken(e.logType || e.stream, 32);
+  const logType = e.logType === '' ? '' : ` log_type="${sdEscape(e.logType)}"`;
+  return ` ${o.hostname} ${o.appName} ${o.procId} ${msgId} [${o.sdId} account="${sdEscape(e.account)}" stream="${sdEscape(e.stream)}"${logType} event_id="`;
+}
+
+/** What follows the route part: the event id and the end of the structured data (RFC 5424), up to MSG. */
+export function headerTail(o: MessageOptions, id: string): string {
+  return o.rfc === 3164 ? '' : `${sdEscape(id)}"] `;
+}
+
 /** The message header, up to and including the space before MSG. */
 export function header(o: MessageOptions, e: Pick<OutEvent, 'id' | 'account' | 'stream' | 'time' | 'logType'>, severity: number): string {
-  const pri = o.facility * 8 + severity;
-  if (o.rfc === 3164) {
-    return `<${pri}>${rfc3164Time(e.time)} ${o.hostname} ${o.appName.slice(0, 32)}[${o.procId}]: `;
-  }
-  const msgId = headerToken(e.logType || e.stream, 32);
-  const params = [`account="${sdEscape(e.account)}"`, `stream="${sdEscape(e.stream)}"`];
-  if (e.logType !== '') params.push(`log_type="${sdEscape(e.logType)}"`);
-  params.push(`event_id="${sdEscape(e.id)}"`);
-  return `<${pri}>1 ${rfc5424Time(e.time)} ${o.hostname} ${o.appName} ${o.procId} ${msgId} [${o.sdId} ${params.join(' ')}] `;
+  return headerLead(o, e.time, severity) + headerRoute(o, e) + headerTail(o, e.id);
 }
 
 /**

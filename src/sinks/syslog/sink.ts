@@ -11,7 +11,7 @@ import { renderDocument } from '../../normalize/render.js';
 import type { Logger } from '../../telemetry/logger.js';
 import { loadTls, tlsProblemOf, type TlsConnectOptions } from '../tls.js';
 import { syslogSettings, type SyslogSettings, type SyslogSinkConfig } from './config.js';
-import { endLine, header, headerToken, severityOfDocument, severityOfJson, syslogSeverity, utf8Prefix, type MessageOptions } from './format.js';
+import { endLine, headerLead, headerRoute, headerTail, headerToken, severityOfDocument, severityOfJson, syslogSeverity, utf8Prefix, type MessageOptions } from './format.js';
 
 /** What the sink counted since it started (UDP cannot say more: nothing comes back). */
 export interface SyslogCounters {
@@ -35,6 +35,10 @@ interface Built {
   truncated: number;
   oversized: number;
 }
+
+const EMPTY = Buffer.alloc(0);
+/** Header route parts kept (one per account, stream and log type) before the table starts over. */
+const MAX_ROUTES = 4096;
 
 /** Longest wait, after a TLS 1.3 handshake, for the receiver to accept the client (its session ticket). */
 const TLS13_ACCEPT_WAIT_MS = 1000;
@@ -77,6 +81,8 @@ export class SyslogSink implements Sink {
   private readonly onAbort = new WeakMap<AbortSignal, Set<() => void>>();
   /** Batches written and settling: close() lets them settle before it closes the connection. */
   private readonly settling = new Set<Promise<void>>();
+  /** See route(). */
+  private readonly routes = new Map<string, Buffer>();
 
   constructor(
     private readonly cfg: SyslogSinkConfig,
@@ -103,17 +109,23 @@ export class SyslogSink implements Sink {
   build(events: readonly OutEvent[]): Built {
     const max = this.settings.maxMessageSize;
     const framing = this.settings.framing;
-    const out: Built = { data: Buffer.alloc(0), frames: [], bytes: 0, rejected: [], truncated: 0, oversized: 0 };
-    const parts: { head: string; headLen: number; payload: Buffer; payloadLen: number; prefix: string }[] = [];
+    const out: Built = { data: EMPTY, frames: [], bytes: 0, rejected: [], truncated: 0, oversized: 0 };
+    // Per message, from a first pass that sizes them all: the octet count (when framed so) and the lead, the shared
+    // route part, the tail, and the payload — a rendered line, or the event's own bytes written straight in.
+    const firsts: string[] = [];
+    const routes: Buffer[] = [];
+    const tails: string[] = [];
+    const rendered: (Buffer | undefined)[] = [];
+    const payloadLens: number[] = [];
+    const which: number[] = [];
     for (let i = 0; i < events.length; i++) {
       const e = events[i] as OutEvent;
-      let payload: Buffer;
+      let payload: Buffer | undefined;
       let severity: number;
       try {
         if (this.cfg.format === 'ecs') {
           // Journaled with the event; only events journaled before it was kept have their document read for it.
           severity = e.severity !== undefined ? syslogSeverity(e.severity) : severityOfJson(e.json);
-          payload = e.bytes;
         } else {
           const doc = JSON.parse(e.json) as EcsDocument;
           severity = severityOfDocument(doc);
@@ -123,9 +135,12 @@ export class SyslogSink implements Sink {
         out.rejected.push({ index: i, reason: `cannot render the event in this sink's format: ${describeError(err)}` });
         continue;
       }
-      const head = header(this.msg, e, severity);
-      const headLen = Buffer.byteLength(head, 'utf8');
-      let payloadLen = payload.length;
+      const lead = headerLead(this.msg, e.time, severity);
+      const route = this.route(e);
+      const tail = headerTail(this.msg, e.id);
+      // lead is ASCII (PRI digits, a time stamp that passed the RFC 3339 check or was made by toISOString).
+      const headLen = lead.length + route.length + Buffer.byteLength(tail, 'utf8');
+      let payloadLen = payload === undefined ? e.size : payload.length;
       if (headLen + payloadLen > max) {
         if (framing !== 'datagram') {
           out.oversized += 1;
@@ -133,25 +148,49 @@ export class SyslogSink implements Sink {
           continue;
         }
         out.truncated += 1;
+        payload ??= e.bytes;
         payloadLen = utf8Prefix(payload, Math.max(0, max - headLen));
       }
-      const prefix = framing === 'octet_counting' ? `${headLen + payloadLen} ` : '';
-      parts.push({ head, headLen, payload, payloadLen, prefix });
-      out.bytes += prefix.length + headLen + payloadLen + (framing === 'lf' ? 1 : 0);
+      const first = framing === 'octet_counting' ? `${headLen + payloadLen} ${lead}` : lead;
+      firsts.push(first);
+      routes.push(route);
+      tails.push(tail);
+      rendered.push(payload);
+      payloadLens.push(payloadLen);
+      which.push(i);
+      out.bytes += first.length - lead.length + headLen + payloadLen + (framing === 'lf' ? 1 : 0);
     }
     const buf = Buffer.allocUnsafe(out.bytes);
     let at = 0;
-    for (const p of parts) {
+    for (let k = 0; k < firsts.length; k++) {
       const start = at;
-      at += buf.write(p.prefix, at, 'latin1');
-      const msgStart = at;
-      at += buf.write(p.head, at, 'utf8');
-      at += p.payload.copy(buf, at, 0, p.payloadLen);
+      const first = firsts[k] as string;
+      at += buf.write(first, at, 'latin1');
+      const msgStart = framing === 'octet_counting' ? start + first.indexOf(' ') + 1 : start;
+      at += (routes[k] as Buffer).copy(buf, at);
+      const tail = tails[k] as string;
+      if (tail !== '') at += buf.write(tail, at, 'utf8');
+      const payload = rendered[k];
+      const len = payloadLens[k] as number;
+      if (payload !== undefined) at += payload.copy(buf, at, 0, len);
+      else at += (events[which[k] as number] as OutEvent).writeTo(buf, at);
       if (framing === 'lf') at = endLine(buf, msgStart, at);
       out.frames.push(buf.subarray(start, at));
     }
     out.data = buf;
     return out;
+  }
+
+  /** The header's route part for the event's account, stream and log type, made once for each. */
+  private route(e: OutEvent): Buffer {
+    const key = `${e.account}\u0000${e.stream}\u0000${e.logType}`;
+    let r = this.routes.get(key);
+    if (r === undefined) {
+      if (this.routes.size >= MAX_ROUTES) this.routes.clear();
+      r = Buffer.from(headerRoute(this.msg, e), 'utf8');
+      this.routes.set(key, r);
+    }
+    return r;
   }
 
   async send(events: readonly OutEvent[], signal: AbortSignal): Promise<SendResult | void> {
