@@ -660,6 +660,8 @@ export class Journal {
   private readonly blocks = new Map<number, Buffer>();
   /** See interned(). */
   private readonly names = new Map<string, string>();
+  /** The documents' mean size in the last read: how many rows a read asks SQLite for. */
+  private docBytesGuess = 1024;
   private readonly tail: TailCache | undefined;
   private tailHits = 0;
   private tailMisses = 0;
@@ -1117,9 +1119,8 @@ export class Journal {
       }
       if (this.tail !== undefined) this.tailMisses++;
       let bytes = 0;
-      const stmt = streams === undefined ? this.s.readAll : this.filteredRead(streams);
-      const limit = streams === undefined ? Math.floor(maxEvents) : SCAN_LIMIT + Math.floor(maxEvents);
-      for (const r of stmt.iterate(from, limit)) {
+      /** Takes one row (READ_COLUMNS); false once the read is complete (the row may then be left out). */
+      const take = (r: unknown): boolean => {
         const a = row(r);
         const seq = num(a[0], 'seq');
         // READ_COLUMNS: the document's block, offset and length, or (rows before schema 6) the document itself;
@@ -1140,13 +1141,28 @@ export class Journal {
             body = docBytes(json);
             size = body.length;
           }
-          if (events.length > 0 && bytes + size > maxBytes) break;
+          if (events.length > 0 && bytes + size > maxBytes) return false;
           bytes += size;
           const logType = typeof a[9] === 'string' ? this.interned(a[9]) : '';
           events.push(new StoredEvent(seq, str(a[1], 'id'), stream(a[2]), this.interned(str(a[3], 'account')), str(a[4], 'time'), body, logType, severityOfColumn(a[10]), off, size));
         }
         lastSeq = seq;
-        if (events.length >= maxEvents || bytes >= maxBytes) break;
+        return events.length < maxEvents && bytes < maxBytes;
+      };
+      if (streams !== undefined) {
+        for (const r of this.filteredRead(streams).iterate(from, SCAN_LIMIT + Math.floor(maxEvents))) if (!take(r)) break;
+      } else {
+        // Whole rows at once (all() costs less per row than iterate()), about as many as the byte limit lets in:
+        // rows past where the read stops are left out, and a short guess is followed by another call.
+        const cap = Math.floor(maxEvents);
+        let more = true;
+        while (more && events.length < cap) {
+          const want = Math.max(1, Math.min(cap - events.length, Math.ceil((maxBytes - bytes) / this.docBytesGuess) + 8, SCAN_LIMIT));
+          const rows = this.s.readAll.all(lastSeq, want);
+          for (const r of rows) if (!(more = take(r))) break;
+          if (rows.length < want) more = false;
+        }
+        if (events.length > 0) this.docBytesGuess = Math.max(64, Math.round(bytes / events.length));
       }
       return { events, lastSeq };
     });
