@@ -6,7 +6,8 @@
 // Kafka broker, installed by test/kafka/install.sh, syslog_rsyslog a real rsyslogd over TCP writing every message to a
 // file, the others in-repo receivers), BENCH_EVENTS=N (default 300000),
 // BENCH_COMPRESSION=none (the http sinks without gzip), BENCH_NODE_ARGS (extra node options for the collector, e.g.
-// `--cpu-prof --cpu-prof-dir=DIR`), BENCH_RECEIVER_NODE_ARGS (the same for the in-repo receiver's process).
+// `--cpu-prof --cpu-prof-dir=DIR`), BENCH_RECEIVER_NODE_ARGS (the same for the in-repo receiver's process),
+// BENCH_SINK_OPTIONS (sink keys added to the benchmark's, e.g. `concurrency: 4`).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -134,6 +135,12 @@ function sinkYaml(target: Target, url: string | undefined, dir: string, cert?: T
   }
 }
 
+/** BENCH_SINK_OPTIONS (e.g. `concurrency: 4`): keys added to (or overriding) the sink's flow mapping, for comparisons. */
+function withSinkOptions(line: string): string {
+  const extra = process.env['BENCH_SINK_OPTIONS']?.trim();
+  return extra === undefined || extra === '' ? line : `${line.replace(/ \}$/, '')}, ${extra} }`;
+}
+
 async function runOne(target: Target, n: number): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), `mc-bench-sinks-${target}-`));
   try {
@@ -161,7 +168,7 @@ async function runOne(target: Target, n: number): Promise<void> {
         '    poll_interval: 1h',
         '    streams: { audit: {} }',
         'sinks:',
-        sinkYaml(target, engine?.url ?? (rsyslog === undefined ? receiver?.url : `127.0.0.1:${rsyslog.tcpPort}`), dir, cert),
+        withSinkOptions(sinkYaml(target, engine?.url ?? (rsyslog === undefined ? receiver?.url : `127.0.0.1:${rsyslog.tcpPort}`), dir, cert)),
         '',
       ].join('\n'),
     );

@@ -378,6 +378,22 @@ function deadLetterRow(r: unknown): DeadLetterRow {
   };
 }
 
+/** Every cursor, by key; read as cursorRow reads it. */
+const LIST_CURSORS = 'SELECT key, cursor, updated_at FROM cursors ORDER BY key';
+
+function cursorRow(r: unknown): { key: string; cursor: string; updatedAt: number } {
+  const a = row(r);
+  return { key: str(a[0], 'key'), cursor: str(a[1], 'cursor'), updatedAt: num(a[2], 'updated_at') };
+}
+
+/** Dead letters per sink, by sink; read as sinkCountRow reads it. */
+const COUNT_DEAD_BY_SINK = 'SELECT sink, count(*) FROM dead_letter GROUP BY sink ORDER BY sink';
+
+function sinkCountRow(r: unknown): { sink: string; count: number } {
+  const a = row(r);
+  return { sink: str(a[0], 'sink'), count: num(a[1], 'count') };
+}
+
 const QUARANTINE_COLUMNS = 'key, reason, detail, location, raw, at, id, refetch IS NOT NULL, retry, retry_note';
 
 /** A quarantine row selected as QUARANTINE_COLUMNS. */
@@ -745,7 +761,7 @@ export class Journal {
       ),
       delCursor: p('DELETE FROM cursors WHERE key = ?'),
       getCursor: p('SELECT cursor FROM cursors WHERE key = ?').pluck(),
-      listCursors: p('SELECT key, cursor, updated_at FROM cursors ORDER BY key').raw(),
+      listCursors: p(LIST_CURSORS).raw(),
       setTotals: p('UPDATE totals SET head_seq = ?, head_cum = ?, del_seq = ?, del_cum = ?, dedup_ids = ? WHERE one = 1'),
       upsertOffset: p('INSERT INTO sink_offsets (sink, seq) VALUES (?, ?) ON CONFLICT (sink) DO UPDATE SET seq = excluded.seq'),
       delOffset: p('DELETE FROM sink_offsets WHERE sink = ?'),
@@ -759,7 +775,7 @@ export class Journal {
       trimDead: p('DELETE FROM dead_letter WHERE id <= (SELECT max(id) FROM dead_letter) - ?'),
       listDead: p(`SELECT ${DEAD_COLUMNS} FROM dead_letter ORDER BY id DESC LIMIT ?`).raw(),
       countDead: p('SELECT count(*) FROM dead_letter').pluck(),
-      countDeadBySink: p('SELECT sink, count(*) FROM dead_letter GROUP BY sink ORDER BY sink').raw(),
+      countDeadBySink: p(COUNT_DEAD_BY_SINK).raw(),
       deadReasons: p(
         'SELECT reason, count(*), max(at) FROM (SELECT id, reason, at FROM dead_letter WHERE sink = ? ORDER BY id DESC LIMIT ?) GROUP BY reason ORDER BY max(id) DESC LIMIT ?',
       ).raw(),
@@ -1066,10 +1082,7 @@ export class Journal {
 
   listCursors(): { key: string; cursor: string; updatedAt: number }[] {
     return this.guard('listCursors', () =>
-      this.s.listCursors.all().map((r) => {
-        const a = row(r);
-        return { key: str(a[0], 'key'), cursor: str(a[1], 'cursor'), updatedAt: num(a[2], 'updated_at') };
-      }),
+      this.s.listCursors.all().map(cursorRow),
     );
   }
 
@@ -1314,11 +1327,10 @@ export class Journal {
   deadLetterSummary(reasons = 5): DeadLetterSummary[] {
     return this.guard('deadLetterSummary', () =>
       this.s.countDeadBySink.all().map((r) => {
-        const a = row(r);
-        const sink = str(a[0], 'sink');
+        const { sink, count } = sinkCountRow(r);
         return {
           sink,
-          count: num(a[1], 'count'),
+          count,
           reasons: this.s.deadReasons.all(sink, DEAD_REASON_WINDOW, Math.max(0, Math.floor(reasons))).map((x) => {
             const b = row(x);
             return { reason: str(b[0], 'reason'), count: num(b[1], 'count'), last_at: num(b[2], 'at') };
@@ -1658,14 +1670,7 @@ export function readCursors(dir: string): { key: string; cursor: string; updated
   if (!fs.existsSync(path.join(dir, FILE_NAME))) return [];
   const { db } = openPlain(dir, true);
   try {
-    return db
-      .prepare('SELECT key, cursor, updated_at FROM cursors ORDER BY key')
-      .raw()
-      .all()
-      .map((r) => {
-        const a = row(r);
-        return { key: str(a[0], 'key'), cursor: str(a[1], 'cursor'), updatedAt: num(a[2], 'updated_at') };
-      });
+    return db.prepare(LIST_CURSORS).raw().all().map(cursorRow);
   } finally {
     db.close();
   }
@@ -1711,22 +1716,8 @@ export function readJournalSummary(dir: string): JournalSummary | undefined {
         bytes: num(t[1], 'head_cum') - num(t[3], 'del_cum'),
         sinks,
         quarantined: num(db.prepare('SELECT count(*) FROM quarantine').pluck().get(), 'count'),
-        deadLetters: db
-          .prepare('SELECT sink, count(*) FROM dead_letter GROUP BY sink ORDER BY sink')
-          .raw()
-          .all()
-          .map((r) => {
-            const a = row(r);
-            return { sink: str(a[0], 'sink'), count: num(a[1], 'count') };
-          }),
-        cursors: db
-          .prepare('SELECT key, cursor, updated_at FROM cursors ORDER BY key')
-          .raw()
-          .all()
-          .map((r) => {
-            const a = row(r);
-            return { key: str(a[0], 'key'), cursor: str(a[1], 'cursor'), updatedAt: num(a[2], 'updated_at') };
-          }),
+        deadLetters: db.prepare(COUNT_DEAD_BY_SINK).raw().all().map(sinkCountRow),
+        cursors: db.prepare(LIST_CURSORS).raw().all().map(cursorRow),
       };
     })();
   } finally {
