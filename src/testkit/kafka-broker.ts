@@ -46,8 +46,8 @@ export interface RunningKafkaBroker {
   startupMs: number;
   /** The broker's log so far (its stdout and stderr, last 64 KB). */
   log(): string;
-  /** Creates a topic (1 partition, replication 1) and waits until it has a leader. */
-  createTopic(name: string, config?: Record<string, string>): Promise<void>;
+  /** Creates a topic (1 partition unless told, replication 1) and waits until each partition has a leader. */
+  createTopic(name: string, config?: Record<string, string>, partitions?: number): Promise<void>;
   /** Stops the JVM (SIGTERM, SIGKILL after 15 s), keeping its data; `start` brings it back on the same ports. */
   stop(): Promise<void>;
   /** Starts the JVM again on the same ports and data, and waits until it answers. */
@@ -250,15 +250,15 @@ export async function startKafkaBroker(options: KafkaBrokerOptions = {}): Promis
     pid: () => child?.pid ?? -1,
     startupMs,
     log: () => log,
-    async createTopic(name, config = {}) {
+    async createTopic(name, config = {}, partitions = 1) {
       const a = admin(bootstrap);
       try {
-        await a.createTopics({ topics: [name], partitions: 1, replicas: 1, configs: Object.entries(config).map(([n, value]) => ({ name: n, value })) });
+        await a.createTopics({ topics: [name], partitions, replicas: 1, configs: Object.entries(config).map(([n, value]) => ({ name: n, value })) });
         for (const deadline = Date.now() + 10_000; ; ) {
           const md = await a.metadata({ topics: [name], forceUpdate: true }).catch(() => undefined);
-          const leader = md?.topics.get(name)?.partitions[0]?.leader;
-          if (leader !== undefined && leader >= 0) return;
-          if (Date.now() > deadline) throw new Error(`topic ${name} has no leader after 10 s`);
+          const leaders = md?.topics.get(name)?.partitions.map((p) => p.leader) ?? [];
+          if (leaders.length === partitions && leaders.every((l) => l >= 0)) return;
+          if (Date.now() > deadline) throw new Error(`topic ${name} has no leader for each of its ${partitions} partitions after 10 s`);
           await new Promise((r) => setTimeout(r, 100));
         }
       } finally {
