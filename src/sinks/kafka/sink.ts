@@ -125,6 +125,9 @@ export function classifyKafkaError(err: unknown): Failure {
   return { kind: 'retryable', code: first, detail: `${describeError(err)}${leaf !== undefined && leaf !== err ? ` (${leaf.message})` : ''}` };
 }
 
+/** A message as the sink hands it to the library: bytes throughout, the partition given as the key's hash. */
+type Message = MessageToProduce<Buffer, Buffer, Buffer, Buffer> & { key: Buffer };
+
 interface Chunk {
   /** Positions in the events given to send. */
   idx: number[];
@@ -230,16 +233,21 @@ export class KafkaSink implements Sink {
     if (this.closed) throw new SinkError('SINK_RETRYABLE', `sink ${this.name}: the sink is closed`, this.name);
     const max = this.cfg.max_message_bytes;
     const rejected: EventVerdict[] = [];
-    // Record batches under max_message_bytes, in order; an event over it alone is never sent.
+    // Each event's message is made once (a chunk split after a refusal reuses them); record batches under
+    // max_message_bytes, in order; an event over it alone is never sent.
+    const messages: Message[] = new Array<Message>(events.length);
     const chunks: Chunk[] = [];
     let cur: Chunk = { idx: [] };
     let bytes = BATCH_OVERHEAD;
-    events.forEach((e, i) => {
-      const size = RECORD_OVERHEAD + Buffer.byteLength(e.id) + e.size + this.routes.of(e).headerBytes;
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i] as OutEvent;
+      const m = this.message(e);
+      const size = RECORD_OVERHEAD + m.key.length + e.size + this.routes.of(e).headerBytes;
       if (size + BATCH_OVERHEAD > max) {
         rejected.push({ index: i, reason: `the event is ${e.size} bytes, over max_message_bytes (${max}) with its key and headers: the brokers would refuse it (MESSAGE_TOO_LARGE)` });
-        return;
+        continue;
       }
+      messages[i] = m;
       if (cur.idx.length > 0 && bytes + size > max) {
         chunks.push(cur);
         cur = { idx: [] };
@@ -247,7 +255,7 @@ export class KafkaSink implements Sink {
       }
       cur.idx.push(i);
       bytes += size;
-    });
+    }
     if (cur.idx.length > 0) chunks.push(cur);
 
     let delivered = 0;
@@ -258,7 +266,7 @@ export class KafkaSink implements Sink {
         const chunk = chunks.shift() as Chunk;
         if (signal.aborted) throw signal.reason;
         try {
-          await this.producerNow().send({ messages: chunk.idx.map((i) => this.message(events[i] as OutEvent)) });
+          await this.producerNow().send({ messages: chunk.idx.map((i) => messages[i] as Message) });
           delivered += chunk.idx.length;
           continue;
         } catch (err) {
@@ -290,7 +298,7 @@ export class KafkaSink implements Sink {
     return rejected.length > 0 ? { rejected } : undefined;
   }
 
-  private message(e: OutEvent): MessageToProduce<Buffer, Buffer, Buffer, Buffer> {
+  private message(e: OutEvent): Message {
     const route = this.routes.of(e);
     const key = Buffer.from(e.id, 'utf8');
     return {
