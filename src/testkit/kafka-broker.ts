@@ -46,8 +46,8 @@ export interface RunningKafkaBroker {
   startupMs: number;
   /** The broker's log so far (its stdout and stderr, last 64 KB). */
   log(): string;
-  /** Creates a topic (1 partition, replication 1) and waits until it has a leader. */
-  createTopic(name: string, config?: Record<string, string>): Promise<void>;
+  /** Creates a topic (1 partition unless told, replication 1) and waits until each partition has a leader. */
+  createTopic(name: string, config?: Record<string, string>, partitions?: number): Promise<void>;
   /** Stops the JVM (SIGTERM, SIGKILL after 15 s), keeping its data; `start` brings it back on the same ports. */
   stop(): Promise<void>;
   /** Starts the JVM again on the same ports and data, and waits until it answers. */
@@ -100,7 +100,26 @@ function admin(bootstrap: string): Admin {
   return new Admin({ clientId: 'testkit-admin', bootstrapBrokers: [bootstrap], retries: 0, connectTimeout: 2000, requestTimeout: 5000 });
 }
 
+/** The broker could not bind a port chosen for it: another process took it between freePort() and the JVM's bind. */
+class PortTakenError extends Error {}
+
+/** Attempts at a start whose port another process took meanwhile, each with fresh ports. */
+const PORT_ATTEMPTS = 3;
+
 export async function startKafkaBroker(options: KafkaBrokerOptions = {}): Promise<RunningKafkaBroker> {
+  // The ports are free when chosen, but the JVMs that format the storage take seconds before the broker binds
+  // them, and on a shared machine any outgoing connection may be given one of them meanwhile (it happened in
+  // bench:sinks with another session's tests running): then the start is made again with new ports.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(options);
+    } catch (err) {
+      if (!(err instanceof PortTakenError) || attempt >= PORT_ATTEMPTS) throw err;
+    }
+  }
+}
+
+async function startOnce(options: KafkaBrokerOptions): Promise<RunningKafkaBroker> {
   const kafkaDir = options.kafkaDir ?? KAFKA_DIR;
   assertKafkaInstalled(kafkaDir);
   const readyTimeoutMs = options.readyTimeoutMs ?? 60_000;
@@ -219,12 +238,14 @@ export async function startKafkaBroker(options: KafkaBrokerOptions = {}): Promis
 
   const waitReady = async (since: number): Promise<void> => {
     for (;;) {
-      const fail = async (why: string): Promise<never> => {
+      const fail = async (why: string, portTaken = false): Promise<never> => {
         await close();
-        throw new Error(`test Kafka broker (pid ${child?.pid ?? '-'}, ${bootstrap}) ${why}; last lines of its log:\n${tail(log)}`);
+        const message = `test Kafka broker (pid ${child?.pid ?? '-'}, ${bootstrap}) ${why}; last lines of its log:\n${tail(log)}`;
+        throw portTaken ? new PortTakenError(message) : new Error(message);
       };
       if (spawnError !== undefined) return fail(`could not be spawned: ${spawnError.message}`);
-      if (exitInfo !== undefined) return fail(`exited before it was ready (code ${exitInfo.code}, signal ${exitInfo.signal})`);
+      // The JVM's own exception class for a port in use, in its log: the one signal this child process gives.
+      if (exitInfo !== undefined) return fail(`exited before it was ready (code ${exitInfo.code}, signal ${exitInfo.signal})`, log.includes('java.net.BindException'));
       const a = admin(bootstrap);
       try {
         const md = await a.metadata({ topics: [] });
@@ -250,15 +271,15 @@ export async function startKafkaBroker(options: KafkaBrokerOptions = {}): Promis
     pid: () => child?.pid ?? -1,
     startupMs,
     log: () => log,
-    async createTopic(name, config = {}) {
+    async createTopic(name, config = {}, partitions = 1) {
       const a = admin(bootstrap);
       try {
-        await a.createTopics({ topics: [name], partitions: 1, replicas: 1, configs: Object.entries(config).map(([n, value]) => ({ name: n, value })) });
+        await a.createTopics({ topics: [name], partitions, replicas: 1, configs: Object.entries(config).map(([n, value]) => ({ name: n, value })) });
         for (const deadline = Date.now() + 10_000; ; ) {
           const md = await a.metadata({ topics: [name], forceUpdate: true }).catch(() => undefined);
-          const leader = md?.topics.get(name)?.partitions[0]?.leader;
-          if (leader !== undefined && leader >= 0) return;
-          if (Date.now() > deadline) throw new Error(`topic ${name} has no leader after 10 s`);
+          const leaders = md?.topics.get(name)?.partitions.map((p) => p.leader) ?? [];
+          if (leaders.length === partitions && leaders.every((l) => l >= 0)) return;
+          if (Date.now() > deadline) throw new Error(`topic ${name} has no leader for each of its ${partitions} partitions after 10 s`);
           await new Promise((r) => setTimeout(r, 100));
         }
       } finally {

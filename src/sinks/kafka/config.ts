@@ -113,6 +113,13 @@ export const kafkaSinkSchema = z
      * record batches below it. 1KB–64MB, default 1MB.
      */
     max_message_bytes: sizeIn('1KB', '64MB').prefault('1MB'),
+    /**
+     * Batches handed to the sink at once. The sink still sends one produce request at a time (the library's
+     * idempotent producer numbers a partition's records only from the broker's answer), so a second batch is read
+     * from the journal and made ready while the first is at the brokers; more than 2 only holds more events in
+     * memory. 1–64, default 2.
+     */
+    concurrency: z.number().int().min(1).max(64).default(2),
   })
   .superRefine((c, ctx) => {
     if (c.compression === 'zstd' && !ZSTD_AVAILABLE) {

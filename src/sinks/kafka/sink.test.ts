@@ -1,6 +1,7 @@
 // The kafka sink against a real Apache Kafka broker: delivered (read back), record batches split under the broker's
 // limit, oversized events dead-lettered with the reason, and the failures only the operator can fix (SASL, an unknown
 // topic, TLS verification) stopping the sink with the key to fix; a broker that is down is retried.
+import { compatibilityPartitioner } from '@platformatic/kafka';
 import { afterAll, describe, expect, it } from 'vitest';
 import { StoredEvent, type OutEvent } from '../../core/contracts.js';
 import { silentLogger } from '../../telemetry/logger.js';
@@ -59,6 +60,30 @@ describe('kafka sink against a real broker', () => {
       expect(r.headers).toEqual({ account: 'acme', stream: r.topic.endsWith('audit') ? 'audit' : 'siem', log_type: r.topic.endsWith('audit') ? 'audit' : 'receipt' });
     }
     expect(new Set(got.map((r) => r.key)).size).toBe(150);
+  }, 60_000);
+
+  it('on a topic of several partitions each event goes where the Java client puts its key, in the order sent', async () => {
+    const b = await up();
+    const t = `t${++topics}`;
+    await b.createTopic(t, {}, 3);
+    const s = sink({ brokers: [b.bootstrap], topic: t });
+    const batch = events(90);
+    expect(await s.send(batch.slice(0, 45), signal)).toBeUndefined();
+    expect(await s.send(batch.slice(45), signal)).toBeUndefined();
+    const got = await readTopics(b.bootstrap, [t]);
+    expect(got).toHaveLength(90);
+    const used = new Set<number>();
+    for (const r of got) {
+      const key = Buffer.from(r.key ?? '', 'utf8');
+      expect(r.partition).toBe(compatibilityPartitioner({ topic: t, value: key }, key) % 3);
+      used.add(r.partition);
+    }
+    expect(used.size).toBe(3);
+    for (const p of used) {
+      const inPartition = got.filter((r) => r.partition === p).sort((x, y) => (x.offset < y.offset ? -1 : 1));
+      const sent = batch.filter((e) => inPartition.some((r) => r.key === e.id)).map((e) => e.id);
+      expect(inPartition.map((r) => r.key)).toEqual(sent);
+    }
   }, 60_000);
 
   it('a broker taking less than max_message_bytes: batches are split, the one event over its limit is dead-lettered with the reason, the rest delivered', async () => {

@@ -1,12 +1,13 @@
 // The kafka sink: an idempotent producer (acks all) sending each event keyed by its event.id, in record batches below
 // max_message_bytes, with every broker answer turned into the sink contract's outcomes.
-import { Admin, compatibilityPartitioner, Producer, stringSerializer, type SASLOptions } from '@platformatic/kafka';
+import { Admin, Producer, type MessageToProduce, type SASLOptions } from '@platformatic/kafka';
 import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 import type { EventVerdict, OutEvent, SendResult, Sink } from '../../core/contracts.js';
 import { describeError, SinkError } from '../../core/errors.js';
 import type { Logger } from '../../telemetry/logger.js';
 import { loadTls, tlsProblemOf } from '../tls.js';
 import type { KafkaSinkConfig } from './config.js';
+import { keyHash } from './partition.js';
 
 /** A record batch's own header (v2), counted once per batch. */
 const BATCH_OVERHEAD = 61;
@@ -21,10 +22,48 @@ export function topicOf(template: string, e: Pick<OutEvent, 'stream' | 'account'
   return template.replace(/\{(stream|log_type|account)\}/g, (_m, p: string) => (p === 'stream' ? e.stream : p === 'account' ? e.account : e.logType === '' ? 'unknown' : e.logType));
 }
 
+/** The bytes the three header names take in a record, with their framing. */
+const HEADER_NAMES_BYTES = HEADER_NAMES.reduce((n, h) => n + h.length + 4, 0);
+
 /** Bytes an event takes in a record batch, at most (before compression). */
 export function recordSize(e: OutEvent): number {
-  const headers = Buffer.byteLength(e.account) + e.stream.length + Buffer.byteLength(e.logType) + HEADER_NAMES.reduce((n, h) => n + h.length + 4, 0);
+  const headers = Buffer.byteLength(e.account) + e.stream.length + Buffer.byteLength(e.logType) + HEADER_NAMES_BYTES;
   return RECORD_OVERHEAD + Buffer.byteLength(e.id) + e.size + headers;
+}
+
+/**
+ * What every event of one (account, stream, log type) shares: its topic and its headers, made once. The library only
+ * reads a message's headers (it copies them into a map of its own per record), so one map serves all these events.
+ */
+interface Route {
+  topic: string;
+  headers: Map<Buffer, Buffer>;
+  /** The headers' bytes in a record, framing included. */
+  headerBytes: number;
+}
+
+/** The names of the headers, as the record's bytes. */
+const HEADER_KEYS = HEADER_NAMES.map((h) => Buffer.from(h, 'utf8'));
+
+/** Routes by account, then stream, then log type: looked up per event without building a key string. */
+class Routes {
+  private readonly byAccount = new Map<string, Map<string, Map<string, Route>>>();
+  constructor(private readonly template: string) {}
+
+  of(e: OutEvent): Route {
+    let byStream = this.byAccount.get(e.account);
+    if (byStream === undefined) this.byAccount.set(e.account, (byStream = new Map()));
+    let byType = byStream.get(e.stream);
+    if (byType === undefined) byStream.set(e.stream, (byType = new Map()));
+    let route = byType.get(e.logType);
+    if (route === undefined) {
+      const values = [e.account, e.stream, e.logType === '' ? 'unknown' : e.logType].map((v) => Buffer.from(v, 'utf8'));
+      const headers = new Map(HEADER_KEYS.map((k, i) => [k, values[i] as Buffer]));
+      route = { topic: topicOf(this.template, e), headers, headerBytes: values.reduce((n, v) => n + v.length, HEADER_NAMES_BYTES) };
+      byType.set(e.logType, route);
+    }
+    return route;
+  }
 }
 
 /** How the sink acts on a failed produce or metadata call. */
@@ -86,6 +125,9 @@ export function classifyKafkaError(err: unknown): Failure {
   return { kind: 'retryable', code: first, detail: `${describeError(err)}${leaf !== undefined && leaf !== err ? ` (${leaf.message})` : ''}` };
 }
 
+/** A message as the sink hands it to the library: bytes throughout, the partition given as the key's hash. */
+type Message = MessageToProduce<Buffer, Buffer, Buffer, Buffer> & { key: Buffer };
+
 interface Chunk {
   /** Positions in the events given to send. */
   idx: number[];
@@ -93,7 +135,8 @@ interface Chunk {
 
 export class KafkaSink implements Sink {
   readonly name: string;
-  private producer: Producer<Buffer, Buffer, string, string> | undefined;
+  private producer: Producer<Buffer, Buffer, Buffer, Buffer> | undefined;
+  private readonly routes: Routes;
   private readonly tls: TlsConnectionOptions | undefined;
   /** Sends one after the other: the idempotent producer numbers each partition's records in order. */
   private queue: Promise<unknown> = Promise.resolve();
@@ -104,6 +147,7 @@ export class KafkaSink implements Sink {
     private readonly log: Logger,
   ) {
     this.name = cfg.name;
+    this.routes = new Routes(cfg.topic);
     this.tls = cfg.tls === undefined ? undefined : loadTls(cfg.tls, cfg.name, log, cfg.brokers.join(','));
     if (cfg.sasl?.mechanism === 'plain' && cfg.tls === undefined) {
       log.warn({ mechanism: 'plain' }, 'SASL PLAIN without tls sends the password in clear text: add a tls block (a SASL_SSL listener) or use scram-sha-512');
@@ -126,10 +170,10 @@ export class KafkaSink implements Sink {
     };
   }
 
-  private producerNow(): Producer<Buffer, Buffer, string, string> {
+  private producerNow(): Producer<Buffer, Buffer, Buffer, Buffer> {
     if (this.producer !== undefined) return this.producer;
     const c = this.cfg;
-    this.producer = new Producer<Buffer, Buffer, string, string>({
+    this.producer = new Producer<Buffer, Buffer, Buffer, Buffer>({
       ...this.connection(),
       idempotent: true,
       acks: -1,
@@ -141,10 +185,8 @@ export class KafkaSink implements Sink {
       retryDelay: 250,
       // A topic the brokers may create (auto.create.topics.enable) is created by the first send to it.
       autocreateTopics: true,
-      // The Java client's key hashing (murmur2, sign bit masked): an event.id lands in the partition any other
-      // Kafka producer would pick for it (the library's default differs for half the keys).
-      partitioner: compatibilityPartitioner,
-      serializers: { headerKey: stringSerializer, headerValue: stringSerializer },
+      // Each message comes with its key's hash as its partition (see message()): the library takes it modulo the
+      // topic's partition count, and headers come as bytes (no serializers).
     });
     return this.producer;
   }
@@ -191,16 +233,21 @@ export class KafkaSink implements Sink {
     if (this.closed) throw new SinkError('SINK_RETRYABLE', `sink ${this.name}: the sink is closed`, this.name);
     const max = this.cfg.max_message_bytes;
     const rejected: EventVerdict[] = [];
-    // Record batches under max_message_bytes, in order; an event over it alone is never sent.
+    // Each event's message is made once (a chunk split after a refusal reuses them); record batches under
+    // max_message_bytes, in order; an event over it alone is never sent.
+    const messages: Message[] = new Array<Message>(events.length);
     const chunks: Chunk[] = [];
     let cur: Chunk = { idx: [] };
     let bytes = BATCH_OVERHEAD;
-    events.forEach((e, i) => {
-      const size = recordSize(e);
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i] as OutEvent;
+      const m = this.message(e);
+      const size = RECORD_OVERHEAD + m.key.length + e.size + this.routes.of(e).headerBytes;
       if (size + BATCH_OVERHEAD > max) {
         rejected.push({ index: i, reason: `the event is ${e.size} bytes, over max_message_bytes (${max}) with its key and headers: the brokers would refuse it (MESSAGE_TOO_LARGE)` });
-        return;
+        continue;
       }
+      messages[i] = m;
       if (cur.idx.length > 0 && bytes + size > max) {
         chunks.push(cur);
         cur = { idx: [] };
@@ -208,7 +255,7 @@ export class KafkaSink implements Sink {
       }
       cur.idx.push(i);
       bytes += size;
-    });
+    }
     if (cur.idx.length > 0) chunks.push(cur);
 
     let delivered = 0;
@@ -219,7 +266,7 @@ export class KafkaSink implements Sink {
         const chunk = chunks.shift() as Chunk;
         if (signal.aborted) throw signal.reason;
         try {
-          await this.producerNow().send({ messages: chunk.idx.map((i) => this.message(events[i] as OutEvent)) });
+          await this.producerNow().send({ messages: chunk.idx.map((i) => messages[i] as Message) });
           delivered += chunk.idx.length;
           continue;
         } catch (err) {
@@ -251,18 +298,19 @@ export class KafkaSink implements Sink {
     return rejected.length > 0 ? { rejected } : undefined;
   }
 
-  private message(e: OutEvent): { topic: string; key: Buffer; value: Buffer; headers: Map<string, string> } {
+  private message(e: OutEvent): Message {
+    const route = this.routes.of(e);
+    const key = Buffer.from(e.id, 'utf8');
     return {
-      topic: topicOf(this.cfg.topic, e),
-      key: Buffer.from(e.id, 'utf8'),
+      topic: route.topic,
+      key,
       // The journal's bytes, not a copy: they stay valid until this send settles, and the library is done with them
       // by then (it resends from them only within the send).
       value: e.bytes,
-      headers: new Map([
-        ['account', e.account],
-        ['stream', e.stream],
-        ['log_type', e.logType === '' ? 'unknown' : e.logType],
-      ]),
+      headers: route.headers,
+      // The Java client's key hashing (murmur2, sign bit masked), in integer arithmetic: an event.id lands in the
+      // partition any other Kafka producer would pick for it. The library takes it modulo the partition count.
+      partition: keyHash(key),
     };
   }
 
