@@ -1,6 +1,7 @@
 // The kafka sink: an idempotent producer (acks all) sending each event keyed by its event.id, in record batches below
 // max_message_bytes, with every broker answer turned into the sink contract's outcomes.
-import { Admin, Producer, type MessageToProduce, type SASLOptions } from '@platformatic/kafka';
+import type * as KafkaLibrary from '@platformatic/kafka';
+import type { MessageToProduce, Producer, SASLOptions } from '@platformatic/kafka';
 import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 import type { EventVerdict, OutEvent, SendResult, Sink } from '../../core/contracts.js';
 import { describeError, SinkError } from '../../core/errors.js';
@@ -8,6 +9,15 @@ import type { Logger } from '../../telemetry/logger.js';
 import { loadTls, tlsProblemOf } from '../tls.js';
 import type { KafkaSinkConfig } from './config.js';
 import { keyHash } from './partition.js';
+
+let library: Promise<typeof KafkaLibrary> | undefined;
+/**
+ * The client library, loaded when a kafka sink first needs it: loading it costs the process ~50 MB of memory (its
+ * modules and native CRC code), which a collector without a kafka sink should not carry.
+ */
+function kafkaLibrary(): Promise<typeof KafkaLibrary> {
+  return (library ??= import('@platformatic/kafka'));
+}
 
 /** A record batch's own header (v2), counted once per batch. */
 const BATCH_OVERHEAD = 61;
@@ -170,7 +180,10 @@ export class KafkaSink implements Sink {
     };
   }
 
-  private producerNow(): Producer<Buffer, Buffer, Buffer, Buffer> {
+  private async producerNow(): Promise<Producer<Buffer, Buffer, Buffer, Buffer>> {
+    if (this.producer !== undefined) return this.producer;
+    const { Producer } = await kafkaLibrary();
+    // Another call may have made one while the library loaded.
     if (this.producer !== undefined) return this.producer;
     const c = this.cfg;
     this.producer = new Producer<Buffer, Buffer, Buffer, Buffer>({
@@ -205,6 +218,7 @@ export class KafkaSink implements Sink {
   private async failureOf(err: unknown, topics: readonly string[]): Promise<Failure> {
     const f = classifyKafkaError(err);
     if (f.kind !== 'retryable' || !errorsIn(err).some((e) => (e as { code?: unknown }).code === 'PLT_KFK_USER')) return f;
+    const { Admin } = await kafkaLibrary();
     const admin = new Admin({ ...this.connection(), retries: 0 });
     try {
       const have = new Set(await admin.listTopics());
@@ -266,7 +280,7 @@ export class KafkaSink implements Sink {
         const chunk = chunks.shift() as Chunk;
         if (signal.aborted) throw signal.reason;
         try {
-          await this.producerNow().send({ messages: chunk.idx.map((i) => messages[i] as Message) });
+          await (await this.producerNow()).send({ messages: chunk.idx.map((i) => messages[i] as Message) });
           delivered += chunk.idx.length;
           continue;
         } catch (err) {
@@ -320,7 +334,7 @@ export class KafkaSink implements Sink {
    * are named in a warning (the collector may never collect those streams).
    */
   async check(signal: AbortSignal): Promise<void> {
-    const p = this.producerNow();
+    const p = await this.producerNow();
     const onAbort = (): void => void this.dropProducer();
     signal.addEventListener('abort', onAbort, { once: true });
     try {
@@ -351,7 +365,7 @@ export class KafkaSink implements Sink {
   /** True when the brokers answer metadata. */
   async probe(): Promise<boolean> {
     try {
-      await this.producerNow().metadata({ topics: [], forceUpdate: true });
+      await (await this.producerNow()).metadata({ topics: [], forceUpdate: true });
       return true;
     } catch {
       return false;
