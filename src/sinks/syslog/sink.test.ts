@@ -3,6 +3,8 @@
 import { createSocket } from 'node:dgram';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
+import v8 from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterEach, describe, expect, it } from 'vitest';
 import { StoredEvent } from '../../core/contracts.js';
 import { SinkError } from '../../core/errors.js';
@@ -184,6 +186,31 @@ describe('syslog sink over TCP', () => {
     await until(() => kept.frames === 7);
     await s.close();
     await expect(last).resolves.toBeUndefined();
+  });
+
+  it('settle_time: a settling batch holds none of its messages (the buffer it wrote can be collected)', async () => {
+    v8.setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const kept = new FrameCounter(true);
+    const { port } = await scripted((sock) => sock.on('data', (b: Buffer) => kept.push(b)));
+    const s = sink(port, { settle_time: '5s' });
+    let written: WeakRef<Buffer> | undefined;
+    const build = s.build.bind(s);
+    s.build = (evs) => {
+      const b = build(evs);
+      written = new WeakRef(b.data);
+      return b;
+    };
+    let settled = false;
+    const sent = s.send(events(50, 2000), signal).then(() => (settled = true));
+    await until(() => kept.frames === 50);
+    // Past the write, a turn for the send to reach its settling wait, then a full collection.
+    await new Promise((r) => setTimeout(r, 50));
+    gc();
+    expect(settled).toBe(false);
+    expect(written?.deref()).toBeUndefined();
+    await s.close();
+    await sent;
   });
 
   it('nobody listening: SINK_RETRYABLE naming the target; the probe says no', async () => {

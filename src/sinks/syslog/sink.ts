@@ -195,6 +195,15 @@ export class SyslogSink implements Sink {
 
   async send(events: readonly OutEvent[], signal: AbortSignal): Promise<SendResult | void> {
     if (this.closed) throw new SinkError('SINK_RETRYABLE', `sink ${this.name}: closed`, this.name);
+    // Written by a call of its own, so nothing of the batch's messages is in this frame while it settles (16 batches
+    // of MBs otherwise).
+    const written = await this.write(events, signal);
+    if (written.sock !== undefined) await this.settle(written.sock, written.messages, signal);
+    return written.result;
+  }
+
+  /** Builds and writes the batch; for TCP/TLS, the connection that took it, for settle(). */
+  private async write(events: readonly OutEvent[], signal: AbortSignal): Promise<{ result: SendResult | undefined; messages: number; sock?: Socket }> {
     const built = this.build(events);
     if (built.truncated > 0) {
       this.counters.truncated += built.truncated;
@@ -212,24 +221,16 @@ export class SyslogSink implements Sink {
     }
     const result = built.rejected.length > 0 ? { rejected: built.rejected } : undefined;
     const messages = built.frames.length;
-    if (messages === 0) return result;
+    if (messages === 0) return { result, messages };
     if (this.cfg.transport === 'udp') {
       await this.sendUdp(built.frames, signal);
       this.counters.sent += messages;
-      return result;
+      return { result, messages };
     }
-    // Handed over through a holder the closure clears: a captured `built` would stay alive while the batch settles.
-    const holder: { built: Built | undefined } = { built };
-    const sock = await this.serial(() => {
-      const b = holder.built as Built;
-      holder.built = undefined;
-      return this.sendStream(b, signal);
-    });
+    // Not the settling: the next batches are written while this one settles (settle() is outside the queue).
+    const sock = await this.serial(() => this.sendStream(built, signal));
     this.counters.sent += messages;
-    // Not in the serial queue: the next batches are written while this one settles. Nothing of the batch's
-    // messages is referenced past this point, so what settles holds no buffer (32 batches of MBs otherwise).
-    await this.settle(sock, messages, signal);
-    return result;
+    return { result, messages, sock };
   }
 
   /**
