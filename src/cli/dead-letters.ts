@@ -18,7 +18,6 @@ export interface SelectOptions {
   reason?: string;
 }
 
-
 function filterOf(o: SelectOptions, ids?: readonly number[]): DeadLetterFilter {
   return { ...(ids !== undefined && ids.length > 0 ? { ids } : {}), ...(o.sink !== undefined ? { sink: o.sink } : {}), ...(o.reason !== undefined ? { reason: o.reason } : {}) };
 }

@@ -7,7 +7,7 @@ import { OUTPUT_FORMATS, renderDocument, type OutputFormat } from '../normalize/
 import { normalizeSiemAuto, normalizerFor, type Normalizer } from '../sources/normalizers.js';
 import { isPagedStream, PAGED_SPECS } from '../sources/paged/specs.js';
 import { printable, println, type CommandIo } from './io.js';
-import { ndjsonLines } from '../core/util.js';
+import { isRecord, ndjsonLines } from '../core/util.js';
 
 export { OUTPUT_FORMATS, type OutputFormat } from '../normalize/render.js';
 
@@ -15,10 +15,6 @@ export interface NormalizeOptions {
   stream: string;
   format: string;
   account: string;
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /** One event in the chosen format, as one line of text. */
@@ -32,7 +28,7 @@ class EnvelopeError extends Error {}
 /** The records inside one input value: API envelopes (a meta/data page, a stream page, a STIX bundle) are unwrapped. */
 export function recordsOf(stream: StreamName, value: unknown): unknown[] {
   if (Array.isArray(value)) return value.flatMap((v) => recordsOf(stream, v));
-  if (!isObject(value)) throw new EnvelopeError('not a JSON object');
+  if (!isRecord(value)) throw new EnvelopeError('not a JSON object');
   const fail = value['fail'];
   if (Array.isArray(fail) && fail.length > 0) {
     throw new EnvelopeError(`an API error reply, not records: ${JSON.stringify(fail).slice(0, 300)}`);
@@ -44,8 +40,8 @@ export function recordsOf(stream: StreamName, value: unknown): unknown[] {
   if (Array.isArray(data) && ('meta' in value || 'fail' in value || value['type'] === 'MTA')) {
     const out: unknown[] = [];
     for (const item of data as unknown[]) {
-      if (recordsKey !== undefined && isObject(item) && Array.isArray(item[recordsKey])) out.push(...(item[recordsKey] as unknown[]));
-      else if (recordsKey === undefined || !isObject(item) || !(recordsKey in item)) out.push(item);
+      if (recordsKey !== undefined && isRecord(item) && Array.isArray(item[recordsKey])) out.push(...(item[recordsKey] as unknown[]));
+      else if (recordsKey === undefined || !isRecord(item) || !(recordsKey in item)) out.push(item);
     }
     return out;
   }
@@ -73,9 +69,9 @@ export interface NormalizeSummary {
  * sample records in — yields the records; anything else is itself.
  */
 function unwrapTestEvents(value: unknown): unknown[] {
-  if (!isObject(value) || !Array.isArray(value['events']) || Object.keys(value).length !== 1) return [value];
+  if (!isRecord(value) || !Array.isArray(value['events']) || Object.keys(value).length !== 1) return [value];
   const items = value['events'] as unknown[];
-  if (!items.every((e) => isObject(e) && typeof e['message'] === 'string')) return [value];
+  if (!items.every((e) => isRecord(e) && typeof e['message'] === 'string')) return [value];
   return items.map((e) => JSON.parse((e as Record<string, string>)['message'] ?? '') as unknown);
 }
 

@@ -79,7 +79,6 @@ export function quarantineRetryCommand(o: { config: string; all: boolean; ids: r
   }
 }
 
-
 /** One entry as `--output json` writes it. */
 function jsonOf(r: QuarantineRow): Record<string, unknown> {
   return {

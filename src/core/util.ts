@@ -107,3 +107,8 @@ export async function* ndjsonLines(input: AsyncIterable<Buffer | string>): Async
   rest += decoder.end();
   if (rest !== '') yield rest.endsWith('\r') ? rest.slice(0, -1) : rest;
 }
+
+/** A plain object (not null, not an array): what a parsed JSON value must be to be read as a record. */
+export function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}

@@ -1,6 +1,7 @@
 // Any 1.0-style function (`/api/...`, both generations) as pages: POST meta/data, get back data[] and the next-page token.
 import { ApiError } from '../core/errors.js';
 import type { MimecastApi } from './api.js';
+import { isRecord } from '../core/util.js';
 
 /** One page of a 1.0-style reply: its `data[]` and what `meta.pagination` said. */
 export interface ApiPage {
@@ -9,10 +10,6 @@ export interface ApiPage {
   next?: string;
   /** `meta.pagination.totalCount`, when the function reports one. */
   totalCount?: number;
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /**

@@ -4,6 +4,7 @@ import { ApiError, CollectorError } from '../core/errors.js';
 import type { RawResponse, ReplyReader, ReplyReading } from './api.js';
 import type { Deadline } from './http.js';
 import type { ServerWait } from './waits.js';
+import { isRecord } from '../core/util.js';
 
 /** Largest JSON reply we are willing to hold in memory. */
 export const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
@@ -21,10 +22,6 @@ export interface ApiErrorInfo {
   code?: string;
   message?: string;
   retryable?: boolean;
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 function str(v: unknown): string | undefined {

@@ -1,5 +1,6 @@
 // Checks an output document against the product's event contract; tests run it on every line.
 import { STREAM_NAMES, type NormalizedEvent } from '../core/contracts.js';
+import { isRecord } from '../core/util.js';
 
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?Z$/;
 
@@ -17,10 +18,6 @@ const TYPES = new Set([
 const OUTCOMES = new Set(['success', 'failure', 'unknown']);
 const STREAMS: ReadonlySet<string> = new Set(STREAM_NAMES);
 
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 function nonEmptyString(v: unknown): v is string {
   return typeof v === 'string' && v.length > 0;
 }
@@ -28,7 +25,7 @@ function nonEmptyString(v: unknown): v is string {
 /** Every way `doc` breaks the output event contract; an empty list means it is valid. */
 export function checkEventContract(doc: unknown): string[] {
   const problems: string[] = [];
-  if (!isObject(doc)) return ['document is not a JSON object'];
+  if (!isRecord(doc)) return ['document is not a JSON object'];
 
   const ts = doc['@timestamp'];
   if (typeof ts !== 'string' || !ISO_UTC.test(ts) || Number.isNaN(Date.parse(ts))) {
@@ -37,7 +34,7 @@ export function checkEventContract(doc: unknown): string[] {
 
   const mc = doc['mimecast'];
   let stream: unknown;
-  if (!isObject(mc)) {
+  if (!isRecord(mc)) {
     problems.push('mimecast must be an object');
   } else {
     stream = mc['stream'];
@@ -49,7 +46,7 @@ export function checkEventContract(doc: unknown): string[] {
   }
 
   const ev = doc['event'];
-  if (!isObject(ev)) {
+  if (!isRecord(ev)) {
     problems.push('event must be an object');
     return problems;
   }
@@ -85,8 +82,8 @@ function checkList(problems: string[], name: string, v: unknown, allowed: Readon
 /** The contract on the document plus agreement between the event's envelope and its document. */
 export function checkNormalizedEvent(e: NormalizedEvent): string[] {
   const problems = checkEventContract(e.doc);
-  const ev = isObject(e.doc['event']) ? e.doc['event'] : {};
-  const mc = isObject(e.doc['mimecast']) ? e.doc['mimecast'] : {};
+  const ev = isRecord(e.doc['event']) ? e.doc['event'] : {};
+  const mc = isRecord(e.doc['mimecast']) ? e.doc['mimecast'] : {};
   if (ev['id'] !== e.id) problems.push('NormalizedEvent.id differs from event.id');
   if (e.doc['@timestamp'] !== e.time) problems.push('NormalizedEvent.time differs from @timestamp');
   if (mc['stream'] !== e.stream) problems.push('NormalizedEvent.stream differs from mimecast.stream');

@@ -2,10 +2,7 @@
 import { hash } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { EcsDocument } from '../core/contracts.js';
-
-export function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
+import { isRecord } from '../core/util.js';
 
 /** Reads a dotted path ("email.from.address") from a document. */
 export function pick(doc: EcsDocument, path: string): unknown {

@@ -1,5 +1,6 @@
 // A message's parties and attachment lists, read from every key spelling and value shape the Mimecast API uses.
-import { type Related, asInt, asString, isRecord, put, splitAddresses, uniq } from './ecs.js';
+import { isRecord } from '../core/util.js';
+import { type Related, asInt, asString, put, splitAddresses, uniq } from './ecs.js';
 import { fileFields } from './fields.js';
 
 /**

@@ -1,11 +1,10 @@
 // Building blocks the per-stream normalizers share beyond ecs.ts: URL/file/hash fields, JSON-in-string, the envelope.
 import { SerializedEvent, type EcsDocument, type NormalizedEvent, type StreamName } from '../core/contracts.js';
 import { CollectorError } from '../core/errors.js';
-import { asString, hasKeys, isRecord, put } from './ecs.js';
+import { isRecord } from '../core/util.js';
+import { asString, hasKeys, put } from './ecs.js';
 import { severityOfParts } from './severity.js';
 import { TAG_TIME_MISSING } from './tags.js';
-
-export { isRecord };
 
 /** The NORMALIZE_FAILED error every normalizer throws for a record it cannot use. */
 export function normalizeFailed(stream: StreamName, message: string, logType?: string): CollectorError {

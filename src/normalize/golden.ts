@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { NormalizedEvent } from '../core/contracts.js';
 import { canonicalJson } from './ecs.js';
 import { severityOf } from './severity.js';
+import { isRecord } from '../core/util.js';
 
 export function readNdjson(path: string): unknown[] {
   return readFileSync(path, 'utf8')
@@ -33,10 +34,6 @@ export function runGolden(dir: string, name: string, normalize: (record: unknown
   return { inputs, actual, expected: existsSync(expectedPath) ? readNdjson(expectedPath) : undefined, events };
 }
 
-function isObj(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
 /**
  * Everything wrong with a golden run besides a diff: contract violations, original fields not
  * kept unchanged under `mimecast.*` (except the reserved account/stream/log_type/parsed), and
@@ -49,7 +46,7 @@ export function goldenProblems(run: GoldenRun, checkEvent: (e: NormalizedEvent) 
     for (const p of checkEvent(ev)) problems.push(`line ${i + 1}: ${p}`);
     const input = run.inputs[i];
     const mc = ev.doc['mimecast'];
-    if (isObj(input) && isObj(mc)) {
+    if (isRecord(input) && isRecord(mc)) {
       for (const [k, v] of Object.entries(input)) {
         if (k === 'account' || k === 'stream' || k === 'log_type' || k === 'parsed') continue;
         // Same value; key order inside objects carries no meaning (mimecast.* may be written from the canonical text).

@@ -2,13 +2,10 @@
 import type { EcsDocument } from '../core/contracts.js';
 import { toCef } from './cef.js';
 import { toLeef } from './leef.js';
+import { isRecord } from '../core/util.js';
 
 export const OUTPUT_FORMATS = ['ecs', 'raw', 'cef', 'leef'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 /**
  * `raw`: the API's record as it came, plus where it belongs (`mimecast.account/stream/log_type`). `record` is the
@@ -16,10 +13,10 @@ function isObject(v: unknown): v is Record<string, unknown> {
  * normalizer put the record's own keys unchanged. The record's own `mimecast` key (if any) is not clobbered.
  */
 export function renderRaw(doc: EcsDocument, record?: unknown): string {
-  const mc = isObject(doc['mimecast']) ? doc['mimecast'] : {};
+  const mc = isRecord(doc['mimecast']) ? doc['mimecast'] : {};
   const meta = { account: mc['account'], stream: mc['stream'], log_type: mc['log_type'] };
   let base: Record<string, unknown>;
-  if (isObject(record)) {
+  if (isRecord(record)) {
     base = record;
   } else {
     base = { ...mc };
@@ -28,7 +25,7 @@ export function renderRaw(doc: EcsDocument, record?: unknown): string {
     delete base['log_type'];
     delete base['parsed'];
   }
-  return JSON.stringify({ ...base, mimecast: isObject(base['mimecast']) ? { ...base['mimecast'], ...meta } : meta });
+  return JSON.stringify({ ...base, mimecast: isRecord(base['mimecast']) ? { ...base['mimecast'], ...meta } : meta });
 }
 
 /** One event in `format`, as one line of text (no newline). `json` is the document's text when there is one. */

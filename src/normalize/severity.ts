@@ -1,7 +1,8 @@
 // The severity of an event (0–10, the CEF/LEEF scale) from its verdict: one rule for every output format, computed
 // once when the event is normalized and journaled beside it, so sinks need not parse documents for it.
 import type { EcsDocument } from '../core/contracts.js';
-import { isRecord, pick, text } from './ecs.js';
+import { isRecord } from '../core/util.js';
+import { pick, text } from './ecs.js';
 
 const HIGH_VERDICTS: ReadonlySet<string> = new Set(['malicious', 'infected', 'phishing', 'virus']);
 const BLOCKING_ACTIONS: ReadonlySet<string> = new Set(['reject', 'bounce', 'block', 'hold', 'denied', 'rejected', 'delete']);

@@ -89,3 +89,39 @@ export function bindSink(sink: Sink, cfg: SinkCommonConfig, rendersFormat = fals
     concurrency: cfg.concurrency,
   };
 }
+
+/** What every event of one account, stream and log type shares in a sink's output (a header part, a topic, an index). */
+type RouteOf = Pick<OutEvent, 'account' | 'stream' | 'logType'>;
+
+/** Routes a PerRoute keeps before it starts over (a handful in practice: accounts × streams × log types). */
+const MAX_ROUTES = 4096;
+
+/**
+ * Something a sink makes once per (account, stream, log type) and uses for each of its events: looked up through
+ * nested maps, so an event costs no key string; bounded, so odd inputs cannot grow it without end.
+ */
+export class PerRoute<T> {
+  private readonly byAccount = new Map<string, Map<string, Map<string, T>>>();
+  private size = 0;
+
+  constructor(private readonly make: (e: RouteOf) => T) {}
+
+  of(e: RouteOf): T {
+    let byStream = this.byAccount.get(e.account);
+    if (byStream === undefined) this.byAccount.set(e.account, (byStream = new Map()));
+    let byType = byStream.get(e.stream);
+    if (byType === undefined) byStream.set(e.stream, (byType = new Map()));
+    let v = byType.get(e.logType);
+    if (v === undefined) {
+      if (this.size >= MAX_ROUTES) {
+        this.byAccount.clear();
+        this.size = 0;
+        return this.of(e);
+      }
+      v = this.make(e);
+      byType.set(e.logType, v);
+      this.size++;
+    }
+    return v;
+  }
+}

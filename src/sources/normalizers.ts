@@ -1,7 +1,7 @@
 // The one place that knows which normalizer turns which stream's raw records into output events. Kept apart from
 // the source registry (registry.ts) because the parse workers load it: they need the normalizers, not the sources.
 import type { NormalizedEvent, StreamName } from '../core/contracts.js';
-import { isRecord } from '../normalize/ecs.js';
+import { isRecord } from '../core/util.js';
 import { normalizeArchiveSearch } from './archive_search/normalize.js';
 import { normalizeAudit } from './audit/normalize.js';
 import { normalizeDlp } from './dlp/normalize.js';

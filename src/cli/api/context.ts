@@ -9,6 +9,7 @@ import { redactText } from '../../telemetry/redact.js';
 import { parseWhen } from '../fetch.js';
 import { confirm, type ConfirmIo } from './confirm.js';
 import type { ApiContext, ListOptions, WriteRequest } from './spec.js';
+import { isRecord } from '../../core/util.js';
 
 /** Records asked for per call unless `--page-size` says otherwise: the largest page Mimecast is known to accept. */
 export const DEFAULT_PAGE_SIZE = 500;
@@ -27,10 +28,6 @@ export interface ContextOptions {
   yes: boolean;
   /** `users delete`: the command line as the log line names it. */
   command: string;
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /**

@@ -3,6 +3,7 @@
 import { SinkError } from '../../core/errors.js';
 import type { EventVerdict, OutEvent, SendResult, Sink } from '../../core/contracts.js';
 import type { Logger } from '../../telemetry/logger.js';
+import { PerRoute } from '../common.js';
 import { excerpt, replyError, statusCode, type HttpReply, type HttpTarget } from './client.js';
 import { INDEX_FORBIDDEN, MAX_INDEX_BYTES, type ElasticsearchConfig } from './config.js';
 
@@ -13,8 +14,6 @@ import { INDEX_FORBIDDEN, MAX_INDEX_BYTES, type ElasticsearchConfig } from './co
  */
 export const BULK_FILTER_PATH = 'errors,items.*.error,items.*.status';
 
-/** Distinct index names remembered (action-line prefixes); past it the memo starts over. */
-const MAX_INDEX_MEMO = 4096;
 
 /** A reply that says no item failed, recognised without parsing the items (`took` is there when filter_path was ignored). */
 const ALL_OK = /^\s*\{\s*(?:"took"\s*:\s*\d+\s*,\s*)?"errors"\s*:\s*false\s*[,}]/;
@@ -97,8 +96,11 @@ export class ElasticsearchSink implements Sink {
   private readonly headers: Record<string, string>;
   /** The way this sink authenticates, for messages (never the secret). */
   private readonly authWay: string;
-  /** `stream \n log_type \n account` → the action line up to the id's opening quote. */
-  private readonly prefixes = new Map<string, { index: string; prefix: string }>();
+  /** Per account, stream and log type: the index and the action line up to the id's opening quote. */
+  private readonly prefixes = new PerRoute((e) => {
+    const index = indexName(this.cfg.index, this.cfg.namespace, e);
+    return { index, prefix: `{"create":{"_index":${JSON.stringify(index)},"_id":"` };
+  });
 
   constructor(
     private readonly cfg: ElasticsearchConfig,
@@ -126,17 +128,9 @@ export class ElasticsearchSink implements Sink {
     }
   }
 
-  /** The action line's start for this event's index, built once per index. */
+  /** The action line's start for this event's index, built once per account, stream and log type. */
   private indexOf(e: OutEvent): { index: string; prefix: string } {
-    const key = `${e.stream}\n${e.logType}\n${e.account}`;
-    let hit = this.prefixes.get(key);
-    if (hit === undefined) {
-      const index = indexName(this.cfg.index, this.cfg.namespace, e);
-      hit = { index, prefix: `{"create":{"_index":${JSON.stringify(index)},"_id":"` };
-      if (this.prefixes.size >= MAX_INDEX_MEMO) this.prefixes.clear();
-      this.prefixes.set(key, hit);
-    }
-    return hit;
+    return this.prefixes.of(e);
   }
 
   /**

@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { OutEvent, SendResult, Sink, StreamName } from '../../core/contracts.js';
 import { CollectorError, SinkError, describeError } from '../../core/errors.js';
 import type { Logger } from '../../telemetry/logger.js';
+import { PerRoute } from '../common.js';
 import { excerpt, replyError, retryAfterMs, type HttpReply, type HttpTarget } from './client.js';
 import type { SplunkHecConfig } from './config.js';
 import { rendersJson } from './ndjson.js';
@@ -225,7 +226,7 @@ export class SplunkHecSink implements Sink {
   private readonly json: boolean;
   private readonly auth: string;
   /** The envelope between `time` and the document, per account/stream/log type: built once, copied per event. */
-  private readonly middles = new Map<string, Buffer>();
+  private readonly middles = new PerRoute((e) => this.makeMiddle(e));
   private readonly acks: AckPoller | undefined;
   /** The channel every request carries with ack on; replaced when HEC refuses it. */
   private channel = randomUUID();
@@ -271,11 +272,8 @@ export class SplunkHecSink implements Sink {
     return defaultSourcetype(stream, logType);
   }
 
-  /** `,"host":…,"source":…,"sourcetype":…,"index":…,"fields":{…},"event":` for an event of this kind. */
-  private middle(e: OutEvent): Buffer {
-    const key = `${e.account}\u0000${e.stream}\u0000${e.logType}`;
-    let m = this.middles.get(key);
-    if (m !== undefined) return m;
+  /** `,"host":…,"source":…,"sourcetype":…,"index":…,"fields":{…},"event":` for events of this kind. */
+  private makeMiddle(e: Pick<OutEvent, 'account' | 'stream' | 'logType'>): Buffer {
     const { cfg } = this;
     let s = '';
     if (cfg.host !== undefined) s += `,"host":${JSON.stringify(cfg.host)}`;
@@ -288,9 +286,7 @@ export class SplunkHecSink implements Sink {
       s += `,"fields":${JSON.stringify(fields)}`;
     }
     s += ',"event":';
-    m = Buffer.from(s, 'utf8');
-    this.middles.set(key, m);
-    return m;
+    return Buffer.from(s, 'utf8');
   }
 
   /**
@@ -309,7 +305,7 @@ export class SplunkHecSink implements Sink {
       // The head is ASCII (digits), so its length is its byte length.
       const head = t === undefined ? '{' : `{"time":${t}`;
       const docSize = texts === undefined ? e.size : Buffer.byteLength(texts[i] as string, 'utf8');
-      const mid = this.middle(e);
+      const mid = this.middles.of(e);
       heads[i] = head;
       mids[i] = mid;
       total += head.length + (t === undefined ? mid.length - 1 : mid.length) + docSize + 2;

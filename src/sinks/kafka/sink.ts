@@ -6,6 +6,7 @@ import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 import type { EventVerdict, OutEvent, SendResult, Sink } from '../../core/contracts.js';
 import { describeError, SinkError } from '../../core/errors.js';
 import type { Logger } from '../../telemetry/logger.js';
+import { PerRoute } from '../common.js';
 import { loadTls, tlsProblemOf } from '../tls.js';
 import type { KafkaSinkConfig } from './config.js';
 import { keyHash } from './partition.js';
@@ -55,25 +56,11 @@ interface Route {
 /** The names of the headers, as the record's bytes. */
 const HEADER_KEYS = HEADER_NAMES.map((h) => Buffer.from(h, 'utf8'));
 
-/** Routes by account, then stream, then log type: looked up per event without building a key string. */
-class Routes {
-  private readonly byAccount = new Map<string, Map<string, Map<string, Route>>>();
-  constructor(private readonly template: string) {}
-
-  of(e: OutEvent): Route {
-    let byStream = this.byAccount.get(e.account);
-    if (byStream === undefined) this.byAccount.set(e.account, (byStream = new Map()));
-    let byType = byStream.get(e.stream);
-    if (byType === undefined) byStream.set(e.stream, (byType = new Map()));
-    let route = byType.get(e.logType);
-    if (route === undefined) {
-      const values = [e.account, e.stream, e.logType === '' ? 'unknown' : e.logType].map((v) => Buffer.from(v, 'utf8'));
-      const headers = new Map(HEADER_KEYS.map((k, i) => [k, values[i] as Buffer]));
-      route = { topic: topicOf(this.template, e), headers, headerBytes: values.reduce((n, v) => n + v.length, HEADER_NAMES_BYTES) };
-      byType.set(e.logType, route);
-    }
-    return route;
-  }
+/** The topic and headers of the events of `e`'s account, stream and log type. */
+function routeOf(template: string, e: Pick<OutEvent, 'account' | 'stream' | 'logType'>): Route {
+  const values = [e.account, e.stream, e.logType === '' ? 'unknown' : e.logType].map((v) => Buffer.from(v, 'utf8'));
+  const headers = new Map(HEADER_KEYS.map((k, i) => [k, values[i] as Buffer]));
+  return { topic: topicOf(template, e), headers, headerBytes: values.reduce((n, v) => n + v.length, HEADER_NAMES_BYTES) };
 }
 
 /** How the sink acts on a failed produce or metadata call. */
@@ -146,7 +133,7 @@ interface Chunk {
 export class KafkaSink implements Sink {
   readonly name: string;
   private producer: Producer<Buffer, Buffer, Buffer, Buffer> | undefined;
-  private readonly routes: Routes;
+  private readonly routes: PerRoute<Route>;
   private readonly tls: TlsConnectionOptions | undefined;
   /** Sends one after the other: the idempotent producer numbers each partition's records in order. */
   private queue: Promise<unknown> = Promise.resolve();
@@ -157,7 +144,7 @@ export class KafkaSink implements Sink {
     private readonly log: Logger,
   ) {
     this.name = cfg.name;
-    this.routes = new Routes(cfg.topic);
+    this.routes = new PerRoute((e) => routeOf(cfg.topic, e));
     this.tls = cfg.tls === undefined ? undefined : loadTls(cfg.tls, cfg.name, log, cfg.brokers.join(','));
     if (cfg.sasl?.mechanism === 'plain' && cfg.tls === undefined) {
       log.warn({ mechanism: 'plain' }, 'SASL PLAIN without tls sends the password in clear text: add a tls block (a SASL_SSL listener) or use scram-sha-512');

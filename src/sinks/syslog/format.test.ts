@@ -5,7 +5,7 @@ import { silentLogger } from '../../telemetry/logger.js';
 import { syslogSinkSchema } from './config.js';
 import { normalizeSiemV2Full } from '../../sources/normalizers.js';
 import { RecordFactory } from '../../simulator/records.js';
-import { endLine, header, rfc3164Time, sdEscape, severityOfDocument, severityOfJson, utf8Prefix } from './format.js';
+import { endLine, headerLead, headerRoute, headerTail, rfc3164Time, sdEscape, severityOfDocument, severityOfJson, utf8Prefix } from './format.js';
 import { SyslogSink } from './sink.js';
 
 function event(doc: EcsDocument, over: { id?: string; account?: string; logType?: string; time?: string } = {}): StoredEvent {
@@ -38,7 +38,8 @@ describe('RFC 5424 messages', () => {
 
   it('escapes ", \\ and ] in structured-data values', () => {
     expect(sdEscape('a"b\\c]d')).toBe('a\\"b\\\\c\\]d');
-    const h = header({ rfc: 5424, facility: 1, hostname: 'h', appName: 'a', procId: '1', sdId: 'x@1' }, { id: 'i]"\\', account: 'acc"', stream: 'audit', time: 't', logType: '' }, 5);
+    const o = { rfc: 5424, facility: 1, hostname: 'h', appName: 'a', procId: '1', sdId: 'x@1' } as const;
+    const h = headerLead(o, 't', 5) + headerRoute(o, { account: 'acc"', stream: 'audit', logType: '' }) + headerTail(o, 'i]"\\');
     expect(h).toBe('<13>1 - h a 1 audit [x@1 account="acc\\"" stream="audit" event_id="i\\]\\"\\\\"] ');
   });
 

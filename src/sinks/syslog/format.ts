@@ -100,11 +100,6 @@ export function headerTail(o: MessageOptions, id: string): string {
   return o.rfc === 3164 ? '' : `${sdEscape(id)}"] `;
 }
 
-/** The message header, up to and including the space before MSG. */
-export function header(o: MessageOptions, e: Pick<OutEvent, 'id' | 'account' | 'stream' | 'time' | 'logType'>, severity: number): string {
-  return headerLead(o, e.time, severity) + headerRoute(o, e) + headerTail(o, e.id);
-}
-
 /**
  * The longest prefix of `buf` of at most `max` bytes that does not end inside a UTF-8 sequence: a truncated
  * message stays valid UTF-8.

@@ -9,6 +9,7 @@ import type { EcsDocument, EventVerdict, OutEvent, SendResult, Sink } from '../.
 import { describeError, SinkError } from '../../core/errors.js';
 import { renderDocument } from '../../normalize/render.js';
 import type { Logger } from '../../telemetry/logger.js';
+import { PerRoute } from '../common.js';
 import { loadTls, tlsProblemOf, type TlsConnectOptions } from '../tls.js';
 import { syslogSettings, type SyslogSettings, type SyslogSinkConfig } from './config.js';
 import { endLine, headerLead, headerRoute, headerTail, headerToken, severityOfDocument, severityOfJson, syslogSeverity, utf8Prefix, type MessageOptions } from './format.js';
@@ -37,8 +38,6 @@ interface Built {
 }
 
 const EMPTY = Buffer.alloc(0);
-/** Header route parts kept (one per account, stream and log type) before the table starts over. */
-const MAX_ROUTES = 4096;
 
 /** Longest wait, after a TLS 1.3 handshake, for the receiver to accept the client (its session ticket). */
 const TLS13_ACCEPT_WAIT_MS = 1000;
@@ -81,8 +80,8 @@ export class SyslogSink implements Sink {
   private readonly onAbort = new WeakMap<AbortSignal, Set<() => void>>();
   /** Batches written and settling: close() lets them settle before it closes the connection. */
   private readonly settling = new Set<Promise<void>>();
-  /** See route(). */
-  private readonly routes = new Map<string, Buffer>();
+  /** The header's part every event of one account, stream and log type shares (headerRoute), as bytes. */
+  private readonly routes: PerRoute<Buffer>;
 
   constructor(
     private readonly cfg: SyslogSinkConfig,
@@ -100,6 +99,7 @@ export class SyslogSink implements Sink {
       sdId: cfg.sd_id,
     };
     this.tlsOptions = cfg.transport === 'tls' ? loadTls(cfg.tls, cfg.name, log, this.target) : undefined;
+    this.routes = new PerRoute((e) => Buffer.from(headerRoute(this.msg, e), 'utf8'));
   }
 
   /**
@@ -136,7 +136,7 @@ export class SyslogSink implements Sink {
         continue;
       }
       const lead = headerLead(this.msg, e.time, severity);
-      const route = this.route(e);
+      const route = this.routes.of(e);
       const tail = headerTail(this.msg, e.id);
       // lead is ASCII (PRI digits, a time stamp that passed the RFC 3339 check or was made by toISOString).
       const headLen = lead.length + route.length + Buffer.byteLength(tail, 'utf8');
@@ -179,18 +179,6 @@ export class SyslogSink implements Sink {
     }
     out.data = buf;
     return out;
-  }
-
-  /** The header's route part for the event's account, stream and log type, made once for each. */
-  private route(e: OutEvent): Buffer {
-    const key = `${e.account}\u0000${e.stream}\u0000${e.logType}`;
-    let r = this.routes.get(key);
-    if (r === undefined) {
-      if (this.routes.size >= MAX_ROUTES) this.routes.clear();
-      r = Buffer.from(headerRoute(this.msg, e), 'utf8');
-      this.routes.set(key, r);
-    }
-    return r;
   }
 
   async send(events: readonly OutEvent[], signal: AbortSignal): Promise<SendResult | void> {

@@ -2,7 +2,8 @@
 import type { EcsDocument, NormalizedEvent } from '../../core/contracts.js';
 import { Related, asInt, asString, hasKeys, lowerOrUndefined, put, uniq, canonicalJson, idFromCanonical } from '../../normalize/ecs.js';
 import { addressesOf, emailParties, partyAddresses, putEmailParties } from '../../normalize/email.js';
-import { directionOf, finishEvent, isRecord, jsonObjectOf, requireObject, stampOf } from '../../normalize/fields.js';
+import { isRecord } from '../../core/util.js';
+import { directionOf, finishEvent, jsonObjectOf, requireObject, stampOf } from '../../normalize/fields.js';
 import { parseTime } from '../../normalize/time.js';
 
 const STREAM = 'held_release';

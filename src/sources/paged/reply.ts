@@ -2,6 +2,7 @@
 import { isAscii } from 'node:buffer';
 import { bodySnippet, failItems } from '../../mimecast/responses.js';
 import { parseTime } from '../../normalize/time.js';
+import { isRecord } from '../../core/util.js';
 
 /** How to read one paged reply (a ParseJob's `reply`). */
 export interface PagedReplyJob {
@@ -24,10 +25,6 @@ export type PagedReplyInfo =
   | { kind: 'not_json'; snippet: string; reason: string }
   /** JSON, but not a page: what is wrong with it, for an API_BAD_RESPONSE naming the call. */
   | { kind: 'bad'; message: string };
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 /** The body's text: an ASCII body (most) as a one-byte string by a plain copy; bytes that are not UTF-8 become U+FFFD. */
 export function replyText(bytes: Uint8Array): string {

@@ -234,7 +234,6 @@ function textLines(text: Uint8Array | undefined, invalid: { utf8: boolean }): ()
   };
 }
 
-/** Events packed to cross a thread boundary: the documents as one UTF-8 buffer (transferred, not copied). */
 /** PackedEvents.severity of an event without one (severities are 0–10). */
 const NO_SEVERITY = 255;
 
@@ -244,6 +243,7 @@ function severityAt(packed: PackedEvents, i: number): number | undefined {
   return s === undefined || s === NO_SEVERITY ? undefined : s;
 }
 
+/** Events packed to cross a thread boundary: the documents as one UTF-8 buffer (transferred, not copied). */
 export interface PackedEvents {
   /** id, time, log type for each event, in order. */
   meta: string[];

@@ -5,6 +5,7 @@ import type { MimecastApi } from '../../mimecast/api.js';
 import type { Logger } from '../../telemetry/logger.js';
 import { disabledError, normalizeOrQuarantine, type RecordNormalizer } from '../paged/shared.js';
 import { normalizeSiemV2 } from './normalize.js';
+import { isRecord } from '../../core/util.js';
 
 export interface SiemStreamOptions {
   account: string;
@@ -36,10 +37,6 @@ export interface SiemStreamCursor {
 const PATH = '/siem/v1/events/cg';
 /** The endpoint refuses anything older than 24 hours; 10 minutes of margin so a request never lands on the edge. */
 export const STREAM_LOOKBACK_MS = 24 * 3_600_000 - 10 * 60_000;
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 function validIso(v: unknown): string | undefined {
   return typeof v === 'string' && !Number.isNaN(Date.parse(v)) ? v : undefined;

@@ -1,10 +1,7 @@
 // What the `api users` and `api groups` commands share: reading a function's reply items, finding a group by id or name, walking members.
 import { UsageError } from '../../../core/errors.js';
 import type { ApiContext } from '../spec.js';
-
-export function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
+import { isRecord } from '../../../core/util.js';
 
 /** The `data[]` records of a 1.0-style reply (empty for a --dry-run, which sends nothing). */
 export function replyItems(reply: unknown): Record<string, unknown>[] {
