@@ -312,10 +312,11 @@ export interface SendResult {
  * dead-lettered) or `SINK_CONFIG` (the sink cannot work as configured: bad credentials, an unknown index, a
  * certificate that does not verify — the sink stops, loudly, and its backlog is kept for after the fix).
  *
- * The events' `bytes` belong to the journal: they stay valid until the `send` they were given to settles (the
- * journal's tail cache fills its buffers again once every sink's offset has passed them, and a sent event's seq is
- * passed only after its send settled). Copy what must live longer — a buffer kept for a later resend, a request
- * body still being written after `send` returned.
+ * The events' `bytes` belong to the journal and the runner: they stay valid until the `send` they were given to
+ * settles (the journal's tail cache fills its buffers again once every sink's offset has passed them, and a sent
+ * event's seq is passed only after its send settled; the runner reads the next batches into the buffer of a batch
+ * that settled). Copy what must live longer — a buffer kept for a later resend, a request body still being written
+ * after `send` returned.
  *
  * Several sends may be in flight at once (`concurrency`), each with its own events; a sink that cannot take that
  * serialises them itself.

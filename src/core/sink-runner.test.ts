@@ -6,7 +6,7 @@ import { pino, type Logger } from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { Journal } from '../journal/journal.js';
 import { ScriptedSink, step, type SendStep } from '../testkit/scripted-sink.js';
-import { StoredEvent, type NormalizedEvent, type OutEvent, type StreamName } from './contracts.js';
+import { StoredEvent, type NormalizedEvent, type OutEvent, type Sink, type StreamName } from './contracts.js';
 import { Pipeline, type SinkBinding } from './pipeline.js';
 import { onceSource } from '../testkit/once-source.js';
 
@@ -24,8 +24,8 @@ let dir: string;
 let journal: Journal | undefined;
 let pipeline: Pipeline | undefined;
 
-function start(sinks: SinkBinding[], events: readonly NormalizedEvent[], opts: { per?: number; shutdownTimeoutMs?: number; logger?: Logger } = {}): { pipeline: Pipeline; journal: Journal } {
-  journal = Journal.open({ dir, checkpointWorker: false });
+function start(sinks: SinkBinding[], events: readonly NormalizedEvent[], opts: { per?: number; shutdownTimeoutMs?: number; logger?: Logger; tailCacheBytes?: number } = {}): { pipeline: Pipeline; journal: Journal } {
+  journal = Journal.open({ dir, checkpointWorker: false, ...(opts.tailCacheBytes === undefined ? {} : { tailCacheBytes: opts.tailCacheBytes }) });
   pipeline = new Pipeline({
     journal,
     sources: [{ source: onceSource(events, opts.per === undefined ? { per: 1000 } : { per: opts.per }), pollIntervalMs: 3_600_000 }],
@@ -244,6 +244,46 @@ describe('SinkRunner: sends in flight', () => {
     await vi.advanceTimersByTimeAsync(100);
     expect(j.offset('scripted')).toBe(5);
     expect(most).toBe(2);
+  });
+});
+
+describe('SinkRunner: batch buffers', () => {
+  it('a batch read from SQLite keeps its bytes until its send settled; settled batches\' buffers are read into again', async () => {
+    // Events read from SQLite (no tail cache) are copied into a buffer the batch keeps until it settles.
+    const held: { events: OutEvent[]; docs: string[]; atEnd?: string[] }[] = [];
+    const buffers = new Set<ArrayBufferLike>();
+    const first = gate();
+    const sink: Sink = {
+      name: 'holder',
+      async send(events, signal) {
+        const h: (typeof held)[number] = { events: [...events], docs: events.map((e) => e.json) };
+        held.push(h);
+        for (const e of events) buffers.add(e.bytes.buffer);
+        if (held.length === 1) await first.step([], signal);
+        h.atEnd = events.map((e) => e.json);
+      },
+      close: () => Promise.resolve(),
+    };
+    // Journaled first, then drained: nothing is in the tail cache.
+    const all = Array.from({ length: 300 }, (_, i) => ev(i + 1));
+    journal = Journal.open({ dir, checkpointWorker: false, tailCacheBytes: 0 });
+    journal.setSinks(['holder']);
+    journal.append('corp/siem', { events: all, cursor: 'c' });
+    journal.close();
+    const { journal: j } = start([{ sink, batch: { ...BATCH, max_events: 10 }, concurrency: 3 }], [], { tailCacheBytes: 0 });
+    await vi.advanceTimersByTimeAsync(1_000);
+    // The first send waits; the two beside it settled, and the window holds no more.
+    expect(held.map((h) => h.events.length)).toEqual([10, 10, 10]);
+    first.open();
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(j.offset('holder')).toBe(300);
+    // Each send's events still held what was read when it ended (the first one's after two more batches were read).
+    for (const h of held) expect(h.atEnd).toEqual(h.docs);
+    expect(held[0]?.docs).toEqual(all.slice(0, 10).map((e) => JSON.stringify(e.doc)));
+    // 30 batches, at most `concurrency` + 1 buffers: settled batches' buffers were read into again.
+    expect(held).toHaveLength(30);
+    expect(buffers.size).toBeGreaterThan(1);
+    expect(buffers.size).toBeLessThanOrEqual(4);
   });
 });
 

@@ -56,6 +56,12 @@ export interface SinkStatus {
   failingSince?: number;
 }
 
+/**
+ * A batch's documents read from SQLite are copied into a buffer of the runner's (Journal.read's `into`) of up to
+ * this many bytes; past it (a larger `batch.max_bytes`) they stay ranges of the journal's blocks.
+ */
+export const BATCH_BUFFER_MAX_BYTES = 4 * 1024 * 1024;
+
 /** How often a sink waiting to retry is probed (when it can be): delivery resumes this soon after a fix. */
 export const SINK_PROBE_INTERVAL_MS = 2_000;
 
@@ -142,6 +148,11 @@ export class SinkRunner {
   private probing: Promise<boolean> | undefined;
   private probedAt = Number.NEGATIVE_INFINITY;
   private probedUp = false;
+  /**
+   * Batch buffers (see BATCH_BUFFER_MAX_BYTES) no batch holds: one is lent to each read and kept by its batch until
+   * the batch settled (its events' bytes are in it), then given back. At most `concurrency` are in use at once.
+   */
+  private readonly spareBuffers: Buffer[] = [];
 
   constructor(
     private readonly binding: SinkBinding,
@@ -186,8 +197,12 @@ export class SinkRunner {
           await this.resendDeadLetters();
           continue;
         }
-        const { events, lastSeq } = journal.read(this.sink.name, batch.max_events, batch.max_bytes, this.binding.streams, readPos);
+        const buffer = this.spareBuffers.pop() ?? Buffer.allocUnsafeSlow(Math.min(batch.max_bytes, BATCH_BUFFER_MAX_BYTES));
+        const { events, lastSeq } = journal.read(this.sink.name, batch.max_events, batch.max_bytes, this.binding.streams, readPos, buffer);
+        // The buffer goes with the batch launched from this read; a read not launched (nothing new, a batch left to
+        // fill) gives it back at once.
         if (lastSeq <= readPos) {
+          this.spareBuffers.push(buffer);
           if (window.length === 0 && st.state !== 'retrying') st.state = 'idle';
           firstSeenAt = 0;
           await Promise.race([this.ctx.newEvents.wait(1000, this.ctx.stopSignal), ...unsettled(window)]);
@@ -203,13 +218,16 @@ export class SinkRunner {
             const waited = Date.now() - firstSeenAt;
             if (waited < batch.max_wait) {
               await Promise.race([this.ctx.newEvents.wait(batch.max_wait - waited, this.ctx.stopSignal), ...unsettled(window)]);
-              if (!this.ctx.stopping()) continue;
+              if (!this.ctx.stopping()) {
+                this.spareBuffers.push(buffer);
+                continue;
+              }
             }
           }
         }
         firstSeenAt = 0;
         readPos = lastSeq;
-        window.push(this.launch(mine, lastSeq));
+        window.push(this.launch(mine, lastSeq, buffer));
       }
       // Stopping: what is in flight finishes (the hard abort bounds it), and what finished in order is acknowledged.
       await Promise.allSettled(window.map((w) => w.done));
@@ -258,10 +276,12 @@ export class SinkRunner {
     this.ctx.acked.notify();
   }
 
-  private launch(events: readonly OutEvent[], lastSeq: number): InFlight {
+  /** Starts delivering a batch read into `buffer`, which is given back once the batch settled. */
+  private launch(events: readonly OutEvent[], lastSeq: number, buffer: Buffer): InFlight {
     const entry: { lastSeq: number; ok: boolean | undefined; done: Promise<void> } = { lastSeq, ok: undefined, done: Promise.resolve() };
     if (events.length === 0) {
       entry.ok = true;
+      this.spareBuffers.push(buffer);
       return entry;
     }
     this.status.inFlight += 1;
@@ -275,6 +295,7 @@ export class SinkRunner {
       },
     ).finally(() => {
       this.status.inFlight -= 1;
+      this.spareBuffers.push(buffer);
     });
     return entry;
   }

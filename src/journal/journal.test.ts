@@ -448,6 +448,33 @@ describe('Journal document blocks', () => {
     expect(readAll(journal({ tailCacheBytes: 0 }), 'all')).toEqual(events.map((e) => e.id));
   });
 
+  it('copies what a read takes from SQLite into the caller\'s buffer as far as it has room, the rest as ranges of blocks', () => {
+    const j = journal({ tailCacheBytes: 0 });
+    j.setSinks(['all', 'audit']);
+    const events = Array.from({ length: 60 }, (_, i) => big(`e${i}`, 1_000 + i * 10, i % 2 === 0 ? 'audit' : 'siem'));
+    j.append('k', { events, cursor: 'c' });
+    const want = new Map(events.map((e) => [e.id, e.json]));
+    const into = Buffer.alloc(20_000, 0x2a);
+    for (const [sink, streams] of [['all', undefined], ['audit', ['audit']]] as const) {
+      const r = j.read(sink, 100, 1 << 20, streams, 0, into);
+      expect(r.events.length).toBe(streams === undefined ? 60 : 30);
+      let used = 0;
+      r.events.forEach((e, i) => {
+        expect(e.json).toBe(want.get(e.id));
+        // In order from the buffer's start while they fit; every later one is a range of a block.
+        const inBuffer = e.bytes.buffer === into.buffer;
+        if (inBuffer) {
+          expect(e.bytes.byteOffset - into.byteOffset).toBe(used);
+          used += e.size;
+        } else expect(r.events.slice(i).every((x) => x.bytes.buffer !== into.buffer)).toBe(true);
+      });
+      expect(used).toBeGreaterThan(15_000);
+      expect(used).toBeLessThanOrEqual(into.length);
+      // The buffer holds the documents as the events give them.
+      expect(into.toString('utf8', 0, r.events[0]?.size)).toBe(want.get(r.events[0]?.id ?? ''));
+    }
+  });
+
   it('deletes a block once every event in it is acknowledged by every sink, and not before', () => {
     const j = journal({ tailCacheBytes: 0 });
     j.setSinks(['a', 'b']);

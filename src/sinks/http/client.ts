@@ -66,9 +66,11 @@ const GZIP_CHUNK = 256 * 1024;
 const BODY_STEP = 256 * 1024;
 
 /**
- * Request bodies that gzip will compress, reused once gzip has read them: a body is the size of a batch (MBs), and
- * allocating one per send made V8 collect its whole heap every few sends (its external memory grew by each one).
- * Bounded to one body per send in flight, plus one.
+ * Request bodies, reused: a body is the size of a batch (MBs) and lives as long as its request, long enough for V8
+ * to promote it; a new one per send made V8 collect its whole heap every few sends (its external memory grew by each
+ * one). A plain body goes back once gzip has read it, a sent one once the receiver answered it with a 2xx (it read
+ * the whole body then; after another answer the connection may still be writing it, so that buffer is left to V8).
+ * The spare buffers are bounded to two per send in flight (the plain and the compressed body), plus two.
  */
 class BodyPool {
   private readonly spare: Buffer[] = [];
@@ -78,7 +80,12 @@ class BodyPool {
   constructor(private readonly max: number) {}
 
   take(size: number): Buffer {
-    const i = this.spare.findIndex((b) => b.length >= size);
+    // The smallest spare that fits: compressed bodies are a fraction of the plain ones.
+    let i = -1;
+    for (let k = 0; k < this.spare.length; k++) {
+      const len = (this.spare[k] as Buffer).length;
+      if (len >= size && (i < 0 || len < (this.spare[i] as Buffer).length)) i = k;
+    }
     const whole = i >= 0 ? (this.spare.splice(i, 1)[0] as Buffer) : Buffer.allocUnsafeSlow(Math.ceil(Math.max(size, 1) / BODY_STEP) * BODY_STEP);
     this.lent.add(whole.buffer as ArrayBuffer);
     return whole.subarray(0, size);
@@ -113,7 +120,7 @@ export class HttpTarget {
   ) {
     this.base = new URL(cfg.url);
     this.timeoutMs = cfg.request_timeout;
-    this.bodies = new BodyPool(cfg.concurrency + 1);
+    this.bodies = new BodyPool(2 * cfg.concurrency + 2);
     this.extraHeaders = { ...(cfg.headers ?? {}) };
     const tls = loadTls(cfg.tls, cfg.name, log, this.base.origin);
     const proxy = cfg.proxy_url ?? (envProxyConfigured() ? 'env' : undefined);
@@ -128,11 +135,11 @@ export class HttpTarget {
   }
 
   /**
-   * A buffer of `size` bytes for a request body. With gzip on it comes from the pool and goes back to it as soon as
-   * gzip has read it (in `call`), so the caller must not keep it; without gzip it is the request's own.
+   * A buffer of `size` bytes for a request body, from the pool: `call` gives it back (once gzip read it, or once the
+   * receiver answered), so the caller must not keep it past the call it passes it to.
    */
   bodyBuffer(size: number): Buffer {
-    return this.cfg.compression === 'gzip' ? this.bodies.take(size) : Buffer.allocUnsafe(size);
+    return this.bodies.take(size);
   }
 
   /** `METHOD path` for messages. */
@@ -151,13 +158,17 @@ export class HttpTarget {
       // On libuv's thread pool, off the thread that runs the journal and the other sinks; level 1: most of the
       // saving for a fraction of the CPU (JSON lines compress 5-10x at any level).
       const plain = body;
+      let packed: Buffer;
       try {
         // Output chunks of up to GZIP_CHUNK: zlib hands each chunk back through the event loop, and at its default
         // 16 KB a batch of a few MB took hundreds of round trips (measured: a tenth of this thread's time).
-        body = await gzip(plain, { level: 1, chunkSize: Math.min(GZIP_CHUNK, Math.max(16 * 1024, plain.length)) });
+        packed = await gzip(plain, { level: 1, chunkSize: Math.min(GZIP_CHUNK, Math.max(16 * 1024, plain.length)) });
       } finally {
         this.bodies.give(plain);
       }
+      // Sent from a pooled copy: zlib's output chunk dies here, young, instead of living as long as the request.
+      body = this.bodies.take(packed.length);
+      packed.copy(body);
       headers['content-encoding'] = 'gzip';
     }
     const deadline = AbortSignal.timeout(this.timeoutMs);
@@ -171,6 +182,7 @@ export class HttpTarget {
         chunks.push(chunk);
         size += chunk.length;
       }
+      if (body !== undefined && res.statusCode >= 200 && res.statusCode < 300) this.bodies.give(body);
       return { status: res.statusCode, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') };
     } catch (err) {
       if (opts.signal.aborted) throw err;
