@@ -6,6 +6,7 @@ import { request, type Dispatcher } from 'undici';
 import { SinkError, type SinkErrorCode } from '../../core/errors.js';
 import { createHttpAgent, envProxyConfigured, proxyRefusalOf } from '../../core/http-agent.js';
 import { errnoOf, loadTls, tlsProblemOf } from '../tls.js';
+import { BufferPool } from '../buffer-pool.js';
 import type { Logger } from '../../telemetry/logger.js';
 import type { HttpSinkConfig } from './config.js';
 
@@ -62,44 +63,6 @@ export interface PostOptions {
 /** Largest output chunk of the request-body gzip. */
 const GZIP_CHUNK = 256 * 1024;
 
-/** Pooled body buffers grow in steps of this, so batches of slightly different sizes share buffers. */
-const BODY_STEP = 256 * 1024;
-
-/**
- * Request bodies, reused: a body is the size of a batch (MBs) and lives as long as its request, long enough for V8
- * to promote it; a new one per send made V8 collect its whole heap every few sends (its external memory grew by each
- * one). A plain body goes back once gzip has read it, a sent one once the receiver answered it with a 2xx (it read
- * the whole body then; after another answer the connection may still be writing it, so that buffer is left to V8).
- * The spare buffers are bounded to two per send in flight (the plain and the compressed body), plus two.
- */
-class BodyPool {
-  private readonly spare: Buffer[] = [];
-  /** The memory of the buffers lent out (allocUnsafeSlow: each its own, never the shared pool's). */
-  private readonly lent = new WeakSet<ArrayBuffer>();
-
-  constructor(private readonly max: number) {}
-
-  take(size: number): Buffer {
-    // The smallest spare that fits: compressed bodies are a fraction of the plain ones.
-    let i = -1;
-    for (let k = 0; k < this.spare.length; k++) {
-      const len = (this.spare[k] as Buffer).length;
-      if (len >= size && (i < 0 || len < (this.spare[i] as Buffer).length)) i = k;
-    }
-    const whole = i >= 0 ? (this.spare.splice(i, 1)[0] as Buffer) : Buffer.allocUnsafeSlow(Math.ceil(Math.max(size, 1) / BODY_STEP) * BODY_STEP);
-    this.lent.add(whole.buffer as ArrayBuffer);
-    return whole.subarray(0, size);
-  }
-
-  /** Takes back the buffer under a body `take` lent (anything else is left alone); `body` must not be used after. */
-  give(body: Buffer): void {
-    const memory = body.buffer;
-    if (!(memory instanceof ArrayBuffer) || !this.lent.has(memory)) return;
-    this.lent.delete(memory);
-    if (this.spare.length < this.max) this.spare.push(Buffer.from(memory, 0, memory.byteLength));
-  }
-}
-
 /**
  * The http sink's connection to its receiver: one keep-alive dispatcher (the shared setup: TLS, mutual TLS, proxy)
  * and `call`, which either returns the reply (any status) or throws a SinkError for a request that got none.
@@ -112,7 +75,12 @@ export class HttpTarget {
   /** Where the proxy comes from, for messages (undefined: direct). */
   private readonly proxyFrom: string | undefined;
   private closed = false;
-  private readonly bodies: BodyPool;
+  /**
+   * Request bodies: a plain one goes back once gzip has read it, a sent one once the receiver answered it with a 2xx
+   * (it read the whole body then; after another answer the connection may still be writing it, so that one is left
+   * to V8). Two per send in flight (the plain and the compressed body), plus two.
+   */
+  private readonly bodies: BufferPool;
 
   constructor(
     private readonly cfg: HttpSinkConfig,
@@ -120,7 +88,7 @@ export class HttpTarget {
   ) {
     this.base = new URL(cfg.url);
     this.timeoutMs = cfg.request_timeout;
-    this.bodies = new BodyPool(2 * cfg.concurrency + 2);
+    this.bodies = new BufferPool(2 * cfg.concurrency + 2);
     this.extraHeaders = { ...(cfg.headers ?? {}) };
     const tls = loadTls(cfg.tls, cfg.name, log, this.base.origin);
     const proxy = cfg.proxy_url ?? (envProxyConfigured() ? 'env' : undefined);

@@ -11,6 +11,7 @@ import { renderDocument } from '../../normalize/render.js';
 import type { Logger } from '../../telemetry/logger.js';
 import { PerRoute } from '../common.js';
 import { loadTls, tlsProblemOf, type TlsConnectOptions } from '../tls.js';
+import { BufferPool } from '../buffer-pool.js';
 import { syslogSettings, type SyslogSettings, type SyslogSinkConfig } from './config.js';
 import { endLine, headerLead, headerRoute, headerTail, headerToken, severityOfDocument, severityOfJson, syslogSeverity, utf8Prefix, type MessageOptions } from './format.js';
 
@@ -29,8 +30,10 @@ export interface SyslogCounters {
 interface Built {
   /** Every frame, one after the other: what is written on a TCP/TLS connection. */
   data: Buffer;
-  /** Each message framed (views of `data`): one datagram each on UDP. */
-  frames: Buffer[];
+  /** Where each message ends in `data` (numbers, not views: a batch's views would outlive V8's young generation). */
+  ends: number[];
+  /** Each message framed, as views of `data` (made on each call): one datagram each on UDP. */
+  readonly frames: Buffer[];
   bytes: number;
   rejected: EventVerdict[];
   truncated: number;
@@ -82,6 +85,11 @@ export class SyslogSink implements Sink {
   private readonly settling = new Set<Promise<void>>();
   /** The header's part every event of one account, stream and log type shares (headerRoute), as bytes. */
   private readonly routes: PerRoute<Buffer>;
+  /**
+   * The batches' buffers, given back once written: batches are written one after the other, so the one being
+   * written and the one being built are all there is.
+   */
+  private readonly buffers = new BufferPool(2);
 
   constructor(
     private readonly cfg: SyslogSinkConfig,
@@ -109,7 +117,17 @@ export class SyslogSink implements Sink {
   build(events: readonly OutEvent[]): Built {
     const max = this.settings.maxMessageSize;
     const framing = this.settings.framing;
-    const out: Built = { data: EMPTY, frames: [], bytes: 0, rejected: [], truncated: 0, oversized: 0 };
+    const out: Built = {
+      data: EMPTY,
+      ends: [],
+      get frames(): Buffer[] {
+        return this.ends.map((end, k) => this.data.subarray(k === 0 ? 0 : this.ends[k - 1], end));
+      },
+      bytes: 0,
+      rejected: [],
+      truncated: 0,
+      oversized: 0,
+    };
     // Per message, from a first pass that sizes them all: the octet count (when framed so) and the lead, the shared
     // route part, the tail, and the payload — a rendered line, or the event's own bytes written straight in.
     const firsts: string[] = [];
@@ -160,7 +178,7 @@ export class SyslogSink implements Sink {
       which.push(i);
       out.bytes += first.length - lead.length + headLen + payloadLen + (framing === 'lf' ? 1 : 0);
     }
-    const buf = Buffer.allocUnsafe(out.bytes);
+    const buf = this.buffers.take(out.bytes);
     let at = 0;
     for (let k = 0; k < firsts.length; k++) {
       const start = at;
@@ -175,7 +193,7 @@ export class SyslogSink implements Sink {
       if (payload !== undefined) at += payload.copy(buf, at, 0, len);
       else at += (events[which[k] as number] as OutEvent).writeTo(buf, at);
       if (framing === 'lf') at = endLine(buf, msgStart, at);
-      out.frames.push(buf.subarray(start, at));
+      out.ends.push(at);
     }
     out.data = buf;
     return out;
@@ -208,15 +226,18 @@ export class SyslogSink implements Sink {
       );
     }
     const result = built.rejected.length > 0 ? { rejected: built.rejected } : undefined;
-    const messages = built.frames.length;
+    const messages = built.ends.length;
     if (messages === 0) return { result, messages };
     if (this.cfg.transport === 'udp') {
       await this.sendUdp(built.frames, signal);
+      this.buffers.give(built.data);
       this.counters.sent += messages;
       return { result, messages };
     }
     // Not the settling: the next batches are written while this one settles (settle() is outside the queue).
     const sock = await this.serial(() => this.sendStream(built, signal));
+    // The socket called back for the write: it has done with the buffer (not so after a failed write: left to V8).
+    this.buffers.give(built.data);
     this.counters.sent += messages;
     return { result, messages, sock };
   }
@@ -299,7 +320,7 @@ export class SyslogSink implements Sink {
       });
     });
     try {
-      await bounded(written, this.cfg.write_timeout, signal, () => new Error(`writing ${built.frames.length} messages took longer than write_timeout (${this.cfg.write_timeout} ms)`));
+      await bounded(written, this.cfg.write_timeout, signal, () => new Error(`writing ${built.ends.length} messages took longer than write_timeout (${this.cfg.write_timeout} ms)`));
     } catch (err) {
       this.drop(sock);
       if (signal.aborted) throw err;
