@@ -1145,6 +1145,15 @@ export class Journal {
       let bytes = 0;
       /** Where the next document copied into `into` goes. */
       let at = 0;
+      // Documents consecutive in one block are copied as one run (one copy per block instead of one per event).
+      let runFrom: Buffer | undefined;
+      let runStart = 0;
+      let runEnd = 0;
+      let runAt = 0;
+      const flush = (): void => {
+        if (runFrom !== undefined && into !== undefined) runFrom.copy(into, runAt, runStart, runEnd);
+        runFrom = undefined;
+      };
       /** Takes one row (READ_COLUMNS); false once the read is complete (the row may then be left out). */
       const take = (r: unknown): boolean => {
         const a = row(r);
@@ -1170,7 +1179,14 @@ export class Journal {
           if (events.length > 0 && bytes + size > maxBytes) return false;
           bytes += size;
           if (into !== undefined && block !== null && at + size <= into.length) {
-            body.copy(into, at, off, off + size);
+            if (runFrom === body && runEnd === off) runEnd += size;
+            else {
+              flush();
+              runFrom = body;
+              runStart = off;
+              runEnd = off + size;
+              runAt = at;
+            }
             body = into;
             off = at;
             at += size;
@@ -1196,6 +1212,7 @@ export class Journal {
         }
         if (events.length > 0) this.docBytesGuess = Math.max(64, Math.round(bytes / events.length));
       }
+      flush();
       return { events, lastSeq };
     });
   }
