@@ -129,7 +129,7 @@ function sinkYaml(target: Target, url: string | undefined, dir: string, cert?: T
     case 'syslog_tls': {
       const [host, port] = (url ?? '').split(':');
       const tls = target === 'syslog_tls' && cert !== undefined ? `, transport: tls, tls: { ca_file: ${JSON.stringify(cert.certFile)} }` : '';
-      // The sink's own defaults (batch of 1000, 16 in flight, settle_time 250ms): what holds its memory in check.
+      // The sink's own defaults (batch of 1000, 24 in flight, settle_time 250ms): what holds its memory in check.
       return `  - { name: out, type: syslog, host: ${host ?? ''}, port: ${port ?? ''}${tls}, batch: { max_events: 1000, max_bytes: 4MB, max_wait: 200ms } }`;
     }
   }

@@ -201,7 +201,7 @@ export class SyslogSink implements Sink {
 
   async send(events: readonly OutEvent[], signal: AbortSignal): Promise<SendResult | void> {
     if (this.closed) throw new SinkError('SINK_RETRYABLE', `sink ${this.name}: closed`, this.name);
-    // Written by a call of its own, so nothing of the batch's messages is in this frame while it settles (16 batches
+    // Written by a call of its own, so nothing of the batch's messages is in this frame while it settles (24 batches
     // of MBs otherwise).
     const written = await this.write(events, signal);
     if (written.sock !== undefined) await this.settle(written.sock, written.messages, signal);
