@@ -14,6 +14,16 @@ export interface ProduceItem {
   records: BatchRecords;
 }
 
+/**
+ * Where a produce call stands among others: its batches are stamped and handed to the connections only after `turn`
+ * (the previous call's stamping) settles, and it calls `stamped` once its own are (or once it gives up). Sends
+ * given in some order then reach each partition in that order, whatever each one waited for on the way.
+ */
+export interface ProduceOrder {
+  turn: Promise<void>;
+  stamped(): void;
+}
+
 /** What became of one item: acknowledged by the partition leader (acks all), or the error it failed with. */
 export interface ProduceResult {
   error?: Error;
@@ -197,7 +207,15 @@ export class ProduceClient {
    * Produces each item as one record batch, acks all, and says for each whether its partition leader acknowledged it.
    * Throws only when nothing could be sent (metadata, InitProducerId or the API versions failed).
    */
-  async produce(items: readonly ProduceItem[]): Promise<ProduceResult[]> {
+  async produce(items: readonly ProduceItem[], order?: ProduceOrder): Promise<ProduceResult[]> {
+    try {
+      return await this.produceNow(items, order);
+    } finally {
+      order?.stamped();
+    }
+  }
+
+  private async produceNow(items: readonly ProduceItem[], order: ProduceOrder | undefined): Promise<ProduceResult[]> {
     const api = await this.produceApi();
     const topics = [...new Set(items.map((i) => i.topic))];
     for (let attempt = 0; ; attempt++) {
@@ -225,6 +243,7 @@ export class ProduceClient {
           connections.set(leader, got);
         }),
       );
+      await order?.turn;
       // Another send's failure made the session stale meanwhile: these batches take the new one.
       if ((this.session !== session || session.stale) && attempt < 3) continue;
       // From here to the last request handed to its connection nothing awaits: each partition's sequence numbers are
@@ -250,6 +269,7 @@ export class ProduceClient {
         }
         for (const positionsInRequest of requests) answered.push(this.request(connection, api, session, items, positionsInRequest, results));
       }
+      order?.stamped();
       await Promise.all(answered);
       return results;
     }

@@ -11,7 +11,7 @@ import { PerRoute } from '../common.js';
 import { loadTls, tlsProblemOf } from '../tls.js';
 import type { KafkaSinkConfig } from './config.js';
 import { keyHash } from './partition.js';
-import { ProduceClient, type ProduceItem } from './producer.js';
+import { ProduceClient, type ProduceItem, type ProduceOrder } from './producer.js';
 import { BATCH_HEADER_BYTES, batchCodec, headerBlock, recordBytesAtMost, type BatchRecords } from './records.js';
 
 let library: Promise<typeof KafkaLibrary> | undefined;
@@ -115,10 +115,15 @@ interface Chunk {
 }
 
 /**
- * Rounds of a send whose batches failed only because the producer's session broke (a sequence gap after another
- * batch failed, an expired producer id): each takes a new producer id; past these the send goes back to the runner.
+ * Rounds of a send again for batches the broker answered it did not write for now: the producer's session broke (a
+ * sequence gap after another batch failed, an expired producer id: a new producer id is taken) or the partition is
+ * between leaders (NOT_LEADER_OR_FOLLOWER just after a topic is made or moved: the metadata is read again). The
+ * library's producer did the same with two quick retries. Past these, and for a broker that does not answer at all,
+ * the send goes back to the runner and its one backoff policy.
  */
-const SESSION_ROUNDS = 3;
+const AGAIN_ROUNDS = 3;
+/** The pause before such a round, times its number. */
+const AGAIN_PAUSE_MS = 100;
 
 /** A buffer the keys are written into to hash them (no Buffer per key). */
 let keyScratch = Buffer.allocUnsafe(256);
@@ -157,6 +162,8 @@ export class KafkaSink implements Sink {
   private readonly tls: TlsConnectionOptions | undefined;
   /** Sends under way: close() waits for them. */
   private readonly sending = new Set<Promise<unknown>>();
+  /** Settles once the last send given has stamped its first batches (ProduceOrder). */
+  private turn: Promise<void> = Promise.resolve();
   private closed = false;
 
   constructor(
@@ -236,28 +243,33 @@ export class KafkaSink implements Sink {
   }
 
   send(events: readonly OutEvent[], signal: AbortSignal): Promise<SendResult | void> {
-    const run = this.sendNow(events, signal);
+    // Sends reach each partition in the order they were given (see ProduceOrder): a turn taken now.
+    const turn = this.turn;
+    let stamped!: () => void;
+    this.turn = new Promise<void>((done) => (stamped = done));
+    const run = this.sendNow(events, signal, { turn, stamped });
     const settled = run.catch(() => undefined);
     this.sending.add(settled);
     void settled.then(() => this.sending.delete(settled));
     return run;
   }
 
-  private async sendNow(events: readonly OutEvent[], signal: AbortSignal): Promise<SendResult | void> {
-    if (this.closed) throw new SinkError('SINK_RETRYABLE', `sink ${this.name}: the sink is closed`, this.name);
+  private async sendNow(events: readonly OutEvent[], signal: AbortSignal, order: ProduceOrder): Promise<SendResult | void> {
     const onAbort = (): void => void this.dropClient();
     signal.addEventListener('abort', onAbort, { once: true });
     try {
-      return await this.produce(events, signal);
+      if (this.closed) throw new SinkError('SINK_RETRYABLE', `sink ${this.name}: the sink is closed`, this.name);
+      return await this.produce(events, signal, order);
     } catch (err) {
       if (signal.aborted) throw signal.reason;
       throw err;
     } finally {
+      order.stamped();
       signal.removeEventListener('abort', onAbort);
     }
   }
 
-  private async produce(events: readonly OutEvent[], signal: AbortSignal): Promise<SendResult | void> {
+  private async produce(events: readonly OutEvent[], signal: AbortSignal, order: ProduceOrder): Promise<SendResult | void> {
     const max = this.cfg.max_message_bytes;
     const rejected: EventVerdict[] = [];
     const keyBytes = new Int32Array(events.length);
@@ -316,7 +328,8 @@ export class KafkaSink implements Sink {
     // After a failure, one batch per partition at a time: a batch written behind a refused one (a new producer id's
     // first batch refused leaves no sequence for the next to break) would land ahead of the refused one's halves.
     let serial = false;
-    for (let sessionRounds = 0; pending.length > 0; ) {
+    let first = true;
+    for (let againRounds = 0; pending.length > 0; ) {
       if (signal.aborted) throw signal.reason;
       let round = pending;
       const later: Chunk[] = [];
@@ -334,7 +347,9 @@ export class KafkaSink implements Sink {
       }
       let results: Awaited<ReturnType<ProduceClient['produce']>>;
       try {
-        results = await unlessAborted(client.produce(round.map((c): ProduceItem => ({ topic: c.topic, partition: c.partition, records: records(c) }))), signal);
+        // Only the first round keeps its turn among the sends: after a failure the order is already broken.
+        results = await unlessAborted(client.produce(round.map((c): ProduceItem => ({ topic: c.topic, partition: c.partition, records: records(c) })), first ? order : undefined), signal);
+        first = false;
       } catch (err) {
         if (signal.aborted) throw signal.reason;
         const f = await this.failureOf(err, topicList);
@@ -345,7 +360,7 @@ export class KafkaSink implements Sink {
       }
       // The next round, in the order of this one: a refused batch's halves in its place.
       const next: Chunk[] = [];
-      let sessionBroken = false;
+      let again = false;
       for (let k = 0; k < round.length; k++) {
         const c = round[k] as Chunk;
         const err = results[k]?.error;
@@ -364,15 +379,18 @@ export class KafkaSink implements Sink {
             const mid = Math.ceil(c.idx.length / 2);
             next.push({ ...c, idx: c.idx.slice(0, mid) }, { ...c, idx: c.idx.slice(mid) });
           }
-        } else if (f.kind === 'producer' && sessionRounds < SESSION_ROUNDS) {
-          sessionBroken = true;
+        } else if ((f.kind === 'producer' || (f.kind === 'retryable' && typeof (err as { apiId?: unknown }).apiId === 'string')) && againRounds < AGAIN_ROUNDS) {
+          again = true;
           next.push(c);
         } else {
           retry.push(c);
           retryFailure = { f, err };
         }
       }
-      if (sessionBroken) sessionRounds++;
+      if (again) {
+        againRounds++;
+        await unlessAborted(new Promise((done) => setTimeout(done, AGAIN_PAUSE_MS * againRounds).unref()), signal);
+      }
       if (next.length > 0 || retry.length > 0) serial = true;
       pending = [...next, ...later];
     }
