@@ -3,7 +3,7 @@
 // written, so several requests per partition leader are in flight at once (the library's idempotent producer allows one).
 import type * as KafkaLibrary from '@platformatic/kafka';
 import type { Base, BaseOptions, ClusterMetadata, Connection, ResponseParser } from '@platformatic/kafka';
-import { encodeBatch, type BatchCodec, type BatchRecords } from './records.js';
+import { Arena, encodeBatch, type BatchCodec, type BatchRecords } from './records.js';
 
 type Library = typeof KafkaLibrary;
 
@@ -129,6 +129,8 @@ export class ProduceClient {
   private session: Session | undefined;
   private sessionInit: Promise<Session> | undefined;
   private api: ProduceApi | undefined;
+  /** Where a request's batches are written; free again once the connection has copied the request. */
+  private readonly arena = new Arena();
 
   constructor(
     private readonly lib: Library,
@@ -283,6 +285,8 @@ export class ProduceClient {
 
   /** Writes the batches of `positions` (one per partition) into one produce request on `connection`; settles with its answer. */
   private request(connection: Connection, api: ProduceApi, session: Session, items: readonly ProduceItem[], positions: readonly number[], results: ProduceResult[]): Promise<void> {
+    // The previous request was copied by its connection when it was handed over (see below).
+    this.arena.reset();
     const writer = this.lib.Writer.create();
     const f = new Framing(writer, api.flexible);
     if (api.flexible) f.uvarint(0);
@@ -307,7 +311,7 @@ export class ProduceClient {
         const baseSequence = session.seqs.get(key) ?? 0;
         const count = item.records.to - item.records.from;
         session.seqs.set(key, nextSequence(baseSequence, count));
-        const batch = encodeBatch(item.records, { producerId: session.producerId, producerEpoch: session.producerEpoch, baseSequence, timestamp }, this.codec);
+        const batch = encodeBatch(item.records, { producerId: session.producerId, producerEpoch: session.producerEpoch, baseSequence, timestamp }, this.codec, this.arena);
         f.int32(item.partition);
         if (api.flexible) f.uvarint(batch.length + 1);
         else f.int32(batch.length);
@@ -320,6 +324,9 @@ export class ProduceClient {
     f.tags();
     f.flush();
     return new Promise<void>((done) => {
+      // The connection copies the request into one Buffer before send returns (its header, then these parts): the
+      // arena is free again after it. (Were a version of the library to keep the parts instead, the tests with
+      // several requests in flight would see the brokers refuse corrupt batches.)
       connection.send(0, api.version, () => writer, api.parse, api.flexible, api.flexible, (err, answer) => {
         if (err !== null) {
           for (const p of positions) results[p] = { error: err };

@@ -147,14 +147,41 @@ function recordsBytes(r: BatchRecords): number {
 }
 
 /**
- * One record batch holding `r`'s records, stamped with the producer session and sequence, as one Buffer ready for a
- * produce request. The event bytes are copied into it (they belong to the journal only until the send settles).
+ * Room for the batches of one produce request, reused request after request: the library's connection copies a
+ * request into one Buffer of its own as it is handed over, so the batches need not outlive that call — and a
+ * megabyte Buffer per batch made the process collect garbage for the external memory alone.
  */
-export function encodeBatch(r: BatchRecords, stamp: BatchStamp, codec: BatchCodec): Buffer {
+export class Arena {
+  private buf = Buffer.allocUnsafe(0);
+  private used = 0;
+  /** `n` bytes no earlier take() of this round holds. */
+  take(n: number): Buffer {
+    if (this.used + n > this.buf.length) {
+      // A new block: the batches already taken from the old one stay valid until the round ends.
+      this.buf = Buffer.allocUnsafe(Math.max(n, this.buf.length * 2, 64 * 1024));
+      this.used = 0;
+    }
+    const out = this.buf.subarray(this.used, this.used + n);
+    this.used += n;
+    return out;
+  }
+  /** Everything taken so far is no longer needed. */
+  reset(): void {
+    this.used = 0;
+  }
+}
+
+/**
+ * One record batch holding `r`'s records, stamped with the producer session and sequence, as one Buffer ready for a
+ * produce request: taken from `arena` (valid until its next reset) or, without one, a Buffer of its own. The event
+ * bytes are copied into it (they belong to the journal only until the send settles).
+ */
+export function encodeBatch(r: BatchRecords, stamp: BatchStamp, codec: BatchCodec, arena?: Arena): Buffer {
   const size = recordsBytes(r);
+  const room = (n: number): Buffer => (arena === undefined ? Buffer.allocUnsafe(n) : arena.take(n));
   let batch: Buffer;
   if (codec.compress === undefined) {
-    batch = Buffer.allocUnsafe(BATCH_HEADER_BYTES + size);
+    batch = room(BATCH_HEADER_BYTES + size);
     const end = writeRecords(batch, BATCH_HEADER_BYTES, r);
     if (end !== batch.length) throw new Error(`record batch written ${end} bytes of ${batch.length}`);
   } else {
@@ -162,7 +189,7 @@ export function encodeBatch(r: BatchRecords, stamp: BatchStamp, codec: BatchCode
     const end = writeRecords(scratch, 0, r);
     if (end !== size) throw new Error(`record batch written ${end} bytes of ${size}`);
     const packed = codec.compress(scratch.subarray(0, size));
-    batch = Buffer.allocUnsafe(BATCH_HEADER_BYTES + packed.length);
+    batch = room(BATCH_HEADER_BYTES + packed.length);
     packed.copy(batch, BATCH_HEADER_BYTES);
   }
   const count = r.to - r.from;
