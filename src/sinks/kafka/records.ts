@@ -104,8 +104,8 @@ export interface BatchRecords {
   to: number;
   /** The UTF-8 length of each event's key (event.id), by position in `events`. */
   keyBytes: Int32Array;
-  /** The header block of an event (see headerBlock). */
-  headersOf(e: OutEvent): Buffer;
+  /** The header block of each event (see headerBlock), by position in `events`. */
+  headers: readonly Buffer[];
 }
 
 /** A scratch buffer for the records section of compressed batches, grown as needed and kept between batches. */
@@ -118,7 +118,7 @@ function writeRecords(buf: Buffer, off: number, r: BatchRecords): number {
     const e = r.events[at] as OutEvent;
     const delta = i - r.from;
     const key = r.keyBytes[at] as number;
-    const headers = r.headersOf(e);
+    const headers = r.headers[at] as Buffer;
     const body = 2 + varintBytes(delta) + varintBytes(key) + key + varintBytes(e.size) + e.size + headers.length;
     off = writeVarint(buf, off, body);
     buf[off++] = 0; // attributes
@@ -140,7 +140,7 @@ function recordsBytes(r: BatchRecords): number {
     const at = r.idx[i] as number;
     const e = r.events[at] as OutEvent;
     const key = r.keyBytes[at] as number;
-    const body = 2 + varintBytes(i - r.from) + varintBytes(key) + key + varintBytes(e.size) + e.size + r.headersOf(e).length;
+    const body = 2 + varintBytes(i - r.from) + varintBytes(key) + key + varintBytes(e.size) + e.size + (r.headers[at] as Buffer).length;
     total += varintBytes(body) + body;
   }
   return total;

@@ -273,13 +273,16 @@ export class KafkaSink implements Sink {
     const max = this.cfg.max_message_bytes;
     const rejected: EventVerdict[] = [];
     const keyBytes = new Int32Array(events.length);
+    const routes = new Array<Route>(events.length);
+    const headers = new Array<Buffer>(events.length);
     const topics = new Set<string>();
     for (let i = 0; i < events.length; i++) {
       const e = events[i] as OutEvent;
-      keyBytes[i] = e.id.length;
-      // Most ids are ASCII: their UTF-8 length is their length.
-      if (!/^[\x20-\x7e]*$/.test(e.id)) keyBytes[i] = Buffer.byteLength(e.id, 'utf8');
-      topics.add(this.routes.of(e).topic);
+      keyBytes[i] = Buffer.byteLength(e.id, 'utf8');
+      const route = this.routes.of(e);
+      routes[i] = route;
+      headers[i] = route.headers;
+      topics.add(route.topic);
     }
     const client = await unlessAborted(this.clientNow(), signal);
     const topicList = [...topics];
@@ -298,7 +301,7 @@ export class KafkaSink implements Sink {
     const sizes = new Map<Chunk, number>();
     for (let i = 0; i < events.length; i++) {
       const e = events[i] as OutEvent;
-      const route = this.routes.of(e);
+      const route = routes[i] as Route;
       const size = recordBytesAtMost(keyBytes[i] as number, e.size, route.headers.length);
       if (size + BATCH_HEADER_BYTES > max) {
         rejected.push({ index: i, reason: `the event is ${e.size} bytes, over max_message_bytes (${max}) with its key and headers: the brokers would refuse it (MESSAGE_TOO_LARGE)` });
@@ -321,7 +324,7 @@ export class KafkaSink implements Sink {
     }
     let pending: Chunk[] = [...byPartition.values()].flat();
 
-    const records = (c: Chunk): BatchRecords => ({ events, idx: c.idx, from: 0, to: c.idx.length, keyBytes, headersOf: (e) => this.routes.of(e).headers });
+    const records = (c: Chunk): BatchRecords => ({ events, idx: c.idx, from: 0, to: c.idx.length, keyBytes, headers });
     let delivered = 0;
     const retry: Chunk[] = [];
     let retryFailure: { f: Failure; err: unknown } | undefined;
