@@ -337,13 +337,13 @@ export class KafkaSink implements Sink {
       let round = pending;
       const later: Chunk[] = [];
       if (serial) {
-        const first = new Set<string>();
+        const heads = new Set<string>();
         round = [];
         for (const c of pending) {
           const key = `${c.topic}\0${c.partition}`;
-          if (first.has(key)) later.push(c);
+          if (heads.has(key)) later.push(c);
           else {
-            first.add(key);
+            heads.add(key);
             round.push(c);
           }
         }
