@@ -32,7 +32,10 @@ export interface ProduceResult {
 /**
  * A producer id and epoch from InitProducerId, with the next sequence number of each partition under it. Once a batch
  * stamped with it fails, what the broker holds of that partition's sequence is unknown: the session is stale, and the
- * next batches are stamped with a new producer id (sequences from 0).
+ * next batches are stamped with a new producer id (sequences from 0). A failed batch is never resent under its old
+ * numbers, so the broker cannot drop a repeat of it: the only duplicates this makes are the records of a batch the
+ * broker wrote whose answer was lost (connection closed, timeout), written again under the new id with the same key
+ * (event.id) and value. A batch the broker answered with an error was not written and is not duplicated.
  */
 interface Session {
   producerId: bigint;
