@@ -114,10 +114,9 @@ export const kafkaSinkSchema = z
      */
     max_message_bytes: sizeIn('1KB', '64MB').prefault('1MB'),
     /**
-     * Batches handed to the sink at once. The sink still sends one produce request at a time (the library's
-     * idempotent producer numbers a partition's records only from the broker's answer), so a second batch is read
-     * from the journal and made ready while the first is at the brokers; more than 2 only holds more events in
-     * memory. 1–64, default 2.
+     * Batches handed to the sink at once: each takes its partitions' sequence numbers when it is written, so they are
+     * at the brokers together (up to 5 produce requests per broker connection), in journal order per partition.
+     * 1–64, default 2.
      */
     concurrency: z.number().int().min(1).max(64).default(2),
   })

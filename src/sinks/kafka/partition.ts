@@ -4,9 +4,11 @@
 const SEED = 0x9747b28c;
 const M = 0x5bd1e995;
 
-/** Kafka's murmur2 of these bytes (the Java client's `Utils.murmur2`), as a signed 32-bit integer. */
-export function murmur2(data: Uint8Array): number {
-  const length = data.length;
+/**
+ * Kafka's murmur2 of these bytes (the Java client's `Utils.murmur2`), as a signed 32-bit integer; of the first
+ * `length` of them when given (a key written into a reused buffer).
+ */
+export function murmur2(data: Uint8Array, length = data.length): number {
   let h = SEED ^ length;
   const whole = length & ~3;
   for (let i = 0; i < whole; i += 4) {
@@ -33,6 +35,6 @@ export function murmur2(data: Uint8Array): number {
  * The non-negative hash a key's partition is taken from (the library takes it modulo the topic's partition count
  * when it sends): the Java client's `toPositive(murmur2(key))`, so an event.id lands where any Kafka producer puts it.
  */
-export function keyHash(key: Uint8Array): number {
-  return murmur2(key) & 0x7fffffff;
+export function keyHash(key: Uint8Array, length = key.length): number {
+  return murmur2(key, length) & 0x7fffffff;
 }

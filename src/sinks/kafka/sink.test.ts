@@ -1,7 +1,7 @@
 // The kafka sink against a real Apache Kafka broker: delivered (read back), record batches split under the broker's
 // limit, oversized events dead-lettered with the reason, and the failures only the operator can fix (SASL, an unknown
 // topic, TLS verification) stopping the sink with the key to fix; a broker that is down is retried.
-import { compatibilityPartitioner } from '@platformatic/kafka';
+import { compatibilityPartitioner, connectionsApiChannel } from '@platformatic/kafka';
 import { afterAll, describe, expect, it } from 'vitest';
 import { StoredEvent, type OutEvent } from '../../core/contracts.js';
 import { silentLogger } from '../../telemetry/logger.js';
@@ -161,4 +161,118 @@ describe('kafka sink against a real broker', () => {
     expect(err.code).toBe('SINK_RETRYABLE');
     expect(await s.probe()).toBe(false);
   }, 60_000);
+});
+
+/** Produce requests written to a broker and not yet answered, seen through the client library's diagnostics channel. */
+function produceRequestsInFlight(): { now: () => number; most: () => number; stop: () => void } {
+  const open = new Set<object>();
+  let most = 0;
+  const isProduce = (ctx: unknown): boolean => (ctx as { apiKey?: unknown }).apiKey === 0;
+  const handlers = {
+    start: (ctx: unknown) => {
+      if (!isProduce(ctx)) return;
+      open.add(ctx as object);
+      most = Math.max(most, open.size);
+    },
+    end: () => undefined,
+    asyncStart: (ctx: unknown) => void open.delete(ctx as object),
+    asyncEnd: () => undefined,
+    error: (ctx: unknown) => void open.delete(ctx as object),
+  };
+  connectionsApiChannel.subscribe(handlers as Parameters<typeof connectionsApiChannel.subscribe>[0]);
+  return { now: () => open.size, most: () => most, stop: () => connectionsApiChannel.unsubscribe(handlers as Parameters<typeof connectionsApiChannel.unsubscribe>[0]) };
+}
+
+/** The number in an `ev-N` key. */
+const numberOf = (key: string | undefined): number => Number((key ?? '').slice(3));
+
+describe('kafka sink: several produce requests in flight', () => {
+  it('sends given at once go to the broker together (more than one produce request in flight); every event lands once, each partition in the order sent', async () => {
+    const b = await up();
+    const t = `t${++topics}`;
+    await b.createTopic(t, {}, 3);
+    // Batches under what this broker takes (16 KB): several per partition and send.
+    const s = sink({ brokers: [b.bootstrap], topic: t, max_message_bytes: '15KB' });
+    const all = events(6000, { size: 300 });
+    const seen = produceRequestsInFlight();
+    try {
+      const sends = Array.from({ length: 12 }, (_, k) => s.send(all.slice(k * 500, (k + 1) * 500), signal));
+      expect(await Promise.all(sends)).toEqual(Array.from({ length: 12 }, () => undefined));
+    } finally {
+      seen.stop();
+    }
+    expect(seen.most()).toBeGreaterThan(1);
+    expect(seen.most()).toBeLessThanOrEqual(5);
+    const got = await readTopics(b.bootstrap, [t]);
+    expect(got).toHaveLength(all.length);
+    expect(new Set(got.map((r) => r.key)).size).toBe(all.length);
+    for (const p of [0, 1, 2]) {
+      const keys = got.filter((r) => r.partition === p).sort((x, y) => (x.offset < y.offset ? -1 : 1)).map((r) => numberOf(r.key));
+      expect(keys.length).toBeGreaterThan(0);
+      expect(keys).toEqual([...keys].sort((x, y) => x - y));
+    }
+  }, 60_000);
+
+  // Stops the shared broker: the last test of the file.
+  it('the broker stops while produce requests are in flight and comes back: every event is in the topic, resends only under their own key', async () => {
+    const b = await up();
+    const t = `t${++topics}`;
+    await b.createTopic(t, {}, 2);
+    const s = sink({ brokers: [b.bootstrap], topic: t, max_message_bytes: '15KB' });
+    const all = events(8000, { size: 400 });
+    const byId = new Map(all.map((e) => [e.id, e]));
+    // A small stand-in for the sink runner: 4 sends in flight, what fails sent again after 100 ms.
+    const again: OutEvent[] = [];
+    let next = 0;
+    let delivered = 0;
+    let failures = 0;
+    const deadline = Date.now() + 90_000;
+    const worker = async (): Promise<void> => {
+      while (Date.now() < deadline) {
+        const batch = again.length > 0 ? again.splice(0, 400) : all.slice(next, (next += 400));
+        if (batch.length === 0) {
+          if (delivered >= all.length) return;
+          await new Promise((r) => setTimeout(r, 50));
+          continue;
+        }
+        try {
+          const result = await s.send(batch, signal);
+          expect(result?.rejected ?? []).toEqual([]);
+          const retry = new Set((result?.retry ?? []).map((v) => v.index));
+          again.push(...batch.filter((_, i) => retry.has(i)));
+          delivered += batch.length - retry.size;
+          if (retry.size > 0) failures++;
+        } catch (err) {
+          expect((err as { code?: unknown }).code).toBe('SINK_RETRYABLE');
+          failures++;
+          again.push(...batch);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+    };
+    const seen = produceRequestsInFlight();
+    const workers = Array.from({ length: 4 }, () => worker());
+    try {
+      // Stopped with requests at the broker, a quarter of the way in.
+      for (const until = Date.now() + 30_000; !(next >= all.length / 4 && seen.now() >= 2); ) {
+        if (Date.now() > until) throw new Error(`no moment with 2 produce requests in flight (most ${seen.most()})`);
+        await new Promise((r) => setImmediate(r));
+      }
+      const inFlight = seen.now();
+      await b.stop();
+      await new Promise((r) => setTimeout(r, 1000));
+      await b.start();
+      await Promise.all(workers);
+      console.info(`kafka in-flight outage: ${inFlight} produce requests in flight at the stop, ${failures} failed sends`);
+    } finally {
+      seen.stop();
+    }
+    expect(failures).toBeGreaterThan(0);
+    expect(delivered).toBe(all.length);
+    const got = await readTopics(b.bootstrap, [t]);
+    expect(new Set(got.map((r) => r.key))).toEqual(new Set(byId.keys()));
+    // A record twice is the same event under the same key (its answer was lost at the stop).
+    for (const r of got) expect(r.value.equals((byId.get(r.key ?? '') as OutEvent).bytes)).toBe(true);
+    console.info(`kafka in-flight outage: ${got.length} records for ${all.length} events (${got.length - all.length} resent)`);
+  }, 120_000);
 });

@@ -1,7 +1,8 @@
 // The kafka sink: an idempotent producer (acks all) sending each event keyed by its event.id, in record batches below
-// max_message_bytes, with every broker answer turned into the sink contract's outcomes.
+// max_message_bytes written by the sink itself, several produce requests in flight, every broker answer turned into
+// the sink contract's outcomes.
 import type * as KafkaLibrary from '@platformatic/kafka';
-import type { MessageToProduce, Producer, SASLOptions } from '@platformatic/kafka';
+import type { BaseOptions, SASLOptions } from '@platformatic/kafka';
 import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 import type { EventVerdict, OutEvent, SendResult, Sink } from '../../core/contracts.js';
 import { describeError, SinkError } from '../../core/errors.js';
@@ -10,6 +11,8 @@ import { PerRoute } from '../common.js';
 import { loadTls, tlsProblemOf } from '../tls.js';
 import type { KafkaSinkConfig } from './config.js';
 import { keyHash } from './partition.js';
+import { ProduceClient, type ProduceItem, type ProduceOrder } from './producer.js';
+import { BATCH_HEADER_BYTES, batchCodec, headerBlock, recordBytesAtMost, type BatchRecords } from './records.js';
 
 let library: Promise<typeof KafkaLibrary> | undefined;
 /**
@@ -20,11 +23,6 @@ function kafkaLibrary(): Promise<typeof KafkaLibrary> {
   return (library ??= import('@platformatic/kafka'));
 }
 
-/** A record batch's own header (v2), counted once per batch. */
-const BATCH_OVERHEAD = 61;
-/** A record's framing at most (length, attributes, timestamp and offset deltas, key/value lengths, header count). */
-const RECORD_OVERHEAD = 24;
-
 /** The three headers every message carries. */
 const HEADER_NAMES = ['account', 'stream', 'log_type'] as const;
 
@@ -33,34 +31,21 @@ export function topicOf(template: string, e: Pick<OutEvent, 'stream' | 'account'
   return template.replace(/\{(stream|log_type|account)\}/g, (_m, p: string) => (p === 'stream' ? e.stream : p === 'account' ? e.account : e.logType === '' ? 'unknown' : e.logType));
 }
 
-/** The bytes the three header names take in a record, with their framing. */
-const HEADER_NAMES_BYTES = HEADER_NAMES.reduce((n, h) => n + h.length + 4, 0);
+/** The headers of `e`'s records: account, stream and log type. */
+function headersOf(e: Pick<OutEvent, 'account' | 'stream' | 'logType'>): Buffer {
+  const values = [e.account, e.stream, e.logType === '' ? 'unknown' : e.logType];
+  return headerBlock(HEADER_NAMES.map((h, i) => [h, values[i] as string] as const));
+}
 
 /** Bytes an event takes in a record batch, at most (before compression). */
 export function recordSize(e: OutEvent): number {
-  const headers = Buffer.byteLength(e.account) + e.stream.length + Buffer.byteLength(e.logType) + HEADER_NAMES_BYTES;
-  return RECORD_OVERHEAD + Buffer.byteLength(e.id) + e.size + headers;
+  return recordBytesAtMost(Buffer.byteLength(e.id), e.size, headersOf(e).length);
 }
 
-/**
- * What every event of one (account, stream, log type) shares: its topic and its headers, made once. The library only
- * reads a message's headers (it copies them into a map of its own per record), so one map serves all these events.
- */
+/** What every event of one (account, stream, log type) shares: its topic and its records' header bytes, made once. */
 interface Route {
   topic: string;
-  headers: Map<Buffer, Buffer>;
-  /** The headers' bytes in a record, framing included. */
-  headerBytes: number;
-}
-
-/** The names of the headers, as the record's bytes. */
-const HEADER_KEYS = HEADER_NAMES.map((h) => Buffer.from(h, 'utf8'));
-
-/** The topic and headers of the events of `e`'s account, stream and log type. */
-function routeOf(template: string, e: Pick<OutEvent, 'account' | 'stream' | 'logType'>): Route {
-  const values = [e.account, e.stream, e.logType === '' ? 'unknown' : e.logType].map((v) => Buffer.from(v, 'utf8'));
-  const headers = new Map(HEADER_KEYS.map((k, i) => [k, values[i] as Buffer]));
-  return { topic: topicOf(template, e), headers, headerBytes: values.reduce((n, v) => n + v.length, HEADER_NAMES_BYTES) };
+  headers: Buffer;
 }
 
 /** How the sink acts on a failed produce or metadata call. */
@@ -122,21 +107,63 @@ export function classifyKafkaError(err: unknown): Failure {
   return { kind: 'retryable', code: first, detail: `${describeError(err)}${leaf !== undefined && leaf !== err ? ` (${leaf.message})` : ''}` };
 }
 
-/** A message as the sink hands it to the library: bytes throughout, the partition given as the key's hash. */
-type Message = MessageToProduce<Buffer, Buffer, Buffer, Buffer> & { key: Buffer };
-
+/** Events of one topic partition in one record batch: their positions in the events given to send. */
 interface Chunk {
-  /** Positions in the events given to send. */
+  topic: string;
+  partition: number;
   idx: number[];
+}
+
+/**
+ * Rounds of a send again for batches the broker answered it did not write for now: the producer's session broke (a
+ * sequence gap after another batch failed, an expired producer id: a new producer id is taken) or the partition is
+ * between leaders (NOT_LEADER_OR_FOLLOWER just after a topic is made or moved: the metadata is read again). The
+ * library's producer did the same with two quick retries. Past these, and for a broker that does not answer at all,
+ * the send goes back to the runner and its one backoff policy.
+ */
+const AGAIN_ROUNDS = 3;
+/** The pause before such a round, times its number. */
+const AGAIN_PAUSE_MS = 100;
+
+/** A buffer the keys are written into to hash them (no Buffer per key). */
+let keyScratch = Buffer.allocUnsafe(256);
+
+/** The partition of a key among `count`: the Java client's murmur2 of its UTF-8 bytes, modulo the count. */
+function partitionOf(id: string, bytes: number, count: number): number {
+  if (keyScratch.length < bytes) keyScratch = Buffer.allocUnsafe(Math.max(bytes, keyScratch.length * 2));
+  keyScratch.write(id, 0, bytes, 'utf8');
+  return keyHash(keyScratch, bytes) % count;
+}
+
+/** `p`, or the signal's reason as soon as it is aborted. */
+function unlessAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((done, fail) => {
+    const onAbort = (): void => fail(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        done(v);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        fail(err as Error);
+      },
+    );
+  });
 }
 
 export class KafkaSink implements Sink {
   readonly name: string;
-  private producer: Producer<Buffer, Buffer, Buffer, Buffer> | undefined;
+  private client: ProduceClient | undefined;
+  private clientInit: Promise<ProduceClient> | undefined;
   private readonly routes: PerRoute<Route>;
   private readonly tls: TlsConnectionOptions | undefined;
-  /** Sends one after the other: the idempotent producer numbers each partition's records in order. */
-  private queue: Promise<unknown> = Promise.resolve();
+  /** Sends under way: close() waits for them. */
+  private readonly sending = new Set<Promise<unknown>>();
+  /** Settles once the last send given has stamped its first batches (ProduceOrder). */
+  private turn: Promise<void> = Promise.resolve();
   private closed = false;
 
   constructor(
@@ -144,7 +171,7 @@ export class KafkaSink implements Sink {
     private readonly log: Logger,
   ) {
     this.name = cfg.name;
-    this.routes = new PerRoute((e) => routeOf(cfg.topic, e));
+    this.routes = new PerRoute((e) => ({ topic: topicOf(cfg.topic, e), headers: headersOf(e) }));
     this.tls = cfg.tls === undefined ? undefined : loadTls(cfg.tls, cfg.name, log, cfg.brokers.join(','));
     if (cfg.sasl?.mechanism === 'plain' && cfg.tls === undefined) {
       log.warn({ mechanism: 'plain' }, 'SASL PLAIN without tls sends the password in clear text: add a tls block (a SASL_SSL listener) or use scram-sha-512');
@@ -152,7 +179,7 @@ export class KafkaSink implements Sink {
   }
 
   /** How every client of this sink connects: brokers, timeouts, TLS, SASL. */
-  private connection(): { clientId: string; bootstrapBrokers: string[]; timeout: number; requestTimeout: number; connectTimeout: number; tls?: TlsConnectionOptions; tlsServerName?: string; sasl?: SASLOptions } {
+  private connection(): BaseOptions {
     const c = this.cfg;
     const sasl: SASLOptions | undefined = c.sasl === undefined ? undefined : { mechanism: c.sasl.mechanism === 'plain' ? 'PLAIN' : c.sasl.mechanism === 'scram-sha-256' ? 'SCRAM-SHA-256' : 'SCRAM-SHA-512', username: c.sasl.username, password: c.sasl.password };
     return {
@@ -167,35 +194,26 @@ export class KafkaSink implements Sink {
     };
   }
 
-  private async producerNow(): Promise<Producer<Buffer, Buffer, Buffer, Buffer>> {
-    if (this.producer !== undefined) return this.producer;
-    const { Producer } = await kafkaLibrary();
-    // Another call may have made one while the library loaded.
-    if (this.producer !== undefined) return this.producer;
-    const c = this.cfg;
-    this.producer = new Producer<Buffer, Buffer, Buffer, Buffer>({
-      ...this.connection(),
-      idempotent: true,
-      acks: -1,
-      compression: c.compression,
-      // The library resends a produce request whose answer was lost with the same sequence numbers, which the broker
-      // recognises (no duplicate): two quick tries keep that. Past them the send fails to the sink runner, whose one
-      // backoff policy takes over (the library turns retries of 0 or 1 into unlimited for an idempotent producer).
-      retries: 2,
-      retryDelay: 250,
-      // A topic the brokers may create (auto.create.topics.enable) is created by the first send to it.
-      autocreateTopics: true,
-      // Each message comes with its key's hash as its partition (see message()): the library takes it modulo the
-      // topic's partition count, and headers come as bytes (no serializers).
-    });
-    return this.producer;
+  private clientNow(): Promise<ProduceClient> {
+    if (this.client !== undefined) return Promise.resolve(this.client);
+    this.clientInit ??= kafkaLibrary()
+      .then((lib) => {
+        // The library's connections keep at most 5 requests in flight each (the brokers' limit for an idempotent
+        // producer); more wait in the connection's queue, in order.
+        this.client = new ProduceClient(lib, { ...this.connection(), maxInflights: 5 }, batchCodec(lib, this.cfg.compression), this.cfg.request_timeout);
+        return this.client;
+      })
+      .finally(() => {
+        this.clientInit = undefined;
+      });
+    return this.clientInit;
   }
 
-  /** Drops the producer (a new one, with a new producer id, is made by the next send). */
-  private async dropProducer(): Promise<void> {
-    const p = this.producer;
-    this.producer = undefined;
-    if (p !== undefined) await new Promise<void>((done) => p.close(true, () => done()));
+  /** Drops the client and its connections (requests in flight fail); the next send makes a new one, with a new producer id. */
+  private async dropClient(): Promise<void> {
+    const c = this.client;
+    this.client = undefined;
+    if (c !== undefined) await c.close().catch(() => undefined);
   }
 
   /**
@@ -225,94 +243,169 @@ export class KafkaSink implements Sink {
   }
 
   send(events: readonly OutEvent[], signal: AbortSignal): Promise<SendResult | void> {
-    const run = this.queue.then(() => this.sendNow(events, signal));
-    this.queue = run.catch(() => undefined);
+    // Sends reach each partition in the order they were given (see ProduceOrder): a turn taken now.
+    const turn = this.turn;
+    let stamped!: () => void;
+    this.turn = new Promise<void>((done) => (stamped = done));
+    const run = this.sendNow(events, signal, { turn, stamped });
+    const settled = run.catch(() => undefined);
+    this.sending.add(settled);
+    void settled.then(() => this.sending.delete(settled));
     return run;
   }
 
-  private async sendNow(events: readonly OutEvent[], signal: AbortSignal): Promise<SendResult | void> {
-    if (this.closed) throw new SinkError('SINK_RETRYABLE', `sink ${this.name}: the sink is closed`, this.name);
+  private async sendNow(events: readonly OutEvent[], signal: AbortSignal, order: ProduceOrder): Promise<SendResult | void> {
+    const onAbort = (): void => void this.dropClient();
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      if (this.closed) throw new SinkError('SINK_RETRYABLE', `sink ${this.name}: the sink is closed`, this.name);
+      return await this.produce(events, signal, order);
+    } catch (err) {
+      if (signal.aborted) throw signal.reason;
+      throw err;
+    } finally {
+      order.stamped();
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  private async produce(events: readonly OutEvent[], signal: AbortSignal, order: ProduceOrder): Promise<SendResult | void> {
     const max = this.cfg.max_message_bytes;
     const rejected: EventVerdict[] = [];
-    // Each event's message is made once (a chunk split after a refusal reuses them); record batches under
-    // max_message_bytes, in order; an event over it alone is never sent.
-    const messages: Message[] = new Array<Message>(events.length);
-    const chunks: Chunk[] = [];
-    let cur: Chunk = { idx: [] };
-    let bytes = BATCH_OVERHEAD;
+    const keyBytes = new Int32Array(events.length);
+    const routes = new Array<Route>(events.length);
+    const headers = new Array<Buffer>(events.length);
+    const topics = new Set<string>();
     for (let i = 0; i < events.length; i++) {
       const e = events[i] as OutEvent;
-      const m = this.message(e);
-      const size = RECORD_OVERHEAD + m.key.length + e.size + this.routes.of(e).headerBytes;
-      if (size + BATCH_OVERHEAD > max) {
+      keyBytes[i] = Buffer.byteLength(e.id, 'utf8');
+      const route = this.routes.of(e);
+      routes[i] = route;
+      headers[i] = route.headers;
+      topics.add(route.topic);
+    }
+    const client = await unlessAborted(this.clientNow(), signal);
+    const topicList = [...topics];
+    let md: Awaited<ReturnType<ProduceClient['metadata']>>;
+    try {
+      md = await unlessAborted(client.metadata(topicList), signal);
+    } catch (err) {
+      if (signal.aborted) throw signal.reason;
+      const f = await this.failureOf(err, topicList);
+      throw this.error(f, `metadata for topic ${topicList.join(', ')}`, err);
+    }
+
+    // Each topic partition's events in the order given, in batches under max_message_bytes; an event over it alone
+    // is never sent.
+    const byPartition = new Map<string, Chunk[]>();
+    const sizes = new Map<Chunk, number>();
+    for (let i = 0; i < events.length; i++) {
+      const e = events[i] as OutEvent;
+      const route = routes[i] as Route;
+      const size = recordBytesAtMost(keyBytes[i] as number, e.size, route.headers.length);
+      if (size + BATCH_HEADER_BYTES > max) {
         rejected.push({ index: i, reason: `the event is ${e.size} bytes, over max_message_bytes (${max}) with its key and headers: the brokers would refuse it (MESSAGE_TOO_LARGE)` });
         continue;
       }
-      messages[i] = m;
-      if (cur.idx.length > 0 && bytes + size > max) {
+      const count = md.topics.get(route.topic)?.partitionsCount ?? 1;
+      const partition = count > 1 ? partitionOf(e.id, keyBytes[i] as number, count) : 0;
+      const key = `${route.topic}\0${partition}`;
+      let chunks = byPartition.get(key);
+      if (chunks === undefined) byPartition.set(key, (chunks = [{ topic: route.topic, partition, idx: [] }]));
+      let cur = chunks[chunks.length - 1] as Chunk;
+      // The bytes of a chunk are kept beside it while it grows.
+      const bytes = (sizes.get(cur) ?? BATCH_HEADER_BYTES) + size;
+      if (cur.idx.length > 0 && bytes > max) {
+        cur = { topic: route.topic, partition, idx: [] };
         chunks.push(cur);
-        cur = { idx: [] };
-        bytes = BATCH_OVERHEAD;
-      }
+        sizes.set(cur, BATCH_HEADER_BYTES + size);
+      } else sizes.set(cur, bytes);
       cur.idx.push(i);
-      bytes += size;
     }
-    if (cur.idx.length > 0) chunks.push(cur);
+    let pending: Chunk[] = [...byPartition.values()].flat();
 
+    const records = (c: Chunk): BatchRecords => ({ events, idx: c.idx, from: 0, to: c.idx.length, keyBytes, headers });
     let delivered = 0;
-    const onAbort = (): void => void this.dropProducer();
-    signal.addEventListener('abort', onAbort, { once: true });
-    try {
-      while (chunks.length > 0) {
-        const chunk = chunks.shift() as Chunk;
-        if (signal.aborted) throw signal.reason;
-        try {
-          await (await this.producerNow()).send({ messages: chunk.idx.map((i) => messages[i] as Message) });
-          delivered += chunk.idx.length;
-          continue;
-        } catch (err) {
-          if (signal.aborted) throw signal.reason;
-          const f = await this.failureOf(err, chunk.idx.map((i) => topicOf(this.cfg.topic, events[i] as OutEvent)));
-          if (f.kind === 'refused') {
-            if (chunk.idx.length === 1) {
-              rejected.push({ index: chunk.idx[0] as number, reason: f.detail });
-              this.log.warn({ kafka_code: f.code, event_id: events[chunk.idx[0] as number]?.id }, `${f.detail}: the event is dead-lettered (check the topic's max.message.bytes and max_message_bytes)`);
-            } else {
-              // The brokers take less than max_message_bytes: halves, down to the one record that is refused.
-              const mid = Math.ceil(chunk.idx.length / 2);
-              chunks.unshift({ idx: chunk.idx.slice(0, mid) }, { idx: chunk.idx.slice(mid) });
-            }
-            continue;
+    const retry: Chunk[] = [];
+    let retryFailure: { f: Failure; err: unknown } | undefined;
+    // After a failure, one batch per partition at a time: a batch written behind a refused one (a new producer id's
+    // first batch refused leaves no sequence for the next to break) would land ahead of the refused one's halves.
+    let serial = false;
+    let first = true;
+    for (let againRounds = 0; pending.length > 0; ) {
+      if (signal.aborted) throw signal.reason;
+      let round = pending;
+      const later: Chunk[] = [];
+      if (serial) {
+        const heads = new Set<string>();
+        round = [];
+        for (const c of pending) {
+          const key = `${c.topic}\0${c.partition}`;
+          if (heads.has(key)) later.push(c);
+          else {
+            heads.add(key);
+            round.push(c);
           }
-          if (f.kind === 'producer') await this.dropProducer();
-          const failure = this.error(f, `producing ${chunk.idx.length} records`, err);
-          if (f.kind === 'config') throw failure;
-          if (delivered === 0 && rejected.length === 0) throw failure;
-          // Part of the send went through: only the rest is sent again (after the runner's backoff).
-          const rest = [chunk, ...chunks].flatMap((c) => c.idx).map((index) => ({ index, reason: failure.message }));
-          return { retry: rest, ...(rejected.length > 0 ? { rejected } : {}) };
         }
       }
-    } finally {
-      signal.removeEventListener('abort', onAbort);
+      let results: Awaited<ReturnType<ProduceClient['produce']>>;
+      try {
+        // Only the first round keeps its turn among the sends: after a failure the order is already broken.
+        results = await unlessAborted(client.produce(round.map((c): ProduceItem => ({ topic: c.topic, partition: c.partition, records: records(c) })), first ? order : undefined), signal);
+        first = false;
+      } catch (err) {
+        if (signal.aborted) throw signal.reason;
+        const f = await this.failureOf(err, topicList);
+        if (f.kind === 'config') throw this.error(f, `producing to ${topicList.join(', ')}`, err);
+        retry.push(...pending);
+        retryFailure = { f, err };
+        break;
+      }
+      // The next round, in the order of this one: a refused batch's halves in its place.
+      const next: Chunk[] = [];
+      let again = false;
+      for (let k = 0; k < round.length; k++) {
+        const c = round[k] as Chunk;
+        const err = results[k]?.error;
+        if (err === undefined) {
+          delivered += c.idx.length;
+          continue;
+        }
+        const f = classifyKafkaError(err);
+        if (f.kind === 'config') throw this.error(f, `producing ${c.idx.length} records to ${c.topic}`, err);
+        if (f.kind === 'refused') {
+          if (c.idx.length === 1) {
+            rejected.push({ index: c.idx[0] as number, reason: f.detail });
+            this.log.warn({ kafka_code: f.code, event_id: events[c.idx[0] as number]?.id }, `${f.detail}: the event is dead-lettered (check the topic's max.message.bytes and max_message_bytes)`);
+          } else {
+            // The brokers take less than max_message_bytes: halves, down to the one record that is refused.
+            const mid = Math.ceil(c.idx.length / 2);
+            next.push({ ...c, idx: c.idx.slice(0, mid) }, { ...c, idx: c.idx.slice(mid) });
+          }
+        } else if ((f.kind === 'producer' || (f.kind === 'retryable' && typeof (err as { apiId?: unknown }).apiId === 'string')) && againRounds < AGAIN_ROUNDS) {
+          again = true;
+          next.push(c);
+        } else {
+          retry.push(c);
+          retryFailure = { f, err };
+        }
+      }
+      if (again) {
+        againRounds++;
+        await unlessAborted(new Promise((done) => setTimeout(done, AGAIN_PAUSE_MS * againRounds).unref()), signal);
+      }
+      if (next.length > 0 || retry.length > 0) serial = true;
+      pending = [...next, ...later];
+    }
+    if (retry.length > 0 && retryFailure !== undefined) {
+      const records = retry.reduce((n, c) => n + c.idx.length, 0);
+      const failure = this.error(retryFailure.f, `producing ${records} records`, retryFailure.err);
+      if (delivered === 0 && rejected.length === 0) throw failure;
+      // Part of the send went through: only the rest is sent again (after the runner's backoff).
+      const again = retry.flatMap((c) => c.idx).sort((x, y) => x - y);
+      return { retry: again.map((index) => ({ index, reason: failure.message })), ...(rejected.length > 0 ? { rejected } : {}) };
     }
     return rejected.length > 0 ? { rejected } : undefined;
-  }
-
-  private message(e: OutEvent): Message {
-    const route = this.routes.of(e);
-    const key = Buffer.from(e.id, 'utf8');
-    return {
-      topic: route.topic,
-      key,
-      // The journal's bytes, not a copy: they stay valid until this send settles, and the library is done with them
-      // by then (it resends from them only within the send).
-      value: e.bytes,
-      headers: route.headers,
-      // The Java client's key hashing (murmur2, sign bit masked), in integer arithmetic: an event.id lands in the
-      // partition any other Kafka producer would pick for it. The library takes it modulo the partition count.
-      partition: keyHash(key),
-    };
   }
 
   /**
@@ -321,14 +414,14 @@ export class KafkaSink implements Sink {
    * are named in a warning (the collector may never collect those streams).
    */
   async check(signal: AbortSignal): Promise<void> {
-    const p = await this.producerNow();
-    const onAbort = (): void => void this.dropProducer();
+    const client = await this.clientNow();
+    const onAbort = (): void => void this.dropClient();
     signal.addEventListener('abort', onAbort, { once: true });
     try {
       const fixed = !/\{/.test(this.cfg.topic);
-      let md: Awaited<ReturnType<typeof p.metadata>>;
+      let md: Awaited<ReturnType<ProduceClient['metadata']>>;
       try {
-        md = await p.metadata({ topics: fixed ? [this.cfg.topic] : [], autocreateTopics: fixed, forceUpdate: true });
+        md = await client.base.metadata({ topics: fixed ? [this.cfg.topic] : [], autocreateTopics: fixed, forceUpdate: true });
       } catch (err) {
         const f = await this.failureOf(err, fixed ? [this.cfg.topic] : []);
         throw this.error(f, fixed ? `metadata for topic ${this.cfg.topic}` : 'metadata', err);
@@ -338,7 +431,7 @@ export class KafkaSink implements Sink {
       const streams = this.cfg.streams ?? [];
       if (fixed || streams.length === 0 || placeholders.some((x) => x !== 'stream')) return;
       const wanted = streams.map((s) => topicOf(this.cfg.topic, { stream: s, account: '', logType: '' }));
-      const known = await p.metadata({ topics: wanted, autocreateTopics: false, forceUpdate: true }).then(
+      const known = await client.base.metadata({ topics: wanted, autocreateTopics: false, forceUpdate: true }).then(
         (m) => new Set(m.topics.keys()),
         () => undefined,
       );
@@ -352,7 +445,7 @@ export class KafkaSink implements Sink {
   /** True when the brokers answer metadata. */
   async probe(): Promise<boolean> {
     try {
-      await (await this.producerNow()).metadata({ topics: [], forceUpdate: true });
+      await (await this.clientNow()).base.metadata({ topics: [], forceUpdate: true });
       return true;
     } catch {
       return false;
@@ -361,9 +454,10 @@ export class KafkaSink implements Sink {
 
   async close(): Promise<void> {
     this.closed = true;
-    await this.queue;
-    const p = this.producer;
-    this.producer = undefined;
-    if (p !== undefined) await p.close().catch((err: unknown) => this.log.warn({ err: describeError(err) }, 'closing the Kafka producer failed'));
+    await Promise.all([...this.sending]);
+    await this.clientInit?.catch(() => undefined);
+    const c = this.client;
+    this.client = undefined;
+    if (c !== undefined) await c.close().catch((err: unknown) => this.log.warn({ err: describeError(err) }, 'closing the Kafka producer failed'));
   }
 }
