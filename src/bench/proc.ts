@@ -10,10 +10,14 @@ export function procStat(pid: number): { cpuSeconds: number; peakRssMb: number }
   return { cpuSeconds: (Number(fields[11]) + Number(fields[12])) / 100, peakRssMb: hwm !== null ? Number(hwm[1]) / 1024 : NaN };
 }
 
-/** Events the collector's first sink has delivered, from its /status on 127.0.0.1:`port` (0 while it does not answer). */
+/**
+ * Events the collector's first sink has delivered, from its /status on 127.0.0.1:`port` (0 while it does not answer,
+ * or takes over 30 s: a collector that exited may have left its port to a process that never answers).
+ */
 export async function deliveredFromStatus(port: number): Promise<number> {
   try {
-    const body = (await (await fetch(`http://127.0.0.1:${port}/status`)).json()) as { sinks?: { delivered?: number }[] };
+    const res = await fetch(`http://127.0.0.1:${port}/status`, { signal: AbortSignal.timeout(30_000) });
+    const body = (await res.json()) as { sinks?: { delivered?: number }[] };
     return body.sinks?.[0]?.delivered ?? 0;
   } catch {
     return 0;

@@ -135,10 +135,22 @@ function sinkYaml(target: Target, url: string | undefined, dir: string, cert?: T
   }
 }
 
-/** BENCH_SINK_OPTIONS (e.g. `concurrency: 4`): keys added to (or overriding) the sink's flow mapping, for comparisons. */
+/**
+ * BENCH_SINK_OPTIONS (e.g. `concurrency: 4, compression: lz4`): scalar keys set on the sink's flow mapping (a key it
+ * has already is replaced: YAML refuses a key given twice), for comparisons.
+ */
 function withSinkOptions(line: string): string {
   const extra = process.env['BENCH_SINK_OPTIONS']?.trim();
-  return extra === undefined || extra === '' ? line : `${line.replace(/ \}$/, '')}, ${extra} }`;
+  if (extra === undefined || extra === '') return line;
+  let out = line;
+  for (const part of extra.split(',')) {
+    const m = /^\s*([a-z_]+)\s*:\s*(.+?)\s*$/.exec(part);
+    if (m === null) throw new Error(`BENCH_SINK_OPTIONS: expected key: value pairs separated by commas, got "${part}"`);
+    const [, key, value] = m as unknown as [string, string, string];
+    const existing = new RegExp(`([{,] ${key}: )[^,{}]+(?=,| \\})`);
+    out = existing.test(out) ? out.replace(existing, `$1${value}`) : `${out.replace(/ \}$/, '')}, ${key}: ${value} }`;
+  }
+  return out;
 }
 
 async function runOne(target: Target, n: number): Promise<void> {
