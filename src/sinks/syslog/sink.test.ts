@@ -74,6 +74,18 @@ async function scripted(onConn: (sock: Socket, n: number) => void): Promise<{ po
   return { port: (server.address() as AddressInfo).port, server };
 }
 
+/** The memory each batch the sink builds from now on is written into, in order. */
+function buildsOf(s: SyslogSink): ArrayBufferLike[] {
+  const memory: ArrayBufferLike[] = [];
+  const build = s.build.bind(s);
+  s.build = (evs) => {
+    const b = build(evs);
+    memory.push(b.data.buffer);
+    return b;
+  };
+  return memory;
+}
+
 async function until(pred: () => boolean, ms = 5000): Promise<void> {
   const end = Date.now() + ms;
   while (!pred()) {
@@ -117,13 +129,7 @@ describe('syslog sink over TCP', () => {
       }
     });
     const s = sink(port);
-    const memory: ArrayBufferLike[] = [];
-    const build = s.build.bind(s);
-    s.build = (evs) => {
-      const b = build(evs);
-      memory.push(b.data.buffer);
-      return b;
-    };
+    const memory = buildsOf(s);
     const batch = events(400, 40_000); // ~16 MB: more than loopback's socket buffers take at once
     const err = await failure(s.send(batch, signal));
     expect(err.code).toBe('SINK_RETRYABLE');
@@ -200,13 +206,7 @@ describe('syslog sink over TCP', () => {
     const kept = new FrameCounter(true);
     const { port } = await scripted((sock) => sock.on('data', (b: Buffer) => kept.push(b)));
     const s = sink(port, { settle_time: '5s' });
-    const memory: ArrayBufferLike[] = [];
-    const build = s.build.bind(s);
-    s.build = (evs) => {
-      const b = build(evs);
-      memory.push(b.data.buffer);
-      return b;
-    };
+    const memory = buildsOf(s);
     let settled = 0;
     const first = s.send(events(50, 2000), signal).then(() => (settled += 1));
     await until(() => kept.frames === 50);
