@@ -1,7 +1,7 @@
 // Tests for the timer helpers: no wait, however long or strange, may reach setTimeout as more than 2^31-1 ms.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { CollectorError } from './errors.js';
-import { MAX_TIMER_MS, safeTimeout, sleep } from './util.js';
+import { MAX_TIMER_MS, raceAbort, safeTimeout, sleep } from './util.js';
 
 afterEach(() => {
   vi.useRealTimers();
@@ -63,5 +63,19 @@ describe('sleep', () => {
     await vi.advanceTimersByTimeAsync(MAX_TIMER_MS + 1);
     ac.abort();
     await expect(p).rejects.toBeInstanceOf(CollectorError);
+  });
+});
+
+describe('raceAbort', () => {
+  it('gives the promise\'s value or error, or ABORTED as soon as the signal fires (before or during the wait)', async () => {
+    await expect(raceAbort(Promise.resolve(7), new AbortController().signal)).resolves.toBe(7);
+    await expect(raceAbort(Promise.reject(new Error('boom')), undefined)).rejects.toThrow('boom');
+    const before = new AbortController();
+    before.abort();
+    await expect(raceAbort(Promise.resolve(1), before.signal)).rejects.toMatchObject({ code: 'ABORTED' });
+    const during = new AbortController();
+    const waiting = raceAbort(new Promise<never>(() => undefined), during.signal);
+    during.abort();
+    await expect(waiting).rejects.toBeInstanceOf(CollectorError);
   });
 });

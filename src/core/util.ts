@@ -1,4 +1,4 @@
-// Small shared helpers: overflow-safe timers, abortable sleep, jitter.
+// Small shared helpers: overflow-safe timers, abortable sleep and waits, jitter.
 import { StringDecoder } from 'node:string_decoder';
 import { CollectorError } from './errors.js';
 
@@ -56,6 +56,29 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
       resolve();
     }, ms);
     signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/**
+ * Waits for `promise` unless `signal` fires first (then rejects with ABORTED, as sleep does); the work behind the
+ * promise carries on either way.
+ */
+export function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return promise;
+  if (signal.aborted) return Promise.reject(new CollectorError('ABORTED', 'aborted'));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(new CollectorError('ABORTED', 'aborted'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
   });
 }
 

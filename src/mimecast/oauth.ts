@@ -1,6 +1,7 @@
 // OAuth2 client-credentials token for API 2.0: cached, refreshed before expiry, one refresh at a time.
 import { request, type Dispatcher } from 'undici';
 import { ApiError, CollectorError } from '../core/errors.js';
+import { raceAbort } from '../core/util.js';
 import type { Logger } from '../telemetry/logger.js';
 import { silentLogger } from '../telemetry/logger.js';
 import { DEFAULT_CALL_DEADLINE_MS, HttpStats, transferDeadline, type TransferRules } from './http.js';
@@ -40,26 +41,6 @@ const STALE_GRACE_MS = 10_000;
 
 export function joinUrl(baseUrl: string, path: string): string {
   return `${baseUrl.replace(/\/+$/, '')}/${path.replace(/^\/+/, '')}`;
-}
-
-/** Waits for `promise` unless `signal` fires first; the shared work behind the promise carries on. */
-function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (signal === undefined) return promise;
-  if (signal.aborted) return Promise.reject(new CollectorError('ABORTED', 'aborted'));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(new CollectorError('ABORTED', 'aborted'));
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
-    );
-  });
 }
 
 export class TokenProvider {

@@ -6,6 +6,7 @@ import type { BaseOptions, SASLOptions } from '@platformatic/kafka';
 import type { ConnectionOptions as TlsConnectionOptions } from 'node:tls';
 import type { EventVerdict, OutEvent, SendResult, Sink } from '../../core/contracts.js';
 import { describeError, SinkError } from '../../core/errors.js';
+import { raceAbort, sleep } from '../../core/util.js';
 import type { Logger } from '../../telemetry/logger.js';
 import { PerRoute } from '../common.js';
 import { loadTls, tlsProblemOf } from '../tls.js';
@@ -133,25 +134,6 @@ function partitionOf(id: string, bytes: number, count: number): number {
   if (keyScratch.length < bytes) keyScratch = Buffer.allocUnsafe(Math.max(bytes, keyScratch.length * 2));
   keyScratch.write(id, 0, bytes, 'utf8');
   return keyHash(keyScratch, bytes) % count;
-}
-
-/** `p`, or the signal's reason as soon as it is aborted. */
-function unlessAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
-  return new Promise<T>((done, fail) => {
-    const onAbort = (): void => fail(signal.reason as Error);
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        done(v);
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        fail(err as Error);
-      },
-    );
-  });
 }
 
 export class KafkaSink implements Sink {
@@ -284,11 +266,11 @@ export class KafkaSink implements Sink {
       headers[i] = route.headers;
       topics.add(route.topic);
     }
-    const client = await unlessAborted(this.clientNow(), signal);
+    const client = await raceAbort(this.clientNow(), signal);
     const topicList = [...topics];
     let md: Awaited<ReturnType<ProduceClient['metadata']>>;
     try {
-      md = await unlessAborted(client.metadata(topicList), signal);
+      md = await raceAbort(client.metadata(topicList), signal);
     } catch (err) {
       if (signal.aborted) throw signal.reason;
       const f = await this.failureOf(err, topicList);
@@ -351,7 +333,7 @@ export class KafkaSink implements Sink {
       let results: Awaited<ReturnType<ProduceClient['produce']>>;
       try {
         // Only the first round keeps its turn among the sends: after a failure the order is already broken.
-        results = await unlessAborted(client.produce(round.map((c): ProduceItem => ({ topic: c.topic, partition: c.partition, records: records(c) })), first ? order : undefined), signal);
+        results = await raceAbort(client.produce(round.map((c): ProduceItem => ({ topic: c.topic, partition: c.partition, records: records(c) })), first ? order : undefined), signal);
         first = false;
       } catch (err) {
         if (signal.aborted) throw signal.reason;
@@ -392,7 +374,7 @@ export class KafkaSink implements Sink {
       }
       if (again) {
         againRounds++;
-        await unlessAborted(new Promise((done) => setTimeout(done, AGAIN_PAUSE_MS * againRounds).unref()), signal);
+        await sleep(AGAIN_PAUSE_MS * againRounds, signal);
       }
       if (next.length > 0 || retry.length > 0) serial = true;
       pending = [...next, ...later];
