@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { StoredEvent } from '../../core/contracts.js';
 import { kafkaSinkSchema, topicTemplateProblem, ZSTD_AVAILABLE } from './config.js';
-import { recordSize, topicOf } from './sink.js';
+import { topicOf } from './sink.js';
 
 const base = { name: 'k', type: 'kafka', brokers: ['127.0.0.1:9092'] };
 
@@ -44,12 +44,6 @@ describe('kafka sink config', () => {
     expect(topicOf('mimecast.{stream}', e)).toBe('mimecast.siem');
     expect(topicOf('{account}.{stream}.{log_type}', e)).toBe('acme-eu.siem.url_protect');
     expect(topicOf('x.{log_type}', new StoredEvent(1, 'i', 'audit', 'a', 't', '{}'))).toBe('x.unknown');
-  });
-
-  it('counts an event with its key and headers when sizing record batches', () => {
-    const e = new StoredEvent(1, 'id-1', 'siem', 'acme', 't', Buffer.alloc(1000), 'receipt');
-    expect(recordSize(e)).toBeGreaterThan(1000 + 4);
-    expect(recordSize(e)).toBeLessThan(1000 + 100);
   });
 
   it('SASL needs a known mechanism, a username and a password', () => {

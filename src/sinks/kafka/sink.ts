@@ -38,11 +38,6 @@ function headersOf(e: Pick<OutEvent, 'account' | 'stream' | 'logType'>): Buffer 
   return headerBlock(HEADER_NAMES.map((h, i) => [h, values[i] as string] as const));
 }
 
-/** Bytes an event takes in a record batch, at most (before compression). */
-export function recordSize(e: OutEvent): number {
-  return recordBytesAtMost(Buffer.byteLength(e.id), e.size, headersOf(e).length);
-}
-
 /** What every event of one (account, stream, log type) shares: its topic and its records' header bytes, made once. */
 interface Route {
   topic: string;
