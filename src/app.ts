@@ -244,7 +244,10 @@ export function createAccountClient(account: AccountConfig, logger: Logger, metr
       closing ??= (async () => {
         await api.close();
         shared.limiter.close();
-        await agent.close();
+        // Whoever called has stopped by now. A request still in flight is one no caller waits for any more (the
+        // shared OAuth token request, which callers only race, hanging on a silent server): close() would wait
+        // for it up to call_deadline, so a stop during a hung credential check took minutes. End it instead.
+        await agent.destroy();
       })();
       return closing;
     },
@@ -282,6 +285,8 @@ export interface Collector {
   accountStatus(): AccountStatus[];
   /** Checks every account's credentials once (fail fast at start-up); API 1.0 regions are discovered here. */
   verifyCredentials(signal: AbortSignal): Promise<void>;
+  /** Starts delivering the journal's backlog to the sinks; start() starts the sources too. */
+  startSinks(): void;
   start(): void;
   stop(): Promise<void>;
 }
@@ -365,6 +370,9 @@ export function buildCollector(config: Config, logger: Logger, hooks: CollectorH
           throw err;
         }
       }
+    },
+    startSinks() {
+      pipeline.startSinks();
     },
     start() {
       pipeline.start();

@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { Journal } from '../src/journal/journal.js';
 import { sleepMs, spawnCli, waitFor } from './helpers/harness.js';
 
 /** Runs `validate` on `yaml`; the exit code, what it printed and how long it took. */
@@ -172,5 +173,69 @@ describe('run: a configured secret never reaches the output, even when the API q
     expect(out).toContain('could not check credentials at start-up');
     expect(out).toContain('[redacted]');
     expectNoSecret(out);
+  }, 60_000);
+});
+
+describe('run: a Mimecast that never answers holds up neither the status endpoints nor the backlog', () => {
+  it('with the token call hanging, /healthz answers and every journaled event reaches the file sink; SIGTERM ends it at once', async () => {
+    const hanging: ServerResponse[] = [];
+    let tokenCalls = 0;
+    // Accepts the token request and never answers it (request_timeout is 10 minutes: the check stays pending).
+    const api = createServer((req: IncomingMessage, res: ServerResponse) => {
+      if (req.url === '/oauth/token') tokenCalls++;
+      hanging.push(res);
+    });
+    await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', resolve));
+    const dir = mkdtempSync(join(tmpdir(), 'mc-silent-api-'));
+    // What an earlier run journaled and had not delivered yet.
+    const journal = Journal.open({ dir: join(dir, 'data'), checkpointWorker: false });
+    const events = Array.from({ length: 500 }, (_, i) => ({
+      id: `backlog-${i}`,
+      stream: 'siem' as const,
+      account: 'corp',
+      time: new Date(Date.UTC(2026, 11, 1, 10, 0, i)).toISOString(),
+      doc: { event: { id: `backlog-${i}` }, mimecast: { log_type: 'receipt' } },
+      logType: 'receipt',
+    }));
+    journal.append('corp/siem/receipt', { events, cursor: '{"v":1}' });
+    journal.close();
+    const file = join(dir, 'c.yaml');
+    const url = `http://127.0.0.1:${(api.address() as AddressInfo).port}`;
+    writeFileSync(file, runYaml(url, dir, 'http: { listen: "127.0.0.1:0" }').replace('    poll_interval: 1s', '    poll_interval: 1s\n    request_timeout: 10m'));
+    const log = join(dir, 'run.log');
+    const child = spawnCli(['run', '--config', file], log, dir);
+    try {
+      const statusUrl = (): string | undefined => /"url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(readFileSync(log, 'utf8'))?.[1];
+      await waitFor(() => statusUrl() !== undefined, 20_000, 'the status server');
+      const out = join(dir, 'out.ndjson');
+      const ids = (): string[] => {
+        try {
+          return readFileSync(out, 'utf8')
+            .split('\n')
+            .filter((l) => l.endsWith('}'))
+            .map((l) => (JSON.parse(l) as { event: { id: string } }).event.id);
+        } catch {
+          return [];
+        }
+      };
+      await waitFor(() => ids().length >= events.length, 20_000, 'the backlog in the file sink');
+      expect(new Set(ids())).toEqual(new Set(events.map((e) => e.id)));
+      expect(ids()).toHaveLength(events.length);
+      expect((await fetch(`${statusUrl() ?? ''}/healthz`)).status).toBe(200);
+      const status = (await (await fetch(`${statusUrl() ?? ''}/status`)).json()) as { accounts: { credentials: { state: string } }[] };
+      // Still waiting for Mimecast: the check has neither passed nor failed, and no source has started.
+      expect(tokenCalls).toBe(1);
+      expect(status.accounts[0]?.credentials.state).toBe('unchecked');
+      expect(readFileSync(log, 'utf8')).not.toContain('collector started');
+    } finally {
+      child.proc.kill('SIGTERM');
+    }
+    const stopping = Date.now();
+    const { code } = await child.exited;
+    // The hung token request is ended, not waited for until call_deadline (2 minutes).
+    expect(Date.now() - stopping).toBeLessThan(20_000);
+    for (const res of hanging) res.destroy();
+    await new Promise<void>((resolve) => api.close(() => resolve()));
+    expect(code).toBe(0);
   }, 60_000);
 });

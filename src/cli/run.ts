@@ -73,22 +73,9 @@ export async function runCollector(config: Config, logger: Logger, io: CommandIo
 }
 
 async function runBuilt(collector: Collector, config: Config, logger: Logger, io: CommandIo, onStarted?: (c: Collector, status?: StatusServer) => void): Promise<number> {
-  try {
-    await collector.verifyCredentials(io.signal);
-  } catch (err) {
-    if (isAbort(err, io.signal)) {
-      await collector.stop();
-      return 0;
-    }
-    // A wrong API 1.0 region is a config mistake every call would repeat.
-    if ((isCollectorError(err) && FATAL_AT_START.has(err.code)) || (err instanceof ApiError && err.apiCode === INCORRECT_REGION)) {
-      const account = err.details['account'];
-      println(io.stderr, `error: ${typeof account === 'string' ? `account ${account}: ` : ''}${describeError(err)}`);
-      await collector.stop();
-      return 1;
-    }
-    logger.warn({ err: describeError(err) }, 'could not check credentials at start-up; starting anyway, sources will retry');
-  }
+  // The status endpoints and the delivery of what the journal already holds need nothing from Mimecast: they start
+  // before the credential check, which a slow or unreachable API can hold for request_timeout (call_deadline at
+  // most) per account, so /healthz answers and the backlog flows meanwhile.
   let status: StatusServer | undefined;
   if (config.http !== undefined) {
     try {
@@ -104,6 +91,27 @@ async function runBuilt(collector: Collector, config: Config, logger: Logger, io
       return 1;
     }
   }
+  const stop = async (): Promise<void> => {
+    await status?.close();
+    await collector.stop();
+  };
+  collector.startSinks();
+  try {
+    await collector.verifyCredentials(io.signal);
+  } catch (err) {
+    if (isAbort(err, io.signal)) {
+      await stop();
+      return 0;
+    }
+    // A wrong API 1.0 region is a config mistake every call would repeat.
+    if ((isCollectorError(err) && FATAL_AT_START.has(err.code)) || (err instanceof ApiError && err.apiCode === INCORRECT_REGION)) {
+      const account = err.details['account'];
+      println(io.stderr, `error: ${typeof account === 'string' ? `account ${account}: ` : ''}${describeError(err)}`);
+      await stop();
+      return 1;
+    }
+    logger.warn({ err: describeError(err) }, 'could not check credentials at start-up; starting anyway, sources will retry');
+  }
   collector.start();
   logger.info(
     { accounts: config.accounts.map((a) => a.name), sinks: config.sinks.map((s) => s.name), data_dir: config.data_dir },
@@ -112,8 +120,7 @@ async function runBuilt(collector: Collector, config: Config, logger: Logger, io
   onStarted?.(collector, status);
   if (!io.signal.aborted) await new Promise<void>((resolve) => io.signal.addEventListener('abort', () => resolve(), { once: true }));
   logger.info('stopping: finishing in-flight deliveries');
-  await status?.close();
-  await collector.stop();
+  await stop();
   logger.info('stopped');
   return 0;
 }

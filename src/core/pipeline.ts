@@ -54,7 +54,8 @@ export class Pipeline {
   private readonly loops: Promise<void>[] = [];
   private sourceLoops: Promise<void>[] = [];
   private stopping = false;
-  private started = false;
+  private sinksStarted = false;
+  private sourcesStarted = false;
   private stopPromise: Promise<void> | undefined;
   private maintenance: NodeJS.Timeout | undefined;
 
@@ -89,15 +90,21 @@ export class Pipeline {
     );
   }
 
+  /** Starts the sinks, then the sources. */
   start(): void {
-    if (this.started) return;
-    this.started = true;
+    this.startSinks();
+    this.startSources();
+  }
+
+  /**
+   * Starts delivering what the journal holds. Sinks need nothing from Mimecast, so `run` starts them before its
+   * credential check: a slow or unreachable API does not hold up a backlog.
+   */
+  startSinks(): void {
+    if (this.sinksStarted || this.stopping) return;
+    this.sinksStarted = true;
     const dropped = this.opts.journal.setSinks(this.opts.sinks.map((s) => s.sink.name));
     for (const name of dropped) this.log.warn({ sink: name }, 'sink no longer configured: its delivery offset was dropped');
-    const spread = this.opts.startSpreadMs ?? 0;
-    const n = Math.max(1, this.sourceRunners.length);
-    this.sourceLoops = this.sourceRunners.map((r, i) => r.run(spread > 0 ? Math.round((spread * i) / n) : 0));
-    this.loops.push(...this.sourceLoops);
     for (const r of this.sinkRunners) this.loops.push(r.run());
     this.maintenance = setInterval(() => {
       try {
@@ -108,6 +115,17 @@ export class Pipeline {
       }
     }, 10 * 60_000);
     this.maintenance.unref();
+  }
+
+  /** Starts polling Mimecast (the sinks first, if they are not running yet). */
+  startSources(): void {
+    this.startSinks();
+    if (this.sourcesStarted || this.stopping) return;
+    this.sourcesStarted = true;
+    const spread = this.opts.startSpreadMs ?? 0;
+    const n = Math.max(1, this.sourceRunners.length);
+    this.sourceLoops = this.sourceRunners.map((r, i) => r.run(spread > 0 ? Math.round((spread * i) / n) : 0));
+    this.loops.push(...this.sourceLoops);
   }
 
   /** Stop polling, let in-flight deliveries finish within the shutdown timeout, close sinks. Idempotent. */
