@@ -1,5 +1,6 @@
 // Benchmark of delivery: events/s from a filled journal into each sink's local receiver, with the collector's CPU
-// seconds per 100k events and its peak RSS. The collector runs as `run` (a child process) against an empty simulator,
+// seconds per 100k events and its peak RSS. Events/s counts from the collector's process start; beside it, the
+// start-up (until the first event is delivered) and the rate after it. The collector runs as `run` (a child process) against an empty simulator,
 // so what it does is drain the journal; each receiver runs in a process of its own.
 // BENCH_SINKS=file,ndjson,splunk_hec,splunk_hec_ack,elasticsearch,opensearch,kafka,syslog_tcp,syslog_tls,syslog_rsyslog
 // (default all of them; opensearch is a real OpenSearch node, installed by test/engine/install.sh, kafka a real Apache
@@ -195,11 +196,14 @@ async function runOne(target: Target, n: number): Promise<void> {
     const receiverCpuAtStart = receiverPid === undefined ? 0 : procStat(receiverPid).cpuSeconds;
     let got = 0;
     let seconds = 0;
+    /** Seconds from the start to the first delivered event (polled every 20 ms until then): the start-up. */
+    let firstSeconds: number | undefined;
     try {
       while (got < filled.events) {
-        await new Promise((r) => setTimeout(r, 200));
+        await new Promise((r) => setTimeout(r, firstSeconds === undefined ? 20 : 200));
         if (child.exitCode !== null) throw new Error(`the collector exited early (code ${child.exitCode})`);
         got = await deliveredFromStatus(port);
+        if (got > 0) firstSeconds ??= Number(process.hrtime.bigint() - started) / 1e9;
         // Read after /status answered: a busy collector may take a while to answer, and the last reading must
         // include all the work up to the count it reports.
         last = procStat(pid);
@@ -222,7 +226,8 @@ async function runOne(target: Target, n: number): Promise<void> {
       await sim.close();
     }
     const line =
-      `bench:sinks ${target}: ${got} events (${(filled.bytes / got).toFixed(0)} B each) in ${seconds.toFixed(1)} s = ${Math.round(got / seconds)} events/s, ` +
+      `bench:sinks ${target}: ${got} events (${(filled.bytes / got).toFixed(0)} B each) in ${seconds.toFixed(1)} s = ${Math.round(got / seconds)} events/s ` +
+      `(start-up ${(firstSeconds ?? 0).toFixed(2)} s, then ${Math.round(got / (seconds - (firstSeconds ?? 0)))} events/s), ` +
       `${((last.cpuSeconds / got) * 100_000).toFixed(2)} CPU s per 100k, peak RSS ${last.peakRssMb.toFixed(0)} MB` +
       (receiverPid === undefined ? '' : ` (receiver: ${((receiverCpu / got) * 100_000).toFixed(2)} CPU s per 100k)`);
     process.stdout.write(`${line}\n`);
