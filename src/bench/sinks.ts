@@ -5,7 +5,7 @@
 // BENCH_SINKS=file,ndjson,splunk_hec,splunk_hec_ack,elasticsearch,opensearch,kafka,syslog_tcp,syslog_tls,syslog_rsyslog
 // (default all of them; opensearch is a real OpenSearch node, installed by test/engine/install.sh, kafka a real Apache
 // Kafka broker, installed by test/kafka/install.sh, syslog_rsyslog a real rsyslogd over TCP writing every message to a
-// file, the others in-repo receivers), BENCH_EVENTS=N (default 300000),
+// file in its RFC 5424 format, the others in-repo receivers), BENCH_EVENTS=N (default 300000),
 // BENCH_COMPRESSION=none (the http sinks without gzip), BENCH_NODE_ARGS (extra node options for the collector, e.g.
 // `--cpu-prof --cpu-prof-dir=DIR`), BENCH_RECEIVER_NODE_ARGS (the same for the in-repo receiver's process),
 // BENCH_SINK_OPTIONS (sink keys added to the benchmark's, e.g. `concurrency: 4`).
@@ -160,7 +160,7 @@ async function runOne(target: Target, n: number): Promise<void> {
     const filled = fill(join(dir, 'data'), n);
     // Receivers that run as processes of their own (a JVM): started here, their CPU measured by PID.
     const engine = target === 'opensearch' ? await startEngine() : target === 'kafka' ? await startBroker() : undefined;
-    const rsyslog = target === 'syslog_rsyslog' ? await startRsyslog() : undefined;
+    const rsyslog = target === 'syslog_rsyslog' ? await startRsyslog({ format: 'protocol' }) : undefined;
     const cert = target === 'syslog_tls' ? selfSignedCert('127.0.0.1', dir) : undefined;
     const receiver = target === 'file' || engine !== undefined || rsyslog !== undefined ? undefined : await startReceiver(target, cert === undefined ? [] : [cert.certFile, cert.keyFile]);
     const sim = await startSimulator({ seed: 'bench-sinks', backlogRecords: 0, publishIntervalMs: 0 });

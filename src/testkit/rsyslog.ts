@@ -68,7 +68,7 @@ function freeUdpPort(): Promise<number> {
   });
 }
 
-function rsyslogConf(dir: string, out: string, ports: { udp: number; tcp: number; tls: number }, cert: TestCert): string {
+function rsyslogConf(dir: string, out: string, ports: { udp: number; tcp: number; tls: number }, cert: TestCert, format: 'json' | 'protocol'): string {
   const prop = (key: string, name: string, extra = ''): string => `constant(value="\\"${key}\\":\\"") property(name="${name}" format="json"${extra}) constant(value="\\",")`;
   return [
     `global(workDirectory="${dir}" maxMessageSize="${RSYSLOG_MAX_MESSAGE}" parser.escapeControlCharactersOnReceive="off"`,
@@ -94,7 +94,9 @@ function rsyslogConf(dir: string, out: string, ports: { udp: number; tcp: number
     '}',
     // No queue in rsyslog: a message it read is written before it reads the next, so what it loses when stopped is
     // only what sat unread in its sockets (the sender's settle_time covers that) — not a queue dropped at shutdown.
-    `ruleset(name="t" queue.type="Direct") { action(type="omfile" file="${out}" template="j" flushOnTXEnd="on" asyncWriting="off") }`,
+    // `protocol` (bench:sinks): rsyslog's own RFC 5424 line format, as an operator's file action would write it,
+    // instead of the tests' JSON, which escapes every message twice.
+    `ruleset(name="t" queue.type="Direct") { action(type="omfile" file="${out}" template="${format === 'json' ? 'j' : 'RSYSLOG_SyslogProtocol23Format'}" flushOnTXEnd="on" asyncWriting="off") }`,
     '',
   ].join('\n');
 }
@@ -152,7 +154,11 @@ function accepts(port: number): Promise<boolean> {
   });
 }
 
-export async function startRsyslog(options: { readyTimeoutMs?: number } = {}): Promise<RunningRsyslog> {
+/**
+ * Starts rsyslogd on free ports (UDP, TCP, TLS) writing every message to `outFile`: as the JSON lines
+ * readRsyslogFile parses (`format: 'json'`, the default), or in rsyslog's RFC 5424 file format (`protocol`).
+ */
+export async function startRsyslog(options: { readyTimeoutMs?: number; format?: 'json' | 'protocol' } = {}): Promise<RunningRsyslog> {
   assertRsyslogInstalled();
   const dir = mkdtempSync(join(tmpdir(), 'mc-rsyslog-'));
   const work = join(dir, 'work');
@@ -161,7 +167,7 @@ export async function startRsyslog(options: { readyTimeoutMs?: number } = {}): P
   const ports = { udp: await freeUdpPort(), tcp: await freePort(), tls: await freePort() };
   const outFile = join(dir, 'messages.jsonl');
   const conf = join(dir, 'rsyslog.conf');
-  writeFileSync(conf, rsyslogConf(work, outFile, ports, cert));
+  writeFileSync(conf, rsyslogConf(work, outFile, ports, cert, options.format ?? 'json'));
   const pidFile = join(dir, 'rsyslogd.pid');
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
