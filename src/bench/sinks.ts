@@ -18,14 +18,12 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { NormalizedEvent } from '../core/contracts.js';
 import { Journal } from '../journal/journal.js';
-import { normalizeSiemV2Full } from '../sources/normalizers.js';
 import { startSimulator } from '../simulator/index.js';
-import { RecordFactory } from '../simulator/records.js';
 import { startKafkaBroker } from '../testkit/kafka-broker.js';
 import { startRsyslog } from '../testkit/rsyslog.js';
-import { engineJson, startSearchEngine } from '../testkit/search-engine.js';
 import { selfSignedCert, type TestCert } from '../testkit/tls.js';
 import { freePort } from '../testkit/free-port.js';
+import { benchEvents, startEngine } from './engine.js';
 import { deliveredFromStatus, procStat } from './proc.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -38,23 +36,15 @@ type Target = (typeof TARGETS)[number];
 /** Journals `n` SIEM events normalized from the simulator's records (about 1.5 KB each), as a source would. */
 function fill(dataDir: string, n: number): { events: number; bytes: number } {
   const journal = Journal.open({ dir: dataDir, maxEvents: n + 1000, maxBytes: 64 * 1024 ** 3 });
-  const factory = new RecordFactory(0x5eed, 'bench-account');
-  const t0 = Date.now() - 3 * 86_400_000;
   let made = 0;
   let bytes = 0;
-  let offset = 0;
   let batch: NormalizedEvent[] = [];
-  for (let m = 0; made < n; m++) {
-    const ts = t0 + m * 50;
-    for (const t of factory.slots(factory.mask(m))) {
-      if (made >= n) break;
-      const ev = normalizeSiemV2Full(factory.record(m, t, offset++, ts, ts), { account: 'bench' });
-      bytes += Buffer.byteLength(ev.json ?? JSON.stringify(ev.doc));
-      batch.push(ev);
-      made++;
-    }
+  for (const ev of benchEvents(n)) {
+    bytes += Buffer.byteLength(ev.json ?? JSON.stringify(ev.doc));
+    batch.push(ev);
+    made++;
     if (batch.length >= 1000) {
-      journal.append('bench/filler', { events: batch, cursor: String(m) });
+      journal.append('bench/filler', { events: batch, cursor: String(made) });
       batch = [];
     }
   }
@@ -73,18 +63,6 @@ function lineCount(file: string): number {
   } catch {
     return 0;
   }
-}
-
-/** A real OpenSearch node with a data-stream template for the collector's indices, as a receiver. */
-async function startEngine(): Promise<{ url: string; pid: number; stop: () => Promise<void> }> {
-  const engine = await startSearchEngine();
-  await engineJson(engine.url, 'PUT', '/_index_template/mimecast-bench', {
-    index_patterns: ['logs-mimecast.*-*'],
-    data_stream: {},
-    priority: 200,
-    template: { settings: { number_of_shards: 1, number_of_replicas: 0, refresh_interval: '30s' } },
-  });
-  return { url: engine.url, pid: engine.pid, stop: () => engine.stop() };
 }
 
 /** A receiver in a child process: resolves with its URL once it listens. */
