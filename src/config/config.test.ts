@@ -364,6 +364,20 @@ sinks:
 ${sink}
 `;
 
+  it('concurrency defaults per sink type and preset: 1, 8 for splunk_hec, 4 for elasticsearch, 24 for syslog, 2 for kafka', () => {
+    const sinks = [
+      '  - { name: a, type: stdout }',
+      '  - { name: b, type: http, preset: ndjson, url: "https://x.example/in" }',
+      '  - { name: c, type: http, preset: splunk_hec, url: "https://x.example:8088", token: t }',
+      '  - { name: d, type: http, preset: elasticsearch, url: "https://x.example:9200" }',
+      '  - { name: e, type: syslog, host: x.example, transport: tcp }',
+      '  - { name: f, type: kafka, brokers: ["x.example:9092"] }',
+    ].join('\n');
+    const r = parseConfigText(withSink(sinks), {});
+    expect(r.issues).toEqual([]);
+    expect(r.config?.sinks.map((s) => s.concurrency)).toEqual([1, 1, 8, 4, 24, 2]);
+  });
+
   it('takes streams, log_types, format and concurrency, and names an unknown log type with the valid ones', () => {
     const ok = parseConfigText(withSink('  - { name: out, type: stdout, streams: [siem], log_types: [receipt, url_protect], format: cef, concurrency: 4 }'), {});
     expect(ok.issues).toEqual([]);

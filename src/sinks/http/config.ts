@@ -142,6 +142,12 @@ export const elasticsearchSchema = z
     api_key: z.string().min(1).optional(),
     /** A bearer token (`Authorization: Bearer ...`), e.g. an Elasticsearch service-account token. */
     token: z.string().min(1).optional(),
+    /**
+     * `_bulk` requests in flight at once. 1–64, default 4 here: one at a time leaves the engine idle while a batch is
+     * built, compressed and answered (bench:sinks: 44.6k events/s at 1, 52.8k at 2, 60.8k at 4); an item the engine
+     * turns away for load (429) is sent again on its own.
+     */
+    concurrency: z.number().int().min(1).max(64).default(4),
   })
   .superRefine((c, ctx) => {
     if (c.format === 'cef' || c.format === 'leef') {
