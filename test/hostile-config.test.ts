@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Journal } from '../src/journal/journal.js';
-import { sleepMs, spawnCli, waitFor } from './helpers/harness.js';
+import { eventId, outputLineCount, readOutput, sleepMs, spawnCli, waitFor } from './helpers/harness.js';
 
 /** Runs `validate` on `yaml`; the exit code, what it printed and how long it took. */
 async function validate(yaml: string): Promise<{ code: number | null; out: string; ms: number }> {
@@ -208,19 +208,10 @@ describe('run: a Mimecast that never answers holds up neither the status endpoin
       const statusUrl = (): string | undefined => /"url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(readFileSync(log, 'utf8'))?.[1];
       await waitFor(() => statusUrl() !== undefined, 20_000, 'the status server');
       const out = join(dir, 'out.ndjson');
-      const ids = (): string[] => {
-        try {
-          return readFileSync(out, 'utf8')
-            .split('\n')
-            .filter((l) => l.endsWith('}'))
-            .map((l) => (JSON.parse(l) as { event: { id: string } }).event.id);
-        } catch {
-          return [];
-        }
-      };
-      await waitFor(() => ids().length >= events.length, 20_000, 'the backlog in the file sink');
-      expect(new Set(ids())).toEqual(new Set(events.map((e) => e.id)));
-      expect(ids()).toHaveLength(events.length);
+      await waitFor(() => outputLineCount(out) >= events.length, 20_000, 'the backlog in the file sink');
+      const ids = readOutput(out).map(eventId);
+      expect(ids).toHaveLength(events.length);
+      expect(new Set(ids)).toEqual(new Set(events.map((e) => e.id)));
       expect((await fetch(`${statusUrl() ?? ''}/healthz`)).status).toBe(200);
       const status = (await (await fetch(`${statusUrl() ?? ''}/status`)).json()) as { accounts: { credentials: { state: string } }[] };
       // Still waiting for Mimecast: the check has neither passed nor failed, and no source has started.
