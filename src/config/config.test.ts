@@ -364,7 +364,7 @@ sinks:
 ${sink}
 `;
 
-  it('concurrency defaults per sink type and preset: 1, 8 for splunk_hec, 4 for elasticsearch, 24 for syslog, 2 for kafka', () => {
+  it('concurrency defaults per sink type and preset: 1, 8 for splunk_hec, 4 for elasticsearch, 32 for syslog, 2 for kafka', () => {
     const sinks = [
       '  - { name: a, type: stdout }',
       '  - { name: b, type: http, preset: ndjson, url: "https://x.example/in" }',
@@ -375,7 +375,7 @@ ${sink}
     ].join('\n');
     const r = parseConfigText(withSink(sinks), {});
     expect(r.issues).toEqual([]);
-    expect(r.config?.sinks.map((s) => s.concurrency)).toEqual([1, 1, 8, 4, 24, 2]);
+    expect(r.config?.sinks.map((s) => s.concurrency)).toEqual([1, 1, 8, 4, 32, 2]);
   });
 
   it('takes streams, log_types, format and concurrency, and names an unknown log type with the valid ones', () => {
