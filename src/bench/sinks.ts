@@ -78,10 +78,29 @@ async function startReceiver(kind: string, args: readonly string[] = []): Promis
   throw new Error(`receiver ${kind} ended before listening`);
 }
 
-/** A real Apache Kafka broker (test/kafka/install.sh) with the topic the benchmark's events go to. */
+/**
+ * A real Apache Kafka broker (test/kafka/install.sh) with the topic the benchmark's events go to, warmed up: one
+ * idempotent producer of another client has written one record to another topic. A freshly formatted broker answers
+ * its first idempotent produce ~0.3-0.5 s late (measured: 1.1 s for the warm-up's first send, 6 ms for its second),
+ * once in the cluster's life; the collector's first send then took ~500 ms instead of ~140 ms, which is the
+ * broker's start-up, not the sink's.
+ */
 async function startBroker(): Promise<{ url: string; pid: number; stop: () => Promise<void> }> {
   const broker = await startKafkaBroker();
-  await broker.createTopic('mimecast.siem');
+  try {
+    await broker.createTopic('mimecast.siem');
+    await broker.createTopic('bench.warmup');
+    const { Producer } = await import('@platformatic/kafka');
+    const producer = new Producer({ clientId: 'bench-warmup', bootstrapBrokers: [broker.bootstrap], idempotent: true, acks: -1, retries: 2 });
+    try {
+      await producer.send({ messages: [{ topic: 'bench.warmup', key: Buffer.from('warmup'), value: Buffer.from('warmup') }] });
+    } finally {
+      await producer.close();
+    }
+  } catch (err) {
+    await broker.close();
+    throw err;
+  }
   return { url: broker.bootstrap, pid: broker.pid(), stop: () => broker.close() };
 }
 
@@ -108,7 +127,7 @@ function sinkYaml(target: Target, url: string | undefined, dir: string, cert?: T
     case 'syslog_tls': {
       const [host, port] = (url ?? '').split(':');
       const tls = target === 'syslog_tls' && cert !== undefined ? `, transport: tls, tls: { ca_file: ${JSON.stringify(cert.certFile)} }` : '';
-      // The sink's own defaults (batch of 1000, 24 in flight, settle_time 250ms): what holds its memory in check.
+      // The sink's own defaults (batch of 1000, 32 in flight, settle_time 250ms): what holds its memory in check.
       return `  - { name: out, type: syslog, host: ${host ?? ''}, port: ${port ?? ''}${tls}, batch: { max_events: 1000, max_bytes: 4MB, max_wait: 200ms } }`;
     }
   }
