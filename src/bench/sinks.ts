@@ -16,6 +16,7 @@ import { cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { Producer } from '@platformatic/kafka';
 import type { NormalizedEvent } from '../core/contracts.js';
 import { Journal } from '../journal/journal.js';
 import { startSimulator } from '../simulator/index.js';
@@ -90,7 +91,6 @@ async function startBroker(): Promise<{ url: string; pid: number; stop: () => Pr
   try {
     await broker.createTopic('mimecast.siem');
     await broker.createTopic('bench.warmup');
-    const { Producer } = await import('@platformatic/kafka');
     const producer = new Producer({ clientId: 'bench-warmup', bootstrapBrokers: [broker.bootstrap], idempotent: true, acks: -1, retries: 2 });
     try {
       await producer.send({ messages: [{ topic: 'bench.warmup', key: Buffer.from('warmup'), value: Buffer.from('warmup') }] });

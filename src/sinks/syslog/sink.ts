@@ -216,31 +216,27 @@ export class SyslogSink implements Sink {
    * turn, two buffers serve every batch.
    */
   private async write(events: readonly OutEvent[], signal: AbortSignal): Promise<{ result: SendResult | undefined; messages: number; sock?: Socket }> {
-    if (this.cfg.transport === 'udp') {
-      const built = this.buildReported(events);
-      const result = built.rejected.length > 0 ? { rejected: built.rejected } : undefined;
-      const messages = built.ends.length;
-      if (messages === 0) return { result, messages };
-      await this.sendUdp(built.frames, signal);
+    if (this.cfg.transport === 'udp') return this.buildAndSend(events, signal);
+    // Not the settling: the next batches are written while this one settles (settle() is outside the queue).
+    return this.serial(() => this.buildAndSend(events, signal));
+  }
+
+  /** write's work: the batch built, then sent (UDP) or written on the connection (TCP/TLS, inside the queue). */
+  private async buildAndSend(events: readonly OutEvent[], signal: AbortSignal): Promise<{ result: SendResult | undefined; messages: number; sock?: Socket }> {
+    const built = this.buildReported(events);
+    const result = built.rejected.length > 0 ? { rejected: built.rejected } : undefined;
+    const messages = built.ends.length;
+    if (messages === 0) {
       this.buffers.give(built.data);
-      this.counters.sent += messages;
       return { result, messages };
     }
-    // Not the settling: the next batches are written while this one settles (settle() is outside the queue).
-    return this.serial(async () => {
-      const built = this.buildReported(events);
-      const result = built.rejected.length > 0 ? { rejected: built.rejected } : undefined;
-      const messages = built.ends.length;
-      if (messages === 0) {
-        this.buffers.give(built.data);
-        return { result, messages };
-      }
-      const sock = await this.sendStream(built, signal);
-      // The socket called back for the write: it has done with the buffer (not so after a failed write: left to V8).
-      this.buffers.give(built.data);
-      this.counters.sent += messages;
-      return { result, messages, sock };
-    });
+    let sock: Socket | undefined;
+    if (this.cfg.transport === 'udp') await this.sendUdp(built.frames, signal);
+    else sock = await this.sendStream(built, signal);
+    // Sent, or the socket called back for the write: done with the buffer (not so after a failure: left to V8).
+    this.buffers.give(built.data);
+    this.counters.sent += messages;
+    return sock === undefined ? { result, messages } : { result, messages, sock };
   }
 
   /** The batch built, with a warning for what max_message_size cut or left out. */
