@@ -4,6 +4,7 @@ export default defineConfig({
   test: {
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
     pool: 'forks',
+    globalSetup: ['test/setup/temp-root.ts'],
     testTimeout: 60_000,
     hookTimeout: 60_000,
     reporters: process.env['CI'] === 'true' ? ['default', 'json'] : ['default'],
