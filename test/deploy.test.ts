@@ -421,13 +421,15 @@ describe('Dockerfile', () => {
     expect(run).toMatch(/better-sqlite3/);
   });
 
-  it('the runtime: Node 24, a fixed non-root UID, one data volume, /healthz checked by node, SIGTERM, the CLI', () => {
+  it('the runtime: Node 24, a fixed non-root UID, one data volume, the glibc mmap threshold, /healthz checked by node, SIGTERM, the CLI', () => {
     expect(final?.from).toMatch(/^node:24[-.\w]*( AS \w+)?$/i);
     const user = args('USER').at(-1) ?? '';
     expect(user).toMatch(/^\d+(:\d+)?$/);
     expect(Number(user.split(':')[0])).toBeGreaterThan(0);
     expect(args('VOLUME')).toEqual(['["/data"]']);
     expect(args('ENV').join(' ')).toMatch(/TMPDIR=\/data\b/);
+    // glibc's mmap threshold fixed (docs/benchmarks.md, "Memory"): the arenas no longer grow with freed buffers.
+    expect(args('ENV').join(' ')).toMatch(/\bMALLOC_MMAP_THRESHOLD_=131072\b/);
     const health = args('HEALTHCHECK').join(' ');
     expect(health).toMatch(/CMD \["node", "-e", ".*http:\/\/127\.0\.0\.1:9090\/healthz/);
     expect(health).not.toMatch(/curl|wget/);

@@ -84,7 +84,9 @@ async function main(): Promise<void> {
     ].join('\n'),
   );
   const started = process.hrtime.bigint();
-  const child = spawn(process.execPath, [MAIN, 'run', '--config', config], { stdio: ['ignore', 'inherit', 'inherit'] });
+  // BENCH_NODE_ARGS: node options for the collector only (a profile: `--cpu-prof --cpu-prof-dir=DIR`).
+  const nodeArgs = (process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
+  const child = spawn(process.execPath, [...nodeArgs, MAIN, 'run', '--config', config], { stdio: ['ignore', 'inherit', 'inherit'] });
   const pid = child.pid;
   if (pid === undefined) throw new Error('could not start the collector');
   let last: { cpuSeconds: number; peakRssMb: number };

@@ -680,6 +680,8 @@ export class Journal {
   private readonly blocks = new Map<number, Buffer>();
   /** See interned(). */
   private readonly names = new Map<string, string>();
+  /** Where an append joins a block's documents (see joinBlock); grown to the largest block, kept. */
+  private blockScratch: Buffer = Buffer.alloc(0);
   /** The documents' mean size in the last read: how many rows a read asks SQLite for. */
   private docBytesGuess = 1024;
   private readonly tail: TailCache | undefined;
@@ -969,7 +971,7 @@ export class Journal {
     const parts: Buffer[] = [];
     const closeBlock = (): void => {
       if (parts.length === 0) return;
-      this.s.insBlock.run(blockFirst, blockLast, parts.length === 1 ? parts[0] : Buffer.concat(parts, blockBytes));
+      this.s.insBlock.run(blockFirst, blockLast, parts.length === 1 ? parts[0] : this.joinBlock(parts, blockBytes));
       parts.length = 0;
       blockBytes = 0;
     };
@@ -1227,6 +1229,18 @@ export class Journal {
     if (this.names.size >= MAX_INTERNED) this.names.clear();
     this.names.set(s, s);
     return s;
+  }
+
+  /**
+   * A block's documents joined in one reused buffer, valid until the next call: SQLite copies a bound blob
+   * (better-sqlite3 binds with SQLITE_TRANSIENT), so it is free again once the insert returned. Buffer.concat made a
+   * new one per block: ~55 MB/s of 256 KiB allocations in the 1M-record benchmark, left to the garbage collector.
+   */
+  private joinBlock(parts: readonly Buffer[], bytes: number): Buffer {
+    if (this.blockScratch.length < bytes) this.blockScratch = Buffer.allocUnsafeSlow(Math.max(bytes, BLOCK_BYTES));
+    let at = 0;
+    for (const part of parts) at += part.copy(this.blockScratch, at);
+    return this.blockScratch.subarray(0, bytes);
   }
 
   /** Block `first`, which must hold `len` bytes at `off` (blocks are kept in a small cache: reads go forward). */

@@ -261,8 +261,16 @@ export interface PackedEvents {
  * and stays), so writing a document allocates nothing and its text can die at once.
  */
 const SCRATCH_BYTES = 256 * 1024;
-const MAX_KEPT_SCRATCH = 4 * 1024 * 1024;
+/**
+ * Groups in a row that used less than a quarter of a grown scratch buffer before it is let go. A group's documents
+ * can be larger than its 2 MB of lines (an ECS document is larger than its record), and dropping every scratch over
+ * a fixed 4 MB made each such group allocate, fault in and free a new 8 MB buffer (seen with strace in the 1M-record
+ * benchmark; it also raises glibc's mmap threshold to 8 MB for the whole process).
+ */
+const SHRINK_AFTER_GROUPS = 8;
 let scratch = Buffer.allocUnsafeSlow(SCRATCH_BYTES);
+/** Groups in a row that used less than a quarter of the scratch buffer. */
+let smallGroups = 0;
 
 /**
  * Writes documents one after another into the thread's scratch buffer; `finish` copies them into a buffer of their
@@ -300,8 +308,13 @@ class PackWriter {
     const reused = total > 0 ? reuse?.(total) : undefined;
     const docs = reused !== undefined ? Buffer.from(reused) : Buffer.allocUnsafeSlow(total === 0 ? 0 : blockSize(total));
     scratch.copy(docs, 0, 0, total);
-    // One odd group of huge records should not pin its size for good.
-    if (scratch.length > MAX_KEPT_SCRATCH) scratch = Buffer.allocUnsafeSlow(SCRATCH_BYTES);
+    // One odd group of huge records should not pin its size for good; the size groups keep needing stays.
+    if (scratch.length > SCRATCH_BYTES && total * 4 < scratch.length) {
+      if (++smallGroups >= SHRINK_AFTER_GROUPS) {
+        scratch = Buffer.allocUnsafeSlow(SCRATCH_BYTES);
+        smallGroups = 0;
+      }
+    } else smallGroups = 0;
     const packed: PackedEvents = { meta: this.meta, ends: Uint32Array.from(this.ends), docs: docs.subarray(0, total), severity: Uint8Array.from(this.severity) };
     if (this.missing !== undefined) packed.timeMissing = this.missing;
     return packed;
