@@ -5,6 +5,7 @@ import { isRecord } from '../core/util.js';
 import { asString, hasKeys, put } from './ecs.js';
 import { severityOfParts } from './severity.js';
 import { TAG_TIME_MISSING } from './tags.js';
+import { toIso } from './time.js';
 
 /** The NORMALIZE_FAILED error every normalizer throws for a record it cannot use. */
 export function normalizeFailed(stream: StreamName, message: string, logType?: string): CollectorError {
@@ -174,7 +175,7 @@ export interface EnvelopeMeta {
  * (markTimeMissing / EnvelopeMeta.timeMissing) so users can find such events.
  */
 export function stampOf(at: Date | undefined): { time: string; missing: boolean } {
-  return at === undefined ? { time: new Date().toISOString(), missing: true } : { time: at.toISOString(), missing: false };
+  return at === undefined ? { time: new Date().toISOString(), missing: true } : { time: toIso(at), missing: false };
 }
 
 /** Marks a document whose `@timestamp` is the collection time: `event.created` (same time) and the tag. */

@@ -2,7 +2,7 @@
 // once when the event is normalized and journaled beside it, so sinks need not parse documents for it.
 import type { EcsDocument } from '../core/contracts.js';
 import { isRecord } from '../core/util.js';
-import { pick, text } from './ecs.js';
+import { text } from './ecs.js';
 
 const HIGH_VERDICTS: ReadonlySet<string> = new Set(['malicious', 'infected', 'phishing', 'virus']);
 const BLOCKING_ACTIONS: ReadonlySet<string> = new Set(['reject', 'bounce', 'block', 'hold', 'denied', 'rejected', 'delete']);
@@ -12,17 +12,25 @@ const BLOCKING_ACTIONS: ReadonlySet<string> = new Set(['reject', 'bounce', 'bloc
  * 6 threat events that were blocked/held, 5 failures and threat-intel entries, 3 everything else.
  */
 export function severityOf(doc: EcsDocument): number {
-  const categories = pick(doc, 'event.category');
+  // Computed for every event: fields read straight from the objects (no path splitting, no arrays).
+  const event = isRecord(doc['event']) ? doc['event'] : undefined;
+  const categories = event?.['category'];
   const has = (c: string): boolean => Array.isArray(categories) && categories.includes(c);
-  const mc = isRecord(doc['mimecast']) ? doc['mimecast'] : {};
-  const verdict = [mc['scanResult'], mc['result'], mc['reason']].map((v) => (typeof v === 'string' ? v.toLowerCase() : '')).find((v) => HIGH_VERDICTS.has(v));
-  const kind = pick(doc, 'event.kind');
-  const action = text(pick(doc, 'event.action'))?.toLowerCase();
-  if (has('malware') || verdict !== undefined) return 8;
+  const mc = isRecord(doc['mimecast']) ? doc['mimecast'] : undefined;
+  const verdict = mc !== undefined && (isHighVerdict(mc['scanResult']) || isHighVerdict(mc['result']) || isHighVerdict(mc['reason']));
+  const kind = event?.['kind'];
+  if (has('malware') || verdict) return 8;
   if (kind === 'alert') return 7;
-  if (has('threat') && action !== undefined && BLOCKING_ACTIONS.has(action)) return 6;
-  if (pick(doc, 'event.outcome') === 'failure' || kind === 'enrichment') return 5;
+  if (has('threat')) {
+    const action = text(event?.['action'])?.toLowerCase();
+    if (action !== undefined && BLOCKING_ACTIONS.has(action)) return 6;
+  }
+  if (event?.['outcome'] === 'failure' || kind === 'enrichment') return 5;
   return 3;
+}
+
+function isHighVerdict(v: unknown): boolean {
+  return typeof v === 'string' && HIGH_VERDICTS.has(v.toLowerCase());
 }
 
 /**

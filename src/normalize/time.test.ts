@@ -117,6 +117,24 @@ describe('formatters', () => {
     expect(toIso(new Date(Date.UTC(2024, 2, 1)))).toBe('2024-03-01T00:00:00.000Z');
   });
 
+  it('toIso writes exactly what toISOString does: every day boundary, leap days, the ends of its range', () => {
+    const base = Date.UTC(2026, 11, 31, 23, 59, 58, 990);
+    const times = [
+      ...Array.from({ length: 2500 }, (_, i) => base + i * 3), // through a second, a minute, a day and a year boundary
+      base + 1, base, base + 1, 0, 1, 9, 10, 99, 100, 999, -1, -999, -1000, -1001, 5, // same second, other ms; before 1970
+      Date.UTC(2000, 1, 29, 12), Date.UTC(2100, 1, 28, 23, 59, 59, 999), Date.UTC(2100, 2, 1), Date.UTC(2024, 1, 29), Date.UTC(1970, 0, 1), // leap rules
+      Date.UTC(9999, 11, 31, 23, 59, 59, 999), Date.UTC(10000, 0, 1), Date.UTC(10000, 0, 1, 0, 0, 0, 7), Date.UTC(-1, 0, 1, 0, 0, 0, 5), // six-digit years
+      8.64e15, -8.64e15, 1700000000123.9, // the extremes; a fractional ms (Date drops it)
+    ];
+    // Every day from 1970 to 2200 at a time of day that moves through the hours, minutes, seconds and milliseconds.
+    for (let day = 0; day < 84_000; day++) times.push(day * 86_400_000 + ((day * 7_919_993) % 86_400_000));
+    for (const t of times) {
+      const date = new Date(t);
+      if (toIso(date) !== date.toISOString()) expect(toIso(date), String(t)).toBe(date.toISOString());
+    }
+    expect(() => toIso(new Date(Number.NaN))).toThrow(RangeError);
+  });
+
   it('formatMimecastDate drops milliseconds and writes +0000', () => {
     expect(formatMimecastDate(d)).toBe('2024-03-01T10:02:11+0000');
   });
