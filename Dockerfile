@@ -28,7 +28,7 @@ FROM node:24-bookworm-slim AS runtime
 # filesystem is read-only, and one volume is all a deployment has to provide.
 ENV NODE_ENV=production TMPDIR=/data
 # glibc's malloc raises its mmap threshold to the largest block freed (up to 32 MB); from then on buffers of a few
-# hundred KB to a few MB come from its arenas, which grow and stay grown. Fixed at 128 KB: peak RSS 174-183 MB
+# hundred KB to a few MB come from its arenas, which grow and stay grown. Fixed at 128 KB: peak RSS 174-189 MB
 # instead of 198-208 MB in the 1M-record benchmark, at the same events/s (docs/benchmarks.md, "Memory").
 ENV MALLOC_MMAP_THRESHOLD_=131072
 WORKDIR /app
