@@ -1,6 +1,11 @@
 // What the benchmarks read of the collector they run: its CPU time and peak RSS (/proc), and events delivered (/status).
 import { readFileSync } from 'node:fs';
 
+/** Extra node options from an environment variable (BENCH_NODE_ARGS, ...), split on spaces: `--cpu-prof --cpu-prof-dir=DIR`. */
+export function nodeArgsFrom(variable: string): string[] {
+  return (process.env[variable] ?? '').split(' ').filter((a) => a !== '');
+}
+
 /** CPU seconds (user + system) and peak RSS of a process, from /proc. */
 export function procStat(pid: number): { cpuSeconds: number; peakRssMb: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');

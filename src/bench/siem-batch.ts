@@ -1,5 +1,6 @@
 // Benchmark: the simulator serves BENCH_RECORDS SIEM records; a collector process drains them to a file sink.
 // Compared with a bare loop over the same gzip files (gunzip + JSON.parse + JSON.stringify + write).
+// BENCH_NODE_ARGS: extra node options for the collector only (e.g. `--cpu-prof --cpu-prof-dir=DIR`).
 import { spawn } from 'node:child_process';
 import { createReadStream, createWriteStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -11,7 +12,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { SIEM_TYPES } from '../core/contracts.js';
 import { startSimulator } from '../simulator/index.js';
 import { freePort } from '../testkit/free-port.js';
-import { deliveredFromStatus, procStat } from './proc.js';
+import { deliveredFromStatus, nodeArgsFrom, procStat } from './proc.js';
 
 const MAIN = resolve(dirname(fileURLToPath(import.meta.url)), '../cli/main.js');
 
@@ -84,8 +85,7 @@ async function main(): Promise<void> {
     ].join('\n'),
   );
   const started = process.hrtime.bigint();
-  // BENCH_NODE_ARGS: node options for the collector only (a profile: `--cpu-prof --cpu-prof-dir=DIR`).
-  const nodeArgs = (process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
+  const nodeArgs = nodeArgsFrom('BENCH_NODE_ARGS');
   const child = spawn(process.execPath, [...nodeArgs, MAIN, 'run', '--config', config], { stdio: ['ignore', 'inherit', 'inherit'] });
   const pid = child.pid;
   if (pid === undefined) throw new Error('could not start the collector');

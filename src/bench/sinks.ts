@@ -25,7 +25,7 @@ import { startRsyslog } from '../testkit/rsyslog.js';
 import { selfSignedCert, type TestCert } from '../testkit/tls.js';
 import { freePort } from '../testkit/free-port.js';
 import { benchEvents, startEngine } from './engine.js';
-import { deliveredFromStatus, procStat } from './proc.js';
+import { deliveredFromStatus, nodeArgsFrom, procStat } from './proc.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const MAIN = resolve(HERE, '../cli/main.js');
@@ -68,7 +68,7 @@ function lineCount(file: string): number {
 
 /** A receiver in a child process: resolves with its URL once it listens. */
 async function startReceiver(kind: string, args: readonly string[] = []): Promise<{ url: string; child: ChildProcess }> {
-  const nodeArgs = (process.env['BENCH_RECEIVER_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
+  const nodeArgs = nodeArgsFrom('BENCH_RECEIVER_NODE_ARGS');
   const child = spawn(process.execPath, [...nodeArgs, RECEIVER, kind, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   const out = child.stdout;
   if (out === null) throw new Error('receiver has no stdout');
@@ -183,7 +183,7 @@ async function runOne(target: Target, n: number): Promise<void> {
       ].join('\n'),
     );
     const started = process.hrtime.bigint();
-    const nodeArgs = (process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
+    const nodeArgs = nodeArgsFrom('BENCH_NODE_ARGS');
     const child = spawn(process.execPath, [...nodeArgs, MAIN, 'run', '--config', config], { stdio: ['ignore', 'inherit', 'inherit'] });
     const pid = child.pid;
     if (pid === undefined) throw new Error('could not start the collector');

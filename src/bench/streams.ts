@@ -10,7 +10,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startSimulator } from '../simulator/index.js';
 import { freePort } from '../testkit/free-port.js';
-import { deliveredFromStatus, procStat } from './proc.js';
+import { deliveredFromStatus, nodeArgsFrom, procStat } from './proc.js';
 
 const MAIN = resolve(dirname(fileURLToPath(import.meta.url)), '../cli/main.js');
 const STREAMS = ['siem_v1', 'ttp_url', 'audit'] as const;
@@ -78,7 +78,7 @@ async function main(): Promise<void> {
   const started = process.hrtime.bigint();
   // The simulator answers from this process: its CPU shares the machine with the collector's.
   const simCpuBefore = process.cpuUsage();
-  const nodeArgs = (process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
+  const nodeArgs = nodeArgsFrom('BENCH_NODE_ARGS');
   const child = spawn(process.execPath, [...nodeArgs, MAIN, 'run', '--config', config], { stdio: ['ignore', 'inherit', 'inherit'] });
   const pid = child.pid;
   if (pid === undefined) throw new Error('could not start the collector');
